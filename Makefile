@@ -1,0 +1,34 @@
+# kubelite: the README's two commands are `make run` and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: bootstrap run test unit integration e2e lint bench clean
+
+bootstrap:
+	@bash deploy/bootstrap.sh
+
+run: bootstrap
+	@$(VENV)/bin/kubelite up
+
+test: bootstrap
+	@$(PY) -m pytest -q tests $(PYTEST_ARGS)
+
+unit: bootstrap
+	@$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
+
+integration: bootstrap
+	@$(PY) -m pytest -q tests/integration $(PYTEST_ARGS)
+
+e2e: bootstrap
+	@$(PY) -m pytest -q tests/e2e $(PYTEST_ARGS)
+
+lint: bootstrap
+	@$(VENV)/bin/ruff check machinery apiserver scheduler controllers kubelet proxy cli tests bench
+	@$(VENV)/bin/mypy
+
+bench: bootstrap
+	@$(PY) bench/apiserver.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

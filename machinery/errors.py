@@ -1,0 +1,211 @@
+"""API errors: one exception class per Kubernetes Status reason.
+
+Both sides use these: the API server raises them and renders them as `Status` objects; the
+client parses a `Status` the server returned and raises the matching class. Temporary errors
+(the ones a retry can fix: 429, 5xx, lost connections) derive from `TemporaryError` so that
+retry loops can tell them apart from permanent ones.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class ApiError(Exception):
+    """An error the API answers with a `Status` object."""
+
+    code: ClassVar[int] = 500
+    reason: ClassVar[str] = "InternalError"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        name: str | None = None,
+        kind: str | None = None,
+        group: str | None = None,
+        causes: list[dict[str, str]] | None = None,
+        retry_after_s: float | None = None,
+        status: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.name = name
+        self.kind = kind
+        self.group = group
+        self.causes = causes or []
+        self.retry_after_s = retry_after_s
+        self._status = status
+
+    def to_status(self) -> dict[str, Any]:
+        """The Kubernetes `Status` object for this error."""
+        if self._status is not None:
+            return self._status
+        details: dict[str, Any] = {}
+        if self.name is not None:
+            details["name"] = self.name
+        if self.group:
+            details["group"] = self.group
+        if self.kind is not None:
+            details["kind"] = self.kind
+        if self.causes:
+            details["causes"] = self.causes
+        if self.retry_after_s is not None:
+            details["retryAfterSeconds"] = int(self.retry_after_s)
+        status: dict[str, Any] = {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code,
+        }
+        if details:
+            status["details"] = details
+        return status
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class TemporaryError(ApiError):
+    """An error that a retry with backoff may fix."""
+
+
+class BadRequest(ApiError):
+    code = 400
+    reason = "BadRequest"
+
+
+class Unauthorized(ApiError):
+    code = 401
+    reason = "Unauthorized"
+
+
+class Forbidden(ApiError):
+    code = 403
+    reason = "Forbidden"
+
+
+class NotFound(ApiError):
+    code = 404
+    reason = "NotFound"
+
+
+class MethodNotAllowed(ApiError):
+    code = 405
+    reason = "MethodNotAllowed"
+
+
+class NotAcceptable(ApiError):
+    code = 406
+    reason = "NotAcceptable"
+
+
+class AlreadyExists(ApiError):
+    code = 409
+    reason = "AlreadyExists"
+
+
+class Conflict(ApiError):
+    code = 409
+    reason = "Conflict"
+
+
+class Gone(ApiError):
+    code = 410
+    reason = "Gone"
+
+
+class Expired(ApiError):
+    """The requested resourceVersion is older than what the server keeps: relist."""
+
+    code = 410
+    reason = "Expired"
+
+
+class RequestEntityTooLarge(ApiError):
+    code = 413
+    reason = "RequestEntityTooLarge"
+
+
+class UnsupportedMediaType(ApiError):
+    code = 415
+    reason = "UnsupportedMediaType"
+
+
+class Invalid(ApiError):
+    """422: one cause per bad field, `{"type"/"reason", "field", "message"}`."""
+
+    code = 422
+    reason = "Invalid"
+
+
+class TooManyRequests(TemporaryError):
+    code = 429
+    reason = "TooManyRequests"
+
+
+class InternalError(TemporaryError):
+    code = 500
+    reason = "InternalError"
+
+
+class ServiceUnavailable(TemporaryError):
+    code = 503
+    reason = "ServiceUnavailable"
+
+
+class Timeout(TemporaryError):
+    code = 504
+    reason = "Timeout"
+
+
+class ServerTimeout(TemporaryError):
+    code = 500
+    reason = "ServerTimeout"
+
+
+class ConnectionFailed(TemporaryError):
+    """The server could not be reached at all (no Status was returned)."""
+
+    code = 0
+    reason = "ConnectionFailed"
+
+
+_BY_REASON: dict[str, type[ApiError]] = {
+    cls.reason: cls
+    for cls in (
+        BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, NotAcceptable,
+        AlreadyExists, Conflict, Gone, Expired, RequestEntityTooLarge, UnsupportedMediaType,
+        Invalid, TooManyRequests, InternalError, ServiceUnavailable, Timeout, ServerTimeout,
+    )
+}
+_BY_CODE: dict[int, type[ApiError]] = {
+    400: BadRequest, 401: Unauthorized, 403: Forbidden, 404: NotFound, 405: MethodNotAllowed,
+    406: NotAcceptable, 409: Conflict, 410: Gone, 413: RequestEntityTooLarge,
+    415: UnsupportedMediaType, 422: Invalid, 429: TooManyRequests, 500: InternalError,
+    503: ServiceUnavailable, 504: Timeout,
+}
+
+
+def error_from_status(status: dict[str, Any], http_code: int | None = None) -> ApiError:
+    """Build the exception matching a `Status` object (by reason, else by code)."""
+    reason = str(status.get("reason") or "")
+    code = int(status.get("code") or http_code or 500)
+    cls = _BY_REASON.get(reason) or _BY_CODE.get(code)
+    if cls is None:
+        cls = TemporaryError if code >= 500 else ApiError
+    details = status.get("details") or {}
+    retry = details.get("retryAfterSeconds")
+    err = cls(
+        str(status.get("message") or reason or f"HTTP {code}"),
+        name=details.get("name"),
+        kind=details.get("kind"),
+        group=details.get("group"),
+        causes=details.get("causes"),
+        retry_after_s=float(retry) if retry is not None else None,
+        status=status,
+    )
+    return err
