@@ -1,0 +1,189 @@
+"""Validation of workloads: ReplicaSet, Deployment, StatefulSet, DaemonSet, Job.
+
+Contract: `validate_workload(errs, obj)` and `validate_workload_update(errs, new, old)` append
+Kubernetes causes: selector required (Job: only when given) and matching the template labels,
+template restartPolicy (Always; Job: OnFailure or Never), replicas and counters >= 0,
+strategies, and the immutable fields on update (selectors, Job template, StatefulSet spec
+except replicas/template/updateStrategy/ordinals/minReadySeconds/PVC retention).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apiserver.admission.validation_common import Errs, int_or_percent
+from apiserver.admission.validation_pod import validate_pod_spec
+from machinery.meta import LabelSelector, Resource
+from machinery.models import DaemonSet, Deployment, Job, PodTemplateSpec, ReplicaSet, StatefulSet
+from machinery.selectors import selector_from_model
+
+WORKLOAD_KINDS = (ReplicaSet, Deployment, StatefulSet, DaemonSet, Job)
+_SELECTOR_OPS = ("In", "NotIn", "Exists", "DoesNotExist")
+
+
+def _validate_selector(errs: Errs, sel: LabelSelector | None, path: str, *, required: bool) -> None:
+    if sel is None:
+        if required:
+            errs.required(path)
+        return
+    errs.labels(f"{path}.matchLabels", sel.matchLabels)
+    for i, req in enumerate(sel.matchExpressions or []):
+        rpath = f"{path}.matchExpressions[{i}]"
+        errs.enum(f"{rpath}.operator", req.operator, _SELECTOR_OPS, required=True)
+        if req.operator in ("In", "NotIn") and not req.values:
+            errs.required(f"{rpath}.values", "must be specified when `operator` is 'In' or 'NotIn'")
+        if req.operator in ("Exists", "DoesNotExist") and req.values:
+            errs.forbidden(f"{rpath}.values", "may not be specified when `operator` is 'Exists' or 'DoesNotExist'")
+    if required and not sel.matchLabels and not sel.matchExpressions:
+        errs.invalid(path, sel.to_dict(), "empty selector is invalid for deployment")
+
+
+def _validate_template(errs: Errs, template: PodTemplateSpec | None, sel: LabelSelector | None,
+                       path: str, restart_policies: tuple[str, ...]) -> None:
+    if template is None:
+        errs.required(path)
+        return
+    labels = (template.metadata.labels if template.metadata else None) or {}
+    errs.labels(f"{path}.metadata.labels", labels)
+    if sel is not None:
+        try:
+            matches = selector_from_model(sel).matches(labels)
+        except ValueError:
+            matches = True  # the selector itself is invalid: already reported above
+        if not matches:
+            errs.invalid(f"{path}.metadata.labels", labels, "`selector` does not match template `labels`")
+    if template.spec is None:
+        errs.required(f"{path}.spec")
+        return
+    validate_pod_spec(errs, template.spec, f"{path}.spec", restart_policies)
+
+
+def _validate_rolling(errs: Errs, surge: Any, unavailable: Any, path: str) -> None:
+    surge_v = int_or_percent(errs, f"{path}.maxSurge", surge)
+    unavail_v = int_or_percent(errs, f"{path}.maxUnavailable", unavailable)
+    if isinstance(unavailable, str) and unavail_v is not None and unavail_v > 100:
+        errs.invalid(f"{path}.maxUnavailable", unavailable, "must not be greater than 100%")
+    if surge_v == 0 and unavail_v == 0:
+        errs.invalid(f"{path}.maxUnavailable", unavailable, "may not be 0 when `maxSurge` is 0")
+
+
+def _validate_deployment(errs: Errs, d: Deployment) -> None:
+    spec = d.spec
+    assert spec is not None
+    strategy = spec.strategy
+    if strategy is not None:
+        errs.enum("spec.strategy.type", strategy.type, ("Recreate", "RollingUpdate"))
+        if strategy.type == "Recreate" and strategy.rollingUpdate is not None:
+            errs.forbidden("spec.strategy.rollingUpdate", "may not be specified when strategy `type` is 'Recreate'")
+        elif strategy.rollingUpdate is not None:
+            ru = strategy.rollingUpdate
+            _validate_rolling(errs, ru.maxSurge, ru.maxUnavailable, "spec.strategy.rollingUpdate")
+    errs.min_value("spec.revisionHistoryLimit", spec.revisionHistoryLimit, 0)
+    if spec.progressDeadlineSeconds is not None:
+        errs.min_value("spec.progressDeadlineSeconds", spec.progressDeadlineSeconds, 1)
+        if spec.progressDeadlineSeconds <= (spec.minReadySeconds or 0):
+            errs.invalid("spec.progressDeadlineSeconds", spec.progressDeadlineSeconds,
+                         "must be greater than minReadySeconds")
+
+
+def _validate_statefulset(errs: Errs, s: StatefulSet) -> None:
+    spec = s.spec
+    assert spec is not None
+    errs.enum("spec.podManagementPolicy", spec.podManagementPolicy, ("OrderedReady", "Parallel"))
+    strategy = spec.updateStrategy
+    if strategy is not None:
+        errs.enum("spec.updateStrategy.type", strategy.type, ("RollingUpdate", "OnDelete"))
+        if strategy.type == "OnDelete" and strategy.rollingUpdate is not None:
+            errs.forbidden("spec.updateStrategy.rollingUpdate", "only allowed for updateStrategy 'RollingUpdate'")
+        elif strategy.rollingUpdate is not None:
+            errs.min_value("spec.updateStrategy.rollingUpdate.partition", strategy.rollingUpdate.partition, 0)
+            if strategy.rollingUpdate.maxUnavailable is not None:
+                value = int_or_percent(errs, "spec.updateStrategy.rollingUpdate.maxUnavailable",
+                                       strategy.rollingUpdate.maxUnavailable)
+                if value == 0:
+                    errs.invalid("spec.updateStrategy.rollingUpdate.maxUnavailable", 0, "must be greater than 0")
+    errs.min_value("spec.revisionHistoryLimit", spec.revisionHistoryLimit, 0)
+    if spec.ordinals is not None:
+        errs.min_value("spec.ordinals.start", spec.ordinals.start, 0)
+
+
+def _validate_daemonset(errs: Errs, ds: DaemonSet) -> None:
+    spec = ds.spec
+    assert spec is not None
+    strategy = spec.updateStrategy
+    if strategy is not None:
+        errs.enum("spec.updateStrategy.type", strategy.type, ("RollingUpdate", "OnDelete"))
+        if strategy.rollingUpdate is not None and strategy.type == "RollingUpdate":
+            ru = strategy.rollingUpdate
+            _validate_rolling(errs, ru.maxSurge, ru.maxUnavailable, "spec.updateStrategy.rollingUpdate")
+    errs.min_value("spec.revisionHistoryLimit", spec.revisionHistoryLimit, 0)
+
+
+def _validate_job(errs: Errs, job: Job) -> None:
+    spec = job.spec
+    assert spec is not None
+    for name in ("parallelism", "completions", "backoffLimit", "ttlSecondsAfterFinished"):
+        errs.min_value(f"spec.{name}", getattr(spec, name), 0)
+    errs.min_value("spec.activeDeadlineSeconds", spec.activeDeadlineSeconds, 1)
+    errs.enum("spec.completionMode", spec.completionMode, ("NonIndexed", "Indexed"))
+    if spec.completionMode == "Indexed" and spec.completions is None:
+        errs.required("spec.completions", "when completion mode is Indexed")
+
+
+def validate_workload(errs: Errs, obj: Resource) -> None:
+    """All rules of a workload's spec (the object must be one of `WORKLOAD_KINDS`)."""
+    spec = getattr(obj, "spec", None)
+    if spec is None:
+        errs.required("spec")
+        return
+    is_job = isinstance(obj, Job)
+    _validate_selector(errs, spec.selector, "spec.selector", required=not is_job)
+    if hasattr(spec, "replicas"):
+        errs.min_value("spec.replicas", spec.replicas, 0)
+    errs.min_value("spec.minReadySeconds", getattr(spec, "minReadySeconds", None), 0)
+    policies = ("OnFailure", "Never") if is_job else ("Always",)
+    _validate_template(errs, spec.template, spec.selector, "spec.template", policies)
+    if isinstance(obj, Deployment):
+        _validate_deployment(errs, obj)
+    elif isinstance(obj, StatefulSet):
+        _validate_statefulset(errs, obj)
+    elif isinstance(obj, DaemonSet):
+        _validate_daemonset(errs, obj)
+    elif isinstance(obj, Job):
+        _validate_job(errs, obj)
+
+
+def _dump(value: Any) -> Any:
+    return value.to_dict() if hasattr(value, "to_dict") else value
+
+
+def _immutable(errs: Errs, field: str, new: Any, old: Any) -> None:
+    if _dump(new) != _dump(old):
+        errs.invalid(field, _dump(new), "field is immutable")
+
+
+_STS_MUTABLE = ("replicas", "template", "updateStrategy", "ordinals", "minReadySeconds",
+                "persistentVolumeClaimRetentionPolicy", "revisionHistoryLimit")
+
+
+def validate_workload_update(errs: Errs, new: Resource, old: Resource) -> None:
+    """Immutable fields of workloads (see module docstring)."""
+    nspec, ospec = getattr(new, "spec", None), getattr(old, "spec", None)
+    if nspec is None or ospec is None:
+        return
+    _immutable(errs, "spec.selector", nspec.selector, ospec.selector)
+    if isinstance(new, StatefulSet):
+        ndump = {k: v for k, v in nspec.to_dict().items() if k not in _STS_MUTABLE}
+        odump = {k: v for k, v in ospec.to_dict().items() if k not in _STS_MUTABLE}
+        if ndump != odump:
+            errs.forbidden("spec", "updates to statefulset spec for fields other than 'replicas', "
+                           "'ordinals', 'template', 'updateStrategy', 'revisionHistoryLimit', "
+                           "'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden")
+    if isinstance(new, Job):
+        _immutable(errs, "spec.template", nspec.template, ospec.template)
+        _immutable(errs, "spec.completionMode", nspec.completionMode, ospec.completionMode)
+        if nspec.completions != ospec.completions:
+            errs.invalid("spec.completions", nspec.completions, "field is immutable")
+
+
+__all__ = ["WORKLOAD_KINDS", "validate_workload", "validate_workload_update"]

@@ -1,0 +1,126 @@
+"""The API server's ASGI application.
+
+Contract: `create_app(config, *, extra_routers=(), storage=None, kinds=None) -> FastAPI`.
+- Start-up connects the storage (`EtcdStorage.connect(config.etcd_servers)` unless one is
+  given; etcd need not be up yet), then in the background, retrying until etcd answers:
+  rebuilds the Service allocator from the stored Services, creates the initial namespaces and
+  the `kubernetes` Service, and starts the watch caches of every kind. `/readyz` is 200 only
+  once that finished and etcd answers; `/healthz` and `/livez` say the process serves.
+- `extra_routers` (FastAPI/Starlette routers, e.g. pods/log and pods/exec) are mounted before
+  the generic resource routes, so they win for the paths they define.
+- Every error is a Status JSON (see responses.py). Shutdown closes the storage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Iterable, Sequence
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+from apiserver.allocator import ServiceAllocator
+from apiserver.bootstrap import ensure_initial_objects, recover_allocator
+from apiserver.config import ApiServerConfig
+from apiserver.discovery import Discovery, version_info
+from apiserver.handlers_common import Ctx
+from apiserver.responses import error_response, install_error_handlers, json_response
+from apiserver.routes import ApiRoutes
+from apiserver.storage import EtcdStorage, Storage, keys
+from machinery import errors, registry
+from machinery.meta import Resource
+
+log = logging.getLogger(__name__)
+
+
+class _NotConnected:
+    """Placeholder storage until start-up connected the real one."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise errors.ServiceUnavailable("the API server is starting", retry_after_s=1)
+
+
+async def _start_background(ctx: Ctx, kinds: Sequence[type[Resource]]) -> None:
+    backoff_s = 0.2
+    while True:
+        try:
+            await recover_allocator(ctx)
+            ctx.allocator_ready = True
+            if ctx.config.bootstrap:
+                await ensure_initial_objects(ctx)
+            start = getattr(ctx.storage, "start_watch_caches", None)
+            if start is not None:
+                await start(sorted({keys.collection_prefix(c.PLURAL) for c in kinds}))
+            ctx.ready = True
+            log.info("API server ready")
+            return
+        except errors.ApiError as e:
+            log.warning("start-up: %s; retrying in %.1fs", e, backoff_s)
+        except Exception:
+            log.exception("start-up failed; retrying in %.1fs", backoff_s)
+        await asyncio.sleep(backoff_s)
+        backoff_s = min(backoff_s * 2, 5.0)
+
+
+def create_app(
+    config: ApiServerConfig | None = None,
+    *,
+    extra_routers: Iterable[APIRouter] = (),
+    storage: Storage | None = None,
+    kinds: Sequence[type[Resource]] | None = None,
+) -> FastAPI:
+    config = config or ApiServerConfig()
+    kind_list = list(kinds if kinds is not None else registry.ALL_KINDS)
+    ctx = Ctx(storage=storage if storage is not None else _NotConnected(),  # type: ignore[arg-type]
+              allocator=ServiceAllocator(config.service_cluster_ip_range, config.service_node_port_range),
+              config=config)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own = storage is None
+        if own:
+            ctx.storage = await EtcdStorage.connect(
+                config.etcd_servers, timeout_s=config.etcd_timeout_s,
+                watch_cache_capacity=config.watch_cache_capacity,
+                bookmark_interval_s=config.bookmark_interval_s)
+        task = asyncio.create_task(_start_background(ctx, kind_list), name="apiserver start-up")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            if own:
+                await ctx.storage.close()
+            log.info("API server stopped")
+
+    app = FastAPI(title="kubelite", lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
+    app.state.ctx = ctx
+    install_error_handlers(app)
+
+    async def healthz(request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    async def readyz(request: Request) -> Response:
+        if not ctx.ready:
+            return error_response(errors.ServiceUnavailable("the API server is still starting"))
+        if not await ctx.storage.healthy():
+            return error_response(errors.ServiceUnavailable("etcd is not reachable"))
+        return PlainTextResponse("ok")
+
+    async def version(request: Request) -> Response:
+        return json_response(version_info())
+
+    for path in ("/healthz", "/livez"):
+        app.add_route(path, healthz, methods=["GET"])
+    app.add_route("/readyz", readyz, methods=["GET"])
+    app.add_route("/version", version, methods=["GET"])
+    for router in extra_routers:
+        app.include_router(router)
+    discovery = Discovery(kind_list, f"{config.bind_address}:{config.port}")
+    app.router.routes.extend(ApiRoutes(ctx, kind_list, discovery).routes())
+    return app

@@ -1,0 +1,87 @@
+"""API server settings and their command line (`python -m apiserver --help`).
+
+Contract: `ApiServerConfig` is a plain dataclass (one docstring per field); `parse_args(argv)`
+builds it from kube-apiserver-like flags. TLS and authentication flags are accepted and kept
+for the modules that will use them; nothing here opens connections.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+
+
+@dataclass
+class ApiServerConfig:
+    etcd_servers: list[str] = field(default_factory=lambda: ["http://127.0.0.1:2379"])
+    """etcd client URLs (only the first is used: kubelite runs one etcd member)."""
+    bind_address: str = "127.0.0.1"
+    """Address the HTTP server listens on."""
+    port: int = 6443
+    """Port the HTTP server listens on."""
+    service_cluster_ip_range: str = "10.96.0.0/16"
+    """CIDR Service ClusterIPs are allocated from (first address: the `kubernetes` Service)."""
+    service_node_port_range: tuple[int, int] = (30000, 32767)
+    """Inclusive range of NodePorts."""
+    max_body_bytes: int = 3 * 1024 * 1024
+    """Largest request body accepted (Kubernetes' limit is 3 MiB); larger gets 413."""
+    etcd_timeout_s: float = 5.0
+    """Deadline of each etcd call."""
+    watch_cache_capacity: int = 10_000
+    """Events kept per resource for watches resuming from an older resourceVersion."""
+    bookmark_interval_s: float = 5.0
+    """How often idle watches that asked for bookmarks get one."""
+    min_watch_timeout_s: float = 1800.0
+    """Watches without timeoutSeconds end after a random time in [min, 2*min], like Kubernetes."""
+    bootstrap: bool = True
+    """Create the initial namespaces and the `kubernetes` Service at start-up."""
+    advertise_port: int | None = None
+    """Port the `kubernetes` Service's Endpoints point at (default: `port`)."""
+    log_level: str = "info"
+    """Python logging level name."""
+    # Room for later issues (TLS and authentication); accepted and stored, not used yet.
+    tls_cert_file: str | None = None
+    """Serving certificate (PEM)."""
+    tls_private_key_file: str | None = None
+    """Serving key (PEM)."""
+    client_ca_file: str | None = None
+    """CA bundle used to verify client certificates."""
+    token_auth_file: str | None = None
+    """Static token file (token,user,uid[,groups])."""
+    authorization_mode: str = "AlwaysAllow"
+    """Authorizer (AlwaysAllow for now)."""
+
+
+def _port_range(value: str) -> tuple[int, int]:
+    lo, sep, hi = value.partition("-")
+    if not sep:
+        raise argparse.ArgumentTypeError("expected LOW-HIGH, e.g. 30000-32767")
+    return int(lo), int(hi)
+
+
+def parse_args(argv: list[str] | None = None) -> ApiServerConfig:
+    p = argparse.ArgumentParser(prog="python -m apiserver", description="kubelite API server")
+    d = ApiServerConfig()
+    p.add_argument("--etcd-servers", default=",".join(d.etcd_servers),
+                   help="comma-separated etcd client URLs")
+    p.add_argument("--bind-address", default=d.bind_address)
+    p.add_argument("--port", "--secure-port", dest="port", type=int, default=d.port)
+    p.add_argument("--service-cluster-ip-range", default=d.service_cluster_ip_range)
+    p.add_argument("--service-node-port-range", type=_port_range, default=d.service_node_port_range)
+    p.add_argument("--max-request-body-bytes", dest="max_body_bytes", type=int, default=d.max_body_bytes)
+    p.add_argument("--etcd-timeout", dest="etcd_timeout_s", type=float, default=d.etcd_timeout_s)
+    p.add_argument("--watch-cache-size", dest="watch_cache_capacity", type=int, default=d.watch_cache_capacity)
+    p.add_argument("--bookmark-interval", dest="bookmark_interval_s", type=float, default=d.bookmark_interval_s)
+    p.add_argument("--min-request-timeout", dest="min_watch_timeout_s", type=float, default=d.min_watch_timeout_s)
+    p.add_argument("--no-bootstrap", dest="bootstrap", action="store_false")
+    p.add_argument("--advertise-port", type=int, default=None)
+    p.add_argument("--log-level", default=d.log_level)
+    p.add_argument("--tls-cert-file", default=None)
+    p.add_argument("--tls-private-key-file", default=None)
+    p.add_argument("--client-ca-file", default=None)
+    p.add_argument("--token-auth-file", default=None)
+    p.add_argument("--authorization-mode", default=d.authorization_mode)
+    ns = p.parse_args(argv)
+    values = vars(ns)
+    values["etcd_servers"] = [s.strip() for s in str(values["etcd_servers"]).split(",") if s.strip()]
+    return ApiServerConfig(**values)

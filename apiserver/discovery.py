@@ -1,0 +1,101 @@
+"""API discovery documents and /version, built from the registry of kinds.
+
+Contract:
+- `/api` -> APIVersions, `/api/v1` -> APIResourceList of the core group, `/apis` ->
+  APIGroupList, `/apis/GROUP` -> APIGroup, `/apis/GROUP/VERSION` -> APIResourceList.
+- Each resource lists name (plural), singularName, namespaced, kind, verbs, shortNames,
+  categories; each subresource is its own entry (`pods/status`, `deployments/scale` of kind
+  Scale in autoscaling/v1, `pods/binding` of kind Binding, ...), as kubectl expects.
+- `/version`: `{"major": "1", "minor": "30", "gitVersion": "v1.30.0-kubelite", ...}`.
+- `Discovery(kinds)` precomputes every document once (they never change while running).
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Iterable
+from typing import Any
+
+from machinery.meta import Resource
+
+K8S_MAJOR, K8S_MINOR = "1", "30"
+GIT_VERSION = f"v{K8S_MAJOR}.{K8S_MINOR}.0-kubelite"
+
+_VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+# subresource -> (kind, group, version, verbs); group/version None = the parent's
+_SUBRESOURCES: dict[str, tuple[str | None, str | None, str | None, list[str]]] = {
+    "status": (None, None, None, ["get", "patch", "update"]),
+    "scale": ("Scale", "autoscaling", "v1", ["get", "patch", "update"]),
+    "binding": ("Binding", None, None, ["create"]),
+    "finalize": (None, None, None, ["update"]),
+    "log": (None, None, None, ["get"]),
+    "exec": ("PodExecOptions", None, None, ["create", "get"]),
+    "eviction": ("Eviction", "policy", "v1", ["create"]),
+    "attach": ("PodAttachOptions", None, None, ["create", "get"]),
+    "portforward": ("PodPortForwardOptions", None, None, ["create", "get"]),
+    "proxy": ("NodeProxyOptions", None, None, ["create", "delete", "get", "patch", "update"]),
+}
+
+
+def version_info() -> dict[str, str]:
+    return {
+        "major": K8S_MAJOR, "minor": K8S_MINOR, "gitVersion": GIT_VERSION,
+        "gitCommit": "0000000000000000000000000000000000000000", "gitTreeState": "clean",
+        "buildDate": "2026-01-01T00:00:00Z", "goVersion": f"python{platform.python_version()}",
+        "compiler": "cpython", "platform": f"{platform.system().lower()}/{platform.machine()}",
+    }
+
+
+def _resource_entries(cls: type[Resource]) -> list[dict[str, Any]]:
+    main: dict[str, Any] = {
+        "name": cls.PLURAL, "singularName": cls.SINGULAR or cls.KIND.lower(),
+        "namespaced": cls.NAMESPACED, "kind": cls.KIND, "verbs": list(_VERBS),
+        "storageVersionHash": "",
+    }
+    if cls.SHORT_NAMES:
+        main["shortNames"] = list(cls.SHORT_NAMES)
+    if cls.CATEGORIES:
+        main["categories"] = list(cls.CATEGORIES)
+    out = [main]
+    for sub in cls.SUBRESOURCES:
+        kind, group, version, verbs = _SUBRESOURCES.get(sub, (None, None, None, ["get"]))
+        entry: dict[str, Any] = {"name": f"{cls.PLURAL}/{sub}", "singularName": "",
+                                 "namespaced": cls.NAMESPACED, "kind": kind or cls.KIND, "verbs": verbs}
+        if group is not None:
+            entry["group"], entry["version"] = group, version
+        out.append(entry)
+    return out
+
+
+class Discovery:
+    def __init__(self, kinds: Iterable[type[Resource]], server_address: str = "127.0.0.1:6443") -> None:
+        by_gv: dict[tuple[str, str], list[type[Resource]]] = {}
+        for cls in kinds:
+            by_gv.setdefault((cls.GROUP, cls.VERSION), []).append(cls)
+        self.server_address = server_address
+        self.resource_lists: dict[tuple[str, str], dict[str, Any]] = {}
+        for (group, version), classes in by_gv.items():
+            gv = f"{group}/{version}" if group else version
+            resources = [e for cls in sorted(classes, key=lambda c: c.PLURAL) for e in _resource_entries(cls)]
+            self.resource_lists[(group, version)] = {
+                "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}
+        core_versions = sorted(v for g, v in by_gv if g == "")
+        self.api_versions = {
+            "kind": "APIVersions", "versions": core_versions or ["v1"],
+            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}],
+        }
+        self.groups: dict[str, dict[str, Any]] = {}
+        for group in sorted({g for g, _ in by_gv if g}):
+            versions = sorted(v for g, v in by_gv if g == group)
+            entries = [{"groupVersion": f"{group}/{v}", "version": v} for v in versions]
+            self.groups[group] = {"kind": "APIGroup", "apiVersion": "v1", "name": group,
+                                  "versions": entries, "preferredVersion": entries[0]}
+        self.group_list = {"kind": "APIGroupList", "apiVersion": "v1",
+                           "groups": [{k: v for k, v in g.items() if k not in ("kind", "apiVersion")}
+                                      for g in self.groups.values()]}
+
+    def resource_list(self, group: str, version: str) -> dict[str, Any] | None:
+        return self.resource_lists.get((group, version))
+
+    def group(self, name: str) -> dict[str, Any] | None:
+        return self.groups.get(name)

@@ -1,0 +1,333 @@
+"""Generic REST verbs for any kind: create, get, list, update (PUT), status/finalize writes.
+
+Contract (Kubernetes semantics, see ARCHITECTURE.md "The API"):
+- create: namespace from the path (a different one in the body is 400), generateName (+5
+  random lowercase alphanumerics), uid, creationTimestamp, generation=1 for kinds with a spec;
+  a client resourceVersion is ignored; defaults, validation (422), namespace lifecycle
+  admission, ClusterIP/NodePort allocation for Services; dry-run answers without writing.
+- update: `build_update(cls, current, body, status_only)` computes the stored object of a PUT
+  or a patch: immutable metadata copied from the stored object, status kept on main-resource
+  writes of kinds with a status subresource (and only status taken on /status writes),
+  generation bumped when the spec changes. `write_update` runs it through guaranteed_update:
+  a body resourceVersion is a precondition (409 Conflict when stale), none means
+  unconditional. After the write, an object whose deletion is due (deletionTimestamp set and
+  no finalizers left; pods also need a zero grace period; namespaces also an empty
+  spec.finalizers) is removed.
+"""
+
+from __future__ import annotations
+
+import random
+import string
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from apiserver.admission.namespace import check_namespace
+from apiserver.allocator import Reservation
+from apiserver.handlers_common import (
+    Ctx,
+    Obj,
+    ResourceClass,
+    collection_key,
+    conflict,
+    deepcopy,
+    has_spec,
+    has_status_subresource,
+    invalid,
+    meta_of,
+    prepare,
+    rename_error,
+    storage_key,
+)
+from machinery import errors
+from machinery.meta import now_rfc3339
+from machinery.selectors import parse_field_selector, parse_label_selector
+
+# Kinds whose status belongs to a controller: a create starts with an empty status.
+_CONTROLLER_KINDS = {"Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "CronJob"}
+_NAME_CHARS = string.ascii_lowercase + string.digits
+
+
+def _random_suffix(n: int = 5) -> str:
+    return "".join(random.choice(_NAME_CHARS) for _ in range(n))
+
+
+# --- create -----------------------------------------------------------------------------------
+
+
+def _prepare_create_meta(cls: ResourceClass, namespace: str | None, body: Obj) -> str:
+    meta = meta_of(body)
+    if cls.NAMESPACED:
+        if meta.get("namespace") and namespace and meta["namespace"] != namespace:
+            raise errors.BadRequest(
+                "the namespace of the provided object does not match the namespace sent on the request")
+        meta["namespace"] = namespace or meta.get("namespace") or "default"
+    else:
+        meta.pop("namespace", None)
+    name = meta.get("name")
+    if not name and meta.get("generateName"):
+        name = meta["name"] = f"{meta['generateName']}{_random_suffix()}"
+    if not name:
+        raise invalid(cls, "", "metadata.name", "FieldValueRequired",
+                      "Required value: name or generateName is required")
+    meta["uid"] = str(uuid.uuid4())
+    meta["creationTimestamp"] = now_rfc3339()
+    for field in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
+        meta.pop(field, None)
+    if has_spec(cls):
+        meta["generation"] = 1
+    else:
+        meta.pop("generation", None)
+    return str(name)
+
+
+def _prepare_create_kind(cls: ResourceClass, body: Obj) -> None:
+    if cls.KIND == "Pod":
+        body["status"] = {"phase": "Pending"}
+    elif cls.KIND == "Namespace":
+        spec = body.setdefault("spec", {}) or {}
+        body["spec"] = spec
+        if spec.get("finalizers") is None:
+            spec["finalizers"] = ["kubernetes"]
+        body["status"] = {"phase": "Active"}
+    elif cls.KIND in _CONTROLLER_KINDS:
+        body.pop("status", None)
+
+
+async def create(ctx: Ctx, cls: ResourceClass, namespace: str | None, body: Obj, *,
+                 dry_run: bool = False, admit_namespace: bool = True) -> Obj:
+    name = _prepare_create_meta(cls, namespace, body)
+    _prepare_create_kind(cls, body)
+    obj = prepare(cls, body)
+    if admit_namespace and cls.NAMESPACED:
+        await check_namespace(ctx.storage, obj["metadata"]["namespace"])
+    key = storage_key(cls, name, obj["metadata"].get("namespace"))
+    reservation: Reservation | None = None
+    if cls.KIND == "Service":
+        if not ctx.allocator_ready:
+            raise errors.ServiceUnavailable("the service IP allocator is starting; retry shortly",
+                                            retry_after_s=1)
+        reservation = ctx.allocator.allocate(obj)
+    if dry_run:
+        if reservation is not None:
+            reservation.rollback()
+        return obj
+    try:
+        return await ctx.storage.create(key, obj)
+    except errors.ApiError as e:
+        if reservation is not None:
+            reservation.rollback()
+        raise rename_error(cls, name, e) from None
+    except BaseException:
+        if reservation is not None:
+            reservation.rollback()
+        raise
+
+
+# --- read -------------------------------------------------------------------------------------
+
+
+async def get(ctx: Ctx, cls: ResourceClass, namespace: str | None, name: str) -> Obj:
+    try:
+        return await ctx.storage.get(storage_key(cls, name, namespace))
+    except errors.NotFound as e:
+        raise rename_error(cls, name, e) from None
+
+
+def make_predicate(label_selector: str | None, field_selector: str | None
+                   ) -> Callable[[Obj], bool] | None:
+    try:
+        labels = parse_label_selector(label_selector) if label_selector else None
+        fields = parse_field_selector(field_selector) if field_selector else None
+    except ValueError as e:
+        raise errors.BadRequest(f"unable to parse selector: {e}") from None
+    if labels is not None and labels.empty():
+        labels = None
+    if fields is not None and fields.empty():
+        fields = None
+    if labels is None and fields is None:
+        return None
+
+    def predicate(obj: Obj) -> bool:
+        if labels is not None and not labels.matches((obj.get("metadata") or {}).get("labels")):
+            return False
+        return fields is None or fields.matches(obj)
+
+    return predicate
+
+
+def list_kind(cls: ResourceClass) -> str:
+    return f"{cls.KIND}List"
+
+
+async def list_objects(ctx: Ctx, cls: ResourceClass, namespace: str | None, *,
+                       label_selector: str | None = None, field_selector: str | None = None,
+                       limit: int | None = None, continue_token: str | None = None,
+                       exact_rv: int | None = None) -> Obj:
+    """A List of the collection; `exact_rv` reads it at that revision (resourceVersionMatch=Exact)."""
+    predicate = make_predicate(label_selector, field_selector)
+    if limit is not None and limit <= 0:
+        limit = None
+    result = await ctx.storage.list(collection_key(cls, namespace), limit=limit,
+                                    continue_token=continue_token or None, predicate=predicate,
+                                    resource_version=exact_rv)
+    meta: dict[str, Any] = {"resourceVersion": str(result.resource_version)}
+    if result.continue_token:
+        meta["continue"] = result.continue_token
+    if result.remaining_item_count is not None:
+        meta["remainingItemCount"] = result.remaining_item_count
+    return {"kind": list_kind(cls), "apiVersion": cls.api_version(), "metadata": meta,
+            "items": result.items}
+
+
+# --- update -----------------------------------------------------------------------------------
+
+_IMMUTABLE_META = ("uid", "creationTimestamp", "namespace", "name", "deletionTimestamp",
+                   "deletionGracePeriodSeconds", "generation")
+
+
+def check_identity(cls: ResourceClass, namespace: str | None, name: str, body: Obj) -> None:
+    meta = meta_of(body)
+    if meta.get("name") and meta["name"] != name:
+        raise errors.BadRequest(
+            f"the name of the object ({meta['name']}) does not match the name on the URL ({name})")
+    if cls.NAMESPACED and meta.get("namespace") and namespace and meta["namespace"] != namespace:
+        raise errors.BadRequest(
+            "the namespace of the provided object does not match the namespace sent on the request")
+
+
+def build_update(cls: ResourceClass, current: Obj, body: Obj, *, status_only: bool = False) -> Obj:
+    """The object to store for a write of `body` over `current` (see module doc)."""
+    cur_meta = current.get("metadata") or {}
+    name = cur_meta.get("name") or ""
+    if status_only:
+        new = deepcopy(current)
+        if body.get("status") is None:
+            new.pop("status", None)
+        else:
+            new["status"] = deepcopy(body["status"])
+        return prepare(cls, new, old=current)
+    new = deepcopy(body)
+    meta = meta_of(new)
+    if meta.get("uid") and meta["uid"] != cur_meta.get("uid"):
+        raise conflict(cls, name, f"Precondition failed: UID in precondition: {meta['uid']}, "
+                                  f"UID in object meta: {cur_meta.get('uid')}")
+    for field in _IMMUTABLE_META:
+        if field in cur_meta:
+            meta[field] = cur_meta[field]
+        else:
+            meta.pop(field, None)
+    meta["resourceVersion"] = cur_meta.get("resourceVersion")
+    if cur_meta.get("deletionTimestamp"):
+        added = set(meta.get("finalizers") or []) - set(cur_meta.get("finalizers") or [])
+        if added:
+            raise invalid(cls, name, "metadata.finalizers", "FieldValueForbidden",
+                          f"Forbidden: no new finalizers can be added if the object is being deleted, "
+                          f"found new finalizers {sorted(added)}")
+    if has_status_subresource(cls) or cls.KIND == "Namespace":
+        if current.get("status") is None:
+            new.pop("status", None)
+        else:
+            new["status"] = deepcopy(current["status"])
+    if cls.KIND == "Namespace":
+        # Only PUT namespaces/NAME/finalize changes spec.finalizers.
+        new["spec"] = {**(new.get("spec") or {}),
+                       "finalizers": deepcopy((current.get("spec") or {}).get("finalizers") or [])}
+    out = prepare(cls, new, old=current)
+    if has_spec(cls):
+        generation = int(cur_meta.get("generation") or 1)
+        out["metadata"]["generation"] = generation + 1 if out.get("spec") != current.get("spec") else generation
+    return out
+
+
+def deletion_due(cls: ResourceClass, obj: Obj) -> bool:
+    meta = obj.get("metadata") or {}
+    if not meta.get("deletionTimestamp") or meta.get("finalizers"):
+        return False
+    if cls.KIND == "Pod":
+        return meta.get("deletionGracePeriodSeconds") == 0
+    if cls.KIND == "Namespace":
+        return not (obj.get("spec") or {}).get("finalizers")
+    return True
+
+
+async def delete_if_due(ctx: Ctx, cls: ResourceClass, key: str, obj: Obj) -> bool:
+    """Remove an object whose deletion is due; True if it is gone."""
+    if not deletion_due(cls, obj):
+        return False
+    try:
+        await ctx.storage.delete(key, expected_rv=int(obj["metadata"]["resourceVersion"]))
+    except errors.NotFound:
+        return True
+    except errors.Conflict:
+        return False  # someone wrote in between: their write re-evaluates this
+    if cls.KIND == "Service":
+        ctx.allocator.release(obj)
+    return True
+
+
+async def write_update(ctx: Ctx, cls: ResourceClass, namespace: str | None, name: str,
+                       compute: Callable[[Obj], Obj], *, dry_run: bool = False,
+                       precondition_rv: str | None = None) -> Obj:
+    """Read-modify-write of one object with `compute(current) -> new` (see module doc)."""
+    key = storage_key(cls, name, namespace)
+    reservations: list[Reservation] = []
+
+    def rollback() -> None:
+        while reservations:
+            reservations.pop().rollback()
+
+    async def fn(current: Obj) -> Obj | None:
+        rollback()  # a retry after a conflict recomputes from scratch
+        if precondition_rv and precondition_rv != current["metadata"].get("resourceVersion"):
+            raise conflict(cls, name)
+        new = compute(current)
+        if cls.KIND == "Service":
+            reservations.append(ctx.allocator.allocate(new, current))
+        return new
+
+    try:
+        if dry_run:
+            current = await ctx.storage.get(key)
+            out = await fn(current)
+            rollback()
+            return out if out is not None else current
+        result = await ctx.storage.guaranteed_update(key, fn)
+    except errors.ApiError as e:
+        rollback()
+        raise rename_error(cls, name, e) from None
+    except BaseException:
+        rollback()
+        raise
+    await delete_if_due(ctx, cls, key, result)
+    return result
+
+
+async def update(ctx: Ctx, cls: ResourceClass, namespace: str | None, name: str, body: Obj, *,
+                 subresource: str | None = None, dry_run: bool = False) -> Obj:
+    check_identity(cls, namespace, name, body)
+    rv = meta_of(body).get("resourceVersion") or None
+    status_only = subresource == "status"
+
+    def compute(current: Obj) -> Obj:
+        return build_update(cls, current, body, status_only=status_only)
+
+    return await write_update(ctx, cls, namespace, name, compute, dry_run=dry_run, precondition_rv=rv)
+
+
+async def finalize_namespace(ctx: Ctx, cls: ResourceClass, name: str, body: Obj, *,
+                             dry_run: bool = False) -> Obj:
+    """PUT namespaces/NAME/finalize: only spec.finalizers changes."""
+    check_identity(cls, None, name, body)
+    rv = meta_of(body).get("resourceVersion") or None
+    finalizers = (body.get("spec") or {}).get("finalizers") or []
+    if not isinstance(finalizers, list) or not all(isinstance(f, str) for f in finalizers):
+        raise invalid(cls, name, "spec.finalizers", "FieldValueInvalid", "must be a list of strings")
+
+    def compute(current: Obj) -> Obj:
+        new = deepcopy(current)
+        new.setdefault("spec", {})["finalizers"] = list(finalizers)
+        return prepare(cls, new, old=current)
+
+    return await write_update(ctx, cls, None, name, compute, dry_run=dry_run, precondition_rv=rv)

@@ -1,0 +1,186 @@
+"""DELETE of one object and of a collection.
+
+Contract:
+- Options come from a DeleteOptions body and/or query parameters (gracePeriodSeconds,
+  propagationPolicy, orphanDependents, preconditions.uid/resourceVersion, dryRun); the
+  query wins. A failed precondition is 409 Conflict.
+- propagationPolicy Orphan adds the `orphan` finalizer, Foreground `foregroundDeletion`
+  (the garbage collector handles both); Background (the default) deletes at once.
+- An object with finalizers gets deletionTimestamp (and deletionGracePeriodSeconds 0) and stays
+  until an update empties its finalizers.
+- Pods: a graceful delete (grace from the options, else spec.terminationGracePeriodSeconds,
+  else 30) of a pod bound to a node sets deletionTimestamp = now + grace and
+  deletionGracePeriodSeconds; the kubelet ends it with gracePeriodSeconds=0. An unbound pod,
+  or grace 0, goes at once. A second delete may only shorten the grace period.
+- Namespaces: DELETE sets deletionTimestamp and status.phase Terminating; the namespace goes
+  when spec.finalizers and metadata.finalizers are both empty. default, kube-system,
+  kube-public and kube-node-lease cannot be deleted (403).
+- The answer is the object (200): its last state when it was removed at once, else its state
+  with deletionTimestamp set. deletecollection answers the list of what it deleted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from apiserver.admission.namespace import IMMORTAL_NAMESPACES
+from apiserver.handlers import list_kind, make_predicate
+from apiserver.handlers_common import (
+    Ctx,
+    Obj,
+    ResourceClass,
+    collection_key,
+    conflict,
+    rename_error,
+    storage_key,
+)
+from machinery import errors
+from machinery.meta import now_rfc3339
+
+_POLICIES = ("Orphan", "Foreground", "Background")
+
+
+@dataclass
+class DeleteOptions:
+    grace_period_s: int | None = None
+    propagation_policy: str | None = None
+    precondition_uid: str | None = None
+    precondition_rv: str | None = None
+    dry_run: bool = False
+
+    @classmethod
+    def parse(cls, body: Any, query: dict[str, str], dry_run: bool) -> DeleteOptions:
+        if body is not None and not isinstance(body, dict):
+            raise errors.BadRequest("the body of a DELETE must be a DeleteOptions object")
+        body = body or {}
+        opts = cls(dry_run=dry_run or "All" in (body.get("dryRun") or []))
+        grace = query.get("gracePeriodSeconds", body.get("gracePeriodSeconds"))
+        if grace not in (None, ""):
+            try:
+                opts.grace_period_s = max(int(grace), 0)
+            except (TypeError, ValueError):
+                raise errors.BadRequest(f"invalid gracePeriodSeconds: {grace!r}") from None
+        policy = query.get("propagationPolicy") or body.get("propagationPolicy")
+        orphan = query.get("orphanDependents", body.get("orphanDependents"))
+        if policy is None and orphan is not None:
+            policy = "Orphan" if str(orphan).lower() == "true" else "Background"
+        if policy is not None and policy not in _POLICIES:
+            raise errors.Invalid(
+                f'DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Unsupported value: '
+                f'"{policy}": supported values: "Foreground", "Background", "Orphan", nil',
+                causes=[{"reason": "FieldValueNotSupported", "field": "propagationPolicy",
+                         "message": f'Unsupported value: "{policy}"'}])
+        opts.propagation_policy = policy
+        pre = body.get("preconditions") or {}
+        opts.precondition_uid = pre.get("uid") or None
+        opts.precondition_rv = pre.get("resourceVersion") or None
+        return opts
+
+
+def _check_preconditions(cls: ResourceClass, obj: Obj, opts: DeleteOptions) -> None:
+    meta = obj.get("metadata") or {}
+    name = meta.get("name") or ""
+    if opts.precondition_uid and opts.precondition_uid != meta.get("uid"):
+        raise conflict(cls, name, f"Precondition failed: UID in precondition: {opts.precondition_uid}, "
+                                  f"UID in object meta: {meta.get('uid')}")
+    if opts.precondition_rv and opts.precondition_rv != meta.get("resourceVersion"):
+        raise conflict(cls, name, f"Precondition failed: ResourceVersion in precondition: "
+                                  f"{opts.precondition_rv}, ResourceVersion in object meta: "
+                                  f"{meta.get('resourceVersion')}")
+
+
+def _pod_grace(obj: Obj, opts: DeleteOptions) -> int:
+    spec = obj.get("spec") or {}
+    if not spec.get("nodeName"):
+        return 0  # never scheduled: no kubelet has anything to stop
+    if opts.grace_period_s is not None:
+        return opts.grace_period_s
+    grace = spec.get("terminationGracePeriodSeconds")
+    return int(grace) if grace is not None else 30
+
+
+def _mark(cls: ResourceClass, current: Obj, opts: DeleteOptions) -> Obj | None:
+    """The object with its deletion recorded, or None when it can be removed at once."""
+    new = {**current, "metadata": dict(current.get("metadata") or {})}
+    meta = new["metadata"]
+    finalizers = list(meta.get("finalizers") or [])
+    if opts.propagation_policy == "Orphan" and "orphan" not in finalizers:
+        finalizers.append("orphan")
+    if opts.propagation_policy == "Foreground" and "foregroundDeletion" not in finalizers:
+        finalizers.append("foregroundDeletion")
+    if opts.propagation_policy in ("Orphan", "Foreground") and meta.get("deletionTimestamp"):
+        finalizers = list(meta.get("finalizers") or [])  # a second delete adds none
+    grace = _pod_grace(current, opts) if cls.KIND == "Pod" else 0
+    if cls.KIND == "Namespace":
+        spec_finalizers = (current.get("spec") or {}).get("finalizers") or []
+        if not finalizers and not spec_finalizers:
+            return None
+        new["status"] = {**(current.get("status") or {}), "phase": "Terminating"}
+    elif not finalizers and grace == 0:
+        return None
+    if finalizers:
+        meta["finalizers"] = finalizers
+    old_grace = meta.get("deletionGracePeriodSeconds")
+    if meta.get("deletionTimestamp") and old_grace is not None and old_grace <= grace:
+        return new if new != current else current  # only a shorter grace period changes it
+    deadline = datetime.now(UTC) + timedelta(seconds=grace)
+    meta["deletionTimestamp"] = deadline.strftime("%Y-%m-%dT%H:%M:%SZ") if grace else now_rfc3339()
+    meta["deletionGracePeriodSeconds"] = grace
+    return new
+
+
+async def delete(ctx: Ctx, cls: ResourceClass, namespace: str | None, name: str,
+                 opts: DeleteOptions) -> Obj:
+    if cls.KIND == "Namespace" and name in IMMORTAL_NAMESPACES:
+        raise errors.Forbidden(f'namespaces "{name}" is forbidden: this namespace may not be deleted',
+                               name=name, kind="namespaces")
+    key = storage_key(cls, name, namespace)
+    removed: list[Obj] = []
+
+    async def fn(current: Obj) -> Obj | None:
+        _check_preconditions(cls, current, opts)
+        marked = _mark(cls, current, opts)
+        if marked is None:
+            removed.append(current)
+            return None
+        return marked
+
+    try:
+        if opts.dry_run:
+            current = await ctx.storage.get(key)
+            marked = await fn(current)
+            return marked if marked is not None else current
+        for _ in range(16):
+            # Record the deletion atomically (guaranteed_update) or learn it can go at once.
+            removed.clear()
+            result = await ctx.storage.guaranteed_update(key, fn)
+            if not removed or removed[-1]["metadata"].get("resourceVersion") != \
+                    result["metadata"].get("resourceVersion"):
+                return result
+            try:
+                out = await ctx.storage.delete(key, expected_rv=int(result["metadata"]["resourceVersion"]))
+            except errors.Conflict:
+                continue  # written meanwhile: decide again on the new state
+            if cls.KIND == "Service":
+                ctx.allocator.release(out)
+            return out
+        raise conflict(cls, name)
+    except errors.ApiError as e:
+        raise rename_error(cls, name, e) from None
+
+
+async def delete_collection(ctx: Ctx, cls: ResourceClass, namespace: str | None, opts: DeleteOptions, *,
+                            label_selector: str | None, field_selector: str | None) -> Obj:
+    predicate = make_predicate(label_selector, field_selector)
+    listed = await ctx.storage.list(collection_key(cls, namespace), predicate=predicate)
+    items: list[Obj] = []
+    for obj in listed.items:
+        meta = obj.get("metadata") or {}
+        try:
+            items.append(await delete(ctx, cls, meta.get("namespace"), meta.get("name") or "", opts))
+        except errors.NotFound:
+            continue  # deleted by someone else meanwhile
+    return {"kind": list_kind(cls), "apiVersion": cls.api_version(),
+            "metadata": {"resourceVersion": str(listed.resource_version)}, "items": items}

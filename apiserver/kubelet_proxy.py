@@ -1,0 +1,136 @@
+"""Pod `log` and `exec` subresources, proxied to the kubelet of the pod's node.
+
+Contract: `router: fastapi.APIRouter`, mounted by `create_app(extra_routers=[router])`:
+- `GET /api/v1/namespaces/{ns}/pods/{name}/log?container=&follow=&tailLines=&sinceSeconds=
+  &timestamps=&previous=` -> text/plain (streamed while `follow`).
+- `POST|GET /api/v1/namespaces/{ns}/pods/{name}/exec?command=..&command=..&container=..`
+  -> JSON `{"stdout", "stderr", "exitCode"}` (non-interactive; what the kubelite CLI uses).
+The pod is read from storage (`/registry/pods/NS/NAME`), its node from `/registry/nodes/N`;
+the kubelet address is the node's InternalIP (else Hostname) and
+`status.daemonEndpoints.kubeletEndpoint.Port` (default 10250). `container` may be omitted
+when the pod has exactly one container. Errors are Status objects: 404 pod not found,
+400 no node yet / bad container name, 503 kubelet unreachable; the kubelet's own errors
+(also Status objects) are passed through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response, StreamingResponse
+
+from machinery import errors
+
+router = APIRouter()
+DEFAULT_KUBELET_PORT = 10250
+
+
+def _storage(request: Request) -> Any:
+    ctx = getattr(request.app.state, "ctx", None)
+    storage = getattr(ctx, "storage", None) if ctx is not None else None
+    return storage if storage is not None else request.app.state.storage
+
+
+async def _pod(request: Request, ns: str, name: str) -> dict[str, Any]:
+    try:
+        return dict(await _storage(request).get(f"/registry/pods/{ns}/{name}"))
+    except errors.NotFound:
+        raise errors.NotFound(f'pods "{name}" not found', name=name, kind="pods") from None
+
+
+async def _kubelet_url(request: Request, pod: dict[str, Any]) -> str:
+    name = (pod.get("metadata") or {}).get("name", "")
+    node_name = (pod.get("spec") or {}).get("nodeName")
+    if not node_name:
+        raise errors.BadRequest(f"pod {name} does not have a host assigned", name=name, kind="pods")
+    try:
+        node = dict(await _storage(request).get(f"/registry/nodes/{node_name}"))
+    except errors.NotFound:
+        raise errors.NotFound(f'nodes "{node_name}" not found', name=node_name, kind="nodes") from None
+    status = node.get("status") or {}
+    addrs = {a.get("type"): a.get("address") for a in status.get("addresses") or []}
+    host = addrs.get("InternalIP") or addrs.get("Hostname")
+    if not host:
+        raise errors.ServiceUnavailable(f"node {node_name} has no address to reach its kubelet")
+    port = ((status.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}).get("Port") or DEFAULT_KUBELET_PORT
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{int(port)}"
+
+
+def _container(pod: dict[str, Any], container: str | None) -> str:
+    spec = pod.get("spec") or {}
+    name = (pod.get("metadata") or {}).get("name", "")
+    apps = [c.get("name") for c in spec.get("containers") or []]
+    inits = [c.get("name") for c in spec.get("initContainers") or []]
+    if not container:
+        if len(apps) == 1:
+            return str(apps[0])
+        raise errors.BadRequest(f"a container name must be specified for pod {name}, choose one of: "
+                                f"[{' '.join(str(a) for a in apps)}]", name=name, kind="pods")
+    if container not in apps and container not in inits:
+        raise errors.BadRequest(f"container {container} is not valid for pod {name}", name=name, kind="pods")
+    return container
+
+
+def _unreachable(url: str, exc: Exception) -> errors.ApiError:
+    return errors.ServiceUnavailable(f"error dialing backend: kubelet at {url} is not reachable ({exc})")
+
+
+@router.get("/api/v1/namespaces/{ns}/pods/{name}/log")
+async def pod_log(request: Request, ns: str, name: str, container: str | None = None, follow: bool = False,
+                  tailLines: int | None = None, sinceSeconds: int | None = None,  # noqa: N803
+                  timestamps: bool = False, previous: bool = False) -> Response:
+    pod = await _pod(request, ns, name)
+    cname = _container(pod, container)
+    base = await _kubelet_url(request, pod)
+    params: dict[str, Any] = {"follow": str(follow).lower(), "timestamps": str(timestamps).lower(),
+                              "previous": str(previous).lower()}
+    if tailLines is not None:
+        params["tailLines"] = tailLines
+    if sinceSeconds is not None:
+        params["sinceSeconds"] = sinceSeconds
+    url = f"{base}/containerLogs/{ns}/{name}/{cname}"
+    http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None), trust_env=False)
+    try:
+        upstream = await http.send(http.build_request("GET", url, params=params), stream=True)
+    except httpx.HTTPError as exc:
+        await http.aclose()
+        raise _unreachable(base, exc) from None
+    if upstream.status_code != 200 or not follow:
+        body = await upstream.aread()
+        await upstream.aclose()
+        await http.aclose()
+        return Response(content=body, status_code=upstream.status_code,
+                        media_type=upstream.headers.get("content-type", "text/plain"))
+
+    async def relay() -> AsyncIterator[bytes]:
+        try:
+            async for chunk in upstream.aiter_raw():
+                yield chunk
+        except httpx.HTTPError:
+            return  # the kubelet went away mid-stream: end the stream
+        finally:
+            await upstream.aclose()
+            await http.aclose()
+
+    return StreamingResponse(relay(), media_type="text/plain")
+
+
+@router.api_route("/api/v1/namespaces/{ns}/pods/{name}/exec", methods=["GET", "POST"])
+async def pod_exec(request: Request, ns: str, name: str, command: list[str] = Query(default=[]),
+                   container: str | None = None, timeoutSeconds: float = 60.0) -> Response:  # noqa: N803
+    if not command:
+        raise errors.BadRequest("you must specify at least 1 command", name=name, kind="pods")
+    pod = await _pod(request, ns, name)
+    cname = _container(pod, container)
+    base = await _kubelet_url(request, pod)
+    try:
+        async with httpx.AsyncClient(timeout=timeoutSeconds + 10, trust_env=False) as http:
+            resp = await http.post(f"{base}/exec/{ns}/{name}/{cname}",
+                                   params={"command": command, "timeoutSeconds": timeoutSeconds})
+    except httpx.HTTPError as exc:
+        raise _unreachable(base, exc) from None
+    return Response(content=resp.content, status_code=resp.status_code, media_type="application/json")

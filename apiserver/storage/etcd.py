@@ -1,0 +1,397 @@
+"""`Storage` on etcd v3 (aetcd 1.0.0 for the channel, raw KV/Watch gRPC stubs for the calls).
+
+Contract (see interface.py for the protocol):
+- Values are compact JSON without `metadata.resourceVersion`; every object returned carries
+  `metadata.resourceVersion = str(mod_revision)` (a deleted object: the delete's revision).
+- create: txn `create_revision == 0` -> else errors.AlreadyExists. update/delete with an
+  expected rv: txn `mod_revision == rv` -> else errors.NotFound (key gone) or errors.Conflict.
+  Messages follow Kubernetes, with the key's plural and name (`Operation cannot be fulfilled
+  on pods "x": the object has been modified; ...`, details.kind = the plural); the REST layer
+  may re-raise with a group-qualified resource ("deployments.apps") if it wants.
+- list: paginated Range reads; every page is read at the first page's revision (encoded in
+  the continue token); a compacted revision -> errors.Expired (410).
+- etcd unreachable (gRPC UNAVAILABLE, deadline exceeded, connection errors) ->
+  errors.ServiceUnavailable (503). Nothing to reconnect by hand: the gRPC channel reconnects
+  by itself (short reconnect backoff set below), so calls succeed again once etcd is back.
+- watch: served by one `WatchCache` per resource prefix (`/registry/<plural>/`), created
+  lazily; `start_watch_caches()` starts them eagerly. Pods get an index on spec.nodeName.
+- Only the first endpoint is used (kubelite runs a single etcd member).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import urlparse
+
+import aetcd
+import grpc
+from aetcd import rpc
+
+from apiserver.storage import keys
+from apiserver.storage.interface import ListResult, Obj, StoredEvent
+from apiserver.storage.watchcache import IndexFn, RawEvent, WatchBatch, WatchCache
+from machinery import errors
+
+log = logging.getLogger(__name__)
+
+_PAGE = 500  # keys per Range call when filtering or snapshotting
+_CHANNEL_OPTIONS = {
+    # gRPC's default reconnect backoff grows to 120 s: far too slow after an etcd restart.
+    "grpc.initial_reconnect_backoff_ms": 100,
+    "grpc.min_reconnect_backoff_ms": 100,
+    "grpc.max_reconnect_backoff_ms": 1000,
+    # Notice a silently dead connection (etcd's default min keepalive time is 5 s).
+    "grpc.keepalive_time_ms": 10_000,
+    "grpc.keepalive_timeout_ms": 5_000,
+    "grpc.keepalive_permit_without_calls": 1,
+    "grpc.max_receive_message_length": 64 * 1024 * 1024,
+}
+
+
+def pod_node_name(obj: Obj) -> str:
+    """Watch-cache index of pods: spec.nodeName ("" when unscheduled)."""
+    return str((obj.get("spec") or {}).get("nodeName") or "")
+
+
+_Pairs = list[tuple[str, Obj]]  # (key, object); an alias because EtcdStorage.list shadows list
+
+DEFAULT_INDEXES: dict[str, IndexFn] = {"/registry/pods/": pod_node_name}
+
+
+@contextmanager
+def etcd_errors(what: str) -> Iterator[None]:
+    """Translate etcd/gRPC failures into API errors (see module doc)."""
+    try:
+        yield
+    except grpc.aio.AioRpcError as e:
+        code, details = e.code(), e.details() or ""
+        if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            raise errors.ServiceUnavailable(
+                f"etcd is unavailable ({what}): {details or code.name}", retry_after_s=1
+            ) from None
+        if code == grpc.StatusCode.OUT_OF_RANGE and "compacted" in details:
+            raise errors.Expired(
+                "The resourceVersion for the provided list is too old: etcd compacted it."
+            ) from None
+        if code == grpc.StatusCode.OUT_OF_RANGE and "future" in details:
+            raise errors.Timeout(f"Too large resource version ({what})") from None
+        raise errors.InternalError(f"etcd error ({what}): {code.name}: {details}") from None
+    except (TimeoutError, OSError, aetcd.exceptions.ClientError) as e:
+        raise errors.ServiceUnavailable(f"etcd is unavailable ({what}): {e!r}", retry_after_s=1) from None
+
+
+def _encode(obj: Obj) -> bytes:
+    return json.dumps(_without_rv(obj), separators=(",", ":")).encode()
+
+
+def _without_rv(obj: Obj) -> Obj:
+    meta = dict(obj.get("metadata") or {})
+    meta.pop("resourceVersion", None)
+    return {**obj, "metadata": meta}
+
+
+def _decode(value: bytes, revision: int) -> Obj:
+    obj: Obj = json.loads(value)
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict):
+        meta = obj["metadata"] = {}
+    meta["resourceVersion"] = str(revision)
+    return obj
+
+
+class EtcdStorage:
+    def __init__(
+        self,
+        client: aetcd.Client,
+        *,
+        timeout_s: float = 5.0,
+        watch_cache_capacity: int = 10_000,
+        bookmark_interval_s: float = 5.0,
+        watch_queue_size: int = 1_000,
+        watch_indexes: dict[str, IndexFn] | None = None,
+    ) -> None:
+        self._client = client
+        self.timeout_s = timeout_s
+        self.watch_cache_capacity = watch_cache_capacity
+        self.bookmark_interval_s = bookmark_interval_s
+        self.watch_queue_size = watch_queue_size
+        self.watch_indexes = DEFAULT_INDEXES if watch_indexes is None else watch_indexes
+        self._caches: dict[str, WatchCache] = {}
+        assert client.channel is not None, "connect the client first"
+        self._kv = rpc.KVStub(client.channel)
+        self._watch = rpc.WatchStub(client.channel)
+
+    @classmethod
+    async def connect(
+        cls, endpoints: list[str], *, timeout_s: float = 5.0, **options: Any
+    ) -> EtcdStorage:
+        """Open a channel to the first endpoint (`http://host:port` or `host:port`). Does not
+        need etcd to be up yet: calls raise ServiceUnavailable until it is."""
+        if not endpoints:
+            raise ValueError("no etcd endpoint given")
+        url = urlparse(endpoints[0] if "//" in endpoints[0] else f"http://{endpoints[0]}")
+        client = aetcd.Client(host=url.hostname or "127.0.0.1", port=url.port or 2379,
+                              timeout=timeout_s, options=dict(_CHANNEL_OPTIONS))  # type: ignore[arg-type]
+        with etcd_errors("connect"):
+            await client.connect()
+        return cls(client, timeout_s=timeout_s, **options)
+
+    async def close(self) -> None:
+        for cache in list(self._caches.values()):
+            await cache.stop()
+        self._caches.clear()
+        await self._client.close()
+
+    # --- raw calls -----------------------------------------------------------------------
+
+    async def _range(self, req: Any, what: str) -> Any:
+        with etcd_errors(what):
+            return await self._kv.Range(req, timeout=self.timeout_s)
+
+    async def _txn(self, req: Any, what: str) -> Any:
+        with etcd_errors(what):
+            return await self._kv.Txn(req, timeout=self.timeout_s)
+
+    @staticmethod
+    def _cmp(key: bytes, target: str, value: int) -> Any:
+        c = rpc.Compare(key=key, result=rpc.Compare.EQUAL,
+                        target=getattr(rpc.Compare, target.upper()))
+        setattr(c, f"{target}_revision", value)
+        return c
+
+    # --- Storage ---------------------------------------------------------------------------
+
+    async def current_revision(self) -> int:
+        resp = await self._range(rpc.RangeRequest(key=b"/registry/", count_only=True), "revision")
+        return int(resp.header.revision)
+
+    async def healthy(self) -> bool:
+        try:
+            await self.current_revision()
+            return True
+        except errors.ApiError:
+            return False
+
+    async def get(self, key: str) -> Obj:
+        resp = await self._range(rpc.RangeRequest(key=key.encode()), f"get {key}")
+        if not resp.kvs:
+            raise keys.not_found(key)
+        kv = resp.kvs[0]
+        return _decode(kv.value, kv.mod_revision)
+
+    async def create(self, key: str, obj: Obj) -> Obj:
+        k = key.encode()
+        req = rpc.TxnRequest(
+            compare=[self._cmp(k, "create", 0)],
+            success=[rpc.RequestOp(request_put=rpc.PutRequest(key=k, value=_encode(obj)))],
+        )
+        resp = await self._txn(req, f"create {key}")
+        if not resp.succeeded:
+            raise keys.already_exists(key)
+        out = copy.deepcopy(obj)
+        out.setdefault("metadata", {})["resourceVersion"] = str(resp.header.revision)
+        return out
+
+    async def update(self, key: str, obj: Obj, *, expected_rv: int) -> Obj:
+        k = key.encode()
+        req = rpc.TxnRequest(
+            compare=[self._cmp(k, "mod", expected_rv)],
+            success=[rpc.RequestOp(request_put=rpc.PutRequest(key=k, value=_encode(obj)))],
+            failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=k, keys_only=True))],
+        )
+        resp = await self._txn(req, f"update {key}")
+        if not resp.succeeded:
+            if not resp.responses[0].response_range.kvs:
+                raise keys.not_found(key)
+            raise keys.conflict(key)
+        out = copy.deepcopy(obj)
+        out.setdefault("metadata", {})["resourceVersion"] = str(resp.header.revision)
+        return out
+
+    async def guaranteed_update(
+        self, key: str, fn: Callable[[Obj], Awaitable[Obj | None]], *, retries: int = 16
+    ) -> Obj:
+        for _ in range(max(retries, 1)):
+            current = await self.get(key)
+            rv = int(current["metadata"]["resourceVersion"])
+            new = await fn(copy.deepcopy(current))
+            if new is None or _without_rv(new) == _without_rv(current):
+                return current
+            try:
+                return await self.update(key, new, expected_rv=rv)
+            except errors.Conflict:
+                continue  # someone wrote in between: re-read and call fn again
+        raise keys.conflict(key)
+
+    async def delete(self, key: str, *, expected_rv: int | None = None) -> Obj:
+        k = key.encode()
+        delete_op = rpc.RequestOp(request_delete_range=rpc.DeleteRangeRequest(key=k, prev_kv=True))
+        if expected_rv is None:
+            req = rpc.TxnRequest(success=[delete_op])
+        else:
+            req = rpc.TxnRequest(
+                compare=[self._cmp(k, "mod", expected_rv)],
+                success=[delete_op],
+                failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=k, keys_only=True))],
+            )
+        resp = await self._txn(req, f"delete {key}")
+        if not resp.succeeded:
+            if not resp.responses[0].response_range.kvs:
+                raise keys.not_found(key)
+            raise keys.conflict(key)
+        prev = resp.responses[0].response_delete_range.prev_kvs
+        if not prev:
+            raise keys.not_found(key)
+        return _decode(prev[0].value, resp.header.revision)
+
+    async def list(
+        self,
+        prefix: str,
+        *,
+        limit: int | None = None,
+        continue_token: str | None = None,
+        resource_version: int | None = None,
+        predicate: Callable[[Obj], bool] | None = None,
+    ) -> ListResult:
+        pairs, rev, token, remaining = await self._scan(
+            prefix, limit=limit, continue_token=continue_token,
+            resource_version=resource_version, predicate=predicate)
+        return ListResult([obj for _, obj in pairs], rev, token, remaining)
+
+    async def _scan(
+        self,
+        prefix: str,
+        *,
+        limit: int | None = None,
+        continue_token: str | None = None,
+        resource_version: int | None = None,
+        predicate: Callable[[Obj], bool] | None = None,
+    ) -> tuple[_Pairs, int, str | None, int | None]:
+        """(key, object) pairs, revision, continue token, remaining count (see list)."""
+        if not prefix.endswith("/"):
+            raise ValueError(f"a list prefix must end in '/': {prefix!r}")
+        end = keys.range_end(prefix.encode())
+        start = prefix.encode()
+        rev = resource_version or 0
+        if continue_token:
+            rev, start_key = keys.decode_continue(continue_token, prefix)
+            start = start_key.encode()
+        limit = limit if limit and limit > 0 else None  # Kubernetes: limit=0 means no limit
+        items: _Pairs = []
+        page = _PAGE if (limit is None or predicate is not None) else limit
+        while True:
+            req = rpc.RangeRequest(key=start, range_end=end, limit=page, revision=rev)
+            try:
+                resp = await self._range(req, f"list {prefix}")
+            except errors.Expired:
+                if continue_token:
+                    raise errors.Expired(
+                        "The provided continue parameter is too old to display a consistent list "
+                        "result. You can start a new list without the continue parameter."
+                    ) from None
+                raise
+            rev = rev or int(resp.header.revision)  # later pages read at the first page's rev
+            for i, kv in enumerate(resp.kvs):
+                obj = _decode(kv.value, kv.mod_revision)
+                if predicate is not None and not predicate(obj):
+                    continue
+                key = kv.key.decode()
+                items.append((key, obj))
+                if limit is not None and len(items) >= limit:
+                    if not (resp.more or i + 1 < len(resp.kvs)):
+                        return items, rev, None, None
+                    token = keys.encode_continue(revision=rev, next_key=key + "\x00", prefix=prefix)
+                    remaining = None if predicate else int(resp.count) - (i + 1)
+                    return items, rev, token, remaining
+            if not resp.more or not resp.kvs:
+                return items, rev, None, None
+            start = resp.kvs[-1].key + b"\x00"
+
+    async def list_cached(
+        self, prefix: str, *, predicate: Callable[[Obj], bool] | None = None
+    ) -> ListResult:
+        """Kubernetes' resourceVersion="0" list: served from the resource's watch cache
+        (started if needed), possibly slightly stale, never paginated. Read-only objects."""
+        cache = self.watch_cache(keys.resource_prefix(prefix))
+        await cache.start()
+        items = [o for o in cache.objects(prefix) if predicate is None or predicate(o)]
+        return ListResult(items, cache.revision)
+
+    # --- watch ---------------------------------------------------------------------------
+
+    def watch_cache(self, resource_prefix: str) -> WatchCache:
+        """The (not necessarily started) watch cache of one resource prefix."""
+        cache = self._caches.get(resource_prefix)
+        if cache is None:
+            cache = self._caches[resource_prefix] = WatchCache(
+                self, resource_prefix, capacity=self.watch_cache_capacity,
+                bookmark_interval_s=self.bookmark_interval_s, queue_size=self.watch_queue_size,
+                index_fn=self.watch_indexes.get(resource_prefix),
+            )
+        return cache
+
+    async def start_watch_caches(self, resource_prefixes: Iterable[str]) -> None:
+        """Start caches eagerly (the server's startup), so lists made later can watch from
+        their revision without a 410."""
+        await asyncio.gather(*(self.watch_cache(p).start() for p in resource_prefixes))
+
+    def watch(
+        self, prefix: str, *, from_rv: int, predicate: Callable[[Obj], bool] | None = None,
+        bookmarks: bool = False, index_value: str | None = None, initial_events: bool = False,
+    ) -> AsyncIterator[StoredEvent]:
+        """See Storage.watch. Extensions (see WatchCache.watch): `index_value` for the
+        resource's index (pods: spec.nodeName), a pre-filter the predicate must imply;
+        `initial_events` (from_rv == 0): an ADDED per current object first, as Kubernetes
+        does for a watch without resourceVersion."""
+        cache = self.watch_cache(keys.resource_prefix(prefix))
+        return cache.watch(prefix, from_rv=from_rv, predicate=predicate, bookmarks=bookmarks,
+                           index_value=index_value, initial_events=initial_events)
+
+    # --- WatchSource (used by the watch caches) ----------------------------------------------
+
+    async def snapshot(self, prefix: str, revision: int | None) -> tuple[dict[str, Obj], int]:
+        pairs, rev, _, _ = await self._scan(prefix, resource_version=revision)
+        return dict(pairs), rev
+
+    async def stream(self, prefix: str, start_rev: int) -> AsyncIterator[WatchBatch]:
+        """One etcd watch from start_rev; ends with an exception (never silently)."""
+        create = rpc.WatchRequest(create_request=rpc.WatchCreateRequest(
+            key=prefix.encode(), range_end=keys.range_end(prefix.encode()),
+            start_revision=start_rev, progress_notify=True))
+
+        async def requests() -> AsyncIterator[Any]:
+            yield create
+            # Keep the send side open: etcd ends the watch stream when the client half-closes.
+            await asyncio.Event().wait()
+
+        call = self._watch.Watch(requests())
+        try:
+            with etcd_errors(f"watch {prefix}"):
+                async for resp in call:
+                    if resp.compact_revision:
+                        raise errors.Expired(f"etcd compacted revision {start_rev} "
+                                             f"(compact revision {resp.compact_revision})")
+                    if resp.canceled:
+                        raise errors.ServiceUnavailable(
+                            f"etcd cancelled the watch on {prefix}: {resp.cancel_reason}")
+                    if resp.events:
+                        yield WatchBatch([
+                            RawEvent(ev.kv.key.decode(),
+                                     None if ev.type == rpc.Event.DELETE
+                                     else _decode(ev.kv.value, ev.kv.mod_revision),
+                                     int(ev.kv.mod_revision))
+                            for ev in resp.events])
+                    elif not resp.created:
+                        # A periodic progress notification: etcd sends it on the watcher's own
+                        # channel only when the watcher is synced, so every event up to this
+                        # revision was sent before it.
+                        yield WatchBatch([], int(resp.header.revision))
+            raise errors.ServiceUnavailable(f"etcd closed the watch on {prefix}")
+        finally:
+            call.cancel()

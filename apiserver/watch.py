@@ -1,0 +1,121 @@
+"""Watch over HTTP: newline-delimited JSON events in one chunked response.
+
+Contract (`?watch=1` on a collection path):
+- Each line is `{"type": "ADDED|MODIFIED|DELETED|BOOKMARK|ERROR", "object": {...}}`.
+- resourceVersion unset or "0": first an ADDED event per current (matching) object, read in one
+  consistent list, then every change after that list's revision. `sendInitialEvents=true`
+  additionally ends the initial events with a BOOKMARK annotated
+  `k8s.io/initial-events-end: "true"` (kubectl's watch-list). resourceVersion=N: every change
+  after N (no initial events unless sendInitialEvents=true).
+- labelSelector / fieldSelector filter events (an object that stops matching arrives as
+  DELETED, one that starts matching as ADDED); allowWatchBookmarks=true adds periodic BOOKMARKs.
+- The stream ends after timeoutSeconds (default: a random time between
+  `min_watch_timeout_s` and twice that, like Kubernetes), or when the client leaves.
+- A resourceVersion older than the server keeps: an ERROR event carrying a 410 Expired Status,
+  then the end of the stream; other failures after the response started are ERROR events too.
+  Failures before it starts (bad parameters, etcd down for the initial list) are plain HTTP
+  errors with a Status body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import StreamingResponse
+
+from apiserver.handlers import make_predicate
+from apiserver.handlers_common import Ctx, Obj, ResourceClass, collection_key, flag, int_param
+from apiserver.storage.interface import StoredEvent
+from machinery import errors
+
+log = logging.getLogger(__name__)
+
+INITIAL_EVENTS_END = "k8s.io/initial-events-end"
+
+
+def _line(event_type: str, obj: Any) -> bytes:
+    return json.dumps({"type": event_type, "object": obj}, separators=(",", ":"),
+                      ensure_ascii=False).encode() + b"\n"
+
+
+def _bookmark(cls: ResourceClass, rv: int | str, *, initial_end: bool = False) -> Obj:
+    meta: Obj = {"resourceVersion": str(rv)}
+    if initial_end:
+        meta["annotations"] = {INITIAL_EVENTS_END: "true"}
+    return {"kind": cls.KIND, "apiVersion": cls.api_version(), "metadata": meta}
+
+
+async def watch_response(ctx: Ctx, cls: ResourceClass, namespace: str | None, request: Request) -> StreamingResponse:
+    q = request.query_params
+    label_selector, field_selector = q.get("labelSelector"), q.get("fieldSelector")
+    predicate = make_predicate(label_selector, field_selector)
+    bookmarks = flag(request, "allowWatchBookmarks")
+    send_initial = flag(request, "sendInitialEvents")
+    timeout_s = int_param(request, "timeoutSeconds")
+    if timeout_s is None or timeout_s <= 0:
+        low = ctx.config.min_watch_timeout_s
+        timeout_s = int(random.uniform(low, 2 * low))
+    raw_rv = q.get("resourceVersion") or ""
+    try:
+        from_rv = int(raw_rv) if raw_rv else 0
+    except ValueError:
+        raise errors.BadRequest(f"invalid resourceVersion {raw_rv!r}: must be an integer") from None
+    prefix = collection_key(cls, namespace)
+    index_value = None
+    if cls.KIND == "Pod" and field_selector:
+        from machinery.selectors import parse_field_selector
+
+        index_value = parse_field_selector(field_selector).single_value("spec.nodeName")
+
+    initial: list[Obj] = []
+    initial_rv = from_rv
+    if from_rv == 0 or send_initial:
+        # Consistent list now (errors here are plain HTTP errors), then watch from its revision.
+        listed = await ctx.storage.list(prefix, predicate=predicate)
+        initial, initial_rv = listed.items, listed.resource_version
+
+    async def events() -> AsyncGenerator[StoredEvent, None]:
+        kwargs: dict[str, Any] = {}
+        if index_value is not None and hasattr(ctx.storage, "watch_cache"):
+            kwargs["index_value"] = index_value
+        it = ctx.storage.watch(prefix, from_rv=initial_rv, predicate=predicate, bookmarks=bookmarks, **kwargs)
+        async for ev in it:
+            yield ev
+
+    async def body() -> AsyncIterator[bytes]:
+        deadline = time.monotonic() + timeout_s
+        for obj in initial:
+            yield _line("ADDED", obj)
+        if send_initial:
+            yield _line("BOOKMARK", _bookmark(cls, initial_rv, initial_end=True))
+        stream = events()
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                try:
+                    ev = await asyncio.wait_for(stream.__anext__(), remaining)
+                except (TimeoutError, StopAsyncIteration):
+                    return
+                if ev.type == "BOOKMARK":
+                    yield _line("BOOKMARK", _bookmark(cls, ev.resource_version))
+                else:
+                    yield _line(ev.type, ev.object)
+        except errors.ApiError as e:
+            yield _line("ERROR", e.to_status())
+        except Exception as e:  # a broken stream must end with a Status, not a reset
+            log.exception("watch on %s failed", prefix)
+            yield _line("ERROR", errors.InternalError(f"watch failed: {type(e).__name__}: {e}").to_status())
+        finally:
+            await stream.aclose()
+
+    return StreamingResponse(body(), media_type="application/json",
+                             headers={"Cache-Control": "no-cache, private", "X-Content-Type-Options": "nosniff"})

@@ -1,0 +1,412 @@
+"""Benchmark: the API server (and its storage layer) against etcd itself, measured in one run.
+
+What it prints, for 1, 8 and 32 concurrent clients: pod creates/s and gets/s with p50/p99
+latency, through (a) the API server over HTTP (raw httpx, JSON), (b) `EtcdStorage` in-process
+(the storage layer alone), (c) etcd directly with aetcd (a create txn / a get of the same JSON),
+and the ratio API server / etcd. Then the time for one change to reach 100 and 1,000
+concurrent watchers: HTTP watches on the API server, watchers of `EtcdStorage`'s watch cache,
+and one aetcd watch each on etcd.
+
+    .venv/bin/python bench/apiserver.py                  # starts its own etcd + API server
+    .venv/bin/python bench/apiserver.py --server http://127.0.0.1:6443 --etcd http://127.0.0.1:2379
+    .venv/bin/python bench/apiserver.py --quick          # smaller counts (CI smoke)
+
+Every phase stops at its op count or its time budget, whichever comes first, so a run takes
+well under 3 minutes. Clients run in this process: client-side Python cost is part of every
+column (a 1,000-watcher fan-out measures this process parsing 1,000 streams, too).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import aetcd  # noqa: E402
+import httpx  # noqa: E402
+
+from apiserver.storage import EtcdStorage, keys  # noqa: E402
+from tests.support import EtcdProcess, free_port  # noqa: E402
+
+NS = "bench"
+Op = Callable[[int, int], Awaitable[None]]  # op(index, worker)
+
+
+@dataclass
+class Result:
+    ops: int
+    seconds: float
+    lat_ms: list[float]
+
+    @property
+    def rate(self) -> float:
+        return self.ops / self.seconds if self.seconds else 0.0
+
+    def pct(self, p: float) -> float:
+        if not self.lat_ms:
+            return float("nan")
+        s = sorted(self.lat_ms)
+        return s[min(len(s) - 1, int(p / 100 * len(s)))]
+
+
+async def run_ops(op: Op, *, concurrency: int, count: int, budget_s: float) -> Result:
+    """`count` calls of op(i, worker) by `concurrency` workers, stopping early at `budget_s`."""
+    lat: list[float] = []
+    nxt = 0
+    t0 = time.perf_counter()
+    deadline = t0 + budget_s
+
+    async def worker(wid: int) -> None:
+        nonlocal nxt
+        while nxt < count and time.perf_counter() < deadline:
+            i = nxt
+            nxt += 1
+            s = time.perf_counter()
+            await op(i, wid)
+            lat.append((time.perf_counter() - s) * 1000)
+
+    await asyncio.gather(*(worker(w) for w in range(concurrency)))
+    return Result(len(lat), time.perf_counter() - t0, lat)
+
+
+def pod(name: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": NS},
+            "spec": {"containers": [{"name": "c", "image": "kubelite/busybox:latest"}]}}
+
+
+# --- the three targets ---------------------------------------------------------------------
+
+class ApiTarget:
+    """One httpx client per concurrent worker (and per 10 watchers): one shared httpx pool
+    with 32 busy connections caps at ~150 req/s here and would measure httpx, not the server."""
+
+    def __init__(self, server: str) -> None:
+        self.server = server
+        self.pool = [self._client() for _ in range(32)]
+        self.watch_pool: list[httpx.AsyncClient] = []
+        self.http = self.pool[0]
+
+    def _client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.server, timeout=30.0)
+
+    async def setup(self) -> None:
+        r = await self.http.post("/api/v1/namespaces", json={"apiVersion": "v1", "kind": "Namespace",
+                                                             "metadata": {"name": NS}})
+        if r.status_code not in (200, 201, 409):
+            raise RuntimeError(f"cannot create namespace {NS}: {r.status_code} {r.text[:300]}")
+
+    async def create(self, name: str, worker: int = 0) -> None:
+        r = await self.pool[worker].post(f"/api/v1/namespaces/{NS}/pods", json=pod(name))
+        if r.status_code != 201 and r.status_code != 200:
+            raise RuntimeError(f"create: {r.status_code} {r.text[:300]}")
+
+    async def get(self, name: str, worker: int = 0) -> None:
+        r = await self.pool[worker].get(f"/api/v1/namespaces/{NS}/pods/{name}")
+        if r.status_code != 200:
+            raise RuntimeError(f"get: {r.status_code} {r.text[:300]}")
+
+    async def list_rv(self) -> int:
+        r = await self.http.get(f"/api/v1/namespaces/{NS}/pods", params={"limit": 1})
+        r.raise_for_status()
+        return int(r.json()["metadata"]["resourceVersion"])
+
+    async def watch(self, rv: int, ready: asyncio.Event, got: Callable[[], None], i: int = 0) -> None:
+        # Watchers get clients of their own, fresh per fan-out run: a kept-alive connection
+        # from the CRUD phases may be closed by the server just as it is reused.
+        while len(self.watch_pool) <= i // 10:
+            self.watch_pool.append(self._client())
+        params = {"watch": "1", "resourceVersion": str(rv), "timeoutSeconds": "60"}
+        for attempt in range(3):
+            try:
+                async with self.watch_pool[i // 10].stream(
+                        "GET", f"/api/v1/namespaces/{NS}/pods", params=params,
+                        timeout=httpx.Timeout(90.0)) as r:
+                    if r.status_code != 200:
+                        raise RuntimeError(f"watch: {r.status_code} {(await r.aread())[:300]!r}")
+                    ready.set()
+                    async for line in r.aiter_lines():
+                        if line.strip() and json.loads(line).get("type") == "ADDED":
+                            got()
+                            return
+            except httpx.TransportError:
+                if ready.is_set() or attempt == 2:
+                    raise
+
+    async def reset_watchers(self) -> None:
+        for c in self.watch_pool:
+            await c.aclose()
+        self.watch_pool = []
+
+    async def close(self) -> None:
+        await self.reset_watchers()
+        for c in self.pool:
+            await c.aclose()
+
+
+class StorageTarget:
+    def __init__(self, storage: EtcdStorage) -> None:
+        self.s = storage
+
+    async def setup(self) -> None:
+        await self.s.watch_cache("/registry/pods/").start()
+
+    async def create(self, name: str, worker: int = 0) -> None:
+        await self.s.create(keys.object_key("pods", name, NS), pod(name))
+
+    async def get(self, name: str, worker: int = 0) -> None:
+        await self.s.get(keys.object_key("pods", name, NS))
+
+    async def list_rv(self) -> int:
+        return await self.s.current_revision()
+
+    async def watch(self, rv: int, ready: asyncio.Event, got: Callable[[], None], i: int = 0) -> None:
+        it = self.s.watch(keys.collection_prefix("pods", NS), from_rv=rv)
+        ready.set()
+        async for ev in it:
+            if ev.type == "ADDED":
+                got()
+                return
+
+    async def close(self) -> None:
+        pass
+
+
+class EtcdTarget:
+    """The same operations, straight on etcd: a create txn / a get of the same JSON bytes."""
+
+    def __init__(self, client: aetcd.Client, prefix: str) -> None:
+        self.c = client
+        self.prefix = prefix
+
+    async def setup(self) -> None:
+        pass
+
+    async def create(self, name: str, worker: int = 0) -> None:
+        key = f"{self.prefix}{name}".encode()
+        t = self.c.transactions
+        ok, _ = await self.c.transaction(compare=[t.create(key) == 0],
+                                         success=[t.put(key, json.dumps(pod(name)).encode())], failure=[])
+        if not ok:
+            raise RuntimeError("etcd create failed")
+
+    async def get(self, name: str, worker: int = 0) -> None:
+        if await self.c.get(f"{self.prefix}{name}".encode()) is None:
+            raise RuntimeError("etcd get: missing")
+
+    async def list_rv(self) -> int:
+        r = await self.c.get(b"/nothing")
+        return 0 if r is None else int(r.mod_revision)
+
+    async def watch(self, rv: int, ready: asyncio.Event, got: Callable[[], None], i: int = 0) -> None:
+        events = await self.c.watch_prefix(self.prefix.encode())
+        ready.set()
+        async for _ in events:
+            got()
+            await events.cancel()
+            return
+
+    async def close(self) -> None:
+        pass
+
+
+# --- phases ---------------------------------------------------------------------------------
+
+async def crud(target: Any, tag: str, conc: int, count: int, budget_s: float) -> tuple[Result, Result]:
+    names = [f"{tag}-c{conc}-{i}" for i in range(count)]
+    created = await run_ops(lambda i, w: target.create(names[i], w), concurrency=conc, count=count,
+                            budget_s=budget_s)
+    got = await run_ops(lambda i, w: target.get(names[i % max(created.ops, 1)], w), concurrency=conc,
+                        count=count, budget_s=budget_s)
+    return created, got
+
+
+async def _ready_or_done(ready: asyncio.Event, task: asyncio.Task[None]) -> None:
+    waiter = asyncio.ensure_future(ready.wait())
+    await asyncio.wait([waiter, task], return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+
+
+async def fan_out(target: Any, n: int, tag: str, budget_s: float = 45.0) -> tuple[float, float] | None:
+    """(p50 ms, time for all n watchers ms) for one create to reach n watchers."""
+    rv = await target.list_rv()
+    t_create = 0.0
+    arrivals: list[float] = []
+    results: list[Any] = []
+    readies = [asyncio.Event() for _ in range(n)]
+
+    def got() -> None:
+        arrivals.append(time.perf_counter())
+
+    tasks = [asyncio.create_task(target.watch(rv, readies[i], got, i)) for i in range(n)]
+    try:
+        async with asyncio.timeout(budget_s):
+            await asyncio.gather(*(_ready_or_done(r, t) for r, t in zip(readies, tasks, strict=True)))
+            await asyncio.sleep(0.5 + n / 1000)  # let the server register every watcher
+            t_create = time.perf_counter()
+            await target.create(f"{tag}-watch-{n}-{uuid.uuid4().hex[:6]}")
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+    except TimeoutError:
+        failed = [t for t in tasks if t.done() and t.exception() is not None]
+        print(f"  ! fan-out to {n} watchers: {sum(r.is_set() for r in readies)} connected, "
+              f"{len(arrivals)} got the event within {budget_s}s, {len(failed)} failed"
+              + (f" ({failed[0].exception()!r})" if failed else ""), file=sys.stderr)
+        return None
+    finally:
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(BaseException):
+                await t
+        reset = getattr(target, "reset_watchers", None)
+        if reset is not None:
+            await reset()
+    errs = [r for r in results if isinstance(r, BaseException)]
+    if errs:
+        print(f"  ! fan-out to {n} watchers: {len(errs)} watch(es) failed, e.g. {errs[0]!r}",
+              file=sys.stderr)
+    lat = sorted((a - t_create) * 1000 for a in arrivals)
+    return (statistics.median(lat), lat[-1]) if lat else None
+
+
+# --- setup and report ----------------------------------------------------------------------
+
+@contextlib.asynccontextmanager
+async def cluster(args: argparse.Namespace) -> AsyncIterator[tuple[str | None, str]]:
+    """(API server URL or None if none could be started, etcd URL)."""
+    if args.server:
+        yield args.server, args.etcd
+        return
+    with EtcdProcess(name="kubelite-bench") as etcd:
+        port = free_port()
+        log = open(etcd.base_dir / "apiserver.log", "wb")  # noqa: ASYNC230 - once, at startup
+        proc = subprocess.Popen(  # noqa: ASYNC220 - once, at startup
+            [sys.executable, "-m", "apiserver", "--etcd-servers", etcd.url, "--bind-address", "127.0.0.1",
+             "--port", str(port)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)})
+        server: str | None = f"http://127.0.0.1:{port}"
+        try:
+            async with httpx.AsyncClient() as h:
+                for _ in range(200):
+                    if proc.poll() is not None:
+                        break
+                    with contextlib.suppress(httpx.HTTPError):
+                        if (await h.get(f"{server}/version", timeout=1)).status_code == 200:
+                            break
+                    await asyncio.sleep(0.1)
+                else:
+                    proc.kill()
+            if proc.poll() is not None:
+                print(f"  ! the API server did not start (see {etcd.base_dir}/apiserver.log):\n"
+                      + (etcd.base_dir / "apiserver.log").read_text()[-800:], file=sys.stderr)
+                server = None
+            yield server, etcd.url
+        finally:
+            proc.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(10)
+            if proc.poll() is None:
+                proc.kill()
+            log.close()
+
+
+def fmt_rate(r: Result | None) -> str:
+    return "n/a" if r is None else f"{r.rate:7.0f}/s p50 {r.pct(50):5.1f} p99 {r.pct(99):6.1f}"
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    return "n/a" if not a or not b else f"{a / b:5.2f}x"
+
+
+async def main(args: argparse.Namespace) -> None:
+    t_start = time.perf_counter()
+    counts = {1: 200, 8: 800, 32: 1600} if args.quick else {1: 500, 8: 2000, 32: 4000}
+    budget = 3.0 if args.quick else 6.0
+    watchers = (100, 1000)
+    async with cluster(args) as (server, etcd_url):
+        u = urlparse(etcd_url)
+        client = aetcd.Client(host=u.hostname or "127.0.0.1", port=u.port or 2379, timeout=10)
+        await client.connect()
+        storage = await EtcdStorage.connect([etcd_url], timeout_s=10)
+        tag = uuid.uuid4().hex[:6]
+        targets: dict[str, Any] = {
+            "apiserver": ApiTarget(server) if server else None,
+            "storage": StorageTarget(storage),
+            "etcd": EtcdTarget(client, f"/bench-{tag}/pods/{NS}/"),
+        }
+        for name, t in targets.items():
+            if t is not None:
+                try:
+                    await t.setup()
+                except Exception as e:  # the bench still reports the other columns
+                    print(f"  ! {name} setup failed: {e}", file=sys.stderr)
+                    targets[name] = None
+        rows: list[tuple[str, dict[str, Result | None]]] = []
+        for conc, count in counts.items():
+            cr: dict[str, Result | None] = {}
+            gr: dict[str, Result | None] = {}
+            for name, t in targets.items():
+                cr[name] = gr[name] = None
+                if t is None:
+                    continue
+                try:
+                    cr[name], gr[name] = await crud(t, f"{name}-{tag}", conc, count, budget)
+                except Exception as e:
+                    print(f"  ! {name} c={conc}: {e}", file=sys.stderr)
+            rows += [(f"create  c={conc:<3d}", cr), (f"get     c={conc:<3d}", gr)]
+        fan: list[tuple[int, dict[str, tuple[float, float] | None]]] = []
+        for n in watchers:
+            res: dict[str, tuple[float, float] | None] = {}
+            for name, t in targets.items():
+                res[name] = None
+                if t is not None:
+                    try:
+                        res[name] = await fan_out(t, n, f"{name}-{tag}")
+                    except Exception as e:
+                        print(f"  ! {name} fan-out {n}: {e}", file=sys.stderr)
+            fan.append((n, res))
+        for t in targets.values():
+            if t is not None:
+                await t.close()
+        await storage.close()
+        await client.close()
+
+    w = 40
+    print(f"\n{'operation':<16} {'API server (HTTP)':<{w}} {'EtcdStorage (in-process)':<{w}} "
+          f"{'etcd direct (aetcd)':<{w}} {'API/etcd':>8}")
+    for label, r in rows:
+        a, s, base = r["apiserver"], r["storage"], r["etcd"]
+        print(f"{label:<16} {fmt_rate(a):<{w}} {fmt_rate(s):<{w}} {fmt_rate(base):<{w}} "
+              f"{ratio(base.rate if base else None, a.rate if a else None):>8}")
+    print("  (rates in ops/s, latencies in ms; API/etcd = how many times slower the API server is)")
+    print(f"\n{'watch fan-out':<16} {'API server (HTTP)':<{w}} {'EtcdStorage (watch cache)':<{w}} "
+          f"{'etcd direct (one watch each)':<{w}} {'API/etcd':>8}")
+    for n, res in fan:
+        def cell(x: tuple[float, float] | None) -> str:
+            return "n/a" if x is None else f"all in {x[1]:7.1f} ms (p50 {x[0]:6.1f})"
+        a2, e2 = res["apiserver"], res["etcd"]
+        print(f"{n:>5} watchers   {cell(a2):<{w}} {cell(res['storage']):<{w}} {cell(e2):<{w}} "
+              f"{ratio(a2[1] if a2 else None, e2[1] if e2 else None):>8}")
+    print(f"\ntotal run time {time.perf_counter() - t_start:.1f} s")
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--server", help="use this API server instead of starting one (needs --etcd)")
+    p.add_argument("--etcd", default="http://127.0.0.1:2379", help="its etcd, for the baseline")
+    p.add_argument("--quick", action="store_true", help="smaller counts")
+    asyncio.run(main(p.parse_args()))

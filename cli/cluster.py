@@ -1,0 +1,338 @@
+"""`kubelite up | down | status | version`: the local one-node cluster.
+
+Contract:
+- `up [--api-port 6443] [--etcd-port 2379] [--home DIR] [--foreground] [--wait-node-s 60]`:
+  idempotent. If the supervisor of that home is alive it says so and exits 0. Otherwise it
+  records the settings in HOME/cluster.json, starts `python -m cli.supervisor` detached (its own
+  session; --foreground runs it in this process until Ctrl-C), prints progress (etcd ready,
+  apiserver ready, Node Ready when a kubelet runs: up to --wait-node-s), then a summary with
+  pids, log paths, the kubeconfig and next commands. Fails (exit 1, with the log tail) if the
+  supervisor gives up.
+- `down [--home] [--purge]`: SIGTERM to the supervisor (which stops components in reverse
+  order), SIGKILL of anything left after a grace period, removal of the cluster's Docker
+  containers (label io.kubelite.cluster=<name>; skipped when Docker is absent); --purge also
+  deletes HOME.
+- `status [--home]`: one row per component (process alive, etcd /health, apiserver /readyz,
+  nodes Ready); exit 1 if anything is down.
+HOME is --home, else $KUBELITE_HOME, else ~/.kubelite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from cli.errors import CliError, ExitCode, run
+from cli.printers import render_table
+from cli.session import Globals, open_client
+from cli.supervisor import (
+    GRACE_S,
+    Layout,
+    Settings,
+    Supervisor,
+    apiserver_ready,
+    etcd_healthy,
+    parse_components,
+    pid_alive,
+    stop_process_group,
+    write_json,
+)
+
+VERSION = "v0.1.0"
+
+
+def resolve_home(home: str | None) -> Path:
+    return Path(home or os.environ.get("KUBELITE_HOME") or Path.home() / ".kubelite").expanduser().resolve()
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def supervisor_pid(lay: Layout) -> int | None:
+    try:
+        pid = int(lay.pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    if not pid_alive(pid):
+        return None
+    # A stale pid file may name a pid the system reused for something else.
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return pid
+    return pid if b"cli.supervisor" in cmdline or b"kubelite" in cmdline else None
+
+
+def load_settings(home: Path) -> Settings:
+    cfg = read_json(Layout(home).config_file)
+    comps = cfg.get("components")
+    return Settings(home, int(cfg.get("api_port", 6443)), int(cfg.get("etcd_port", 2379)),
+                    str(cfg.get("cluster_name", "kubelite")), str(cfg.get("node_name") or os.uname().nodename),
+                    list(comps) if isinstance(comps, list) else None)
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+async def _node_ready(s: Settings) -> bool:
+    client, _ = open_client(Globals(kubeconfig=str(Layout(s.home).kubeconfig)))
+    async with client:
+        body = await client.request("GET", "/api/v1/nodes")
+    for node in body.get("items") or []:
+        if (node.get("metadata") or {}).get("name") == s.node_name or len(body["items"]) == 1:
+            conds = (node.get("status") or {}).get("conditions") or []
+            if any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds):
+                return True
+    return False
+
+
+async def wait_progress(s: Settings, sup_pid: int | None, wait_node_s: float) -> None:
+    lay = Layout(s.home)
+    steps = [("etcd", lambda: etcd_healthy(s), 60.0), ("apiserver", lambda: apiserver_ready(s), 60.0),
+             ("kubeconfig", lambda: lay.kubeconfig.exists() and read_json(lay.state_file).get("phase") == "running", 30.0)]
+    for what, check, timeout_s in steps:
+        deadline = time.monotonic() + timeout_s
+        while not await asyncio.to_thread(check):
+            state = read_json(lay.state_file)
+            if state.get("phase") == "failed" or (sup_pid is not None and not pid_alive(sup_pid)):
+                raise CliError(f"the cluster failed to start ({state.get('message', 'supervisor exited')}); "
+                               f"last lines of {lay.log('supervisor')}:\n{_tail(lay.log('supervisor'))}")
+            if time.monotonic() > deadline:
+                raise CliError(f"{what} not ready after {timeout_s:.0f}s; see {lay.logs}")
+            await asyncio.sleep(0.2)
+        print(f"✓ {what} ready" if what != "kubeconfig" else f"✓ kubeconfig written to {lay.kubeconfig}", flush=True)
+    if "kubelet" in read_json(lay.state_file).get("components", {}):
+        print(f"… waiting up to {wait_node_s:.0f}s for node {s.node_name} to be Ready", flush=True)
+        deadline = time.monotonic() + wait_node_s
+        while True:
+            with contextlib.suppress(Exception):
+                if await _node_ready(s):
+                    print(f"✓ node {s.node_name} Ready", flush=True)
+                    break
+            if time.monotonic() > deadline:
+                print(f"! node {s.node_name} not Ready yet; see {lay.log('kubelet')}", flush=True)
+                break
+            await asyncio.sleep(1.0)
+
+
+def summary(s: Settings) -> str:
+    lay = Layout(s.home)
+    state = read_json(lay.state_file)
+    rows = [[name, str(c.get("pid") or "-"), c.get("log", "")] for name, c in (state.get("components") or {}).items()]
+    default_home = s.home == (Path.home() / ".kubelite").resolve()
+    home_flag = "" if default_home else f" --home {s.home}"
+    lines = [render_table(["COMPONENT", "PID", "LOG"], rows), "",
+             f"API server:  {s.api_url}", f"kubeconfig:  {lay.kubeconfig}", f"home:        {s.home}", "", "Next:"]
+    if not default_home:
+        lines.append(f"  export KUBECONFIG={lay.kubeconfig}")
+    lines += ["  kubelite get nodes", "  kubelite create namespace demo",
+              "  kubelite apply -f my-app.yaml && kubelite get pods -w",
+              f"  kubelite status{home_flag}", f"  kubelite down{home_flag}"]
+    return "\n".join(lines)
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def spawn_supervisor(s: Settings) -> int:
+    """Start the supervisor detached (own session, so it outlives this command); its pid."""
+    argv = [sys.executable, "-m", "cli.supervisor", "--home", str(s.home), "--api-port", str(s.api_port),
+            "--etcd-port", str(s.etcd_port), "--cluster-name", s.cluster_name, "--node-name", s.node_name,
+            "--components", "auto" if s.components is None else ",".join(s.components) or "none"]
+    with open(Layout(s.home).log("supervisor"), "ab") as log:
+        proc = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
+                                cwd=str(s.home))
+    return proc.pid
+
+
+def wait_exit(pid: int, timeout_s: float) -> bool:
+    """Block until `pid` is gone or the timeout passes; True when it is gone."""
+    deadline = time.monotonic() + timeout_s
+    while pid_alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+async def up(home: Path, api_port: int, etcd_port: int, cluster_name: str, foreground: bool, wait_node_s: float,
+             components: str = "auto") -> int:
+    lay = Layout(home)
+    pid = supervisor_pid(lay)
+    if pid is not None:
+        s = load_settings(home)
+        print(f"kubelite is already running (supervisor pid {pid}, home {home})")
+        print(summary(s))
+        return 0
+    try:
+        s = Settings(home, api_port, etcd_port, cluster_name, components=parse_components(components))
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    busy = [f"{what} port {port}" for what, port in (("apiserver", api_port), ("etcd", etcd_port),
+                                                     ("etcd peer", etcd_port + 1)) if port_in_use(port)]
+    if busy:
+        raise CliError(f"{', '.join(busy)} already in use on 127.0.0.1; pick others with --api-port/--etcd-port "
+                       "(another cluster may be running with a different --home)")
+    for d in (lay.run, lay.logs):
+        d.mkdir(parents=True, exist_ok=True)
+    write_json(lay.config_file, {"api_port": api_port, "etcd_port": etcd_port, "cluster_name": cluster_name,
+                                 "node_name": s.node_name, "components": s.components})
+    with contextlib.suppress(FileNotFoundError):
+        lay.state_file.unlink()
+    print(f"Starting kubelite in {home} (apiserver :{api_port}, etcd :{etcd_port}); "
+          f"components: etcd, apiserver, {', '.join(s.planned()) or '(no others)'}", flush=True)
+    if foreground:
+        sup = Supervisor(s, echo=True)
+        return await sup.run()
+    await wait_progress(s, spawn_supervisor(s), wait_node_s)
+    print(summary(s))
+    return 0
+
+
+def remove_containers(cluster_name: str) -> int:
+    """Remove the cluster's Docker containers, then its networks (the kubelet's pod bridge);
+    returns how many containers went. Docker absent or unreachable: nothing to do."""
+    docker = shutil.which("docker")
+    if docker is None:
+        return 0
+    label = f"label=io.kubelite.cluster={cluster_name}"
+    try:
+        ids = subprocess.run([docker, "ps", "-aq", "--filter", label],
+                             capture_output=True, text=True, timeout=30).stdout.split()
+        if ids:
+            subprocess.run([docker, "rm", "-f", *ids], capture_output=True, timeout=120)
+        nets = subprocess.run([docker, "network", "ls", "-q", "--filter", label],
+                              capture_output=True, text=True, timeout=30).stdout.split()
+        if nets:
+            subprocess.run([docker, "network", "rm", *nets], capture_output=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return 0
+    return len(ids)
+
+
+async def down(home: Path, purge: bool) -> int:
+    lay = Layout(home)
+    s = load_settings(home)
+    pid = supervisor_pid(lay)
+    if pid is not None:
+        print(f"Stopping kubelite (supervisor pid {pid})", flush=True)
+        os.kill(pid, signal.SIGTERM)
+        if not await asyncio.to_thread(wait_exit, pid, GRACE_S * 2 + 5):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    else:
+        print(f"kubelite is not running (home {home})")
+    # Whatever the supervisor could not stop (it was killed, or crashed) goes now.
+    for name, comp in (read_json(lay.state_file).get("components") or {}).items():
+        if pid_alive(comp.get("pid")):
+            print(f"stopping leftover {name} (pid {comp['pid']})")
+            await stop_process_group(int(comp["pid"]), GRACE_S)
+    removed = remove_containers(s.cluster_name)
+    if removed:
+        print(f"removed {removed} container(s) of cluster {s.cluster_name}")
+    with contextlib.suppress(FileNotFoundError):
+        lay.pid_file.unlink()
+    if purge:
+        shutil.rmtree(home, ignore_errors=True)
+        print(f"purged {home}")
+    print("kubelite is down")
+    return 0
+
+
+async def status(home: Path) -> int:
+    lay = Layout(home)
+    if not lay.config_file.exists():
+        raise CliError(f"no kubelite cluster in {home} (run `kubelite up`)")
+    s = load_settings(home)
+    state = read_json(lay.state_file)
+    rows: list[list[str]] = []
+    sup = supervisor_pid(lay)
+    rows.append(["supervisor", "Running" if sup else "Down", str(sup or "-"), str(lay.log("supervisor"))])
+    for name, comp in (state.get("components") or {}).items():
+        alive = pid_alive(comp.get("pid"))
+        detail = f"restarts {comp.get('restarts', 0)}"
+        healthy = alive
+        if name == "etcd":
+            healthy = alive and await asyncio.to_thread(etcd_healthy, s)
+            detail = f"{s.etcd_url}/health {'ok' if healthy else 'failing'}; {detail}"
+        elif name == "apiserver":
+            healthy = alive and await asyncio.to_thread(apiserver_ready, s)
+            detail = f"{s.api_url}/readyz {'ok' if healthy else 'failing'}; {detail}"
+        rows.append([name, "Running" if healthy else "Down", str(comp.get("pid") or "-"), detail])
+    if "kubelet" in (state.get("components") or {}):
+        ok = False
+        with contextlib.suppress(Exception):
+            ok = await _node_ready(s)
+        rows.append([f"node/{s.node_name}", "Ready" if ok else "NotReady", "-", "Node condition Ready"])
+    print(render_table(["COMPONENT", "STATUS", "PID", "DETAIL"], rows))
+    down_count = sum(1 for r in rows if r[1] not in ("Running", "Ready"))
+    if not state.get("components"):
+        down_count += 1
+    if down_count:
+        raise ExitCode(1)
+    return 0
+
+
+async def version(g: Globals, *, client_only: bool) -> int:
+    print(f"Client Version: {VERSION}")
+    if client_only:
+        return 0
+    client, _ = open_client(g)
+    async with client:
+        info = await client.request("GET", "/version")
+    print(f"Server Version: {(info or {}).get('gitVersion', 'unknown') if isinstance(info, dict) else info}")
+    return 0
+
+
+def register(app: typer.Typer) -> None:
+    home_opt = typer.Option(None, "--home", help="Cluster state directory (default $KUBELITE_HOME or ~/.kubelite).")
+
+    @app.command("up")
+    def up_cmd(api_port: int = typer.Option(6443, "--api-port"), etcd_port: int = typer.Option(2379, "--etcd-port"),
+               home: str | None = home_opt, cluster_name: str = typer.Option("kubelite", "--cluster-name"),
+               foreground: bool = typer.Option(False, "--foreground", help="Run the supervisor in this terminal."),
+               wait_node_s: float = typer.Option(60.0, "--wait-node-s", help="How long to wait for the Node."),
+               components: str = typer.Option("auto", "--components",
+                                              help="Optional components to run: auto (all found), none, "
+                                                   "or a list like scheduler,controllers,kubelet,proxy.")) -> None:
+        """Start a local one-node cluster (etcd, apiserver, scheduler, controllers, kubelet, proxy)."""
+        run(up(resolve_home(home), api_port, etcd_port, cluster_name, foreground, wait_node_s, components))
+
+    @app.command("down")
+    def down_cmd(home: str | None = home_opt,
+                 purge: bool = typer.Option(False, "--purge", help="Also delete etcd data, logs and kubeconfig.")) -> None:
+        """Stop the local cluster and remove its containers."""
+        run(down(resolve_home(home), purge))
+
+    @app.command("status")
+    def status_cmd(home: str | None = home_opt) -> None:
+        """Show the health of each component of the local cluster."""
+        run(status(resolve_home(home)))

@@ -1,0 +1,110 @@
+"""kubectl-like error messages and the single place where the CLI turns exceptions into them.
+
+Contract: `format_error(exc)` returns the text kubectl would print for the same failure
+(`Error from server (NotFound): pods "x" not found`, `error: ...` for client-side mistakes,
+the "connection ... refused" sentence when nothing answers). `run(coro)` is what every typer
+command calls: it runs the async implementation and converts ANY exception into that text on
+stderr plus exit code 1, so users never see a Python traceback (set KUBELITE_DEBUG=1 to see
+one). KeyboardInterrupt (Ctrl-C ends `get -w`) exits quietly with 0, as kubectl does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import traceback
+from collections.abc import Coroutine
+from typing import Any, NoReturn
+from urllib.parse import urlsplit
+
+from machinery import errors
+
+
+class CliError(Exception):
+    """A client-side mistake (bad flag, missing file, bad YAML). Printed as `error: <msg>`."""
+
+
+class ExitCode(Exception):
+    """Leave with this exit code after the command already printed what it wanted."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+# Set by the edge once the server URL is known, so the connection message can name it.
+_server_hint: dict[str, str] = {"server": ""}
+
+
+def set_server_hint(server: str) -> None:
+    _server_hint["server"] = server
+
+
+def _host_port(server: str) -> str:
+    parts = urlsplit(server if "://" in server else f"https://{server}")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.hostname}:{port}"
+
+
+def _cause_lines(err: errors.ApiError) -> list[str]:
+    """Causes the message does not already spell out (our server may or may not embed them)."""
+    lines = []
+    for cause in err.causes:
+        field = cause.get("field") or ""
+        text = cause.get("message") or cause.get("reason") or ""
+        line = f"{field}: {text}" if field else text
+        if line and line not in err.message:
+            lines.append(f"* {line}")
+    return lines
+
+
+def format_api_error(err: errors.ApiError, *, context: str = "") -> str:
+    """`Error from server (Reason): [context: ]message` plus one line per extra cause."""
+    if isinstance(err, errors.ConnectionFailed):
+        return format_connection_error()
+    prefix = f"{context}: " if context else ""
+    head = f"Error from server ({err.reason}): {prefix}{err.message}"
+    return "\n".join([head, *_cause_lines(err)])
+
+
+def format_connection_error() -> str:
+    server = _server_hint["server"] or "https://127.0.0.1:6443"
+    return (f"The connection to the server {_host_port(server)} was refused - "
+            "did you specify the right host or port?")
+
+
+def format_error(exc: BaseException) -> str:
+    if isinstance(exc, errors.ApiError):
+        return format_api_error(exc)
+    if isinstance(exc, CliError):
+        return f"error: {exc}"
+    if isinstance(exc, ConnectionError | OSError) and "connect" in str(exc).lower():
+        return format_connection_error()
+    if type(exc).__name__ in {"ConnectError", "ConnectTimeout"}:  # raw httpx, should the client leak it
+        return format_connection_error()
+    if type(exc).__name__ == "KubeconfigError" or isinstance(exc, FileNotFoundError):
+        return f"error: {exc}"
+    return f"error: {type(exc).__name__}: {exc}"
+
+
+def fail(message: str) -> NoReturn:
+    raise CliError(message)
+
+
+def run(coro: Coroutine[Any, Any, int | None]) -> None:
+    """Run one command's async implementation; map failures to kubectl text and exit codes."""
+    code = 0
+    try:
+        code = asyncio.run(coro) or 0
+    except KeyboardInterrupt:
+        code = 0
+    except ExitCode as e:
+        code = e.code
+    except Exception as e:  # the edge: nothing may escape as a traceback
+        if os.environ.get("KUBELITE_DEBUG"):
+            traceback.print_exc()
+        print(format_error(e), file=sys.stderr)
+        code = 1
+    if code:
+        raise SystemExit(code)

@@ -1,0 +1,218 @@
+"""The `kubelite` command: kubectl-like verbs plus `up`/`down`/`status` for a local cluster.
+
+Contract: `main()` is the console script. Global flags (--kubeconfig, --context, -s/--server,
+-n/--namespace) may appear anywhere before `--`, as with kubectl: `HoistingGroup` moves them in
+front of the verb before click parses. Every verb is a thin typer wrapper that calls
+`cli.errors.run(<async implementation>)`, which owns exit codes and error text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+from cli import apply as apply_mod
+from cli import cluster
+from cli import delete as delete_mod
+from cli import describe as describe_mod
+from cli import edit as edit_mod
+from cli import get as get_mod
+from cli import logs as logs_mod
+from cli.errors import CliError, run
+from cli.session import Globals
+
+BOOL_FLAGS = {"--wait": "--no-wait"}
+GLOBAL_WITH_VALUE = {"--kubeconfig", "--context", "--server", "-s", "--namespace", "-n"}
+
+
+def hoist_globals(args: list[str]) -> list[str]:
+    """Move global options (and their values) in front of the sub-command, keeping order."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest.extend(args[i:])
+            break
+        name = arg.split("=", 1)[0]
+        if name in BOOL_FLAGS and "=" in arg:  # kubectl spells booleans --wait=false
+            rest.append(name if arg.split("=", 1)[1].lower() in ("true", "1", "yes") else BOOL_FLAGS[name])
+            i += 1
+            continue
+        if name in GLOBAL_WITH_VALUE and arg.startswith("--") and "=" in arg:
+            front.append(arg)
+        elif arg in GLOBAL_WITH_VALUE:
+            front.extend(args[i:i + 2])
+            i += 1
+        elif arg.startswith("-n") and len(arg) > 2 and not arg.startswith("--"):
+            front.extend(["-n", arg[2:].lstrip("=")])  # kubectl accepts -nfoo
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
+
+
+class HoistingGroup(TyperGroup):
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_globals(list(args)))
+
+
+app = typer.Typer(cls=HoistingGroup, add_completion=False, no_args_is_help=True,
+                  pretty_exceptions_enable=False, context_settings={"help_option_names": ["-h", "--help"]},
+                  help="kubelite: a small Kubernetes. kubectl-like verbs, and up/down/status for a local cluster.")
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    kubeconfig: str | None = typer.Option(None, "--kubeconfig", help="Path to the kubeconfig file."),
+    context: str | None = typer.Option(None, "--context", help="The kubeconfig context to use."),
+    server: str | None = typer.Option(None, "--server", "-s", help="The API server address (overrides kubeconfig)."),
+    namespace: str | None = typer.Option(None, "--namespace", "-n", help="The namespace scope for this request."),
+) -> None:
+    ctx.obj = Globals(kubeconfig=kubeconfig, context=context, server=server, namespace=namespace)
+
+
+def _g(ctx: typer.Context) -> Globals:
+    obj: Any = ctx.obj
+    return obj if isinstance(obj, Globals) else Globals()
+
+
+@app.command(context_settings={"ignore_unknown_options": False})
+def get(
+    ctx: typer.Context,
+    args: list[str] = typer.Argument(None, help="KIND [NAME...] | KIND/NAME... | kind1,kind2 | all"),
+    output: str = typer.Option("", "--output", "-o", help="wide|name|json|yaml"),
+    selector: str | None = typer.Option(None, "--selector", "-l", help="Label selector."),
+    field_selector: str | None = typer.Option(None, "--field-selector", help="Field selector."),
+    all_namespaces: bool = typer.Option(False, "--all-namespaces", "-A"),
+    show_labels: bool = typer.Option(False, "--show-labels"),
+    watch: bool = typer.Option(False, "--watch", "-w"),
+    watch_only: bool = typer.Option(False, "--watch-only"),
+) -> None:
+    """Display one or many resources."""
+    opts = get_mod.GetOptions(output=output, selector=selector, field_selector=field_selector,
+                              all_namespaces=all_namespaces, show_labels=show_labels, watch=watch,
+                              watch_only=watch_only)
+    run(get_mod.get(_g(ctx), list(args or []), opts))
+
+
+@app.command()
+def describe(
+    ctx: typer.Context,
+    kind: str = typer.Argument(..., help="The kind (pods, deploy, no, ...), or KIND/NAME."),
+    name: str | None = typer.Argument(None, help="A name, or a prefix of names."),
+) -> None:
+    """Show details of a resource or group of resources."""
+    if name is None and "/" in kind:
+        kind, name = kind.split("/", 1)
+    run(describe_mod.describe(_g(ctx), kind, name))
+
+
+_FILES = typer.Option(None, "--filename", "-f", help="File, directory or - (stdin).")
+_RECURSIVE = typer.Option(False, "--recursive", "-R", help="Process directories recursively.")
+_DRY_RUN = typer.Option("none", "--dry-run", help="none|client|server")
+
+
+@app.command()
+def apply(ctx: typer.Context, filename: list[str] = _FILES, recursive: bool = _RECURSIVE,
+          dry_run: str = _DRY_RUN) -> None:
+    """Apply a configuration to resources from files or stdin (three-way merge)."""
+    run(apply_mod.apply(_g(ctx), list(filename or []), recursive=recursive, dry_run=dry_run))
+
+
+@app.command()
+def create(ctx: typer.Context, args: list[str] = typer.Argument(None, help="namespace NAME"),
+           filename: list[str] = _FILES, recursive: bool = _RECURSIVE, dry_run: str = _DRY_RUN) -> None:
+    """Create resources from files or stdin (`create namespace NAME` too)."""
+    items = list(args or [])
+    if items:
+        if items[0] not in ("namespace", "ns") or len(items) != 2:
+            run(_raise(CliError(f"unknown create target {' '.join(items)!r}: use -f FILE or `create namespace NAME`")))
+        run(apply_mod.create_namespace(_g(ctx), items[1], dry_run=dry_run))
+        return
+    run(apply_mod.create(_g(ctx), list(filename or []), recursive=recursive, dry_run=dry_run))
+
+
+async def _raise(exc: Exception) -> int:
+    raise exc
+
+
+@app.command()
+def delete(
+    ctx: typer.Context,
+    args: list[str] = typer.Argument(None, help="KIND NAME... | KIND/NAME..."),
+    filename: list[str] = _FILES,
+    recursive: bool = _RECURSIVE,
+    selector: str | None = typer.Option(None, "--selector", "-l"),
+    all_: bool = typer.Option(False, "--all", help="Delete all resources of the kind in the namespace."),
+    grace_period: int = typer.Option(-1, "--grace-period", help="Seconds to give the resource to terminate."),
+    now: bool = typer.Option(False, "--now", help="Signal for immediate shutdown (grace period 1)."),
+    force: bool = typer.Option(False, "--force", help="Immediate deletion (grace period 0)."),
+    wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait until the resources are gone."),
+    timeout: float = typer.Option(60.0, "--timeout", help="Seconds to wait with --wait."),
+    cascade: str = typer.Option("background", "--cascade", help="background|foreground|orphan"),
+    ignore_not_found: bool = typer.Option(False, "--ignore-not-found"),
+) -> None:
+    """Delete resources by name, file, label selector or --all."""
+    opts = delete_mod.DeleteOptions(files=list(filename or []) or None, recursive=recursive, selector=selector,
+                                    all=all_, grace_period=grace_period, now=now, force=force, wait=wait,
+                                    timeout_s=timeout, cascade=cascade, ignore_not_found=ignore_not_found)
+    run(delete_mod.delete(_g(ctx), list(args or []), opts))
+
+
+@app.command()
+def edit(
+    ctx: typer.Context,
+    kind: str = typer.Argument(..., help="KIND or KIND/NAME"),
+    name: str | None = typer.Argument(None, help="NAME"),
+) -> None:
+    """Edit a resource in $KUBE_EDITOR or $EDITOR and send the change."""
+    run(edit_mod.edit(_g(ctx), kind, name))
+
+
+@app.command()
+def logs(
+    ctx: typer.Context,
+    pod: str = typer.Argument(..., help="POD or pod/POD"),
+    container: str | None = typer.Option(None, "--container", "-c"),
+    follow: bool = typer.Option(False, "--follow", "-f"),
+    tail: int = typer.Option(-1, "--tail", help="Lines of recent log to show (-1: all)."),
+    since: str | None = typer.Option(None, "--since", help="Only newer logs, e.g. 5s, 2m, 1h."),
+    timestamps: bool = typer.Option(False, "--timestamps"),
+    previous: bool = typer.Option(False, "--previous", "-p"),
+) -> None:
+    """Print the logs of a container in a pod."""
+    run(logs_mod.logs(_g(ctx), pod, container=container, follow=follow, tail=tail, since=since,
+                      timestamps=timestamps, previous=previous))
+
+
+@app.command("exec")
+def exec_cmd(
+    ctx: typer.Context,
+    pod: str = typer.Argument(..., help="POD or pod/POD"),
+    command: list[str] = typer.Argument(None, help="-- COMMAND [ARGS...]"),
+    container: str | None = typer.Option(None, "--container", "-c"),
+) -> None:
+    """Execute a command in a container (non-interactive)."""
+    run(logs_mod.exec_(_g(ctx), pod, list(command or []), container=container))
+
+
+@app.command()
+def version(ctx: typer.Context, client_only: bool = typer.Option(False, "--client")) -> None:
+    """Print the client (and server) version."""
+    run(cluster.version(_g(ctx), client_only=client_only))
+
+
+cluster.register(app)
+
+
+def main() -> None:
+    app(prog_name="kubelite")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,341 @@
+"""The local-cluster supervisor: starts etcd, the API server and the other components, and
+restarts whichever dies.
+
+Contract (`python -m cli.supervisor --home H --api-port P --etcd-port E [--cluster-name N]`):
+- Writes its pid to H/run/supervisor.pid and the live state (component pids, log paths,
+  restart counts, phase) atomically to H/run/state.json; logs to H/logs/supervisor.log.
+- Start order: etcd (data in H/etcd, client port E, peer port E+1) until /health answers;
+  `python -m apiserver --etcd-servers ... --bind-address 127.0.0.1 --port P` until /readyz
+  answers; then writes H/kubeconfig; then each of scheduler, controllers, kubelet, proxy whose
+  package has a `__main__` (with --kubeconfig, and --node-name for kubelet/proxy).
+- Each component runs in its own process group with its own log file H/logs/<name>.log. A
+  component that exits is restarted after a backoff of 1 s doubling to 30 s (reset after it
+  ran for a minute), and the event is logged.
+- SIGTERM/SIGINT: stop components in reverse start order (SIGTERM to the group, SIGKILL after
+  `GRACE_S`), remove the pid file, exit 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib.util
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import httpx
+
+ETCD_BIN = os.environ.get("KUBELITE_ETCD_BIN", "/usr/bin/etcd")
+OPTIONAL = ("scheduler", "controllers", "kubelet", "proxy")
+GRACE_S = 10.0
+BACKOFF_START_S, BACKOFF_MAX_S, HEALTHY_RESET_S = 1.0, 30.0, 60.0
+READY_TIMEOUT_S = 60.0
+
+
+@dataclass
+class Layout:
+    """Where a cluster keeps its files, from its home directory."""
+
+    home: Path
+
+    @property
+    def run(self) -> Path:
+        return self.home / "run"
+
+    @property
+    def logs(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.run / "supervisor.pid"
+
+    @property
+    def state_file(self) -> Path:
+        return self.run / "state.json"
+
+    @property
+    def config_file(self) -> Path:
+        return self.home / "cluster.json"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.home / "kubeconfig"
+
+    def log(self, component: str) -> Path:
+        return self.logs / f"{component}.log"
+
+
+@dataclass
+class Settings:
+    home: Path
+    api_port: int = 6443
+    etcd_port: int = 2379
+    cluster_name: str = "kubelite"
+    node_name: str = field(default_factory=socket.gethostname)
+    # Optional components to run; None = every one that has a __main__ (see available_components).
+    components: list[str] | None = None
+
+    def planned(self) -> list[str]:
+        found = available_components()
+        return found if self.components is None else [c for c in self.components if c in found]
+
+    @property
+    def etcd_url(self) -> str:
+        return f"http://127.0.0.1:{self.etcd_port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+
+def available_components() -> list[str]:
+    """The optional components that exist in this checkout (`python -m NAME` would work)."""
+    found = []
+    for name in OPTIONAL:
+        with contextlib.suppress(ImportError, ValueError):
+            if importlib.util.find_spec(f"{name}.__main__") is not None:
+                found.append(name)
+    return found
+
+
+def commands(s: Settings, components: list[str]) -> dict[str, list[str]]:
+    lay = Layout(s.home)
+    peer = f"http://127.0.0.1:{s.etcd_port + 1}"
+    py = sys.executable
+    cmds: dict[str, list[str]] = {
+        "etcd": [ETCD_BIN, "--name", s.cluster_name, "--data-dir", str(s.home / "etcd"),
+                 "--listen-client-urls", s.etcd_url, "--advertise-client-urls", s.etcd_url,
+                 "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+                 "--initial-cluster", f"{s.cluster_name}={peer}", "--initial-cluster-state", "new",
+                 "--experimental-watch-progress-notify-interval", "5s", "--log-level", "warn"],
+        "apiserver": [py, "-m", "apiserver", "--etcd-servers", s.etcd_url, "--bind-address", "127.0.0.1",
+                      "--port", str(s.api_port)],
+    }
+    for name in components:
+        argv = [py, "-m", name, "--kubeconfig", str(lay.kubeconfig)]
+        if name in ("kubelet", "proxy"):
+            argv += ["--node-name", s.node_name]
+        if name == "kubelet":
+            argv += ["--cluster-name", s.cluster_name]
+        cmds[name] = argv
+    return cmds
+
+
+def http_ok(url: str, timeout_s: float = 1.0) -> bool:
+    try:
+        r = httpx.get(url, timeout=timeout_s)
+    except httpx.HTTPError:
+        return False
+    return r.status_code == 200
+
+
+def etcd_healthy(s: Settings) -> bool:
+    try:
+        r = httpx.get(f"{s.etcd_url}/health", timeout=1.0)
+        return r.status_code == 200 and r.json().get("health") == "true"
+    except (httpx.HTTPError, ValueError):
+        return False
+
+
+def apiserver_ready(s: Settings) -> bool:
+    return http_ok(f"{s.api_url}/readyz")
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child still "exists"; /proc tells us it is dead.
+    with contextlib.suppress(OSError):
+        if Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z":
+            return False
+    return True
+
+
+def open_log(path: Path) -> BinaryIO:
+    return open(path, "ab")  # noqa: SIM115 - closed by the caller once the child has it
+
+
+def write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, path)
+
+
+class Supervisor:
+    def __init__(self, s: Settings, *, echo: bool = False) -> None:
+        self.s = s
+        self.lay = Layout(s.home)
+        self.echo = echo
+        self.procs: dict[str, asyncio.subprocess.Process] = {}
+        self.state: dict[str, Any] = {"phase": "starting", "components": {}, "supervisor_pid": os.getpid()}
+        self.stopping = asyncio.Event()
+        self.tasks: list[asyncio.Task[None]] = []
+
+    def log(self, message: str) -> None:
+        line = f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {message}"
+        with open(self.lay.log("supervisor"), "a") as f:
+            f.write(line + "\n")
+        if self.echo:
+            print(message, flush=True)
+
+    def save(self) -> None:
+        write_json(self.lay.state_file, self.state)
+
+    async def spawn(self, name: str, argv: list[str]) -> asyncio.subprocess.Process:
+        env = dict(os.environ, PYTHONUNBUFFERED="1", KUBELITE_HOME=str(self.s.home))
+        log = open_log(self.lay.log(name))
+        try:
+            proc = await asyncio.create_subprocess_exec(*argv, stdout=log, stderr=log, stdin=asyncio.subprocess.DEVNULL,
+                                                        start_new_session=True, env=env, cwd=str(self.s.home))
+        finally:
+            log.close()  # the child keeps its own copy of the descriptor
+        self.procs[name] = proc
+        entry = self.state["components"].setdefault(name, {"restarts": -1})
+        entry.update(pid=proc.pid, log=str(self.lay.log(name)), command=argv, started_at=time.time())
+        entry["restarts"] += 1
+        self.save()
+        self.log(f"started {name} (pid {proc.pid}), log {self.lay.log(name)}")
+        return proc
+
+    async def keep_running(self, name: str, argv: list[str], first: asyncio.subprocess.Process) -> None:
+        """Restart `name` whenever it exits, with exponential backoff, until stopping."""
+        proc, backoff = first, BACKOFF_START_S
+        while True:
+            started = time.monotonic()
+            code = await proc.wait()
+            if self.stopping.is_set():
+                return
+            if time.monotonic() - started > HEALTHY_RESET_S:
+                backoff = BACKOFF_START_S
+            self.log(f"{name} (pid {proc.pid}) exited with code {code}; restarting in {backoff:.0f}s")
+            self.state["components"][name]["pid"] = None
+            self.save()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), backoff)
+                return
+            backoff = min(backoff * 2, BACKOFF_MAX_S)
+            proc = await self.spawn(name, argv)
+
+    async def start_and_wait(self, name: str, argv: list[str], ready: Any, what: str) -> bool:
+        proc = await self.spawn(name, argv)
+        self.tasks.append(asyncio.create_task(self.keep_running(name, argv, proc)))
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline and not self.stopping.is_set():
+            if await asyncio.to_thread(ready, self.s):
+                self.log(f"{what} ready")
+                return True
+            await asyncio.sleep(0.1)
+        self.log(f"{what} did not become ready in {READY_TIMEOUT_S:.0f}s; see {self.lay.log(name)}")
+        return False
+
+    async def run(self) -> int:
+        for d in (self.lay.run, self.lay.logs, self.s.home / "etcd"):
+            d.mkdir(parents=True, exist_ok=True)
+        self.lay.pid_file.write_text(str(os.getpid()))
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stopping.set)
+        components = self.s.planned()
+        cmds = commands(self.s, components)
+        self.state.update(components_planned=["etcd", "apiserver", *components])
+        try:
+            if not await self.start_and_wait("etcd", cmds["etcd"], etcd_healthy, "etcd"):
+                return await self.fail("etcd did not start")
+            if not await self.start_and_wait("apiserver", cmds["apiserver"], apiserver_ready, "apiserver"):
+                return await self.fail("apiserver did not start")
+            from machinery.kubeconfig import write_kubeconfig
+
+            write_kubeconfig(self.lay.kubeconfig, self.s.api_url, cluster_name=self.s.cluster_name)
+            for name in components:
+                proc = await self.spawn(name, cmds[name])
+                self.tasks.append(asyncio.create_task(self.keep_running(name, cmds[name], proc)))
+            self.state["phase"] = "running"
+            self.save()
+            self.log("cluster running")
+            await self.stopping.wait()
+        finally:
+            await self.stop_all()
+        return 0
+
+    async def fail(self, message: str) -> int:
+        self.state.update(phase="failed", message=message)
+        self.save()
+        return 1
+
+    async def stop_all(self) -> None:
+        self.stopping.set()
+        for name in reversed(list(self.procs)):
+            await stop_process_group(self.procs[name].pid, GRACE_S, self.procs[name])
+            self.log(f"stopped {name}")
+            self.state["components"].get(name, {})["pid"] = None
+        for task in self.tasks:
+            task.cancel()
+        self.state["phase"] = "stopped"
+        self.save()
+        with contextlib.suppress(FileNotFoundError):
+            self.lay.pid_file.unlink()
+
+
+async def stop_process_group(pid: int, grace_s: float, proc: asyncio.subprocess.Process | None = None) -> None:
+    """SIGTERM the process group led by `pid`; SIGKILL it if it lingers past `grace_s`."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        if proc is not None and proc.returncode is not None:
+            break
+        if proc is None and not pid_alive(pid):
+            break
+        await asyncio.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    if proc is not None:
+        with contextlib.suppress(ProcessLookupError):
+            await proc.wait()
+
+
+def parse_args(argv: list[str] | None = None) -> Settings:
+    p = argparse.ArgumentParser(prog="python -m cli.supervisor")
+    p.add_argument("--home", required=True)
+    p.add_argument("--api-port", type=int, default=6443)
+    p.add_argument("--etcd-port", type=int, default=2379)
+    p.add_argument("--cluster-name", default="kubelite")
+    p.add_argument("--node-name", default=socket.gethostname())
+    p.add_argument("--components", default="auto", help="comma list of optional components, or auto")
+    a = p.parse_args(argv)
+    return Settings(Path(a.home), a.api_port, a.etcd_port, a.cluster_name, a.node_name, parse_components(a.components))
+
+
+def parse_components(text: str) -> list[str] | None:
+    """"auto" -> None (all available); "" or "none" -> []; "scheduler,kubelet" -> that list."""
+    if text == "auto":
+        return None
+    names = [c.strip() for c in text.split(",") if c.strip() and c.strip() != "none"]
+    unknown = [c for c in names if c not in OPTIONAL]
+    if unknown:
+        raise ValueError(f"unknown component(s) {', '.join(unknown)}; choose from {', '.join(OPTIONAL)}")
+    return names
+
+
+def main(argv: list[str] | None = None) -> None:
+    settings = parse_args(argv)
+    raise SystemExit(asyncio.run(Supervisor(settings).run()))
+
+
+if __name__ == "__main__":
+    main()

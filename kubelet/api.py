@@ -1,0 +1,74 @@
+"""The kubelet's narrow view of the API server, as a Protocol plus its ApiClient version.
+
+Contract: the pod workers and the node agent only need these calls; unit tests fake them.
+Everything is plain wire dicts (the kubelet reads pods as dicts so that fields the typed
+models do not know yet still reach Docker). `ClientApi` maps them onto
+`machinery.client.ApiClient.request` (raw JSON) so it depends on nothing but the REST paths.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Protocol
+
+from machinery import errors
+
+
+class KubeletApi(Protocol):
+    async def patch_pod_status(self, ns: str, name: str, status: dict[str, Any]) -> None: ...
+    async def delete_pod_now(self, ns: str, name: str, uid: str) -> None: ...
+    async def fetch(self, plural: str, ns: str, name: str) -> dict[str, Any] | None: ...
+
+
+MERGE = {"Content-Type": "application/merge-patch+json"}
+
+
+class ClientApi:
+    """`KubeletApi` (and the node agent's calls) over an `ApiClient`."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    async def _req(self, method: str, path: str, **kw: Any) -> Any:
+        return await self.client.request(method, path, **kw)
+
+    async def patch_pod_status(self, ns: str, name: str, status: dict[str, Any]) -> None:
+        await self._req("PATCH", f"/api/v1/namespaces/{ns}/pods/{name}/status",
+                        content=json.dumps({"status": status}).encode(), headers=MERGE)
+
+    async def delete_pod_now(self, ns: str, name: str, uid: str) -> None:
+        body = {"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 0,
+                "preconditions": {"uid": uid}}
+        try:
+            await self._req("DELETE", f"/api/v1/namespaces/{ns}/pods/{name}", json=body)
+        except (errors.NotFound, errors.Conflict):
+            pass  # already gone, or a new pod of the same name: not ours to delete
+
+    async def fetch(self, plural: str, ns: str, name: str) -> dict[str, Any] | None:
+        try:
+            obj = await self._req("GET", f"/api/v1/namespaces/{ns}/{plural}/{name}")
+        except errors.NotFound:
+            return None
+        return dict(obj)
+
+    # --- node agent ---------------------------------------------------------------------
+    async def get_node(self, name: str) -> dict[str, Any] | None:
+        try:
+            return dict(await self._req("GET", f"/api/v1/nodes/{name}"))
+        except errors.NotFound:
+            return None
+
+    async def create(self, path: str, obj: dict[str, Any]) -> dict[str, Any]:
+        return dict(await self._req("POST", path, json=obj))
+
+    async def merge_patch(self, path: str, patch: dict[str, Any]) -> dict[str, Any]:
+        return dict(await self._req("PATCH", path, content=json.dumps(patch).encode(), headers=MERGE))
+
+    async def get(self, path: str) -> dict[str, Any] | None:
+        try:
+            return dict(await self._req("GET", path))
+        except errors.NotFound:
+            return None
+
+    async def put(self, path: str, obj: dict[str, Any]) -> dict[str, Any]:
+        return dict(await self._req("PUT", path, json=obj))

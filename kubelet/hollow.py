@@ -1,0 +1,292 @@
+"""Hollow nodes: N simulated kubelets in one process, for scheduler scale tests without Docker.
+
+`python -m kubelet --hollow --count N [--prefix hollow-] [--run-delay-s 1.0] [--cpu 4
+--memory 32Gi --pods 110] [--kubeconfig F] [--delete-on-exit]` (kubelet/__main__.py delegates
+here; `python -m kubelet.hollow` works too).
+
+Contract:
+- Registers nodes `<prefix>0 .. <prefix>N-1`: Ready, capacity = allocatable = the flags, a fake
+  InternalIP. An existing node of that name is taken over (its status rewritten).
+- Renews each node's Lease in kube-node-lease every `lease_period_s` (10 s). Renewals are spread
+  evenly over the period (node i at offset i * period / N), so 1,000 nodes make a steady
+  ~100 writes/s instead of a burst of 1,000 every 10 s.
+- ONE pod informer (all pods, no field selector) and ONE ApiClient serve every hollow node:
+  a pod whose spec.nodeName is one of ours is "run" `run_delay_s` after we first see it bound:
+  status Running + Ready (conditions, containerStatuses running, podIP 10.244.<i%256>.<n> from
+  the node index i; fake, so addresses repeat beyond 256 nodes). A pod of ours with a
+  deletionTimestamp is finished off with a grace-0 delete, as a kubelet does once containers
+  are gone. Work goes through a small de-duplicating key queue with a few workers; decisions
+  are read from the informer's current state (level-triggered), so a missed event costs
+  nothing.
+Writes use raw JSON merge patches (no model round trip) to stay light on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kubelet.hollow_status import lease_body, node_body, pod_ip, running_status, utc_micro
+from machinery import errors
+from machinery.client import ApiClient
+from machinery.informer import Informer
+from machinery.models import Pod
+
+log = logging.getLogger("kubelet.hollow")
+MERGE = {"Content-Type": "application/merge-patch+json"}
+
+
+@dataclass
+class HollowConfig:
+    count: int = 10
+    prefix: str = "hollow-"
+    run_delay_s: float = 1.0
+    cpu: str = "4"
+    memory: str = "32Gi"
+    pods: str = "110"
+    lease_period_s: float = 10.0
+    """How often each node renews its Lease (the real kubelet: 10 s)."""
+    workers: int = 16
+    """Concurrent pod status writes / deletes."""
+    delete_on_exit: bool = False
+    """Delete the nodes and their leases when stopped (tests, benchmarks)."""
+
+
+class HollowNodes:
+    def __init__(self, client: ApiClient, cfg: HollowConfig) -> None:
+        self.client = client
+        self.cfg = cfg
+        self.names = [f"{cfg.prefix}{i}" for i in range(cfg.count)]
+        self.index = {name: i for i, name in enumerate(self.names)}
+        self.pods = Informer(client, Pod)
+        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._queued: set[str] = set()
+        self._first_seen: dict[str, float] = {}
+        self._ip_counter: dict[int, int] = {}
+        self._write_slots = asyncio.Semaphore(64)
+        self.started = 0
+        self.deleted = 0
+
+    # ---- nodes and leases ----------------------------------------------------------------
+    async def _register(self, i: int) -> None:
+        name = self.names[i]
+        body = node_body(name, i, cpu=self.cfg.cpu, memory=self.cfg.memory, pods=self.cfg.pods)
+        async with self._write_slots:
+            try:
+                created = await self.client.request("POST", "/api/v1/nodes", json=body)
+                has_status = bool(((created or {}).get("status") or {}).get("conditions"))
+            except errors.AlreadyExists:
+                has_status = False
+            if not has_status:  # the server dropped status on create, or the node existed
+                await self.client.request(
+                    "PATCH", f"/api/v1/nodes/{name}/status", json={"status": body["status"]}, headers=MERGE
+                )
+            try:
+                await self.client.request(
+                    "POST", "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases", json=lease_body(name)
+                )
+            except errors.AlreadyExists:
+                pass
+
+    async def register_all(self) -> None:
+        """Register every node, retrying the failed ones until the API server takes them."""
+        todo = list(range(self.cfg.count))
+        delay_s = 0.5
+        while todo:
+            results = await asyncio.gather(*(self._register(i) for i in todo), return_exceptions=True)
+            failed = [(i, r) for i, r in zip(todo, results, strict=True) if isinstance(r, Exception)]
+            if failed:
+                log.warning("%d hollow nodes not registered yet (%s); retrying", len(failed), failed[0][1])
+                await asyncio.sleep(delay_s)
+                delay_s = min(delay_s * 2, 10.0)
+            todo = [i for i, _ in failed]
+        log.info("registered %d hollow nodes", self.cfg.count)
+
+    async def _renew(self, name: str) -> None:
+        path = f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{name}"
+        patch = {"spec": {"holderIdentity": name, "renewTime": utc_micro(), "leaseDurationSeconds": 40}}
+        async with self._write_slots:
+            try:
+                await self.client.request("PATCH", path, json=patch, headers=MERGE)
+            except errors.NotFound:
+                await self.client.request(
+                    "POST", "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases", json=lease_body(name)
+                )
+            except errors.ApiError as exc:  # the next period tries again
+                log.warning("lease renewal of %s failed: %s", name, exc)
+
+    async def lease_loop(self) -> None:
+        """Renew node i at start + k * period + i * period / N: an even stream of writes."""
+        loop = asyncio.get_running_loop()
+        period, n = self.cfg.lease_period_s, max(1, self.cfg.count)
+        start = loop.time()
+        tasks: set[asyncio.Task[None]] = set()
+        k = 1
+        while True:
+            for i, name in enumerate(self.names):
+                delay = start + k * period + i * period / n - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                t = asyncio.create_task(self._renew(name))
+                tasks.add(t)
+                t.add_done_callback(tasks.discard)
+            k += 1
+
+    # ---- pods ----------------------------------------------------------------------------
+    def _ours(self, obj: Any) -> bool:
+        return bool(obj.spec and obj.spec.nodeName in self.index)
+
+    def _enqueue(self, key: str) -> None:
+        if key not in self._queued:
+            self._queued.add(key)
+            self._queue.put_nowait(key)
+
+    def _on_pod(self, obj: Any) -> None:
+        if not self._ours(obj):
+            return
+        key = obj.key
+        if obj.metadata.deletionTimestamp:
+            self._enqueue(key)
+            return
+        if obj.status and obj.status.phase == "Running":
+            return
+        if key not in self._first_seen:
+            self._first_seen[key] = time.monotonic()
+            asyncio.get_running_loop().call_later(self.cfg.run_delay_s, self._enqueue, key)
+
+    def _on_delete(self, obj: Any) -> None:
+        self._first_seen.pop(obj.key, None)
+
+    async def _process(self, key: str) -> None:
+        obj = self.pods.get(key)
+        if obj is None or not self._ours(obj):
+            return
+        ns, name = obj.metadata.namespace or "default", obj.metadata.name or ""
+        if obj.metadata.deletionTimestamp:
+            try:
+                await self.client.request(
+                    "DELETE", f"/api/v1/namespaces/{ns}/pods/{name}", json={"gracePeriodSeconds": 0}
+                )
+                self.deleted += 1
+            except errors.NotFound:
+                pass
+            return
+        if obj.status and obj.status.phase == "Running":
+            return
+        i = self.index[str(obj.spec.nodeName if obj.spec else "")]
+        d = obj.to_dict()
+        status = running_status(d, node_index=i, pod_ip=self._next_ip(i))
+        await self.client.request("PATCH", f"/api/v1/namespaces/{ns}/pods/{name}/status", json=status, headers=MERGE)
+        self.started += 1
+
+    def _next_ip(self, i: int) -> str:
+        n = self._ip_counter.get(i, 1) % 253 + 1
+        self._ip_counter[i] = n
+        return pod_ip(i, n + 1)
+
+    async def _worker(self) -> None:
+        while True:
+            key = await self._queue.get()
+            self._queued.discard(key)
+            try:
+                await self._process(key)
+            except asyncio.CancelledError:
+                raise
+            except errors.NotFound:
+                pass
+            except Exception as exc:  # retry later: a hollow node must survive API restarts
+                log.warning("hollow pod %s: %s; retrying", key, exc)
+                asyncio.get_running_loop().call_later(1.0, self._enqueue, key)
+
+    # ---- lifecycle -----------------------------------------------------------------------
+    async def run(self) -> None:
+        await self.register_all()
+        self.pods.add_handlers(on_add=self._on_pod, on_update=lambda _o, n: self._on_pod(n), on_delete=self._on_delete)
+        tasks = [asyncio.create_task(self.pods.run()), asyncio.create_task(self.lease_loop())]
+        tasks += [asyncio.create_task(self._worker()) for _ in range(self.cfg.workers)]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if self.cfg.delete_on_exit:
+                await self.delete_all()
+
+    async def delete_all(self) -> None:
+        async def one(name: str) -> None:
+            async with self._write_slots:
+                for path in (
+                    f"/api/v1/nodes/{name}",
+                    f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{name}",
+                ):
+                    try:
+                        await self.client.request("DELETE", path)
+                    except errors.ApiError:
+                        pass
+
+        await asyncio.gather(*(one(n) for n in self.names))
+
+
+def parse_args(argv: Sequence[str] | None) -> tuple[HollowConfig, argparse.Namespace]:
+    p = argparse.ArgumentParser(prog="python -m kubelet --hollow", description="simulated nodes")
+    p.add_argument("--hollow", action="store_true")
+    p.add_argument("--count", type=int, default=10)
+    p.add_argument("--prefix", default="hollow-")
+    p.add_argument("--run-delay-s", type=float, default=1.0)
+    p.add_argument("--cpu", default="4")
+    p.add_argument("--memory", default="32Gi")
+    p.add_argument("--pods", default="110")
+    p.add_argument("--lease-period-s", type=float, default=10.0)
+    p.add_argument("--workers", type=int, default=16)
+    p.add_argument("--delete-on-exit", action="store_true")
+    p.add_argument("--kubeconfig", default=None)
+    p.add_argument("--log-level", default="INFO")
+    a = p.parse_args(argv)
+    cfg = HollowConfig(
+        count=a.count,
+        prefix=a.prefix,
+        run_delay_s=a.run_delay_s,
+        cpu=a.cpu,
+        memory=a.memory,
+        pods=a.pods,
+        lease_period_s=a.lease_period_s,
+        workers=a.workers,
+        delete_on_exit=a.delete_on_exit,
+    )
+    return cfg, a
+
+
+async def amain(cfg: HollowConfig, kubeconfig: str | None) -> None:
+    client = ApiClient.from_kubeconfig(kubeconfig)
+    nodes = HollowNodes(client, cfg)
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        if task is not None:
+            loop.add_signal_handler(sig, task.cancel)
+    try:
+        await nodes.run()
+    except asyncio.CancelledError:
+        pass
+    finally:
+        await client.aclose()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    cfg, a = parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, str(a.log_level).upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    asyncio.run(amain(cfg, a.kubeconfig))
+
+
+if __name__ == "__main__":
+    main()

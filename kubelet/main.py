@@ -1,0 +1,211 @@
+"""`python -m kubelet`: wires the node agent, the pod network + guard, the pod workers, the
+pod informer and the HTTP server together.
+
+Start-up order matters: (1) register the Node (its podCIDR may come from node IPAM);
+(2) create the pod bridge network and install the traffic guard, BEFORE any pod starts;
+(3) list this node's pods (informer, fieldSelector spec.nodeName=N), remove containers of
+pods that no longer exist, let workers adopt the rest; (4) serve HTTP, heartbeat, watch
+Docker events. SIGTERM/SIGINT stop the kubelet but leave pods running (a restarted kubelet
+adopts them), as Kubernetes does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ipaddress
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+from typing import Any, ClassVar
+
+from pydantic import ConfigDict
+
+from kubelet import logs, network
+from kubelet.api import ClientApi
+from kubelet.node import NodeAgent
+from kubelet.pods import PodManager
+from kubelet.podworker import WorkerConfig
+from kubelet.runtime import DockerRuntime
+from machinery import errors
+from machinery.meta import Resource
+
+log = logging.getLogger("kubelet")
+DEFAULT_POD_CIDR = "10.244.0.0/24"
+
+
+class WirePod(Resource):
+    """A Pod kept as the server sent it (every field, known to our models or not): the worker
+    hands fields such as probes and volumes to Docker verbatim."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    KIND: ClassVar[str] = "Pod"
+    PLURAL: ClassVar[str] = "pods"
+    SINGULAR: ClassVar[str] = "pod"
+    SUBRESOURCES: ClassVar[tuple[str, ...]] = ("status", "binding", "log", "exec", "eviction")
+
+
+def _size(value: str) -> int:
+    try:
+        return logs.parse_size(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _cidr(value: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value, strict=False))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"invalid CIDR {value!r}: {exc}") from None
+
+
+def _positive(value: str) -> float:
+    try:
+        f = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+    if f <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return f
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m kubelet", description="kubelite node agent on Docker")
+    p.add_argument("--kubeconfig", default=None)
+    p.add_argument("--node-name", default=os.uname().nodename)
+    p.add_argument("--node-ip", default=None, help="InternalIP (default: source IP of the default route, else 127.0.0.1)")
+    p.add_argument("--address", default=None, help="HTTP bind address (default: the node IP)")
+    p.add_argument("--port", type=int, default=10250)
+    p.add_argument("--pod-cidr", default=None, type=_cidr)
+    p.add_argument("--pod-cidr-wait-s", type=float, default=5.0, help="how long to wait for node IPAM")
+    p.add_argument("--root-dir", default="/var/lib/kubelite/kubelet")
+    p.add_argument("--log-dir", default="/var/log/pods")
+    p.add_argument("--container-log-max-size", default=logs.DEFAULT_MAX_SIZE, type=_size, help="e.g. 10Mi")
+    p.add_argument("--container-log-max-files", type=int, default=5, choices=range(1, 1000), metavar="N")
+    p.add_argument("--cluster-name", default="kubelite")
+    p.add_argument("--pause-image", default="kubelite/pause:latest")
+    p.add_argument("--cluster-dns", default="", help="comma-separated DNS server IPs for ClusterFirst pods "
+                   "(e.g. 10.96.0.10); empty keeps Docker's DNS")
+    p.add_argument("--cluster-domain", default="cluster.local")
+    p.add_argument("--heartbeat-s", type=_positive, default=10.0)
+    p.add_argument("--resync-s", type=_positive, default=10.0)
+    p.add_argument("--log-level", default="INFO")
+    return p.parse_args(argv)
+
+
+def default_node_ip() -> str:
+    """Source address of the default route (a route lookup: nothing is sent)."""
+    try:
+        out = subprocess.run(["ip", "-j", "-4", "route", "get", "192.0.2.255"], capture_output=True, text=True,
+                             timeout=5).stdout
+        routes: list[dict[str, Any]] = json.loads(out or "[]")
+        if routes and routes[0].get("prefsrc"):
+            return str(routes[0]["prefsrc"])
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        pass
+    return "127.0.0.1"
+
+
+async def resolve_pod_cidr(agent: NodeAgent, from_register: str | None, wait_s: float) -> str:
+    cidr = agent.pod_cidr or from_register
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    while cidr is None and loop.time() < deadline:
+        await asyncio.sleep(0.5)  # bounded start-up wait for the controller-manager's node IPAM
+        cidr = await agent.pod_cidr_from_api()
+    return cidr or DEFAULT_POD_CIDR
+
+
+async def amain(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from machinery.client import ApiClient
+    from machinery.informer import Informer
+
+    client = ApiClient.from_kubeconfig(args.kubeconfig)
+    api = ClientApi(client)
+    runtime = DockerRuntime()
+    node_ip = args.node_ip or default_node_ip()
+    version = (await runtime.version()).get("Version", "unknown")
+    agent = NodeAgent(api, node=args.node_name, node_ip=node_ip, port=args.port, root_dir=args.root_dir,
+                      docker_version=version, pod_cidr=args.pod_cidr, heartbeat_s=args.heartbeat_s)
+    os.makedirs(args.root_dir, exist_ok=True)
+    os.makedirs(args.log_dir, exist_ok=True)
+    pod_cidr = await resolve_pod_cidr(agent, await agent.register(), args.pod_cidr_wait_s)
+    net_name = network.network_name_for(args.cluster_name)
+    bridge = network.bridge_name_for(args.cluster_name)
+    await asyncio.to_thread(network.ensure_pod_network, runtime.client, name=net_name, subnet=pod_cidr,
+                            bridge=bridge, cluster=args.cluster_name)
+    await asyncio.to_thread(network.ensure_guard)  # guard first: before any pod (never optional)
+    log.info("node %s registered (pod CIDR %s, bridge %s)", args.node_name, pod_cidr, bridge)
+
+    cfg = WorkerConfig(cluster=args.cluster_name, node=args.node_name, node_ip=node_ip, network=net_name,
+                       root_dir=args.root_dir, log_dir=args.log_dir, pause_image=args.pause_image,
+                       log_max_bytes=args.container_log_max_size,
+                       log_max_files=args.container_log_max_files, resync_s=args.resync_s,
+                       cluster_dns=[s for s in args.cluster_dns.split(",") if s], cluster_domain=args.cluster_domain)
+    manager = PodManager(cfg, runtime, api)
+    informer: Informer[WirePod] = Informer(client, WirePod, field_selector=f"spec.nodeName={args.node_name}")
+    ready = asyncio.Event()
+
+    def on_add(obj: WirePod) -> None:
+        if ready.is_set():
+            manager.on_pod(obj.to_dict())
+
+    informer.add_handlers(on_add=on_add, on_update=lambda _old, new: on_add(new),
+                          on_delete=lambda obj: manager.on_pod_deleted(obj.to_dict()))
+    from kubelet.server import create_app
+
+    server = uvicorn.Server(uvicorn.Config(create_app(manager), host=args.address or node_ip, port=args.port,
+                                          log_level="warning", lifespan="off"))
+    tasks = [asyncio.create_task(informer.run(), name="pod-informer")]
+    await informer.wait_synced()
+    pods = [p.to_dict() for p in informer.list()]
+    await manager.remove_orphans({(p.get("metadata") or {}).get("uid") or "" for p in pods})
+    ready.set()
+    for p in pods:
+        manager.on_pod(p)
+    tasks += [asyncio.create_task(agent.run(), name="heartbeat"),
+              asyncio.create_task(manager.watch_docker_events(), name="docker-events"),
+              asyncio.create_task(server.serve(), name="http")]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("kubelet %s ready on %s:%d", args.node_name, args.address or node_ip, args.port)
+    await stop.wait()
+    log.info("kubelet stopping (pods keep running)")
+    server.should_exit = True
+    for t in tasks:
+        if t.get_name() != "http":
+            t.cancel()
+    with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+        await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout=5)
+    await manager.close()
+    runtime.close()
+    await client.aclose()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    logging.basicConfig(level=getattr(logging, args.log_level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per API call drowns the rest
+    try:
+        asyncio.run(amain(args))
+    except KeyboardInterrupt:
+        pass
+    except (errors.ApiError, network.NetworkError, OSError, ValueError) as exc:
+        # Start-up failures a user can fix (no API server, bad kubeconfig, Docker down, a
+        # network with another subnet): one clear line, no traceback.
+        log.error("kubelet cannot start: %s: %s", type(exc).__name__, exc)
+        sys.exit(1)
+    except Exception as exc:
+        if type(exc).__module__.startswith("docker"):
+            log.error("kubelet cannot start: Docker: %s", exc)
+            sys.exit(1)
+        raise

@@ -1,0 +1,121 @@
+"""Routes pod events to per-pod workers, wakes them on Docker events, removes orphans.
+
+Contract: `PodManager.on_pod(pod)` / `on_pod_deleted(pod)` are the informer's handlers (sync,
+they only route: the worker decides). One `PodWorker` per pod uid (a pod re-created with the
+same name is another pod). `remove_orphans(known_uids)` removes containers of this
+cluster+node whose pod uid is not known (after a kubelet restart: adoption keeps the others).
+`watch_docker_events()` wakes the worker owning a container that died, so exits are seen
+at once instead of at the next resync.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+import httpx
+
+from kubelet.api import KubeletApi
+from kubelet.logs import LogCopiers
+from kubelet.podworker import PodWorker, WorkerConfig
+from kubelet.runtime import LABEL_CLUSTER, LABEL_NODE, LABEL_UID, Runtime
+
+log = logging.getLogger(__name__)
+
+
+class PodManager:
+    def __init__(self, cfg: WorkerConfig, runtime: Runtime, api: KubeletApi, *,
+                 docker_socket: str = "/var/run/docker.sock") -> None:
+        self.cfg, self.runtime, self.api = cfg, runtime, api
+        self.docker_socket = docker_socket
+        self.copiers = LogCopiers(max_bytes=cfg.log_max_bytes, max_files=cfg.log_max_files, socket=docker_socket)
+        self.workers: dict[str, PodWorker] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._finished: set[str] = set()
+
+    # --- informer handlers (routing only) ---------------------------------------------------
+    def on_pod(self, pod: dict[str, Any]) -> None:
+        uid = (pod.get("metadata") or {}).get("uid") or ""
+        if not uid or uid in self._finished:
+            return
+        worker = self.workers.get(uid)
+        if worker is None:
+            worker = PodWorker(pod, cfg=self.cfg, runtime=self.runtime, api=self.api, copiers=self.copiers)
+            self.workers[uid] = worker
+            self._tasks[uid] = asyncio.create_task(self._run(uid, worker), name=f"pod-{uid}")
+        else:
+            worker.update(pod)
+
+    def on_pod_deleted(self, pod: dict[str, Any]) -> None:
+        uid = (pod.get("metadata") or {}).get("uid") or ""
+        worker = self.workers.get(uid)
+        if worker is not None:
+            worker.update(None)
+
+    async def _run(self, uid: str, worker: PodWorker) -> None:
+        try:
+            await worker.run()
+        finally:
+            self._finished.add(uid)
+            self.workers.pop(uid, None)
+            self._tasks.pop(uid, None)
+
+    def worker_for(self, ns: str, name: str) -> PodWorker | None:
+        for w in self.workers.values():
+            if w.ns == ns and w.name == name:
+                return w
+        return None
+
+    # --- orphans and Docker events ----------------------------------------------------------
+    async def remove_orphans(self, known_uids: set[str]) -> int:
+        mine = {LABEL_CLUSTER: self.cfg.cluster, LABEL_NODE: self.cfg.node}
+        orphans = [c for c in await self.runtime.list_containers(mine) if c.labels.get(LABEL_UID) not in known_uids]
+        await asyncio.gather(*(self.runtime.remove(c.id) for c in orphans))
+        if orphans:
+            log.info("removed %d containers of pods that no longer exist", len(orphans))
+        return len(orphans)
+
+    async def watch_docker_events(self) -> None:
+        """Wake workers on container die/start/oom events; reconnect with backoff forever."""
+        filters = json.dumps({"type": ["container"], "label": [f"{LABEL_CLUSTER}={self.cfg.cluster}"],
+                              "event": ["die", "start", "oom", "destroy"]})
+        delay = 0.5
+        while True:
+            try:
+                transport = httpx.AsyncHTTPTransport(uds=self.docker_socket)
+                async with httpx.AsyncClient(transport=transport, base_url="http://docker", timeout=None) as http:
+                    async with http.stream("GET", "/events", params={"filters": filters}) as resp:
+                        delay = 0.5
+                        async for line in resp.aiter_lines():
+                            self._route_event(line)
+            except (httpx.HTTPError, OSError) as exc:
+                log.warning("docker events stream lost (%s); reconnecting in %.1fs", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+    def _route_event(self, line: str) -> None:
+        if not line.strip():
+            return
+        try:
+            ev = json.loads(line)
+        except ValueError:
+            return
+        uid = ((ev.get("Actor") or {}).get("Attributes") or {}).get(LABEL_UID)
+        worker = self.workers.get(uid or "")
+        if worker is not None:
+            worker.wake()
+
+    async def close(self) -> None:
+        """Stop the workers (containers keep running: a restarted kubelet adopts them)."""
+        tasks = list(self._tasks.values())
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        for w in list(self.workers.values()):
+            await w.close()
+        await self.copiers.close()

@@ -1,0 +1,373 @@
+"""One worker per pod: a level-triggered reconcile loop between the pod spec and Docker.
+
+Contract: `PodWorker.run()` loops `sync()` until the pod is gone and cleaned up. `sync()`
+reads the containers Docker has for the pod uid (by label: a restarted kubelet adopts them),
+then, in order: sandbox (pause container owning the network namespace on the pod bridge),
+init containers one by one (each must exit 0; failures follow restartPolicy), app containers
+joined with `network_mode=container:<sandbox>`, probes, restart policy with CrashLoopBackOff
+(`kubelet.restarts`), and finally the status (`kubelet.status`) written through `/status`
+when it changed. On `deletionTimestamp` (or when the pod vanished) it stops the containers
+with the grace period (SIGTERM, wait, SIGKILL: `docker stop -t`), removes them, the sandbox
+and the pod's volume/log directories, then deletes the pod with gracePeriodSeconds=0.
+Wake-ups: `update(pod)`, `wake()` (Docker events, probe changes) and timers for backoffs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from kubelet import containers as cspec
+from kubelet import logs, restarts, volumes
+from kubelet.api import KubeletApi
+from kubelet.dns import resolv_conf
+from kubelet.probes import ContainerProber
+from kubelet.runtime import (
+    LABEL_BACKOFF,
+    LABEL_CLUSTER,
+    LABEL_CONTAINER,
+    LABEL_SANDBOX,
+    LABEL_UID,
+    SANDBOX_NAME,
+    ContainerInfo,
+    ContainerSpec,
+    Mount,
+    Runtime,
+    labels_for,
+)
+from kubelet.status import ContainerView, PodView, compute_pod_status, status_changed
+from machinery import errors
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WorkerConfig:
+    cluster: str
+    node: str
+    node_ip: str
+    network: str
+    root_dir: str
+    log_dir: str
+    pause_image: str = "kubelite/pause:latest"
+    log_max_bytes: int = logs.DEFAULT_MAX_SIZE
+    log_max_files: int = logs.DEFAULT_MAX_FILES
+    resync_s: float = 10.0
+    image_retry_s: float = 10.0
+    cluster_dns: list[str] = field(default_factory=list)  # e.g. ["10.96.0.10"]; empty: Docker's DNS
+    cluster_domain: str = "cluster.local"
+
+
+def now_rfc3339() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _ts(s: str | None) -> float | None:
+    if not s:
+        return None
+    base = s.rstrip("Z").split(".")[0]
+    return datetime.fromisoformat(base).replace(tzinfo=UTC).timestamp()
+
+
+class PodWorker:
+    def __init__(self, pod: dict[str, Any], *, cfg: WorkerConfig, runtime: Runtime, api: KubeletApi,
+                 copiers: logs.LogCopiers) -> None:
+        meta = pod.get("metadata") or {}
+        self.uid: str = meta.get("uid") or ""
+        self.ns: str = meta.get("namespace") or "default"
+        self.name: str = meta.get("name") or ""
+        self.pod: dict[str, Any] | None = pod
+        self.last_pod: dict[str, Any] = pod
+        self.cfg, self.runtime, self.api, self.copiers = cfg, runtime, api, copiers
+        self._wake = asyncio.Event()
+        self._next_s: float | None = None
+        self._probers: dict[str, ContainerProber] = {}
+        self._volumes: dict[str, str] | None = None
+        self._last_sent: dict[str, Any] | None = None
+        self._start_time: str | None = None
+        self._terminal = False  # the pod reached Succeeded/Failed: nothing starts any more
+        self._resolv: str | None = None
+        self.finished = False
+
+    # --- wake-ups --------------------------------------------------------------------------
+    def update(self, pod: dict[str, Any] | None) -> None:
+        self.pod = pod
+        if pod is not None:
+            self.last_pod = pod
+        self._wake.set()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _retry_in(self, delay_s: float) -> None:
+        self._next_s = delay_s if self._next_s is None else min(self._next_s, delay_s)
+
+    async def run(self) -> None:
+        while True:
+            self._next_s = None
+            self._wake.clear()
+            try:
+                if await self.sync():
+                    self.finished = True
+                    return
+            except errors.ApiError as exc:  # API server down or busy: no traceback, just retry
+                log.warning("pod %s/%s: sync failed (%s: %s); retrying", self.ns, self.name, exc.reason, exc.message)
+                self._retry_in(2.0)
+            except Exception:
+                log.exception("pod %s/%s: sync failed; retrying", self.ns, self.name)
+                self._retry_in(2.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._next_s or self.cfg.resync_s)
+
+    async def close(self) -> None:
+        for p in self._probers.values():
+            await p.stop()
+        self._probers.clear()
+
+    # --- the reconcile -----------------------------------------------------------------------
+    async def sync(self) -> bool:
+        """One pass. Returns True when the pod is gone and everything is cleaned up."""
+        insts = await self.runtime.list_containers({LABEL_CLUSTER: self.cfg.cluster, LABEL_UID: self.uid})
+        pod = self.pod
+        if pod is None or (pod.get("metadata") or {}).get("deletionTimestamp"):
+            await self.terminate(insts)
+            return True
+        by_name: dict[str, list[ContainerInfo]] = {}
+        for i in sorted(insts, key=lambda i: (i.restarts, i.created_at or "")):
+            by_name.setdefault(i.container, []).append(i)
+        self._start_time = self._start_time or (pod.get("status") or {}).get("startTime") or now_rfc3339()
+        spec = pod.get("spec") or {}
+        view = PodView(host_ip=self.cfg.node_ip, pod_ip=None, start_time=self._start_time, init=[], apps=[])
+        sandbox = await self._ensure_sandbox(pod, by_name.get(SANDBOX_NAME, []), view)
+        if sandbox is not None:
+            view.pod_ip = sandbox.ip
+            if self._volumes is None:
+                try:
+                    self._resolv = await asyncio.to_thread(self._write_resolv, pod)
+                    self._volumes = await volumes.prepare_volumes(pod, self.cfg.root_dir, self.api.fetch)
+                except volumes.VolumeError as exc:
+                    view.message = f"MountVolume.SetUp failed: {exc}"
+                    self._retry_in(5.0)
+        may_start = sandbox is not None and self._volumes is not None
+        for c in spec.get("initContainers") or []:
+            v, outcome = await self._container(pod, c, "init", by_name.get(c["name"], []), sandbox, may_start)
+            view.init.append(v)
+            if outcome == "failed":
+                view.init_failed = True
+            if outcome != "done":
+                may_start = False
+        for c in spec.get("containers") or []:
+            v, _ = await self._container(pod, c, "app", by_name.get(c["name"], []), sandbox,
+                                         may_start and not view.init_failed)
+            view.apps.append(v)
+        await self._drop_stale_probers({i.id for i in insts})
+        phase = await self._write_status(pod, view)
+        if phase in ("Succeeded", "Failed"):
+            self._terminal = True
+            if sandbox is not None and sandbox.running:  # as Kubernetes: a finished pod keeps no sandbox
+                await self.runtime.stop(sandbox.id, 0)
+        return False
+
+    def _write_resolv(self, pod: dict[str, Any]) -> str | None:
+        text = resolv_conf(pod, cluster_dns=self.cfg.cluster_dns, cluster_domain=self.cfg.cluster_domain)
+        if text is None:
+            return None
+        path = volumes.pod_dir(self.cfg.root_dir, self.uid) / "resolv.conf"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        return str(path)
+
+    async def _ensure_sandbox(self, pod: dict[str, Any], insts: list[ContainerInfo], view: PodView) -> ContainerInfo | None:
+        host_net = bool((pod.get("spec") or {}).get("hostNetwork"))
+        running = [i for i in insts if i.running]
+        if running:
+            if host_net:
+                running[-1].ip = self.cfg.node_ip
+            return running[-1]
+        if self._terminal or (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            return None  # finished pods keep their containers but get no new sandbox
+        for dead in insts:  # a dead sandbox: its namespace is gone, containers joined to it too
+            await self.runtime.remove(dead.id)
+        if await self.runtime.image_id(self.cfg.pause_image) is None:
+            view.message = f'sandbox image "{self.cfg.pause_image}" is not present: run deploy/images/build.sh'
+            self._retry_in(self.cfg.image_retry_s)
+            return None
+        attempt = (insts[-1].restarts + 1) if insts else 0
+        meta = pod.get("metadata") or {}
+        spec = ContainerSpec(
+            name=cspec.docker_name(pod, SANDBOX_NAME, attempt), image=self.cfg.pause_image,
+            labels=labels_for(cluster=self.cfg.cluster, node=self.cfg.node, namespace=self.ns, pod=self.name,
+                              uid=self.uid, container=SANDBOX_NAME, kind="sandbox", restarts=attempt),
+            network=None if host_net else self.cfg.network, network_mode="host" if host_net else None,
+            # Docker refuses a hostname in host network mode (the host's name is the pod's).
+            hostname=None if host_net else ((pod.get("spec") or {}).get("hostname") or meta.get("name") or "")[:63],
+        )
+        cid = await self._create(spec)
+        await self.runtime.start(cid)
+        info = await self.runtime.inspect(cid)
+        if info is not None and host_net:
+            info.ip = self.cfg.node_ip
+        return info
+
+    async def _create(self, spec: ContainerSpec) -> str:
+        try:
+            return await self.runtime.create(spec)
+        except Exception as exc:  # a leftover of the same name (crash between create and label)
+            if "Conflict" not in str(exc) and "already in use" not in str(exc):
+                raise
+            await self.runtime.remove(spec.name)
+            return await self.runtime.create(spec)
+
+    async def _container(self, pod: dict[str, Any], c: dict[str, Any], kind: str, insts: list[ContainerInfo],
+                         sandbox: ContainerInfo | None, may_start: bool) -> tuple[ContainerView, str]:
+        name = c.get("name", "")
+        latest = insts[-1] if insts else None
+        v = ContainerView(name=name, image=c.get("image", ""), current=latest,
+                          previous=insts[-2] if len(insts) > 1 else None,
+                          restart_count=latest.restarts if latest else 0)
+        for i in insts:
+            self.copiers.ensure(i.id, self._log_path(name, i.restarts))
+        if latest is None:
+            if not may_start or sandbox is None:
+                return v, "pending"
+            return await self._start_and_probe(pod, c, kind, sandbox, v, restarts=0, steps=0)
+        if latest.state == "created" and latest.exit_code is None:
+            await self.runtime.start(latest.id)
+            v.current = await self.runtime.inspect(latest.id) or latest
+            return v, "running"
+        if latest.running:
+            if sandbox is not None and latest.labels.get(LABEL_SANDBOX) not in (None, sandbox.id):
+                await self.runtime.stop(latest.id, 0)  # joined a sandbox that is gone
+                self.wake()
+                return v, "pending"
+            if kind == "app":
+                await self._probe(pod, c, latest, sandbox, v)
+            return v, "running"
+        started_s = _ts(latest.started_at) or _ts(latest.created_at) or 0.0
+        finished_s = _ts(latest.finished_at) or started_s
+        now = datetime.now(UTC).timestamp()
+        policy = (pod.get("spec") or {}).get("restartPolicy") or "Always"
+        d = restarts.decide(policy=policy, exit_code=latest.exit_code or 0, is_init=kind == "init",
+                            backoff_steps=int(latest.labels.get(LABEL_BACKOFF, "0") or 0),
+                            ran_s=max(0.0, finished_s - started_s), since_exit_s=now - finished_s)
+        if d.action is restarts.Action.DONE:
+            v.terminal = True
+            return v, "done"
+        if d.action is restarts.Action.FAIL_POD:
+            v.terminal = True
+            return v, "failed"
+        if d.action is restarts.Action.WAIT or not may_start or sandbox is None:
+            v.waiting_reason = "CrashLoopBackOff"
+            v.waiting_message = (f"back-off {restarts.backoff_delay_s(d.next_backoff_steps):g}s restarting failed "
+                                 f"container={name} pod={self.name}_{self.ns}({self.uid})")
+            self._retry_in(max(0.1, d.delay_s))
+            return v, "pending"
+        for old in insts[:-1]:  # keep only the latest exited instance (for lastState/--previous)
+            await self.runtime.remove(old.id)
+            self.copiers.forget(old.id)
+        v.previous = latest
+        return await self._start_and_probe(pod, c, kind, sandbox, v, restarts=latest.restarts + 1,
+                                           steps=d.next_backoff_steps)
+
+    async def _start_and_probe(self, pod: dict[str, Any], c: dict[str, Any], kind: str, sandbox: ContainerInfo,
+                               v: ContainerView, *, restarts: int, steps: int) -> tuple[ContainerView, str]:
+        if not await self._start(pod, c, kind, sandbox, v, restarts=restarts, steps=steps):
+            return v, "pending"
+        if kind == "app" and v.current is not None:
+            await self._probe(pod, c, v.current, sandbox, v)  # no readiness probe: ready at once
+        return v, "running"
+
+    async def _start(self, pod: dict[str, Any], c: dict[str, Any], kind: str, sandbox: ContainerInfo,
+                     v: ContainerView, *, restarts: int, steps: int) -> bool:
+        image = c.get("image", "")
+        if await self.runtime.image_id(image) is None:
+            if c.get("imagePullPolicy") == "Never":
+                v.waiting_reason = "ErrImageNeverPull"
+                v.waiting_message = f'Container image "{image}" is not present with pull policy of Never'
+            else:
+                v.waiting_reason = "ImagePullBackOff"
+                v.waiting_message = (f'Back-off pulling image "{image}": the image is not present on node '
+                                     f"{self.cfg.node} and kubelite never pulls from a registry (build it locally)")
+            self._retry_in(self.cfg.image_retry_s)
+            return False
+        try:
+            env = await cspec.resolve_env(pod, c, self.api.fetch, pod_ip=sandbox.ip, host_ip=self.cfg.node_ip)
+            mounts = volumes.mounts_for(pod, c, self._volumes or {})
+            if self._resolv:
+                mounts.append(Mount(source=self._resolv, target="/etc/resolv.conf", read_only=True))
+            spec = cspec.build_spec(pod, c, cluster=self.cfg.cluster, node=self.cfg.node, kind=kind,
+                                    sandbox_id=sandbox.id, restarts=restarts, backoff_steps=steps, env=env, mounts=mounts)
+        except (cspec.ConfigError, volumes.VolumeError) as exc:
+            v.waiting_reason, v.waiting_message = "CreateContainerConfigError", str(exc)
+            self._retry_in(5.0)
+            return False
+        spec.labels[LABEL_SANDBOX] = sandbox.id
+        cid = await self._create(spec)
+        try:
+            await self.runtime.start(cid)
+        except Exception as exc:  # e.g. executable not found: the container stays "created"
+            log.info("pod %s/%s container %s failed to start: %s", self.ns, self.name, c.get("name"), exc)
+            self.wake()
+        self.copiers.ensure(cid, self._log_path(c.get("name", ""), restarts))
+        v.current = await self.runtime.inspect(cid)
+        v.restart_count = restarts
+        return v.current is not None and v.current.running
+
+    async def _probe(self, pod: dict[str, Any], c: dict[str, Any], inst: ContainerInfo,
+                     sandbox: ContainerInfo | None, v: ContainerView) -> None:
+        prober = self._probers.get(inst.id)
+        if prober is None:
+            prober = ContainerProber(c, runtime=self.runtime, cid=inst.id, pod_ip=sandbox.ip if sandbox else None,
+                                     on_change=self.wake)
+            self._probers[inst.id] = prober
+            prober.start()
+        v.ready, v.started = prober.ready, prober.started
+        if prober.liveness_failed:
+            grace = int((pod.get("spec") or {}).get("terminationGracePeriodSeconds") or 30)
+            log.info("pod %s/%s container %s: %s; killing", self.ns, self.name, c.get("name"), prober.last_message)
+            await prober.stop()
+            self._probers.pop(inst.id, None)
+            await self.runtime.stop(inst.id, grace)
+            v.ready = False
+            self.wake()
+
+    async def _drop_stale_probers(self, live_ids: set[str]) -> None:
+        for cid in [k for k in self._probers if k not in live_ids]:
+            await self._probers.pop(cid).stop()
+
+    def _log_path(self, container: str, restart: int) -> Any:
+        return logs.container_log_path(self.cfg.log_dir, self.ns, self.name, self.uid, container, restart)
+
+    async def _write_status(self, pod: dict[str, Any], view: PodView) -> str:
+        old = pod.get("status") or {}
+        new = compute_pod_status(view, old_status=old, now=now_rfc3339())
+        if status_changed(old, new) and new != self._last_sent:
+            await self.api.patch_pod_status(self.ns, self.name, new)
+            self._last_sent = new
+        return str(new["phase"])
+
+    async def terminate(self, insts: list[ContainerInfo]) -> None:
+        meta, spec = self.last_pod.get("metadata") or {}, self.last_pod.get("spec") or {}
+        grace = meta.get("deletionGracePeriodSeconds")
+        grace = int(spec.get("terminationGracePeriodSeconds", 30) if grace is None else grace)
+        await self.close()
+        apps = [i for i in insts if i.running and i.container != SANDBOX_NAME]
+        await asyncio.gather(*(self.runtime.stop(i.id, grace) for i in apps))
+        for i in insts:
+            await self.copiers.wait(i.id, 1.0)
+            self.copiers.forget(i.id)
+        await asyncio.gather(*(self.runtime.remove(i.id) for i in insts if i.container != SANDBOX_NAME))
+        await asyncio.gather(*(self.runtime.remove(i.id) for i in insts if i.container == SANDBOX_NAME))
+        volumes.cleanup_pod_dir(self.cfg.root_dir, self.uid)
+        shutil.rmtree(logs.pod_log_dir(self.cfg.log_dir, self.ns, self.name, self.uid), ignore_errors=True)
+        if self.pod is not None:
+            await self.api.delete_pod_now(self.ns, self.name, self.uid)
+        log.info("pod %s/%s (%s) terminated and removed", self.ns, self.name, self.uid)
+
+
+__all__ = ["PodWorker", "WorkerConfig", "LABEL_CONTAINER"]

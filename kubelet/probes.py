@@ -1,0 +1,202 @@
+"""Liveness, readiness and startup probes (exec, tcpSocket, httpGet).
+
+Contract:
+- `ProbeTracker` is the pure threshold logic: `observe(ok)` flips the result only after
+  `successThreshold` consecutive successes or `failureThreshold` consecutive failures.
+- `run_handler(probe, runtime=, cid=, pod_ip=)` performs one probe attempt, bounded by
+  `timeoutSeconds`, and returns (ok, message). httpGet succeeds on 200-399; the pod IP is
+  reachable from the host through the pod bridge, so no helper container is needed.
+- `ContainerProber` runs the probes of one container instance as tasks: startup first (it
+  holds the others), then liveness and readiness each on its own period after
+  `initialDelaySeconds`. It exposes `started`, `ready`, `liveness_failed` (also set when the
+  startup probe gives up) and calls `on_change()` whenever one of them changes, so the pod
+  worker re-syncs. A container without a readiness probe is ready once started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from kubelet.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ProbeTiming:
+    initial_delay_s: float = 0.0
+    period_s: float = 10.0
+    timeout_s: float = 1.0
+    success_threshold: int = 1
+    failure_threshold: int = 3
+
+    @classmethod
+    def from_probe(cls, probe: dict[str, Any]) -> ProbeTiming:
+        return cls(
+            initial_delay_s=float(probe.get("initialDelaySeconds") or 0),
+            period_s=float(probe.get("periodSeconds") or 10),
+            timeout_s=float(probe.get("timeoutSeconds") or 1),
+            success_threshold=int(probe.get("successThreshold") or 1),
+            failure_threshold=int(probe.get("failureThreshold") or 3),
+        )
+
+
+class ProbeTracker:
+    """Consecutive-result thresholds. `result` starts at `initial`."""
+
+    def __init__(self, *, success_threshold: int, failure_threshold: int, initial: bool) -> None:
+        self.success_threshold = max(1, success_threshold)
+        self.failure_threshold = max(1, failure_threshold)
+        self.result = initial
+        self._successes = 0
+        self._failures = 0
+
+    @property
+    def failures(self) -> int:
+        return self._failures
+
+    def observe(self, ok: bool) -> bool:
+        if ok:
+            self._successes += 1
+            self._failures = 0
+            if self._successes >= self.success_threshold:
+                self.result = True
+        else:
+            self._failures += 1
+            self._successes = 0
+            if self._failures >= self.failure_threshold:
+                self.result = False
+        return self.result
+
+
+def _port(value: Any, container: dict[str, Any]) -> int:
+    """Numeric port or the name of one of the container's ports."""
+    if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
+        return int(value)
+    for p in container.get("ports") or []:
+        if p.get("name") == value:
+            return int(p["containerPort"])
+    raise ValueError(f"port {value!r} not found in the container's ports")
+
+
+async def run_handler(probe: dict[str, Any], *, runtime: Runtime, cid: str, pod_ip: str | None,
+                      container: dict[str, Any] | None = None) -> tuple[bool, str]:
+    timeout_s = float(probe.get("timeoutSeconds") or 1)
+    container = container or {}
+    try:
+        if "exec" in probe:
+            cmd = list((probe["exec"] or {}).get("command") or [])
+            res = await runtime.exec(cid, cmd, timeout_s)
+            return res.exit_code == 0, (res.stdout + res.stderr).decode(errors="replace")[:200]
+        if "tcpSocket" in probe:
+            tcp = probe["tcpSocket"] or {}
+            host = tcp.get("host") or pod_ip
+            if not host:
+                return False, "no pod IP yet"
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host, _port(tcp.get("port"), container)), timeout_s)
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+            return True, ""
+        if "httpGet" in probe:
+            hg = probe["httpGet"] or {}
+            host = hg.get("host") or pod_ip
+            if not host:
+                return False, "no pod IP yet"
+            scheme = (hg.get("scheme") or "HTTP").lower()
+            path = hg.get("path") or "/"
+            headers = {h["name"]: h["value"] for h in hg.get("httpHeaders") or []}
+            url = f"{scheme}://{host}:{_port(hg.get('port'), container)}{path}"
+            async with httpx.AsyncClient(timeout=timeout_s, verify=False, trust_env=False) as http:
+                resp = await http.get(url, headers=headers)
+            return 200 <= resp.status_code < 400, f"HTTP probe failed with statuscode: {resp.status_code}"
+        return False, "probe has no handler"
+    except TimeoutError:
+        return False, f"probe timed out after {timeout_s:g}s"
+    except (OSError, httpx.HTTPError, ValueError) as exc:
+        return False, f"{type(exc).__name__}: {exc}"
+
+
+class ContainerProber:
+    def __init__(self, container: dict[str, Any], *, runtime: Runtime, cid: str, pod_ip: str | None,
+                 on_change: Callable[[], None]) -> None:
+        self.container = container
+        self.runtime = runtime
+        self.cid = cid
+        self.pod_ip = pod_ip
+        self.on_change = on_change
+        self.startup = container.get("startupProbe")
+        self.liveness = container.get("livenessProbe")
+        self.readiness = container.get("readinessProbe")
+        self.started = self.startup is None
+        self.ready = self.readiness is None and self.started
+        self.liveness_failed = False
+        self.last_message = ""
+        self._started_evt = asyncio.Event()
+        if self.started:
+            self._started_evt.set()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        if self.startup is not None:
+            self._tasks.append(asyncio.create_task(self._loop("startup", self.startup)))
+        if self.liveness is not None:
+            self._tasks.append(asyncio.create_task(self._loop("liveness", self.liveness)))
+        if self.readiness is not None:
+            self._tasks.append(asyncio.create_task(self._loop("readiness", self.readiness)))
+        elif self.startup is not None:
+            self._tasks.append(asyncio.create_task(self._ready_when_started()))
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self._tasks.clear()
+
+    async def _ready_when_started(self) -> None:
+        await self._started_evt.wait()
+        self._set("ready", True)
+
+    def _set(self, attr: str, value: bool) -> None:
+        if getattr(self, attr) != value:
+            setattr(self, attr, value)
+            self.on_change()
+
+    async def _loop(self, kind: str, probe: dict[str, Any]) -> None:
+        timing = ProbeTiming.from_probe(probe)
+        initial = {"startup": False, "liveness": True, "readiness": False}[kind]
+        tracker = ProbeTracker(success_threshold=timing.success_threshold if kind == "readiness" else 1,
+                               failure_threshold=timing.failure_threshold, initial=initial)
+        if kind != "startup":
+            await self._started_evt.wait()
+        await asyncio.sleep(timing.initial_delay_s)
+        while True:
+            ok, msg = await run_handler(probe, runtime=self.runtime, cid=self.cid, pod_ip=self.pod_ip,
+                                        container=self.container)
+            if not ok:
+                self.last_message = f"{kind.capitalize()} probe failed: {msg}"
+            result = tracker.observe(ok)
+            if kind == "startup":
+                if result:
+                    self._set("started", True)
+                    self._started_evt.set()
+                    return
+                if tracker.failures >= tracker.failure_threshold:
+                    self._set("liveness_failed", True)  # startup gave up: kill like liveness
+                    return
+            elif kind == "liveness":
+                if not result:
+                    self._set("liveness_failed", True)
+                    return
+            else:
+                self._set("ready", result)
+            await asyncio.sleep(timing.period_s)

@@ -1,0 +1,258 @@
+"""The container runtime behind a small Protocol, and its Docker implementation.
+
+Contract: the pod worker only ever talks to a `Runtime`. Everything a worker needs to rebuild
+its view after a kubelet restart is in the container labels (`labels_for`), so `list` with a
+label filter is the whole "adoption" story. `DockerRuntime` never pulls: an image that is not
+present locally is reported as absent (`image_id` -> None) and the caller decides what status
+to show. The docker SDK is synchronous; its calls run on a dedicated thread pool so that many
+pods (and slow `stop`s) do not starve the default executor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
+
+LABEL_CLUSTER = "io.kubelite.cluster"
+LABEL_NODE = "io.kubelite.node"
+LABEL_NS = "io.kubernetes.pod.namespace"
+LABEL_POD = "io.kubernetes.pod.name"
+LABEL_UID = "io.kubernetes.pod.uid"
+LABEL_CONTAINER = "io.kubernetes.container.name"
+LABEL_RESTARTS = "io.kubernetes.container.restartCount"
+LABEL_KIND = "io.kubelite.kind"  # sandbox | init | app
+LABEL_BACKOFF = "io.kubelite.backoffSteps"
+LABEL_SANDBOX = "io.kubelite.sandbox"  # id of the sandbox an app/init container joined
+SANDBOX_NAME = "POD"
+
+
+def labels_for(*, cluster: str, node: str, namespace: str, pod: str, uid: str, container: str,
+               kind: str, restarts: int = 0, backoff_steps: int = 0) -> dict[str, str]:
+    return {
+        LABEL_CLUSTER: cluster, LABEL_NODE: node, LABEL_NS: namespace, LABEL_POD: pod, LABEL_UID: uid,
+        LABEL_CONTAINER: container, LABEL_KIND: kind, LABEL_RESTARTS: str(restarts),
+        LABEL_BACKOFF: str(backoff_steps),
+    }
+
+
+@dataclass
+class Mount:
+    source: str
+    target: str
+    read_only: bool = False
+
+
+@dataclass
+class ContainerSpec:
+    """What to create. `command` is the entrypoint (Kubernetes `command`), `args` the cmd."""
+
+    name: str
+    image: str
+    labels: dict[str, str]
+    command: list[str] | None = None
+    args: list[str] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    working_dir: str | None = None
+    network: str | None = None  # sandbox: the pod bridge network
+    network_mode: str | None = None  # app/init: "container:<sandbox id>"
+    hostname: str | None = None
+    mounts: list[Mount] = field(default_factory=list)
+    nano_cpus: int | None = None
+    mem_limit: int | None = None
+    dns: list[str] | None = None
+    dns_search: list[str] | None = None
+
+
+@dataclass
+class ContainerInfo:
+    id: str
+    name: str
+    labels: dict[str, str]
+    state: str  # created | running | exited | dead | paused | restarting | removing
+    exit_code: int | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    created_at: str | None = None
+    image: str = ""
+    image_id: str = ""
+    ip: str | None = None
+    oom_killed: bool = False
+    error: str = ""
+
+    @property
+    def running(self) -> bool:
+        return self.state in ("running", "restarting", "paused")
+
+    @property
+    def container(self) -> str:
+        return self.labels.get(LABEL_CONTAINER, "")
+
+    @property
+    def restarts(self) -> int:
+        try:
+            return int(self.labels.get(LABEL_RESTARTS, "0"))
+        except ValueError:
+            return 0
+
+
+@dataclass
+class ExecResult:
+    exit_code: int
+    stdout: bytes
+    stderr: bytes
+
+
+class Runtime(Protocol):
+    async def image_id(self, image: str) -> str | None: ...
+    async def create(self, spec: ContainerSpec) -> str: ...
+    async def start(self, cid: str) -> None: ...
+    async def inspect(self, cid: str) -> ContainerInfo | None: ...
+    async def list_containers(self, labels: dict[str, str]) -> list[ContainerInfo]: ...
+    async def stop(self, cid: str, timeout_s: float) -> None: ...
+    async def remove(self, cid: str) -> None: ...
+    async def exec(self, cid: str, command: list[str], timeout_s: float) -> ExecResult: ...
+    async def stats(self, cid: str) -> dict[str, Any]: ...
+
+
+def _zero_time(t: str | None) -> str | None:
+    return None if not t or t.startswith("0001-") else t
+
+
+def info_from_attrs(attrs: dict[str, Any]) -> ContainerInfo:
+    """Docker inspect JSON -> ContainerInfo (pure: unit-tested with recorded JSON)."""
+    st = attrs.get("State") or {}
+    cfg = attrs.get("Config") or {}
+    nets = ((attrs.get("NetworkSettings") or {}).get("Networks")) or {}
+    ip = next((n.get("IPAddress") for n in nets.values() if n.get("IPAddress")), None)
+    return ContainerInfo(
+        id=attrs.get("Id", ""),
+        name=(attrs.get("Name") or "").lstrip("/"),
+        labels=cfg.get("Labels") or {},
+        state=st.get("Status", "unknown"),
+        # A container whose start failed (e.g. executable not found) stays "created" with a
+        # non-zero exit code: it counts as exited for the restart policy.
+        exit_code=st.get("ExitCode") if st.get("Status") in ("exited", "dead") or st.get("ExitCode") else None,
+        started_at=_zero_time(st.get("StartedAt")),
+        finished_at=_zero_time(st.get("FinishedAt")),
+        created_at=attrs.get("Created"),
+        image=cfg.get("Image", ""),
+        image_id=attrs.get("Image", ""),
+        ip=ip,
+        oom_killed=bool(st.get("OOMKilled")),
+        error=st.get("Error") or "",
+    )
+
+
+class DockerRuntime:
+    """`Runtime` on the local Docker engine (never pulls)."""
+
+    def __init__(self, client: Any | None = None, *, workers: int = 32) -> None:
+        if client is None:
+            import docker
+
+            client = docker.from_env(timeout=120)
+        self.client = client
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="docker")
+
+    async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    async def version(self) -> dict[str, Any]:
+        return await self._call(self.client.version)
+
+    async def image_id(self, image: str) -> str | None:
+        import docker.errors
+
+        try:
+            img = await self._call(self.client.images.get, image)
+        except docker.errors.ImageNotFound:
+            return None
+        return str(img.id)
+
+    async def create(self, spec: ContainerSpec) -> str:
+        kwargs: dict[str, Any] = {
+            "name": spec.name, "labels": spec.labels, "detach": True,
+            "environment": spec.env, "working_dir": spec.working_dir, "hostname": spec.hostname,
+            "mounts": [], "log_config": {"type": "json-file", "config": {"max-size": "50m", "max-file": "2"}},
+        }
+        from docker.types import Mount as DMount
+
+        kwargs["mounts"] = [DMount(m.target, m.source, type="bind", read_only=m.read_only) for m in spec.mounts]
+        if spec.command is not None:
+            kwargs["entrypoint"] = spec.command
+        if spec.args is not None:
+            kwargs["command"] = spec.args
+        if spec.network_mode:
+            kwargs["network_mode"] = spec.network_mode
+        elif spec.network:
+            kwargs["network"] = spec.network
+        if spec.nano_cpus:
+            kwargs["nano_cpus"] = spec.nano_cpus
+        if spec.mem_limit:
+            kwargs["mem_limit"] = spec.mem_limit
+        if spec.dns:
+            kwargs["dns"] = spec.dns
+        if spec.dns_search:
+            kwargs["dns_search"] = spec.dns_search
+        container = await self._call(self.client.containers.create, spec.image, **kwargs)
+        return str(container.id)
+
+    async def start(self, cid: str) -> None:
+        await self._call(self.client.api.start, cid)
+
+    async def inspect(self, cid: str) -> ContainerInfo | None:
+        import docker.errors
+
+        try:
+            attrs = await self._call(self.client.api.inspect_container, cid)
+        except docker.errors.NotFound:
+            return None
+        return info_from_attrs(attrs)
+
+    async def list_containers(self, labels: dict[str, str]) -> list[ContainerInfo]:
+        filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
+        summaries = await self._call(self.client.api.containers, all=True, filters=filters)
+        infos = await asyncio.gather(*(self.inspect(s["Id"]) for s in summaries))
+        return [i for i in infos if i is not None]
+
+    async def stop(self, cid: str, timeout_s: float) -> None:
+        import docker.errors
+
+        try:
+            await self._call(self.client.api.stop, cid, timeout=max(0, int(timeout_s)))
+        except docker.errors.NotFound:
+            pass
+
+    async def remove(self, cid: str) -> None:
+        import docker.errors
+
+        try:
+            await self._call(self.client.api.remove_container, cid, force=True, v=True)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as exc:
+            if "already in progress" not in str(exc):
+                raise
+
+    async def exec(self, cid: str, command: list[str], timeout_s: float) -> ExecResult:
+        def run() -> ExecResult:
+            api = self.client.api
+            ex = api.exec_create(cid, command, stdout=True, stderr=True)
+            out, err = api.exec_start(ex["Id"], demux=True)
+            code = api.exec_inspect(ex["Id"]).get("ExitCode")
+            return ExecResult(exit_code=-1 if code is None else int(code), stdout=out or b"", stderr=err or b"")
+
+        return await asyncio.wait_for(self._call(run), timeout=timeout_s)
+
+    async def stats(self, cid: str) -> dict[str, Any]:
+        return await self._call(self.client.api.stats, cid, stream=False, one_shot=True)

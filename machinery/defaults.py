@@ -1,0 +1,359 @@
+"""Defaulting: what Kubernetes' API server fills in when an object is created or updated.
+
+Contract: `apply_defaults(obj) -> obj` mutates `obj` in place and returns it. It only fills
+fields that are unset (`None`), so it is idempotent: defaulting twice changes nothing, and a
+value the user gave is never replaced. Kinds without defaults pass through unchanged.
+Deliberately NOT here: Service ClusterIP/nodePort allocation (the API server allocates
+them) and selector defaulting (apps/v1 requires selectors).
+
+Per kind (as Kubernetes v1 defaulting):
+- Pod (and every pod template): restartPolicy Always (not for Job templates: Kubernetes users
+  must choose OnFailure/Never, validation says so), dnsPolicy ClusterFirst, schedulerName
+  default-scheduler, terminationGracePeriodSeconds 30, enableServiceLinks true,
+  securityContext {}; containers: imagePullPolicy (Always for ":latest"/untagged, else
+  IfNotPresent), terminationMessagePath/Policy, port protocol TCP (hostPort = containerPort on
+  the host network), probe timing and httpGet scheme/path, requests from limits, fieldRef
+  apiVersion v1; configMap/secret volumes defaultMode 0644. A Pod (not a template) also gets
+  status.phase Pending and its qosClass when they are missing.
+- Service: type ClusterIP, sessionAffinity None, port protocol TCP, targetPort = port,
+  internalTrafficPolicy Cluster, externalTrafficPolicy Cluster for NodePort/LoadBalancer.
+- ReplicaSet/Deployment/StatefulSet: replicas 1; Deployment: RollingUpdate 25%/25%,
+  revisionHistoryLimit 10, progressDeadlineSeconds 600; StatefulSet: OrderedReady,
+  RollingUpdate partition 0, revisionHistoryLimit 10, PVC retention Retain/Retain; DaemonSet:
+  RollingUpdate maxUnavailable 1 maxSurge 0, revisionHistoryLimit 10.
+- Job: parallelism 1, completions 1 only when parallelism was also unset (a work-queue job
+  keeps completions unset, as Kubernetes), backoffLimit 6, completionMode NonIndexed,
+  suspend false, podReplacementPolicy TerminatingOrFailed (without a podFailurePolicy).
+- Namespace: status.phase Active. Secret: type Opaque, stringData merged into data (base64)
+  and dropped, as the Kubernetes API server does. Node: allocatable = capacity.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import TypeVar
+
+from machinery.meta import Resource
+from machinery.models import (
+    ClientIPConfig,
+    Container,
+    DaemonSet,
+    DaemonSetUpdateStrategy,
+    Deployment,
+    DeploymentStrategy,
+    Job,
+    Namespace,
+    NamespaceStatus,
+    Node,
+    Pod,
+    PodSpec,
+    PodStatus,
+    PodTemplateSpec,
+    Probe,
+    ReplicaSet,
+    RollingUpdateDaemonSet,
+    RollingUpdateDeployment,
+    RollingUpdateStatefulSetStrategy,
+    Secret,
+    Service,
+    SessionAffinityConfig,
+    StatefulSet,
+    StatefulSetUpdateStrategy,
+)
+from machinery.quantity import parse_quantity
+
+R = TypeVar("R", bound=Resource)
+
+DEFAULT_VOLUME_MODE = 0o644  # 420, Kubernetes' default file mode of projected keys
+
+
+def image_pull_policy_for(image: str | None) -> str:
+    """Always for ":latest" or untagged images, IfNotPresent for pinned tags and digests."""
+    if not image:
+        return "Always"
+    if "@" in image:
+        return "IfNotPresent"
+    last = image.rsplit("/", 1)[-1]
+    if ":" not in last:
+        return "Always"
+    return "Always" if last.rsplit(":", 1)[1] == "latest" else "IfNotPresent"
+
+
+def _default_probe(probe: Probe | None) -> None:
+    if probe is None:
+        return
+    if probe.timeoutSeconds is None:
+        probe.timeoutSeconds = 1
+    if probe.periodSeconds is None:
+        probe.periodSeconds = 10
+    if probe.successThreshold is None:
+        probe.successThreshold = 1
+    if probe.failureThreshold is None:
+        probe.failureThreshold = 3
+    if probe.httpGet is not None:
+        if probe.httpGet.scheme is None:
+            probe.httpGet.scheme = "HTTP"
+        if probe.httpGet.path is None:
+            probe.httpGet.path = "/"
+
+
+def _default_container(c: Container, *, host_network: bool) -> None:
+    if c.imagePullPolicy is None:
+        c.imagePullPolicy = image_pull_policy_for(c.image)
+    if c.terminationMessagePath is None:
+        c.terminationMessagePath = "/dev/termination-log"
+    if c.terminationMessagePolicy is None:
+        c.terminationMessagePolicy = "File"
+    for port in c.ports or []:
+        if port.protocol is None:
+            port.protocol = "TCP"
+        if host_network and port.hostPort is None:
+            port.hostPort = port.containerPort
+    for probe in (c.livenessProbe, c.readinessProbe, c.startupProbe):
+        _default_probe(probe)
+    if c.resources is not None and c.resources.limits:
+        # A limit without a request means "request exactly the limit" (Kubernetes).
+        requests = dict(c.resources.requests or {})
+        for name, value in c.resources.limits.items():
+            requests.setdefault(name, value)
+        c.resources.requests = requests
+    for env in c.env or []:
+        if env.valueFrom is not None and env.valueFrom.fieldRef is not None:
+            if env.valueFrom.fieldRef.apiVersion is None:
+                env.valueFrom.fieldRef.apiVersion = "v1"
+
+
+def default_pod_spec(spec: PodSpec, *, restart_policy: bool = True) -> None:
+    """Fill a PodSpec's defaults (for pods and pod templates)."""
+    if restart_policy and spec.restartPolicy is None:
+        spec.restartPolicy = "Always"
+    if spec.dnsPolicy is None:
+        spec.dnsPolicy = "ClusterFirst"
+    if spec.schedulerName is None:
+        spec.schedulerName = "default-scheduler"
+    if spec.terminationGracePeriodSeconds is None:
+        spec.terminationGracePeriodSeconds = 30
+    if spec.enableServiceLinks is None:
+        spec.enableServiceLinks = True
+    if spec.securityContext is None:
+        spec.securityContext = {}
+    host_network = bool(spec.hostNetwork)
+    for c in [*(spec.initContainers or []), *spec.containers]:
+        _default_container(c, host_network=host_network)
+    for vol in spec.volumes or []:
+        if vol.configMap is not None and vol.configMap.defaultMode is None:
+            vol.configMap.defaultMode = DEFAULT_VOLUME_MODE
+        if vol.secret is not None and vol.secret.defaultMode is None:
+            vol.secret.defaultMode = DEFAULT_VOLUME_MODE
+        if vol.hostPath is not None and vol.hostPath.type is None:
+            vol.hostPath.type = ""
+
+
+def _same_quantity(a: str, b: str) -> bool:
+    # Defaulting runs before validation, so a bad quantity must not raise here.
+    try:
+        return parse_quantity(a) == parse_quantity(b)
+    except ValueError:
+        return a == b
+
+
+def pod_qos_class(spec: PodSpec) -> str:
+    """Guaranteed, Burstable or BestEffort, from cpu/memory requests and limits."""
+    containers = [*(spec.initContainers or []), *spec.containers]
+    any_set = False
+    guaranteed = True
+    for c in containers:
+        res = c.resources
+        requests = {k: v for k, v in ((res.requests or {}) if res else {}).items() if k in ("cpu", "memory")}
+        limits = {k: v for k, v in ((res.limits or {}) if res else {}).items() if k in ("cpu", "memory")}
+        if requests or limits:
+            any_set = True
+        if set(limits) != {"cpu", "memory"} or any(
+            not _same_quantity(requests.get(k, limits[k]), limits[k]) for k in limits
+        ):
+            guaranteed = False
+    if not any_set:
+        return "BestEffort"
+    return "Guaranteed" if guaranteed else "Burstable"
+
+
+def _default_template(template: PodTemplateSpec | None, *, restart_policy: bool = True) -> None:
+    if template is not None and template.spec is not None:
+        default_pod_spec(template.spec, restart_policy=restart_policy)
+
+
+def _default_pod(pod: Pod) -> None:
+    if pod.spec is None:
+        return
+    default_pod_spec(pod.spec)
+    if pod.status is None:
+        pod.status = PodStatus()
+    if pod.status.phase is None:
+        pod.status.phase = "Pending"
+    if pod.status.qosClass is None:
+        pod.status.qosClass = pod_qos_class(pod.spec)
+
+
+def _default_service(svc: Service) -> None:
+    spec = svc.spec
+    if spec is None:
+        return
+    if spec.type is None:
+        spec.type = "ClusterIP"
+    if spec.sessionAffinity is None:
+        spec.sessionAffinity = "None"
+    if spec.sessionAffinity == "ClientIP":
+        cfg = spec.sessionAffinityConfig = spec.sessionAffinityConfig or SessionAffinityConfig()
+        cfg.clientIP = cfg.clientIP or ClientIPConfig()
+        if cfg.clientIP.timeoutSeconds is None:
+            cfg.clientIP.timeoutSeconds = 10800
+    for port in spec.ports or []:
+        if port.protocol is None:
+            port.protocol = "TCP"
+        if port.targetPort is None:
+            port.targetPort = port.port
+    if spec.type != "ExternalName" and spec.internalTrafficPolicy is None:
+        spec.internalTrafficPolicy = "Cluster"
+    if spec.type in ("NodePort", "LoadBalancer") and spec.externalTrafficPolicy is None:
+        spec.externalTrafficPolicy = "Cluster"
+
+
+def _default_replicaset(rs: ReplicaSet) -> None:
+    if rs.spec is None:
+        return
+    if rs.spec.replicas is None:
+        rs.spec.replicas = 1
+    _default_template(rs.spec.template)
+
+
+def _default_deployment(d: Deployment) -> None:
+    spec = d.spec
+    if spec is None:
+        return
+    if spec.replicas is None:
+        spec.replicas = 1
+    strategy = spec.strategy = spec.strategy or DeploymentStrategy()
+    if strategy.type is None:
+        strategy.type = "RollingUpdate"
+    if strategy.type == "RollingUpdate":
+        ru = strategy.rollingUpdate = strategy.rollingUpdate or RollingUpdateDeployment()
+        if ru.maxUnavailable is None:
+            ru.maxUnavailable = "25%"
+        if ru.maxSurge is None:
+            ru.maxSurge = "25%"
+    if spec.revisionHistoryLimit is None:
+        spec.revisionHistoryLimit = 10
+    if spec.progressDeadlineSeconds is None:
+        spec.progressDeadlineSeconds = 600
+    _default_template(spec.template)
+
+
+def _default_statefulset(s: StatefulSet) -> None:
+    spec = s.spec
+    if spec is None:
+        return
+    if spec.replicas is None:
+        spec.replicas = 1
+    if spec.podManagementPolicy is None:
+        spec.podManagementPolicy = "OrderedReady"
+    strategy = spec.updateStrategy = spec.updateStrategy or StatefulSetUpdateStrategy()
+    if strategy.type is None:
+        strategy.type = "RollingUpdate"
+    if strategy.type == "RollingUpdate":
+        ru = strategy.rollingUpdate = strategy.rollingUpdate or RollingUpdateStatefulSetStrategy()
+        if ru.partition is None:
+            ru.partition = 0
+    if spec.revisionHistoryLimit is None:
+        spec.revisionHistoryLimit = 10
+    if spec.persistentVolumeClaimRetentionPolicy is None:
+        spec.persistentVolumeClaimRetentionPolicy = {"whenDeleted": "Retain", "whenScaled": "Retain"}
+    _default_template(spec.template)
+
+
+def _default_daemonset(ds: DaemonSet) -> None:
+    spec = ds.spec
+    if spec is None:
+        return
+    strategy = spec.updateStrategy = spec.updateStrategy or DaemonSetUpdateStrategy()
+    if strategy.type is None:
+        strategy.type = "RollingUpdate"
+    if strategy.type == "RollingUpdate":
+        ru = strategy.rollingUpdate = strategy.rollingUpdate or RollingUpdateDaemonSet()
+        if ru.maxUnavailable is None:
+            ru.maxUnavailable = 1
+        if ru.maxSurge is None:
+            ru.maxSurge = 0
+    if spec.revisionHistoryLimit is None:
+        spec.revisionHistoryLimit = 10
+    _default_template(spec.template)
+
+
+def _default_job(job: Job) -> None:
+    spec = job.spec
+    if spec is None:
+        return
+    if spec.completions is None and spec.parallelism is None:
+        spec.completions = 1
+    if spec.parallelism is None:
+        spec.parallelism = 1
+    if spec.backoffLimit is None:
+        spec.backoffLimit = 6
+    if spec.completionMode is None:
+        spec.completionMode = "NonIndexed"
+    if spec.suspend is None:
+        spec.suspend = False
+    if spec.podReplacementPolicy is None and spec.podFailurePolicy is None:
+        spec.podReplacementPolicy = "TerminatingOrFailed"
+    _default_template(spec.template, restart_policy=False)
+
+
+def _default_namespace(ns: Namespace) -> None:
+    ns.status = ns.status or NamespaceStatus()
+    if ns.status.phase is None:
+        ns.status.phase = "Active"
+
+
+def _default_secret(secret: Secret) -> None:
+    if secret.type is None:
+        secret.type = "Opaque"
+    if secret.stringData:
+        # stringData is write-only: merged into data (winning over it), never stored.
+        data = dict(secret.data or {})
+        for key, value in secret.stringData.items():
+            data[key] = base64.b64encode(value.encode()).decode()
+        secret.data = data
+        secret.stringData = None
+
+
+def _default_node(node: Node) -> None:
+    status = node.status
+    if status is not None and status.capacity is not None and status.allocatable is None:
+        status.allocatable = dict(status.capacity)
+
+
+def apply_defaults(obj: R) -> R:
+    """Fill the unset fields of `obj` with Kubernetes' defaults; mutates and returns `obj`."""
+    if isinstance(obj, Pod):
+        _default_pod(obj)
+    elif isinstance(obj, Service):
+        _default_service(obj)
+    elif isinstance(obj, ReplicaSet):
+        _default_replicaset(obj)
+    elif isinstance(obj, Deployment):
+        _default_deployment(obj)
+    elif isinstance(obj, StatefulSet):
+        _default_statefulset(obj)
+    elif isinstance(obj, DaemonSet):
+        _default_daemonset(obj)
+    elif isinstance(obj, Job):
+        _default_job(obj)
+    elif isinstance(obj, Namespace):
+        _default_namespace(obj)
+    elif isinstance(obj, Secret):
+        _default_secret(obj)
+    elif isinstance(obj, Node):
+        _default_node(obj)
+    return obj
+
+
+__all__ = ["apply_defaults", "default_pod_spec", "image_pull_policy_for", "pod_qos_class"]

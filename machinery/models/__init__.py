@@ -1,0 +1,51 @@
+"""The typed API objects: every kind and every nested type, re-exported from one place.
+
+`from machinery.models import Pod, Deployment, Container, ...`. Attribute names are the
+Kubernetes wire names; `Model.from_dict(d)` parses (strictly: no "80" -> 80 coercion),
+`obj.to_dict()` dumps without unset fields. Defaults: `machinery.defaults`; lookup by
+kind/plural/short name: `machinery.registry`.
+"""
+
+from machinery.meta import (
+    Condition,
+    LabelSelector,
+    LabelSelectorRequirement,
+    ListMeta,
+    ObjectMeta,
+    OwnerReference,
+    Resource,
+)
+from machinery.models._base import (
+    IntOrString,
+    LocalObjectReference,
+    ObjectReference,
+    Quantity,
+    ResourceList,
+    StrictModel,
+)
+from machinery.models.apps import *  # noqa: F403
+from machinery.models.apps import __all__ as _apps
+from machinery.models.batch import *  # noqa: F403
+from machinery.models.batch import __all__ as _batch
+from machinery.models.container import *  # noqa: F403
+from machinery.models.container import __all__ as _container
+from machinery.models.coordination import *  # noqa: F403
+from machinery.models.coordination import __all__ as _coordination
+from machinery.models.core_misc import *  # noqa: F403
+from machinery.models.core_misc import __all__ as _core_misc
+from machinery.models.node import *  # noqa: F403
+from machinery.models.node import __all__ as _node
+from machinery.models.pod import *  # noqa: F403
+from machinery.models.pod import __all__ as _pod
+from machinery.models.service import *  # noqa: F403
+from machinery.models.service import __all__ as _service
+from machinery.models.subresources import *  # noqa: F403
+from machinery.models.subresources import __all__ as _subresources
+
+__all__ = [
+    "Condition", "IntOrString", "LabelSelector", "LabelSelectorRequirement", "ListMeta",
+    "LocalObjectReference", "ObjectMeta", "ObjectReference", "OwnerReference", "Quantity",
+    "Resource", "ResourceList", "StrictModel",
+    *_apps, *_batch, *_container, *_coordination, *_core_misc, *_node, *_pod, *_service,
+    *_subresources,
+]

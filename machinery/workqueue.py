@@ -1,0 +1,277 @@
+"""An asyncio work queue of object keys with rate-limited retries (client-go's workqueue).
+
+Guarantees (what controllers rely on):
+- The queue holds keys (`ns/name`), never objects: workers read current state from a cache.
+- A key is never handed to two workers at once: a key being processed is in the
+  `processing` set; adding it again marks it dirty, and `done(key)` re-queues it once.
+- Adding a key that is already queued is a no-op (two changes before a run give one run).
+- `add_after(key, delay_s)` schedules with `loop.call_later`; scheduling a key that already
+  waits keeps the earlier time. Timers are cancelled by `shutdown()`.
+- `add_rate_limited(key)` waits `rate_limiter.when(key)`; the default limiter is the max of a
+  per-key exponential backoff (5 ms doubling to 1000 s) and a global token bucket (10 qps,
+  burst 100), as `DefaultControllerRateLimiter`. `forget(key)` clears a key's failures.
+- `shutdown()` drops queued keys and makes every pending and future `get()` raise
+  `ShutDown` (controllers are level-triggered: a restart recomputes everything, so dropping
+  is safe and stopping promptly matters more). `shutdown_with_drain()` first lets workers
+  finish the queued and in-flight keys.
+- `run_workers(q, sync, workers=N)`: N tasks `get -> sync -> forget | add_rate_limited ->
+  done` until the queue shuts down. A failing sync is logged at warning with its traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+
+class ShutDown(Exception):
+    """Raised by `WorkQueue.get()` once the queue is shut down."""
+
+
+class RateLimiter(Protocol):
+    def when(self, key: str) -> float:
+        """Seconds to wait before `key` may be processed again (records one failure)."""
+        ...
+
+    def forget(self, key: str) -> None: ...
+
+    def num_requeues(self, key: str) -> int: ...
+
+
+class ItemExponentialFailureRateLimiter:
+    """Per-key delay `base_s * 2**failures`, capped at `max_s`."""
+
+    def __init__(self, base_s: float = 0.005, max_s: float = 1000.0) -> None:
+        self.base_s = base_s
+        self.max_s = max_s
+        self._failures: dict[str, int] = {}
+
+    def when(self, key: str) -> float:
+        n = self._failures.get(key, 0)
+        self._failures[key] = n + 1
+        if n >= 1024:  # 2**n would overflow a float long before; the cap applies anyway
+            return self.max_s
+        return min(self.base_s * (2.0**n), self.max_s)
+
+    def forget(self, key: str) -> None:
+        self._failures.pop(key, None)
+
+    def num_requeues(self, key: str) -> int:
+        return self._failures.get(key, 0)
+
+
+class BucketRateLimiter:
+    """A global token bucket: `qps` tokens per second, at most `burst` saved up.
+
+    `when()` reserves a token and returns how long to wait for it, so a burst of failures
+    is spread out rather than refused (golang.org/x/time/rate `Reserve().Delay()`).
+    """
+
+    def __init__(self, qps: float = 10.0, burst: int = 100, *, clock: Callable[[], float] = time.monotonic) -> None:
+        if qps <= 0 or burst < 1:
+            raise ValueError("qps must be > 0 and burst >= 1")
+        self.qps = qps
+        self.burst = burst
+        self._clock = clock
+        self._tokens = float(burst)
+        self._last = clock()
+
+    def when(self, key: str) -> float:
+        now = self._clock()
+        self._tokens = min(float(self.burst), self._tokens + (now - self._last) * self.qps)
+        self._last = now
+        self._tokens -= 1.0
+        return 0.0 if self._tokens >= 0 else -self._tokens / self.qps
+
+    def forget(self, key: str) -> None:
+        return None
+
+    def num_requeues(self, key: str) -> int:
+        return 0
+
+
+class MaxOfRateLimiter:
+    """The longest delay of several limiters (all of them record the failure)."""
+
+    def __init__(self, *limiters: RateLimiter) -> None:
+        if not limiters:
+            raise ValueError("MaxOfRateLimiter needs at least one limiter")
+        self.limiters = limiters
+
+    def when(self, key: str) -> float:
+        return max([lim.when(key) for lim in self.limiters])
+
+    def forget(self, key: str) -> None:
+        for lim in self.limiters:
+            lim.forget(key)
+
+    def num_requeues(self, key: str) -> int:
+        return max(lim.num_requeues(key) for lim in self.limiters)
+
+
+def default_controller_rate_limiter() -> MaxOfRateLimiter:
+    return MaxOfRateLimiter(ItemExponentialFailureRateLimiter(0.005, 1000.0), BucketRateLimiter(10.0, 100))
+
+
+class WorkQueue:
+    """See the module docstring. All methods except `get()` are synchronous and loop-safe
+    only from the event loop's thread (asyncio is single-threaded; no locks needed)."""
+
+    def __init__(self, rate_limiter: RateLimiter | None = None, name: str = "") -> None:
+        self.name = name
+        self.rate_limiter: RateLimiter = rate_limiter or default_controller_rate_limiter()
+        self._queue: deque[str] = deque()
+        self._dirty: set[str] = set()
+        self._processing: set[str] = set()
+        self._waiting: dict[str, tuple[float, asyncio.TimerHandle]] = {}
+        self._wakeup = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._shutting_down = False
+        self._draining = False
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    @property
+    def shutting_down(self) -> bool:
+        return self._shutting_down or self._draining
+
+    def add(self, key: str) -> None:
+        if self.shutting_down or key in self._dirty:
+            return
+        self._dirty.add(key)
+        if key in self._processing:
+            return  # queued again by done(): never two workers on one key
+        self._queue.append(key)
+        self._idle.clear()
+        self._wakeup.set()
+
+    def add_after(self, key: str, delay_s: float) -> None:
+        if self.shutting_down:
+            return
+        if delay_s <= 0:
+            self.add(key)
+            return
+        loop = asyncio.get_running_loop()
+        ready_at = loop.time() + delay_s
+        current = self._waiting.get(key)
+        if current is not None:
+            if current[0] <= ready_at:
+                return  # already due earlier: keep the earlier time
+            current[1].cancel()
+        handle = loop.call_at(ready_at, self._fire, key)
+        self._waiting[key] = (ready_at, handle)
+
+    def _fire(self, key: str) -> None:
+        self._waiting.pop(key, None)
+        self.add(key)
+
+    def add_rate_limited(self, key: str) -> None:
+        self.add_after(key, self.rate_limiter.when(key))
+
+    def forget(self, key: str) -> None:
+        self.rate_limiter.forget(key)
+
+    def num_requeues(self, key: str) -> int:
+        return self.rate_limiter.num_requeues(key)
+
+    def waiting(self) -> list[str]:
+        """Keys scheduled by `add_after` that are not due yet (for tests and debugging)."""
+        return list(self._waiting)
+
+    async def get(self) -> str:
+        """The next key; the caller must call `done(key)` when finished with it."""
+        while True:
+            if self._shutting_down or (self._draining and not self._queue):
+                raise ShutDown(self.name)
+            if self._queue:
+                key = self._queue.popleft()
+                self._dirty.discard(key)
+                self._processing.add(key)
+                return key
+            self._wakeup.clear()
+            await self._wakeup.wait()
+
+    def done(self, key: str) -> None:
+        if key not in self._processing:
+            return
+        self._processing.discard(key)
+        if key in self._dirty:
+            self._queue.append(key)
+            self._wakeup.set()
+        elif not self._queue and not self._processing:
+            self._idle.set()
+
+    def shutdown(self) -> None:
+        """Stop now: queued and delayed keys are dropped, getters raise ShutDown."""
+        self._shutting_down = True
+        for _, handle in self._waiting.values():
+            handle.cancel()
+        self._waiting.clear()
+        self._queue.clear()
+        self._dirty.clear()
+        self._idle.set()
+        self._wakeup.set()
+
+    async def shutdown_with_drain(self, timeout_s: float | None = None) -> None:
+        """Refuse new keys, let workers finish queued and in-flight keys, then shut down.
+
+        Delayed keys are dropped. After `timeout_s` the queue shuts down regardless.
+        """
+        self._draining = True
+        for _, handle in self._waiting.values():
+            handle.cancel()
+        self._waiting.clear()
+        self._wakeup.set()  # idle getters re-check and leave if nothing is queued
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout_s)
+        except TimeoutError:
+            log.warning("queue %s: drain timed out with %d keys in flight", self.name, len(self._processing))
+        finally:
+            self.shutdown()
+
+
+SyncFn = Callable[[str], Awaitable[None]]
+
+
+async def _worker(q: WorkQueue, sync: SyncFn) -> None:
+    while True:
+        try:
+            key = await q.get()
+        except ShutDown:
+            return
+        try:
+            await sync(key)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # Retry with backoff; the traceback is what makes a failing sync debuggable.
+            q.add_rate_limited(key)
+            log.warning(
+                "queue %s: sync of %r failed (retry %d): %s",
+                q.name, key, q.num_requeues(key), exc, exc_info=True,
+            )
+        else:
+            q.forget(key)
+        finally:
+            q.done(key)
+
+
+async def run_workers(q: WorkQueue, sync: SyncFn, *, workers: int = 1) -> None:
+    """Run `workers` worker tasks until the queue shuts down (or this task is cancelled)."""
+    if workers < 1:
+        raise ValueError("workers must be >= 1")
+    tasks = [asyncio.create_task(_worker(q, sync), name=f"{q.name or 'queue'}-worker-{i}") for i in range(workers)]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

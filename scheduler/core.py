@@ -1,0 +1,256 @@
+"""The scheduler loop: queue -> pipeline -> assume -> bind (async), with retries and events.
+
+Contract:
+- Informer handlers (`on_pod_*`, `on_node_*`, `on_service_change`) only route: unscheduled pods
+  of this scheduler go to the queue, bound pods and nodes to the cache, and a change that could
+  make parked pods fit (node added/changed, pod deleted/finished) flushes the queue.
+- `schedule_one(key)` is level-triggered: it reads the pod's *current* state through `get_pod`,
+  skips it if gone, bound, being deleted or for another scheduler, runs the pipeline, assumes
+  the pod on the chosen node and starts the binding in the background (the next pod is
+  scheduled at once, counting the assumed one). No await between the decision and `assume`,
+  so two pods can never both take the last slot.
+- Binding: on success the assumption's expiry clock starts and a `Scheduled` event is sent; on
+  NotFound (pod deleted) the pod is dropped; on Conflict (bound meanwhile) the watch has the
+  truth; on any other error the assumption is forgotten and the pod retried with backoff.
+- No fit: condition PodScheduled=False/Unschedulable with the FitError message (PATCH
+  pods/NAME/status), a `FailedScheduling` Warning event, and the pod is parked with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from machinery import errors
+from machinery.selectors import LabelSelector
+from scheduler.cache import SchedulerCache
+from scheduler.events import EventRecorder
+from scheduler.framework import FitError, schedule
+from scheduler.info import DEFAULT_SCHEDULER, PodInfo, pod_info
+from scheduler.queue import SchedulingQueue
+
+log = logging.getLogger("scheduler")
+
+BindFn = Callable[[str, str, str], Awaitable[Any]]  # (namespace, pod, node)
+PatchStatusFn = Callable[[str, str, dict[str, Any]], Awaitable[Any]]  # (namespace, pod, merge patch)
+SelectorsFn = Callable[[PodInfo], Sequence[LabelSelector]]
+
+
+def _now_seconds() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+class Scheduler:
+    def __init__(
+        self,
+        *,
+        get_pod: Callable[[str], Any | None],
+        bind: BindFn,
+        patch_status: PatchStatusFn,
+        recorder: EventRecorder,
+        scheduler_name: str = DEFAULT_SCHEDULER,
+        rng: random.Random | None = None,
+        queue: SchedulingQueue | None = None,
+        cache: SchedulerCache | None = None,
+        service_selectors: SelectorsFn | None = None,
+        max_binds_in_flight: int = 16,
+    ) -> None:
+        self.get_pod = get_pod
+        self._bind = bind
+        self._patch_status = patch_status
+        self.recorder = recorder
+        self.scheduler_name = scheduler_name
+        self.rng = rng or random.Random()
+        self.queue = queue or SchedulingQueue()
+        self.cache = cache or SchedulerCache()
+        self.service_selectors = service_selectors
+        self._bind_slots = asyncio.Semaphore(max_binds_in_flight)
+        self._bind_tasks: set[asyncio.Task[None]] = set()
+        self._next_start = 0
+        self.bound = 0
+
+    # ---- routing (informer handlers) -----------------------------------------------------
+    def _responsible(self, pod: PodInfo) -> bool:
+        return not pod.node_name and pod.scheduler_name == self.scheduler_name and not pod.deleting
+
+    def on_pod_add(self, obj: Any) -> None:
+        pod = pod_info(obj)
+        if pod.node_name:
+            self.queue.remove(pod.key)
+            self.cache.add_pod(pod)
+        elif self._responsible(pod) and not pod.terminated:
+            self.queue.add(pod.key, pod.priority, pod.creation)
+
+    def on_pod_update(self, old: Any, new: Any) -> None:
+        pod = pod_info(new)
+        if pod.node_name:
+            was_running = self.cache.node_of(pod.key) is not None and not self.cache.is_assumed(pod.key)
+            self.cache.add_pod(pod)
+            self.queue.remove(pod.key)
+            if pod.terminated and was_running:
+                self.queue.flush()  # its resources are free now
+            return
+        if not self._responsible(pod):
+            self.queue.remove(pod.key)
+            return
+        before = pod_info(old)
+        # Our own status patch (PodScheduled=False) must not requeue the pod: only a change of
+        # what scheduling reads (spec, labels) does, as in Kubernetes' isPodUpdated.
+        if pod.key not in self.queue or _sched_view(before) != _sched_view(pod):
+            self.queue.add(pod.key, pod.priority, pod.creation)
+
+    def on_pod_delete(self, obj: Any) -> None:
+        pod = pod_info(obj)
+        self.queue.remove(pod.key)
+        self.recorder.forget_pod(pod.uid)
+        if self.cache.node_of(pod.key) is not None:
+            self.cache.remove_pod(pod.key)
+            self.queue.flush()
+
+    def on_node_add(self, obj: Any) -> None:
+        self.cache.set_node(obj)
+        self.queue.flush()
+
+    def on_node_update(self, old: Any, new: Any) -> None:
+        if self.cache.set_node(new):
+            self.queue.flush()
+
+    def on_node_delete(self, obj: Any) -> None:
+        d = obj if isinstance(obj, dict) else obj.to_dict()
+        self.cache.remove_node((d.get("metadata") or {}).get("name") or "")
+
+    def on_service_change(self, *_: Any) -> None:
+        self.queue.flush()
+
+    # ---- scheduling ----------------------------------------------------------------------
+    def schedule_one(self, key: str) -> str | None:
+        """Decide for one pod; returns the node chosen (binding started) or None."""
+        obj = self.get_pod(key)
+        if obj is None:
+            self.queue.remove(key)
+            return None
+        pod = pod_info(obj)
+        if not self._responsible(pod) or pod.terminated or self.cache.node_of(key) is not None:
+            return None
+        selectors = self.service_selectors(pod) if self.service_selectors and not pod.owner_uid else ()
+        try:
+            result = schedule(pod, self.cache.nodes(), rng=self.rng, start=self._next_start, spread_selectors=selectors)
+        except FitError as fit:
+            self._unschedulable(pod, fit.message)
+            return None
+        self._next_start = result.next_start
+        self.cache.assume(pod, result.node_name)
+        task = asyncio.create_task(self._bind_pod(pod, result.node_name))
+        self._bind_tasks.add(task)
+        task.add_done_callback(self._bind_tasks.discard)
+        return result.node_name
+
+    def _unschedulable(self, pod: PodInfo, message: str) -> None:
+        log.info("pod %s unschedulable: %s", pod.key, message)
+        self.queue.add_unschedulable(pod.key, pod.priority, pod.creation)
+        self.recorder.record(pod, "Warning", "FailedScheduling", message, "Scheduling")
+        conditions = [c for c in pod.conditions if c.get("type") != "PodScheduled"]
+        old = next((c for c in pod.conditions if c.get("type") == "PodScheduled"), None)
+        if old and old.get("status") == "False" and old.get("message") == message:
+            return  # already says so: skip the write
+        conditions.append(
+            {
+                "type": "PodScheduled",
+                "status": "False",
+                "reason": "Unschedulable",
+                "message": message,
+                "lastProbeTime": None,
+                "lastTransitionTime": _now_seconds(),
+            }
+        )
+        task = asyncio.create_task(self._write_status(pod, {"status": {"conditions": conditions}}))
+        self._bind_tasks.add(task)
+        task.add_done_callback(self._bind_tasks.discard)
+
+    async def _write_status(self, pod: PodInfo, patch: dict[str, Any]) -> None:
+        try:
+            await self._patch_status(pod.namespace, pod.name, patch)
+        except errors.NotFound:
+            pass
+        except Exception as exc:  # next attempt rewrites it; never stop the loop for a status
+            log.warning("could not set PodScheduled=False on %s: %s", pod.key, exc)
+
+    async def _bind_pod(self, pod: PodInfo, node: str) -> None:
+        async with self._bind_slots:
+            try:
+                await self._bind(pod.namespace, pod.name, node)
+            except errors.NotFound:
+                self.cache.forget(pod.key)
+                self.queue.remove(pod.key)
+                return
+            except errors.Conflict as exc:
+                # Already bound (by us before a restart, or by someone else): the watch will
+                # bring the truth; keep the assumption until it does or it expires.
+                log.info("binding %s to %s: %s", pod.key, node, exc)
+                self.cache.finish_binding(pod.key)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("binding %s to %s failed, retrying: %s", pod.key, node, exc)
+                self.cache.forget(pod.key)
+                self.queue.add_unschedulable(pod.key, pod.priority, pod.creation)
+                return
+        self.cache.finish_binding(pod.key)
+        self.queue.forget(pod.key)
+        self.bound += 1
+        self.recorder.record(
+            pod, "Normal", "Scheduled", f"Successfully assigned {pod.namespace}/{pod.name} to {node}", "Binding"
+        )
+
+    async def run(self) -> None:
+        """Pop and schedule until cancelled; expired assumptions are swept once a second."""
+        sweeper = asyncio.create_task(self._sweep())
+        try:
+            while True:
+                key = await self.queue.pop()
+                try:
+                    self.schedule_one(key)
+                except Exception:  # a bug on one pod must not stop scheduling of the others
+                    log.exception("scheduling %s failed", key)
+                    self.queue.add_unschedulable(key)
+                finally:
+                    self.queue.done(key)
+                # Let bind tasks and informer callbacks run between pods.
+                await asyncio.sleep(0)
+        finally:
+            sweeper.cancel()
+            for t in list(self._bind_tasks):
+                t.cancel()
+            await asyncio.gather(sweeper, *self._bind_tasks, return_exceptions=True)
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            for key in self.cache.cleanup_expired():
+                log.warning("binding of %s never confirmed by the watch; forgetting it", key)
+                obj = self.get_pod(key)
+                if obj is not None:
+                    self.on_pod_add(obj)
+
+    async def wait_binds(self) -> None:
+        """Wait for the bindings and status writes in flight (tests)."""
+        while self._bind_tasks:
+            await asyncio.gather(*list(self._bind_tasks), return_exceptions=True)
+
+
+def _sched_view(p: PodInfo) -> tuple[Any, ...]:
+    return (
+        p.labels,
+        p.requests,
+        p.node_selector,
+        p.affinity_terms,
+        p.tolerations,
+        p.host_ports,
+        p.priority,
+        p.scheduler_name,
+    )

@@ -1,0 +1,149 @@
+"""`python -m scheduler --kubeconfig F [--scheduler-name default-scheduler] [--leader-elect]`.
+
+Contract: wires the `Scheduler` to the API: one shared Pod informer (all pods: unscheduled ones
+are work, bound ones are node usage), a Node informer and a Service informer (spreading by
+Service selector), all from one `InformerFactory`; binding through `ApiClient.bind`, status
+through PATCH pods/NAME/status, events through core/v1 Event. Informers resume lost watches
+and relist on 410, and the client retries 5xx/connection errors, so an API server restart
+only pauses scheduling. With `--leader-elect` only the holder of the `kube-scheduler` Lease in
+kube-system schedules (when `machinery.leaderelection` is available); losing the lease exits
+the process, as Kubernetes does, so a supervisor restarts it clean.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import random
+import socket
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from machinery.client import ApiClient
+from machinery.informer import InformerFactory
+from machinery.models import Event, Node, Pod, Service
+from machinery.selectors import LabelSelector, selector_from_map
+from scheduler.core import Scheduler
+from scheduler.events import EventRecorder
+from scheduler.info import DEFAULT_SCHEDULER, PodInfo
+
+log = logging.getLogger("scheduler")
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m scheduler", description="kubelite scheduler")
+    p.add_argument("--kubeconfig", default=None, help="kubeconfig file (default $KUBECONFIG, then $KUBELITE_HOME)")
+    p.add_argument("--scheduler-name", default=DEFAULT_SCHEDULER, help="schedule pods with this spec.schedulerName")
+    p.add_argument("--leader-elect", action="store_true", help="run only while holding the kube-scheduler Lease")
+    p.add_argument("--seed", type=int, default=None, help="seed ties between equal scores (tests)")
+    p.add_argument("--log-level", default="INFO")
+    return p.parse_args(argv)
+
+
+def _service_selectors(services: Any) -> Any:
+    def selectors(pod: PodInfo) -> list[LabelSelector]:
+        found: list[LabelSelector] = []
+        for svc in services.list():
+            if svc.metadata.namespace != pod.namespace or not svc.spec or not svc.spec.selector:
+                continue
+            sel = selector_from_map(svc.spec.selector)
+            if sel.matches(pod.labels):
+                found.append(sel)
+        return found
+
+    return selectors
+
+
+async def run_scheduler(client: ApiClient, *, scheduler_name: str, seed: int | None = None) -> None:
+    """Run informers + the scheduling loop until cancelled."""
+    factory = InformerFactory(client)
+    pods = factory.informer(Pod)
+    nodes = factory.informer(Node)
+    services = factory.informer(Service)
+
+    async def create_event(namespace: str, body: dict[str, Any]) -> None:
+        await client.create(Event.from_dict(body), namespace=namespace)
+
+    async def patch_event(namespace: str, name: str, patch: dict[str, Any]) -> None:
+        await client.patch(Event, name, patch, namespace=namespace)
+
+    async def patch_status(namespace: str, name: str, patch: dict[str, Any]) -> None:
+        await client.patch(Pod, name, patch, namespace=namespace, subresource="status")
+
+    async def bind(namespace: str, name: str, node: str) -> None:
+        await client.bind(namespace, name, node)
+
+    recorder = EventRecorder(
+        create_event, patch_event, component=scheduler_name, instance=f"{scheduler_name}-{socket.gethostname()}"
+    )
+    sched = Scheduler(
+        get_pod=pods.get,
+        bind=bind,
+        patch_status=patch_status,
+        recorder=recorder,
+        scheduler_name=scheduler_name,
+        rng=random.Random(seed) if seed is not None else None,
+        service_selectors=_service_selectors(services),
+    )
+    nodes.add_handlers(on_add=sched.on_node_add, on_update=sched.on_node_update, on_delete=sched.on_node_delete)
+    pods.add_handlers(on_add=sched.on_pod_add, on_update=sched.on_pod_update, on_delete=sched.on_pod_delete)
+    services.add_handlers(
+        on_add=sched.on_service_change, on_update=sched.on_service_change, on_delete=sched.on_service_change
+    )
+    recorder.start()
+    await factory.start()
+    try:
+        await factory.wait_synced()
+        log.info("caches synced: %d nodes, %d pods; scheduling", len(nodes.list()), len(pods.list()))
+        await sched.run()
+    finally:
+        await recorder.stop()
+        await factory.stop()
+
+
+async def _leader_elected(client: ApiClient, scheduler_name: str, seed: int | None) -> None:
+    try:
+        from machinery.leaderelection import LeaderElector  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        log.warning("machinery.leaderelection is not available; running without leader election")
+        await run_scheduler(client, scheduler_name=scheduler_name, seed=seed)
+        return
+    identity = f"{socket.gethostname()}_{os.getpid()}"
+    elector = LeaderElector(client, "kube-scheduler", namespace="kube-system", identity=identity)
+
+    async def started() -> None:
+        await run_scheduler(client, scheduler_name=scheduler_name, seed=seed)
+
+    def stopped() -> None:
+        # Another scheduler may be leading now: stop at once rather than double-schedule.
+        log.error("lost the kube-scheduler lease; exiting")
+        os._exit(1)
+
+    await elector.run(started, stopped)
+
+
+async def amain(args: argparse.Namespace) -> None:
+    client = ApiClient.from_kubeconfig(args.kubeconfig)
+    try:
+        if args.leader_elect:
+            await _leader_elected(client, args.scheduler_name, args.seed)
+        else:
+            await run_scheduler(client, scheduler_name=args.scheduler_name, seed=args.seed)
+    finally:
+        await client.aclose()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        asyncio.run(amain(args))
+    except KeyboardInterrupt:
+        pass
+    sys.exit(0)

@@ -1,0 +1,129 @@
+"""Probes, restarts and the kubelet's own HTTP endpoints on real Docker."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from machinery.client import ApiClient
+from machinery.podlogs import stream_logs
+from tests.e2e.conftest import Cluster
+from tests.e2e.test_kubelet_pods import create, delete_and_wait_gone, get_pod, wait_phase
+from tests.support import wait_until
+
+pytestmark = pytest.mark.e2e
+BUSYBOX = "kubelite/busybox:latest"
+
+
+def cond(pod: dict[str, Any], kind: str) -> str | None:
+    return {c["type"]: c["status"] for c in (pod.get("status") or {}).get("conditions") or []}.get(kind)
+
+
+async def test_liveness_failure_restarts_container(cluster: Cluster, api: ApiClient) -> None:
+    # Healthy while /tmp/alive exists; the container removes it after 1 s.
+    await create(api, cluster.pod("live", [{
+        "name": "c", "image": BUSYBOX, "command": ["sh", "-c", "touch /tmp/alive; sleep 1; rm /tmp/alive; sleep 3600"],
+        "livenessProbe": {"exec": {"command": ["test", "-e", "/tmp/alive"]}, "periodSeconds": 1, "failureThreshold": 1},
+    }]))
+    seen: dict[str, Any] = {}
+
+    async def restarted() -> bool:
+        seen.update(await get_pod(api, "live"))
+        cs = ((seen.get("status") or {}).get("containerStatuses") or [{}])[0]
+        return int(cs.get("restartCount", 0)) >= 1
+
+    await wait_until(restarted, 30, 0.3, message=f"never restarted: {seen.get('status')}")
+    last = seen["status"]["containerStatuses"][0]["lastState"]["terminated"]
+    assert last["exitCode"] in (137, 143)
+    await delete_and_wait_gone(api, "live")
+
+
+async def test_readiness_flips_and_startup_holds(cluster: Cluster, api: ApiClient) -> None:
+    await create(api, cluster.pod("ready", [{
+        "name": "c", "image": BUSYBOX, "command": ["sh", "-c", "sleep 3600"],
+        "startupProbe": {"exec": {"command": ["test", "-e", "/tmp/started"]}, "periodSeconds": 1, "failureThreshold": 30},
+        "readinessProbe": {"exec": {"command": ["test", "-e", "/tmp/ready"]}, "periodSeconds": 1},
+    }]))
+    pod = await wait_phase(api, "ready", "Running")
+    assert cond(pod, "Ready") == "False"
+    assert pod["status"]["containerStatuses"][0].get("started") is False
+    from machinery.podlogs import exec_in_pod
+
+    await exec_in_pod(api, "default", "ready", ["touch", "/tmp/ready"])
+    pod = await get_pod(api, "ready")
+    assert cond(pod, "Ready") == "False"  # the startup probe still holds readiness
+    await exec_in_pod(api, "default", "ready", ["touch", "/tmp/started"])
+
+    async def is_ready() -> bool:
+        pod.update(await get_pod(api, "ready"))
+        return cond(pod, "Ready") == "True"
+
+    await wait_until(is_ready, 15, 0.3, message="never ready")
+    assert pod["status"]["containerStatuses"][0]["ready"] is True
+    await exec_in_pod(api, "default", "ready", ["rm", "/tmp/ready"])
+
+    async def unready() -> bool:
+        pod.update(await get_pod(api, "ready"))
+        return cond(pod, "Ready") == "False"
+
+    await wait_until(unready, 15, 0.3, message="never unready again")
+    await delete_and_wait_gone(api, "ready")
+
+
+async def test_log_rotation_and_kubelet_endpoints(cluster: Cluster, api: ApiClient) -> None:
+    # --container-log-max-size 4Ki --container-log-max-files 3 in the fixture.
+    await create(api, cluster.pod("chatty", [{
+        "name": "c", "image": BUSYBOX,
+        "command": ["sh", "-c", "i=0; while [ $i -lt 400 ]; do echo line-$i-padding-padding-padding; i=$((i+1)); done; "
+                                "sleep 3600"]}]))
+    pod = await wait_phase(api, "chatty", "Running")
+    uid = pod["metadata"]["uid"]
+    cdir = cluster.log_dir / f"default_chatty_{uid}" / "c"
+
+    async def rotated() -> bool:
+        tail = [ln async for ln in stream_logs(api, "default", "chatty", tail_lines=1)]
+        return tail == ["line-399-padding-padding-padding"]
+
+    await wait_until(rotated, 15, 0.3, message="last line never arrived")
+    files = sorted(p.name for p in cdir.iterdir())
+    assert files == ["0.log", "0.log.1", "0.log.2"]
+    assert all((cdir / f).stat().st_size <= 4096 for f in files)
+    first = (cdir / "0.log").read_text().splitlines()[0].split(" ")
+    assert first[1] == "stdout" and first[2] == "F" and first[0].endswith("Z")
+    base = f"http://127.0.0.1:{cluster.kubelet_port}"
+    async with httpx.AsyncClient(trust_env=False, timeout=15) as http:
+        assert (await http.get(f"{base}/healthz")).text == "ok"
+        summary = (await http.get(f"{base}/stats/summary")).json()
+        entry = next(p for p in summary["pods"] if p["podRef"]["name"] == "chatty")
+        assert entry["containers"][0]["memory"]["workingSetBytes"] > 0
+        metrics = (await http.get(f"{base}/metrics")).text
+        assert "kubelet_running_pods" in metrics and 'pod="chatty"' in metrics
+        r = await http.get(f"{base}/containerLogs/default/chatty/c", params={"tailLines": 2, "timestamps": "true"})
+        lines = r.text.splitlines()
+        assert len(lines) == 2 and lines[-1].endswith("line-399-padding-padding-padding") and "Z " in lines[-1]
+        r = await http.get(f"{base}/containerLogs/default/nope/c")
+        assert r.status_code == 404 and r.json()["reason"] == "NotFound"
+    await delete_and_wait_gone(api, "chatty")
+
+
+async def test_pod_dns_config_and_secret_volume(cluster: Cluster, api: ApiClient) -> None:
+    from machinery.podlogs import exec_in_pod
+
+    await api.request("POST", "/api/v1/namespaces/default/secrets", json={
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"}, "stringData": {"user": "admin"}})
+    await create(api, cluster.pod("dns", [{
+        "name": "c", "image": BUSYBOX, "command": ["sleep", "3600"],
+        "env": [{"name": "USER_NAME", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "user"}}}],
+        "volumeMounts": [{"name": "creds", "mountPath": "/creds"}]}],
+        dnsPolicy="None", dnsConfig={"nameservers": ["10.96.0.10"], "searches": ["default.svc.cluster.local"],
+                                     "options": [{"name": "ndots", "value": "5"}]},
+        volumes=[{"name": "creds", "secret": {"secretName": "creds"}}]))
+    await wait_phase(api, "dns", "Running")
+    res = await exec_in_pod(api, "default", "dns", ["sh", "-c", "cat /etc/resolv.conf; cat /creds/user; echo; "
+                                                     "echo $USER_NAME; touch /creds/x 2>/dev/null || echo ro"])
+    assert res.exit_code == 0, res
+    assert res.stdout.splitlines() == ["nameserver 10.96.0.10", "search default.svc.cluster.local", "options ndots:5",
+                                       "admin", "admin", "ro"]
+    await delete_and_wait_gone(api, "dns")

@@ -1,0 +1,159 @@
+"""Helpers every test may import: free ports, polling waits, and a real etcd process.
+
+- `free_port()`: a TCP port on 127.0.0.1 that was free a moment ago.
+- `await wait_until(predicate, timeout_s)`: polls a sync or async predicate; raises
+  AssertionError naming it on timeout. `wait_until_sync` is the same for sync code.
+- `EtcdProcess`: /usr/bin/etcd on free client and peer ports with a temp data dir, quick
+  election settings and a 1 s progress-notify interval. `.start()` waits until it answers,
+  `.stop()` (SIGTERM), `.kill()` (SIGKILL), `.start()` again on the SAME ports and data dir,
+  `.cleanup()` stops it and removes the data dir. Usable as a context manager.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+ETCD_BIN = os.environ.get("KUBELITE_ETCD_BIN", "/usr/bin/etcd")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def wait_until(
+    predicate: Callable[[], bool | Awaitable[bool]], timeout_s: float = 10.0, interval_s: float = 0.05,
+    message: str = "",
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = predicate()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(message or f"condition {predicate!r} not met within {timeout_s}s")
+        await asyncio.sleep(interval_s)
+
+
+def wait_until_sync(
+    predicate: Callable[[], bool], timeout_s: float = 10.0, interval_s: float = 0.05, message: str = ""
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(message or f"condition {predicate!r} not met within {timeout_s}s")
+        time.sleep(interval_s)
+
+
+class EtcdProcess:
+    def __init__(self, data_dir: Path | None = None, *, client_port: int | None = None,
+                 peer_port: int | None = None, name: str = "kubelite-test") -> None:
+        self._own_dir = data_dir is None
+        self.base_dir = Path(tempfile.mkdtemp(prefix="kubelite-etcd-")) if data_dir is None else data_dir
+        self.data_dir = self.base_dir / "data"
+        self.log_path = self.base_dir / "etcd.log"
+        self.client_port = client_port or free_port()
+        self.peer_port = peer_port or free_port()
+        self.name = name
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.client_port}"
+
+    @property
+    def peer_url(self) -> str:
+        return f"http://127.0.0.1:{self.peer_port}"
+
+    def command(self) -> list[str]:
+        return [
+            ETCD_BIN, "--name", self.name, "--data-dir", str(self.data_dir),
+            "--listen-client-urls", self.url, "--advertise-client-urls", self.url,
+            "--listen-peer-urls", self.peer_url, "--initial-advertise-peer-urls", self.peer_url,
+            "--initial-cluster", f"{self.name}={self.peer_url}",
+            "--initial-cluster-state", "new",
+            "--heartbeat-interval", "20", "--election-timeout", "200",
+            # Progress notifications let idle watch caches advance (and bookmarks be fresh).
+            "--experimental-watch-progress-notify-interval", "1s",
+            "--logger", "zap", "--log-level", "warn",
+        ]
+
+    def start(self, timeout_s: float = 20.0) -> None:
+        if self.running:
+            return
+        self.base_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
+        try:
+            self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, start_new_session=True)
+        finally:
+            log.close()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"etcd exited with {self.proc.returncode}; see {self.log_path}:\n"
+                                   + self.log_path.read_text()[-2000:])
+            if self.healthy():
+                return
+            time.sleep(0.05)
+        self.kill()
+        raise RuntimeError(f"etcd did not become healthy in {timeout_s}s; see {self.log_path}")
+
+    def healthy(self) -> bool:
+        try:
+            r = httpx.get(f"{self.url}/health", timeout=1.0)
+            return r.status_code == 200 and r.json().get("health") == "true"
+        except (httpx.HTTPError, ValueError):
+            return False
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def _signal(self, sig: int, timeout_s: float) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """SIGTERM (graceful), then SIGKILL if it lingers."""
+        self._signal(signal.SIGTERM, timeout_s)
+
+    def kill(self) -> None:
+        self._signal(signal.SIGKILL, 10.0)
+
+    def cleanup(self) -> None:
+        self.kill()
+        if self._own_dir:
+            shutil.rmtree(self.base_dir, ignore_errors=True)
+
+    def __enter__(self) -> EtcdProcess:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.cleanup()

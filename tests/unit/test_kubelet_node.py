@@ -1,0 +1,91 @@
+"""Node status / lease builders and the node agent's calls against a recording API."""
+
+from typing import Any
+
+from kubelet.node import HostFacts, NodeAgent, lease_body, node_status
+from machinery import errors
+
+FACTS = HostFacts(cpus=4, memory_bytes=8 * 2**30, mem_available_bytes=4 * 2**30, disk_bytes=100 * 2**30,
+                  disk_free_bytes=50 * 2**30, kernel="6.1.0", os_image="Debian GNU/Linux 12", arch="amd64",
+                  hostname="h1")
+
+
+def test_node_status_capacity_addresses_conditions() -> None:
+    st = node_status(FACTS, node_ip="10.0.0.5", port=10250, docker_version="20.10.24", old=None, now="T1")
+    assert st["capacity"] == {"cpu": "4", "memory": f"{8 * 2**20}Ki", "pods": "110",
+                              "ephemeral-storage": f"{100 * 2**20}Ki"}
+    assert st["allocatable"] == st["capacity"]
+    assert st["addresses"] == [{"type": "InternalIP", "address": "10.0.0.5"}, {"type": "Hostname", "address": "h1"}]
+    assert st["daemonEndpoints"] == {"kubeletEndpoint": {"Port": 10250}}
+    assert st["nodeInfo"]["containerRuntimeVersion"] == "docker://20.10.24"
+    conds = {c["type"]: c["status"] for c in st["conditions"]}
+    assert conds == {"Ready": "True", "MemoryPressure": "False", "DiskPressure": "False", "PIDPressure": "False"}
+
+
+def test_pressure_and_transition_times() -> None:
+    first = node_status(FACTS, node_ip="x", port=1, docker_version="v", old=None, now="T1")
+    low = HostFacts(**{**FACTS.__dict__, "mem_available_bytes": 10 * 2**20, "disk_free_bytes": 2**30})
+    second = node_status(low, node_ip="x", port=1, docker_version="v", old=first, now="T2")
+    by = {c["type"]: c for c in second["conditions"]}
+    assert by["MemoryPressure"]["status"] == "True" and by["MemoryPressure"]["lastTransitionTime"] == "T2"
+    assert by["DiskPressure"]["status"] == "True"
+    assert by["Ready"]["lastTransitionTime"] == "T1" and by["Ready"]["lastHeartbeatTime"] == "T2"
+
+
+def test_lease_body() -> None:
+    lease = lease_body("n1", node_uid="u1", now="2026-01-01T00:00:00.000000Z")
+    assert lease["metadata"] == {"name": "n1", "namespace": "kube-node-lease",
+                                 "ownerReferences": [{"apiVersion": "v1", "kind": "Node", "name": "n1", "uid": "u1"}]}
+    assert lease["spec"]["holderIdentity"] == "n1" and lease["spec"]["leaseDurationSeconds"] == 40
+
+
+class RecordingApi:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+        self.objects: dict[str, dict[str, Any]] = {}
+
+    async def create(self, path: str, obj: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append(("create", path))
+        key = f"{path}/{obj['metadata']['name']}"
+        if key in self.objects:
+            raise errors.AlreadyExists("exists")
+        obj = {**obj, "metadata": {**obj["metadata"], "uid": "uid-1", "resourceVersion": "1"}}
+        self.objects[key] = obj
+        return obj
+
+    async def get_node(self, name: str) -> dict[str, Any] | None:
+        return self.objects.get(f"/api/v1/nodes/{name}")
+
+    async def get(self, path: str) -> dict[str, Any] | None:
+        self.calls.append(("get", path))
+        return self.objects.get(path)
+
+    async def put(self, path: str, obj: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append(("put", path))
+        self.objects[path] = obj
+        return obj
+
+    async def merge_patch(self, path: str, patch: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append(("patch", path))
+        return patch
+
+
+async def test_register_then_renew_lease(tmp_path: Any) -> None:
+    api = RecordingApi()
+    agent = NodeAgent(api, node="n1", node_ip="127.0.0.1", port=10250, root_dir=str(tmp_path),
+                      docker_version="v", pod_cidr="10.244.3.0/24")
+    assert await agent.register() == "10.244.3.0/24"
+    assert agent.uid == "uid-1"
+    assert api.calls == [("create", "/api/v1/nodes"), ("patch", "/api/v1/nodes/n1/status")]
+    # A restarted kubelet adopts the existing node.
+    assert await NodeAgent(api, node="n1", node_ip="127.0.0.1", port=1, root_dir=str(tmp_path),
+                           docker_version="v", pod_cidr=None).register() == "10.244.3.0/24"
+    api.calls.clear()
+    await agent.renew_lease()
+    lease_path = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/n1"
+    assert api.calls == [("get", lease_path), ("create", "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases")]
+    api.objects[lease_path] = api.objects.pop("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/n1")
+    api.calls.clear()
+    await agent.renew_lease()
+    assert api.calls == [("get", lease_path), ("put", lease_path)]
+    assert api.objects[lease_path]["metadata"]["resourceVersion"] == "1"  # PUT carries the version

@@ -1,0 +1,229 @@
+"""The scheduler loop with fake API calls: routing, assume + bind, failures, events, status."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+import pytest
+
+from machinery import errors
+from scheduler.core import Scheduler
+from scheduler.events import EventRecorder
+from tests.unit.test_scheduler_support import node_dict, pod_dict
+
+
+class FakeApi:
+    """Records the calls the scheduler makes; `fail_bind` maps pod name -> exception."""
+
+    def __init__(self) -> None:
+        self.pods: dict[str, dict[str, Any]] = {}
+        self.binds: list[tuple[str, str, str]] = []
+        self.status_patches: list[tuple[str, str, dict[str, Any]]] = []
+        self.events: list[dict[str, Any]] = []
+        self.event_patches: list[tuple[str, str, dict[str, Any]]] = []
+        self.fail_bind: dict[str, Exception] = {}
+
+    def get_pod(self, key: str) -> dict[str, Any] | None:
+        return self.pods.get(key)
+
+    async def bind(self, ns: str, name: str, node: str) -> None:
+        exc = self.fail_bind.pop(name, None)
+        if exc is not None:
+            raise exc
+        self.binds.append((ns, name, node))
+
+    async def patch_status(self, ns: str, name: str, patch: dict[str, Any]) -> None:
+        self.status_patches.append((ns, name, patch))
+
+    async def create_event(self, ns: str, body: dict[str, Any]) -> None:
+        self.events.append(body)
+
+    async def patch_event(self, ns: str, name: str, patch: dict[str, Any]) -> None:
+        self.event_patches.append((ns, name, patch))
+
+
+@pytest.fixture
+async def env() -> Any:
+    api = FakeApi()
+    rec = EventRecorder(api.create_event, api.patch_event, senders=1)
+    rec.start()
+    sched = Scheduler(
+        get_pod=api.get_pod,
+        bind=api.bind,
+        patch_status=api.patch_status,
+        recorder=rec,
+        rng=random.Random(1),
+    )
+    yield api, sched, rec
+    await rec.stop()
+
+
+def add_pod(api: FakeApi, sched: Scheduler, d: dict[str, Any]) -> None:
+    api.pods[f"{d['metadata']['namespace']}/{d['metadata']['name']}"] = d
+    sched.on_pod_add(d)
+
+
+async def run_queue(sched: Scheduler, rec: EventRecorder) -> list[str | None]:
+    out = []
+    while (key := sched.queue.pop_nowait()) is not None:
+        out.append(sched.schedule_one(key))
+        sched.queue.done(key)
+    await sched.wait_binds()
+    await rec.flush()
+    return out
+
+
+async def test_assumed_pods_count_before_the_watch_confirms(env: Any) -> None:
+    api, sched, rec = env
+    sched.on_node_add(node_dict("a", cpu="1"))
+    sched.on_node_add(node_dict("b", cpu="1"))
+    for i in range(2):
+        add_pod(api, sched, pod_dict(f"p{i}", cpu="800m"))
+    assert sorted(str(n) for n in await run_queue(sched, rec)) == ["a", "b"]  # second pod saw the first
+    assert sorted(b[2] for b in api.binds) == ["a", "b"]
+    scheduled = [e for e in api.events if e["reason"] == "Scheduled"]
+    assert len(scheduled) == 2
+    assert scheduled[0]["message"].startswith("Successfully assigned default/p")
+    assert scheduled[0]["involvedObject"]["kind"] == "Pod"
+    assert scheduled[0]["reportingComponent"] == "default-scheduler"
+
+
+async def test_unschedulable_sets_condition_event_and_parks(env: Any) -> None:
+    api, sched, rec = env
+    sched.on_node_add(node_dict("a", cpu="1"))
+    sched.on_node_add(node_dict("b", cpu="4", labels={"disk": "ssd"}))
+    sched.on_node_add(node_dict("c", cpu="1"))
+    add_pod(api, sched, pod_dict("big", cpu="5"))
+    add_pod(api, sched, pod_dict("sel", node_selector={"disk": "hdd"}))
+    assert await run_queue(sched, rec) == [None, None]
+    msgs = {e["involvedObject"]["name"]: e["message"] for e in api.events if e["reason"] == "FailedScheduling"}
+    assert msgs["big"] == "0/3 nodes are available: 3 Insufficient cpu."
+    assert msgs["sel"] == "0/3 nodes are available: 3 node(s) didn't match node selector."
+    fail = next(e for e in api.events if e["reason"] == "FailedScheduling")
+    assert fail["type"] == "Warning" and fail["source"]["component"] == "default-scheduler"
+    patch = next(p for p in api.status_patches if p[1] == "big")[2]
+    cond = patch["status"]["conditions"][0]
+    assert (cond["type"], cond["status"], cond["reason"]) == ("PodScheduled", "False", "Unschedulable")
+    assert sorted(sched.queue.parked) == ["default/big", "default/sel"]
+
+
+async def test_node_added_flushes_parked_pods(env: Any) -> None:
+    api, sched, rec = env
+    add_pod(api, sched, pod_dict("p", cpu="2"))
+    assert await run_queue(sched, rec) == [None]
+    assert sched.queue.parked == ["default/p"]
+    # Our own status write comes back through the watch: it must not requeue the pod.
+    sched.on_pod_update(api.pods["default/p"], {**api.pods["default/p"], "status": {"conditions": []}})
+    assert sched.queue.pop_nowait() is None
+    sched.on_node_add(node_dict("n", cpu="4"))
+    assert await run_queue(sched, rec) == ["n"]
+
+
+async def test_repeated_failure_is_folded_into_one_event(env: Any) -> None:
+    api, sched, rec = env
+    add_pod(api, sched, pod_dict("p", cpu="2"))
+    for _ in range(3):
+        await run_queue(sched, rec)
+        sched.queue.flush()
+    assert len([e for e in api.events if e["reason"] == "FailedScheduling"]) == 1
+    assert [p[2]["count"] for p in api.event_patches] == [2, 3]
+
+
+async def test_bind_error_forgets_assumption_and_retries(env: Any) -> None:
+    api, sched, rec = env
+    sched.on_node_add(node_dict("n", cpu="1"))
+    add_pod(api, sched, pod_dict("p", cpu="1"))
+    api.fail_bind["p"] = errors.InternalError("etcd is down")
+    assert await run_queue(sched, rec) == ["n"]
+    node = sched.cache.get_node("n")
+    assert node is not None and node.requested.milli_cpu == 0  # assumption dropped
+    assert sched.queue.parked == ["default/p"]
+    sched.queue.flush()
+    assert await run_queue(sched, rec) == ["n"]
+    assert api.binds == [("default", "p", "n")]
+
+
+async def test_bind_not_found_drops_pod(env: Any) -> None:
+    api, sched, rec = env
+    sched.on_node_add(node_dict("n"))
+    add_pod(api, sched, pod_dict("p"))
+    api.fail_bind["p"] = errors.NotFound("pods \"p\" not found")
+    await run_queue(sched, rec)
+    assert "default/p" not in sched.queue and not sched.cache.is_assumed("default/p")
+
+
+async def test_bound_pod_from_watch_and_deletion_flush(env: Any) -> None:
+    api, sched, rec = env
+    sched.on_node_add(node_dict("n", cpu="1"))
+    sched.on_pod_add(pod_dict("old", cpu="1", node="n"))
+    add_pod(api, sched, pod_dict("new", cpu="1"))
+    assert await run_queue(sched, rec) == [None]
+    sched.on_pod_delete(pod_dict("old", cpu="1", node="n"))
+    assert await run_queue(sched, rec) == ["n"]
+
+
+async def test_finished_pod_frees_its_node(env: Any) -> None:
+    api, sched, rec = env
+    sched.on_node_add(node_dict("n", cpu="1"))
+    running = pod_dict("job", cpu="1", node="n", phase="Running")
+    sched.on_pod_add(running)
+    add_pod(api, sched, pod_dict("next", cpu="1"))
+    assert await run_queue(sched, rec) == [None]
+    sched.on_pod_update(running, pod_dict("job", cpu="1", node="n", phase="Succeeded"))
+    assert await run_queue(sched, rec) == ["n"]
+
+
+async def test_other_scheduler_and_deleting_pods_are_ignored(env: Any) -> None:
+    api, sched, rec = env
+    sched.on_node_add(node_dict("n"))
+    add_pod(api, sched, pod_dict("mine"))
+    add_pod(api, sched, pod_dict("theirs", scheduler_name="other"))
+    gone = pod_dict("gone")
+    gone["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    add_pod(api, sched, gone)
+    assert await run_queue(sched, rec) == ["n"]
+    assert [b[1] for b in api.binds] == ["mine"]
+
+
+async def test_priority_wins_the_last_slot(env: Any) -> None:
+    api, sched, rec = env
+    add_pod(api, sched, pod_dict("low", cpu="1", priority=0, created="2026-01-01T00:00:00Z"))
+    add_pod(api, sched, pod_dict("high", cpu="1", priority=1000, created="2026-01-01T00:00:05Z"))
+    assert await run_queue(sched, rec) == [None, None]
+    sched.on_node_add(node_dict("n", cpu="1"))
+    assert await run_queue(sched, rec) == ["n", None]
+    assert api.binds == [("default", "high", "n")]
+
+
+async def test_run_loop_schedules_and_stops(env: Any) -> None:
+    api, sched, rec = env
+    sched.on_node_add(node_dict("n"))
+    task = asyncio.create_task(sched.run())
+    add_pod(api, sched, pod_dict("p"))
+    for _ in range(100):
+        if api.binds:
+            break
+        await asyncio.sleep(0.01)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert api.binds == [("default", "p", "n")]
+
+
+def test_service_selectors_for_spreading() -> None:
+    from machinery.models import Service
+    from scheduler.main import _service_selectors
+    from tests.unit.test_scheduler_support import pod
+
+    class FakeInformer:
+        def list(self) -> list[Service]:
+            return [
+                Service.from_dict({"metadata": {"name": "web", "namespace": "default"}, "spec": {"selector": {"app": "web"}}}),
+                Service.from_dict({"metadata": {"name": "web", "namespace": "other"}, "spec": {"selector": {"app": "web"}}}),
+                Service.from_dict({"metadata": {"name": "headless", "namespace": "default"}, "spec": {}}),
+            ]
+
+    selectors = _service_selectors(FakeInformer())
+    assert [str(s) for s in selectors(pod("p", labels={"app": "web"}))] == ["app=web"]
+    assert selectors(pod("p", labels={"app": "db"})) == []
