@@ -15,6 +15,7 @@ import uvicorn
 
 from apiserver.app import create_app
 from apiserver.config import parse_args
+from apiserver.kubelet_proxy import router as kubelet_proxy_router
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -23,7 +24,8 @@ def main(argv: list[str] | None = None) -> None:
         level=getattr(logging, config.log_level.upper(), logging.INFO), stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    app = create_app(config)
+    # pods/log and pods/exec are relayed to the pod's kubelet (clients only talk to us).
+    app = create_app(config, extra_routers=[kubelet_proxy_router])
     uvicorn.run(
         app,
         host=config.bind_address,

@@ -66,7 +66,7 @@ def format_time(value: Any) -> str:
 
 def events_table(w: Writer, events: list[dict[str, Any]], at: datetime) -> None:
     if not events:
-        w.line(0, "Events", NONE)
+        w.text(0, f"Events:  {NONE}")  # its own line, as kubectl prints it, not aligned with the fields above
         return
     w.line(0, "Events")
     rows = []

@@ -109,6 +109,12 @@ def rotated_files(path: Path) -> list[Path]:
     return sorted(parts, key=lambda p: -int(p.name.rsplit(".", 1)[1]))
 
 
+def remove_instance_logs(path: Path) -> None:
+    """Delete one container instance's log file and its rotated parts."""
+    for p in [path, *rotated_files(path)]:
+        p.unlink(missing_ok=True)
+
+
 def _docker_ts_to_since(ts: str) -> str:
     """RFC3339Nano -> Docker's `since` "seconds.nanoseconds"."""
     base, _, frac = ts.rstrip("Z").partition(".")

@@ -40,7 +40,7 @@ from kubelet.runtime import (
     Runtime,
     labels_for,
 )
-from kubelet.status import ContainerView, PodView, compute_pod_status, status_changed
+from kubelet.status import ContainerView, PodView, compute_pod_status, qos_class, status_changed
 from machinery import errors
 
 log = logging.getLogger(__name__)
@@ -142,7 +142,8 @@ class PodWorker:
             by_name.setdefault(i.container, []).append(i)
         self._start_time = self._start_time or (pod.get("status") or {}).get("startTime") or now_rfc3339()
         spec = pod.get("spec") or {}
-        view = PodView(host_ip=self.cfg.node_ip, pod_ip=None, start_time=self._start_time, init=[], apps=[])
+        view = PodView(host_ip=self.cfg.node_ip, pod_ip=None, start_time=self._start_time, init=[], apps=[],
+                       qos_class=qos_class(spec))
         sandbox = await self._ensure_sandbox(pod, by_name.get(SANDBOX_NAME, []), view)
         if sandbox is not None:
             view.pod_ip = sandbox.ip
@@ -270,6 +271,8 @@ class PodWorker:
         for old in insts[:-1]:  # keep only the latest exited instance (for lastState/--previous)
             await self.runtime.remove(old.id)
             self.copiers.forget(old.id)
+            # ... and its logs: a pod crash-looping for days must not pile up files.
+            await asyncio.to_thread(logs.remove_instance_logs, self._log_path(name, old.restarts))
         v.previous = latest
         return await self._start_and_probe(pod, c, kind, sandbox, v, restarts=latest.restarts + 1,
                                            steps=d.next_backoff_steps)

@@ -47,6 +47,25 @@ class PodView:
     apps: list[ContainerView]
     init_failed: bool = False
     message: str | None = None
+    qos_class: str = "BestEffort"
+
+
+def qos_class(spec: dict[str, Any]) -> str:
+    """Kubernetes' QoS class: Guaranteed when every container limits cpu and memory with
+    requests equal to limits (requests default to limits), BestEffort when nothing is set."""
+    containers = [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
+    any_set, guaranteed = False, True
+    for c in containers:
+        res = c.get("resources") or {}
+        limits, requests = res.get("limits") or {}, res.get("requests") or {}
+        if limits or requests:
+            any_set = True
+        for r in ("cpu", "memory"):
+            if r not in limits or str(requests.get(r, limits[r])) != str(limits[r]):
+                guaranteed = False
+    if not any_set:
+        return "BestEffort"
+    return "Guaranteed" if guaranteed else "Burstable"
 
 
 def _terminated(c: ContainerInfo) -> dict[str, Any]:
@@ -137,7 +156,7 @@ def compute_pod_status(view: PodView, *, old_status: dict[str, Any] | None, now:
         "hostIP": view.host_ip,
         "hostIPs": [{"ip": view.host_ip}],
         "containerStatuses": [container_status(a, behind_init=not inits_done) for a in view.apps],
-        "qosClass": (old_status or {}).get("qosClass") or "BestEffort",
+        "qosClass": view.qos_class,
     }
     if view.init:
         status["initContainerStatuses"] = [container_status(v) for v in view.init]

@@ -77,3 +77,15 @@ async def test_follow_sees_new_lines_and_rotation(tmp_path: Path) -> None:
     assert text[0] == "first"
     assert text[-1] == "more-7"
     assert len(rotated_files(path)) >= 1
+
+
+def test_remove_instance_logs_keeps_other_instances(tmp_path: Path) -> None:
+    for n in (0, 1):
+        w = RotatingWriter(tmp_path / f"{n}.log", max_bytes=60, max_files=3)
+        for i in range(5):
+            w.write(ts(i), "stdout", b"x" * 20)
+        w.close()
+    from kubelet.logs import remove_instance_logs
+
+    remove_instance_logs(tmp_path / "0.log")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["1.log", "1.log.1", "1.log.2"]

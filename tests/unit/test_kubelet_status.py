@@ -83,3 +83,13 @@ def test_status_changed_ignores_fields_we_do_not_own() -> None:
     v = ContainerView("app", "img", current=info("a", "running"), ready=True)
     st = compute_pod_status(pod([v]), old_status=None, now=NOW)
     assert not status_changed({**st, "nominatedNodeName": "n1"}, st)
+
+
+def test_qos_class() -> None:
+    from kubelet.status import qos_class
+
+    assert qos_class({"containers": [{"name": "a"}]}) == "BestEffort"
+    assert qos_class({"containers": [{"resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]}) == "Guaranteed"
+    assert qos_class({"containers": [{"resources": {"requests": {"cpu": "100m"}}}]}) == "Burstable"
+    assert qos_class({"containers": [{"resources": {"limits": {"cpu": "1", "memory": "1Gi"},
+                                                    "requests": {"cpu": "500m"}}}]}) == "Burstable"
