@@ -9,8 +9,12 @@ Contract (`?watch=1` on a collection path):
   after N (no initial events unless sendInitialEvents=true).
 - labelSelector / fieldSelector filter events (an object that stops matching arrives as
   DELETED, one that starts matching as ADDED); allowWatchBookmarks=true adds periodic BOOKMARKs.
-- The stream ends after timeoutSeconds (default: a random time between
-  `min_watch_timeout_s` and twice that, like Kubernetes), or when the client leaves.
+- The stream ends after timeoutSeconds, or when the client leaves (`kubectl get -w` sends no
+  timeoutSeconds and expects the stream to stay open until it quits).
+- Accept `as=Table` (kubectl get -w): every object is sent as a meta.k8s.io/v1 Table of one
+  row; only the first carries columnDefinitions, as in Kubernetes.
+- Fan-out is cheap: the encoded line of an event is cached per (type, object identity,
+  rendering), so 1,000 watchers of one resource serialize each change once.
 - A resourceVersion older than the server keeps: an ERROR event carrying a 410 Expired Status,
   then the end of the stream; other failures after the response started are ERROR events too.
   Failures before it starts (bad parameters, etcd down for the initial list) are plain HTTP
@@ -22,14 +26,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections import OrderedDict
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
+from apiserver import tables
 from apiserver.handlers import make_predicate
 from apiserver.handlers_common import Ctx, Obj, ResourceClass, collection_key, flag, int_param
 from apiserver.storage.interface import StoredEvent
@@ -43,6 +48,32 @@ INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 def _line(event_type: str, obj: Any) -> bytes:
     return json.dumps({"type": event_type, "object": obj}, separators=(",", ":"),
                       ensure_ascii=False).encode() + b"\n"
+
+
+class LineCache:
+    """Encoded event lines keyed by (type, id(object), rendering). The watch cache hands the
+    same (read-only) dict to every watcher; the entry keeps a reference to it so its id cannot
+    be reused while cached. Bounded: the oldest entries go first."""
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self.capacity = capacity
+        self._lines: OrderedDict[tuple[str, int, str], tuple[Any, bytes]] = OrderedDict()
+        self.hits = 0
+
+    def line(self, event_type: str, obj: Obj, rendering: str, render: Callable[[Obj], Any]) -> bytes:
+        key = (event_type, id(obj), rendering)
+        hit = self._lines.get(key)
+        if hit is not None and hit[0] is obj:
+            self.hits += 1
+            return hit[1]
+        data = _line(event_type, render(obj))
+        self._lines[key] = (obj, data)
+        if len(self._lines) > self.capacity:
+            self._lines.popitem(last=False)
+        return data
+
+
+LINES = LineCache()
 
 
 def _bookmark(cls: ResourceClass, rv: int | str, *, initial_end: bool = False) -> Obj:
@@ -59,9 +90,18 @@ async def watch_response(ctx: Ctx, cls: ResourceClass, namespace: str | None, re
     bookmarks = flag(request, "allowWatchBookmarks")
     send_initial = flag(request, "sendInitialEvents")
     timeout_s = int_param(request, "timeoutSeconds")
-    if timeout_s is None or timeout_s <= 0:
-        low = ctx.config.min_watch_timeout_s
-        timeout_s = int(random.uniform(low, 2 * low))
+    as_table = tables.table_request(request)
+    include = tables.include_object(request) if as_table else ""
+    first = [True]
+
+    def encode(event_type: str, obj: Obj) -> bytes:
+        if not as_table or event_type in ("BOOKMARK", "ERROR"):
+            return LINES.line(event_type, obj, "", lambda o: o)
+        headers = first[0]
+        first[0] = False
+        return LINES.line(event_type, obj, f"table:{include}:{headers}",
+                          lambda o: tables.to_table(cls, [o], {"resourceVersion": (o.get("metadata") or {}).get("resourceVersion", "")},
+                                                    include=include, headers=headers))
     raw_rv = q.get("resourceVersion") or ""
     try:
         from_rv = int(raw_rv) if raw_rv else 0
@@ -90,16 +130,16 @@ async def watch_response(ctx: Ctx, cls: ResourceClass, namespace: str | None, re
             yield ev
 
     async def body() -> AsyncIterator[bytes]:
-        deadline = time.monotonic() + timeout_s
+        deadline = time.monotonic() + timeout_s if timeout_s and timeout_s > 0 else None
         for obj in initial:
-            yield _line("ADDED", obj)
+            yield encode("ADDED", obj)
         if send_initial:
             yield _line("BOOKMARK", _bookmark(cls, initial_rv, initial_end=True))
         stream = events()
         try:
             while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
                     return
                 try:
                     ev = await asyncio.wait_for(stream.__anext__(), remaining)
@@ -108,7 +148,7 @@ async def watch_response(ctx: Ctx, cls: ResourceClass, namespace: str | None, re
                 if ev.type == "BOOKMARK":
                     yield _line("BOOKMARK", _bookmark(cls, ev.resource_version))
                 else:
-                    yield _line(ev.type, ev.object)
+                    yield encode(ev.type, ev.object)
         except errors.ApiError as e:
             yield _line("ERROR", e.to_status())
         except Exception as e:  # a broken stream must end with a Status, not a reset

@@ -15,7 +15,7 @@ import os
 import sys
 import traceback
 from collections.abc import Coroutine
-from typing import Any, NoReturn
+from typing import Any
 from urllib.parse import urlsplit
 
 from machinery import errors
@@ -86,10 +86,6 @@ def format_error(exc: BaseException) -> str:
     if type(exc).__name__ == "KubeconfigError" or isinstance(exc, FileNotFoundError):
         return f"error: {exc}"
     return f"error: {type(exc).__name__}: {exc}"
-
-
-def fail(message: str) -> NoReturn:
-    raise CliError(message)
 
 
 def run(coro: Coroutine[Any, Any, int | None]) -> None:

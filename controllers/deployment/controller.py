@@ -44,8 +44,7 @@ class DeploymentController(Controller):
         self.d_informer = ctx.factory.informer(Deployment)
         self.rs_informer = ctx.factory.informer(ReplicaSet)
         self.pod_informer = ctx.factory.informer(Pod)
-        if CONTROLLER_UID_INDEX not in self.pod_informer._indexers:
-            self.pod_informer.add_index(CONTROLLER_UID_INDEX, controller_uid_index)
+        self.pod_informer.add_index(CONTROLLER_UID_INDEX, controller_uid_index)  # idempotent
         self.d_informer.add_handlers(on_add=self.enqueue, on_update=lambda old, new: self.enqueue(new),
                                      on_delete=self.enqueue)
         self.rs_informer.add_handlers(on_add=self._rs_added, on_update=self._rs_updated,
@@ -124,7 +123,7 @@ class DeploymentController(Controller):
             status = util.deep_copy(d.status) if d.status else progress.DeploymentStatus()
             progress.set_condition(status, cond)
             await self.syncer.write_status(d, status)
-        if d.spec.paused or await self.syncer.is_scaling_event(d, rs_list):
+        if d.spec.paused or self.syncer.is_scaling_event(d, rs_list):
             await self._sync_scale_only(d, rs_list)
             return
         if util.is_rolling(d):

@@ -51,6 +51,15 @@ def new_rs_new_replicas(d: Deployment, all_rs: list[ReplicaSet], new_rs: Replica
     return util.replicas(new_rs) + scale_up
 
 
+def find_new_rs(d: Deployment, rs_list: list[ReplicaSet]) -> tuple[ReplicaSet | None, list[ReplicaSet]]:
+    """(the RS whose template is the deployment's, ignoring the hash label; the others)."""
+    assert d.spec is not None
+    template = d.spec.template
+    new = next((rs for rs in util.by_creation(rs_list) if rs.spec and equal_ignore_hash(rs.spec.template, template)),
+               None)
+    return new, [rs for rs in rs_list if new is None or rs.uid != new.uid]
+
+
 def is_saturated(d: Deployment, rs: ReplicaSet | None) -> bool:
     if rs is None:
         return False
@@ -101,10 +110,7 @@ class DeploymentSyncer:
 
     async def get_all_rs_and_sync_revision(self, d: Deployment, rs_list: list[ReplicaSet],
                                            create: bool) -> tuple[ReplicaSet | None, list[ReplicaSet]]:
-        assert d.spec is not None
-        existing = next((rs for rs in util.by_creation(rs_list)
-                         if rs.spec and equal_ignore_hash(rs.spec.template, d.spec.template)), None)
-        old_rs = [rs for rs in rs_list if existing is None or rs.uid != existing.uid]
+        existing, old_rs = find_new_rs(d, rs_list)
         new_revision = util.max_revision(old_rs) + 1
         if existing is not None:
             return await self._sync_existing(d, existing, new_revision), old_rs
@@ -248,8 +254,11 @@ class DeploymentSyncer:
         allowed = to_add - added
         return min(fraction, allowed) if to_add > 0 else max(fraction, allowed)
 
-    async def is_scaling_event(self, d: Deployment, rs_list: list[ReplicaSet]) -> bool:
-        new_rs, old_rs = await self.get_all_rs_and_sync_revision(d, rs_list, False)
+    @staticmethod
+    def is_scaling_event(d: Deployment, rs_list: list[ReplicaSet]) -> bool:
+        # Read-only on purpose: syncing the revision here would write RSes the caller's
+        # list still holds at their old resourceVersion.
+        new_rs, old_rs = find_new_rs(d, rs_list)
         for rs in util.active([*old_rs, *([new_rs] if new_rs else [])]):
             desired = util.int_annotation(rs, util.DESIRED_REPLICAS)
             if desired is not None and desired != util.replicas(d):

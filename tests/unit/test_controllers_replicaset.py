@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from controllers.replicaset import ReplicaSetController, slow_start_batch
 from machinery import errors
 from machinery.models import Pod, ReplicaSet
-
-from controllers.replicaset import ReplicaSetController, slow_start_batch
 from tests.unit.controller_fixtures import NS, make_context, make_pod, make_rs, owner_ref
 from tests.unit.fake_client import FakeClient, preload
 

@@ -1,0 +1,473 @@
+"""Server-side table columns per kind: ONE definition for the API server's `as=Table`
+answers and the CLI's `get` output.
+
+Contract (everything works on plain JSON dicts as the server stores them, no models):
+- `human_duration(s)`, `human_age(ts, at)`: kubectl's HumanDuration (5s, 3m2s, 4h, 2d).
+- `pod_columns(pod, at) -> (ready, status, restarts)`: kubectl's printPod READY/STATUS/RESTARTS.
+- `LAYOUTS[kind]` / `layout_for(kind)`: the column headers (default and `-o wide`) and the row
+  function of a kind; kinds without a layout get `NAME AGE`.
+- `table(kind, objects, wide=, all_namespaces=, show_labels=, at=)` -> (headers, rows), as the
+  CLI prints them (same behaviour as the former cli/columns.table).
+- `column_definitions(kind)` -> meta.k8s.io/v1 TableColumnDefinition dicts (wide columns have
+  priority 1), and `row_cells(kind, obj, at)` -> the cells of one row in that order (NAME first
+  when the kind shows it); the API server builds Table objects from them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+Obj = dict[str, Any]
+NONE = "<none>"
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def parse_ts(value: Any) -> datetime | None:
+    if not value or not isinstance(value, str):
+        return None
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def human_duration(seconds_f: float) -> str:
+    """kubectl's duration.HumanDuration, to the same breakpoints."""
+    seconds = int(seconds_f)
+    if seconds < -1:
+        return "<invalid>"
+    if seconds < 0:
+        return "0s"
+    if seconds < 120:
+        return f"{seconds}s"
+    minutes = seconds // 60
+    if minutes < 10:
+        s = seconds % 60
+        return f"{minutes}m" if s == 0 else f"{minutes}m{s}s"
+    if minutes < 180:
+        return f"{minutes}m"
+    hours = seconds // 3600
+    if hours < 8:
+        m = minutes % 60
+        return f"{hours}h" if m == 0 else f"{hours}h{m}m"
+    if hours < 48:
+        return f"{hours}h"
+    if hours < 24 * 8:
+        h = hours % 24
+        return f"{hours // 24}d" if h == 0 else f"{hours // 24}d{h}h"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24}d"
+    if hours < 24 * 365 * 8:
+        dy = (hours // 24) % 365
+        return f"{hours // 24 // 365}y" if dy == 0 else f"{hours // 24 // 365}y{dy}d"
+    return f"{hours // 24 // 365}y"
+
+
+def human_age(timestamp: Any, at: datetime | None = None) -> str:
+    """Age of an RFC 3339 timestamp; `<unknown>` when absent, like kubectl."""
+    ts = parse_ts(timestamp)
+    if ts is None:
+        return "<unknown>"
+    return human_duration(((at or now()) - ts).total_seconds())
+
+
+def labels_string(labels: dict[str, str] | None) -> str:
+    if not labels:
+        return "<none>"
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
+
+
+def _terminated_label(term: dict[str, Any], prefix: str = "") -> str:
+    if term.get("reason"):
+        return prefix + str(term["reason"])
+    if term.get("signal"):
+        return f"{prefix}Signal:{term['signal']}"
+    return f"{prefix}ExitCode:{term.get('exitCode', 0)}"
+
+
+def _condition_true(status: dict[str, Any], ctype: str) -> bool:
+    return any(c.get("type") == ctype and c.get("status") == "True" for c in status.get("conditions") or [])
+
+
+def pod_columns(pod: dict[str, Any], at: datetime) -> tuple[str, str, str]:
+    spec = pod.get("spec") or {}
+    status = pod.get("status") or {}
+    meta = pod.get("metadata") or {}
+    total = len(spec.get("containers") or [])
+    reason = str(status.get("reason") or status.get("phase") or "")
+    restarts = 0
+    ready = 0
+    last_restart: datetime | None = None
+
+    def note_restart(cs: dict[str, Any]) -> None:
+        nonlocal last_restart
+        finished = parse_ts(((cs.get("lastState") or {}).get("terminated") or {}).get("finishedAt"))
+        if finished and (last_restart is None or finished > last_restart):
+            last_restart = finished
+
+    init_specs = spec.get("initContainers") or []
+    initializing = False
+    for i, cs in enumerate(status.get("initContainerStatuses") or []):
+        restarts += int(cs.get("restartCount") or 0)
+        note_restart(cs)
+        state = cs.get("state") or {}
+        term, waiting = state.get("terminated"), state.get("waiting")
+        if term is not None and int(term.get("exitCode") or 0) == 0:
+            continue
+        if term is not None:
+            reason = _terminated_label(term, "Init:")
+        elif waiting and waiting.get("reason") and waiting.get("reason") != "PodInitializing":
+            reason = f"Init:{waiting['reason']}"
+        else:
+            reason = f"Init:{i}/{len(init_specs)}"
+        initializing = True
+        break
+
+    if not initializing or _condition_true(status, "Initialized"):
+        restarts = 0
+        has_running = False
+        for cs in reversed(status.get("containerStatuses") or []):
+            restarts += int(cs.get("restartCount") or 0)
+            note_restart(cs)
+            state = cs.get("state") or {}
+            waiting, term = state.get("waiting"), state.get("terminated")
+            if waiting and waiting.get("reason"):
+                reason = str(waiting["reason"])
+            elif term is not None:
+                reason = _terminated_label(term)
+            elif cs.get("ready") and state.get("running") is not None:
+                has_running = True
+                ready += 1
+        if reason == "Completed" and has_running:
+            reason = "Running" if _condition_true(status, "Ready") else "NotReady"
+
+    phase = status.get("phase")
+    if meta.get("deletionTimestamp") and status.get("reason") == "NodeLost":
+        reason = "Unknown"
+    elif meta.get("deletionTimestamp") and phase not in ("Succeeded", "Failed"):
+        reason = "Terminating"
+
+    restarts_text = str(restarts)
+    if restarts and last_restart is not None:
+        restarts_text = f"{restarts} ({human_duration((at - last_restart).total_seconds())} ago)"
+    return f"{ready}/{total}", reason or "Unknown", restarts_text
+
+
+def _spec(o: Obj) -> Obj:
+    return o.get("spec") or {}
+
+
+def _status(o: Obj) -> Obj:
+    return o.get("status") or {}
+
+
+def _meta(o: Obj) -> Obj:
+    return o.get("metadata") or {}
+
+
+def _int(v: Any) -> int:
+    try:
+        return int(v or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def format_selector(sel: Obj | None) -> str:
+    if not sel:
+        return NONE
+    parts = [f"{k}={v}" for k, v in sorted((sel.get("matchLabels") or {}).items())]
+    for expr in sel.get("matchExpressions") or []:
+        key, op, values = expr.get("key", ""), expr.get("operator", ""), expr.get("values") or []
+        if op == "In":
+            parts.append(f"{key} in ({','.join(values)})")
+        elif op == "NotIn":
+            parts.append(f"{key} notin ({','.join(values)})")
+        elif op == "Exists":
+            parts.append(key)
+        elif op == "DoesNotExist":
+            parts.append(f"!{key}")
+    return ",".join(parts) or NONE
+
+
+def _containers_images(template_spec: Obj) -> list[str]:
+    containers = template_spec.get("containers") or []
+    return [",".join(c.get("name", "") for c in containers), ",".join(c.get("image", "") for c in containers)]
+
+
+def _template_spec(o: Obj) -> Obj:
+    return ((_spec(o).get("template") or {}).get("spec")) or {}
+
+
+def _pod(o: Obj, wide: bool, at: datetime) -> list[str]:
+    ready, status, restarts = pod_columns(o, at)
+    row = [ready, status, restarts, human_age(_meta(o).get("creationTimestamp"), at)]
+    if wide:
+        gates = _spec(o).get("readinessGates") or []
+        if gates:
+            conds = {c.get("type"): c.get("status") for c in _status(o).get("conditions") or []}
+            ok = sum(1 for g in gates if conds.get(g.get("conditionType")) == "True")
+            gates_text = f"{ok}/{len(gates)}"
+        else:
+            gates_text = NONE
+        row += [_status(o).get("podIP") or NONE, _spec(o).get("nodeName") or NONE,
+                _status(o).get("nominatedNodeName") or NONE, gates_text]
+    return row
+
+
+def _deployment(o: Obj, wide: bool, at: datetime) -> list[str]:
+    st = _status(o)
+    row = [f"{_int(st.get('readyReplicas'))}/{_int(_spec(o).get('replicas'))}", str(_int(st.get("updatedReplicas"))),
+           str(_int(st.get("availableReplicas"))), human_age(_meta(o).get("creationTimestamp"), at)]
+    if wide:
+        row += [*_containers_images(_template_spec(o)), format_selector(_spec(o).get("selector"))]
+    return row
+
+
+def _replicaset(o: Obj, wide: bool, at: datetime) -> list[str]:
+    st = _status(o)
+    row = [str(_int(_spec(o).get("replicas"))), str(_int(st.get("replicas"))), str(_int(st.get("readyReplicas"))),
+           human_age(_meta(o).get("creationTimestamp"), at)]
+    if wide:
+        row += [*_containers_images(_template_spec(o)), format_selector(_spec(o).get("selector"))]
+    return row
+
+
+def _statefulset(o: Obj, wide: bool, at: datetime) -> list[str]:
+    row = [f"{_int(_status(o).get('readyReplicas'))}/{_int(_spec(o).get('replicas'))}",
+           human_age(_meta(o).get("creationTimestamp"), at)]
+    if wide:
+        row += _containers_images(_template_spec(o))
+    return row
+
+
+def _daemonset(o: Obj, wide: bool, at: datetime) -> list[str]:
+    st = _status(o)
+    node_sel = _template_spec(o).get("nodeSelector") or {}
+    row = [str(_int(st.get(k))) for k in ("desiredNumberScheduled", "currentNumberScheduled", "numberReady",
+                                          "updatedNumberScheduled", "numberAvailable")]
+    row += [labels_string(node_sel), human_age(_meta(o).get("creationTimestamp"), at)]
+    if wide:
+        row += [*_containers_images(_template_spec(o)), format_selector(_spec(o).get("selector"))]
+    return row
+
+
+def _job_status(o: Obj) -> str:
+    conds = {c.get("type"): c.get("status") for c in _status(o).get("conditions") or []}
+    for ctype in ("Complete", "Failed", "FailureTarget", "SuccessCriteriaMet"):
+        if conds.get(ctype) == "True":
+            return {"SuccessCriteriaMet": "Complete"}.get(ctype, ctype)
+    if conds.get("Suspended") == "True" or _spec(o).get("suspend"):
+        return "Suspended"
+    return "Running"
+
+
+def _job(o: Obj, wide: bool, at: datetime) -> list[str]:
+    st, sp = _status(o), _spec(o)
+    completions = sp.get("completions")
+    parallelism = _int(sp.get("parallelism") if sp.get("parallelism") is not None else 1)
+    succeeded = _int(st.get("succeeded"))
+    if completions is not None:
+        comp = f"{succeeded}/{completions}"
+    elif parallelism > 1:
+        comp = f"{succeeded}/1 of {parallelism}"
+    else:
+        comp = f"{succeeded}/1"
+    start, end = parse_ts(st.get("startTime")), parse_ts(st.get("completionTime"))
+    duration = human_duration(((end or at) - start).total_seconds()) if start else ""
+    row = [_job_status(o), comp, duration, human_age(_meta(o).get("creationTimestamp"), at)]
+    if wide:
+        row += [*_containers_images(_template_spec(o)), format_selector(sp.get("selector"))]
+    return row
+
+
+def _service_ports(sp: Obj) -> str:
+    out = []
+    for p in sp.get("ports") or []:
+        proto = p.get("protocol") or "TCP"
+        if p.get("nodePort"):
+            out.append(f"{p.get('port')}:{p['nodePort']}/{proto}")
+        else:
+            out.append(f"{p.get('port')}/{proto}")
+    return ",".join(out) or NONE
+
+
+def _service(o: Obj, wide: bool, at: datetime) -> list[str]:
+    sp = _spec(o)
+    stype = sp.get("type") or "ClusterIP"
+    ingress = [i.get("ip") or i.get("hostname") or "" for i in (_status(o).get("loadBalancer") or {}).get("ingress") or []]
+    external = ingress + list(sp.get("externalIPs") or [])
+    if stype == "ExternalName":
+        ext = sp.get("externalName") or NONE
+    elif external:
+        ext = ",".join(external)
+    else:
+        ext = "<pending>" if stype == "LoadBalancer" else NONE
+    row = [stype, sp.get("clusterIP") or NONE, ext, _service_ports(sp), human_age(_meta(o).get("creationTimestamp"), at)]
+    if wide:
+        row.append(labels_string(sp.get("selector")))
+    return row
+
+
+def format_endpoints(o: Obj, limit: int = 3) -> str:
+    items: list[str] = []
+    for subset in o.get("subsets") or []:
+        ports = subset.get("ports") or [{}]
+        for addr in subset.get("addresses") or []:
+            for port in ports:
+                ip = addr.get("ip", "")
+                items.append(f"{ip}:{port['port']}" if port.get("port") is not None else ip)
+    if not items:
+        return NONE
+    text = ",".join(items[:limit])
+    return text + (f" + {len(items) - limit} more..." if len(items) > limit else "")
+
+
+def _endpoints(o: Obj, wide: bool, at: datetime) -> list[str]:
+    return [format_endpoints(o), human_age(_meta(o).get("creationTimestamp"), at)]
+
+
+def node_status(o: Obj) -> str:
+    conds = {c.get("type"): c.get("status") for c in _status(o).get("conditions") or []}
+    text = {"True": "Ready", None: "Unknown"}.get(conds.get("Ready"), "NotReady")
+    if _spec(o).get("unschedulable"):
+        text += ",SchedulingDisabled"
+    return text
+
+
+def node_roles(o: Obj) -> str:
+    roles = set()
+    for key, value in (_meta(o).get("labels") or {}).items():
+        if key.startswith("node-role.kubernetes.io/"):
+            roles.add(key.split("/", 1)[1])
+        elif key == "kubernetes.io/role":
+            roles.add(value)
+    return ",".join(sorted(r for r in roles if r)) or NONE
+
+
+def _node_address(o: Obj, kind: str) -> str:
+    return next((a.get("address", "") for a in _status(o).get("addresses") or [] if a.get("type") == kind), NONE)
+
+
+def _node(o: Obj, wide: bool, at: datetime) -> list[str]:
+    info = _status(o).get("nodeInfo") or {}
+    row = [node_status(o), node_roles(o), human_age(_meta(o).get("creationTimestamp"), at),
+           info.get("kubeletVersion") or ""]
+    if wide:
+        row += [_node_address(o, "InternalIP"), _node_address(o, "ExternalIP"), info.get("osImage") or "<unknown>",
+                info.get("kernelVersion") or "<unknown>", info.get("containerRuntimeVersion") or "<unknown>"]
+    return row
+
+
+def _namespace(o: Obj, wide: bool, at: datetime) -> list[str]:
+    return [_status(o).get("phase") or "Active", human_age(_meta(o).get("creationTimestamp"), at)]
+
+
+def _configmap(o: Obj, wide: bool, at: datetime) -> list[str]:
+    return [str(len(o.get("data") or {}) + len(o.get("binaryData") or {})), human_age(_meta(o).get("creationTimestamp"), at)]
+
+
+def _secret(o: Obj, wide: bool, at: datetime) -> list[str]:
+    return [o.get("type") or "Opaque", str(len(o.get("data") or {}) + len(o.get("stringData") or {})),
+            human_age(_meta(o).get("creationTimestamp"), at)]
+
+
+def event_time(o: Obj) -> str | None:
+    return (o.get("lastTimestamp") or o.get("eventTime") or o.get("firstTimestamp")
+            or _meta(o).get("creationTimestamp"))
+
+
+def _event(o: Obj, wide: bool, at: datetime) -> list[str]:
+    inv = o.get("involvedObject") or {}
+    return [human_age(event_time(o), at), o.get("type") or "", o.get("reason") or "",
+            f"{str(inv.get('kind', '')).lower()}/{inv.get('name', '')}", (o.get("message") or "").strip()]
+
+
+def _lease(o: Obj, wide: bool, at: datetime) -> list[str]:
+    return [_spec(o).get("holderIdentity") or "", human_age(_meta(o).get("creationTimestamp"), at)]
+
+
+def _generic(o: Obj, wide: bool, at: datetime) -> list[str]:
+    return [human_age(_meta(o).get("creationTimestamp"), at)]
+
+
+@dataclass(frozen=True)
+class Layout:
+    headers: list[str]
+    wide: list[str]
+    row: Callable[[Obj, bool, datetime], list[str]]
+    name_header: str = "NAME"
+
+
+_CI = ["CONTAINERS", "IMAGES", "SELECTOR"]
+LAYOUTS: dict[str, Layout] = {
+    "Pod": Layout(["READY", "STATUS", "RESTARTS", "AGE"], ["IP", "NODE", "NOMINATED NODE", "READINESS GATES"], _pod),
+    "Deployment": Layout(["READY", "UP-TO-DATE", "AVAILABLE", "AGE"], _CI, _deployment),
+    "ReplicaSet": Layout(["DESIRED", "CURRENT", "READY", "AGE"], _CI, _replicaset),
+    "StatefulSet": Layout(["READY", "AGE"], _CI[:2], _statefulset),
+    "DaemonSet": Layout(["DESIRED", "CURRENT", "READY", "UP-TO-DATE", "AVAILABLE", "NODE SELECTOR", "AGE"], _CI, _daemonset),
+    "Job": Layout(["STATUS", "COMPLETIONS", "DURATION", "AGE"], _CI, _job),
+    "Service": Layout(["TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"], ["SELECTOR"], _service),
+    "Endpoints": Layout(["ENDPOINTS", "AGE"], [], _endpoints),
+    "Node": Layout(["STATUS", "ROLES", "AGE", "VERSION"],
+                   ["INTERNAL-IP", "EXTERNAL-IP", "OS-IMAGE", "KERNEL-VERSION", "CONTAINER-RUNTIME"], _node),
+    "Namespace": Layout(["STATUS", "AGE"], [], _namespace),
+    "ConfigMap": Layout(["DATA", "AGE"], [], _configmap),
+    "Secret": Layout(["TYPE", "DATA", "AGE"], [], _secret),
+    "Event": Layout(["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"], [], _event, name_header=""),
+    "Lease": Layout(["HOLDER", "AGE"], [], _lease),
+}
+GENERIC = Layout(["AGE"], [], _generic)
+
+
+def table(kind: str, objects: list[Obj], *, wide: bool = False, all_namespaces: bool = False,
+          show_labels: bool = False, at: datetime, name_prefix: str = "") -> tuple[list[str], list[list[str]]]:
+    """Headers and rows for `objects` of one kind. `name_prefix` ("pod/") is used by `get all`."""
+    layout = LAYOUTS.get(kind, GENERIC)
+    headers = ([layout.name_header] if layout.name_header else []) + layout.headers + (layout.wide if wide else [])
+    if all_namespaces:
+        headers = ["NAMESPACE", *headers]
+    if show_labels:
+        headers.append("LABELS")
+    rows = []
+    for o in objects:
+        meta = _meta(o)
+        row = ([name_prefix + str(meta.get("name", ""))] if layout.name_header else []) + layout.row(o, wide, at)
+        if all_namespaces:
+            row.insert(0, str(meta.get("namespace") or ""))
+        if show_labels:
+            row.append(labels_string(meta.get("labels")))
+        rows.append(row)
+    return headers, rows
+
+
+def layout_for(kind: str) -> Layout:
+    return LAYOUTS.get(kind, GENERIC)
+
+
+def column_definitions(kind: str) -> list[Obj]:
+    """meta.k8s.io/v1 TableColumnDefinitions; `-o wide` columns have priority 1. Names are the
+    printed headers (kubectl upper-cases them anyway)."""
+    layout = layout_for(kind)
+    cols: list[Obj] = []
+    if layout.name_header:
+        cols.append({"name": "Name", "type": "string", "format": "name", "priority": 0,
+                     "description": "Name must be unique within a namespace."})
+    for priority, headers in ((0, layout.headers), (1, layout.wide)):
+        cols += [{"name": h, "type": "string", "format": "", "priority": priority, "description": h.lower()}
+                 for h in headers]
+    return cols
+
+
+def row_cells(kind: str, obj: Obj, at: datetime) -> list[str]:
+    """All cells of one row (wide ones included), in `column_definitions` order."""
+    layout = layout_for(kind)
+    name = [str(_meta(obj).get("name", ""))] if layout.name_header else []
+    return name + layout.row(obj, True, at)

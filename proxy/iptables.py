@@ -1,0 +1,115 @@
+"""The only module of the proxy that runs iptables: restore, hooks, inspection, cleanup.
+
+Contract:
+- `Iptables(prefix)`: every method is synchronous (subprocess) and raises `IptablesError`
+  (command, exit code, stderr and the offending restore input line when there is one) on
+  failure; callers in asyncio code run them in a thread.
+- `restore(text)`: `iptables-restore --noflush -w 5` (chains not named in the text are left
+  alone; each table block commits atomically).
+- `ensure_hooks()`: the jumps from the built-in chains into ours, each checked with `-C` and
+  inserted at position 1 only when missing (idempotent; restarting never duplicates them):
+  nat PREROUTING/OUTPUT -> <P>-SERVICES, nat POSTROUTING -> <P>-POSTROUTING, filter
+  OUTPUT/FORWARD (ctstate NEW) -> <P>-SERVICES, filter INPUT/FORWARD (ctstate NEW) ->
+  <P>-EXTERNAL-SERVICES. The target chains must exist (restore first).
+- `our_chains()`: {table: chain names starting with "<P>-"} from `iptables-save`.
+- `cleanup()`: removes the hooks, then flushes and deletes every chain with our prefix in nat
+  and filter. Idempotent; safe when nothing was ever installed.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+
+log = logging.getLogger(__name__)
+
+WAIT = ["-w", "5"]  # wait for the xtables lock instead of failing when Docker holds it
+
+
+class IptablesError(RuntimeError):
+    pass
+
+
+def _run(args: list[str], *, input_text: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(args, input=input_text, capture_output=True, text=True, timeout=120)
+    if check and proc.returncode != 0:
+        msg = f"{' '.join(args)} failed ({proc.returncode}): {proc.stderr.strip()}"
+        if input_text is not None:
+            msg += _offending_line(proc.stderr, input_text)
+        raise IptablesError(msg)
+    return proc
+
+
+def _offending_line(stderr: str, text: str) -> str:
+    # iptables-restore says "line N failed": show that line, it is what a human needs.
+    for word in stderr.replace(":", " ").split():
+        if word.isdigit() and "line" in stderr:
+            lines = text.splitlines()
+            n = int(word)
+            if 0 < n <= len(lines):
+                return f"\n  line {n}: {lines[n - 1]}"
+    return ""
+
+
+class Iptables:
+    def __init__(self, prefix: str = "KUBELITE") -> None:
+        self.prefix = prefix
+
+    def hooks(self) -> list[tuple[str, str, list[str]]]:
+        """(table, built-in chain, rule spec) for every jump into our chains."""
+        p = self.prefix
+        portals = ["-m", "comment", "--comment", f"{p} service portals", "-j", f"{p}-SERVICES"]
+        new = ["-m", "conntrack", "--ctstate", "NEW", "-m", "comment", "--comment"]
+        return [
+            ("nat", "PREROUTING", portals),
+            ("nat", "OUTPUT", portals),
+            ("nat", "POSTROUTING", ["-m", "comment", "--comment", f"{p} postrouting rules",
+                                    "-j", f"{p}-POSTROUTING"]),
+            ("filter", "OUTPUT", [*new, f"{p} service portals", "-j", f"{p}-SERVICES"]),
+            ("filter", "FORWARD", [*new, f"{p} service portals", "-j", f"{p}-SERVICES"]),
+            ("filter", "INPUT", [*new, f"{p} externally-visible service portals", "-j", f"{p}-EXTERNAL-SERVICES"]),
+            ("filter", "FORWARD", [*new, f"{p} externally-visible service portals",
+                                   "-j", f"{p}-EXTERNAL-SERVICES"]),
+        ]
+
+    def restore(self, text: str) -> None:
+        _run(["iptables-restore", "--noflush", *WAIT], input_text=text)
+
+    def save(self, table: str) -> str:
+        return _run(["iptables-save", "-t", table]).stdout
+
+    def ensure_hooks(self) -> int:
+        """Insert missing hooks; returns how many were inserted."""
+        inserted = 0
+        for table, chain, spec in self.hooks():
+            if _run(["iptables", *WAIT, "-t", table, "-C", chain, *spec], check=False).returncode != 0:
+                _run(["iptables", *WAIT, "-t", table, "-I", chain, "1", *spec])
+                inserted += 1
+        return inserted
+
+    def our_chains(self) -> dict[str, set[str]]:
+        found: dict[str, set[str]] = {}
+        for table in ("nat", "filter"):
+            names = set()
+            for line in self.save(table).splitlines():
+                if line.startswith(f":{self.prefix}-"):
+                    names.add(line[1:].split()[0])
+            found[table] = names
+        return found
+
+    def cleanup(self) -> None:
+        for table, chain, spec in self.hooks():
+            # A hook may have been inserted twice by hand: delete until -D fails.
+            for _ in range(16):
+                if _run(["iptables", *WAIT, "-t", table, "-D", chain, *spec], check=False).returncode != 0:
+                    break
+        chains = self.our_chains()
+        lines: list[str] = []
+        for table, names in chains.items():
+            if not names:
+                continue
+            ordered = sorted(names)
+            lines += [f"*{table}", *(f":{n} - [0:0]" for n in ordered), *(f"-X {n}" for n in ordered), "COMMIT"]
+        if lines:
+            self.restore("\n".join(lines) + "\n")
+        log.info("removed iptables chains with prefix %s", self.prefix)

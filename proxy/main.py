@@ -1,0 +1,137 @@
+"""`python -m proxy`: the iptables service proxy of one node.
+
+Contract:
+- Watches Services and Endpoints (machinery informers); every change requests a sync; the
+  `SyncLoop` runs at most once per `--min-sync-period-s` and fully every `--sync-period-s`.
+- A sync renders the whole ruleset from the caches (`render.render`) and applies only the
+  difference to what it applied last (`render.restore_text`); an identical ruleset costs no
+  iptables call at all. A full sync re-reads which of our chains exist in the kernel, writes
+  every chain again and re-checks the hooks, so rules removed by hand (or left by a killed
+  proxy with another service set) are repaired within `--sync-period-s`.
+- No sync happens before both informers have synced (an empty cache would REJECT-or-delete
+  every service for a moment).
+- SIGTERM/SIGINT: stop watching, remove the hooks and every chain with our prefix, exit 0.
+  SIGKILL leaves the rules in place; a restarted proxy adopts and rewrites them, and
+  established connections keep flowing (conntrack) meanwhile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from typing import Any
+
+from machinery.client import ApiClient
+from machinery.informer import InformerFactory
+from machinery.models import Endpoints, Service
+from proxy.iptables import Iptables
+from proxy.render import ProxyConfig, Ruleset, render, restore_text
+from proxy.sync import SyncLoop
+
+log = logging.getLogger("proxy")
+
+
+class Proxier:
+    """Renders and applies; knows nothing about informers beyond `list()`."""
+
+    def __init__(self, cfg: ProxyConfig, ipt: Iptables, services: Any, endpoints: Any) -> None:
+        self.cfg = cfg
+        self.ipt = ipt
+        self.services = services
+        self.endpoints = endpoints
+        self.applied: Ruleset | None = None
+        self.restores = 0
+
+    async def sync(self, full: bool) -> None:
+        started = time.monotonic()
+        rules = render(self.services.list(), self.endpoints.list(), self.cfg)
+        existing = await asyncio.to_thread(self.ipt.our_chains) if full else None
+        text = restore_text(rules, None if full else self.applied, existing)
+        if text is not None:
+            try:
+                await asyncio.to_thread(self.ipt.restore, text)
+            except Exception:
+                self.applied = None  # kernel state unknown: the retry writes everything
+                raise
+            self.restores += 1
+        self.applied = rules
+        if full:
+            inserted = await asyncio.to_thread(self.ipt.ensure_hooks)
+            if inserted:
+                log.info("inserted %d hook rules", inserted)
+        log.log(logging.INFO if text is not None else logging.DEBUG,
+                "%s sync: %d rules, %s in %.3fs", "full" if full else "partial", rules.rule_count(),
+                "applied" if text is not None else "unchanged", time.monotonic() - started)
+
+
+async def run(args: argparse.Namespace) -> None:
+    cfg = ProxyConfig(prefix=args.chain_prefix, cluster_cidr=args.cluster_cidr or None)
+    ipt = Iptables(cfg.prefix)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    client = ApiClient.from_kubeconfig(args.kubeconfig, user_agent=f"kubelite-proxy/{args.node_name}")
+    factory = InformerFactory(client)
+    svc_inf = factory.informer(Service)
+    ep_inf = factory.informer(Endpoints)
+    proxier = Proxier(cfg, ipt, svc_inf, ep_inf)
+    syncer = SyncLoop(proxier.sync, min_period_s=args.min_sync_period_s, period_s=args.sync_period_s)
+
+    def changed(*_: Any) -> None:
+        syncer.request()
+
+    for inf in (svc_inf, ep_inf):
+        inf.add_handlers(on_add=changed, on_update=changed, on_delete=changed)
+    await factory.start()
+    sync_task: asyncio.Task[None] | None = None
+    try:
+        synced = asyncio.ensure_future(factory.wait_synced())
+        stopped = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({synced, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if not stop.is_set():
+            log.info("caches synced (%d services, %d endpoints); node %s, prefix %s",
+                     len(svc_inf.list()), len(ep_inf.list()), args.node_name, cfg.prefix)
+            sync_task = asyncio.create_task(syncer.run(), name="proxy-sync")
+            await stop.wait()
+        for fut in (synced, stopped):
+            fut.cancel()
+    finally:
+        if sync_task is not None:
+            sync_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sync_task
+        await factory.stop()
+        await client.aclose()
+        if stop.is_set():  # clean exit only; an exception leaves rules for the next run
+            await asyncio.to_thread(ipt.cleanup)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m proxy", description="kubelite iptables service proxy")
+    p.add_argument("--kubeconfig", default=None, help="kubeconfig file (default: $KUBECONFIG, $KUBELITE_HOME)")
+    p.add_argument("--node-name", required=True)
+    p.add_argument("--min-sync-period-s", type=float, default=1.0)
+    p.add_argument("--sync-period-s", type=float, default=30.0)
+    p.add_argument("--cluster-cidr", default="10.244.0.0/16", help="pod CIDR; other sources are masqueraded")
+    p.add_argument("--chain-prefix", default="KUBELITE", help="prefix of every chain (tests use a random one)")
+    p.add_argument("--log-level", default="info")
+    args = p.parse_args(argv)
+    try:
+        ProxyConfig(prefix=args.chain_prefix)
+    except ValueError as exc:
+        p.error(str(exc))
+    if args.min_sync_period_s < 0 or args.sync_period_s <= 0:
+        p.error("--min-sync-period-s must be >= 0 and --sync-period-s > 0")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    logging.basicConfig(level=getattr(logging, args.log_level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(run(args))

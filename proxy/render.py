@@ -1,0 +1,221 @@
+"""Pure rendering: Services + Endpoints -> the proxy's iptables chains (no I/O, no state).
+
+Contract:
+- `render(services, endpoints, cfg) -> Ruleset`: the COMPLETE desired content of every chain
+  the proxy owns, as `{chain: [rule lines]}` per table (`nat`, `filter`), in a deterministic
+  order (services sorted by namespace/name/port, endpoints by "ip:port"). Same input, same
+  output, byte for byte: the sync loop skips `iptables-restore` when nothing changed.
+- `restore_text(new, old, existing=None) -> str | None`: the `iptables-restore --noflush`
+  input that turns `old` (what we applied last; None = unknown, write everything) into `new`.
+  Only chains whose rules changed are declared (`:CHAIN - [0:0]` flushes them) and refilled;
+  chains in `old` or `existing` (chains with our prefix found in the kernel) but not in `new`
+  are flushed and deleted with `-X` after every rule that referenced them was rewritten.
+  Returns None when there is nothing to do.
+- Chain names follow kube-proxy: `<P>-SVC-|<P>-SEP-|<P>-EXT-` + base32(sha256(...)) truncated so
+  that the name is at most 28 characters (the iptables limit); the hashed string is
+  `ns/name[:portname]` + protocol (+ "ip:port" for endpoint chains).
+- Semantics (as kube-proxy's iptables mode): a ClusterIP port with ready endpoints jumps from
+  `<P>-SERVICES` to its SVC chain, which masquerades off-cluster sources, honours ClientIP
+  affinity (`-m recent`), then picks an endpoint with `-m statistic --mode random` at
+  probability 1/(n-i) (10 decimals; the last one unconditionally). SEP chains mark hairpin
+  traffic and DNAT. NodePorts live in `<P>-NODEPORTS` (reached for LOCAL destinations only, the
+  last rule of `<P>-SERVICES`) through an EXT chain that masquerades. A port without ready
+  endpoints gets a filter-table REJECT instead, so clients fail fast rather than hang.
+  ExternalName and headless Services get no rules.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from machinery.models import Endpoints, Service, ServicePort
+
+MAX_CHAIN_LEN = 28  # iptables: XT_EXTENSION_MAXNAMELEN (29) minus the NUL
+MAX_PREFIX_LEN = 10  # "<prefix>-EXTERNAL-SERVICES" must still fit
+MASQ_MARK = "0x4000"
+TABLES = ("nat", "filter")
+
+
+@dataclass(frozen=True)
+class ProxyConfig:
+    prefix: str = "KUBELITE"
+    """Chain name prefix; tests use a random one so they never touch a running cluster's chains."""
+    cluster_cidr: str | None = "10.244.0.0/16"
+    """Traffic to a ClusterIP from outside this range is masqueraded (None: never)."""
+
+    def __post_init__(self) -> None:
+        if not self.prefix or len(self.prefix) > MAX_PREFIX_LEN or not self.prefix.replace("_", "").isalnum():
+            raise ValueError(f"chain prefix must be 1-{MAX_PREFIX_LEN} letters/digits, got {self.prefix!r}")
+
+    def chain(self, suffix: str) -> str:
+        return f"{self.prefix}-{suffix}"
+
+    def hashed(self, kind: str, text: str) -> str:
+        head = f"{self.prefix}-{kind}-"
+        digest = base64.b32encode(hashlib.sha256(text.encode()).digest()).decode()
+        return head + digest[: MAX_CHAIN_LEN - len(head)]
+
+
+@dataclass
+class Ruleset:
+    """Desired chain contents per table; every rule line starts with `-A <chain>`."""
+
+    tables: dict[str, dict[str, list[str]]] = field(default_factory=lambda: {t: {} for t in TABLES})
+
+    def chains(self, table: str) -> dict[str, list[str]]:
+        return self.tables[table]
+
+    def add(self, table: str, chain: str, rule: str | None = None) -> None:
+        rules = self.tables[table].setdefault(chain, [])
+        if rule is not None:
+            rules.append(f"-A {chain} {rule}")
+
+    def rule_count(self) -> int:
+        return sum(len(r) for t in self.tables.values() for r in t.values())
+
+
+def port_name(svc: Service, port: ServicePort) -> str:
+    """kube-proxy's ServicePortName string: `ns/name` plus `:portname` when named."""
+    base = f"{svc.namespace}/{svc.name}"
+    return f"{base}:{port.name}" if port.name else base
+
+
+def probability(n: int) -> str:
+    """kube-proxy's computeProbability: 1/n with 10 decimals."""
+    return f"{1.0 / n:0.10f}"
+
+
+def _proto(port: ServicePort) -> str:
+    return (port.protocol or "TCP").lower()
+
+
+def ready_endpoints(ep: Endpoints | None, port: ServicePort) -> list[str]:
+    """Sorted unique "ip:port" of the ready addresses serving `port` (matched by port name and
+    protocol, as the endpoints controller writes them)."""
+    if ep is None:
+        return []
+    want_name = port.name or ""
+    found: set[str] = set()
+    for subset in ep.subsets or []:
+        for ep_port in subset.ports or []:
+            if (ep_port.name or "") != want_name or (ep_port.protocol or "TCP").lower() != _proto(port):
+                continue
+            for addr in subset.addresses or []:
+                found.add(f"{addr.ip}:{ep_port.port}")
+    return sorted(found, key=_endpoint_sort_key)
+
+
+def _endpoint_sort_key(ep: str) -> tuple[int, ...]:
+    ip, _, port = ep.rpartition(":")
+    parts = ip.split(".")
+    if len(parts) == 4 and all(p.isdigit() for p in parts):
+        return (*(int(p) for p in parts), int(port))
+    return (999, int(port))  # not IPv4: keep a stable order after the IPv4 ones
+
+
+def _has_cluster_ip(svc: Service) -> bool:
+    spec = svc.spec
+    if spec is None or spec.type == "ExternalName":
+        return False
+    return bool(spec.clusterIP) and spec.clusterIP != "None"
+
+
+def render(services: Iterable[Service], endpoints: Iterable[Endpoints], cfg: ProxyConfig) -> Ruleset:
+    eps = {e.key: e for e in endpoints}
+    rs = Ruleset()
+    c = cfg.chain
+    for chain in ("SERVICES", "NODEPORTS", "POSTROUTING", "MARK-MASQ"):
+        rs.add("nat", c(chain))
+    for chain in ("SERVICES", "EXTERNAL-SERVICES"):
+        rs.add("filter", c(chain))
+    # Masquerade what was marked, once, then clear the mark (a packet may be re-routed).
+    rs.add("nat", c("POSTROUTING"), f"-m mark ! --mark {MASQ_MARK}/{MASQ_MARK} -j RETURN")
+    rs.add("nat", c("POSTROUTING"), f"-j MARK --xor-mark {MASQ_MARK}")
+    rs.add("nat", c("POSTROUTING"), '-m comment --comment "kubelite service traffic requiring SNAT" -j MASQUERADE')
+    rs.add("nat", c("MARK-MASQ"), f"-j MARK --or-mark {MASQ_MARK}")
+    for svc in sorted((s for s in services if _has_cluster_ip(s)), key=lambda s: s.key):
+        assert svc.spec is not None
+        for port in svc.spec.ports or []:
+            _render_port(rs, cfg, svc, port, ready_endpoints(eps.get(svc.key), port))
+    # Must stay last: a NodePort only for destinations that are this host's addresses.
+    rs.add("nat", c("SERVICES"), '-m comment --comment "kubelite service nodeports; NOTE: this must be the last '
+           f'rule in this chain" -m addrtype --dst-type LOCAL -j {c("NODEPORTS")}')
+    return rs
+
+
+def _render_port(rs: Ruleset, cfg: ProxyConfig, svc: Service, port: ServicePort, endpoints: list[str]) -> None:
+    assert svc.spec is not None
+    c = cfg.chain
+    spn = port_name(svc, port)
+    proto = _proto(port)
+    match = f"-m {proto} -p {proto}"
+    dst = f"-d {svc.spec.clusterIP}/32 --dport {port.port}"
+    node_port = port.nodePort if svc.spec.type in ("NodePort", "LoadBalancer") else None
+    external_ips = svc.spec.externalIPs or []
+    if not endpoints:
+        reject = "-j REJECT --reject-with icmp-port-unreachable"
+        rs.add("filter", c("SERVICES"), f'-m comment --comment "{spn} has no endpoints" {match} {dst} {reject}')
+        for ip in external_ips:
+            rs.add("filter", c("EXTERNAL-SERVICES"), f'-m comment --comment "{spn} has no endpoints" {match} '
+                   f"-d {ip}/32 --dport {port.port} {reject}")
+        if node_port:
+            rs.add("filter", c("EXTERNAL-SERVICES"), f'-m comment --comment "{spn} has no endpoints" '
+                   f"-m addrtype --dst-type LOCAL {match} --dport {node_port} {reject}")
+        return
+    svc_chain = cfg.hashed("SVC", spn + proto)
+    rs.add("nat", c("SERVICES"), f'-m comment --comment "{spn} cluster IP" {match} {dst} -j {svc_chain}')
+    rs.add("nat", svc_chain)
+    if cfg.cluster_cidr:
+        rs.add("nat", svc_chain, f'-m comment --comment "{spn} cluster IP" {match} {dst} '
+               f"! -s {cfg.cluster_cidr} -j {c('MARK-MASQ')}")
+    if node_port or external_ips:
+        ext_chain = cfg.hashed("EXT", spn + proto)
+        rs.add("nat", ext_chain, f'-m comment --comment "masquerade traffic for {spn} external destinations" '
+               f"-j {c('MARK-MASQ')}")
+        rs.add("nat", ext_chain, f"-j {svc_chain}")
+        for ip in external_ips:
+            rs.add("nat", c("SERVICES"), f'-m comment --comment "{spn} external IP" {match} '
+                   f"-d {ip}/32 --dport {port.port} -j {ext_chain}")
+        if node_port:
+            rs.add("nat", c("NODEPORTS"), f'-m comment --comment "{spn}" {match} --dport {node_port} -j {ext_chain}')
+    affinity = svc.spec.sessionAffinity == "ClientIP"
+    timeout_s = 10800
+    if affinity and svc.spec.sessionAffinityConfig and svc.spec.sessionAffinityConfig.clientIP:
+        timeout_s = svc.spec.sessionAffinityConfig.clientIP.timeoutSeconds or timeout_s
+    sep_chains = [cfg.hashed("SEP", spn + proto + ep) for ep in endpoints]
+    if affinity:
+        # An existing client keeps its endpoint for timeout_s (checked before the random pick).
+        for ep, sep in zip(endpoints, sep_chains, strict=True):
+            rs.add("nat", svc_chain, f'-m comment --comment "{spn} -> {ep}" -m recent --name {sep} '
+                   f"--rcheck --seconds {timeout_s} --reap -j {sep}")
+    n = len(endpoints)
+    for i, (ep, sep) in enumerate(zip(endpoints, sep_chains, strict=True)):
+        stat = f"-m statistic --mode random --probability {probability(n - i)} " if i < n - 1 else ""
+        rs.add("nat", svc_chain, f'-m comment --comment "{spn} -> {ep}" {stat}-j {sep}')
+        ip = ep.rpartition(":")[0]
+        rs.add("nat", sep, f'-m comment --comment "{spn}" -s {ip}/32 -j {c("MARK-MASQ")}')  # hairpin
+        recent = f"-m recent --name {sep} --set " if affinity else ""
+        rs.add("nat", sep, f'-m comment --comment "{spn}" {match} {recent}-j DNAT --to-destination {ep}')
+
+
+def restore_text(new: Ruleset, old: Ruleset | None, existing: dict[str, set[str]] | None = None) -> str | None:
+    """See module docstring. `existing`: table -> chain names with our prefix now in the kernel."""
+    out: list[str] = []
+    for table in TABLES:
+        want = new.chains(table)
+        had = old.chains(table) if old is not None else {}
+        write = [ch for ch, rules in want.items() if old is None or had.get(ch) != rules]
+        gone = sorted((set(had) | (existing or {}).get(table, set())) - set(want))
+        if not write and not gone:
+            continue
+        out.append(f"*{table}")
+        # Declaring a chain flushes it; stale chains are flushed too so -X can delete them.
+        out.extend(f":{ch} - [0:0]" for ch in [*write, *gone])
+        for ch in write:
+            out.extend(want[ch])
+        out.extend(f"-X {ch}" for ch in gone)
+        out.append("COMMIT")
+    return "\n".join(out) + "\n" if out else None

@@ -1,0 +1,70 @@
+"""A rate-limited sync loop (kube-proxy's BoundedFrequencyRunner, in asyncio).
+
+Contract:
+- `SyncLoop(fn, min_period_s, period_s)`: `await run()` calls `await fn(full)` at once
+  (full=True), then whenever `request()` was called, but never twice within `min_period_s`
+  (requests in between coalesce into one call), and at least every `period_s` with
+  full=True even without requests.
+- A call that raises is logged and retried after `min_period_s` (as a change request), so a
+  transient iptables or API failure never stops the loop.
+- `request()` is safe to call from any synchronous handler on the loop's thread.
+- `syncs` counts completed calls (tests and metrics); `last_duration_s` is the last one's time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+log = logging.getLogger(__name__)
+
+
+class SyncLoop:
+    def __init__(self, fn: Callable[[bool], Awaitable[None]], *, min_period_s: float = 1.0,
+                 period_s: float = 30.0) -> None:
+        self.fn = fn
+        self.min_period_s = min_period_s
+        self.period_s = period_s
+        self._wanted = asyncio.Event()
+        self.syncs = 0
+        self.failures = 0
+        self.last_duration_s = 0.0
+
+    def request(self) -> None:
+        self._wanted.set()
+
+    async def run(self) -> None:
+        last_start = -float("inf")
+        last_full = -float("inf")
+        while True:
+            now = time.monotonic()
+            full = now - last_full >= self.period_s
+            if not full:
+                try:
+                    await asyncio.wait_for(self._wanted.wait(), timeout=last_full + self.period_s - now)
+                except TimeoutError:
+                    continue  # period elapsed: loop round and do a full sync
+                # Coalesce: wait out the rest of min_period_s; requests meanwhile join this run.
+                wait_s = last_start + self.min_period_s - time.monotonic()
+                if wait_s > 0:
+                    await asyncio.sleep(wait_s)
+            self._wanted.clear()
+            last_start = time.monotonic()
+            if full:
+                last_full = last_start
+            try:
+                await self.fn(full)
+                self.syncs += 1
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.failures += 1
+                log.exception("sync failed; retrying in %.1fs", self.min_period_s)
+                if full:
+                    last_full = -float("inf")  # a failed full sync is redone as a full one
+                else:
+                    self._wanted.set()
+                await asyncio.sleep(self.min_period_s)
+            self.last_duration_s = time.monotonic() - last_start
