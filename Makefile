@@ -3,13 +3,20 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: bootstrap run test unit integration e2e lint bench clean
+.PHONY: bootstrap images run test unit integration e2e lint bench clean
 
 bootstrap:
 	@bash deploy/bootstrap.sh
 
 run: bootstrap
 	@$(VENV)/bin/kubelite up
+	@$(VENV)/bin/kubelite apply -f deploy/examples/hello.yaml
+	@$(PY) deploy/wait_pod.py default hello 120
+	@$(VENV)/bin/kubelite get pods -o wide
+	@echo "try: $(VENV)/bin/kubelite logs hello; $(VENV)/bin/kubelite exec hello -- wget -qO- localhost:8080; $(VENV)/bin/kubelite down"
+
+images:
+	@KUBELITE_BUILD_PYTHON_IMAGE=1 bash deploy/images/build.sh
 
 test: bootstrap
 	@$(PY) -m pytest -q tests $(PYTEST_ARGS)

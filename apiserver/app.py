@@ -7,7 +7,10 @@ Contract: `create_app(config, *, extra_routers=(), storage=None, kinds=None) -> 
   the `kubernetes` Service, and starts the watch caches of every kind. `/readyz` is 200 only
   once that finished and etcd answers; `/healthz` and `/livez` say the process serves.
 - `extra_routers` (FastAPI/Starlette routers, e.g. pods/log and pods/exec) are mounted before
-  the generic resource routes, so they win for the paths they define.
+  the generic resource routes, so they win for the paths they define. The WebSocket exec of
+  kubectl (apiserver/exec_ws.py) is always mounted.
+- `/openapi/v3[/GROUP-VERSION]` serve the OpenAPI v3 documents (apiserver/openapi.py) that
+  kubectl's validation and `explain` read; `/docs` is a Swagger UI over them.
 - Every error is a Status JSON (see responses.py). Shutdown closes the storage.
 """
 
@@ -21,13 +24,15 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
 
+from apiserver import exec_ws
 from apiserver.allocator import ServiceAllocator
 from apiserver.bootstrap import ensure_initial_objects, recover_allocator
 from apiserver.config import ApiServerConfig
 from apiserver.discovery import Discovery, version_info
 from apiserver.handlers_common import Ctx
+from apiserver.openapi import OpenApi, docs_page
 from apiserver.responses import error_response, install_error_handlers, json_response
 from apiserver.routes import ApiRoutes
 from apiserver.storage import EtcdStorage, Storage, keys
@@ -115,10 +120,31 @@ def create_app(
     async def version(request: Request) -> Response:
         return json_response(version_info())
 
+    openapi = OpenApi(kind_list)
+
+    async def openapi_root(request: Request) -> Response:
+        return json_response(openapi.root())
+
+    async def openapi_doc(request: Request) -> Response:
+        data = openapi.document(request.path_params["path"])
+        if data is None:
+            return error_response(errors.NotFound("the server could not find the requested resource"))
+        # The hash in the URL pins the content, as Kubernetes' immutable caching does.
+        cache = "public, immutable, max-age=31536000" if request.query_params.get("hash") else "no-cache"
+        return Response(data, media_type="application/json", headers={"Cache-Control": cache})
+
+    async def docs(request: Request) -> Response:
+        return HTMLResponse(docs_page(openapi))
+
+    app.add_route("/openapi/v3", openapi_root, methods=["GET"])
+    app.add_route("/openapi/v3/{path:path}", openapi_doc, methods=["GET"])
+    app.add_route("/docs", docs, methods=["GET"])
     for path in ("/healthz", "/livez"):
         app.add_route(path, healthz, methods=["GET"])
     app.add_route("/readyz", readyz, methods=["GET"])
     app.add_route("/version", version, methods=["GET"])
+    # kubectl exec's WebSocket upgrade (HTTP GET/POST on the same path stay with extra routers).
+    app.include_router(exec_ws.router)
     for router in extra_routers:
         app.include_router(router)
     discovery = Discovery(kind_list, f"{config.bind_address}:{config.port}")

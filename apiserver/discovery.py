@@ -6,6 +6,11 @@ Contract:
 - Each resource lists name (plural), singularName, namespaced, kind, verbs, shortNames,
   categories; each subresource is its own entry (`pods/status`, `deployments/scale` of kind
   Scale in autoscaling/v1, `pods/binding` of kind Binding, ...), as kubectl expects.
+- Aggregated discovery (what kubectl asks for first): `/api` and `/apis` with Accept
+  `application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList` (or v2beta1) answer
+  an APIGroupDiscoveryList of the core group / the named groups, every resource with its
+  responseKind, scope, verbs, shortNames, categories and subresources, with exactly that
+  Content-Type (`aggregated_type(accept)` picks it, None for the legacy documents).
 - `/version`: `{"major": "1", "minor": "30", "gitVersion": "v1.30.0-kubelite", ...}`.
 - `Discovery(kinds)` precomputes every document once (they never change while running).
 """
@@ -35,6 +40,40 @@ _SUBRESOURCES: dict[str, tuple[str | None, str | None, str | None, list[str]]] =
     "portforward": ("PodPortForwardOptions", None, None, ["create", "get"]),
     "proxy": ("NodeProxyOptions", None, None, ["create", "delete", "get", "patch", "update"]),
 }
+
+
+AGGREGATED = "apidiscovery.k8s.io"
+
+
+def aggregated_type(accept: str) -> str | None:
+    """The Content-Type of the aggregated discovery the Accept header asks for, if any."""
+    for clause in accept.split(","):
+        parts = [p.strip() for p in clause.split(";")]
+        params = dict(p.split("=", 1) for p in parts[1:] if "=" in p)
+        if (parts[0] == "application/json" and params.get("g") == AGGREGATED
+                and params.get("as") == "APIGroupDiscoveryList" and params.get("v") in ("v2", "v2beta1")):
+            return f"application/json;g={AGGREGATED};v={params['v']};as=APIGroupDiscoveryList"
+    return None
+
+
+def _aggregated_resource(cls: type[Resource]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "resource": cls.PLURAL, "responseKind": {"group": cls.GROUP, "version": cls.VERSION, "kind": cls.KIND},
+        "scope": "Namespaced" if cls.NAMESPACED else "Cluster",
+        "singularResource": cls.SINGULAR or cls.KIND.lower(), "verbs": list(_VERBS)}
+    if cls.SHORT_NAMES:
+        out["shortNames"] = list(cls.SHORT_NAMES)
+    if cls.CATEGORIES:
+        out["categories"] = list(cls.CATEGORIES)
+    subs = []
+    for sub in cls.SUBRESOURCES:
+        kind, group, version, verbs = _SUBRESOURCES.get(sub, (None, None, None, ["get"]))
+        subs.append({"subresource": sub, "verbs": verbs, "responseKind": {
+            "group": cls.GROUP if group is None else group, "version": version or cls.VERSION,
+            "kind": kind or cls.KIND}})
+    if subs:
+        out["subresources"] = subs
+    return out
 
 
 def version_info() -> dict[str, str]:
@@ -93,6 +132,22 @@ class Discovery:
         self.group_list = {"kind": "APIGroupList", "apiVersion": "v1",
                            "groups": [{k: v for k, v in g.items() if k not in ("kind", "apiVersion")}
                                       for g in self.groups.values()]}
+
+        self.aggregated: dict[bool, dict[str, Any]] = {}
+        for core in (True, False):
+            items: list[dict[str, Any]] = []
+            for group in sorted({g for g, _ in by_gv if (g == "") == core}):
+                gv_docs: list[dict[str, Any]] = [{"version": v, "freshness": "Current", "resources": [
+                    _aggregated_resource(c) for c in sorted(by_gv[(group, v)], key=lambda c: c.PLURAL)]}
+                    for v in sorted(v for g, v in by_gv if g == group)]
+                items.append({"metadata": {"name": group, "creationTimestamp": None}, "versions": gv_docs})
+            self.aggregated[core] = {"kind": "APIGroupDiscoveryList", "apiVersion": f"{AGGREGATED}/v2",
+                                     "metadata": {}, "items": items}
+
+    def aggregated_list(self, *, core: bool, content_type: str) -> dict[str, Any]:
+        doc = self.aggregated[core]
+        version = content_type.split("v=", 1)[1].split(";", 1)[0]
+        return {**doc, "apiVersion": f"{AGGREGATED}/{version}"}
 
     def resource_list(self, group: str, version: str) -> dict[str, Any] | None:
         return self.resource_lists.get((group, version))

@@ -164,14 +164,19 @@ def list_kind(cls: ResourceClass) -> str:
 async def list_objects(ctx: Ctx, cls: ResourceClass, namespace: str | None, *,
                        label_selector: str | None = None, field_selector: str | None = None,
                        limit: int | None = None, continue_token: str | None = None,
-                       exact_rv: int | None = None) -> Obj:
-    """A List of the collection; `exact_rv` reads it at that revision (resourceVersionMatch=Exact)."""
+                       exact_rv: int | None = None, cached: bool = False) -> Obj:
+    """A List of the collection; `exact_rv` reads it at that revision (resourceVersionMatch=Exact).
+    `cached` (resourceVersion="0", as Kubernetes) serves it from the watch cache, unpaginated."""
     predicate = make_predicate(label_selector, field_selector)
     if limit is not None and limit <= 0:
         limit = None
-    result = await ctx.storage.list(collection_key(cls, namespace), limit=limit,
-                                    continue_token=continue_token or None, predicate=predicate,
-                                    resource_version=exact_rv)
+    list_cached = getattr(ctx.storage, "list_cached", None)
+    if cached and exact_rv is None and list_cached is not None:
+        result = await list_cached(collection_key(cls, namespace), predicate=predicate)
+    else:
+        result = await ctx.storage.list(collection_key(cls, namespace), limit=limit,
+                                        continue_token=continue_token or None, predicate=predicate,
+                                        resource_version=exact_rv)
     meta: dict[str, Any] = {"resourceVersion": str(result.resource_version)}
     if result.continue_token:
         meta["continue"] = result.continue_token

@@ -128,9 +128,12 @@ def media_type(request: Request) -> str:
 def decode_body(raw: bytes, content_type: str, *, allowed: tuple[str, ...] | None = None) -> Any:
     ct = content_type
     if allowed is not None and ct not in allowed:
+        hint = (": kubelite does not decode protobuf; send JSON or YAML (for kubectl's imperative "
+                "`create`: `kubectl create ... --dry-run=client -o yaml | kubectl apply -f -`)"
+                if "protobuf" in ct else f" (got {ct!r})")
         raise errors.UnsupportedMediaType(
             f"the body of the request was in an unknown format - accepted media types include: "
-            f"{', '.join(t for t in allowed if t)}")
+            f"{', '.join(t for t in allowed if t and t != '*/*')}{hint}")
     if not raw.strip():
         raise errors.BadRequest("the request body is empty")
     if ct in YAML_TYPES:

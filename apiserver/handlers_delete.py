@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from apiserver.admission.namespace import IMMORTAL_NAMESPACES
+from apiserver.admission.namespace import IMMORTAL_NAMESPACES, note_deleted
 from apiserver.handlers import list_kind, make_predicate
 from apiserver.handlers_common import (
     Ctx,
@@ -137,6 +137,8 @@ async def delete(ctx: Ctx, cls: ResourceClass, namespace: str | None, name: str,
         raise errors.Forbidden(f'namespaces "{name}" is forbidden: this namespace may not be deleted',
                                name=name, kind="namespaces")
     key = storage_key(cls, name, namespace)
+    if cls.KIND == "Namespace" and not opts.dry_run:
+        note_deleted(name)  # before the write: a create racing with it must read etcd
     removed: list[Obj] = []
 
     async def fn(current: Obj) -> Obj | None:

@@ -16,6 +16,7 @@ Contract:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from apiserver import handlers
@@ -53,13 +54,18 @@ def _patched_object(cls: ResourceClass, current: Obj, content_type: str, body: A
 
 
 async def patch(ctx: Ctx, cls: ResourceClass, namespace: str | None, name: str, content_type: str,
-                body: Any, *, subresource: str | None = None, dry_run: bool = False) -> Obj:
+                body: Any, *, subresource: str | None = None, dry_run: bool = False,
+                check_fields: Callable[[ResourceClass, Any], None] | None = None) -> Obj:
+    """`check_fields(cls, patched)` sees the patched object before it is parsed (fieldValidation:
+    the stored object has no unknown fields, so any there came from the patch)."""
     if content_type not in (MERGE_PATCH, JSON_PATCH, STRATEGIC_PATCH):
         raise unsupported(content_type)
     status_only = subresource == "status"
 
     def compute(current: Obj) -> Obj:
         patched = _patched_object(cls, current, content_type, body)
+        if check_fields is not None:
+            check_fields(cls, patched)
         handlers.check_identity(cls, namespace, name, patched)
         patched["kind"], patched["apiVersion"] = cls.KIND, cls.api_version()
         return handlers.build_update(cls, current, patched, status_only=status_only)

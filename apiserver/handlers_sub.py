@@ -6,6 +6,7 @@ Contract:
   is being deleted), adds the PodScheduled=True condition and copies the Binding's
   annotations. Answers a Status Success with code 201. The pod's name comes from the path
   (`pods/NAME/binding`) or, for `namespaces/NS/bindings`, from the Binding's metadata.name.
+- `evict(ctx, pod_cls, ns, name, body)`: pods/NAME/eviction, a graceful delete (201 Status).
 - Scale (deployments, replicasets, statefulsets): an autoscaling/v1 Scale view with
   spec.replicas, status.replicas and status.selector as a label-selector string. PUT and PATCH
   change only spec.replicas of the parent (a body resourceVersion is a precondition);
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from apiserver import handlers
+from apiserver import handlers, handlers_delete
 from apiserver.handlers_common import Ctx, Obj, ResourceClass, conflict, deepcopy, invalid, meta_of
 from apiserver.handlers_patch import unsupported
 from apiserver.patch import JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, apply_patch
@@ -150,3 +151,22 @@ async def write_scale(ctx: Ctx, cls: ResourceClass, namespace: str | None, name:
     obj = await handlers.write_update(ctx, cls, namespace, name, compute, dry_run=dry_run,
                                       precondition_rv=precondition)
     return to_scale(obj)
+
+
+# --- eviction -------------------------------------------------------------------------------
+
+
+async def evict(ctx: Ctx, pod_cls: ResourceClass, namespace: str, name: str, body: Any, *,
+                dry_run: bool = False) -> Obj:
+    """POST pods/NAME/eviction (policy/v1 Eviction): a graceful delete of the pod with the
+    Eviction's deleteOptions; answers Status Success 201. No PodDisruptionBudgets exist here,
+    so nothing forbids an eviction (Kubernetes would answer 429 then)."""
+    if not isinstance(body, dict) or body.get("kind") not in (None, "Eviction"):
+        raise errors.BadRequest("the body of an eviction must be a policy/v1 Eviction object")
+    meta = body.get("metadata") or {}
+    if meta.get("name") not in (None, "", name):
+        raise errors.BadRequest(f'name in URL ("{name}") does not match the Eviction\'s '
+                                f'metadata.name ("{meta.get("name")}")')
+    opts = handlers_delete.DeleteOptions.parse(body.get("deleteOptions"), {}, dry_run)
+    await handlers_delete.delete(ctx, pod_cls, namespace, name, opts)
+    return success_status(code=201)

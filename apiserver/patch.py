@@ -91,6 +91,10 @@ def json_patch(target: Any, ops: Any) -> Any:
 
 
 def _merge_key(field: str, path: tuple[str, ...]) -> str | None:
+    if "subsets" in path and field in ("addresses", "notReadyAddresses", "ports"):
+        return None  # Endpoints subsets' lists are atomic in Kubernetes
+    if field == "addresses" and "status" not in path:
+        return None  # NodeStatus.addresses merge by type; other address lists are atomic
     if field == "ports":
         # Container ports merge by containerPort; Service (and other) ports by port.
         in_container = any(p in ("containers", "initContainers", "ephemeralContainers") for p in path)

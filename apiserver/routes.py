@@ -19,8 +19,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from apiserver import handlers, handlers_delete, handlers_patch, handlers_sub
-from apiserver.discovery import Discovery
+from apiserver import handlers, handlers_delete, handlers_patch, handlers_sub, tables
+from apiserver.discovery import Discovery, aggregated_type
+from apiserver.fieldvalidation import FieldValidation
 from apiserver.handlers_common import (
     JSON_TYPES,
     YAML_TYPES,
@@ -35,13 +36,13 @@ from apiserver.handlers_common import (
     read_body,
 )
 from apiserver.patch import APPLY_PATCH
-from apiserver.responses import json_response
+from apiserver.responses import dumps, json_response
 from apiserver.watch import watch_response
 from machinery import errors
 from machinery.meta import Resource
 
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-_SERVED_SUBRESOURCES = {"status", "scale", "binding", "finalize"}
+_SERVED_SUBRESOURCES = {"status", "scale", "binding", "finalize", "eviction"}
 
 
 @dataclass(frozen=True)
@@ -78,15 +79,22 @@ class ApiRoutes:
     # --- discovery -------------------------------------------------------------------------------
 
     async def api_versions(self, request: Request) -> Response:
-        return json_response(self.discovery.api_versions)
+        return self._discovery_root(request, core=True)
 
     async def group_list(self, request: Request) -> Response:
-        return json_response(self.discovery.group_list)
+        return self._discovery_root(request, core=False)
+
+    def _discovery_root(self, request: Request, *, core: bool) -> Response:
+        ct = aggregated_type(request.headers.get("accept", ""))
+        if ct is not None:
+            doc = self.discovery.aggregated_list(core=core, content_type=ct)
+            return Response(dumps(doc), media_type=None, headers={"Content-Type": ct})
+        return json_response(self.discovery.api_versions if core else self.discovery.group_list)
 
     async def core(self, request: Request) -> Response:
         parts = [p for p in request.path_params["path"].split("/") if p]
         if not parts:
-            return json_response(self.discovery.api_versions)
+            return await self.api_versions(request)
         version, rest = parts[0], parts[1:]
         if not rest:
             doc = self.discovery.resource_list("", version)
@@ -98,7 +106,7 @@ class ApiRoutes:
     async def grouped(self, request: Request) -> Response:
         parts = [p for p in request.path_params["path"].split("/") if p]
         if not parts:
-            return json_response(self.discovery.group_list)
+            return await self.group_list(request)
         if len(parts) <= 2:
             doc = (self.discovery.group(parts[0]) if len(parts) == 1
                    else self.discovery.resource_list(parts[0], parts[1]))
@@ -153,9 +161,11 @@ class ApiRoutes:
             if target.cls.NAMESPACED and target.namespace is None:
                 raise _not_allowed(method)
             if method == "POST":
+                fv = FieldValidation.from_request(request)
                 body = object_body(target.cls, await self._body(request))
+                fv.check(target.cls, body)
                 obj = await handlers.create(self.ctx, target.cls, target.namespace, body, dry_run=dry_run(request))
-                return json_response(obj, 201)
+                return fv.add_headers(json_response(obj, 201))
             if method == "DELETE":
                 opts = await self._delete_options(request)
                 q = request.query_params
@@ -166,11 +176,17 @@ class ApiRoutes:
             raise _not_allowed(method)
         name = target.name
         if method == "GET":
-            return json_response(await handlers.get(self.ctx, target.cls, target.namespace, name))
-        if method == "PUT":
-            body = object_body(target.cls, await self._body(request))
-            obj = await handlers.update(self.ctx, target.cls, target.namespace, name, body, dry_run=dry_run(request))
+            obj = await handlers.get(self.ctx, target.cls, target.namespace, name)
+            if tables.table_request(request):
+                meta = {"resourceVersion": (obj.get("metadata") or {}).get("resourceVersion", "")}
+                return json_response(tables.to_table(target.cls, [obj], meta, include=tables.include_object(request)))
             return json_response(obj)
+        if method == "PUT":
+            fv = FieldValidation.from_request(request)
+            body = object_body(target.cls, await self._body(request))
+            fv.check(target.cls, body)
+            obj = await handlers.update(self.ctx, target.cls, target.namespace, name, body, dry_run=dry_run(request))
+            return fv.add_headers(json_response(obj))
         if method == "PATCH":
             return await self._patch(request, target)
         if method == "DELETE":
@@ -190,6 +206,12 @@ class ApiRoutes:
                                              await self._body(request))
             return json_response(status, 201)
         assert name is not None
+        if sub == "eviction":
+            if method != "POST":
+                raise _not_allowed(method)
+            return json_response(await handlers_sub.evict(
+                self.ctx, cls, target.namespace or "default", name, await self._body(request),
+                dry_run=dry_run(request)), 201)
         if sub == "finalize":
             if method != "PUT":
                 raise _not_allowed(method)
@@ -209,9 +231,11 @@ class ApiRoutes:
         if method == "GET":
             return json_response(await handlers.get(self.ctx, cls, target.namespace, name))
         if method == "PUT":
+            fv = FieldValidation.from_request(request)
             body = object_body(cls, await self._body(request))
-            return json_response(await handlers.update(self.ctx, cls, target.namespace, name, body,
-                                                       subresource="status", dry_run=dry_run(request)))
+            fv.check(cls, body)
+            return fv.add_headers(json_response(await handlers.update(
+                self.ctx, cls, target.namespace, name, body, subresource="status", dry_run=dry_run(request))))
         if method == "PATCH":
             return await self._patch(request, target)
         raise _not_allowed(method)
@@ -227,17 +251,20 @@ class ApiRoutes:
         ct = media_type(request)
         if ct not in handlers_patch.PATCH_CONTENT_TYPES:
             raise handlers_patch.unsupported(ct)
+        fv = FieldValidation.from_request(request)
         raw = await read_body(request, self.ctx.config.max_body_bytes)
         body = decode_body(raw, ct)
         if ct == APPLY_PATCH:
+            fv.check(target.cls, body)
             obj, code = await handlers_patch.apply(
                 self.ctx, target.cls, target.namespace, target.name, body,
                 field_manager=request.query_params.get("fieldManager"), subresource=target.subresource,
                 dry_run=dry_run(request))
-            return json_response(obj, code)
+            return fv.add_headers(json_response(obj, code))
         obj = await handlers_patch.patch(self.ctx, target.cls, target.namespace, target.name, ct, body,
-                                         subresource=target.subresource, dry_run=dry_run(request))
-        return json_response(obj)
+                                         subresource=target.subresource, dry_run=dry_run(request),
+                                         check_fields=fv.check)
+        return fv.add_headers(json_response(obj))
 
     async def _list(self, request: Request, target: Target) -> Response:
         q = request.query_params
@@ -245,7 +272,11 @@ class ApiRoutes:
         out = await handlers.list_objects(
             self.ctx, target.cls, target.namespace, label_selector=q.get("labelSelector"),
             field_selector=q.get("fieldSelector"), limit=int_param(request, "limit"),
-            continue_token=q.get("continue"), exact_rv=exact or None)
+            continue_token=q.get("continue"), exact_rv=exact or None,
+            cached=q.get("resourceVersion") == "0" and not q.get("continue"))
+        if tables.table_request(request):
+            return json_response(tables.to_table(target.cls, out["items"], out["metadata"],
+                                                 include=tables.include_object(request)))
         return json_response(out)
 
     async def _delete_options(self, request: Request) -> handlers_delete.DeleteOptions:

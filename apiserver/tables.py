@@ -52,6 +52,27 @@ def include_object(request: Request) -> str:
     return value
 
 
+def column_definitions(kind: str) -> list[Obj]:
+    """TableColumnDefinitions; `-o wide` columns have priority 1. Names are the printed
+    headers (kubectl upper-cases them anyway)."""
+    layout = tables.layout_for(kind)
+    cols: list[Obj] = []
+    if layout.name_header:
+        cols.append({"name": "Name", "type": "string", "format": "name", "priority": 0,
+                     "description": "Name must be unique within a namespace."})
+    for priority, headers in ((0, layout.headers), (1, layout.wide)):
+        cols += [{"name": h, "type": "string", "format": "", "priority": priority, "description": h.lower()}
+                 for h in headers]
+    return cols
+
+
+def row_cells(kind: str, obj: Obj, at: datetime) -> list[str]:
+    """All cells of one row (wide ones included), in `column_definitions` order."""
+    layout = tables.layout_for(kind)
+    name = [str((obj.get("metadata") or {}).get("name", ""))] if layout.name_header else []
+    return name + layout.row(obj, True, at)
+
+
 def _row_object(obj: Obj, include: str) -> Obj | None:
     if include == "None":
         return None
@@ -65,13 +86,13 @@ def to_table(cls: type[Resource], items: list[Obj], list_meta: Obj | None = None
     at = at or datetime.now(UTC)
     rows = []
     for obj in items:
-        row: Obj = {"cells": tables.row_cells(cls.KIND, obj, at)}
+        row: Obj = {"cells": row_cells(cls.KIND, obj, at)}
         embedded = _row_object(obj, include)
         if embedded is not None:
             row["object"] = embedded
         rows.append(row)
     out: Obj = {"kind": "Table", "apiVersion": TABLE_GV, "metadata": dict(list_meta or {})}
     if headers:
-        out["columnDefinitions"] = tables.column_definitions(cls.KIND)
+        out["columnDefinitions"] = column_definitions(cls.KIND)
     out["rows"] = rows
     return out

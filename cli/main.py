@@ -14,7 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from cli import apply as apply_mod
-from cli import cluster
+from cli import cluster, workloads
 from cli import delete as delete_mod
 from cli import describe as describe_mod
 from cli import edit as edit_mod
@@ -23,7 +23,7 @@ from cli import logs as logs_mod
 from cli.errors import CliError, run
 from cli.session import Globals
 
-BOOL_FLAGS = {"--wait": "--no-wait"}
+BOOL_FLAGS = {"--wait": "--no-wait", "--watch": "--no-watch"}
 GLOBAL_WITH_VALUE = {"--kubeconfig", "--context", "--server", "-s", "--namespace", "-n"}
 
 
@@ -90,7 +90,7 @@ def get(
     field_selector: str | None = typer.Option(None, "--field-selector", help="Field selector."),
     all_namespaces: bool = typer.Option(False, "--all-namespaces", "-A"),
     show_labels: bool = typer.Option(False, "--show-labels"),
-    watch: bool = typer.Option(False, "--watch", "-w"),
+    watch: bool = typer.Option(False, "--watch/--no-watch", "-w"),
     watch_only: bool = typer.Option(False, "--watch-only"),
 ) -> None:
     """Display one or many resources."""
@@ -208,6 +208,7 @@ def version(ctx: typer.Context, client_only: bool = typer.Option(False, "--clien
 
 
 cluster.register(app)
+workloads.register(app)
 
 
 def main() -> None:

@@ -3,7 +3,7 @@
 Contract (pkg/controller/namespace):
 - The API server answers DELETE namespaces/NAME with deletionTimestamp, phase Terminating and
   `kubernetes` in spec.finalizers. `sync(name)` then deletes every object of every namespaced
-  kind in `registry.ALL_KINDS` inside it (deletecollection, Background propagation), and
+  kind in `registry.ALL_KINDS` inside it (list, then DELETE each with Background propagation), and
   lists again: while anything is left (pods a kubelet is still stopping, objects with
   finalizers) the key is re-checked after `recheck_s`; the status says what is left.
 - When nothing is left, `kubernetes` is removed from spec.finalizers with
@@ -68,7 +68,10 @@ class NamespaceController(Controller):
         return len((await self.client.list(cls, namespace=namespace)).items)
 
     async def _finalize(self, ns: Namespace) -> None:
-        fresh = await self.client.get(Namespace, ns.name)
+        try:
+            fresh = await self.client.get(Namespace, ns.name)
+        except errors.NotFound:
+            return  # finalized by someone else meanwhile
         if fresh.spec is None or FINALIZER not in (fresh.spec.finalizers or []):
             return
         fresh.spec.finalizers = [f for f in fresh.spec.finalizers or [] if f != FINALIZER]

@@ -6,6 +6,8 @@ Contract:
   least `min_ready_s` (by the Ready condition's lastTransitionTime), as Kubernetes.
 - `controller_ref(obj)`: the ownerReference with controller=true, or None.
 - `new_controller_ref(owner)`: controller=true, blockOwnerDeletion=true.
+- `namespace_going_away(err)`: the create failed because its namespace is gone or being
+  terminated: not worth a retry (the namespace controller deletes the owner too).
 - `deletion_rank(pod)`: a sort key; sorting ascending puts the least valuable pod first
   (unscheduled < pending < unknown < running, not ready < ready, ready for a shorter time,
   more restarts, then newer) as client-go `ActivePodsWithRanks` without the per-node rank.
@@ -16,6 +18,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from machinery import errors
 from machinery.meta import OwnerReference, Resource, parse_time
 from machinery.models import Pod
 
@@ -82,3 +85,9 @@ def deletion_rank(pod: Pod) -> tuple[Any, ...]:
     ready_ts = -(since.timestamp()) if since else 0.0
     created = parse_time(pod.metadata.creationTimestamp) or _EPOCH
     return (assigned, phase, ready, ready_ts, -restarts(pod), -created.timestamp())
+
+
+def namespace_going_away(err: Exception) -> bool:
+    if isinstance(err, errors.Forbidden):
+        return "because it is being terminated" in err.message
+    return isinstance(err, errors.NotFound) and err.kind == "namespaces"

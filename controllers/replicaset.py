@@ -60,6 +60,10 @@ async def slow_start_batch(count: int, initial: int, fn: Callable[[], Awaitable[
     return successes, None
 
 
+class _NamespaceGone(Exception):
+    """A create refused because the namespace is terminating or gone: stop, do not retry."""
+
+
 def pod_from_template(owner: ReplicaSet) -> Pod:
     assert owner.spec is not None and owner.spec.template is not None
     tmeta = owner.spec.template.metadata or ObjectMeta()
@@ -228,6 +232,8 @@ class ReplicaSetController(Controller):
             try:
                 created = await self.client.create(template.model_copy(deep=True), namespace=rs.namespace)
             except errors.ApiError as exc:
+                if podutil.namespace_going_away(exc):
+                    raise _NamespaceGone() from exc
                 await self.recorder.event(rs, WARNING, "FailedCreate", f"Error creating: {exc.message}")
                 raise
             await self.recorder.event(rs, NORMAL, "SuccessfulCreate", f"Created pod: {created.name}")
@@ -236,6 +242,9 @@ class ReplicaSetController(Controller):
         # Failed and never-attempted creations: no pod will ever arrive for them.
         for _ in range(count - successes):
             self.expectations.creation_observed(rs.key)
+        if isinstance(err, _NamespaceGone):
+            log.info("replicaset %s: namespace is going away; not creating pods", rs.key)
+            return
         if err is not None:
             raise err
 

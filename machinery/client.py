@@ -168,8 +168,12 @@ class ApiClient:
 
     async def _send(self, method: str, path: str, *, params: dict[str, Any] | None = None,
                     content: bytes | None = None, headers: dict[str, str] | None = None,
-                    stream: bool = False, http_timeout: httpx.Timeout | None = None) -> httpx.Response:
-        """One call with the retry policy. Returns a 2xx response (unread when `stream`)."""
+                    stream: bool = False, http_timeout: httpx.Timeout | None = None,
+                    retry: bool = True) -> httpx.Response:
+        """One call with the retry policy. Returns a 2xx response (unread when `stream`).
+
+        `retry=False` is for calls that must not run twice (exec: a 5xx may come after the
+        command already ran)."""
         request = self._http.build_request(
             method, path, params=_clean(params), content=content, headers=headers,
             timeout=http_timeout if http_timeout is not None else httpx.USE_CLIENT_DEFAULT,
@@ -196,7 +200,7 @@ class ApiClient:
                 cause = None
                 if not isinstance(err, errors.TemporaryError):
                     raise err
-            if attempt >= len(self.retry_delays_s):
+            if not retry or attempt >= len(self.retry_delays_s):
                 raise err from cause
             delay = self.retry_delays_s[attempt]
             server_delay = _retry_after_s(response, err if response is not None else None)
@@ -330,8 +334,9 @@ class ApiClient:
 
     async def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
                       json: Any = None, content: bytes | str | None = None,
-                      headers: dict[str, str] | None = None) -> Any:
-        """Raw access: parsed JSON when the answer is JSON, else its text. Same error policy."""
+                      headers: dict[str, str] | None = None, retry: bool = True) -> Any:
+        """Raw access: parsed JSON when the answer is JSON, else its text. Same error policy
+        (`retry=False`: no retry at all, for calls with side effects such as exec)."""
         hdrs = dict(headers or {})
         body: bytes | None
         if json is not None:
@@ -340,7 +345,8 @@ class ApiClient:
                 hdrs["Content-Type"] = "application/json"
         else:
             body = content.encode() if isinstance(content, str) else content
-        response = await self._send(method.upper(), path, params=params, content=body, headers=hdrs)
+        response = await self._send(method.upper(), path, params=params, content=body, headers=hdrs,
+                                    retry=retry)
         return _decode(response)
 
 

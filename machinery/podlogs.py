@@ -53,7 +53,9 @@ async def exec_in_pod(client: Any, ns: str, pod: str, command: Sequence[str], co
     params: dict[str, Any] = {"command": list(command), "timeoutSeconds": timeout_s}
     if container:
         params["container"] = container
-    out = await client.request("POST", f"/api/v1/namespaces/{ns}/pods/{pod}/exec", params=params)
+    # Never retried: a 5xx (e.g. the kubelet's 504 on timeout) may come after the command ran.
+    out = await client.request("POST", f"/api/v1/namespaces/{ns}/pods/{pod}/exec", params=params,
+                               retry=False)
     out = out if isinstance(out, dict) else {}
     return ExecResult(stdout=str(out.get("stdout", "")), stderr=str(out.get("stderr", "")),
                       exit_code=int(out.get("exitCode", -1)))

@@ -8,9 +8,9 @@ Contract (everything works on plain JSON dicts as the server stores them, no mod
   function of a kind; kinds without a layout get `NAME AGE`.
 - `table(kind, objects, wide=, all_namespaces=, show_labels=, at=)` -> (headers, rows), as the
   CLI prints them (same behaviour as the former cli/columns.table).
-- `column_definitions(kind)` -> meta.k8s.io/v1 TableColumnDefinition dicts (wide columns have
-  priority 1), and `row_cells(kind, obj, at)` -> the cells of one row in that order (NAME first
-  when the kind shows it); the API server builds Table objects from them.
+- The API server's Table answers (apiserver/tables.py) use `layout_for(kind)`: NAME (unless
+  `name_header` is empty), `headers`, then `wide` columns (priority 1), cells from
+  `layout.row(obj, True, at)`.
 """
 
 from __future__ import annotations
@@ -49,19 +49,16 @@ def human_duration(seconds_f: float) -> str:
         return f"{seconds}s"
     minutes = seconds // 60
     if minutes < 10:
-        s = seconds % 60
-        return f"{minutes}m" if s == 0 else f"{minutes}m{s}s"
+        return f"{minutes}m" if seconds % 60 == 0 else f"{minutes}m{seconds % 60}s"
     if minutes < 180:
         return f"{minutes}m"
     hours = seconds // 3600
     if hours < 8:
-        m = minutes % 60
-        return f"{hours}h" if m == 0 else f"{hours}h{m}m"
+        return f"{hours}h" if minutes % 60 == 0 else f"{hours}h{minutes % 60}m"
     if hours < 48:
         return f"{hours}h"
     if hours < 24 * 8:
-        h = hours % 24
-        return f"{hours // 24}d" if h == 0 else f"{hours // 24}d{h}h"
+        return f"{hours // 24}d" if hours % 24 == 0 else f"{hours // 24}d{hours % 24}h"
     if hours < 24 * 365 * 2:
         return f"{hours // 24}d"
     if hours < 24 * 365 * 8:
@@ -84,13 +81,9 @@ def labels_string(labels: dict[str, str] | None) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
 
 
-
 def _terminated_label(term: dict[str, Any], prefix: str = "") -> str:
-    if term.get("reason"):
-        return prefix + str(term["reason"])
-    if term.get("signal"):
-        return f"{prefix}Signal:{term['signal']}"
-    return f"{prefix}ExitCode:{term.get('exitCode', 0)}"
+    return (prefix + str(term["reason"]) if term.get("reason") else f"{prefix}Signal:{term['signal']}"
+            if term.get("signal") else f"{prefix}ExitCode:{term.get('exitCode', 0)}")
 
 
 def _condition_true(status: dict[str, Any], ctype: str) -> bool:
@@ -180,20 +173,17 @@ def _int(v: Any) -> int:
         return 0
 
 
+_SELECTOR_OPS = {"In": "{k} in ({v})", "NotIn": "{k} notin ({v})", "Exists": "{k}", "DoesNotExist": "!{k}"}
+
+
 def format_selector(sel: Obj | None) -> str:
     if not sel:
         return NONE
     parts = [f"{k}={v}" for k, v in sorted((sel.get("matchLabels") or {}).items())]
     for expr in sel.get("matchExpressions") or []:
-        key, op, values = expr.get("key", ""), expr.get("operator", ""), expr.get("values") or []
-        if op == "In":
-            parts.append(f"{key} in ({','.join(values)})")
-        elif op == "NotIn":
-            parts.append(f"{key} notin ({','.join(values)})")
-        elif op == "Exists":
-            parts.append(key)
-        elif op == "DoesNotExist":
-            parts.append(f"!{key}")
+        fmt = _SELECTOR_OPS.get(expr.get("operator", ""))
+        if fmt is not None:
+            parts.append(fmt.format(k=expr.get("key", ""), v=",".join(expr.get("values") or [])))
     return ",".join(parts) or NONE
 
 
@@ -206,19 +196,20 @@ def _template_spec(o: Obj) -> Obj:
     return ((_spec(o).get("template") or {}).get("spec")) or {}
 
 
+def _wide_ci(o: Obj) -> list[str]:
+    """CONTAINERS IMAGES SELECTOR of the workload kinds."""
+    return [*_containers_images(_template_spec(o)), format_selector(_spec(o).get("selector"))]
+
+
 def _pod(o: Obj, wide: bool, at: datetime) -> list[str]:
     ready, status, restarts = pod_columns(o, at)
     row = [ready, status, restarts, human_age(_meta(o).get("creationTimestamp"), at)]
     if wide:
         gates = _spec(o).get("readinessGates") or []
-        if gates:
-            conds = {c.get("type"): c.get("status") for c in _status(o).get("conditions") or []}
-            ok = sum(1 for g in gates if conds.get(g.get("conditionType")) == "True")
-            gates_text = f"{ok}/{len(gates)}"
-        else:
-            gates_text = NONE
+        conds = {c.get("type"): c.get("status") for c in _status(o).get("conditions") or []}
+        ok = sum(1 for g in gates if conds.get(g.get("conditionType")) == "True")
         row += [_status(o).get("podIP") or NONE, _spec(o).get("nodeName") or NONE,
-                _status(o).get("nominatedNodeName") or NONE, gates_text]
+                _status(o).get("nominatedNodeName") or NONE, f"{ok}/{len(gates)}" if gates else NONE]
     return row
 
 
@@ -226,26 +217,20 @@ def _deployment(o: Obj, wide: bool, at: datetime) -> list[str]:
     st = _status(o)
     row = [f"{_int(st.get('readyReplicas'))}/{_int(_spec(o).get('replicas'))}", str(_int(st.get("updatedReplicas"))),
            str(_int(st.get("availableReplicas"))), human_age(_meta(o).get("creationTimestamp"), at)]
-    if wide:
-        row += [*_containers_images(_template_spec(o)), format_selector(_spec(o).get("selector"))]
-    return row
+    return row + (_wide_ci(o) if wide else [])
 
 
 def _replicaset(o: Obj, wide: bool, at: datetime) -> list[str]:
     st = _status(o)
     row = [str(_int(_spec(o).get("replicas"))), str(_int(st.get("replicas"))), str(_int(st.get("readyReplicas"))),
            human_age(_meta(o).get("creationTimestamp"), at)]
-    if wide:
-        row += [*_containers_images(_template_spec(o)), format_selector(_spec(o).get("selector"))]
-    return row
+    return row + (_wide_ci(o) if wide else [])
 
 
 def _statefulset(o: Obj, wide: bool, at: datetime) -> list[str]:
     row = [f"{_int(_status(o).get('readyReplicas'))}/{_int(_spec(o).get('replicas'))}",
            human_age(_meta(o).get("creationTimestamp"), at)]
-    if wide:
-        row += _containers_images(_template_spec(o))
-    return row
+    return row + (_containers_images(_template_spec(o)) if wide else [])
 
 
 def _daemonset(o: Obj, wide: bool, at: datetime) -> list[str]:
@@ -254,9 +239,7 @@ def _daemonset(o: Obj, wide: bool, at: datetime) -> list[str]:
     row = [str(_int(st.get(k))) for k in ("desiredNumberScheduled", "currentNumberScheduled", "numberReady",
                                           "updatedNumberScheduled", "numberAvailable")]
     row += [labels_string(node_sel), human_age(_meta(o).get("creationTimestamp"), at)]
-    if wide:
-        row += [*_containers_images(_template_spec(o)), format_selector(_spec(o).get("selector"))]
-    return row
+    return row + (_wide_ci(o) if wide else [])
 
 
 def _job_status(o: Obj) -> str:
@@ -274,28 +257,17 @@ def _job(o: Obj, wide: bool, at: datetime) -> list[str]:
     completions = sp.get("completions")
     parallelism = _int(sp.get("parallelism") if sp.get("parallelism") is not None else 1)
     succeeded = _int(st.get("succeeded"))
-    if completions is not None:
-        comp = f"{succeeded}/{completions}"
-    elif parallelism > 1:
-        comp = f"{succeeded}/1 of {parallelism}"
-    else:
-        comp = f"{succeeded}/1"
+    comp = (f"{succeeded}/{completions}" if completions is not None
+            else f"{succeeded}/1 of {parallelism}" if parallelism > 1 else f"{succeeded}/1")
     start, end = parse_ts(st.get("startTime")), parse_ts(st.get("completionTime"))
     duration = human_duration(((end or at) - start).total_seconds()) if start else ""
     row = [_job_status(o), comp, duration, human_age(_meta(o).get("creationTimestamp"), at)]
-    if wide:
-        row += [*_containers_images(_template_spec(o)), format_selector(sp.get("selector"))]
-    return row
+    return row + (_wide_ci(o) if wide else [])
 
 
 def _service_ports(sp: Obj) -> str:
-    out = []
-    for p in sp.get("ports") or []:
-        proto = p.get("protocol") or "TCP"
-        if p.get("nodePort"):
-            out.append(f"{p.get('port')}:{p['nodePort']}/{proto}")
-        else:
-            out.append(f"{p.get('port')}/{proto}")
+    out = [f"{p.get('port')}:{p['nodePort']}/{p.get('protocol') or 'TCP'}" if p.get("nodePort")
+           else f"{p.get('port')}/{p.get('protocol') or 'TCP'}" for p in sp.get("ports") or []]
     return ",".join(out) or NONE
 
 
@@ -304,12 +276,8 @@ def _service(o: Obj, wide: bool, at: datetime) -> list[str]:
     stype = sp.get("type") or "ClusterIP"
     ingress = [i.get("ip") or i.get("hostname") or "" for i in (_status(o).get("loadBalancer") or {}).get("ingress") or []]
     external = ingress + list(sp.get("externalIPs") or [])
-    if stype == "ExternalName":
-        ext = sp.get("externalName") or NONE
-    elif external:
-        ext = ",".join(external)
-    else:
-        ext = "<pending>" if stype == "LoadBalancer" else NONE
+    ext = ((sp.get("externalName") or NONE) if stype == "ExternalName" else ",".join(external) if external
+           else "<pending>" if stype == "LoadBalancer" else NONE)
     row = [stype, sp.get("clusterIP") or NONE, ext, _service_ports(sp), human_age(_meta(o).get("creationTimestamp"), at)]
     if wide:
         row.append(labels_string(sp.get("selector")))
@@ -328,10 +296,6 @@ def format_endpoints(o: Obj, limit: int = 3) -> str:
         return NONE
     text = ",".join(items[:limit])
     return text + (f" + {len(items) - limit} more..." if len(items) > limit else "")
-
-
-def _endpoints(o: Obj, wide: bool, at: datetime) -> list[str]:
-    return [format_endpoints(o), human_age(_meta(o).get("creationTimestamp"), at)]
 
 
 def node_status(o: Obj) -> str:
@@ -366,19 +330,6 @@ def _node(o: Obj, wide: bool, at: datetime) -> list[str]:
     return row
 
 
-def _namespace(o: Obj, wide: bool, at: datetime) -> list[str]:
-    return [_status(o).get("phase") or "Active", human_age(_meta(o).get("creationTimestamp"), at)]
-
-
-def _configmap(o: Obj, wide: bool, at: datetime) -> list[str]:
-    return [str(len(o.get("data") or {}) + len(o.get("binaryData") or {})), human_age(_meta(o).get("creationTimestamp"), at)]
-
-
-def _secret(o: Obj, wide: bool, at: datetime) -> list[str]:
-    return [o.get("type") or "Opaque", str(len(o.get("data") or {}) + len(o.get("stringData") or {})),
-            human_age(_meta(o).get("creationTimestamp"), at)]
-
-
 def event_time(o: Obj) -> str | None:
     return (o.get("lastTimestamp") or o.get("eventTime") or o.get("firstTimestamp")
             or _meta(o).get("creationTimestamp"))
@@ -390,12 +341,13 @@ def _event(o: Obj, wide: bool, at: datetime) -> list[str]:
             f"{str(inv.get('kind', '')).lower()}/{inv.get('name', '')}", (o.get("message") or "").strip()]
 
 
-def _lease(o: Obj, wide: bool, at: datetime) -> list[str]:
-    return [_spec(o).get("holderIdentity") or "", human_age(_meta(o).get("creationTimestamp"), at)]
+def _with_age(*cells: Callable[[Obj], str]) -> Callable[[Obj, bool, datetime], list[str]]:
+    """Row function of a kind whose columns are `cells` then AGE (no wide columns)."""
+    return lambda o, wide, at: [c(o) for c in cells] + [human_age(_meta(o).get("creationTimestamp"), at)]
 
 
-def _generic(o: Obj, wide: bool, at: datetime) -> list[str]:
-    return [human_age(_meta(o).get("creationTimestamp"), at)]
+def _count(*fields: str) -> Callable[[Obj], str]:
+    return lambda o: str(sum(len(o.get(f) or {}) for f in fields))
 
 
 @dataclass(frozen=True)
@@ -415,59 +367,33 @@ LAYOUTS: dict[str, Layout] = {
     "DaemonSet": Layout(["DESIRED", "CURRENT", "READY", "UP-TO-DATE", "AVAILABLE", "NODE SELECTOR", "AGE"], _CI, _daemonset),
     "Job": Layout(["STATUS", "COMPLETIONS", "DURATION", "AGE"], _CI, _job),
     "Service": Layout(["TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"], ["SELECTOR"], _service),
-    "Endpoints": Layout(["ENDPOINTS", "AGE"], [], _endpoints),
+    "Endpoints": Layout(["ENDPOINTS", "AGE"], [], _with_age(format_endpoints)),
     "Node": Layout(["STATUS", "ROLES", "AGE", "VERSION"],
                    ["INTERNAL-IP", "EXTERNAL-IP", "OS-IMAGE", "KERNEL-VERSION", "CONTAINER-RUNTIME"], _node),
-    "Namespace": Layout(["STATUS", "AGE"], [], _namespace),
-    "ConfigMap": Layout(["DATA", "AGE"], [], _configmap),
-    "Secret": Layout(["TYPE", "DATA", "AGE"], [], _secret),
+    "Namespace": Layout(["STATUS", "AGE"], [], _with_age(lambda o: _status(o).get("phase") or "Active")),
+    "ConfigMap": Layout(["DATA", "AGE"], [], _with_age(_count("data", "binaryData"))),
+    "Secret": Layout(["TYPE", "DATA", "AGE"], [], _with_age(lambda o: o.get("type") or "Opaque",
+                                                          _count("data", "stringData"))),
     "Event": Layout(["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"], [], _event, name_header=""),
-    "Lease": Layout(["HOLDER", "AGE"], [], _lease),
+    "Lease": Layout(["HOLDER", "AGE"], [], _with_age(lambda o: _spec(o).get("holderIdentity") or "")),
 }
-GENERIC = Layout(["AGE"], [], _generic)
+GENERIC = Layout(["AGE"], [], _with_age())
 
 
 def table(kind: str, objects: list[Obj], *, wide: bool = False, all_namespaces: bool = False,
           show_labels: bool = False, at: datetime, name_prefix: str = "") -> tuple[list[str], list[list[str]]]:
     """Headers and rows for `objects` of one kind. `name_prefix` ("pod/") is used by `get all`."""
-    layout = LAYOUTS.get(kind, GENERIC)
-    headers = ([layout.name_header] if layout.name_header else []) + layout.headers + (layout.wide if wide else [])
-    if all_namespaces:
-        headers = ["NAMESPACE", *headers]
-    if show_labels:
-        headers.append("LABELS")
+    layout = layout_for(kind)
+    named = bool(layout.name_header)
+    headers = (["NAMESPACE"] * all_namespaces + [layout.name_header] * named + layout.headers
+               + (layout.wide if wide else []) + ["LABELS"] * show_labels)
     rows = []
     for o in objects:
         meta = _meta(o)
-        row = ([name_prefix + str(meta.get("name", ""))] if layout.name_header else []) + layout.row(o, wide, at)
-        if all_namespaces:
-            row.insert(0, str(meta.get("namespace") or ""))
-        if show_labels:
-            row.append(labels_string(meta.get("labels")))
-        rows.append(row)
+        rows.append([str(meta.get("namespace") or "")] * all_namespaces + [name_prefix + str(meta.get("name", ""))] * named
+                    + layout.row(o, wide, at) + [labels_string(meta.get("labels"))] * show_labels)
     return headers, rows
 
 
 def layout_for(kind: str) -> Layout:
     return LAYOUTS.get(kind, GENERIC)
-
-
-def column_definitions(kind: str) -> list[Obj]:
-    """meta.k8s.io/v1 TableColumnDefinitions; `-o wide` columns have priority 1. Names are the
-    printed headers (kubectl upper-cases them anyway)."""
-    layout = layout_for(kind)
-    cols: list[Obj] = []
-    if layout.name_header:
-        cols.append({"name": "Name", "type": "string", "format": "name", "priority": 0,
-                     "description": "Name must be unique within a namespace."})
-    for priority, headers in ((0, layout.headers), (1, layout.wide)):
-        cols += [{"name": h, "type": "string", "format": "", "priority": priority, "description": h.lower()}
-                 for h in headers]
-    return cols
-
-
-def row_cells(kind: str, obj: Obj, at: datetime) -> list[str]:
-    """All cells of one row (wide ones included), in `column_definitions` order."""
-    layout = layout_for(kind)
-    name = [str(_meta(obj).get("name", ""))] if layout.name_header else []
-    return name + layout.row(obj, True, at)

@@ -10,6 +10,11 @@ Contract:
   proxy with another service set) are repaired within `--sync-period-s`.
 - No sync happens before both informers have synced (an empty cache would REJECT-or-delete
   every service for a moment).
+- `--namespace NS` limits it to one namespace's Services: tests use it (with a random
+  `--chain-prefix`) so a test proxy never renders, say, a REJECT for 10.96.0.1 that would
+  shadow a running cluster's `kubernetes` Service.
+- `--skip-hooks` writes the chains without the jumps into them (the benchmark uses it: its
+  thousands of made-up Services then cannot affect any traffic on the machine).
 - SIGTERM/SIGINT: stop watching, remove the hooks and every chain with our prefix, exit 0.
   SIGKILL leaves the rules in place; a restarted proxy adopts and rewrites them, and
   established connections keep flowing (conntrack) meanwhile.
@@ -38,8 +43,10 @@ log = logging.getLogger("proxy")
 class Proxier:
     """Renders and applies; knows nothing about informers beyond `list()`."""
 
-    def __init__(self, cfg: ProxyConfig, ipt: Iptables, services: Any, endpoints: Any) -> None:
+    def __init__(self, cfg: ProxyConfig, ipt: Iptables, services: Any, endpoints: Any, *,
+                 hooks: bool = True) -> None:
         self.cfg = cfg
+        self.hooks = hooks
         self.ipt = ipt
         self.services = services
         self.endpoints = endpoints
@@ -59,7 +66,7 @@ class Proxier:
                 raise
             self.restores += 1
         self.applied = rules
-        if full:
+        if full and self.hooks:
             inserted = await asyncio.to_thread(self.ipt.ensure_hooks)
             if inserted:
                 log.info("inserted %d hook rules", inserted)
@@ -77,9 +84,9 @@ async def run(args: argparse.Namespace) -> None:
         loop.add_signal_handler(sig, stop.set)
     client = ApiClient.from_kubeconfig(args.kubeconfig, user_agent=f"kubelite-proxy/{args.node_name}")
     factory = InformerFactory(client)
-    svc_inf = factory.informer(Service)
-    ep_inf = factory.informer(Endpoints)
-    proxier = Proxier(cfg, ipt, svc_inf, ep_inf)
+    svc_inf = factory.informer(Service, namespace=args.namespace)
+    ep_inf = factory.informer(Endpoints, namespace=args.namespace)
+    proxier = Proxier(cfg, ipt, svc_inf, ep_inf, hooks=not args.skip_hooks)
     syncer = SyncLoop(proxier.sync, min_period_s=args.min_sync_period_s, period_s=args.sync_period_s)
 
     def changed(*_: Any) -> None:
@@ -119,6 +126,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sync-period-s", type=float, default=30.0)
     p.add_argument("--cluster-cidr", default="10.244.0.0/16", help="pod CIDR; other sources are masqueraded")
     p.add_argument("--chain-prefix", default="KUBELITE", help="prefix of every chain (tests use a random one)")
+    p.add_argument("--namespace", default=None,
+                   help="only this namespace's Services (tests; default: all namespaces)")
+    p.add_argument("--skip-hooks", action="store_true",
+                   help="write the chains but never jump to them (benchmarks: no traffic is affected)")
     p.add_argument("--log-level", default="info")
     args = p.parse_args(argv)
     try:

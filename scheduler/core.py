@@ -57,7 +57,7 @@ class Scheduler:
         queue: SchedulingQueue | None = None,
         cache: SchedulerCache | None = None,
         service_selectors: SelectorsFn | None = None,
-        max_binds_in_flight: int = 16,
+        max_binds_in_flight: int = 64,
     ) -> None:
         self.get_pod = get_pod
         self._bind = bind

@@ -101,7 +101,8 @@ class EventRecorder:
             self._queue.put_nowait((pod, type_, reason, message, action))
         except asyncio.QueueFull:
             self.dropped += 1
-            log.warning("event queue full, dropping %s event for %s", reason, pod.key)
+            if self.dropped % 1000 == 1:  # one line per thousand: a burst must not flood the log
+                log.warning("event queue full, dropping %s event for %s (%d dropped so far)", reason, pod.key, self.dropped)
 
     def forget_pod(self, uid: str) -> None:
         """Stop aggregating into a deleted pod's events (keeps `_seen` bounded)."""

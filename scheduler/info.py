@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from machinery.quantity import cpu_millis, memory_bytes
+from machinery.quantity import cpu_millis, memory_bytes, parse_quantity
 
 DEFAULT_MILLI_CPU = 100  # Kubernetes' DefaultMilliCPURequest, used by scores only
 DEFAULT_MEMORY = 200 * 1024 * 1024  # DefaultMemoryRequest
@@ -159,7 +159,7 @@ def _node_allocatable(status: dict[str, Any]) -> Resources:
     return Resources(
         milli_cpu=cpu_millis(str(amounts.get("cpu", "0"))),
         memory=memory_bytes(str(amounts.get("memory", "0"))),
-        pods=int(str(amounts.get("pods", "0")) or 0),
+        pods=int(parse_quantity(str(amounts.get("pods", "0")))),
     )
 
 

@@ -6,7 +6,7 @@ Service selector), all from one `InformerFactory`; binding through `ApiClient.bi
 through PATCH pods/NAME/status, events through core/v1 Event. Informers resume lost watches
 and relist on 410, and the client retries 5xx/connection errors, so an API server restart
 only pauses scheduling. With `--leader-elect` only the holder of the `kube-scheduler` Lease in
-kube-system schedules (when `machinery.leaderelection` is available); losing the lease exits
+kube-system schedules (`machinery.leaderelection`); losing the lease exits
 the process, as Kubernetes does, so a supervisor restarts it clean.
 """
 
@@ -17,6 +17,7 @@ import asyncio
 import logging
 import os
 import random
+import signal
 import socket
 import sys
 from collections.abc import Sequence
@@ -24,6 +25,7 @@ from typing import Any
 
 from machinery.client import ApiClient
 from machinery.informer import InformerFactory
+from machinery.leaderelection import LeaderElector
 from machinery.models import Node, Pod, Service
 from machinery.selectors import LabelSelector, selector_from_map
 from scheduler.core import Scheduler
@@ -106,22 +108,25 @@ async def run_scheduler(client: ApiClient, *, scheduler_name: str, seed: int | N
         await factory.stop()
 
 
-async def _leader_elected(client: ApiClient, scheduler_name: str, seed: int | None) -> None:
-    try:
-        from machinery.leaderelection import LeaderElector  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        log.warning("machinery.leaderelection is not available; running without leader election")
-        await run_scheduler(client, scheduler_name=scheduler_name, seed=seed)
-        return
+def lease_name(scheduler_name: str) -> str:
+    """The Lease schedulers of one name compete for (Kubernetes' default: kube-scheduler)."""
+    return "kube-scheduler" if scheduler_name == DEFAULT_SCHEDULER else scheduler_name
+
+
+async def _leader_elected(client: ApiClient, scheduler_name: str, seed: int | None, stopping: asyncio.Event) -> None:
     identity = f"{socket.gethostname()}_{os.getpid()}"
-    elector = LeaderElector(client, "kube-scheduler", namespace="kube-system", identity=identity)
+    name = lease_name(scheduler_name)
+    elector = LeaderElector(client, name, namespace="kube-system", identity=identity)
 
     async def started() -> None:
+        log.info("acquired the %s lease as %s", name, identity)
         await run_scheduler(client, scheduler_name=scheduler_name, seed=seed)
 
     def stopped() -> None:
+        if stopping.is_set():
+            return  # our own shutdown: the elector has released the lease
         # Another scheduler may be leading now: stop at once rather than double-schedule.
-        log.error("lost the kube-scheduler lease; exiting")
+        log.error("lost the %s lease; exiting", name)
         os._exit(1)
 
     await elector.run(started, stopped)
@@ -129,11 +134,26 @@ async def _leader_elected(client: ApiClient, scheduler_name: str, seed: int | No
 
 async def amain(args: argparse.Namespace) -> None:
     client = ApiClient.from_kubeconfig(args.kubeconfig)
+    stopping = asyncio.Event()
+    task = asyncio.current_task()
+
+    def on_signal() -> None:
+        # Cancel cleanly so a leader releases its Lease and a successor takes over at once.
+        stopping.set()
+        if task is not None:
+            task.cancel()
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal)
     try:
         if args.leader_elect:
-            await _leader_elected(client, args.scheduler_name, args.seed)
+            await _leader_elected(client, args.scheduler_name, args.seed, stopping)
         else:
             await run_scheduler(client, scheduler_name=args.scheduler_name, seed=args.seed)
+    except asyncio.CancelledError:
+        if not stopping.is_set():
+            raise
     finally:
         await client.aclose()
 

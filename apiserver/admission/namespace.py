@@ -8,11 +8,16 @@ The namespaces watch cache answers the common case without an etcd read; a names
 cache does not know (yet) or sees as terminating is confirmed with a direct read, so a
 namespace created a moment ago is never reported missing.
 
+The cache may lag a deletion made a moment ago by this very server: `note_deleted(name)`
+(called by the DELETE handler) makes the next checks of that name read etcd directly for
+`LIVE_LOOKUP_S`, as Kubernetes' forceLiveLookup cache does.
+
 `IMMORTAL_NAMESPACES` cannot be deleted (403), as in Kubernetes.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from apiserver.storage import Storage, keys
@@ -20,6 +25,20 @@ from machinery import errors
 
 IMMORTAL_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
 _PREFIX = "/registry/namespaces/"
+LIVE_LOOKUP_S = 30.0
+_recently_deleted: dict[str, float] = {}
+
+
+def note_deleted(name: str) -> None:
+    now = time.monotonic()
+    for old in [n for n, t in _recently_deleted.items() if now - t > LIVE_LOOKUP_S]:
+        del _recently_deleted[old]
+    _recently_deleted[name] = now
+
+
+def _live_lookup(name: str) -> bool:
+    t = _recently_deleted.get(name)
+    return t is not None and time.monotonic() - t <= LIVE_LOOKUP_S
 
 
 def _terminating(ns: dict[str, Any]) -> bool:
@@ -45,7 +64,7 @@ async def check_namespace(storage: Storage, name: str) -> None:
         key = keys.object_key("namespaces", name)
     except ValueError:
         raise errors.NotFound(f'namespaces "{name}" not found', name=name, kind="namespaces") from None
-    ns = _cached(storage, key)
+    ns = None if _live_lookup(name) else _cached(storage, key)
     if ns is None or _terminating(ns):
         try:
             ns = await storage.get(key)

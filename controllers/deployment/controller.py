@@ -21,6 +21,7 @@ from controllers.base import Controller, ControllerContext
 from controllers.deployment import progress, recreate, rolling, util
 from controllers.deployment.sync import DeploymentSyncer
 from controllers.events import WARNING
+from machinery import errors
 from machinery.meta import split_key
 from machinery.models import Deployment, Pod, ReplicaSet
 from machinery.selectors import selector_from_model
@@ -126,10 +127,15 @@ class DeploymentController(Controller):
         if d.spec.paused or self.syncer.is_scaling_event(d, rs_list):
             await self._sync_scale_only(d, rs_list)
             return
-        if util.is_rolling(d):
-            await self._rollout_rolling(d, rs_list)
-        else:
-            await self._rollout_recreate(d, rs_list)
+        try:
+            if util.is_rolling(d):
+                await self._rollout_rolling(d, rs_list)
+            else:
+                await self._rollout_recreate(d, rs_list)
+        except errors.ApiError as exc:
+            if not podutil.namespace_going_away(exc):
+                raise
+            log.info("deployment %s: namespace is going away; no rollout", key)
 
     async def _sync_scale_only(self, d: Deployment, rs_list: list[ReplicaSet]) -> None:
         new_rs, old_rs = await self.syncer.get_all_rs_and_sync_revision(d, rs_list, False)

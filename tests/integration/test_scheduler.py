@@ -298,3 +298,29 @@ async def test_survives_api_server_restart(
                     await client.request("DELETE", f"/api/v1/nodes/{name}")
                 except Exception:
                     pass
+
+
+async def test_leader_election_hands_over(
+    apiserver: Any, api_client: ApiClient, hollow: Hollow, namespace: Any, tmp_path: Path
+) -> None:
+    """Two schedulers with --leader-elect: one holds the Lease and schedules; when it stops
+    (releasing the Lease) the other takes over and schedules the next pod."""
+    ns = ns_name(namespace)
+    name = f"le-{uuid.uuid4().hex[:6]}"
+    args = ["-m", "scheduler", "--kubeconfig", str(apiserver.kubeconfig), "--scheduler-name", name, "--leader-elect"]
+    procs = [_spawn(args, tmp_path / f"le{i}.log") for i in range(2)]
+    try:
+        (node,) = await hollow.start(1)
+        await create_pod(api_client, ns, pod_body("first", schedulerName=name))
+        assert await node_of(api_client, ns, "first", timeout_s=20) == node
+        lease = await api_client.request("GET", f"/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/{name}")
+        holder = lease["spec"]["holderIdentity"]
+        leader = next(p for p in procs if holder.endswith(f"_{p.pid}"))
+        _stop(leader)
+        await create_pod(api_client, ns, pod_body("second", schedulerName=name))
+        assert await node_of(api_client, ns, "second", timeout_s=20) == node
+        lease = await api_client.request("GET", f"/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/{name}")
+        assert lease["spec"]["holderIdentity"] != holder
+    finally:
+        for p in procs:
+            _stop(p)

@@ -308,6 +308,15 @@ async def test_temporary_errors_retried_then_raised(code: int, reason: str, cls:
     assert slept == [0.1, 0.2, 0.5]
 
 
+async def test_request_without_retry_sends_once() -> None:
+    # exec must not run twice: a 504 from the kubelet may come after the command already ran.
+    server = FakeServer(status(504, "Timeout"), httpx.Response(200, json={"exitCode": 0}))
+    client, slept = make_client(server, retry_delays_s=(0.1, 0.2))
+    with pytest.raises(errors.Timeout):
+        await client.request("POST", "/api/v1/namespaces/default/pods/p/exec", retry=False)
+    assert len(server.requests) == 1 and slept == []
+
+
 async def test_invalid_keeps_field_causes() -> None:
     causes = [{"reason": "FieldValueRequired", "field": "spec.containers[0].name", "message": "Required"}]
     server = FakeServer(status(422, "Invalid", "Pod \"x\" is invalid", causes=causes))

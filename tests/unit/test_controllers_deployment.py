@@ -14,8 +14,7 @@ from controllers.deployment.hashing import HASH_LABEL, compute_hash
 from controllers.deployment.util import REVISION
 from machinery.defaults import apply_defaults
 from machinery.models import Deployment, ReplicaSet
-from tests.unit.controller_fixtures import NS, TEMPLATE_SPEC, make_context, owner_ref
-from tests.unit.fake_client import FakeClient, preload, unpreload
+from tests.unit.fake_client import NS, TEMPLATE_SPEC, FakeClient, make_context, owner_ref, preload, unpreload
 
 KEY = f"{NS}/web"
 

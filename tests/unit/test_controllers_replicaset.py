@@ -5,8 +5,7 @@ from __future__ import annotations
 from controllers.replicaset import ReplicaSetController, slow_start_batch
 from machinery import errors
 from machinery.models import Pod, ReplicaSet
-from tests.unit.controller_fixtures import NS, make_context, make_pod, make_rs, owner_ref
-from tests.unit.fake_client import FakeClient, preload
+from tests.unit.fake_client import NS, FakeClient, make_context, make_pod, make_rs, owner_ref, preload
 
 
 def _controller(client: FakeClient) -> ReplicaSetController:
@@ -198,3 +197,17 @@ async def test_pod_handlers_route_to_owner() -> None:
     while len(c.queue):
         keys.append(await c.queue.get())
     assert keys == [rs.key, other.key]
+
+
+async def test_terminating_namespace_stops_creation_without_retry() -> None:
+    client = FakeClient(namespace=NS)
+    rs = make_rs(replicas=3)
+    client.add(rs)
+    client.fail("create", "Pod", errors.Forbidden(f"unable to create new content in namespace {NS} "
+                                                  "because it is being terminated"))
+    c = _controller(client)
+    preload(c.rs_informer, rs)
+    await c.sync(rs.key)  # no exception: a retry cannot help
+    assert len(client.calls_of("create", "Pod")) == 1
+    assert c.expectations.satisfied(rs.key)
+    assert not client.calls_of("create", "Event")

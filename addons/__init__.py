@@ -1,0 +1,1 @@
+"""Cluster add-ons that run as ordinary processes or workloads."""

@@ -1,0 +1,1 @@
+"""Cluster DNS: `python -m addons.dns` (see addons/dns/main.py)."""

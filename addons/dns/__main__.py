@@ -1,0 +1,5 @@
+"""`python -m addons.dns`."""
+
+from addons.dns.main import main
+
+main()

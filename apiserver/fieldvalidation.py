@@ -1,0 +1,114 @@
+"""`fieldValidation=Strict|Warn|Ignore`: what happens to fields the models do not know.
+
+Contract:
+- The models drop unknown fields when parsing, so they are found by walking the input dict
+  against the model's declared fields, recursively through nested models, lists and maps;
+  fields typed `dict[str, Any]` (or `Any`) accept anything. Paths read like Kubernetes':
+  `spec.template.spec.containers[0].foo`. Keys starting with `$` (strategic-merge-patch
+  directives) are not fields.
+- `FieldValidation.from_request(request)`: the mode (default Warn, as the API server's
+  default); any other value is 400.
+- `fv.check(cls, data)`: Strict raises 400 BadRequest `<Kind> in version "<v>" cannot be
+  handled as a <Kind>: strict decoding error: unknown field "spec.foo"`; Warn records one
+  warning per field (`fv.warnings`, sent as `Warning: 299 - "unknown field \"spec.foo\""`
+  headers by `fv.add_headers(response)`); Ignore does nothing (the fields are dropped).
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+from starlette.requests import Request
+from starlette.responses import Response
+
+from machinery import errors
+from machinery.meta import Resource
+
+MODES = ("Strict", "Warn", "Ignore")
+
+
+def _strip(annotation: Any) -> Any:
+    """Unwrap Annotated[...] and Optional[...] (X | None)."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+            continue
+        if origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(annotation) if a is not type(None)]
+            if len(args) != 1:
+                return Any  # a real union (int-or-string, ...): no fields to check
+            annotation = args[0]
+            continue
+        return annotation
+
+
+def _walk(annotation: Any, value: Any, path: str, out: list[str]) -> None:
+    annotation = _strip(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        if isinstance(value, dict):
+            unknown_fields(annotation, value, path, out)
+        return
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is list and args and isinstance(value, list):
+        for i, item in enumerate(value):
+            _walk(args[0], item, f"{path}[{i}]", out)
+    elif origin is dict and len(args) == 2 and isinstance(value, dict):
+        for key, item in value.items():
+            _walk(args[1], item, f"{path}.{key}", out)
+
+
+def unknown_fields(model: type[BaseModel], data: dict[str, Any], path: str = "",
+                   out: list[str] | None = None) -> list[str]:
+    """Paths of the keys of `data` (recursively) that `model` does not declare."""
+    out = [] if out is None else out
+    known = {(f.alias or name): f for name, f in model.model_fields.items()}
+    for key, value in data.items():
+        if not isinstance(key, str) or key.startswith("$"):
+            continue
+        child = f"{path}.{key}" if path else key
+        info = known.get(key)
+        if info is None:
+            out.append(child)
+        elif value is not None:
+            _walk(info.annotation, value, child, out)
+    return out
+
+
+@dataclass
+class FieldValidation:
+    mode: str = "Warn"
+    warnings: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_request(cls, request: Request) -> FieldValidation:
+        mode = request.query_params.get("fieldValidation") or "Warn"
+        if mode not in MODES:
+            raise errors.BadRequest(f'invalid fieldValidation "{mode}": must be one of Strict, Warn, Ignore')
+        return cls(mode)
+
+    def check(self, cls: type[Resource], data: Any) -> None:
+        if self.mode == "Ignore" or not isinstance(data, dict):
+            return
+        unknown = unknown_fields(cls, data)
+        if not unknown:
+            return
+        if self.mode == "Strict":
+            listed = ", ".join(f'unknown field "{p}"' for p in unknown)
+            raise errors.BadRequest(f'{cls.KIND} in version "{cls.VERSION}" cannot be handled as a '
+                                    f"{cls.KIND}: strict decoding error: {listed}")
+        for p in unknown:
+            text = f'unknown field "{p}"'
+            if text not in self.warnings:
+                self.warnings.append(text)
+
+    def add_headers(self, response: Response) -> Response:
+        for text in self.warnings:
+            escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+            response.headers.append("Warning", f'299 - "{escaped}"')
+        return response

@@ -1,0 +1,98 @@
+"""`python -m controllers --kubeconfig F [--controllers a,b] [--leader-elect]`: the controller-manager.
+
+Contract: runs `manager.run_controllers` with the selected controllers (default: all
+registered). With `--leader-elect` only the holder of the `kube-controller-manager` Lease in
+kube-system runs them; losing the lease exits the process (status 1) so that a supervisor
+restarts it clean and two managers never act at once. SIGTERM/SIGINT stop cleanly (the Lease
+is released so a standby takes over at once). Bad flags exit 2 with a message, never a trace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Sequence
+
+from controllers.manager import CONTROLLERS, resolve_names, run_controllers, serve_health
+from machinery.client import ApiClient
+from machinery.leaderelection import LeaderElector
+
+log = logging.getLogger("controllers")
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m controllers", description="kubelite controller-manager")
+    p.add_argument("--kubeconfig", default=None, help="kubeconfig file (default $KUBECONFIG, then $KUBELITE_HOME)")
+    p.add_argument("--controllers", default="*", help=f"comma-separated, '*' = all ({','.join(CONTROLLERS)})")
+    p.add_argument("--workers", type=int, default=2, help="workers per controller")
+    p.add_argument("--leader-elect", action="store_true", help="run only while holding the Lease")
+    p.add_argument("--leader-elect-lease-name", default="kube-controller-manager")
+    p.add_argument("--leader-elect-lease-duration", type=float, default=15.0, help="seconds")
+    p.add_argument("--leader-elect-renew-deadline", type=float, default=10.0, help="seconds")
+    p.add_argument("--leader-elect-retry-period", type=float, default=2.0, help="seconds")
+    p.add_argument("--identity", default=None, help="leader-election identity (default host_pid)")
+    p.add_argument("--health-port", type=int, default=0, help="serve /healthz on 127.0.0.1:PORT (0 = off)")
+    p.add_argument("--log-level", default="INFO")
+    args = p.parse_args(argv)
+    try:
+        args.names = resolve_names(args.controllers)
+    except ValueError as exc:
+        p.error(str(exc))
+    if args.workers < 1:
+        p.error("--workers must be >= 1")
+    if not (args.leader_elect_lease_duration > args.leader_elect_renew_deadline > args.leader_elect_retry_period > 0):
+        p.error("need lease duration > renew deadline > retry period > 0")
+    return args
+
+
+async def amain(args: argparse.Namespace) -> int:
+    identity = args.identity or f"{socket.gethostname()}_{os.getpid()}"
+    client = ApiClient.from_kubeconfig(args.kubeconfig, user_agent="kubelite-controller-manager")
+    health = await serve_health(args.health_port) if args.health_port else None
+    loop = asyncio.get_running_loop()
+    main_task = asyncio.current_task()
+    assert main_task is not None
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, main_task.cancel)
+    lost = False
+    try:
+        if not args.leader_elect:
+            await run_controllers(client, args.names, workers=args.workers, identity=identity)
+            return 0
+        elector = LeaderElector(client, args.leader_elect_lease_name, namespace="kube-system", identity=identity,
+                                lease_duration_s=args.leader_elect_lease_duration,
+                                renew_deadline_s=args.leader_elect_renew_deadline,
+                                retry_period_s=args.leader_elect_retry_period)
+
+        async def lead() -> None:
+            await run_controllers(client, args.names, workers=args.workers, identity=identity)
+
+        def stopped() -> None:
+            nonlocal lost
+            lost = True
+
+        await elector.run(lead, stopped)
+        return 1 if lost else 0
+    except asyncio.CancelledError:
+        log.info("controller-manager stopping")
+        return 0
+    finally:
+        if health is not None:
+            health.close()
+        await client.aclose()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    sys.exit(asyncio.run(amain(args)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""EventRecorder aggregation, expectations and the controller-manager's registry."""
+
+from __future__ import annotations
+
+import pytest
+
+from controllers.events import NORMAL, EventRecorder
+from controllers.expectations import Expectations
+from controllers.manager import CONTROLLERS, register, resolve_names
+from machinery import errors
+from machinery.models import Event
+from tests.unit.fake_client import NS, FakeClient, make_rs
+
+
+async def test_repeated_event_is_folded_into_a_count() -> None:
+    client = FakeClient(namespace=NS)
+    rec = EventRecorder(client, component="cm")
+    rs = make_rs()
+    await rec.event(rs, NORMAL, "SuccessfulCreate", "Created pod: a")
+    await rec.event(rs, NORMAL, "SuccessfulCreate", "Created pod: a")
+    await rec.event(rs, NORMAL, "SuccessfulCreate", "Created pod: b")
+    creates, patches = client.calls_of("create", "Event"), client.calls_of("patch", "Event")
+    assert len(creates) == 2 and len(patches) == 1
+    ev = client.stored(Event, creates[0].name, NS)
+    assert ev.count == 2 and ev.involvedObject.uid == rs.uid and ev.involvedObject.kind == "ReplicaSet"
+    assert ev.source.component == "cm" and ev.reason == "SuccessfulCreate"  # type: ignore[union-attr]
+
+
+async def test_event_failures_never_reach_the_controller() -> None:
+    client = FakeClient(namespace=NS)
+    client.fail("create", "Event", errors.InternalError("boom"))
+    await EventRecorder(client).event(make_rs(), NORMAL, "X", "y")  # no exception
+    assert len(client.calls_of("create", "Event")) == 1
+
+
+def test_expectations_lifecycle_and_ttl() -> None:
+    now = [0.0]
+    exp = Expectations(ttl_s=10, clock=lambda: now[0])
+    assert exp.satisfied("k")
+    exp.expect_creations("k", 2)
+    exp.creation_observed("k")
+    assert not exp.satisfied("k")
+    exp.creation_observed("k")
+    assert exp.satisfied("k")
+    exp.expect_deletions("k", ["ns/a", "ns/b"])
+    exp.deletion_observed("k", "ns/a")
+    exp.deletion_observed("k", "ns/a")  # seen twice counts once
+    assert exp.pending("k") == (0, 1) and not exp.satisfied("k")
+    now[0] = 11.0  # a lost watch event must not wedge the controller
+    assert exp.satisfied("k")
+
+
+def test_controller_registry() -> None:
+    assert resolve_names("*") == list(CONTROLLERS)
+    assert resolve_names("replicaset, deployment") == ["replicaset", "deployment"]
+    with pytest.raises(ValueError, match="unknown controller"):
+        resolve_names("replicaset,nope")
+    register("dummy", CONTROLLERS["replicaset"])
+    try:
+        assert "dummy" in resolve_names(None)
+    finally:
+        CONTROLLERS.pop("dummy")

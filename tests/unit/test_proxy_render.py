@@ -1,0 +1,194 @@
+"""proxy.render: golden iptables-restore text for small cases, and the partial-sync diff."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from machinery.models import Endpoints, Service
+from proxy.render import MAX_CHAIN_LEN, MAX_PREFIX_LEN, ProxyConfig, probability, render, restore_text
+
+CFG = ProxyConfig(prefix="KLT", cluster_cidr="10.244.0.0/16")
+
+
+def svc(name: str, **spec: Any) -> Service:
+    return Service.from_dict({"metadata": {"name": name, "namespace": "ns1"}, "spec": spec})
+
+
+def eps(name: str, ips: list[str], *, port: int = 8080, port_name: str | None = "http", proto: str = "TCP",
+        not_ready: list[str] | None = None) -> Endpoints:
+    p: dict[str, Any] = {"port": port, "protocol": proto}
+    if port_name:
+        p["name"] = port_name
+    subset: dict[str, Any] = {"addresses": [{"ip": ip} for ip in ips], "ports": [p]}
+    if not_ready:
+        subset["notReadyAddresses"] = [{"ip": ip} for ip in not_ready]
+    return Endpoints.from_dict({"metadata": {"name": name, "namespace": "ns1"}, "subsets": [subset]})
+
+
+WEB = svc("web", type="ClusterIP", clusterIP="10.96.0.20", selector={"app": "web"},
+          ports=[{"name": "http", "port": 80, "protocol": "TCP", "targetPort": 8080}])
+EMPTY = svc("empty", type="NodePort", clusterIP="10.96.0.21", ports=[{"port": 53, "protocol": "UDP", "nodePort": 30053}])
+HEADLESS = svc("headless", clusterIP="None", ports=[{"port": 80}])
+EXTNAME = svc("ext", type="ExternalName", externalName="example.invalid")
+WEB_EPS = eps("web", ["10.244.0.10", "10.244.0.9", "10.244.0.5"], not_ready=["10.244.0.66"])
+
+GOLDEN_BASIC = """\
+*nat
+:KLT-SERVICES - [0:0]
+:KLT-NODEPORTS - [0:0]
+:KLT-POSTROUTING - [0:0]
+:KLT-MARK-MASQ - [0:0]
+:KLT-SVC-4LVCYZMTA5CQO6SX6IDZ - [0:0]
+:KLT-SEP-KUQYPTOKTZAERVSKJ6IS - [0:0]
+:KLT-SEP-5ANIWS6AG6DKGV76PNQ5 - [0:0]
+:KLT-SEP-NW2HIM35W6G7RRDXG4EE - [0:0]
+-A KLT-SERVICES -m comment --comment "ns1/web:http cluster IP" -m tcp -p tcp -d 10.96.0.20/32 --dport 80 -j KLT-SVC-4LVCYZMTA5CQO6SX6IDZ
+-A KLT-SERVICES -m comment --comment "kubelite service nodeports; NOTE: this must be the last rule in this chain" -m addrtype --dst-type LOCAL -j KLT-NODEPORTS
+-A KLT-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN
+-A KLT-POSTROUTING -j MARK --xor-mark 0x4000
+-A KLT-POSTROUTING -m comment --comment "kubelite service traffic requiring SNAT" -j MASQUERADE
+-A KLT-MARK-MASQ -j MARK --or-mark 0x4000
+-A KLT-SVC-4LVCYZMTA5CQO6SX6IDZ -m comment --comment "ns1/web:http cluster IP" -m tcp -p tcp -d 10.96.0.20/32 --dport 80 ! -s 10.244.0.0/16 -j KLT-MARK-MASQ
+-A KLT-SVC-4LVCYZMTA5CQO6SX6IDZ -m comment --comment "ns1/web:http -> 10.244.0.5:8080" -m statistic --mode random --probability 0.3333333333 -j KLT-SEP-KUQYPTOKTZAERVSKJ6IS
+-A KLT-SVC-4LVCYZMTA5CQO6SX6IDZ -m comment --comment "ns1/web:http -> 10.244.0.9:8080" -m statistic --mode random --probability 0.5000000000 -j KLT-SEP-5ANIWS6AG6DKGV76PNQ5
+-A KLT-SVC-4LVCYZMTA5CQO6SX6IDZ -m comment --comment "ns1/web:http -> 10.244.0.10:8080" -j KLT-SEP-NW2HIM35W6G7RRDXG4EE
+-A KLT-SEP-KUQYPTOKTZAERVSKJ6IS -m comment --comment "ns1/web:http" -s 10.244.0.5/32 -j KLT-MARK-MASQ
+-A KLT-SEP-KUQYPTOKTZAERVSKJ6IS -m comment --comment "ns1/web:http" -m tcp -p tcp -j DNAT --to-destination 10.244.0.5:8080
+-A KLT-SEP-5ANIWS6AG6DKGV76PNQ5 -m comment --comment "ns1/web:http" -s 10.244.0.9/32 -j KLT-MARK-MASQ
+-A KLT-SEP-5ANIWS6AG6DKGV76PNQ5 -m comment --comment "ns1/web:http" -m tcp -p tcp -j DNAT --to-destination 10.244.0.9:8080
+-A KLT-SEP-NW2HIM35W6G7RRDXG4EE -m comment --comment "ns1/web:http" -s 10.244.0.10/32 -j KLT-MARK-MASQ
+-A KLT-SEP-NW2HIM35W6G7RRDXG4EE -m comment --comment "ns1/web:http" -m tcp -p tcp -j DNAT --to-destination 10.244.0.10:8080
+COMMIT
+*filter
+:KLT-SERVICES - [0:0]
+:KLT-EXTERNAL-SERVICES - [0:0]
+-A KLT-SERVICES -m comment --comment "ns1/empty has no endpoints" -m udp -p udp -d 10.96.0.21/32 --dport 53 -j REJECT --reject-with icmp-port-unreachable
+-A KLT-EXTERNAL-SERVICES -m comment --comment "ns1/empty has no endpoints" -m addrtype --dst-type LOCAL -m udp -p udp --dport 30053 -j REJECT --reject-with icmp-port-unreachable
+COMMIT
+"""  # noqa: E501 - golden iptables lines are long by nature
+
+
+def test_golden_cluster_ip_three_endpoints_reject_headless_and_external_name() -> None:
+    headless_eps = eps("headless", ["10.244.0.10"], port=80, port_name=None)
+    rules = render([WEB, EMPTY, HEADLESS, EXTNAME], [WEB_EPS, headless_eps], CFG)
+    assert restore_text(rules, None) == GOLDEN_BASIC
+
+
+def test_rendering_is_order_independent() -> None:
+    a = render([WEB, EMPTY], [WEB_EPS], CFG)
+    b = render([EMPTY, WEB], [eps("web", ["10.244.0.5", "10.244.0.10", "10.244.0.9"])], CFG)
+    assert a == b
+
+
+GOLDEN_NODEPORT_AFFINITY = """\
+*nat
+:KLT-SERVICES - [0:0]
+:KLT-NODEPORTS - [0:0]
+:KLT-POSTROUTING - [0:0]
+:KLT-MARK-MASQ - [0:0]
+:KLT-SVC-4LVCYZMTA5CQO6SX6IDZ - [0:0]
+:KLT-EXT-4LVCYZMTA5CQO6SX6IDZ - [0:0]
+:KLT-SEP-KUQYPTOKTZAERVSKJ6IS - [0:0]
+:KLT-SEP-5ANIWS6AG6DKGV76PNQ5 - [0:0]
+-A KLT-SERVICES -m comment --comment "ns1/web:http cluster IP" -m tcp -p tcp -d 10.96.0.20/32 --dport 80 -j KLT-SVC-4LVCYZMTA5CQO6SX6IDZ
+-A KLT-SERVICES -m comment --comment "kubelite service nodeports; NOTE: this must be the last rule in this chain" -m addrtype --dst-type LOCAL -j KLT-NODEPORTS
+-A KLT-NODEPORTS -m comment --comment "ns1/web:http" -m tcp -p tcp --dport 30080 -j KLT-EXT-4LVCYZMTA5CQO6SX6IDZ
+-A KLT-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN
+-A KLT-POSTROUTING -j MARK --xor-mark 0x4000
+-A KLT-POSTROUTING -m comment --comment "kubelite service traffic requiring SNAT" -j MASQUERADE
+-A KLT-MARK-MASQ -j MARK --or-mark 0x4000
+-A KLT-SVC-4LVCYZMTA5CQO6SX6IDZ -m comment --comment "ns1/web:http cluster IP" -m tcp -p tcp -d 10.96.0.20/32 --dport 80 ! -s 10.244.0.0/16 -j KLT-MARK-MASQ
+-A KLT-SVC-4LVCYZMTA5CQO6SX6IDZ -m comment --comment "ns1/web:http -> 10.244.0.5:8080" -m recent --name KLT-SEP-KUQYPTOKTZAERVSKJ6IS --rcheck --seconds 600 --reap -j KLT-SEP-KUQYPTOKTZAERVSKJ6IS
+-A KLT-SVC-4LVCYZMTA5CQO6SX6IDZ -m comment --comment "ns1/web:http -> 10.244.0.9:8080" -m recent --name KLT-SEP-5ANIWS6AG6DKGV76PNQ5 --rcheck --seconds 600 --reap -j KLT-SEP-5ANIWS6AG6DKGV76PNQ5
+-A KLT-SVC-4LVCYZMTA5CQO6SX6IDZ -m comment --comment "ns1/web:http -> 10.244.0.5:8080" -m statistic --mode random --probability 0.5000000000 -j KLT-SEP-KUQYPTOKTZAERVSKJ6IS
+-A KLT-SVC-4LVCYZMTA5CQO6SX6IDZ -m comment --comment "ns1/web:http -> 10.244.0.9:8080" -j KLT-SEP-5ANIWS6AG6DKGV76PNQ5
+-A KLT-EXT-4LVCYZMTA5CQO6SX6IDZ -m comment --comment "masquerade traffic for ns1/web:http external destinations" -j KLT-MARK-MASQ
+-A KLT-EXT-4LVCYZMTA5CQO6SX6IDZ -j KLT-SVC-4LVCYZMTA5CQO6SX6IDZ
+-A KLT-SEP-KUQYPTOKTZAERVSKJ6IS -m comment --comment "ns1/web:http" -s 10.244.0.5/32 -j KLT-MARK-MASQ
+-A KLT-SEP-KUQYPTOKTZAERVSKJ6IS -m comment --comment "ns1/web:http" -m tcp -p tcp -m recent --name KLT-SEP-KUQYPTOKTZAERVSKJ6IS --set -j DNAT --to-destination 10.244.0.5:8080
+-A KLT-SEP-5ANIWS6AG6DKGV76PNQ5 -m comment --comment "ns1/web:http" -s 10.244.0.9/32 -j KLT-MARK-MASQ
+-A KLT-SEP-5ANIWS6AG6DKGV76PNQ5 -m comment --comment "ns1/web:http" -m tcp -p tcp -m recent --name KLT-SEP-5ANIWS6AG6DKGV76PNQ5 --set -j DNAT --to-destination 10.244.0.9:8080
+COMMIT
+*filter
+:KLT-SERVICES - [0:0]
+:KLT-EXTERNAL-SERVICES - [0:0]
+COMMIT
+"""  # noqa: E501
+
+
+def test_golden_nodeport_with_client_ip_affinity() -> None:
+    web = svc("web", type="NodePort", clusterIP="10.96.0.20", sessionAffinity="ClientIP",
+              sessionAffinityConfig={"clientIP": {"timeoutSeconds": 600}},
+              ports=[{"name": "http", "port": 80, "protocol": "TCP", "nodePort": 30080}])
+    rules = render([web], [eps("web", ["10.244.0.9", "10.244.0.5"])], CFG)
+    assert restore_text(rules, None) == GOLDEN_NODEPORT_AFFINITY
+
+
+def test_endpoints_match_service_port_by_name_and_protocol() -> None:
+    dns = svc("dns", clusterIP="10.96.0.10", ports=[{"name": "dns", "port": 53, "protocol": "UDP"},
+                                                    {"name": "dns-tcp", "port": 53, "protocol": "TCP"}])
+    ep = Endpoints.from_dict({"metadata": {"name": "dns", "namespace": "ns1"}, "subsets": [{
+        "addresses": [{"ip": "10.244.0.2"}],
+        "ports": [{"name": "dns", "port": 5353, "protocol": "UDP"}, {"name": "dns-tcp", "port": 5354, "protocol": "TCP"},
+                  {"name": "dns", "port": 9999, "protocol": "TCP"}]}]})
+    nat = render([dns], [ep], CFG).chains("nat")
+    dnat = sorted(r.split("--to-destination ")[1] for rules in nat.values() for r in rules if "DNAT" in r)
+    assert dnat == ["10.244.0.2:5353", "10.244.0.2:5354"]
+    assert any("-m udp -p udp -j DNAT --to-destination 10.244.0.2:5353" in r for rs in nat.values() for r in rs)
+
+
+def test_external_ips_jump_through_ext_chain() -> None:
+    web = svc("web", clusterIP="10.96.0.20", externalIPs=["192.0.2.50"], ports=[{"name": "http", "port": 80}])
+    services = render([web], [eps("web", ["10.244.0.5"])], CFG).chains("nat")["KLT-SERVICES"]
+    assert any("-d 192.0.2.50/32 --dport 80 -j KLT-EXT-" in r for r in services)
+    rejects = render([web], [], CFG).chains("filter")["KLT-EXTERNAL-SERVICES"]
+    assert rejects and "-d 192.0.2.50/32 --dport 80 -j REJECT" in rejects[0]
+
+
+def test_no_cluster_cidr_means_no_off_cluster_masquerade() -> None:
+    rules = render([WEB], [WEB_EPS], ProxyConfig(prefix="KLT", cluster_cidr=None))
+    assert not any("! -s" in r for rs in rules.chains("nat").values() for r in rs)
+
+
+def test_partial_restore_rewrites_only_changed_chains_and_deletes_stale() -> None:
+    old = render([WEB, EMPTY], [WEB_EPS], CFG)
+    assert restore_text(old, old) is None  # identical: nothing to do at all
+    new = render([WEB, EMPTY], [eps("web", ["10.244.0.5", "10.244.0.9"])], CFG)
+    text = restore_text(new, old)
+    assert text is not None
+    declared = [line[1:].split()[0] for line in text.splitlines() if line.startswith(":")]
+    gone = "KLT-SEP-NW2HIM35W6G7RRDXG4EE"
+    assert declared == ["KLT-SVC-4LVCYZMTA5CQO6SX6IDZ", gone]  # SEPs of kept endpoints untouched
+    assert text.splitlines()[-2:] == [f"-X {gone}", "COMMIT"]
+    assert "*filter" not in text
+
+
+def test_full_restore_deletes_chains_found_in_the_kernel() -> None:
+    rules = render([], [], CFG)
+    text = restore_text(rules, None, {"nat": {"KLT-SVC-OLD", "KLT-SERVICES"}, "filter": set()})
+    assert text is not None
+    assert ":KLT-SVC-OLD - [0:0]" in text and "-X KLT-SVC-OLD" in text
+    assert "-X KLT-SERVICES" not in text
+
+
+def test_chain_names_fit_iptables_limit_and_match_kube_proxy_hash() -> None:
+    # kube-proxy's own test vectors (pkg/proxy/iptables/proxier_test.go), 16 hash characters.
+    kube = ProxyConfig(prefix="KUBE")
+    assert kube.hashed("SVC", "ns1/svc1:p80tcp").startswith("KUBE-SVC-XPGD46QRK7WJZT7O")
+    assert kube.hashed("SEP", "ns1/svc1:p80tcp10.180.0.1:80").startswith("KUBE-SEP-SXIVWICOYRO3J4NJ")
+    longest = ProxyConfig(prefix="K" * MAX_PREFIX_LEN)
+    assert len(longest.hashed("SVC", "x")) == MAX_CHAIN_LEN
+    assert len(longest.chain("EXTERNAL-SERVICES")) <= MAX_CHAIN_LEN
+    assert len(ProxyConfig().hashed("SEP", "x")) == MAX_CHAIN_LEN
+
+
+@pytest.mark.parametrize("prefix", ["", "K" * (MAX_PREFIX_LEN + 1), "BAD PREFIX", "A-B"])
+def test_bad_prefix_rejected(prefix: str) -> None:
+    with pytest.raises(ValueError, match="chain prefix"):
+        ProxyConfig(prefix=prefix)
+
+
+def test_probability_as_kube_proxy() -> None:
+    assert [probability(n) for n in (4, 3, 2)] == ["0.2500000000", "0.3333333333", "0.5000000000"]
