@@ -32,7 +32,9 @@ class ApiServerConfig:
     bookmark_interval_s: float = 5.0
     """How often idle watches that asked for bookmarks get one."""
     min_watch_timeout_s: float = 1800.0
-    """Watches without timeoutSeconds end after a random time in [min, 2*min], like Kubernetes."""
+    """Accepted for command-line compatibility only: a watch without timeoutSeconds stays open
+    until the client leaves (`kubectl get -w` relies on it), clients that want an end send
+    timeoutSeconds."""
     bootstrap: bool = True
     """Create the initial namespaces and the `kubernetes` Service at start-up."""
     advertise_port: int | None = None

@@ -12,10 +12,9 @@ import base64
 import binascii
 from typing import Any
 
-from cli.columns import format_endpoints, format_selector, node_roles
 from cli.describe_writer import NONE, Writer, format_time
-from cli.podstatus import pod_columns
 from cli.printers import now
+from machinery.tables import format_endpoints, format_selector, node_roles, pod_columns
 
 Obj = dict[str, Any]
 

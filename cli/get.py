@@ -15,7 +15,6 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from cli import columns
 from cli.errors import CliError, format_api_error
 from cli.printers import (
     as_list,
@@ -29,6 +28,7 @@ from cli.printers import (
 )
 from cli.session import ALL_CATEGORY, Globals, coll_path, obj_path, open_client, resolve_kind, with_type
 from machinery import errors
+from machinery import tables as columns
 from machinery.client import ApiClient
 
 OUTPUTS = ("", "wide", "name", "json", "yaml")

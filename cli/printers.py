@@ -9,64 +9,14 @@ kubectl's tabwriter; `resource_name` gives `pod/x`, `deployment.apps/web`.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 import yaml
 
+# Time and label formatting are shared with the API server's Table columns (one definition).
+from machinery.tables import human_age, human_duration, labels_string, now, parse_ts
 
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-def parse_ts(value: Any) -> datetime | None:
-    if not value or not isinstance(value, str):
-        return None
-    try:
-        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-
-
-def human_duration(seconds_f: float) -> str:
-    """kubectl's duration.HumanDuration, to the same breakpoints."""
-    seconds = int(seconds_f)
-    if seconds < -1:
-        return "<invalid>"
-    if seconds < 0:
-        return "0s"
-    if seconds < 120:
-        return f"{seconds}s"
-    minutes = seconds // 60
-    if minutes < 10:
-        s = seconds % 60
-        return f"{minutes}m" if s == 0 else f"{minutes}m{s}s"
-    if minutes < 180:
-        return f"{minutes}m"
-    hours = seconds // 3600
-    if hours < 8:
-        m = minutes % 60
-        return f"{hours}h" if m == 0 else f"{hours}h{m}m"
-    if hours < 48:
-        return f"{hours}h"
-    if hours < 24 * 8:
-        h = hours % 24
-        return f"{hours // 24}d" if h == 0 else f"{hours // 24}d{h}h"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24}d"
-    if hours < 24 * 365 * 8:
-        dy = (hours // 24) % 365
-        return f"{hours // 24 // 365}y" if dy == 0 else f"{hours // 24 // 365}y{dy}d"
-    return f"{hours // 24 // 365}y"
-
-
-def human_age(timestamp: Any, at: datetime | None = None) -> str:
-    """Age of an RFC 3339 timestamp; `<unknown>` when absent, like kubectl."""
-    ts = parse_ts(timestamp)
-    if ts is None:
-        return "<unknown>"
-    return human_duration(((at or now()) - ts).total_seconds())
+__all__ = ["human_age", "human_duration", "labels_string", "now", "parse_ts"]
 
 
 def column_widths(headers: list[str], rows: list[list[str]]) -> list[int]:
@@ -106,12 +56,6 @@ def kind_path(obj: dict[str, Any]) -> str:
 
 def resource_name(obj: dict[str, Any]) -> str:
     return f"{kind_path(obj)}/{(obj.get('metadata') or {}).get('name', '')}"
-
-
-def labels_string(labels: dict[str, str] | None) -> str:
-    if not labels:
-        return "<none>"
-    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
 
 
 def as_list(items: list[dict[str, Any]], resource_version: str = "") -> dict[str, Any]:

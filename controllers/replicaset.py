@@ -4,7 +4,8 @@ Contract (client-go `pkg/controller/replicaset/replica_set.go`):
 - Pods are created from `spec.template` with generateName `<rs>-`, the template's labels and
   annotations, and a controller ownerReference (controller=true, blockOwnerDeletion=true).
 - Ownership: a matching pod without a controller is adopted (ownerReference added with a
-  resourceVersion-guarded merge patch); an owned pod whose labels stop matching is released
+  resourceVersion-guarded merge patch, after a live GET confirms the RS still exists with the
+  same uid and is not being deleted); an owned pod whose labels stop matching is released
   (our ownerReference removed). Pods owned by another controller are never touched.
 - Expectations: after asking for N creations/deletions the controller does not manage the set
   again until the informer has seen them (or 5 min passed), so a lagging watch never causes
@@ -180,6 +181,7 @@ class ReplicaSetController(Controller):
         selector = selector_from_model(rs.spec.selector)
         deleting = bool(rs.metadata.deletionTimestamp)
         owned: list[Pod] = []
+        can_adopt: bool | None = None  # checked once, lazily: most syncs adopt nothing
         for pod in pods:
             ref = podutil.controller_ref(pod)
             matches = selector.matches(pod.metadata.labels)
@@ -192,9 +194,20 @@ class ReplicaSetController(Controller):
                     await self._release(rs, pod)
                 continue
             if matches and not deleting and not pod.metadata.deletionTimestamp:
-                if await self._adopt(rs, pod):
+                if can_adopt is None:
+                    can_adopt = await self._still_current(rs)
+                if can_adopt and await self._adopt(rs, pod):
                     owned.append(pod)
         return owned
+
+    async def _still_current(self, rs: ReplicaSet) -> bool:
+        """A live read before adopting (client-go RecheckDeletionTimestamp): a cached RS that was
+        deleted, or deleted and re-created under the same name, must not adopt anything."""
+        try:
+            fresh = await self.client.get(ReplicaSet, rs.name, namespace=rs.namespace)
+        except errors.NotFound:
+            return False
+        return fresh.uid == rs.uid and not fresh.metadata.deletionTimestamp
 
     async def _adopt(self, rs: ReplicaSet, pod: Pod) -> bool:
         refs = [r.to_dict() for r in pod.metadata.ownerReferences or []]

@@ -5,7 +5,7 @@ Contract (pkg/controller/deployment/deployment_controller.go `syncDeployment`):
   deployment (or, for an orphan, every deployment in the namespace whose selector matches);
   a pod deletion enqueues the deployment that owns the pod's RS (Recreate waits on it).
 - `sync(key)`: gone -> nothing. An empty selector (selects everything) is refused with a
-  Warning event. ReplicaSets are claimed (adopt/release). Being deleted -> status only.
+  Warning event, so is an unparsable maxSurge/maxUnavailable (InvalidStrategy). ReplicaSets are claimed (adopt/release). Being deleted -> status only.
   Paused -> pause condition, scaling, cleanup and status, but no rollout. A replicas change
   (desired-replicas annotation differs) -> proportional scaling, no rollout step. Otherwise one
   Recreate or RollingUpdate step (`rolling.py`, `recreate.py`) and the status with conditions;
@@ -114,6 +114,12 @@ class DeploymentController(Controller):
             await self.recorder.event(d, WARNING, "SelectingAll",
                                       "This deployment is selecting all pods. A non-empty selector is required.")
             return
+        if util.is_rolling(d):
+            try:
+                util.resolve_fenceposts(d)
+            except ValueError as exc:  # validation should have refused it; a retry cannot help
+                await self.recorder.event(d, WARNING, "InvalidStrategy", f"spec.strategy.rollingUpdate: {exc}")
+                return
         namespace, _ = split_key(key)
         rs_list = await self.syncer.claim_replica_sets(d, self.rs_informer.by_index("namespace", namespace or ""))
         if d.metadata.deletionTimestamp:

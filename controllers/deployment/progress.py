@@ -3,7 +3,7 @@
 Contract:
 - `calculate_status(all_rs, new_rs, d)`: replicas / readyReplicas / availableReplicas summed
   over the ReplicaSets' status, updatedReplicas = the new RS's status.replicas,
-  unavailableReplicas = replicas - available (>= 0), observedGeneration, collisionCount, and
+  unavailableReplicas = sum of the RSes' spec.replicas - available (>= 0), observedGeneration, collisionCount, and
   the Available condition (MinimumReplicasAvailable when available >= replicas -
   maxUnavailable, else MinimumReplicasUnavailable).
 - `rollout_status(...)` adds the Progressing condition when a progress deadline is set:
@@ -77,7 +77,8 @@ def calculate_status(all_rs: list[ReplicaSet], new_rs: ReplicaSet | None, d: Dep
         observedGeneration=d.metadata.generation, replicas=total,
         updatedReplicas=util.status_replicas(new_rs) if new_rs else 0,
         readyReplicas=sum(util.ready(rs) for rs in all_rs), availableReplicas=available,
-        unavailableReplicas=max(util.replicas(d) - available, 0), collisionCount=old.collisionCount,
+        unavailableReplicas=max(sum(util.replicas(rs) for rs in all_rs) - available, 0),
+        collisionCount=old.collisionCount,
         conditions=[c.model_copy() for c in old.conditions or []] or None,
     )
     if available >= util.replicas(d) - util.max_unavailable(d):

@@ -47,8 +47,8 @@ def scaled_value(value: int | str | None, total: int, round_up: bool) -> int:
     if isinstance(value, int):
         return value
     text = value.strip()
-    if not text.endswith("%"):
-        return int(text)
+    if not text.endswith("%") or not text[:-1].isdigit():
+        raise ValueError(f'invalid value "{value}": must be an integer or a percentage like "25%"')
     percent = int(text[:-1])
     exact = percent * total / 100
     return math.ceil(exact) if round_up else math.floor(exact)

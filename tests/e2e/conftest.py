@@ -1,16 +1,27 @@
-"""e2e fixtures: a real cluster of etcd + API server + kubelet processes on real Docker.
+"""e2e fixtures: a real cluster of etcd + API server + kubelet (+ control plane) on real Docker.
 
 `cluster` (module scope) starts its own etcd (tests.support.EtcdProcess), the API server
-(`python -m apiserver`, with the kubelet log/exec proxy mounted) and one kubelet, all on free
-ports with a temp root dir, a per-module cluster name (every container carries it as a
-label) and a pod CIDR inside 10.244.0.0/16 no other Docker network uses. Teardown stops the
-processes and removes the cluster's containers and pod network, even when a test failed.
-`Cluster.restart_kubelet()` stops and starts the kubelet (adoption tests); `Cluster.pod(...)`
-builds a pod manifest bound to the node.
+(`python -m apiserver`, which mounts the kubelet log/exec proxy itself) and one kubelet, all on
+free ports with a temp root dir, a per-module cluster name (every container carries it as a
+label) and a pod CIDR inside 10.244.0.0/16 no other Docker network uses.
+
+`full_cluster` (module scope) is the same plus the scheduler (`python -m scheduler`) and the
+controller-manager (`python -m controllers`): pods need not be bound by hand and workload
+controllers (ReplicaSet, Deployment, GC, namespace) run. `Cluster.kill_controllers()` SIGKILLs
+the controller-manager and `Cluster.start_controllers()` starts it again.
+
+Teardown stops the processes and removes the cluster's containers and pod network, even when
+a test failed. `Cluster.restart_kubelet()` stops and starts the kubelet (adoption tests);
+`Cluster.pod(...)` builds a pod manifest bound to the node.
+
+`PodObserver` watches an app's pods and records (live, ready) counts after every event, to check
+rollout bounds at every observed point; `is_ready(pod)` / `live(pods)` work on raw pod dicts.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import random
 import signal
@@ -19,6 +30,7 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,17 +43,6 @@ from machinery.client import ApiClient
 from tests.support import EtcdProcess, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-
-# The API server with the kubelet proxy mounted, whether or not `python -m apiserver` does it yet.
-APISERVER_LAUNCHER = """
-import sys, uvicorn
-from apiserver.app import create_app
-from apiserver.config import parse_args
-from apiserver.kubelet_proxy import router
-cfg = parse_args(sys.argv[1:])
-uvicorn.run(create_app(cfg, extra_routers=[router]), host=cfg.bind_address, port=cfg.port,
-            log_level="warning", timeout_graceful_shutdown=2)
-"""
 
 
 def _free_subnet(client: docker.DockerClient) -> str:
@@ -64,6 +65,9 @@ class Proc:
             self.popen = subprocess.Popen(self.args, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                           cwd=ROOT, start_new_session=True)
 
+    def running(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
     def stop(self, timeout_s: float = 10) -> None:
         if self.popen is None or self.popen.poll() is not None:
             return
@@ -71,6 +75,12 @@ class Proc:
         try:
             self.popen.wait(timeout_s)
         except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait(5)
+
+    def kill(self) -> None:
+        """SIGKILL: no clean shutdown, as a crashed process."""
+        if self.popen is not None and self.popen.poll() is None:
             self.popen.kill()
             self.popen.wait(5)
 
@@ -93,6 +103,8 @@ class Cluster:
     etcd: EtcdProcess
     apiserver: Proc
     kubelet: Proc
+    scheduler: Proc | None = None
+    controllers: Proc | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -110,6 +122,14 @@ class Cluster:
         self.kubelet.stop()
         self.start_kubelet()
 
+    def start_controllers(self) -> None:
+        assert self.controllers is not None, "use the full_cluster fixture"
+        self.controllers.start()
+
+    def kill_controllers(self) -> None:
+        assert self.controllers is not None, "use the full_cluster fixture"
+        self.controllers.kill()
+
     def pod(self, name: str, containers: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
         body: dict[str, Any] = {"containers": containers, "nodeName": self.node,
                                 "terminationGracePeriodSeconds": 2, **spec}
@@ -122,6 +142,93 @@ class Cluster:
             return list(client.containers.list(all=True, filters={"label": flt}))
         finally:
             client.close()
+
+    def logs(self) -> str:
+        """Tails of every component log, for assertion messages."""
+        procs = [self.apiserver, self.kubelet, self.scheduler, self.controllers]
+        return "\n".join(f"--- {p.log.name}\n{p.tail()}" for p in procs if p is not None)
+
+
+def is_ready(pod: dict[str, Any]) -> bool:
+    if pod["metadata"].get("deletionTimestamp"):
+        return False
+    conds = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds)
+
+
+def live(pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+
+
+@dataclass
+class PodObserver:
+    """Watches the pods labelled app=APP and records (live, ready) after every event, in etcd order.
+
+    `start()` lists then watches from the list's resourceVersion (no gap); `stop()` re-raises a
+    watch failure; `check(...)` asserts the RollingUpdate bounds held at every recorded point.
+    """
+
+    api: ApiClient
+    app: str
+    namespace: str = "default"
+    pods: dict[str, dict[str, Any]] = field(default_factory=dict)
+    points: list[tuple[int, int]] = field(default_factory=list)
+    names: set[str] = field(default_factory=set)
+    task: asyncio.Task[None] | None = None
+
+    def _path(self) -> str:
+        return f"/api/v1/namespaces/{self.namespace}/pods"
+
+    def _record(self) -> None:
+        pods = list(self.pods.values())
+        self.points.append((len(live(pods)), sum(is_ready(p) for p in pods)))
+
+    async def start(self) -> None:
+        body = await self.api.request("GET", self._path(), params={"labelSelector": f"app={self.app}"})
+        for p in body["items"]:
+            self.pods[p["metadata"]["name"]] = p
+        self.names.update(self.pods)
+        self._record()
+        self.task = asyncio.create_task(self._run(body["metadata"]["resourceVersion"]))
+
+    async def _run(self, rv: str) -> None:
+        while True:
+            params = {"watch": "1", "resourceVersion": rv, "labelSelector": f"app={self.app}",
+                      "timeoutSeconds": "30"}
+            async for line in self.api.stream_lines(self._path(), params=params, timeout_s=30):
+                if not line.strip():
+                    continue
+                ev = json.loads(line)
+                obj = ev["object"]
+                if ev["type"] == "ERROR":
+                    raise AssertionError(f"watch error: {obj}")
+                rv = obj["metadata"]["resourceVersion"]
+                if ev["type"] == "BOOKMARK":
+                    continue
+                name = obj["metadata"]["name"]
+                if ev["type"] == "DELETED":
+                    self.pods.pop(name, None)
+                else:
+                    self.pods[name] = obj
+                    self.names.add(name)
+                self._record()
+
+    async def stop(self) -> None:
+        assert self.task is not None
+        if self.task.done():
+            self.task.result()  # surface a watch failure
+        self.task.cancel()
+        try:
+            await self.task
+        except asyncio.CancelledError:
+            pass
+
+    def check(self, *, replicas: int, max_surge: int, max_unavailable: int) -> None:
+        assert len(self.points) > 3, f"too few observations: {self.points}"
+        too_few = [pt for pt in self.points if pt[1] < replicas - max_unavailable]
+        too_many = [pt for pt in self.points if pt[0] > replicas + max_surge]
+        assert not too_few, f"ready dropped below {replicas - max_unavailable}: {self.points}"
+        assert not too_many, f"more than {replicas + max_surge} live pods: {self.points}"
 
 
 def _wait_http(url: str, timeout_s: float, proc: Proc) -> None:
@@ -154,8 +261,9 @@ current-context: e2e
 """)
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
+@contextmanager
+def run_cluster(*, control_plane: bool = False) -> Iterator[Cluster]:
+    """Start a one-node cluster (with scheduler + controller-manager if `control_plane`)."""
     tag = f"e2e{random.randrange(10**6):06d}"
     tmp = Path(tempfile.mkdtemp(prefix=f"kubelite-{tag}-"))
     dclient = docker.from_env()
@@ -165,23 +273,34 @@ def cluster() -> Iterator[Cluster]:
     kubeconfig = tmp / "kubeconfig"
     _write_kubeconfig(kubeconfig, server)
     pod_cidr = _free_subnet(dclient)
-    apiserver = Proc([sys.executable, "-c", APISERVER_LAUNCHER, "--etcd-servers", "", "--bind-address",
-                      "127.0.0.1", "--port", str(api_port)], tmp / "apiserver.log")
-    kubelet = Proc([sys.executable, "-m", "kubelet", "--kubeconfig", str(kubeconfig), "--node-name", f"node-{tag}",
+    py = sys.executable
+    apiserver = Proc([py, "-m", "apiserver", "--etcd-servers", etcd.url, "--bind-address", "127.0.0.1",
+                      "--port", str(api_port), "--log-level", "warning"], tmp / "apiserver.log")
+    kubelet = Proc([py, "-m", "kubelet", "--kubeconfig", str(kubeconfig), "--node-name", f"node-{tag}",
                     "--node-ip", "127.0.0.1", "--address", "127.0.0.1", "--port", str(kubelet_port),
                     "--pod-cidr", pod_cidr, "--root-dir", str(tmp / "root"), "--log-dir", str(tmp / "logs"),
                     "--cluster-name", tag, "--heartbeat-s", "2", "--resync-s", "2",
                     "--container-log-max-size", "4Ki", "--container-log-max-files", "3"], tmp / "kubelet.log")
     c = Cluster(name=tag, node=f"node-{tag}", server=server, kubeconfig=kubeconfig, tmp=tmp, pod_cidr=pod_cidr,
                 kubelet_port=kubelet_port, etcd=etcd, apiserver=apiserver, kubelet=kubelet)
+    if control_plane:
+        c.scheduler = Proc([py, "-m", "scheduler", "--kubeconfig", str(kubeconfig)], tmp / "scheduler.log")
+        c.controllers = Proc([py, "-m", "controllers", "--kubeconfig", str(kubeconfig)], tmp / "controllers.log")
     try:
         etcd.start()
-        apiserver.args[apiserver.args.index("--etcd-servers") + 1] = etcd.url
         apiserver.start()
         _wait_http(f"{server}/readyz", 60, apiserver)
         c.start_kubelet()
+        if c.scheduler is not None:
+            c.scheduler.start()
+        if c.controllers is not None:
+            c.start_controllers()
         yield c
     finally:
+        # Controllers first so they do not recreate pods while we clean up.
+        for proc in (c.controllers, c.scheduler):
+            if proc is not None:
+                proc.stop()
         kubelet.stop()
         for ctr in dclient.containers.list(all=True, filters={"label": f"io.kubelite.cluster={tag}"}):
             ctr.remove(force=True)
@@ -196,9 +315,30 @@ def cluster() -> Iterator[Cluster]:
             subprocess.run(["rm", "-rf", str(tmp)], check=False)
 
 
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    with run_cluster() as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def full_cluster() -> Iterator[Cluster]:
+    with run_cluster(control_plane=True) as c:
+        yield c
+
+
 @pytest.fixture
 async def api(cluster: Cluster) -> AsyncIterator[ApiClient]:
     client = cluster.client()
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+async def full_api(full_cluster: Cluster) -> AsyncIterator[ApiClient]:
+    client = full_cluster.client()
     try:
         yield client
     finally:

@@ -1,7 +1,10 @@
 """The real scheduler process against the real API server, with hollow nodes as the cluster.
 
-One scheduler subprocess serves the module; each test starts its own hollow-node process with
-a unique prefix (and deletes its nodes at the end), so tests do not see each other's nodes.
+The module runs its own etcd + API server (overriding the session `apiserver` fixture, so
+`api_client` and `namespace` follow it): FailedScheduling messages count every node of the
+cluster ("0/N nodes are available"), and nodes other test modules leave behind must not
+change them. One scheduler subprocess serves the module; each test starts its own hollow-node
+process with a unique prefix and deletes its nodes at the end.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from typing import Any
 import pytest
 
 from machinery.client import ApiClient
-from tests.support import wait_until
+from tests.integration.conftest import ApiServerProcess
+from tests.support import EtcdProcess, wait_until
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,6 +51,26 @@ def hollow_args() -> list[str]:
     if main.exists() and "hollow" in main.read_text():
         return ["-m", "kubelet", "--hollow"]
     return ["-m", "kubelet.hollow"]
+
+
+@pytest.fixture(scope="module")
+def private_etcd() -> Iterator[EtcdProcess]:
+    proc = EtcdProcess(name="kubelite-sched-test")
+    try:
+        proc.start()
+        yield proc
+    finally:
+        proc.cleanup()
+
+
+@pytest.fixture(scope="module")
+def apiserver(private_etcd: EtcdProcess) -> Iterator[ApiServerProcess]:
+    server = ApiServerProcess(private_etcd.url)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.cleanup()
 
 
 @pytest.fixture(scope="module")
@@ -140,8 +164,11 @@ async def node_of(client: ApiClient, ns: str, name: str, timeout_s: float = 15) 
     return str((await get_pod(client, ns, name))["spec"]["nodeName"])
 
 
-async def failed_scheduling(client: ApiClient, ns: str, name: str, timeout_s: float = 15) -> str:
-    """Wait for the pod's FailedScheduling event and return its message."""
+async def failed_scheduling(
+    client: ApiClient, ns: str, name: str, expect: str | None = None, timeout_s: float = 15
+) -> str:
+    """Wait for the pod's FailedScheduling event (with message `expect`, if given: the
+    scheduler's node cache may still hold a node deleted a moment ago) and return its message."""
     found: list[str] = []
 
     async def has_event() -> bool:
@@ -151,10 +178,13 @@ async def failed_scheduling(client: ApiClient, ns: str, name: str, timeout_s: fl
             for e in data["items"]
             if e["involvedObject"]["name"] == name and e["reason"] == "FailedScheduling"
         ]
-        return bool(found)
+        return bool(found) if expect is None else expect in found
 
-    await wait_until(has_event, timeout_s=timeout_s, message=f"no FailedScheduling event for {name}")
-    return found[-1]
+    try:
+        await wait_until(has_event, timeout_s=timeout_s)
+    except AssertionError:
+        raise AssertionError(f"no FailedScheduling event {expect!r} for {name}; seen: {found}") from None
+    return expect if expect is not None else found[-1]
 
 
 async def all_node_names(client: ApiClient) -> list[str]:
@@ -193,9 +223,7 @@ async def test_node_selector(hollow: Hollow, api_client: ApiClient, namespace: A
         await create_pod(api_client, ns, pod_body(f"ssd-{i}", nodeSelector={"disk": "ssd"}))
     assert {await node_of(api_client, ns, f"ssd-{i}") for i in range(3)} == {b}
     await create_pod(api_client, ns, pod_body("nvme", nodeSelector={"disk": "nvme"}))
-    msg = await failed_scheduling(api_client, ns, "nvme")
-    total = len(await all_node_names(api_client))
-    assert msg == f"0/{total} nodes are available: {total} node(s) didn't match node selector."
+    await failed_scheduling(api_client, ns, "nvme", "0/2 nodes are available: 2 node(s) didn't match node selector.")
 
 
 async def test_taints_and_tolerations(hollow: Hollow, api_client: ApiClient, namespace: Any) -> None:
@@ -205,8 +233,9 @@ async def test_taints_and_tolerations(hollow: Hollow, api_client: ApiClient, nam
     await api_client.request("PATCH", f"/api/v1/nodes/{tainted}", **merge({"spec": {"taints": [taint]}}))
     await asyncio.sleep(0.3)  # let the scheduler's node informer see the taint
     await create_pod(api_client, ns, pod_body("plain"))
-    msg = await failed_scheduling(api_client, ns, "plain")
-    assert "node(s) had untolerated taint {dedicated: db}" in msg
+    await failed_scheduling(
+        api_client, ns, "plain", "0/1 nodes are available: 1 node(s) had untolerated taint {dedicated: db}."
+    )
     tol = [{"key": "dedicated", "operator": "Equal", "value": "db", "effect": "NoSchedule"}]
     await create_pod(api_client, ns, pod_body("tolerant", tolerations=tol))
     assert await node_of(api_client, ns, "tolerant") == tainted
@@ -220,12 +249,15 @@ async def test_insufficient_then_scheduled_when_node_added(
     ns = ns_name(namespace)
     small = await hollow.start(2, cpu="1")
     await create_pod(api_client, ns, pod_body("big", cpu="3"))
-    msg = await failed_scheduling(api_client, ns, "big")
-    names = await all_node_names(api_client)
-    if set(names) == set(small):
-        assert msg == "0/2 nodes are available: 2 Insufficient cpu."
-    else:  # other nodes exist in the shared API server: ours must still be counted
-        assert msg.startswith(f"0/{len(names)} nodes are available: ") and "Insufficient cpu" in msg
+    assert set(await all_node_names(api_client)) == set(small)
+    msg = await failed_scheduling(api_client, ns, "big", "0/2 nodes are available: 2 Insufficient cpu.")
+
+    async def condition_says_so() -> bool:
+        pod = await get_pod(api_client, ns, "big")
+        conds = [c for c in pod.get("status", {}).get("conditions", []) if c["type"] == "PodScheduled"]
+        return bool(conds) and conds[0].get("message") == msg
+
+    await wait_until(condition_says_so, timeout_s=10, message="PodScheduled condition never carried the message")
     pod = await get_pod(api_client, ns, "big")
     cond = next(c for c in pod["status"]["conditions"] if c["type"] == "PodScheduled")
     assert (cond["status"], cond["reason"], cond["message"]) == ("False", "Unschedulable", msg)
@@ -254,8 +286,9 @@ async def test_host_port_conflict(hollow: Hollow, api_client: ApiClient, namespa
         await create_pod(api_client, ns, pod_body(f"hp{i}", host_port=8080))
     assert {await node_of(api_client, ns, "hp0"), await node_of(api_client, ns, "hp1")} == {a, b}
     await create_pod(api_client, ns, pod_body("hp2", host_port=8080))
-    msg = await failed_scheduling(api_client, ns, "hp2")
-    assert "2 node(s) didn't have free ports for the requested pod ports" in msg
+    await failed_scheduling(
+        api_client, ns, "hp2", "0/2 nodes are available: 2 node(s) didn't have free ports for the requested pod ports."
+    )
 
 
 async def test_higher_priority_wins_the_only_slot(hollow: Hollow, api_client: ApiClient, namespace: Any) -> None:
@@ -271,13 +304,13 @@ async def test_higher_priority_wins_the_only_slot(hollow: Hollow, api_client: Ap
 
 
 async def test_survives_api_server_restart(
-    apiserver_factory: Any, etcd_server: Any, namespace: Any, tmp_path: Path
+    apiserver_factory: Any, private_etcd: EtcdProcess, namespace: Any, tmp_path: Path
 ) -> None:
     """A private API server (same etcd) is restarted under a running scheduler: pods created
     afterwards are still scheduled (informers resume, bindings retried). A scheduler name of
     its own keeps the module's scheduler away from these pods."""
     ns = ns_name(namespace)
-    server = apiserver_factory(etcd_server.url)
+    server = apiserver_factory(private_etcd.url)
     sched = _spawn(
         ["-m", "scheduler", "--kubeconfig", server.kubeconfig, "--scheduler-name", "restart-test"], tmp_path / "s.log"
     )

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from cli import columns
-from cli.podstatus import pod_columns
 from cli.printers import human_age, human_duration, kind_path, render_table, resource_name
+from machinery import tables as columns
+from machinery.tables import pod_columns
 
 AT = datetime(2026, 1, 10, 12, 0, 0, tzinfo=UTC)
 

@@ -277,3 +277,12 @@ async def test_name_collision_bumps_collision_count() -> None:
     assert sim.deployment().status.collisionCount == 1  # type: ignore[union-attr]
     ops = await sim.step()
     assert ops == [("create", f"web-{compute_hash(d.spec.template, 1)}", 1)]  # type: ignore[union-attr]
+
+
+async def test_unparsable_surge_is_reported_not_retried() -> None:
+    d = make_deployment(replicas=2, surge="lots")
+    sim = Sim(d)
+    assert await sim.step() == []
+    events = sim.client.calls_of("create", "Event")
+    assert [e.body["reason"] for e in events] == ["InvalidStrategy"]
+    assert "spec.strategy.rollingUpdate" in events[0].body["message"]

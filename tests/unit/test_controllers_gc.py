@@ -57,7 +57,7 @@ async def test_dangling_reference_is_removed_when_another_owner_lives() -> None:
     client = FakeClient(namespace=NS)
     alive = make_rs("alive", uid="a")  # its co-owner "gone" (uid g) exists nowhere
     pod = make_pod("p", owner=owner_ref(alive))
-    pod.metadata.ownerReferences.append(pod.metadata.ownerReferences[0].model_copy(  # type: ignore[union-attr]
+    pod.metadata.ownerReferences.append(pod.metadata.ownerReferences[0].model_copy(  # type: ignore[union-attr,index]
         update={"name": "gone", "uid": "g", "controller": None}))
     client.add(alive, pod)
     gc = _gc(client)

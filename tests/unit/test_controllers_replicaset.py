@@ -211,3 +211,15 @@ async def test_terminating_namespace_stops_creation_without_retry() -> None:
     assert len(client.calls_of("create", "Pod")) == 1
     assert c.expectations.satisfied(rs.key)
     assert not client.calls_of("create", "Event")
+
+
+async def test_stale_cached_rs_does_not_adopt() -> None:
+    client = FakeClient(namespace=NS)
+    cached = make_rs(replicas=1, uid="old-uid")
+    orphan = make_pod("orphan")
+    client.add(make_rs(replicas=1, uid="new-uid"), orphan)  # deleted and re-created meanwhile
+    c = _controller(client)
+    preload(c.rs_informer, cached)
+    preload(c.pod_informer, orphan)
+    await c.sync(cached.key)
+    assert not client.calls_of("patch", "Pod")

@@ -60,3 +60,20 @@ def test_controller_registry() -> None:
         assert "dummy" in resolve_names(None)
     finally:
         CONTROLLERS.pop("dummy")
+
+
+async def test_health_endpoint_answers_ok() -> None:
+    import httpx
+
+    from controllers.manager import serve_health
+    from tests.support import free_port
+
+    port = free_port()
+    server = await serve_health(port)
+    try:
+        async with httpx.AsyncClient() as http:
+            r = await http.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+        assert (r.status_code, r.text) == (200, "ok")
+    finally:
+        server.close()
+        await server.wait_closed()

@@ -227,3 +227,19 @@ def test_service_selectors_for_spreading() -> None:
     selectors = _service_selectors(FakeInformer())
     assert [str(s) for s in selectors(pod("p", labels={"app": "web"}))] == ["app=web"]
     assert selectors(pod("p", labels={"app": "db"})) == []
+
+
+async def test_bind_conflict_keeps_assumption_until_it_expires(env: Any) -> None:
+    api, sched, rec = env
+    now = [100.0]
+    sched.cache._clock = lambda: now[0]
+    sched.on_node_add(node_dict("n", cpu="1"))
+    add_pod(api, sched, pod_dict("p", cpu="1"))
+    api.fail_bind["p"] = errors.Conflict('pod p is already assigned to node "n"')
+    assert await run_queue(sched, rec) == ["n"]
+    assert sched.cache.is_assumed("default/p")  # the watch should confirm it soon
+    now[0] += 31  # ...but it never does: the assumption expires and the pod is tried again
+    assert sched.cache.cleanup_expired() == ["default/p"]
+    sched.on_pod_add(api.pods["default/p"])
+    assert await run_queue(sched, rec) == ["n"]
+    assert api.binds == [("default", "p", "n")]
