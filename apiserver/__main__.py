@@ -35,6 +35,10 @@ def main(argv: list[str] | None = None) -> None:
         log_config=None,  # keep our logging configuration
         access_log=False,
         timeout_graceful_shutdown=5,
+        # Keep idle connections well past the clients' keep-alive expiry (httpx: 5 s): when
+        # both sides time out at the same moment a client can reuse a connection the server
+        # is closing, see a ReadError, and retry a POST that had already succeeded.
+        timeout_keep_alive=75,
         ssl_certfile=config.tls_cert_file,
         ssl_keyfile=config.tls_private_key_file,
     )

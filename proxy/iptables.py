@@ -21,6 +21,8 @@ from __future__ import annotations
 import logging
 import subprocess
 
+from proxy.render import delete_text
+
 log = logging.getLogger(__name__)
 
 WAIT = ["-w", "5"]  # wait for the xtables lock instead of failing when Docker holds it
@@ -103,13 +105,8 @@ class Iptables:
             for _ in range(16):
                 if _run(["iptables", *WAIT, "-t", table, "-D", chain, *spec], check=False).returncode != 0:
                     break
-        chains = self.our_chains()
-        lines: list[str] = []
-        for table, names in chains.items():
-            if not names:
-                continue
-            ordered = sorted(names)
-            lines += [f"*{table}", *(f":{n} - [0:0]" for n in ordered), *(f"-X {n}" for n in ordered), "COMMIT"]
-        if lines:
-            self.restore("\n".join(lines) + "\n")
+        # Batched: one commit deleting tens of thousands of chains takes minutes on iptables-nft.
+        text = delete_text({t: names for t, names in self.our_chains().items() if names})
+        if text:
+            self.restore(text)
         log.info("removed iptables chains with prefix %s", self.prefix)

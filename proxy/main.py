@@ -2,12 +2,15 @@
 
 Contract:
 - Watches Services and Endpoints (machinery informers); every change requests a sync; the
-  `SyncLoop` runs at most once per `--min-sync-period-s` and fully every `--sync-period-s`.
-- A sync renders the whole ruleset from the caches (`render.render`) and applies only the
+  `SyncLoop` runs at most once per `--min-sync-period-s` and at least every `--sync-period-s`.
+- Every sync renders the whole ruleset from the caches (`render.render`) and applies only the
   difference to what it applied last (`render.restore_text`); an identical ruleset costs no
-  iptables call at all. A full sync re-reads which of our chains exist in the kernel, writes
-  every chain again and re-checks the hooks, so rules removed by hand (or left by a killed
-  proxy with another service set) are repaired within `--sync-period-s`.
+  iptables call at all. The periodic sync also re-checks the hooks (cheap `-C` calls), so a
+  deleted jump is back within `--sync-period-s`.
+- A forced full sync (at start, after any failed restore, and every
+  `--full-resync-period-s`, default 1 h as kube-proxy) re-reads which of our chains exist in
+  the kernel, deletes the stale ones (left by a killed proxy) and rewrites every chain, so
+  hand-edited rules are repaired.
 - No sync happens before both informers have synced (an empty cache would REJECT-or-delete
   every service for a moment).
 - `--namespace NS` limits it to one namespace's Services: tests use it (with a random
@@ -44,35 +47,43 @@ class Proxier:
     """Renders and applies; knows nothing about informers beyond `list()`."""
 
     def __init__(self, cfg: ProxyConfig, ipt: Iptables, services: Any, endpoints: Any, *,
-                 hooks: bool = True) -> None:
+                 hooks: bool = True, full_resync_s: float = 3600.0) -> None:
         self.cfg = cfg
         self.hooks = hooks
         self.ipt = ipt
         self.services = services
         self.endpoints = endpoints
+        self.full_resync_s = full_resync_s
         self.applied: Ruleset | None = None
+        self.last_forced = -float("inf")
         self.restores = 0
 
-    async def sync(self, full: bool) -> None:
+    async def sync(self, periodic: bool) -> None:
         started = time.monotonic()
-        rules = render(self.services.list(), self.endpoints.list(), self.cfg)
-        existing = await asyncio.to_thread(self.ipt.our_chains) if full else None
-        text = restore_text(rules, None if full else self.applied, existing)
+        # Snapshot on the loop (the informers mutate their caches there); render in a thread so
+        # thousands of Services do not stall the watches. The models are replaced, never mutated.
+        services, endpoints = self.services.list(), self.endpoints.list()
+        rules = await asyncio.to_thread(render, services, endpoints, self.cfg)
+        force = self.applied is None or started - self.last_forced >= self.full_resync_s
+        existing = await asyncio.to_thread(self.ipt.our_chains) if force else None
+        text = restore_text(rules, None if force else self.applied, existing)
         if text is not None:
             try:
                 await asyncio.to_thread(self.ipt.restore, text)
             except Exception:
-                self.applied = None  # kernel state unknown: the retry writes everything
+                self.applied = None  # kernel state unknown: the retry rewrites everything
                 raise
             self.restores += 1
         self.applied = rules
-        if full and self.hooks:
+        if force:
+            self.last_forced = started
+        if (periodic or force) and self.hooks:
             inserted = await asyncio.to_thread(self.ipt.ensure_hooks)
             if inserted:
                 log.info("inserted %d hook rules", inserted)
         log.log(logging.INFO if text is not None else logging.DEBUG,
-                "%s sync: %d rules, %s in %.3fs", "full" if full else "partial", rules.rule_count(),
-                "applied" if text is not None else "unchanged", time.monotonic() - started)
+                "%s sync: %d rules, %s in %.3fs", "full" if force else "periodic" if periodic else "partial",
+                rules.rule_count(), "applied" if text is not None else "unchanged", time.monotonic() - started)
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -86,7 +97,8 @@ async def run(args: argparse.Namespace) -> None:
     factory = InformerFactory(client)
     svc_inf = factory.informer(Service, namespace=args.namespace)
     ep_inf = factory.informer(Endpoints, namespace=args.namespace)
-    proxier = Proxier(cfg, ipt, svc_inf, ep_inf, hooks=not args.skip_hooks)
+    proxier = Proxier(cfg, ipt, svc_inf, ep_inf, hooks=not args.skip_hooks,
+                      full_resync_s=args.full_resync_period_s)
     syncer = SyncLoop(proxier.sync, min_period_s=args.min_sync_period_s, period_s=args.sync_period_s)
 
     def changed(*_: Any) -> None:
@@ -124,6 +136,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--node-name", required=True)
     p.add_argument("--min-sync-period-s", type=float, default=1.0)
     p.add_argument("--sync-period-s", type=float, default=30.0)
+    p.add_argument("--full-resync-period-s", type=float, default=3600.0,
+                   help="rewrite every chain this often even without changes")
     p.add_argument("--cluster-cidr", default="10.244.0.0/16", help="pod CIDR; other sources are masqueraded")
     p.add_argument("--chain-prefix", default="KUBELITE", help="prefix of every chain (tests use a random one)")
     p.add_argument("--namespace", default=None,

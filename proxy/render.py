@@ -5,12 +5,20 @@ Contract:
   the proxy owns, as `{chain: [rule lines]}` per table (`nat`, `filter`), in a deterministic
   order (services sorted by namespace/name/port, endpoints by "ip:port"). Same input, same
   output, byte for byte: the sync loop skips `iptables-restore` when nothing changed.
-- `restore_text(new, old, existing=None) -> str | None`: the `iptables-restore --noflush`
-  input that turns `old` (what we applied last; None = unknown, write everything) into `new`.
-  Only chains whose rules changed are declared (`:CHAIN - [0:0]` flushes them) and refilled;
-  chains in `old` or `existing` (chains with our prefix found in the kernel) but not in `new`
-  are flushed and deleted with `-X` after every rule that referenced them was rewritten.
-  Returns None when there is nothing to do.
+- `restore_text(new, old, existing=None, *, max_chains=1000) -> str | None`: the
+  `iptables-restore --noflush` input that turns `old` (what we applied last; None = unknown,
+  write everything) into `new`. Only chains whose rules changed are declared (`:CHAIN - [0:0]`
+  flushes them) and refilled; chains in `old` or `existing` (chains with our prefix found in
+  the kernel) but not in `new` are flushed and deleted with `-X` after every rule that
+  referenced them was rewritten. Returns None when there is nothing to do.
+  Up to `max_chains` changed chains this is ONE transaction per table. Beyond that (a full
+  sync of thousands of Services) iptables-nft becomes quadratic in the chains of one commit
+  (5,000 Services: over 2 minutes in one commit, a few seconds in batches; see
+  bench/proxy.py), so the nat table is written in several commits: first the per-Service
+  chain groups (each Service's SEP, SVC and EXT chains together, so every Service switches
+  atomically and new chains exist before anything jumps to them), then the top chains
+  (SERVICES, NODEPORTS, ...) in one commit, then stale chains flushed and deleted in batches.
+- `delete_text({table: chains}, max_chains)`: flush-then-delete input in batches (cleanup).
 - Chain names follow kube-proxy: `<P>-SVC-|<P>-SEP-|<P>-EXT-` + base32(sha256(...)) truncated so
   that the name is at most 28 characters (the iptables limit); the hashed string is
   `ns/name[:portname]` + protocol (+ "ip:port" for endpoint chains).
@@ -64,6 +72,8 @@ class Ruleset:
     """Desired chain contents per table; every rule line starts with `-A <chain>`."""
 
     tables: dict[str, dict[str, list[str]]] = field(default_factory=lambda: {t: {} for t in TABLES})
+    groups: list[list[str]] = field(default_factory=list)
+    """nat chains of one Service port (SEP..., SVC, EXT): written in the same commit."""
 
     def chains(self, table: str) -> dict[str, list[str]]:
         return self.tables[table]
@@ -199,9 +209,15 @@ def _render_port(rs: Ruleset, cfg: ProxyConfig, svc: Service, port: ServicePort,
         rs.add("nat", sep, f'-m comment --comment "{spn}" -s {ip}/32 -j {c("MARK-MASQ")}')  # hairpin
         recent = f"-m recent --name {sep} --set " if affinity else ""
         rs.add("nat", sep, f'-m comment --comment "{spn}" {match} {recent}-j DNAT --to-destination {ep}')
+    rs.groups.append([*sep_chains, svc_chain, *([ext_chain] if node_port or external_ips else [])])
 
 
-def restore_text(new: Ruleset, old: Ruleset | None, existing: dict[str, set[str]] | None = None) -> str | None:
+def _block(table: str, declare: list[str], body: list[str]) -> list[str]:
+    return [f"*{table}", *(f":{ch} - [0:0]" for ch in declare), *body, "COMMIT"]
+
+
+def restore_text(new: Ruleset, old: Ruleset | None, existing: dict[str, set[str]] | None = None, *,
+                 max_chains: int = 1000) -> str | None:
     """See module docstring. `existing`: table -> chain names with our prefix now in the kernel."""
     out: list[str] = []
     for table in TABLES:
@@ -211,11 +227,42 @@ def restore_text(new: Ruleset, old: Ruleset | None, existing: dict[str, set[str]
         gone = sorted((set(had) | (existing or {}).get(table, set())) - set(want))
         if not write and not gone:
             continue
-        out.append(f"*{table}")
-        # Declaring a chain flushes it; stale chains are flushed too so -X can delete them.
-        out.extend(f":{ch} - [0:0]" for ch in [*write, *gone])
-        for ch in write:
-            out.extend(want[ch])
-        out.extend(f"-X {ch}" for ch in gone)
-        out.append("COMMIT")
+        if len(write) + len(gone) <= max_chains or table != "nat":
+            # Declaring a chain flushes it; stale chains are flushed too so -X can delete them.
+            out += _block(table, [*write, *gone], [r for ch in write for r in want[ch]] + [f"-X {ch}" for ch in gone])
+            continue
+        out += _batched(table, want, set(write), gone, new.groups, max_chains)
     return "\n".join(out) + "\n" if out else None
+
+
+def _batched(table: str, want: dict[str, list[str]], write: set[str], gone: list[str],
+             groups: list[list[str]], max_chains: int) -> list[str]:
+    out: list[str] = []
+    batch: list[str] = []
+    grouped: set[str] = set()
+    for group in groups:
+        grouped.update(group)
+        batch += [ch for ch in group if ch in write]
+        if len(batch) >= max_chains:
+            out += _block(table, batch, [r for ch in batch for r in want[ch]])
+            batch = []
+    if batch:
+        out += _block(table, batch, [r for ch in batch for r in want[ch]])
+    top = [ch for ch in want if ch in write and ch not in grouped]
+    if top:
+        out += _block(table, top, [r for ch in top for r in want[ch]])
+    return out + delete_text({table: set(gone)}, max_chains).splitlines()
+
+
+def delete_text(chains: dict[str, set[str]], max_chains: int = 500) -> str:
+    """Flush every chain (in batches), then delete them (in batches): once all are flushed no
+    rule refers to any of them, whatever order they are deleted in."""
+    out: list[str] = []
+    for table, names in chains.items():
+        ordered = sorted(names)
+        batches = [ordered[i:i + max_chains] for i in range(0, len(ordered), max_chains)]
+        for batch in batches:
+            out += _block(table, batch, [])
+        for batch in batches:
+            out += _block(table, [], [f"-X {ch}" for ch in batch])
+    return "\n".join(out) + "\n" if out else ""

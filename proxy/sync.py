@@ -1,12 +1,12 @@
 """A rate-limited sync loop (kube-proxy's BoundedFrequencyRunner, in asyncio).
 
 Contract:
-- `SyncLoop(fn, min_period_s, period_s)`: `await run()` calls `await fn(full)` at once
-  (full=True), then whenever `request()` was called, but never twice within `min_period_s`
-  (requests in between coalesce into one call), and at least every `period_s` with
-  full=True even without requests.
-- A call that raises is logged and retried after `min_period_s` (as a change request), so a
-  transient iptables or API failure never stops the loop.
+- `SyncLoop(fn, min_period_s, period_s)`: `await run()` calls `await fn(periodic)` at once
+  (periodic=True), then whenever `request()` was called (periodic=False), but never twice
+  within `min_period_s` (requests in between coalesce into one call), and at least every
+  `period_s` with periodic=True even without requests.
+- A call that raises is logged and retried after `min_period_s` (a failed periodic call is
+  retried as a periodic one), so a transient iptables or API failure never stops the loop.
 - `request()` is safe to call from any synchronous handler on the loop's thread.
 - `syncs` counts completed calls (tests and metrics); `last_duration_s` is the last one's time.
 """
@@ -37,33 +37,33 @@ class SyncLoop:
 
     async def run(self) -> None:
         last_start = -float("inf")
-        last_full = -float("inf")
+        last_periodic = -float("inf")
         while True:
             now = time.monotonic()
-            full = now - last_full >= self.period_s
-            if not full:
+            periodic = now - last_periodic >= self.period_s
+            if not periodic:
                 try:
-                    await asyncio.wait_for(self._wanted.wait(), timeout=last_full + self.period_s - now)
+                    await asyncio.wait_for(self._wanted.wait(), timeout=last_periodic + self.period_s - now)
                 except TimeoutError:
-                    continue  # period elapsed: loop round and do a full sync
+                    continue  # period elapsed: loop round and do a periodic sync
                 # Coalesce: wait out the rest of min_period_s; requests meanwhile join this run.
                 wait_s = last_start + self.min_period_s - time.monotonic()
                 if wait_s > 0:
                     await asyncio.sleep(wait_s)
             self._wanted.clear()
             last_start = time.monotonic()
-            if full:
-                last_full = last_start
+            if periodic:
+                last_periodic = last_start
             try:
-                await self.fn(full)
+                await self.fn(periodic)
                 self.syncs += 1
             except asyncio.CancelledError:
                 raise
             except Exception:
                 self.failures += 1
                 log.exception("sync failed; retrying in %.1fs", self.min_period_s)
-                if full:
-                    last_full = -float("inf")  # a failed full sync is redone as a full one
+                if periodic:
+                    last_periodic = -float("inf")  # a failed periodic sync is redone as a periodic one
                 else:
                     self._wanted.set()
                 await asyncio.sleep(self.min_period_s)
