@@ -6,17 +6,22 @@ fieldRef (metadata.name/namespace/uid/labels['k']/annotations['k'], spec.nodeNam
 spec.serviceAccountName, status.podIP, status.hostIP), configMapKeyRef, secretKeyRef, and
 `$(VAR)` expansion against earlier variables. A missing required key raises `ConfigError`
 (shown as CreateContainerConfigError). `build_spec(...)` adds command/args (with `$(VAR)`
-expansion), workingDir, limits (cpu -> nano_cpus, memory -> bytes) and the labels.
+expansion), workingDir, limits (cpu -> nano_cpus, memory -> bytes), requests (cpu -> Docker
+cpu_shares = millicores*1024/1000, at least 2, as the kubelet's milliCPUToShares, falling back
+to the cpu limit like Kubernetes and giving BestEffort containers 2; memory -> a memory
+reservation, never above the limit) and the labels. `port_bindings(pod)` lists the hostPorts the
+pod's sandbox publishes (app containers share its network namespace, so only the sandbox can).
 """
 
 from __future__ import annotations
 
 import base64
+import math
 import re
 from decimal import Decimal
 from typing import Any
 
-from kubelet.runtime import ContainerSpec, Mount, labels_for
+from kubelet.runtime import ContainerSpec, Mount, PortBinding, labels_for
 from kubelet.volumes import Fetch
 
 _VAR = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)|\$\$")
@@ -119,6 +124,37 @@ def docker_name(pod: dict[str, Any], container: str, restarts: int) -> str:
     return f"k8s_{container}_{meta.get('name')}_{meta.get('namespace')}_{(meta.get('uid') or '')[:8]}_{restarts}"
 
 
+MIN_SHARES = 2  # Kubernetes' MinShares: the kernel's smallest cpu.shares
+SHARES_PER_CPU = 1024
+
+
+def cpu_shares(resources: dict[str, Any]) -> int:
+    """Docker CpuShares for a container's resources (Kubernetes' milliCPUToShares)."""
+    cpu = (resources.get("requests") or {}).get("cpu") or (resources.get("limits") or {}).get("cpu")
+    if not cpu:
+        return MIN_SHARES  # BestEffort: lowest weight, as the kubelet does
+    millis = math.ceil(quantity(cpu) * 1000)  # Kubernetes' MilliValue rounds up
+    return max(MIN_SHARES, millis * SHARES_PER_CPU // 1000)
+
+
+def port_bindings(pod: dict[str, Any]) -> list[PortBinding]:
+    """The hostPort mappings of all the pod's containers (none for hostNetwork pods: there the
+    container port already is the host port)."""
+    spec = pod.get("spec") or {}
+    if spec.get("hostNetwork"):
+        return []
+    out: list[PortBinding] = []
+    for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
+        for p in c.get("ports") or []:
+            if not p.get("hostPort"):
+                continue
+            b = PortBinding(container_port=int(p["containerPort"]), host_port=int(p["hostPort"]),
+                            protocol=str(p.get("protocol") or "TCP").lower(), host_ip=str(p.get("hostIP") or ""))
+            if b not in out:
+                out.append(b)
+    return out
+
+
 def build_spec(pod: dict[str, Any], container: dict[str, Any], *, cluster: str, node: str, kind: str,
                sandbox_id: str, restarts: int, backoff_steps: int, env: dict[str, str],
                mounts: list[Mount]) -> ContainerSpec:
@@ -127,6 +163,10 @@ def build_spec(pod: dict[str, Any], container: dict[str, Any], *, cluster: str, 
     limits = (container.get("resources") or {}).get("limits") or {}
     nano_cpus = int(quantity(limits["cpu"]) * 10**9) if limits.get("cpu") else None
     mem = int(quantity(limits["memory"])) if limits.get("memory") else None
+    requests = (container.get("resources") or {}).get("requests") or {}
+    reservation = int(quantity(requests["memory"])) if requests.get("memory") else None
+    if reservation is not None and mem is not None:
+        reservation = min(reservation, mem)  # Docker refuses a reservation above the limit
     cmd = container.get("command")
     args = container.get("args")
     return ContainerSpec(
@@ -143,4 +183,6 @@ def build_spec(pod: dict[str, Any], container: dict[str, Any], *, cluster: str, 
         mounts=mounts,
         nano_cpus=nano_cpus,
         mem_limit=mem,
+        cpu_shares=cpu_shares(container.get("resources") or {}),
+        mem_reservation=reservation,
     )

@@ -1,47 +1,31 @@
 """Pod DNS: the /etc/resolv.conf a pod's containers get.
 
-Contract: `resolv_conf(pod, cluster_dns=, cluster_domain=)` returns the file content for the
-pod's dnsPolicy (ClusterFirst -> the cluster DNS servers with `<ns>.svc.<domain> svc.<domain>
-<domain>` and ndots:5; ClusterFirstWithHostNet likewise; None -> only spec.dnsConfig; Default,
-or ClusterFirst without a configured cluster DNS, or ClusterFirst on hostNetwork -> None, i.e.
-keep Docker's). The worker writes it into the pod directory and bind-mounts it read-only.
+Contract: `resolv_conf(pod, cluster_dns=, cluster_domain=)` returns the file content, or None
+to keep the one Docker writes. The policy logic (dnsPolicy ClusterFirst, ClusterFirstWithHostNet,
+Default, None, the hostNetwork and no-cluster-DNS fallbacks, merging spec.dnsConfig) is the one
+shared implementation in `machinery.dnsconfig.pod_resolv_conf`; this module only adapts it to
+Docker. The worker writes the text into the pod directory and bind-mounts it read-only into
+every container (as Kubernetes' Docker shim did): containers joined to the sandbox may not set
+DNS options themselves.
+
+Docker, not the kubelet, owns the "host" resolv.conf a container should inherit (on a pod
+bridge it is Docker's embedded resolver, 127.0.0.11, whose upstreams are the host's): so the
+shared function is given an empty host file, and when it then has nothing to say (dnsPolicy
+Default, or ClusterFirst without cluster DNS or on hostNetwork, with no dnsConfig) the
+container keeps Docker's file.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
+
+from machinery.dnsconfig import pod_resolv_conf
 
 
 def resolv_conf(pod: dict[str, Any], *, cluster_dns: list[str], cluster_domain: str = "cluster.local") -> str | None:
-    """The pod's /etc/resolv.conf per its dnsPolicy, or None to keep Docker's.
-
-    Written per pod and bind-mounted into every container (as Kubernetes' Docker shim did):
-    containers joined to the sandbox may not set DNS options themselves."""
-    spec = pod.get("spec") or {}
-    ns = (pod.get("metadata") or {}).get("namespace") or "default"
-    policy = spec.get("dnsPolicy") or "ClusterFirst"
-    dns_cfg = spec.get("dnsConfig") or {}
-    servers: list[str] = []
-    searches: list[str] = []
-    options = ["ndots:5"]
-    if policy == "ClusterFirst" and spec.get("hostNetwork"):
-        policy = "Default"  # Kubernetes: host-network pods need ClusterFirstWithHostNet
-    if policy in ("ClusterFirst", "ClusterFirstWithHostNet") and cluster_dns:
-        d = cluster_domain
-        servers, searches = list(cluster_dns), [f"{ns}.svc.{d}", f"svc.{d}", d]
-    elif policy != "None":
-        return None
-    else:
-        options = []
-    servers += dns_cfg.get("nameservers") or []
-    searches += dns_cfg.get("searches") or []
-    for o in dns_cfg.get("options") or []:
-        options.append(f"{o['name']}:{o['value']}" if o.get("value") is not None else o["name"])
-    if not servers:
-        return None
-    lines = [f"nameserver {s}" for s in servers[:3]]
-    if searches:
-        lines.append("search " + " ".join(searches[:6]))
-    if options:
-        lines.append("options " + " ".join(options))
-    return "\n".join(lines) + "\n"
+    """The pod's /etc/resolv.conf per its dnsPolicy, or None to keep Docker's."""
+    text = pod_resolv_conf(pod, cluster_dns=list(cluster_dns), cluster_domain=cluster_domain,
+                           host_resolv_conf=os.devnull)
+    # A file without a nameserver would leave the pod with no DNS at all: Docker's is better.
+    return text if "nameserver " in text else None

@@ -1,14 +1,16 @@
 """One worker per pod: a level-triggered reconcile loop between the pod spec and Docker.
 
-Contract: `PodWorker.run()` loops `sync()` until the pod is gone and cleaned up. `sync()`
-reads the containers Docker has for the pod uid (by label: a restarted kubelet adopts them),
-then, in order: sandbox (pause container owning the network namespace on the pod bridge),
-init containers one by one (each must exit 0; failures follow restartPolicy), app containers
-joined with `network_mode=container:<sandbox>`, probes, restart policy with CrashLoopBackOff
-(`kubelet.restarts`), and finally the status (`kubelet.status`) written through `/status`
-when it changed. On `deletionTimestamp` (or when the pod vanished) it stops the containers
-with the grace period (SIGTERM, wait, SIGKILL: `docker stop -t`), removes them, the sandbox
-and the pod's volume/log directories, then deletes the pod with gracePeriodSeconds=0.
+Contract: `PodWorker.run()` loops `sync()` until the pod is gone and cleaned up. `sync()` reads
+the containers Docker has for the pod uid (by label: a restarted kubelet adopts them, its probes
+seeded from the published status), then, in order: sandbox (pause container owning the network
+namespace on the pod bridge, publishing the hostPorts), init containers one by one (each must
+exit 0; failures follow restartPolicy), app containers joined with `network_mode=container:<sandbox>`,
+probes, restart policy with CrashLoopBackOff (`kubelet.restarts`), and finally the status
+(`kubelet.status`) written through `/status` when it changed. A new sandbox (the old one died)
+re-runs the init containers and restarts the apps in it without back-off; a Never pod gets none.
+On `deletionTimestamp` (or when the pod vanished) it stops the containers with the grace period
+(SIGTERM, wait, SIGKILL: `docker stop -t`), removes them, the sandbox and the pod's volume/log
+directories, then deletes the pod with gracePeriodSeconds=0.
 Wake-ups: `update(pod)`, `wake()` (Docker events, probe changes) and timers for backoffs.
 """
 
@@ -40,7 +42,8 @@ from kubelet.runtime import (
     Runtime,
     labels_for,
 )
-from kubelet.status import ContainerView, PodView, compute_pod_status, qos_class, status_changed
+from kubelet.status import ContainerView, PodView, compute_pod_status, qos_class, status_changed, ts_seconds
+from kubelet.status import published_container_status as published_status
 from machinery import errors
 
 log = logging.getLogger(__name__)
@@ -65,13 +68,6 @@ class WorkerConfig:
 
 def now_rfc3339() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _ts(s: str | None) -> float | None:
-    if not s:
-        return None
-    base = s.rstrip("Z").split(".")[0]
-    return datetime.fromisoformat(base).replace(tzinfo=UTC).timestamp()
 
 
 class PodWorker:
@@ -144,7 +140,8 @@ class PodWorker:
         spec = pod.get("spec") or {}
         view = PodView(host_ip=self.cfg.node_ip, pod_ip=None, start_time=self._start_time, init=[], apps=[],
                        qos_class=qos_class(spec))
-        sandbox = await self._ensure_sandbox(pod, by_name.get(SANDBOX_NAME, []), view)
+        others = [i for i in insts if i.container != SANDBOX_NAME]
+        sandbox = await self._ensure_sandbox(pod, by_name.get(SANDBOX_NAME, []), view, others=others)
         if sandbox is not None:
             view.pod_ip = sandbox.ip
             if self._volumes is None:
@@ -183,7 +180,8 @@ class PodWorker:
         path.write_text(text)
         return str(path)
 
-    async def _ensure_sandbox(self, pod: dict[str, Any], insts: list[ContainerInfo], view: PodView) -> ContainerInfo | None:
+    async def _ensure_sandbox(self, pod: dict[str, Any], insts: list[ContainerInfo], view: PodView, *,
+                              others: list[ContainerInfo]) -> ContainerInfo | None:
         host_net = bool((pod.get("spec") or {}).get("hostNetwork"))
         running = [i for i in insts if i.running]
         if running:
@@ -192,6 +190,10 @@ class PodWorker:
             return running[-1]
         if self._terminal or (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
             return None  # finished pods keep their containers but get no new sandbox
+        if others and (pod.get("spec") or {}).get("restartPolicy") == "Never":
+            # As Kubernetes: no new sandbox for a Never pod; its containers lost their network: kill them.
+            await asyncio.gather(*(self.runtime.stop(i.id, 0) for i in others if i.running))
+            return None
         for dead in insts:  # a dead sandbox: its namespace is gone, containers joined to it too
             await self.runtime.remove(dead.id)
         if await self.runtime.image_id(self.cfg.pause_image) is None:
@@ -207,9 +209,16 @@ class PodWorker:
             network=None if host_net else self.cfg.network, network_mode="host" if host_net else None,
             # Docker refuses a hostname in host network mode (the host's name is the pod's).
             hostname=None if host_net else ((pod.get("spec") or {}).get("hostname") or meta.get("name") or "")[:63],
+            ports=cspec.port_bindings(pod),
         )
         cid = await self._create(spec)
-        await self.runtime.start(cid)
+        try:
+            await self.runtime.start(cid)
+        except Exception as exc:  # e.g. hostPort already allocated: say so in the status, retry later
+            view.message = f"Failed to create pod sandbox: {exc}"
+            await self.runtime.remove(cid)
+            self._retry_in(5.0)
+            return None
         info = await self.runtime.inspect(cid)
         if info is not None and host_net:
             info.ip = self.cfg.node_ip
@@ -237,25 +246,33 @@ class PodWorker:
             if not may_start or sandbox is None:
                 return v, "pending"
             return await self._start_and_probe(pod, c, kind, sandbox, v, restarts=0, steps=0)
-        if latest.state == "created" and latest.exit_code is None:
+        # Joined a sandbox that is gone (its network namespace died with it): as Kubernetes, kill it and
+        # start it again in the new sandbox; init containers re-run in order (they set up the pod).
+        stale = sandbox is not None and latest.labels.get(LABEL_SANDBOX) not in (None, sandbox.id)
+        if stale and latest.running:
+            await self.runtime.stop(latest.id, 0)
+            v.current = latest = await self.runtime.inspect(latest.id) or latest
+        if latest.state == "created" and latest.exit_code is None and not stale:
             await self.runtime.start(latest.id)
             v.current = await self.runtime.inspect(latest.id) or latest
             return v, "running"
         if latest.running:
-            if sandbox is not None and latest.labels.get(LABEL_SANDBOX) not in (None, sandbox.id):
-                await self.runtime.stop(latest.id, 0)  # joined a sandbox that is gone
-                self.wake()
-                return v, "pending"
             if kind == "app":
                 await self._probe(pod, c, latest, sandbox, v)
             return v, "running"
-        started_s = _ts(latest.started_at) or _ts(latest.created_at) or 0.0
-        finished_s = _ts(latest.finished_at) or started_s
+        started_s = ts_seconds(latest.started_at) or ts_seconds(latest.created_at) or 0.0
+        finished_s = ts_seconds(latest.finished_at) or started_s
         now = datetime.now(UTC).timestamp()
         policy = (pod.get("spec") or {}).get("restartPolicy") or "Always"
         d = restarts.decide(policy=policy, exit_code=latest.exit_code or 0, is_init=kind == "init",
                             backoff_steps=int(latest.labels.get(LABEL_BACKOFF, "0") or 0),
                             ran_s=max(0.0, finished_s - started_s), since_exit_s=now - finished_s)
+        if stale and (kind == "init" or d.action in (restarts.Action.RESTART, restarts.Action.WAIT)):
+            if not may_start or sandbox is None:
+                return v, "pending"  # waits for the init containers of the new sandbox
+            # No back-off: the sandbox changed, the container did not fail.
+            return await self._restart(pod, c, kind, insts, sandbox, v,
+                                       steps=int(latest.labels.get(LABEL_BACKOFF, "0") or 0))
         if d.action is restarts.Action.DONE:
             v.terminal = True
             return v, "done"
@@ -268,14 +285,18 @@ class PodWorker:
                                  f"container={name} pod={self.name}_{self.ns}({self.uid})")
             self._retry_in(max(0.1, d.delay_s))
             return v, "pending"
+        return await self._restart(pod, c, kind, insts, sandbox, v, steps=d.next_backoff_steps)
+
+    async def _restart(self, pod: dict[str, Any], c: dict[str, Any], kind: str, insts: list[ContainerInfo],
+                       sandbox: ContainerInfo, v: ContainerView, *, steps: int) -> tuple[ContainerView, str]:
+        name, latest = c.get("name", ""), insts[-1]
         for old in insts[:-1]:  # keep only the latest exited instance (for lastState/--previous)
             await self.runtime.remove(old.id)
             self.copiers.forget(old.id)
             # ... and its logs: a pod crash-looping for days must not pile up files.
             await asyncio.to_thread(logs.remove_instance_logs, self._log_path(name, old.restarts))
         v.previous = latest
-        return await self._start_and_probe(pod, c, kind, sandbox, v, restarts=latest.restarts + 1,
-                                           steps=d.next_backoff_steps)
+        return await self._start_and_probe(pod, c, kind, sandbox, v, restarts=latest.restarts + 1, steps=steps)
 
     async def _start_and_probe(self, pod: dict[str, Any], c: dict[str, Any], kind: str, sandbox: ContainerInfo,
                                v: ContainerView, *, restarts: int, steps: int) -> tuple[ContainerView, str]:
@@ -325,8 +346,9 @@ class PodWorker:
                      sandbox: ContainerInfo | None, v: ContainerView) -> None:
         prober = self._probers.get(inst.id)
         if prober is None:
+            seen = published_status(pod, c.get("name", ""), inst.id)
             prober = ContainerProber(c, runtime=self.runtime, cid=inst.id, pod_ip=sandbox.ip if sandbox else None,
-                                     on_change=self.wake)
+                                     on_change=self.wake, seed_ready=seen.get("ready"), seed_started=seen.get("started"))
             self._probers[inst.id] = prober
             prober.start()
         v.ready, v.started = prober.ready, prober.started

@@ -11,6 +11,10 @@ Contract:
   `initialDelaySeconds`. It exposes `started`, `ready`, `liveness_failed` (also set when the
   startup probe gives up) and calls `on_change()` whenever one of them changes, so the pod
   worker re-syncs. A container without a readiness probe is ready once started.
+- A restarted kubelet adopting a running container passes what the pod's status last said
+  (`seed_ready`, `seed_started`): the prober starts from there and only a real probe result
+  changes it, so adoption never flips Ready to False for a moment. A seeded `started` skips
+  the startup probe (it already succeeded for this container instance).
 """
 
 from __future__ import annotations
@@ -126,7 +130,8 @@ async def run_handler(probe: dict[str, Any], *, runtime: Runtime, cid: str, pod_
 
 class ContainerProber:
     def __init__(self, container: dict[str, Any], *, runtime: Runtime, cid: str, pod_ip: str | None,
-                 on_change: Callable[[], None]) -> None:
+                 on_change: Callable[[], None], seed_ready: bool | None = None,
+                 seed_started: bool | None = None) -> None:
         self.container = container
         self.runtime = runtime
         self.cid = cid
@@ -135,8 +140,10 @@ class ContainerProber:
         self.startup = container.get("startupProbe")
         self.liveness = container.get("livenessProbe")
         self.readiness = container.get("readinessProbe")
-        self.started = self.startup is None
+        self.started = self.startup is None or bool(seed_started)
         self.ready = self.readiness is None and self.started
+        if seed_ready is not None and self.readiness is not None and self.started:
+            self.ready = seed_ready  # the last published result stands until a probe says otherwise
         self.liveness_failed = False
         self.last_message = ""
         self._started_evt = asyncio.Event()
@@ -145,13 +152,13 @@ class ContainerProber:
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
-        if self.startup is not None:
+        if self.startup is not None and not self.started:
             self._tasks.append(asyncio.create_task(self._loop("startup", self.startup)))
         if self.liveness is not None:
             self._tasks.append(asyncio.create_task(self._loop("liveness", self.liveness)))
         if self.readiness is not None:
             self._tasks.append(asyncio.create_task(self._loop("readiness", self.readiness)))
-        elif self.startup is not None:
+        elif self.startup is not None and not self.started:
             self._tasks.append(asyncio.create_task(self._ready_when_started()))
 
     async def stop(self) -> None:
@@ -173,7 +180,7 @@ class ContainerProber:
 
     async def _loop(self, kind: str, probe: dict[str, Any]) -> None:
         timing = ProbeTiming.from_probe(probe)
-        initial = {"startup": False, "liveness": True, "readiness": False}[kind]
+        initial = {"startup": False, "liveness": True, "readiness": self.ready}[kind]
         tracker = ProbeTracker(success_threshold=timing.success_threshold if kind == "readiness" else 1,
                                failure_threshold=timing.failure_threshold, initial=initial)
         if kind != "startup":

@@ -48,6 +48,16 @@ class Mount:
     read_only: bool = False
 
 
+@dataclass(frozen=True)
+class PortBinding:
+    """One published port: `host_ip:host_port` on the node -> `container_port/protocol`."""
+
+    container_port: int
+    host_port: int
+    protocol: str = "tcp"  # tcp | udp (Docker's spelling)
+    host_ip: str = ""  # "" = every host address
+
+
 @dataclass
 class ContainerSpec:
     """What to create. `command` is the entrypoint (Kubernetes `command`), `args` the cmd."""
@@ -65,6 +75,9 @@ class ContainerSpec:
     mounts: list[Mount] = field(default_factory=list)
     nano_cpus: int | None = None
     mem_limit: int | None = None
+    cpu_shares: int | None = None  # relative weight from requests.cpu (Docker default 1024)
+    mem_reservation: int | None = None  # soft limit from requests.memory, bytes
+    ports: list[PortBinding] = field(default_factory=list)  # sandbox only: it owns the netns
     dns: list[str] | None = None
     dns_search: list[str] | None = None
 
@@ -149,6 +162,14 @@ def info_from_attrs(attrs: dict[str, Any]) -> ContainerInfo:
     )
 
 
+def docker_ports(bindings: list[PortBinding]) -> dict[str, list[tuple[str, int]]]:
+    """PortBindings -> docker SDK `ports=`: {"80/tcp": [("127.0.0.1", 8080), ...]}."""
+    out: dict[str, list[tuple[str, int]]] = {}
+    for b in bindings:
+        out.setdefault(f"{b.container_port}/{b.protocol}", []).append((b.host_ip, b.host_port))
+    return out
+
+
 class DockerRuntime:
     """`Runtime` on the local Docker engine (never pulls)."""
 
@@ -200,6 +221,12 @@ class DockerRuntime:
             kwargs["nano_cpus"] = spec.nano_cpus
         if spec.mem_limit:
             kwargs["mem_limit"] = spec.mem_limit
+        if spec.cpu_shares:
+            kwargs["cpu_shares"] = spec.cpu_shares
+        if spec.mem_reservation:
+            kwargs["mem_reservation"] = spec.mem_reservation
+        if spec.ports:
+            kwargs["ports"] = docker_ports(spec.ports)
         if spec.dns:
             kwargs["dns"] = spec.dns
         if spec.dns_search:

@@ -19,6 +19,7 @@ while their status does not change.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from kubelet.runtime import ContainerInfo
@@ -176,3 +177,20 @@ def status_changed(old: dict[str, Any] | None, new: dict[str, Any]) -> bool:
     Timestamps only move on real transitions, so plain equality of our fields works."""
     old = old or {}
     return any(old.get(k) != v for k, v in new.items())
+
+
+def published_container_status(pod: dict[str, Any], container: str, cid: str) -> dict[str, Any]:
+    """The containerStatuses entry the API has for this very instance ({} if none): what an
+    adopting kubelet starts its probes from (a new instance must earn readiness afresh)."""
+    for st in (pod.get("status") or {}).get("containerStatuses") or []:
+        if st.get("name") == container and st.get("containerID") == f"docker://{cid}":
+            return dict(st)
+    return {}
+
+
+def ts_seconds(s: str | None) -> float | None:
+    """Docker's RFC 3339 timestamp (nanoseconds, "Z") as epoch seconds; None for None/""."""
+    if not s:
+        return None
+    base = s.rstrip("Z").split(".")[0]
+    return datetime.fromisoformat(base).replace(tzinfo=UTC).timestamp()
