@@ -31,7 +31,7 @@ e2e: bootstrap
 	@$(PY) -m pytest -q tests/e2e $(PYTEST_ARGS)
 
 lint: bootstrap
-	@$(VENV)/bin/ruff check machinery apiserver scheduler controllers kubelet proxy cli tests bench
+	@$(VENV)/bin/ruff check machinery apiserver scheduler controllers kubelet proxy cli addons tests bench
 	@$(VENV)/bin/mypy
 
 bench: bootstrap

@@ -25,12 +25,14 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.types import Receive, Scope, Send
 
 from apiserver import exec_ws
 from apiserver.allocator import ServiceAllocator
 from apiserver.bootstrap import ensure_initial_objects, recover_allocator
 from apiserver.config import ApiServerConfig
 from apiserver.discovery import Discovery, version_info
+from apiserver.fastpath import FastPath
 from apiserver.handlers_common import Ctx
 from apiserver.openapi import OpenApi, docs_page
 from apiserver.responses import error_response, install_error_handlers, json_response
@@ -71,6 +73,17 @@ async def _start_background(ctx: Ctx, kinds: Sequence[type[Resource]]) -> None:
         backoff_s = min(backoff_s * 2, 5.0)
 
 
+class _App(FastAPI):
+    """FastAPI, with resource API requests sent straight to their handlers (see fastpath.py)."""
+
+    fast_path: FastPath | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.fast_path is not None and await self.fast_path.handle(scope, receive, send):
+            return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(
     config: ApiServerConfig | None = None,
     *,
@@ -103,7 +116,7 @@ def create_app(
                 await ctx.storage.close()
             log.info("API server stopped")
 
-    app = FastAPI(title="kubelite", lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
+    app = _App(title="kubelite", lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
     app.state.ctx = ctx
     install_error_handlers(app)
 
@@ -148,5 +161,8 @@ def create_app(
     for router in extra_routers:
         app.include_router(router)
     discovery = Discovery(kind_list, f"{config.bind_address}:{config.port}")
-    app.router.routes.extend(ApiRoutes(ctx, kind_list, discovery).routes())
+    earlier = list(app.router.routes)
+    api = ApiRoutes(ctx, kind_list, discovery)
+    app.router.routes.extend(api.routes())
+    app.fast_path = FastPath(app, {"/api/": api.core, "/apis/": api.grouped}, earlier)
     return app

@@ -31,8 +31,23 @@ from machinery.meta import Resource
 MODES = ("Strict", "Warn", "Ignore")
 
 
+_STRIPPED: dict[Any, Any] = {}
+_KNOWN: dict[type[BaseModel], dict[str, Any]] = {}
+
+
 def _strip(annotation: Any) -> Any:
-    """Unwrap Annotated[...] and Optional[...] (X | None)."""
+    """Unwrap Annotated[...] and Optional[...] (X | None). Memoised: every write walks its
+    body, and the typing introspection below was most of that cost."""
+    try:
+        return _STRIPPED[annotation]
+    except KeyError:
+        out = _STRIPPED[annotation] = _strip_uncached(annotation)
+        return out
+    except TypeError:  # an unhashable annotation (Annotated metadata): no memo
+        return _strip_uncached(annotation)
+
+
+def _strip_uncached(annotation: Any) -> Any:
     while True:
         origin = typing.get_origin(annotation)
         if origin is typing.Annotated:
@@ -67,16 +82,17 @@ def unknown_fields(model: type[BaseModel], data: dict[str, Any], path: str = "",
                    out: list[str] | None = None) -> list[str]:
     """Paths of the keys of `data` (recursively) that `model` does not declare."""
     out = [] if out is None else out
-    known = {(f.alias or name): f for name, f in model.model_fields.items()}
+    known = _KNOWN.get(model)
+    if known is None:  # the models are fixed classes: build each field map once
+        known = _KNOWN[model] = {(f.alias or name): f.annotation for name, f in model.model_fields.items()}
     for key, value in data.items():
         if not isinstance(key, str) or key.startswith("$"):
             continue
         child = f"{path}.{key}" if path else key
-        info = known.get(key)
-        if info is None:
+        if key not in known:
             out.append(child)
         elif value is not None:
-            _walk(info.annotation, value, child, out)
+            _walk(known[key], value, child, out)
     return out
 
 

@@ -16,13 +16,13 @@ Contract:
 from __future__ import annotations
 
 import copy
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 from starlette.requests import Request
 
+from apiserver import jsonfast
 from apiserver.admission import validation
 from apiserver.allocator import ServiceAllocator
 from apiserver.config import ApiServerConfig
@@ -143,7 +143,7 @@ def decode_body(raw: bytes, content_type: str, *, allowed: tuple[str, ...] | Non
             raise errors.BadRequest(f"the body of the request is not valid YAML: {e}"[:500]) from None
     if ct in JSON_TYPES or ct in PATCH_JSON_TYPES or ct.endswith("+json"):
         try:
-            return json.loads(raw)
+            return jsonfast.loads(raw)
         except (ValueError, UnicodeDecodeError) as e:
             raise errors.BadRequest(f"the body of the request is not valid JSON: {e}") from None
     raise errors.UnsupportedMediaType(

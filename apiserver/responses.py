@@ -8,7 +8,6 @@ methods 405, FastAPI's request validation 400, anything unexpected 500 with a sh
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -17,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from apiserver import jsonfast
 from machinery import errors
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ JSON = "application/json"
 
 
 def dumps(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    return jsonfast.dumps(obj)  # orjson when installed: JSON encoding is a hot path
 
 
 def json_response(obj: Any, status_code: int = 200) -> Response:

@@ -24,7 +24,6 @@ Contract (`?watch=1` on a collection path):
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections import OrderedDict
@@ -34,7 +33,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
-from apiserver import tables
+from apiserver import jsonfast, tables
 from apiserver.handlers import make_predicate
 from apiserver.handlers_common import Ctx, Obj, ResourceClass, collection_key, flag, int_param
 from apiserver.storage.interface import StoredEvent
@@ -46,8 +45,7 @@ INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 
 
 def _line(event_type: str, obj: Any) -> bytes:
-    return json.dumps({"type": event_type, "object": obj}, separators=(",", ":"),
-                      ensure_ascii=False).encode() + b"\n"
+    return jsonfast.dumps({"type": event_type, "object": obj}) + b"\n"
 
 
 class LineCache:
@@ -142,7 +140,10 @@ async def watch_response(ctx: Ctx, cls: ResourceClass, namespace: str | None, re
                 if remaining is not None and remaining <= 0:
                     return
                 try:
-                    ev = await asyncio.wait_for(stream.__anext__(), remaining)
+                    # asyncio.timeout, not wait_for: on Python 3.11 wait_for wraps every
+                    # event of every watcher in a new Task, a large share of the fan-out.
+                    async with asyncio.timeout(remaining):
+                        ev = await stream.__anext__()
                 except (TimeoutError, StopAsyncIteration):
                     return
                 if ev.type == "BOOKMARK":

@@ -121,10 +121,16 @@ class PodTracker:
                 await self.task
 
 
-async def timed(done: Callable[[], bool], progress: Callable[[], str], budget_s: float, t0: float) -> Phase:
-    while time.monotonic() - t0 < budget_s:
+async def timed(done: Callable[[], bool], progress: Callable[[], str], budget_s: float, t0: float,
+                *, report_every_s: float = 0.0) -> Phase:
+    """Poll `done` until it holds or `budget_s` has passed since `t0`; optionally log progress."""
+    next_report = report_every_s
+    while (elapsed := time.monotonic() - t0) < budget_s:
         if done():
-            return Phase(seconds=time.monotonic() - t0)
+            return Phase(seconds=elapsed)
+        if report_every_s and elapsed >= next_report:
+            print(f"  t={elapsed:5.0f} s  {progress()}", file=sys.stderr, flush=True)
+            next_report += report_every_s
         await asyncio.sleep(0.1)
     return Phase(progress=progress())
 
@@ -267,8 +273,9 @@ async def bench_hollow(client: ApiClient, kubeconfig: Path, args: argparse.Names
                                                      node_selector=sel, surge="25%"))
 
         creating = asyncio.gather(*(one(i) for i in range(args.deployments)))
-        phase = await timed(lambda: tracker.running() == total, lambda: f"{tracker.running()}/{total} running",
-                            args.budget_s, t0)
+        phase = await timed(lambda: tracker.running() == total,
+                            lambda: f"{tracker.running()}/{total} running, {len(tracker.pods)} pods",
+                            args.budget_s, t0, report_every_s=30.0)
         await creating
         return phase, nodes_s
     finally:

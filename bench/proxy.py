@@ -94,14 +94,18 @@ def in_process(n: int) -> dict[str, float]:
         ipt.cleanup()
 
 
+def spawn(args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+    with open(log_path, "wb") as log:
+        return subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+
 @contextlib.asynccontextmanager
 async def cluster(workdir: Path) -> AsyncIterator[str]:
     with EtcdProcess(name="kubelite-bench-proxy") as etcd:
         port = free_port()
-        log = open(workdir / "apiserver.log", "wb")  # noqa: SIM115 - the child owns it
-        proc = subprocess.Popen([sys.executable, "-m", "apiserver", "--etcd-servers", etcd.url, "--bind-address",
-                                 "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-                                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = spawn(["-m", "apiserver", "--etcd-servers", etcd.url, "--bind-address", "127.0.0.1",
+                      "--port", str(port), "--log-level", "warning"], workdir / "apiserver.log")
         url = f"http://127.0.0.1:{port}"
         try:
             async with httpx.AsyncClient() as h:
@@ -114,7 +118,6 @@ async def cluster(workdir: Path) -> AsyncIterator[str]:
         finally:
             proc.terminate()
             proc.wait(15)
-            log.close()
 
 
 async def create_many(client: ApiClient, objs: list[Any]) -> None:
@@ -133,7 +136,7 @@ def chain_exists(chain: str) -> bool:
 
 async def wait_chain(chain: str, timeout_s: float) -> float:
     t = time.perf_counter()
-    while not chain_exists(chain):
+    while not await asyncio.to_thread(chain_exists, chain):
         if time.perf_counter() - t > timeout_s:
             raise TimeoutError(f"{chain} did not appear within {timeout_s}s")
         await asyncio.sleep(0.005)
@@ -152,11 +155,8 @@ async def through_api(sizes: list[int], changes: int, workdir: Path) -> dict[int
             await client.request("POST", "/api/v1/namespaces", json={"metadata": {"name": NS}})
             have = 0
             gen = 0
-            with open(workdir / "proxy.log", "wb") as log:
-                proxy = subprocess.Popen(
-                    [sys.executable, "-m", "proxy", "--kubeconfig", str(kubeconfig), "--node-name", "bench",
-                     "--chain-prefix", prefix, "--namespace", NS, "--skip-hooks"],
-                    cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            proxy = spawn(["-m", "proxy", "--kubeconfig", str(kubeconfig), "--node-name", "bench",
+                           "--chain-prefix", prefix, "--namespace", NS, "--skip-hooks"], workdir / "proxy.log")
             for n in sizes:
                 print(f"  creating services {have}..{n - 1} through the API ...", flush=True)
                 await create_many(client, [service(i) for i in range(have, n)])

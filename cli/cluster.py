@@ -323,7 +323,7 @@ def register(app: typer.Typer) -> None:
                components: str = typer.Option("auto", "--components",
                                               help="Optional components to run: auto (all found), none, "
                                                    "or a list like scheduler,controllers,kubelet,proxy.")) -> None:
-        """Start a local one-node cluster (etcd, apiserver, scheduler, controllers, kubelet, proxy)."""
+        """Start a local one-node cluster (etcd, apiserver, scheduler, controllers, kubelet, proxy, cluster DNS)."""
         run(up(resolve_home(home), api_port, etcd_port, cluster_name, foreground, wait_node_s, components))
 
     @app.command("down")

@@ -6,7 +6,7 @@ Contract (`python -m cli.supervisor --home H --api-port P --etcd-port E [--clust
   restart counts, phase) atomically to H/run/state.json; logs to H/logs/supervisor.log.
 - Start order: etcd (data in H/etcd, client port E, peer port E+1) until /health answers;
   `python -m apiserver --etcd-servers ... --bind-address 127.0.0.1 --port P` until /readyz
-  answers; then writes H/kubeconfig; then each of scheduler, controllers, kubelet, proxy whose
+  answers; then writes H/kubeconfig; then each of scheduler, controllers, kubelet, proxy, dns whose
   package has a `__main__` (with --kubeconfig, and --node-name for kubelet/proxy).
 - Each component runs in its own process group with its own log file H/logs/<name>.log. A
   component that exits is restarted after a backoff of 1 s doubling to 30 s (reset after it
@@ -34,7 +34,12 @@ from typing import Any, BinaryIO
 import httpx
 
 ETCD_BIN = os.environ.get("KUBELITE_ETCD_BIN", "/usr/bin/etcd")
-OPTIONAL = ("scheduler", "controllers", "kubelet", "proxy")
+OPTIONAL = ("scheduler", "controllers", "kubelet", "proxy", "dns")
+# Components that are not top-level packages: the cluster DNS add-on lives under addons/.
+MODULES = {"dns": "addons.dns"}
+# The one-node cluster's pod bridge gateway (the kubelet takes 10.244.0.0/24 when alone): the
+# DNS add-on listens there and publishes kube-system/kube-dns (10.96.0.10) pointing at it.
+DNS_ADDRESS = "10.244.0.1"
 GRACE_S = 10.0
 BACKOFF_START_S, BACKOFF_MAX_S, HEALTHY_RESET_S = 1.0, 30.0, 60.0
 READY_TIMEOUT_S = 60.0
@@ -102,7 +107,7 @@ def available_components() -> list[str]:
     found = []
     for name in OPTIONAL:
         with contextlib.suppress(ImportError, ValueError):
-            if importlib.util.find_spec(f"{name}.__main__") is not None:
+            if importlib.util.find_spec(f"{MODULES.get(name, name)}.__main__") is not None:
                 found.append(name)
     return found
 
@@ -121,11 +126,13 @@ def commands(s: Settings, components: list[str]) -> dict[str, list[str]]:
                       "--port", str(s.api_port)],
     }
     for name in components:
-        argv = [py, "-m", name, "--kubeconfig", str(lay.kubeconfig)]
+        argv = [py, "-m", MODULES.get(name, name), "--kubeconfig", str(lay.kubeconfig)]
         if name in ("kubelet", "proxy"):
             argv += ["--node-name", s.node_name]
         if name == "kubelet":
             argv += ["--cluster-name", s.cluster_name]
+        if name == "dns":
+            argv += ["--listen", f"{DNS_ADDRESS}:53", "--publish-ip", DNS_ADDRESS]
         cmds[name] = argv
     return cmds
 

@@ -14,10 +14,11 @@ Contract:
   Up to `max_chains` changed chains this is ONE transaction per table. Beyond that (a full
   sync of thousands of Services) iptables-nft becomes quadratic in the chains of one commit
   (5,000 Services: over 2 minutes in one commit, a few seconds in batches; see
-  bench/proxy.py), so the nat table is written in several commits: first the per-Service
-  chain groups (each Service's SEP, SVC and EXT chains together, so every Service switches
-  atomically and new chains exist before anything jumps to them), then the top chains
-  (SERVICES, NODEPORTS, ...) in one commit, then stale chains flushed and deleted in batches.
+  bench/proxy.py), so the nat table is written in several commits: first the top chains the
+  Services jump to (MARK-MASQ, POSTROUTING), then the per-Service chain groups (each
+  Service's SEP, SVC and EXT chains together, so every Service switches atomically and new
+  chains exist before anything jumps to them), then SERVICES and NODEPORTS in one commit,
+  then stale chains flushed and deleted in batches.
 - `delete_text({table: chains}, max_chains)`: flush-then-delete input in batches (cleanup).
 - Chain names follow kube-proxy: `<P>-SVC-|<P>-SEP-|<P>-EXT-` + base32(sha256(...)) truncated so
   that the name is at most 28 characters (the iptables limit); the hashed string is
@@ -237,20 +238,24 @@ def restore_text(new: Ruleset, old: Ruleset | None, existing: dict[str, set[str]
 
 def _batched(table: str, want: dict[str, list[str]], write: set[str], gone: list[str],
              groups: list[list[str]], max_chains: int) -> list[str]:
-    out: list[str] = []
+    grouped = {ch for group in groups for ch in group}
+    top = [ch for ch in want if ch in write and ch not in grouped]
+    # Top chains the groups jump to (MARK-MASQ) go first; those jumping into groups (SERVICES,
+    # NODEPORTS) last, once every chain they name exists with its final rules.
+    into_groups = {ch for ch in top if any(r.split(" -j ")[-1].split()[0] in grouped for r in want[ch])}
+    first = [ch for ch in top if ch not in into_groups]
+    out = _block(table, first, [r for ch in first for r in want[ch]]) if first else []
     batch: list[str] = []
-    grouped: set[str] = set()
     for group in groups:
-        grouped.update(group)
         batch += [ch for ch in group if ch in write]
         if len(batch) >= max_chains:
             out += _block(table, batch, [r for ch in batch for r in want[ch]])
             batch = []
     if batch:
         out += _block(table, batch, [r for ch in batch for r in want[ch]])
-    top = [ch for ch in want if ch in write and ch not in grouped]
-    if top:
-        out += _block(table, top, [r for ch in top for r in want[ch]])
+    last = [ch for ch in top if ch in into_groups]
+    if last:
+        out += _block(table, last, [r for ch in last for r in want[ch]])
     return out + delete_text({table: set(gone)}, max_chains).splitlines()
 
 

@@ -11,6 +11,8 @@ Contract:
   `dns` 53/UDP and `dns-tcp` 53/TCP, plus a user-written Endpoints object pointing at
   `IP:<listen port>`; the proxy then DNATs 10.96.0.10:53 to it. `ensure_published` is
   idempotent: it creates what is missing and corrects a drifted Endpoints object.
+- A listen address that does not exist yet (the bridge gateway before the kubelet made the
+  pod network) is retried with backoff (0.5 s doubling to 10 s) instead of exiting.
 - SIGTERM/SIGINT stop it cleanly; the published objects stay (a restart reuses them).
 """
 
@@ -86,6 +88,25 @@ def _hostport(value: str) -> tuple[str, int]:
     return host, int(port)
 
 
+async def _start_when_possible(zone: Zone, host: str, port: int, stop: asyncio.Event) -> DnsServer:
+    """Bind, retrying while the address does not exist yet: the pod bridge's gateway appears
+    only once the kubelet has created the pod network."""
+    delay_s = 0.5
+    while True:
+        server = DnsServer(zone)
+        try:
+            await server.start(host, port)
+            return server
+        except OSError as exc:
+            await server.close()
+            log.warning("cannot listen on %s:%d yet (%s); retrying in %.1fs", host, port, exc, delay_s)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay_s)
+        if stop.is_set():
+            raise SystemExit(0)
+        delay_s = min(delay_s * 2, 10.0)
+
+
 async def run(args: argparse.Namespace) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -103,9 +124,7 @@ async def run(args: argparse.Namespace) -> None:
     try:
         await factory.wait_synced()
         for host, port in args.listen:
-            server = DnsServer(zone)
-            await server.start(host, port)
-            servers.append(server)
+            servers.append(await _start_when_possible(zone, host, port, stop))
         if args.publish_ip:
             await ensure_published(client, cluster_ip=args.service_ip, ip=args.publish_ip, port=servers[0].port)
         await stop.wait()

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -33,6 +32,7 @@ import aetcd
 import grpc
 from aetcd import rpc
 
+from apiserver import jsonfast
 from apiserver.storage import keys
 from apiserver.storage.interface import ListResult, Obj, StoredEvent
 from apiserver.storage.watchcache import IndexFn, RawEvent, WatchBatch, WatchCache
@@ -87,7 +87,7 @@ def etcd_errors(what: str) -> Iterator[None]:
 
 
 def _encode(obj: Obj) -> bytes:
-    return json.dumps(_without_rv(obj), separators=(",", ":")).encode()
+    return jsonfast.dumps(_without_rv(obj))
 
 
 def _without_rv(obj: Obj) -> Obj:
@@ -97,7 +97,7 @@ def _without_rv(obj: Obj) -> Obj:
 
 
 def _decode(value: bytes, revision: int) -> Obj:
-    obj: Obj = json.loads(value)
+    obj: Obj = jsonfast.loads(value)
     meta = obj.get("metadata")
     if not isinstance(meta, dict):
         meta = obj["metadata"] = {}
@@ -199,34 +199,69 @@ class EtcdStorage:
         return out
 
     async def update(self, key: str, obj: Obj, *, expected_rv: int) -> Obj:
+        written, _ = await self._write_if(key, obj, expected_rv)
+        if written is None:
+            raise keys.conflict(key)
+        return written
+
+    async def _write_if(self, key: str, obj: Obj, expected_rv: int) -> tuple[Obj | None, Obj | None]:
+        """(written object, None), or (None, the current object) when the key's mod_revision
+        is not `expected_rv`. The failure branch reads the current value in the same txn (as
+        Kubernetes does), so a retry needs no extra read. Raises NotFound if the key is gone."""
         k = key.encode()
         req = rpc.TxnRequest(
             compare=[self._cmp(k, "mod", expected_rv)],
             success=[rpc.RequestOp(request_put=rpc.PutRequest(key=k, value=_encode(obj)))],
-            failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=k, keys_only=True))],
+            failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=k))],
         )
         resp = await self._txn(req, f"update {key}")
         if not resp.succeeded:
-            if not resp.responses[0].response_range.kvs:
+            kvs = resp.responses[0].response_range.kvs
+            if not kvs:
                 raise keys.not_found(key)
-            raise keys.conflict(key)
+            return None, _decode(kvs[0].value, kvs[0].mod_revision)
         out = copy.deepcopy(obj)
         out.setdefault("metadata", {})["resourceVersion"] = str(resp.header.revision)
-        return out
+        return out, None
+
+    def _cached(self, key: str) -> Obj | None:
+        try:
+            cache = self._caches.get(keys.resource_prefix(key))
+        except ValueError:  # not a registry key: no cache can hold it
+            return None
+        return None if cache is None else cache.cached(key)
 
     async def guaranteed_update(
         self, key: str, fn: Callable[[Obj], Awaitable[Obj | None]], *, retries: int = 16
     ) -> Obj:
-        for _ in range(max(retries, 1)):
+        # As Kubernetes' GuaranteedUpdate with a cached existing object: start from the watch
+        # cache's copy, which saves one etcd read per write (bindings, status writes). A stale
+        # start is harmless: the txn compares mod_revision, and its failure branch returns the
+        # current object. Whatever fn decides from possibly stale data (an error, a no-op) is
+        # re-checked against a fresh read before it is answered.
+        current = self._cached(key)
+        fresh = current is None
+        if current is None:
             current = await self.get(key)
+        for _ in range(max(retries, 1)):
             rv = int(current["metadata"]["resourceVersion"])
-            new = await fn(copy.deepcopy(current))
-            if new is None or _without_rv(new) == _without_rv(current):
-                return current
             try:
-                return await self.update(key, new, expected_rv=rv)
-            except errors.Conflict:
-                continue  # someone wrote in between: re-read and call fn again
+                new = await fn(copy.deepcopy(current))
+            except errors.ApiError:
+                if fresh:
+                    raise
+                current, fresh = await self.get(key), True
+                continue
+            if new is None or _without_rv(new) == _without_rv(current):
+                if fresh:
+                    return current
+                current, fresh = await self.get(key), True
+                continue
+            written, latest = await self._write_if(key, new, rv)
+            if written is not None:
+                return written
+            assert latest is not None
+            current, fresh = latest, True  # someone wrote in between: call fn again on theirs
         raise keys.conflict(key)
 
     async def delete(self, key: str, *, expected_rv: int | None = None) -> Obj:

@@ -186,6 +186,11 @@ class WatchCache:
         p = prefix or self.prefix
         return [self._objects[k] for k in sorted(self._objects) if k.startswith(p)]
 
+    def cached(self, key: str) -> Obj | None:
+        """The cached object at `key` (read-only; possibly stale), None when absent or when the
+        cache is not running. A hint for optimistic writes, never an answer to a read."""
+        return self._objects.get(key) if self._started else None
+
     async def start(self, *, at_revision: int | None = None) -> None:
         """Snapshot then watch. `at_revision` lets a first watcher from an older revision be
         served: the snapshot is read there and the buffer fills from it (falls back to the

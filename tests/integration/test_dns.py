@@ -27,14 +27,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class DnsProcess:
-    def __init__(self, kubeconfig: str) -> None:
+    def __init__(self, kubeconfig: str, host: str = "127.0.0.1") -> None:
         self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="kubelite-dns-"))
         self.log_path = self.dir / "dns.log"
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "addons.dns", "--kubeconfig", kubeconfig, "--listen",
-                 f"127.0.0.1:{self.port}", "--ttl-s", "5"],
+                 f"{host}:{self.port}", "--ttl-s", "5"],
                 cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
@@ -173,3 +173,20 @@ async def test_publish_kube_dns_service_without_selector(api_client: ApiClient, 
     assert [a.ip for a in ep.subsets[0].addresses or []] == ["10.244.0.1"]
     assert sorted((p.name, p.port, p.protocol) for p in ep.subsets[0].ports or []) == [
         ("dns", 10054, "UDP"), ("dns-tcp", 10054, "TCP")]
+
+
+def test_waits_for_its_listen_address_and_stops_cleanly(apiserver: Any) -> None:
+    import time
+
+    # An address no interface has (TEST-NET-2): binding fails, nothing is ever sent to it.
+    proc = DnsProcess(apiserver.kubeconfig, host="198.51.100.77")
+    try:
+        deadline = time.monotonic() + 15
+        while "cannot listen on 198.51.100.77" not in proc.log_path.read_text():
+            assert proc.proc.poll() is None, proc.log_path.read_text()[-2000:]
+            assert time.monotonic() < deadline, proc.log_path.read_text()[-2000:]
+            time.sleep(0.1)
+        proc.proc.send_signal(signal.SIGTERM)
+        assert proc.proc.wait(timeout=10) == 0
+    finally:
+        proc.cleanup()

@@ -46,6 +46,11 @@ def nat() -> str:
     return subprocess.run(["iptables-save", "-t", "nat"], capture_output=True, text=True, check=True).stdout
 
 
+def drop_output_hook(prefix: str) -> None:
+    subprocess.run(["iptables", "-w", "5", "-t", "nat", "-D", "OUTPUT", "-m", "comment", "--comment",
+                    f"{prefix} service portals", "-j", f"{prefix}-SERVICES"], check=True)
+
+
 def filt() -> str:
     return subprocess.run(["iptables-save", "-t", "filter"], capture_output=True, text=True, check=True).stdout
 
@@ -170,17 +175,18 @@ async def test_sigkill_keeps_rules_restart_repairs_sigterm_removes(proxy: ProxyP
     await create_service(api_client, namespace, "web", type="NodePort",
                          ports=[{"name": "http", "port": 80, "targetPort": 8080}])
     await put_endpoints(api_client, namespace, "web", ["10.244.250.2"], 8080)
-    await wait_rules(lambda n, f: "10.244.250.2:8080" in n, proxy)
+    output_hook = f"-A OUTPUT -m comment --comment \"{proxy.prefix} service portals\""
+    # Hooks are inserted right after the first restore: wait for them too.
+    await wait_rules(lambda n, f: "10.244.250.2:8080" in n and output_hook in n, proxy)
     assert any(f"-A {proxy.prefix}-NODEPORTS" in x for x in nat().splitlines())
     assert proxy.signal(signal.SIGKILL) != 0
     assert "10.244.250.2:8080" in nat()  # SIGKILL: the rules stay (traffic keeps flowing)
     await put_endpoints(api_client, namespace, "web", ["10.244.250.7"], 8080)
     # Someone also deletes a hook while the proxy is down: the restart must put it back.
-    subprocess.run(["iptables", "-w", "5", "-t", "nat", "-D", "OUTPUT", "-m", "comment", "--comment",
-                    f"{proxy.prefix} service portals", "-j", f"{proxy.prefix}-SERVICES"], check=True)
+    drop_output_hook(proxy.prefix)
     proxy.start()
     await wait_rules(lambda n, f: "10.244.250.7:8080" in n and "10.244.250.2:8080" not in n
-                     and f"-A OUTPUT -m comment --comment \"{proxy.prefix} service portals\"" in n, proxy)
+                     and output_hook in n, proxy)
     hooks = [x for x in nat().splitlines() if x.startswith(("-A PREROUTING", "-A OUTPUT", "-A POSTROUTING"))
              and proxy.prefix in x]
     assert len(hooks) == 3  # re-inserted once, never duplicated

@@ -192,3 +192,141 @@ def test_bad_prefix_rejected(prefix: str) -> None:
 
 def test_probability_as_kube_proxy() -> None:
     assert [probability(n) for n in (4, 3, 2)] == ["0.2500000000", "0.3333333333", "0.5000000000"]
+
+
+def _blocks(text: str) -> list[list[str]]:
+    blocks: list[list[str]] = []
+    for line in text.splitlines():
+        if line.startswith("*"):
+            blocks.append([line])
+        else:
+            blocks[-1].append(line)
+    return blocks
+
+
+def test_large_syncs_are_batched_per_service_with_top_chains_last_and_deletes_after() -> None:
+    services = [svc(f"s{i}", clusterIP=f"10.96.1.{i + 1}", ports=[{"name": "http", "port": 80}]) for i in range(6)]
+    endpoints = [eps(f"s{i}", [f"10.244.1.{i + 1}", f"10.244.2.{i + 1}"]) for i in range(6)]
+    old = render(services, endpoints, CFG)
+    text = restore_text(old, None, {"nat": {"KLT-SVC-STALE", "KLT-SEP-STALE"}}, max_chains=6)
+    assert text is not None
+    nat_blocks = [b for b in _blocks(text) if b[0] == "*nat"]
+    declared = [[line[1:].split()[0] for line in b if line.startswith(":")] for b in nat_blocks]
+    # The chains the groups jump to, then per-service groups (2 SEP + 1 SVC = 3 chains) two at a
+    # time, then the chains jumping into groups, then the stale chains flushed, then deleted.
+    assert declared[0] == ["KLT-NODEPORTS", "KLT-POSTROUTING", "KLT-MARK-MASQ"]  # no NodePorts here
+    for group_block in declared[1:4]:
+        assert len(group_block) == 6 and [c.split("-")[1] for c in group_block] == ["SEP", "SEP", "SVC"] * 2
+    assert declared[4] == ["KLT-SERVICES"]
+    assert declared[5] == ["KLT-SEP-STALE", "KLT-SVC-STALE"]
+    assert nat_blocks[6] == ["*nat", "-X KLT-SEP-STALE", "-X KLT-SVC-STALE", "COMMIT"]
+    # Every chain is declared before (or in the same commit as) the first rule jumping to it.
+    seen: set[str] = set()
+    for block in nat_blocks:
+        seen |= {line[1:].split()[0] for line in block if line.startswith(":")}
+        for line in block:
+            if line.startswith("-A ") and "-j KLT-" in line:
+                assert line.split("-j ")[-1].split()[0] in seen
+    # A small change after that is one commit again.
+    endpoints[3] = eps("s3", ["10.244.1.4"])
+    small = restore_text(render(services, endpoints, CFG), old, max_chains=6)
+    assert small is not None and len(_blocks(small)) == 1
+
+
+def test_delete_text_flushes_all_before_deleting_any() -> None:
+    from proxy.render import delete_text
+
+    text = delete_text({"nat": {"A-1", "A-2", "A-3"}}, max_chains=2)
+    assert _blocks(text) == [["*nat", ":A-1 - [0:0]", ":A-2 - [0:0]", "COMMIT"], ["*nat", ":A-3 - [0:0]", "COMMIT"],
+                             ["*nat", "-X A-1", "-X A-2", "COMMIT"], ["*nat", "-X A-3", "COMMIT"]]
+    assert delete_text({}) == ""
+
+
+# -- the sync loop and the Proxier, with a recording fake iptables ---------------------------------
+
+class FakeIptables:
+    def __init__(self) -> None:
+        self.restored: list[str] = []
+        self.hook_checks = 0
+        self.chains: dict[str, set[str]] = {"nat": set(), "filter": set()}
+        self.fail_next = False
+
+    def restore(self, text: str) -> None:
+        if self.fail_next:
+            self.fail_next = False
+            raise RuntimeError("iptables-restore: line 3 failed")
+        self.restored.append(text)
+
+    def our_chains(self) -> dict[str, set[str]]:
+        return self.chains
+
+    def ensure_hooks(self) -> int:
+        self.hook_checks += 1
+        return 0
+
+
+class ListSource:
+    def __init__(self, *objs: Any) -> None:
+        self.objs = list(objs)
+
+    def list(self) -> list[Any]:
+        return list(self.objs)
+
+
+async def test_proxier_applies_diffs_skips_identical_and_recovers_after_failure() -> None:
+    from proxy.main import Proxier
+
+    ipt = FakeIptables()
+    ipt.chains["nat"] = {"KLT-SVC-LEFTOVER"}
+    services, endpoints = ListSource(WEB), ListSource(WEB_EPS)
+    p = Proxier(CFG, ipt, services, endpoints)  # type: ignore[arg-type]
+    await p.sync(True)  # first: forced full, deletes what a killed proxy left
+    assert len(ipt.restored) == 1 and "-X KLT-SVC-LEFTOVER" in ipt.restored[0] and ipt.hook_checks == 1
+    await p.sync(False)
+    await p.sync(True)
+    assert len(ipt.restored) == 1 and ipt.hook_checks == 2  # unchanged: no restore; periodic: hooks
+    endpoints.objs = [eps("web", ["10.244.0.5"])]
+    await p.sync(False)
+    assert len(ipt.restored) == 2 and ":KLT-SERVICES" not in ipt.restored[1]  # partial: SVC + gone SEPs
+    ipt.fail_next = True
+    endpoints.objs = []
+    with pytest.raises(RuntimeError):
+        await p.sync(False)
+    await p.sync(False)  # state unknown after a failure: everything is written again
+    assert ":KLT-SERVICES - [0:0]" in ipt.restored[-1] and ":KLT-POSTROUTING - [0:0]" in ipt.restored[-1]
+
+
+async def test_sync_loop_coalesces_rate_limits_and_retries() -> None:
+    import asyncio
+    import time
+
+    from proxy.sync import SyncLoop
+
+    calls: list[tuple[float, bool]] = []
+    fail = {"n": 1}
+
+    async def fn(periodic: bool) -> None:
+        calls.append((time.monotonic(), periodic))
+        if not periodic and fail["n"]:
+            fail["n"] -= 1
+            raise RuntimeError("boom")
+
+    loop = SyncLoop(fn, min_period_s=0.2, period_s=0.9)
+    task = asyncio.create_task(loop.run())
+    try:
+        await asyncio.sleep(0.05)
+        assert [p for _, p in calls] == [True]
+        for _ in range(5):
+            loop.request()  # five requests in a burst: one run
+        await asyncio.sleep(0.45)
+        # the burst ran once at t0+0.2 (failed), then was retried once 0.2 s later
+        assert [p for _, p in calls] == [True, False, False]
+        assert calls[2][0] - calls[1][0] >= 0.2 and loop.failures == 1
+        await asyncio.sleep(0.6)
+        assert calls[-1][1] is True  # the period elapsed: a periodic sync without any request
+        gaps = [b[0] - a[0] for a, b in zip(calls, calls[1:], strict=False)]
+        assert min(gaps) >= 0.19
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task

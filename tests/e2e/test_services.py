@@ -1,0 +1,194 @@
+"""Services end to end on real Docker: 3 busybox httpd pods (kubelet) -> Endpoints (the endpoints
+controller, run in this process: the controller-manager does not register it yet) -> iptables
+(`python -m proxy`) -> answers from the host and from inside a pod; a readiness failure takes a
+pod out of the Service.
+
+Traffic safety: nothing is sent unless the guard (kubelet.network) is complete; the proxy runs
+with a random chain prefix and only for this test's namespace; every packet goes to a ClusterIP
+of this test that the proxy DNATs to this test's pods on the cluster's own bridge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from controllers.base import ControllerContext
+from controllers.endpoints import EndpointsController
+from controllers.events import EventRecorder
+from machinery.client import ApiClient
+from machinery.informer import InformerFactory
+from machinery.models import Service
+from machinery.podlogs import exec_in_pod
+from proxy.iptables import Iptables
+from tests.e2e.conftest import ROOT, Cluster
+from tests.support import wait_until
+
+pytestmark = pytest.mark.e2e
+BUSYBOX = "kubelite/busybox:latest"
+
+
+def guard_complete() -> bool:
+    try:
+        from kubelet.network import guard_status
+
+        return guard_status().complete
+    except Exception:
+        return False
+
+
+@pytest.fixture
+async def services_env(cluster: Cluster, api: ApiClient) -> AsyncIterator[dict[str, Any]]:
+    if not guard_complete():
+        pytest.skip("the traffic guard is not installed: no traffic to service IPs")
+    ns = f"svc-{uuid.uuid4().hex[:6]}"
+    await api.request("POST", "/api/v1/namespaces", json={"metadata": {"name": ns}})
+    factory = InformerFactory(api)
+    ctrl = EndpointsController(ControllerContext(client=api, factory=factory, recorder=EventRecorder(api), workers=2))
+    await factory.start()
+    task = asyncio.create_task(ctrl.run())
+    prefix = f"KLE{uuid.uuid4().hex[:5].upper()}"
+    log = open(cluster.tmp / "proxy.log", "ab")  # noqa: SIM115, ASYNC230 - the child owns it
+    proxy = subprocess.Popen(  # noqa: ASYNC220 - started once, not waited on here
+        [sys.executable, "-m", "proxy", "--kubeconfig", str(cluster.kubeconfig), "--node-name", cluster.node,
+         "--chain-prefix", prefix, "--namespace", ns, "--min-sync-period-s", "0.2", "--sync-period-s", "5"],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    log.close()
+    try:
+        yield {"ns": ns, "prefix": prefix, "proxy": proxy}
+    finally:
+        proxy.terminate()
+        try:
+            proxy.wait(15)
+        except subprocess.TimeoutExpired:
+            proxy.kill()
+            proxy.wait()
+        Iptables(prefix).cleanup()
+        ctrl.shutdown()
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+        await factory.stop()
+
+
+def web_pod(cluster: Cluster, ns: str, name: str) -> dict[str, Any]:
+    manifest = cluster.pod(name, [{
+        "name": "web", "image": BUSYBOX, "command": ["sh", "-c"],
+        "args": [f"mkdir -p /www && echo {name} > /www/index.html && touch /tmp/ready && exec httpd -f -p 8080 -h /www"],
+        "ports": [{"containerPort": 8080, "name": "http"}],
+        "readinessProbe": {"exec": {"command": ["test", "-e", "/tmp/ready"]}, "periodSeconds": 1},
+    }])
+    manifest["metadata"].update(namespace=ns, labels={"app": "web"})
+    return manifest
+
+
+def fetch(url: str) -> str:
+    with httpx.Client(trust_env=False, timeout=3) as http:
+        return http.get(url).text.strip()
+
+
+async def test_service_balances_from_host_and_pod_and_follows_readiness(
+        cluster: Cluster, api: ApiClient, services_env: dict[str, Any]) -> None:
+    ns, prefix = services_env["ns"], services_env["prefix"]
+    names = ["web-a", "web-b", "web-c"]
+    for name in names:
+        await api.request("POST", f"/api/v1/namespaces/{ns}/pods", json=web_pod(cluster, ns, name))
+    svc: Service | None = None
+    for _ in range(20):
+        body = {"metadata": {"name": "web", "namespace": ns}, "spec": {
+            "clusterIP": f"10.96.{random.randrange(200, 255)}.{random.randrange(2, 254)}",
+            "selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}}
+        with contextlib.suppress(Exception):
+            svc = await api.create(Service.from_dict(body), namespace=ns)
+            break
+    assert svc is not None and svc.spec is not None
+    url = f"http://{svc.spec.clusterIP}/index.html"
+
+    def rules() -> str:
+        return subprocess.run(["iptables-save", "-t", "nat"], capture_output=True, text=True, check=True).stdout
+
+    async def three_endpoints() -> bool:
+        text = rules()
+        return text.count(f"-A {prefix}-SEP-") >= 6 and f"comment \"{prefix} service portals\"" in text
+
+    await wait_until(three_endpoints, 90, 0.5, message=f"no 3 endpoints in iptables:\n{cluster.logs()}")
+    seen = {await asyncio.to_thread(fetch, url) for _ in range(40)}
+    assert seen == set(names)  # random balancing reached every pod (miss chance (2/3)^40 each)
+    from_pod = await exec_in_pod(api, ns, "web-a", ["sh", "-c", f"timeout 4 wget -q -O- {url}"])
+    assert from_pod.exit_code == 0 and from_pod.stdout.strip() in names, from_pod
+    # web-b fails its readiness probe: out of the Service within about one probe period + a sync.
+    await exec_in_pod(api, ns, "web-b", ["rm", "/tmp/ready"])
+
+    async def b_gone() -> bool:
+        return rules().count(f"-A {prefix}-SEP-") == 4
+
+    await wait_until(b_gone, 15, 0.2, message="unready pod still in the rules")
+    seen = {await asyncio.to_thread(fetch, url) for _ in range(30)}
+    assert seen == {"web-a", "web-c"}
+
+
+async def test_cluster_dns_from_a_pod_through_the_dns_service(
+        cluster: Cluster, api: ApiClient, services_env: dict[str, Any]) -> None:
+    """The one-machine DNS design: the server on the host at the pod bridge's gateway, published
+    as a selector-less Service whose Endpoints point at it; a pod queries the Service IP."""
+    from addons.dns.main import DNS_SERVICE, ensure_published
+    from tests.support import free_port
+
+    ns, prefix = services_env["ns"], services_env["prefix"]
+    gateway = cluster.pod_cidr.rsplit(".", 1)[0] + ".1"
+    port = free_port()
+    dns = subprocess.Popen(  # noqa: ASYNC220 - a daemon for the test's duration
+        [sys.executable, "-m", "addons.dns", "--kubeconfig", str(cluster.kubeconfig), "--listen", f"{gateway}:{port}"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        dns_ip = ""
+        for _ in range(20):
+            dns_ip = f"10.96.{random.randrange(200, 255)}.{random.randrange(2, 254)}"
+            try:
+                await ensure_published(api, cluster_ip=dns_ip, ip=gateway, port=port, namespace=ns)
+                break
+            except Exception as exc:
+                if "Invalid" not in type(exc).__name__:
+                    raise
+        target = {"metadata": {"name": "target", "namespace": ns}, "spec": {
+            "clusterIP": f"10.96.{random.randrange(200, 255)}.{random.randrange(2, 254)}",
+            "ports": [{"name": "http", "port": 80}]}}
+        with contextlib.suppress(Exception):
+            await api.create(Service.from_dict(target), namespace=ns)
+        svc = await api.get(Service, "target", namespace=ns)
+        assert svc.spec is not None
+        await api.request("POST", f"/api/v1/namespaces/{ns}/pods", json=web_pod(cluster, ns, "client"))
+
+        def has_dns_rules() -> bool:
+            text = subprocess.run(["iptables-save", "-t", "nat"], capture_output=True, text=True).stdout
+            return (f"--to-destination {gateway}:{port}" in text and f"{prefix}-SVC" in text
+                    and f'"{prefix} service portals"' in text)
+
+        await wait_until(has_dns_rules, 30, 0.2, message="kube-dns rules never appeared")
+        out: dict[str, Any] = {}
+
+        async def resolved() -> bool:
+            res = await exec_in_pod(api, ns, "client",
+                                    ["sh", "-c", f"timeout 4 nslookup target.{ns}.svc.cluster.local {dns_ip}"])
+            out["res"] = res
+            return res.exit_code == 0 and svc.spec is not None and str(svc.spec.clusterIP) in res.stdout
+
+        await wait_until(resolved, 60, 0.5, message=f"pod could not resolve through {DNS_SERVICE}: {out}")
+    finally:
+        dns.terminate()
+        try:
+            dns.wait(10)
+        except subprocess.TimeoutExpired:
+            dns.kill()
+            dns.wait()
