@@ -3,7 +3,9 @@
 What it prints, for 1, 8 and 32 concurrent clients: pod creates/s and gets/s with p50/p99
 latency, through (a) the API server over HTTP (raw httpx, JSON), (b) `EtcdStorage` in-process
 (the storage layer alone), (c) etcd directly with aetcd (a create txn / a get of the same JSON),
-and the ratio API server / etcd. Then the time for one change to reach 100 and 1,000
+and the ratio API server / etcd; then pods "scheduled" per second at 32 clients (create + binding
++ Scheduled event: the API side of bench/scheduler.py; on etcd: create txn, get, compare-and-put,
+event txn). Then the time for one change to reach 100 and 1,000
 concurrent watchers: HTTP watches on the API server, watchers of `EtcdStorage`'s watch cache,
 and one aetcd watch each on etcd.
 
@@ -84,6 +86,18 @@ async def run_ops(op: Op, *, concurrency: int, count: int, budget_s: float) -> R
     return Result(len(lat), time.perf_counter() - t0, lat)
 
 
+def binding(name: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name, "namespace": NS},
+            "target": {"apiVersion": "v1", "kind": "Node", "name": "node-1"}}
+
+
+def event(name: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Event", "metadata": {"name": f"{name}.sched", "namespace": NS},
+            "involvedObject": {"apiVersion": "v1", "kind": "Pod", "name": name, "namespace": NS},
+            "reason": "Scheduled", "message": f"Successfully assigned {NS}/{name} to node-1",
+            "type": "Normal", "source": {"component": "default-scheduler"}}
+
+
 def pod(name: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": NS},
             "spec": {"containers": [{"name": "c", "image": "kubelite/busybox:latest"}]}}
@@ -119,6 +133,15 @@ class ApiTarget:
         r = await self.pool[worker].get(f"/api/v1/namespaces/{NS}/pods/{name}")
         if r.status_code != 200:
             raise RuntimeError(f"get: {r.status_code} {r.text[:300]}")
+
+    async def schedule(self, name: str, worker: int = 0) -> None:
+        """What one scheduled pod costs the API server: create, binding, Scheduled event."""
+        await self.create(name, worker)
+        c = self.pool[worker]
+        for path, body in ((f"pods/{name}/binding", binding(name)), ("events", event(name))):
+            r = await c.post(f"/api/v1/namespaces/{NS}/{path}", json=body)
+            if r.status_code != 201:
+                raise RuntimeError(f"{path}: {r.status_code} {r.text[:300]}")
 
     async def list_rv(self) -> int:
         r = await self.http.get(f"/api/v1/namespaces/{NS}/pods", params={"limit": 1})
@@ -171,6 +194,16 @@ class StorageTarget:
     async def get(self, name: str, worker: int = 0) -> None:
         await self.s.get(keys.object_key("pods", name, NS))
 
+    async def schedule(self, name: str, worker: int = 0) -> None:
+        await self.create(name, worker)
+
+        async def bind(cur: dict[str, Any]) -> dict[str, Any]:
+            cur["spec"]["nodeName"] = "node-1"
+            return cur
+
+        await self.s.guaranteed_update(keys.object_key("pods", name, NS), bind)
+        await self.s.create(keys.object_key("events", f"{name}.sched", NS), event(name))
+
     async def list_rv(self) -> int:
         return await self.s.current_revision()
 
@@ -207,6 +240,22 @@ class EtcdTarget:
     async def get(self, name: str, worker: int = 0) -> None:
         if await self.c.get(f"{self.prefix}{name}".encode()) is None:
             raise RuntimeError("etcd get: missing")
+
+    async def schedule(self, name: str, worker: int = 0) -> None:
+        """The etcd floor of a scheduled pod: create txn, compare-and-put, event create txn."""
+        key = f"{self.prefix}{name}".encode()
+        t = self.c.transactions
+        ok, _ = await self.c.transaction(compare=[t.create(key) == 0],
+                                         success=[t.put(key, json.dumps(pod(name)).encode())], failure=[])
+        cur = await self.c.get(key)
+        bound = {**pod(name), "spec": {**pod(name)["spec"], "nodeName": "node-1"}}
+        ok2, _ = await self.c.transaction(compare=[t.mod(key) == cur.mod_revision],  # type: ignore[union-attr]
+                                          success=[t.put(key, json.dumps(bound).encode())], failure=[])
+        ekey = f"{self.prefix}{name}.sched".encode()
+        ok3, _ = await self.c.transaction(compare=[t.create(ekey) == 0],
+                                          success=[t.put(ekey, json.dumps(event(name)).encode())], failure=[])
+        if not (ok and ok2 and ok3):
+            raise RuntimeError("etcd schedule failed")
 
     async def list_rv(self) -> int:
         r = await self.c.get(b"/nothing")
@@ -368,6 +417,22 @@ async def main(args: argparse.Namespace) -> None:
                 except Exception as e:
                     print(f"  ! {name} c={conc}: {e}", file=sys.stderr)
             rows += [(f"create  c={conc:<3d}", cr), (f"get     c={conc:<3d}", gr)]
+        # One scheduled pod = create + binding + event (bench/scheduler.py's API side).
+        sr: dict[str, Result | None] = {}
+        for name, t in targets.items():
+            sr[name] = None
+            if t is not None:
+                n = counts[32] // 4
+                names = [f"{name}-{tag}-s-{i}" for i in range(n)]
+
+                def op(i: int, w: int, t: Any = t, names: list[str] = names) -> Awaitable[None]:
+                    return t.schedule(names[i], w)  # type: ignore[no-any-return]
+
+                try:
+                    sr[name] = await run_ops(op, concurrency=32, count=n, budget_s=budget)
+                except Exception as e:
+                    print(f"  ! {name} schedule: {e}", file=sys.stderr)
+        rows.append(("sched'd c=32", sr))
         fan: list[tuple[int, dict[str, tuple[float, float] | None]]] = []
         for n in watchers:
             res: dict[str, tuple[float, float] | None] = {}

@@ -62,6 +62,8 @@ def _cause_lines(err: errors.ApiError) -> list[str]:
 def format_api_error(err: errors.ApiError, *, context: str = "") -> str:
     """`Error from server (Reason): [context: ]message` plus one line per extra cause."""
     if isinstance(err, errors.ConnectionFailed):
+        if "Timeout" in err.message:  # the server took the request but answered too late
+            return f"error: the server did not answer in time ({err.message})"
         return format_connection_error()
     prefix = f"{context}: " if context else ""
     head = f"Error from server ({err.reason}): {prefix}{err.message}"

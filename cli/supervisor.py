@@ -40,6 +40,7 @@ MODULES = {"dns": "addons.dns"}
 # The one-node cluster's pod bridge gateway (the kubelet takes 10.244.0.0/24 when alone): the
 # DNS add-on listens there and publishes kube-system/kube-dns (10.96.0.10) pointing at it.
 DNS_ADDRESS = "10.244.0.1"
+DNS_SERVICE_IP = "10.96.0.10"
 GRACE_S = 10.0
 BACKOFF_START_S, BACKOFF_MAX_S, HEALTHY_RESET_S = 1.0, 30.0, 60.0
 READY_TIMEOUT_S = 60.0
@@ -131,6 +132,8 @@ def commands(s: Settings, components: list[str]) -> dict[str, list[str]]:
             argv += ["--node-name", s.node_name]
         if name == "kubelet":
             argv += ["--cluster-name", s.cluster_name]
+            if "dns" in components:  # ClusterFirst pods resolve through kube-dns
+                argv += ["--cluster-dns", DNS_SERVICE_IP]
         if name == "dns":
             argv += ["--listen", f"{DNS_ADDRESS}:53", "--publish-ip", DNS_ADDRESS]
         cmds[name] = argv

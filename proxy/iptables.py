@@ -23,6 +23,8 @@ import subprocess
 
 from proxy.render import delete_text
 
+# Chains with our prefix that other components own (kubelet/network.py: the traffic guard).
+FOREIGN_SUFFIXES = ("GUARD",)
 log = logging.getLogger(__name__)
 
 WAIT = ["-w", "5"]  # wait for the xtables lock instead of failing when Docker holds it
@@ -91,10 +93,13 @@ class Iptables:
 
     def our_chains(self) -> dict[str, set[str]]:
         found: dict[str, set[str]] = {}
+        # The kubelet's traffic guard (KUBELITE-GUARD) shares the prefix but is not ours: it must
+        # outlive the proxy, and deleting it would let Service/pod traffic leave the machine.
+        foreign = {f"{self.prefix}-{suffix}" for suffix in FOREIGN_SUFFIXES}
         for table in ("nat", "filter"):
             names = set()
             for line in self.save(table).splitlines():
-                if line.startswith(f":{self.prefix}-"):
+                if line.startswith(f":{self.prefix}-") and line[1:].split()[0] not in foreign:
                     names.add(line[1:].split()[0])
             found[table] = names
         return found

@@ -67,6 +67,8 @@ def test_commands_and_components(tmp_path: Path) -> None:
     api = cmds["apiserver"]
     assert api[1:3] == ["-m", "apiserver"] and api[api.index("--port") + 1] == "7443"
     assert cmds["kubelet"][-4:] == ["--node-name", "n1", "--cluster-name", "c1"]
+    with_dns = sup.commands(sup.Settings(tmp_path, components=["kubelet", "dns"]), ["kubelet", "dns"])
+    assert with_dns["kubelet"][-2:] == ["--cluster-dns", "10.96.0.10"]
     assert cmds["scheduler"][-2:] == ["--kubeconfig", str(tmp_path / "kubeconfig")]
     assert sup.parse_components("auto") is None
     assert sup.parse_components("none") == [] and sup.parse_components("") == []

@@ -330,3 +330,16 @@ async def test_sync_loop_coalesces_rate_limits_and_retries() -> None:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+def test_our_chains_never_include_the_kubelets_guard(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Regression: the proxy took KUBELITE-GUARD for a stale chain of its own and tried to delete it.
+    from proxy.iptables import Iptables
+
+    saved = {
+        "nat": "*nat\n:KUBELITE-SERVICES - [0:0]\n:KUBELITE-SVC-ABC - [0:0]\nCOMMIT\n",
+        "filter": "*filter\n:KUBELITE-GUARD - [0:0]\n:KUBELITE-SERVICES - [0:0]\n:OTHER - [0:0]\nCOMMIT\n",
+    }
+    ipt = Iptables("KUBELITE")
+    monkeypatch.setattr(ipt, "save", lambda table: saved[table])
+    assert ipt.our_chains() == {"nat": {"KUBELITE-SERVICES", "KUBELITE-SVC-ABC"}, "filter": {"KUBELITE-SERVICES"}}
