@@ -6,6 +6,8 @@ Contract: `create_app(config, *, extra_routers=(), storage=None, kinds=None) -> 
   rebuilds the Service allocator from the stored Services, creates the initial namespaces and
   the `kubernetes` Service, and starts the watch caches of every kind. `/readyz` is 200 only
   once that finished and etcd answers; `/healthz` and `/livez` say the process serves.
+- Requests to the resource API skip FastAPI's middleware and route scan (apiserver/fastpath.py),
+  with the same answers; routes added to the app after create_app are not seen on /api paths.
 - `extra_routers` (FastAPI/Starlette routers, e.g. pods/log and pods/exec) are mounted before
   the generic resource routes, so they win for the paths they define. The WebSocket exec of
   kubectl (apiserver/exec_ws.py) is always mounted.

@@ -54,6 +54,7 @@ class Result:
     ops: int
     seconds: float
     lat_ms: list[float]
+    server_cpu_ms: float | None = None  # the API server process's CPU time per op, if known
 
     @property
     def rate(self) -> float:
@@ -66,8 +67,19 @@ class Result:
         return s[min(len(s) - 1, int(p / 100 * len(s)))]
 
 
-async def run_ops(op: Op, *, concurrency: int, count: int, budget_s: float) -> Result:
-    """`count` calls of op(i, worker) by `concurrency` workers, stopping early at `budget_s`."""
+def process_cpu_s(pid: int) -> float:
+    """utime + stime of a process (Linux /proc), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def run_ops(op: Op, *, concurrency: int, count: int, budget_s: float,
+                  server_pid: int | None = None) -> Result:
+    """`count` calls of op(i, worker) by `concurrency` workers, stopping early at `budget_s`.
+    With `server_pid`, also the server's CPU time per op: on a busy machine throughput mostly
+    measures who else runs (this process's httpx costs about as much CPU per request as the
+    server does), CPU per op measures the server."""
+    cpu0 = process_cpu_s(server_pid) if server_pid else 0.0
     lat: list[float] = []
     nxt = 0
     t0 = time.perf_counter()
@@ -83,7 +95,8 @@ async def run_ops(op: Op, *, concurrency: int, count: int, budget_s: float) -> R
             lat.append((time.perf_counter() - s) * 1000)
 
     await asyncio.gather(*(worker(w) for w in range(concurrency)))
-    return Result(len(lat), time.perf_counter() - t0, lat)
+    cpu_ms = (process_cpu_s(server_pid) - cpu0) * 1000 / len(lat) if server_pid and lat else None
+    return Result(len(lat), time.perf_counter() - t0, lat, cpu_ms)
 
 
 def binding(name: str) -> dict[str, Any]:
@@ -111,6 +124,7 @@ class ApiTarget:
 
     def __init__(self, server: str) -> None:
         self.server = server
+        self.pid: int | None = None  # the server's process, when known: CPU per op
         self.pool = [self._client() for _ in range(32)]
         self.watch_pool: list[httpx.AsyncClient] = []
         self.http = self.pool[0]
@@ -277,10 +291,11 @@ class EtcdTarget:
 
 async def crud(target: Any, tag: str, conc: int, count: int, budget_s: float) -> tuple[Result, Result]:
     names = [f"{tag}-c{conc}-{i}" for i in range(count)]
+    pid = getattr(target, "pid", None)
     created = await run_ops(lambda i, w: target.create(names[i], w), concurrency=conc, count=count,
-                            budget_s=budget_s)
+                            budget_s=budget_s, server_pid=pid)
     got = await run_ops(lambda i, w: target.get(names[i % max(created.ops, 1)], w), concurrency=conc,
-                        count=count, budget_s=budget_s)
+                        count=count, budget_s=budget_s, server_pid=pid)
     return created, got
 
 
@@ -335,10 +350,10 @@ async def fan_out(target: Any, n: int, tag: str, budget_s: float = 45.0) -> tupl
 # --- setup and report ----------------------------------------------------------------------
 
 @contextlib.asynccontextmanager
-async def cluster(args: argparse.Namespace) -> AsyncIterator[tuple[str | None, str]]:
-    """(API server URL or None if none could be started, etcd URL)."""
+async def cluster(args: argparse.Namespace) -> AsyncIterator[tuple[str | None, str, int | None]]:
+    """(API server URL or None if none could be started, etcd URL, the server's pid if known)."""
     if args.server:
-        yield args.server, args.etcd
+        yield args.server, args.etcd, args.server_pid
         return
     with EtcdProcess(name="kubelite-bench") as etcd:
         port = free_port()
@@ -363,7 +378,7 @@ async def cluster(args: argparse.Namespace) -> AsyncIterator[tuple[str | None, s
                 print(f"  ! the API server did not start (see {etcd.base_dir}/apiserver.log):\n"
                       + (etcd.base_dir / "apiserver.log").read_text()[-800:], file=sys.stderr)
                 server = None
-            yield server, etcd.url
+            yield server, etcd.url, proc.pid
         finally:
             proc.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -374,7 +389,10 @@ async def cluster(args: argparse.Namespace) -> AsyncIterator[tuple[str | None, s
 
 
 def fmt_rate(r: Result | None) -> str:
-    return "n/a" if r is None else f"{r.rate:7.0f}/s p50 {r.pct(50):5.1f} p99 {r.pct(99):6.1f}"
+    if r is None:
+        return "n/a"
+    cpu = "" if r.server_cpu_ms is None else f" cpu {r.server_cpu_ms:4.2f}"
+    return f"{r.rate:7.0f}/s p50 {r.pct(50):5.1f} p99 {r.pct(99):6.1f}{cpu}"
 
 
 def ratio(a: float | None, b: float | None) -> str:
@@ -386,7 +404,7 @@ async def main(args: argparse.Namespace) -> None:
     counts = {1: 200, 8: 800, 32: 1600} if args.quick else {1: 500, 8: 2000, 32: 4000}
     budget = 3.0 if args.quick else 6.0
     watchers = (100, 1000)
-    async with cluster(args) as (server, etcd_url):
+    async with cluster(args) as (server, etcd_url, server_pid):
         u = urlparse(etcd_url)
         client = aetcd.Client(host=u.hostname or "127.0.0.1", port=u.port or 2379, timeout=10)
         await client.connect()
@@ -397,6 +415,8 @@ async def main(args: argparse.Namespace) -> None:
             "storage": StorageTarget(storage),
             "etcd": EtcdTarget(client, f"/bench-{tag}/pods/{NS}/"),
         }
+        if targets["apiserver"] is not None:
+            targets["apiserver"].pid = server_pid
         for name, t in targets.items():
             if t is not None:
                 try:
@@ -429,7 +449,8 @@ async def main(args: argparse.Namespace) -> None:
                     return t.schedule(names[i], w)  # type: ignore[no-any-return]
 
                 try:
-                    sr[name] = await run_ops(op, concurrency=32, count=n, budget_s=budget)
+                    sr[name] = await run_ops(op, concurrency=32, count=n, budget_s=budget,
+                                             server_pid=getattr(t, "pid", None))
                 except Exception as e:
                     print(f"  ! {name} schedule: {e}", file=sys.stderr)
         rows.append(("sched'd c=32", sr))
@@ -450,14 +471,15 @@ async def main(args: argparse.Namespace) -> None:
         await storage.close()
         await client.close()
 
-    w = 40
+    w = 49 if server_pid else 40
     print(f"\n{'operation':<16} {'API server (HTTP)':<{w}} {'EtcdStorage (in-process)':<{w}} "
           f"{'etcd direct (aetcd)':<{w}} {'API/etcd':>8}")
     for label, r in rows:
         a, s, base = r["apiserver"], r["storage"], r["etcd"]
         print(f"{label:<16} {fmt_rate(a):<{w}} {fmt_rate(s):<{w}} {fmt_rate(base):<{w}} "
               f"{ratio(base.rate if base else None, a.rate if a else None):>8}")
-    print("  (rates in ops/s, latencies in ms; API/etcd = how many times slower the API server is)")
+    print("  (rates in ops/s, latencies in ms; API/etcd = how many times slower the API server is;"
+          "\n   cpu = the API server's CPU ms per op, the figure to compare on a busy machine)")
     print(f"\n{'watch fan-out':<16} {'API server (HTTP)':<{w}} {'EtcdStorage (watch cache)':<{w}} "
           f"{'etcd direct (one watch each)':<{w}} {'API/etcd':>8}")
     for n, res in fan:
@@ -474,4 +496,5 @@ if __name__ == "__main__":
     p.add_argument("--server", help="use this API server instead of starting one (needs --etcd)")
     p.add_argument("--etcd", default="http://127.0.0.1:2379", help="its etcd, for the baseline")
     p.add_argument("--quick", action="store_true", help="smaller counts")
+    p.add_argument("--server-pid", type=int, help="the --server's pid (local): report its CPU ms per op")
     asyncio.run(main(p.parse_args()))

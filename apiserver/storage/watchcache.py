@@ -4,6 +4,7 @@ Contract (one `WatchCache` per resource prefix such as `/registry/pods/`):
 - `start()` lists the prefix consistently at revision R (a snapshot), then runs ONE etcd watch
   from R+1. It keeps the current objects and a ring buffer of the last `capacity` events, each
   with its revision and the previous object. Idempotent; started lazily by the first `watch()`.
+  `cached(key)` is the current cached object (a hint for optimistic writes, never a read).
 - `watch(prefix, from_rv=N)` yields every event under `prefix` with revision > N, in revision
   order, then live events. N == 0 means "from now". N older than the buffer -> errors.Expired
   (410); N newer than the cache -> the watcher skips events <= N (correct without waiting,
