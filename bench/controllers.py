@@ -90,7 +90,8 @@ class PodTracker:
 
     async def _run(self, rv: str) -> None:
         while True:
-            params = {"watch": "1", "resourceVersion": rv, "timeoutSeconds": "60", "allowWatchBookmarks": "true"}
+            params = {"watch": "1", "resourceVersion": rv, "timeoutSeconds": "60",
+                      "allowWatchBookmarks": "true"}
             async for line in self.client.stream_lines(self._path(), params=params, timeout_s=60):
                 if not line.strip():
                     continue
@@ -109,7 +110,8 @@ class PodTracker:
                     self._put(ev["object"])
 
     def running(self, image: str | None = None) -> int:
-        return sum(ph == "Running" and not dl and (image is None or im == image) for ph, im, dl in self.pods.values())
+        return sum(ph == "Running" and not dl and (image is None or im == image)
+                   for ph, im, dl in self.pods.values())
 
     def live_other(self, image: str) -> int:
         return sum(not dl and im != image for _, im, dl in self.pods.values())
@@ -166,7 +168,8 @@ def image_tags(tag: str) -> Iterator[tuple[str, str]]:
             docker("rmi", "--no-prune", ref, check=False)
 
 
-async def bench_kubelite(client: ApiClient, ns: str, replicas: int, v1: str, v2: str, budget_s: float) -> list[Phase]:
+async def bench_kubelite(client: ApiClient, ns: str, replicas: int, v1: str, v2: str,
+                         budget_s: float) -> list[Phase]:
     tracker = PodTracker(client, ns)
     await tracker.start()
     base = f"/apis/apps/v1/namespaces/{ns}/deployments"
@@ -176,9 +179,10 @@ async def bench_kubelite(client: ApiClient, ns: str, replicas: int, v1: str, v2:
         up = await timed(lambda: tracker.running(v1) == replicas, lambda: f"{tracker.running(v1)}/{replicas}",
                          budget_s, t0)
         t0 = time.monotonic()
+        container = {"name": "web", "image": v2, "imagePullPolicy": "Never", "command": CMD}
+        patch = {"spec": {"template": {"spec": {"containers": [container]}}}}
         await client.request("PATCH", f"{base}/web", headers={"Content-Type": "application/merge-patch+json"},
-                             content=json.dumps({"spec": {"template": {"spec": {"containers": [
-                                 {"name": "web", "image": v2, "imagePullPolicy": "Never", "command": CMD}]}}}}))
+                             content=json.dumps(patch))
         roll = await timed(lambda: tracker.running(v2) == replicas and tracker.live_other(v2) == 0,
                            lambda: f"{tracker.running(v2)}/{replicas} new", budget_s, t0)
         await client.request("DELETE", f"{base}/web")
@@ -219,7 +223,8 @@ async def bench_swarm(tag: str, replicas: int, v1: str, v2: str, budget_s: float
         up = await swarm_wait(name, v1, replicas, budget_s, t0)
         t0 = time.monotonic()
         docker("service", "update", "--detach", "--quiet", "--no-resolve-image", "--image", v2,
-               "--update-parallelism", str(surge_of(replicas)), "--update-order", "start-first", "--update-delay", "0s", name)
+               "--update-parallelism", str(surge_of(replicas)), "--update-order", "start-first",
+               "--update-delay", "0s", name)
         roll = await swarm_wait(name, v2, replicas, budget_s, t0)
         return [up, roll]
     finally:
@@ -242,7 +247,8 @@ async def bench_hollow(client: ApiClient, kubeconfig: Path, args: argparse.Names
                        logdir: Path) -> tuple[Phase, float]:
     """(time to D*R pods Running, seconds the hollow nodes took to register)."""
     prefix = f"hollow-{tag}-"
-    hollow = Proc([sys.executable, "-m", "kubelet", "--hollow", "--count", str(args.hollow_nodes), "--prefix", prefix,
+    hollow = Proc([sys.executable, "-m", "kubelet", "--hollow", "--count", str(args.hollow_nodes),
+                   "--prefix", prefix,
                    "--kubeconfig", str(kubeconfig), "--delete-on-exit", "--log-level", "WARNING"],
                   logdir / "hollow.log")
     ns = f"bench-hollow-{tag}"
@@ -253,7 +259,8 @@ async def bench_hollow(client: ApiClient, kubeconfig: Path, args: argparse.Names
         t_nodes = time.monotonic()
         hollow.start()
         while True:
-            body = await client.request("GET", "/api/v1/nodes", params={"labelSelector": "kubelite.io/hollow=true"})
+            body = await client.request("GET", "/api/v1/nodes",
+                                        params={"labelSelector": "kubelite.io/hollow=true"})
             if sum(i["metadata"]["name"].startswith(prefix) for i in body["items"]) >= args.hollow_nodes:
                 break
             if not hollow.running() or time.monotonic() - t_nodes > args.budget_s:
@@ -312,8 +319,8 @@ async def amain(args: argparse.Namespace) -> None:
             n = args.real_replicas
             if not args.skip_real:
                 ns = f"bench-{tag}"
-                await client.request("POST", "/api/v1/namespaces", json={"apiVersion": "v1", "kind": "Namespace",
-                                                                         "metadata": {"name": ns}})
+                await client.request("POST", "/api/v1/namespaces",
+                                     json={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
                 try:
                     k = await bench_kubelite(client, ns, n, v1, v2, args.budget_s)
                 finally:
@@ -327,8 +334,8 @@ async def amain(args: argparse.Namespace) -> None:
             if not args.skip_hollow:
                 phase, nodes_s = await bench_hollow(client, kubeconfig, args, tag, logdir)
                 total = args.deployments * args.replicas
-                rows.append((f"{args.deployments} deploys x {args.replicas} on {args.hollow_nodes} hollow nodes",
-                             phase, None))
+                label = f"{args.deployments} deploys x {args.replicas} on {args.hollow_nodes} hollow nodes"
+                rows.append((label, phase, None))
                 notes.append(f"hollow nodes registered in {nodes_s:.1f} s")
                 if phase.seconds:
                     notes.append(f"hollow: {total / phase.seconds:.0f} pods/s created, scheduled, Running")

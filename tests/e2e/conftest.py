@@ -46,7 +46,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _free_subnet(client: docker.DockerClient) -> str:
-    used = {c.get("Subnet") for n in client.networks.list() for c in ((n.attrs.get("IPAM") or {}).get("Config") or [])}
+    used = {c.get("Subnet") for n in client.networks.list()
+            for c in ((n.attrs.get("IPAM") or {}).get("Config") or [])}
     for _ in range(200):
         s = f"10.244.{random.randrange(100, 150)}.0/24"
         if s not in used:
@@ -62,7 +63,8 @@ class Proc:
 
     def start(self) -> None:
         with open(self.log, "ab") as fh:
-            self.popen = subprocess.Popen(self.args, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            self.popen = subprocess.Popen(self.args, stdout=fh, stderr=subprocess.STDOUT,
+                                          stdin=subprocess.DEVNULL,
                                           cwd=ROOT, start_new_session=True)
 
     def running(self) -> bool:
@@ -133,7 +135,8 @@ class Cluster:
     def pod(self, name: str, containers: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
         body: dict[str, Any] = {"containers": containers, "nodeName": self.node,
                                 "terminationGracePeriodSeconds": 2, **spec}
-        return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default"}, "spec": body}
+        return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default"},
+                "spec": body}
 
     def docker_containers(self, **labels: str) -> list[Any]:
         client = docker.from_env()
@@ -281,11 +284,13 @@ def run_cluster(*, control_plane: bool = False) -> Iterator[Cluster]:
                     "--pod-cidr", pod_cidr, "--root-dir", str(tmp / "root"), "--log-dir", str(tmp / "logs"),
                     "--cluster-name", tag, "--heartbeat-s", "2", "--resync-s", "2",
                     "--container-log-max-size", "4Ki", "--container-log-max-files", "3"], tmp / "kubelet.log")
-    c = Cluster(name=tag, node=f"node-{tag}", server=server, kubeconfig=kubeconfig, tmp=tmp, pod_cidr=pod_cidr,
+    c = Cluster(name=tag, node=f"node-{tag}", server=server, kubeconfig=kubeconfig, tmp=tmp,
+                pod_cidr=pod_cidr,
                 kubelet_port=kubelet_port, etcd=etcd, apiserver=apiserver, kubelet=kubelet)
     if control_plane:
         c.scheduler = Proc([py, "-m", "scheduler", "--kubeconfig", str(kubeconfig)], tmp / "scheduler.log")
-        c.controllers = Proc([py, "-m", "controllers", "--kubeconfig", str(kubeconfig)], tmp / "controllers.log")
+        c.controllers = Proc([py, "-m", "controllers", "--kubeconfig", str(kubeconfig)],
+                             tmp / "controllers.log")
     try:
         etcd.start()
         apiserver.start()

@@ -97,11 +97,17 @@ async def ok(cl: Cluster, *args: str, timeout_s: float = 60) -> str:
     return out
 
 
+def image_of(pod_or_template: dict[str, Any]) -> str:
+    return str(pod_or_template["spec"]["containers"][0]["image"])
+
+
 def deployment(name: str, image: str, *, replicas: int, max_surge: int = 1, max_unavailable: int = 1,
                progress_deadline_s: int = 600) -> dict[str, Any]:
     container = {
         "name": "web", "image": image, "imagePullPolicy": "Never",
-        "command": ["sh", "-c", "mkdir -p /www && echo ok > /www/index.html && exec httpd -f -p 8080 -h /www"],
+        # exec: httpd is PID 1 and dies at once on SIGTERM (a shell would ignore it).
+        "command": ["sh", "-c",
+                    "mkdir -p /www && echo ok > /www/index.html && exec httpd -f -p 8080 -h /www"],
         "readinessProbe": {"httpGet": {"path": "/", "port": 8080}, "periodSeconds": 1, "failureThreshold": 1},
     }
     return {
@@ -160,7 +166,8 @@ async def cleanup(api: ApiClient, name: str) -> None:
 
 async def test_rolling_update_keeps_availability(api: ApiClient, cl: Cluster, images: Images) -> None:
     name, replicas, surge, unavail = "web", 3, 1, 1
-    await create(api, deployment(name, images.v1, replicas=replicas, max_surge=surge, max_unavailable=unavail))
+    await create(api, deployment(name, images.v1, replicas=replicas, max_surge=surge,
+                                 max_unavailable=unavail))
     try:
         old = await wait_ready(api, cl, name, replicas)
         await ok(cl, "rollout", "status", f"deployment/{name}", "--timeout", "60s", timeout_s=70)
@@ -187,13 +194,14 @@ async def test_bad_image_stalls_then_undo_restores(api: ApiClient, cl: Cluster, 
         await ok(cl, "rollout", "status", f"deployment/{name}", "--timeout", "60s", timeout_s=70)
         await ok(cl, "set", "image", f"deployment/{name}", f"web={images.missing}")
         t0 = time.monotonic()
-        rc, out = await kubelite(cl, "rollout", "status", f"deployment/{name}", "--timeout", "60s", timeout_s=70)
+        rc, out = await kubelite(cl, "rollout", "status", f"deployment/{name}", "--timeout", "60s",
+                                 timeout_s=70)
         assert rc == 1, out
         assert "exceeded its progress deadline" in out, out
         assert time.monotonic() - t0 < 45, "the progress deadline (8 s) should have fired long before"
         # The stall kept the old version serving: at most maxUnavailable (1) pod lost.
         pods = await pods_of(api, name)
-        assert sum(is_ready(p) and p["spec"]["containers"][0]["image"] == images.v1 for p in pods) >= replicas - 1
+        assert sum(is_ready(p) and image_of(p) == images.v1 for p in pods) >= replicas - 1
         dep = await api.request("GET", f"{DEPLOYS}/{name}")
         progressing = [c for c in dep["status"].get("conditions", []) if c["type"] == "Progressing"]
         assert progressing and progressing[0]["reason"] == "ProgressDeadlineExceeded", dep["status"]
@@ -202,13 +210,14 @@ async def test_bad_image_stalls_then_undo_restores(api: ApiClient, cl: Cluster, 
         await ok(cl, "rollout", "status", f"deployment/{name}", "--timeout", "60s", timeout_s=70)
         await wait_ready(api, cl, name, replicas, image=images.v1)
         sets = await rss_of(api, name)
-        by_image = {rs["spec"]["template"]["spec"]["containers"][0]["image"]: rs["spec"]["replicas"] for rs in sets}
+        by_image = {image_of(rs["spec"]["template"]): rs["spec"]["replicas"] for rs in sets}
         assert by_image == {images.v1: replicas, images.missing: 0}, by_image
     finally:
         await cleanup(api, name)
 
 
-async def test_pause_change_resume_makes_one_new_replicaset(api: ApiClient, cl: Cluster, images: Images) -> None:
+async def test_pause_change_resume_makes_one_new_replicaset(api: ApiClient, cl: Cluster,
+                                                             images: Images) -> None:
     name = "paused"
     await create(api, deployment(name, images.v1, replicas=2))
     try:
@@ -308,7 +317,8 @@ async def test_deleting_deployment_collects_replicasets_and_pods(api: ApiClient,
 
 async def test_controller_manager_killed_mid_rollout(api: ApiClient, cl: Cluster, images: Images) -> None:
     name, replicas, surge, unavail = "crash", 4, 1, 0
-    await create(api, deployment(name, images.v1, replicas=replicas, max_surge=surge, max_unavailable=unavail))
+    await create(api, deployment(name, images.v1, replicas=replicas, max_surge=surge,
+                                 max_unavailable=unavail))
     try:
         await wait_ready(api, cl, name, replicas)
         await ok(cl, "rollout", "status", f"deployment/{name}", "--timeout", "60s", timeout_s=70)
@@ -321,7 +331,7 @@ async def test_controller_manager_killed_mid_rollout(api: ApiClient, cl: Cluster
 
         await wait_until(new_pod_exists, 30, interval_s=0.05)
         cl.kill_controllers()  # SIGKILL mid-rollout: no clean shutdown
-        old_left = [p for p in live(list(obs.pods.values())) if p["spec"]["containers"][0]["image"] == images.v1]
+        old_left = [p for p in live(list(obs.pods.values())) if image_of(p) == images.v1]
         assert old_left, "the rollout finished before the kill; the test proves nothing"
         await asyncio.sleep(1.0)
         cl.start_controllers()
