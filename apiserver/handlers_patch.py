@@ -116,7 +116,12 @@ async def apply(ctx: Ctx, cls: ResourceClass, namespace: str | None, name: str, 
     def compute(current: Obj) -> Obj:
         merged = strategic_merge_patch(current, applied)
         merged["metadata"]["resourceVersion"] = current["metadata"].get("resourceVersion")
-        _record_manager(merged, field_manager, cls.api_version(), subresource)
+        # Re-applying an unchanged config is a no-op (no new resourceVersion): record the manager
+        # (whose entry carries a time) only when the apply changed something or it is new.
+        has_entry = any(e.get("manager") == field_manager and e.get("operation") == "Apply"
+                        for e in meta_of(current).get("managedFields") or [])
+        if merged != current or not has_entry:
+            _record_manager(merged, field_manager, cls.api_version(), subresource)
         return handlers.build_update(cls, current, merged, status_only=status_only)
 
     obj = await handlers.write_update(ctx, cls, namespace, name, compute, dry_run=dry_run,

@@ -279,6 +279,7 @@ def test_server_side_apply_and_field_validation(kubectl: Kubectl, namespace: str
     path = _write(tmp_path, "app.yaml", _manifests(namespace))
     assert "deployment.apps/web serverside-applied" in kubectl("apply", "--server-side", "-f", path).stdout
     rv = _rv(kubectl, "deploy/web")
+    time.sleep(1.1)  # managedFields times have second precision: a no-op must not restamp them
     kubectl("apply", "--server-side", "-f", path)
     assert _rv(kubectl, "deploy/web") == rv
     managers = kubectl("get", "deploy", "web", "-o", "jsonpath={.metadata.managedFields[*].manager}").stdout
