@@ -8,22 +8,18 @@ Uses uvloop when it is installed, and the httptools parser.
 from __future__ import annotations
 
 import importlib.util
-import logging
-import sys
 
 import uvicorn
 
 from apiserver.app import create_app
 from apiserver.config import parse_args
 from apiserver.kubelet_proxy import router as kubelet_proxy_router
+from machinery.logsetup import setup_logging
 
 
 def main(argv: list[str] | None = None) -> None:
     config = parse_args(argv)
-    logging.basicConfig(
-        level=getattr(logging, config.log_level.upper(), logging.INFO), stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    setup_logging(config.log_level)
     # pods/log and pods/exec are relayed to the pod's kubelet (clients only talk to us).
     app = create_app(config, extra_routers=[kubelet_proxy_router])
     uvicorn.run(

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from controllers.manager import CONTROLLERS, resolve_names, run_controllers, serve_health
 from machinery.client import ApiClient
 from machinery.leaderelection import LeaderElector
+from machinery.logsetup import setup_logging
 
 log = logging.getLogger("controllers")
 
@@ -89,8 +90,7 @@ async def amain(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(args.log_level)
     sys.exit(asyncio.run(amain(args)))
 
 

@@ -75,7 +75,8 @@ async def run_controllers(client: Any, names: Sequence[str], *, workers: int = 2
                           identity: str = "controller-manager") -> None:
     factory = InformerFactory(client)
     ctx = ControllerContext(client=client, factory=factory,
-                            recorder=EventRecorder(client, component="controller-manager", instance=identity),
+                            recorder=EventRecorder(client, component="controller-manager", instance=identity,
+                                                   background=True),
                             workers=workers)
     controllers = [CONTROLLERS[name](ctx) for name in names]
     await factory.start()
@@ -86,6 +87,7 @@ async def run_controllers(client: Any, names: Sequence[str], *, workers: int = 2
     finally:
         for c in controllers:
             c.shutdown()
+        await ctx.recorder.close()
         await factory.stop()
 
 

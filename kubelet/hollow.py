@@ -36,6 +36,7 @@ from kubelet.hollow_status import lease_body, node_body, pod_ip, running_status,
 from machinery import errors
 from machinery.client import ApiClient
 from machinery.informer import Informer
+from machinery.logsetup import setup_logging
 from machinery.models import Pod
 
 log = logging.getLogger("kubelet.hollow")
@@ -281,10 +282,7 @@ async def amain(cfg: HollowConfig, kubeconfig: str | None) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     cfg, a = parse_args(argv)
-    logging.basicConfig(
-        level=getattr(logging, str(a.log_level).upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    setup_logging(str(a.log_level))
     asyncio.run(amain(cfg, a.kubeconfig))
 
 

@@ -32,6 +32,7 @@ from kubelet.pods import PodManager
 from kubelet.podworker import WorkerConfig
 from kubelet.runtime import DockerRuntime
 from machinery import errors
+from machinery.logsetup import setup_logging
 from machinery.meta import Resource
 
 log = logging.getLogger("kubelet")
@@ -192,9 +193,7 @@ async def amain(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    logging.basicConfig(level=getattr(logging, args.log_level.upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per API call drowns the rest
+    setup_logging(args.log_level)
     try:
         asyncio.run(amain(args))
     except KeyboardInterrupt:

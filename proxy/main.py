@@ -35,6 +35,7 @@ from typing import Any
 
 from machinery.client import ApiClient
 from machinery.informer import InformerFactory
+from machinery.logsetup import setup_logging
 from machinery.models import Endpoints, Service
 from proxy.iptables import Iptables
 from proxy.render import ProxyConfig, Ruleset, render, restore_text
@@ -157,6 +158,5 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    logging.basicConfig(level=getattr(logging, args.log_level.upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(args.log_level)
     asyncio.run(run(args))

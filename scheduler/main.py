@@ -26,6 +26,7 @@ from typing import Any
 from machinery.client import ApiClient
 from machinery.informer import InformerFactory
 from machinery.leaderelection import LeaderElector
+from machinery.logsetup import setup_logging
 from machinery.models import Node, Pod, Service
 from machinery.selectors import LabelSelector, selector_from_map
 from scheduler.core import Scheduler
@@ -160,10 +161,7 @@ async def amain(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    logging.basicConfig(
-        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    setup_logging(str(args.log_level))
     try:
         asyncio.run(amain(args))
     except KeyboardInterrupt:

@@ -30,6 +30,7 @@ from addons.dns.server import DnsServer
 from machinery import errors
 from machinery.client import ApiClient
 from machinery.informer import InformerFactory
+from machinery.logsetup import setup_logging
 from machinery.models import Endpoints, Service
 
 log = logging.getLogger("dns")
@@ -154,6 +155,5 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    logging.basicConfig(level=getattr(logging, args.log_level.upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(args.log_level)
     asyncio.run(run(args))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from controllers.events import NORMAL, EventRecorder
@@ -77,3 +79,37 @@ async def test_health_endpoint_answers_ok() -> None:
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_background_recorder_returns_at_once_and_sends_in_order() -> None:
+    import asyncio
+
+    client = FakeClient(namespace=NS)
+    gate = asyncio.Event()
+    original = client.create
+
+    async def slow_create(obj: Any, **kw: Any) -> Any:
+        await gate.wait()  # the API is slow: event() must not wait for it
+        return await original(obj, **kw)
+
+    client.create = slow_create  # type: ignore[method-assign]
+    rec = EventRecorder(client, background=True)
+    rs = make_rs()
+    await asyncio.wait_for(rec.event(rs, NORMAL, "SuccessfulCreate", "Created pod: a"), 0.5)
+    await asyncio.wait_for(rec.event(rs, NORMAL, "SuccessfulCreate", "Created pod: b"), 0.5)
+    assert not client.calls_of("create", "Event")
+    gate.set()
+    await asyncio.wait_for(rec.flush(), 2)
+    assert [c.body["message"] for c in client.calls_of("create", "Event")] == ["Created pod: a", "Created pod: b"]
+    await rec.close()
+
+
+async def test_background_recorder_drops_beyond_its_backlog() -> None:
+    client = FakeClient(namespace=NS)
+    rec = EventRecorder(client, background=True, max_pending=2)
+    for i in range(5):
+        await rec.event(make_rs(), NORMAL, "R", f"m{i}")  # no await point in between: the sender waits
+    assert rec.dropped == 3
+    await rec.flush()
+    assert len(client.calls_of("create", "Event")) == 2
+    await rec.close()
