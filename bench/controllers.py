@@ -365,5 +365,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return a
 
 
+def main(argv: list[str] | None = None) -> None:
+    asyncio.run(amain(parse_args(argv)))
+
+
 if __name__ == "__main__":
-    asyncio.run(amain(parse_args()))
+    main()

@@ -32,7 +32,7 @@ import docker  # noqa: E402
 
 from kubelet import network  # noqa: E402
 from machinery.client import ApiClient  # noqa: E402
-from tests.e2e.conftest import APISERVER_LAUNCHER, Proc, _free_subnet, _wait_http, _write_kubeconfig  # noqa: E402
+from tests.e2e.conftest import Proc, _free_subnet, _wait_http, _write_kubeconfig  # noqa: E402
 from tests.support import EtcdProcess, free_port  # noqa: E402
 
 IMAGE = "kubelite/busybox:latest"
@@ -64,8 +64,8 @@ class OwnCluster:
     def start(self) -> None:
         _write_kubeconfig(self.kubeconfig, self.server)
         self.etcd.start()
-        api = Proc([sys.executable, "-c", APISERVER_LAUNCHER, "--etcd-servers", self.etcd.url, "--bind-address",
-                    "127.0.0.1", "--port", str(self.api_port)], self.tmp / "apiserver.log")
+        api = Proc([sys.executable, "-m", "apiserver", "--etcd-servers", self.etcd.url, "--bind-address",
+                    "127.0.0.1", "--port", str(self.api_port), "--log-level", "warning"], self.tmp / "apiserver.log")
         api.start()
         self.procs.append(api)
         _wait_http(f"{self.server}/readyz", 60, api)
