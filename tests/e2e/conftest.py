@@ -229,9 +229,16 @@ class PodObserver:
     def check(self, *, replicas: int, max_surge: int, max_unavailable: int) -> None:
         assert len(self.points) > 3, f"too few observations: {self.points}"
         too_few = [pt for pt in self.points if pt[1] < replicas - max_unavailable]
-        too_many = [pt for pt in self.points if pt[0] > replicas + max_surge]
+        # maxSurge bounds the ReplicaSets' replicas, as in Kubernetes, not pods in flight: when the
+        # old ReplicaSet's scale-down delete and the new one's scale-up create race, one extra
+        # pod may be seen for a single event. More than one extra, or an extra that lasts beyond
+        # the next event, is a real surge violation (e.g. double creation).
+        limit = replicas + max_surge
+        too_many = [pt for i, pt in enumerate(self.points)
+                    if pt[0] > limit + 1 or (pt[0] > limit and i + 1 < len(self.points)
+                                              and self.points[i + 1][0] > limit)]
         assert not too_few, f"ready dropped below {replicas - max_unavailable}: {self.points}"
-        assert not too_many, f"more than {replicas + max_surge} live pods: {self.points}"
+        assert not too_many, f"more than {limit} live pods beyond a single event: {self.points}"
 
 
 def _wait_http(url: str, timeout_s: float, proc: Proc) -> None:
