@@ -35,14 +35,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import httpx  # noqa: E402
 
 from machinery.client import ApiClient  # noqa: E402
 from machinery.kubeconfig import write_kubeconfig  # noqa: E402
 from machinery.models import Endpoints, Service  # noqa: E402
 from proxy.iptables import Iptables  # noqa: E402
 from proxy.render import ProxyConfig, render, restore_text  # noqa: E402
-from tests.support import EtcdProcess, free_port  # noqa: E402
+from tests.support import EtcdProcess, apiserver_process  # noqa: E402
 
 K8S_S = {1000: 1.3, 5000: 6.5, 10000: 9.5}  # Kubernetes iptables mode, seconds to program a change
 NS = "bench-proxy"
@@ -103,21 +102,8 @@ def spawn(args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
 @contextlib.asynccontextmanager
 async def cluster(workdir: Path) -> AsyncIterator[str]:
     with EtcdProcess(name="kubelite-bench-proxy") as etcd:
-        port = free_port()
-        proc = spawn(["-m", "apiserver", "--etcd-servers", etcd.url, "--bind-address", "127.0.0.1",
-                      "--port", str(port), "--log-level", "warning"], workdir / "apiserver.log")
-        url = f"http://127.0.0.1:{port}"
-        try:
-            async with httpx.AsyncClient() as h:
-                for _ in range(300):
-                    with contextlib.suppress(httpx.HTTPError):
-                        if (await h.get(f"{url}/readyz", timeout=1)).status_code == 200:
-                            break
-                    await asyncio.sleep(0.1)
+        async with apiserver_process(etcd.url, workdir / "apiserver.log") as (url, _):
             yield url
-        finally:
-            proc.terminate()
-            proc.wait(15)
 
 
 async def create_many(client: ApiClient, objs: list[Any]) -> None:

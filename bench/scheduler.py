@@ -37,12 +37,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import httpx  # noqa: E402
 
 from machinery import errors  # noqa: E402
 from machinery.client import ApiClient  # noqa: E402
 from machinery.kubeconfig import write_kubeconfig  # noqa: E402
-from tests.support import EtcdProcess, free_port  # noqa: E402
+from tests.support import EtcdProcess, apiserver_process  # noqa: E402
 
 CONCURRENCY = 64
 K8S_SCHEDULER_PERF = 270.0
@@ -114,25 +113,11 @@ async def api_server(server: str | None, workdir: Path) -> AsyncIterator[tuple[s
         yield server, {}
         return
     with EtcdProcess(name="kubelite-bench-sched") as etcd:
-        port = free_port()
-        proc = spawn(["-m", "apiserver", "--etcd-servers", etcd.url, "--bind-address", "127.0.0.1",
-                      "--port", str(port), "--log-level", "warning"], workdir / "apiserver.log")
-        url = f"http://127.0.0.1:{port}"
-        try:
-            async with httpx.AsyncClient() as h:
-                for _ in range(300):
-                    with contextlib.suppress(httpx.HTTPError):
-                        if (await h.get(f"{url}/version", timeout=1)).status_code == 200:
-                            break
-                    if proc.poll() is not None:
-                        raise RuntimeError(f"API server exited; see {workdir}/apiserver.log")
-                    await asyncio.sleep(0.1)
+        async with apiserver_process(etcd.url, workdir / "apiserver.log") as (url, proc):
             pids = {"apiserver": proc.pid}
             if etcd.proc is not None:
                 pids["etcd"] = etcd.proc.pid
             yield url, pids
-        finally:
-            stop(proc)
 
 
 async def run_many(n: int, fn: Any) -> None:

@@ -12,21 +12,25 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
 
 import httpx
 
 ETCD_BIN = os.environ.get("KUBELITE_ETCD_BIN", "/usr/bin/etcd")
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
@@ -157,3 +161,43 @@ class EtcdProcess:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.cleanup()
+
+
+def _spawn_apiserver(etcd_url: str, port: int, log_path: Path) -> subprocess.Popen[bytes]:
+    with open(log_path, "wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "apiserver", "--etcd-servers", etcd_url, "--bind-address", "127.0.0.1",
+             "--port", str(port), "--log-level", "warning"],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+@contextlib.asynccontextmanager
+async def apiserver_process(etcd_url: str, log_path: Path, *, timeout_s: float = 30.0,
+                            ) -> AsyncIterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`python -m apiserver` on a free port against `etcd_url` (benchmarks): yields (URL, process)
+    once /readyz answers, raises if the server exits first (its log is `log_path`), and always
+    stops it (SIGTERM to its process group, SIGKILL after 15 s)."""
+    port = free_port()
+    proc = _spawn_apiserver(etcd_url, port, log_path)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(trust_env=False) as http:
+            deadline = time.monotonic() + timeout_s
+            while True:
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await http.get(f"{url}/readyz", timeout=1)).status_code == 200:
+                        break
+                if proc.poll() is not None:
+                    raise RuntimeError(f"API server exited ({proc.returncode}); see {log_path}")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"API server not ready after {timeout_s:.0f}s; see {log_path}")
+                await asyncio.sleep(0.1)
+        yield url, proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
