@@ -22,6 +22,7 @@ from machinery.meta import Resource
 from machinery.models import (
     Binding,
     ConfigMap,
+    ControllerRevision,
     DaemonSet,
     Deployment,
     Endpoints,
@@ -41,7 +42,7 @@ from machinery.models import (
 
 ALL_KINDS: list[type[Resource]] = [
     Namespace, Node, Pod, Service, Endpoints, ConfigMap, Secret, Event,
-    ReplicaSet, Deployment, StatefulSet, DaemonSet, Job, Lease,
+    ReplicaSet, Deployment, StatefulSet, DaemonSet, Job, Lease, ControllerRevision,
 ]
 SUBRESOURCE_KINDS: list[type[Resource]] = [Binding, Scale, Eviction]
 

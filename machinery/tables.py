@@ -341,6 +341,16 @@ def _event(o: Obj, wide: bool, at: datetime) -> list[str]:
             f"{str(inv.get('kind', '')).lower()}/{inv.get('name', '')}", (o.get("message") or "").strip()]
 
 
+def controller_name(o: Obj) -> str:
+    """kubectl's CONTROLLER cell: `statefulset.apps/web` from the controller ownerReference."""
+    for ref in _meta(o).get("ownerReferences") or []:
+        if ref.get("controller"):
+            group = str(ref.get("apiVersion") or "").rpartition("/")[0]
+            kind = str(ref.get("kind") or "").lower()
+            return f"{kind}.{group}/{ref.get('name', '')}" if group else f"{kind}/{ref.get('name', '')}"
+    return NONE
+
+
 def _with_age(*cells: Callable[[Obj], str]) -> Callable[[Obj, bool, datetime], list[str]]:
     """Row function of a kind whose columns are `cells` then AGE (no wide columns)."""
     return lambda o, wide, at: [c(o) for c in cells] + [human_age(_meta(o).get("creationTimestamp"), at)]
@@ -377,6 +387,8 @@ LAYOUTS: dict[str, Layout] = {
     "Event": Layout(["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"], [], _event, name_header=""),
     "Lease": Layout(["HOLDER", "AGE"], [], _with_age(lambda o: _spec(o).get("holderIdentity") or "")),
 }
+LAYOUTS["ControllerRevision"] = Layout(["CONTROLLER", "REVISION", "AGE"], [], _with_age(
+    lambda o: controller_name(o), lambda o: str(o.get("revision") or 0)))
 GENERIC = Layout(["AGE"], [], _with_age())
 
 

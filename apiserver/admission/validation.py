@@ -33,6 +33,7 @@ from apiserver.admission.validation_common import (
 )
 from apiserver.admission.validation_kinds import validate_kind, validate_kind_update
 from apiserver.admission.validation_pod import validate_pod_spec, validate_pod_update
+from apiserver.admission.validation_storage import STORAGE_KINDS, validate_storage, validate_storage_update
 from machinery import errors
 from machinery.meta import ObjectMeta, Resource
 from machinery.models import Namespace, Pod, Service
@@ -190,6 +191,10 @@ def validate(obj: Resource, old: Resource | None = None) -> list[Cause]:
         validate_workload(errs, obj)
         if old is not None:
             validate_workload_update(errs, obj, old)
+    elif isinstance(obj, STORAGE_KINDS):
+        validate_storage(errs, obj)
+        if old is not None:
+            validate_storage_update(errs, obj, old)
     else:
         validate_kind(errs, obj)
         if old is not None:

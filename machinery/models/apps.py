@@ -1,4 +1,4 @@
-"""apps/v1 ReplicaSet, Deployment, StatefulSet, DaemonSet.
+"""apps/v1 ReplicaSet, Deployment, StatefulSet, DaemonSet, ControllerRevision.
 
 Workload selectors use meta/v1 `LabelSelector`; pod templates are `PodTemplateSpec`.
 `volumeClaimTemplates` and `persistentVolumeClaimRetentionPolicy` are kept as dicts.
@@ -210,8 +210,28 @@ class DaemonSet(Resource):
     status: DaemonSetStatus | None = None
 
 
+class ControllerRevision(Resource):
+    """An immutable snapshot of a workload's template (StatefulSet/DaemonSet history).
+
+    `data` is Kubernetes' RawExtension: any JSON object (for StatefulSet and DaemonSet the
+    strategic-merge patch `{"spec": {"template": {..., "$patch": "replace"}}}`); `revision`
+    orders the snapshots of one owner. There is no status and no spec, as in Kubernetes.
+    """
+
+    model_config = ConfigDict(strict=True)
+
+    GROUP: ClassVar[str] = "apps"
+    KIND: ClassVar[str] = "ControllerRevision"
+    PLURAL: ClassVar[str] = "controllerrevisions"
+    SINGULAR: ClassVar[str] = "controllerrevision"
+    SUBRESOURCES: ClassVar[tuple[str, ...]] = ()
+
+    data: dict[str, Any] | None = None
+    revision: int = 0
+
+
 __all__ = [
-    "DaemonSet", "DaemonSetSpec", "DaemonSetStatus", "DaemonSetUpdateStrategy", "Deployment",
+    "ControllerRevision", "DaemonSet", "DaemonSetSpec", "DaemonSetStatus", "DaemonSetUpdateStrategy", "Deployment",
     "DeploymentSpec", "DeploymentStatus", "DeploymentStrategy", "ReplicaSet", "ReplicaSetSpec",
     "ReplicaSetStatus", "RollingUpdateDaemonSet", "RollingUpdateDeployment",
     "RollingUpdateStatefulSetStrategy", "StatefulSet", "StatefulSetOrdinals", "StatefulSetSpec",
