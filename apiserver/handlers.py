@@ -3,7 +3,8 @@
 Contract (Kubernetes semantics, see ARCHITECTURE.md "The API"):
 - create: namespace from the path (a different one in the body is 400), generateName (+5
   random lowercase alphanumerics), uid, creationTimestamp, generation=1 for kinds with a spec;
-  a client resourceVersion is ignored; defaults, validation (422), namespace lifecycle
+  a client resourceVersion is ignored; a Job gets its generated selector and labels
+  (admission/validation_batch.py); defaults, validation (422), namespace lifecycle
   admission, ClusterIP/NodePort allocation for Services; dry-run answers without writing.
 - update: `build_update(cls, current, body, status_only)` computes the stored object of a PUT
   or a patch: immutable metadata copied from the stored object, status kept on main-resource
@@ -24,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from apiserver.admission.namespace import check_namespace
+from apiserver.admission.validation_batch import generate_job_selector
 from apiserver.allocator import Reservation
 from apiserver.handlers_common import (
     Ctx,
@@ -93,6 +95,8 @@ def _prepare_create_kind(cls: ResourceClass, body: Obj) -> None:
         body["status"] = {"phase": "Active"}
     elif cls.KIND in _CONTROLLER_KINDS:
         body.pop("status", None)
+    if cls.KIND == "Job":
+        generate_job_selector(body)
 
 
 async def create(ctx: Ctx, cls: ResourceClass, namespace: str | None, body: Obj, *,

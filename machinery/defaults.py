@@ -24,6 +24,9 @@ Per kind (as Kubernetes v1 defaulting):
 - Job: parallelism 1, completions 1 only when parallelism was also unset (a work-queue job
   keeps completions unset, as Kubernetes), backoffLimit 6, completionMode NonIndexed,
   suspend false, podReplacementPolicy TerminatingOrFailed (without a podFailurePolicy).
+- CronJob: concurrencyPolicy Allow, suspend false, successfulJobsHistoryLimit 3,
+  failedJobsHistoryLimit 1; its job template's pod template like a Job's (the Job spec
+  defaults are applied when the controller creates the Job, as Kubernetes).
 - Namespace: status.phase Active. Secret: type Opaque, stringData merged into data (base64)
   and dropped, as the Kubernetes API server does. Node: allocatable = capacity.
 """
@@ -37,6 +40,7 @@ from machinery.meta import Resource
 from machinery.models import (
     ClientIPConfig,
     Container,
+    CronJob,
     DaemonSet,
     DaemonSetUpdateStrategy,
     Deployment,
@@ -307,6 +311,22 @@ def _default_job(job: Job) -> None:
     _default_template(spec.template, restart_policy=False)
 
 
+def _default_cronjob(cj: CronJob) -> None:
+    spec = cj.spec
+    if spec is None:
+        return
+    if spec.concurrencyPolicy is None:
+        spec.concurrencyPolicy = "Allow"
+    if spec.suspend is None:
+        spec.suspend = False
+    if spec.successfulJobsHistoryLimit is None:
+        spec.successfulJobsHistoryLimit = 3
+    if spec.failedJobsHistoryLimit is None:
+        spec.failedJobsHistoryLimit = 1
+    if spec.jobTemplate is not None and spec.jobTemplate.spec is not None:
+        _default_template(spec.jobTemplate.spec.template, restart_policy=False)
+
+
 def _default_namespace(ns: Namespace) -> None:
     ns.status = ns.status or NamespaceStatus()
     if ns.status.phase is None:
@@ -347,6 +367,8 @@ def apply_defaults(obj: R) -> R:
         _default_daemonset(obj)
     elif isinstance(obj, Job):
         _default_job(obj)
+    elif isinstance(obj, CronJob):
+        _default_cronjob(obj)
     elif isinstance(obj, Namespace):
         _default_namespace(obj)
     elif isinstance(obj, Secret):

@@ -23,6 +23,7 @@ from machinery.models import (
     Binding,
     ConfigMap,
     ControllerRevision,
+    CronJob,
     DaemonSet,
     Deployment,
     Endpoints,
@@ -42,7 +43,7 @@ from machinery.models import (
 
 ALL_KINDS: list[type[Resource]] = [
     Namespace, Node, Pod, Service, Endpoints, ConfigMap, Secret, Event,
-    ReplicaSet, Deployment, StatefulSet, DaemonSet, Job, Lease, ControllerRevision,
+    ReplicaSet, Deployment, StatefulSet, DaemonSet, Job, CronJob, Lease, ControllerRevision,
 ]
 SUBRESOURCE_KINDS: list[type[Resource]] = [Binding, Scale, Eviction]
 

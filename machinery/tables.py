@@ -243,12 +243,16 @@ def _daemonset(o: Obj, wide: bool, at: datetime) -> list[str]:
 
 
 def _job_status(o: Obj) -> str:
+    """kubectl's printJob STATUS: terminal conditions first, then Terminating, Suspended, interim."""
     conds = {c.get("type"): c.get("status") for c in _status(o).get("conditions") or []}
-    for ctype in ("Complete", "Failed", "FailureTarget", "SuccessCriteriaMet"):
+    for ctype in ("Complete", "Failed"):
         if conds.get(ctype) == "True":
-            return {"SuccessCriteriaMet": "Complete"}.get(ctype, ctype)
-    if conds.get("Suspended") == "True" or _spec(o).get("suspend"):
-        return "Suspended"
+            return ctype
+    if _meta(o).get("deletionTimestamp"):
+        return "Terminating"
+    for ctype in ("Suspended", "FailureTarget", "SuccessCriteriaMet"):
+        if conds.get(ctype) == "True":
+            return ctype
     return "Running"
 
 
@@ -263,6 +267,20 @@ def _job(o: Obj, wide: bool, at: datetime) -> list[str]:
     duration = human_duration(((end or at) - start).total_seconds()) if start else ""
     row = [_job_status(o), comp, duration, human_age(_meta(o).get("creationTimestamp"), at)]
     return row + (_wide_ci(o) if wide else [])
+
+
+def _cronjob(o: Obj, wide: bool, at: datetime) -> list[str]:
+    st, sp = _status(o), _spec(o)
+    last = st.get("lastScheduleTime")
+    suspend = sp.get("suspend")
+    row = [str(sp.get("schedule") or ""), sp.get("timeZone") or NONE,
+           "<unset>" if suspend is None else str(bool(suspend)), str(len(st.get("active") or [])),
+           human_age(last, at) if last else NONE, human_age(_meta(o).get("creationTimestamp"), at)]
+    if wide:
+        jspec = (sp.get("jobTemplate") or {}).get("spec") or {}
+        row += [*_containers_images((jspec.get("template") or {}).get("spec") or {}),
+                format_selector(jspec.get("selector"))]
+    return row
 
 
 def _service_ports(sp: Obj) -> str:
@@ -376,6 +394,7 @@ LAYOUTS: dict[str, Layout] = {
     "StatefulSet": Layout(["READY", "AGE"], _CI[:2], _statefulset),
     "DaemonSet": Layout(["DESIRED", "CURRENT", "READY", "UP-TO-DATE", "AVAILABLE", "NODE SELECTOR", "AGE"], _CI, _daemonset),
     "Job": Layout(["STATUS", "COMPLETIONS", "DURATION", "AGE"], _CI, _job),
+    "CronJob": Layout(["SCHEDULE", "TIMEZONE", "SUSPEND", "ACTIVE", "LAST SCHEDULE", "AGE"], _CI, _cronjob),
     "Service": Layout(["TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"], ["SELECTOR"], _service),
     "Endpoints": Layout(["ENDPOINTS", "AGE"], [], _with_age(format_endpoints)),
     "Node": Layout(["STATUS", "ROLES", "AGE", "VERSION"],

@@ -5,7 +5,8 @@ exact strings, because `FailedScheduling` messages aggregate them ("2 Insufficie
 users grep for them. `FILTERS` is the order Kubernetes' default profile runs them in; a node
 reports only the reasons of the first filter that rejects it, like Kubernetes'
 `RunFilterPlugins`, so counts add up to the number of nodes (NodeResourcesFit may name several
-resources for one node).
+resources for one node). Toleration and node-selector-term matching live in
+machinery/nodematch.py (shared with the DaemonSet controller).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from machinery import nodematch
+from machinery.nodematch import tolerates
 from scheduler.info import HostPort, NodeInfo, PodInfo
 
 Filter = Callable[[PodInfo, NodeInfo], list[str]]
@@ -38,28 +41,6 @@ def node_unschedulable(pod: PodInfo, node: NodeInfo) -> list[str]:
     return [UNSCHEDULABLE]
 
 
-def toleration_matches(tol: dict[str, Any], taint: dict[str, Any]) -> bool:
-    """Kubernetes' Toleration.ToleratesTaint."""
-    effect = tol.get("effect") or ""
-    if effect and effect != taint.get("effect"):
-        return False
-    key = tol.get("key") or ""
-    operator = tol.get("operator") or "Equal"
-    if key != (taint.get("key") or ""):
-        # An empty key with operator Exists tolerates every taint.
-        if not (key == "" and operator == "Exists"):
-            return False
-    if operator == "Exists":
-        return True
-    if operator == "Equal":
-        return (tol.get("value") or "") == (taint.get("value") or "")
-    return False
-
-
-def tolerates(tolerations: list[dict[str, Any]], taint: dict[str, Any]) -> bool:
-    return any(toleration_matches(t, taint) for t in tolerations)
-
-
 def untolerated_taint(pod: PodInfo, node: NodeInfo, effects: tuple[str, ...]) -> dict[str, Any] | None:
     for taint in node.taints:
         if taint.get("effect") in effects and not tolerates(pod.tolerations, taint):
@@ -75,50 +56,9 @@ def taint_toleration(pod: PodInfo, node: NodeInfo) -> list[str]:
     return [f"node(s) had untolerated taint {{{taint.get('key', '')}: {taint.get('value') or ''}}}"]
 
 
-def _expression_matches(expr: dict[str, Any], labels: dict[str, str]) -> bool:
-    key = expr.get("key") or ""
-    op = expr.get("operator") or ""
-    values = [str(v) for v in expr.get("values") or []]
-    if op == "In":
-        return key in labels and labels[key] in values
-    if op == "NotIn":
-        return key not in labels or labels[key] not in values
-    if op == "Exists":
-        return key in labels
-    if op == "DoesNotExist":
-        return key not in labels
-    if op in ("Gt", "Lt"):
-        # Both sides must be integers; anything else does not match (as Kubernetes).
-        if key not in labels or len(values) != 1:
-            return False
-        try:
-            have, want = int(labels[key]), int(values[0])
-        except ValueError:
-            return False
-        return have > want if op == "Gt" else have < want
-    return False
-
-
-def _field_matches(expr: dict[str, Any], node: NodeInfo) -> bool:
-    if expr.get("key") != "metadata.name":
-        return False  # the only field Kubernetes supports in matchFields
-    values = [str(v) for v in expr.get("values") or []]
-    if expr.get("operator") == "In":
-        return node.name in values
-    if expr.get("operator") == "NotIn":
-        return node.name not in values
-    return False
-
-
 def term_matches(term: dict[str, Any], node: NodeInfo) -> bool:
     """A nodeSelectorTerm: every expression and field must match; an empty term matches nothing."""
-    exprs = term.get("matchExpressions") or []
-    fields = term.get("matchFields") or []
-    if not exprs and not fields:
-        return False
-    return all(_expression_matches(e, node.labels) for e in exprs) and all(
-        _field_matches(f, node) for f in fields
-    )
+    return nodematch.term_matches(term, node.labels, node.name)
 
 
 def node_affinity(pod: PodInfo, node: NodeInfo) -> list[str]:

@@ -1,5 +1,5 @@
 """Validation of the non-workload kinds: Service, Endpoints, ConfigMap, Secret, Node, Lease,
-Binding, Scale, and their update rules (Service clusterIP, immutable ConfigMaps/Secrets).
+Binding, Scale, CronJob (validation_batch.py), and their update rules (Service clusterIP, immutable ConfigMaps/Secrets).
 
 Contract: `validate_kind(errs, obj)` and `validate_kind_update(errs, new, old)` append
 Kubernetes causes for the kinds above and do nothing for other kinds.
@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 
+from apiserver.admission.validation_batch import validate_cronjob
 from apiserver.admission.validation_common import (
     Errs,
     cidr_errors,
@@ -24,6 +25,7 @@ from machinery.meta import Resource, parse_time
 from machinery.models import (
     Binding,
     ConfigMap,
+    CronJob,
     Endpoints,
     Lease,
     Node,
@@ -213,6 +215,8 @@ def validate_kind(errs: Errs, obj: Resource) -> None:
             errs.not_supported("target.kind", obj.target.kind, ("Node",))
     elif isinstance(obj, Scale):
         errs.min_value("spec.replicas", obj.spec.replicas if obj.spec else None, 0)
+    elif isinstance(obj, CronJob):
+        validate_cronjob(errs, obj)
 
 
 def validate_kind_update(errs: Errs, new: Resource, old: Resource) -> None:
