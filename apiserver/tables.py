@@ -69,7 +69,7 @@ def column_definitions(kind: str) -> list[Obj]:
 def row_cells(kind: str, obj: Obj, at: datetime) -> list[str]:
     """All cells of one row (wide ones included), in `column_definitions` order."""
     layout = tables.layout_for(kind)
-    name = [str((obj.get("metadata") or {}).get("name", ""))] if layout.name_header else []
+    name = [layout.name_of(obj)] if layout.name_header else []
     return name + layout.row(obj, True, at)
 
 

@@ -49,6 +49,12 @@ from machinery.models import (
     Namespace,
     NamespaceStatus,
     Node,
+    PersistentVolume,
+    PersistentVolumeClaim,
+    PersistentVolumeClaimSpec,
+    PersistentVolumeClaimStatus,
+    PersistentVolumeSpec,
+    PersistentVolumeStatus,
     Pod,
     PodSpec,
     PodStatus,
@@ -63,6 +69,7 @@ from machinery.models import (
     SessionAffinityConfig,
     StatefulSet,
     StatefulSetUpdateStrategy,
+    StorageClass,
 )
 from machinery.quantity import parse_quantity
 
@@ -351,6 +358,25 @@ def _default_node(node: Node) -> None:
         status.allocatable = dict(status.capacity)
 
 
+def _default_storage(obj: Resource) -> None:
+    """PV: Retain, Filesystem, phase Pending; PVC: Filesystem, phase Pending; StorageClass:
+    reclaimPolicy Delete, volumeBindingMode Immediate (pkg/apis/core/v1/defaults.go)."""
+    if isinstance(obj, PersistentVolume):
+        spec = obj.spec = obj.spec or PersistentVolumeSpec()
+        spec.persistentVolumeReclaimPolicy = spec.persistentVolumeReclaimPolicy or "Retain"
+        spec.volumeMode = spec.volumeMode or "Filesystem"
+        obj.status = obj.status or PersistentVolumeStatus()
+        obj.status.phase = obj.status.phase or "Pending"
+    elif isinstance(obj, PersistentVolumeClaim):
+        pspec = obj.spec = obj.spec or PersistentVolumeClaimSpec()
+        pspec.volumeMode = pspec.volumeMode or "Filesystem"
+        obj.status = obj.status or PersistentVolumeClaimStatus()
+        obj.status.phase = obj.status.phase or "Pending"
+    elif isinstance(obj, StorageClass):
+        obj.reclaimPolicy = obj.reclaimPolicy or "Delete"
+        obj.volumeBindingMode = obj.volumeBindingMode or "Immediate"
+
+
 def apply_defaults(obj: R) -> R:
     """Fill the unset fields of `obj` with Kubernetes' defaults; mutates and returns `obj`."""
     if isinstance(obj, Pod):
@@ -375,6 +401,8 @@ def apply_defaults(obj: R) -> R:
         _default_secret(obj)
     elif isinstance(obj, Node):
         _default_node(obj)
+    elif isinstance(obj, PersistentVolume | PersistentVolumeClaim | StorageClass):
+        _default_storage(obj)
     return obj
 
 

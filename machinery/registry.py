@@ -33,17 +33,21 @@ from machinery.models import (
     Lease,
     Namespace,
     Node,
+    PersistentVolume,
+    PersistentVolumeClaim,
     Pod,
     ReplicaSet,
     Scale,
     Secret,
     Service,
     StatefulSet,
+    StorageClass,
 )
 
 ALL_KINDS: list[type[Resource]] = [
     Namespace, Node, Pod, Service, Endpoints, ConfigMap, Secret, Event,
     ReplicaSet, Deployment, StatefulSet, DaemonSet, Job, CronJob, Lease, ControllerRevision,
+    PersistentVolume, PersistentVolumeClaim, StorageClass,
 ]
 SUBRESOURCE_KINDS: list[type[Resource]] = [Binding, Scale, Eviction]
 

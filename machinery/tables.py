@@ -384,6 +384,11 @@ class Layout:
     wide: list[str]
     row: Callable[[Obj, bool, datetime], list[str]]
     name_header: str = "NAME"
+    name_cell: Callable[[Obj], str] | None = None
+    """The NAME cell when it is not just metadata.name (a default StorageClass: "x (default)")."""
+
+    def name_of(self, o: Obj) -> str:
+        return self.name_cell(o) if self.name_cell else str(_meta(o).get("name", ""))
 
 
 _CI = ["CONTAINERS", "IMAGES", "SELECTOR"]
@@ -406,6 +411,58 @@ LAYOUTS: dict[str, Layout] = {
     "Event": Layout(["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"], [], _event, name_header=""),
     "Lease": Layout(["HOLDER", "AGE"], [], _with_age(lambda o: _spec(o).get("holderIdentity") or "")),
 }
+_ACCESS_ABBREV = (("ReadWriteOnce", "RWO"), ("ReadOnlyMany", "ROX"), ("ReadWriteMany", "RWX"),
+                  ("ReadWriteOncePod", "RWOP"))
+
+
+def access_modes(modes: list[str] | None) -> str:
+    """kubectl's GetAccessModesAsString: RWO,ROX,RWX,RWOP in that order, each once."""
+    have = set(modes or [])
+    return ",".join(short for full, short in _ACCESS_ABBREV if full in have)
+
+
+def _phase(o: Obj) -> str:
+    return "Terminating" if _meta(o).get("deletionTimestamp") else str(_status(o).get("phase") or "")
+
+
+def _pv(o: Obj, wide: bool, at: datetime) -> list[str]:
+    sp = _spec(o)
+    ref = sp.get("claimRef") or {}
+    claim = f"{ref.get('namespace', '')}/{ref.get('name', '')}" if ref else ""
+    row = [str((sp.get("capacity") or {}).get("storage") or ""), access_modes(sp.get("accessModes")),
+           str(sp.get("persistentVolumeReclaimPolicy") or ""), _phase(o), claim,
+           str(sp.get("storageClassName") or ""), str(sp.get("volumeAttributesClassName") or "<unset>"),
+           str(_status(o).get("reason") or ""), human_age(_meta(o).get("creationTimestamp"), at)]
+    return row + ([str(sp.get("volumeMode") or "<unset>")] if wide else [])
+
+
+def _pvc(o: Obj, wide: bool, at: datetime) -> list[str]:
+    sp, st = _spec(o), _status(o)
+    bound = bool(sp.get("volumeName"))
+    row = [_phase(o), str(sp.get("volumeName") or ""),
+           str((st.get("capacity") or {}).get("storage") or "") if bound else "",
+           access_modes(st.get("accessModes")) if bound else "", str(sp.get("storageClassName") or ""),
+           str(sp.get("volumeAttributesClassName") or "<unset>"), human_age(_meta(o).get("creationTimestamp"), at)]
+    return row + ([str(sp.get("volumeMode") or "<unset>")] if wide else [])
+
+
+def _storageclass_name(o: Obj) -> str:
+    default = (_meta(o).get("annotations") or {}).get("storageclass.kubernetes.io/is-default-class") == "true"
+    return str(_meta(o).get("name", "")) + (" (default)" if default else "")
+
+
+LAYOUTS["PersistentVolume"] = Layout(
+    ["CAPACITY", "ACCESS MODES", "RECLAIM POLICY", "STATUS", "CLAIM", "STORAGECLASS", "VOLUMEATTRIBUTESCLASS",
+     "REASON", "AGE"], ["VOLUMEMODE"], _pv)
+LAYOUTS["PersistentVolumeClaim"] = Layout(
+    ["STATUS", "VOLUME", "CAPACITY", "ACCESS MODES", "STORAGECLASS", "VOLUMEATTRIBUTESCLASS", "AGE"],
+    ["VOLUMEMODE"], _pvc)
+LAYOUTS["StorageClass"] = Layout(
+    ["PROVISIONER", "RECLAIMPOLICY", "VOLUMEBINDINGMODE", "ALLOWVOLUMEEXPANSION", "AGE"], [],
+    _with_age(lambda o: str(o.get("provisioner") or ""), lambda o: str(o.get("reclaimPolicy") or "Delete"),
+              lambda o: str(o.get("volumeBindingMode") or "Immediate"),
+              lambda o: "true" if o.get("allowVolumeExpansion") else "false"),
+    name_cell=_storageclass_name)
 LAYOUTS["ControllerRevision"] = Layout(["CONTROLLER", "REVISION", "AGE"], [], _with_age(
     lambda o: controller_name(o), lambda o: str(o.get("revision") or 0)))
 GENERIC = Layout(["AGE"], [], _with_age())
@@ -421,7 +478,7 @@ def table(kind: str, objects: list[Obj], *, wide: bool = False, all_namespaces: 
     rows = []
     for o in objects:
         meta = _meta(o)
-        rows.append([str(meta.get("namespace") or "")] * all_namespaces + [name_prefix + str(meta.get("name", ""))] * named
+        rows.append([str(meta.get("namespace") or "")] * all_namespaces + [name_prefix + layout.name_of(o)] * named
                     + layout.row(o, wide, at) + [labels_string(meta.get("labels"))] * show_labels)
     return headers, rows
 

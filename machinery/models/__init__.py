@@ -39,6 +39,8 @@ from machinery.models.pod import *  # noqa: F403
 from machinery.models.pod import __all__ as _pod
 from machinery.models.service import *  # noqa: F403
 from machinery.models.service import __all__ as _service
+from machinery.models.storage import *  # noqa: F403
+from machinery.models.storage import __all__ as _storage
 from machinery.models.subresources import *  # noqa: F403
 from machinery.models.subresources import __all__ as _subresources
 
@@ -47,5 +49,5 @@ __all__ = [
     "LocalObjectReference", "ObjectMeta", "ObjectReference", "OwnerReference", "Quantity",
     "Resource", "ResourceList", "StrictModel",
     *_apps, *_batch, *_container, *_coordination, *_core_misc, *_node, *_pod, *_service,
-    *_subresources,
+    *_storage, *_subresources,
 ]

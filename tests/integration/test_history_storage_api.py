@@ -43,3 +43,69 @@ async def test_controller_revision_crud_rules_and_kubectl_table(api_client: ApiC
     assert out[1].split()[:3] == ["web-abc", "statefulset.apps/web", "3"]
     got = json.loads(kubectl("get", "controllerrevision", "web-abc", "-o", "json").stdout)
     assert got["revision"] == 3 and got["kind"] == "ControllerRevision" and got["apiVersion"] == "apps/v1"
+
+
+STORAGE_YAML = """
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: {sc}
+  annotations: {{storageclass.kubernetes.io/is-default-class: "true"}}
+provisioner: kubelite.io/local-path
+volumeBindingMode: WaitForFirstConsumer
+---
+apiVersion: v1
+kind: PersistentVolume
+metadata: {{name: {pv}}}
+spec:
+  capacity: {{storage: 1Gi}}
+  accessModes: [ReadWriteOnce, ReadWriteMany]
+  hostPath: {{path: /tmp/{pv}}}
+  storageClassName: {sc}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {{name: data}}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {{requests: {{storage: 100Mi}}}}
+  storageClassName: {sc}
+"""
+
+
+async def test_storage_kinds_defaults_validation_and_kubectl_tables(api_client: ApiClient, namespace: str,
+                                                                     kubectl: Kubectl) -> None:  # noqa: F811
+    sc, pv = f"sc-{namespace}", f"pv-{namespace}"
+    try:
+        kubectl("apply", "-f", "-", stdin=STORAGE_YAML.format(sc=sc, pv=pv))
+        scs = kubectl("get", "sc", sc, ns=False).stdout.split("\n")
+        assert scs[0].split() == ["NAME", "PROVISIONER", "RECLAIMPOLICY", "VOLUMEBINDINGMODE",
+                                  "ALLOWVOLUMEEXPANSION", "AGE"]
+        assert scs[1].split()[:6] == [sc, "(default)", "kubelite.io/local-path", "Delete", "WaitForFirstConsumer",
+                                      "false"]
+        pvs = kubectl("get", "pv", pv, ns=False).stdout.split("\n")
+        assert pvs[1].split()[:5] == [pv, "1Gi", "RWO,RWX", "Retain", "Pending"]
+        pvcs = kubectl("get", "pvc", "data").stdout.split("\n")
+        assert pvcs[0].split()[:3] == ["NAME", "STATUS", "VOLUME"]
+        assert pvcs[1].split()[:3] == ["data", "Pending", sc]
+        claim = json.loads(kubectl("get", "pvc", "data", "-o", "json").stdout)
+        assert claim["status"] == {"phase": "Pending"} and claim["spec"]["volumeMode"] == "Filesystem"
+        # A claim's spec is immutable, except what the binder sets once (volumeName).
+        bad = kubectl("patch", "pvc", "data", "-p", '{"spec":{"accessModes":["ReadWriteMany"]}}', check=False)
+        assert bad.returncode != 0 and "spec is immutable after creation" in bad.stderr
+        kubectl("patch", "pvc", "data", "-p", f'{{"spec":{{"volumeName":"{pv}"}}}}')
+        # Bad manifests name every bad field and write nothing.
+        bad_pv = kubectl("apply", "-f", "-", check=False, ns=False, stdin=(
+            "apiVersion: v1\nkind: PersistentVolume\nmetadata: {name: broken}\n"
+            "spec: {accessModes: [Sometimes], local: {path: rel}}\n"))
+        assert bad_pv.returncode != 0
+        for field in ("spec.capacity[storage]", "spec.accessModes[0]", "spec.local.path", "spec.nodeAffinity"):
+            assert field in bad_pv.stderr
+        bad_sc = kubectl("apply", "-f", "-", check=False, ns=False, stdin=(
+            "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata: {name: broken}\n"
+            "provisioner: x\nvolumeBindingMode: Later\n"))
+        assert bad_sc.returncode != 0 and "volumeBindingMode" in bad_sc.stderr
+        assert kubectl("get", "pv", "broken", check=False, ns=False).returncode != 0
+    finally:
+        kubectl("delete", "pv", pv, "--ignore-not-found", ns=False, check=False)
+        kubectl("delete", "sc", sc, "--ignore-not-found", ns=False, check=False)
