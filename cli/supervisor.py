@@ -37,8 +37,10 @@ ETCD_BIN = os.environ.get("KUBELITE_ETCD_BIN", "/usr/bin/etcd")
 OPTIONAL = ("scheduler", "controllers", "kubelet", "proxy", "dns")
 # Components that are not top-level packages: the cluster DNS add-on lives under addons/.
 MODULES = {"dns": "addons.dns"}
-# The one-node cluster's pod bridge gateway (the kubelet takes 10.244.0.0/24 when alone): the
-# DNS add-on listens there and publishes kube-system/kube-dns (10.96.0.10) pointing at it.
+# The one-node cluster's pod bridge gateway (node IPAM gives the first node 10.244.0.0/24; without
+# a controller-manager the kubelet is given it): the DNS add-on listens there and publishes
+# kube-system/kube-dns (10.96.0.10) pointing at it.
+LONE_NODE_POD_CIDR = "10.244.0.0/24"
 DNS_ADDRESS = "10.244.0.1"
 DNS_SERVICE_IP = "10.96.0.10"
 GRACE_S = 10.0
@@ -134,6 +136,8 @@ def commands(s: Settings, components: list[str]) -> dict[str, list[str]]:
             argv += ["--cluster-name", s.cluster_name]
             if "dns" in components:  # ClusterFirst pods resolve through kube-dns
                 argv += ["--cluster-dns", DNS_SERVICE_IP]
+            if "controllers" not in components:  # no node IPAM to wait for
+                argv += ["--pod-cidr", LONE_NODE_POD_CIDR]
         if name == "dns":
             argv += ["--listen", f"{DNS_ADDRESS}:53", "--publish-ip", DNS_ADDRESS]
         cmds[name] = argv

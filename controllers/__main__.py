@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import logging
 import os
 import signal
@@ -18,12 +19,23 @@ import socket
 import sys
 from collections.abc import Sequence
 
+from controllers.cidrset import CidrSet
 from controllers.manager import CONTROLLERS, resolve_names, run_controllers, serve_health
+from controllers.options import ControllerOptions
 from machinery.client import ApiClient
 from machinery.leaderelection import LeaderElector
 from machinery.logsetup import setup_logging
 
 log = logging.getLogger("controllers")
+
+
+def _bool(value: str) -> bool:
+    v = value.strip().lower()
+    if v in ("true", "1", "yes"):
+        return True
+    if v in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"not a boolean: {value!r}")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -39,13 +51,31 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--identity", default=None, help="leader-election identity (default host_pid)")
     p.add_argument("--health-port", type=int, default=0, help="serve /healthz on 127.0.0.1:PORT (0 = off)")
     p.add_argument("--log-level", default="INFO")
+    d = ControllerOptions()
+    p.add_argument("--allocate-node-cidrs", default=d.allocate_node_cidrs, type=_bool,
+                   help="node IPAM: give every node a pod CIDR from --cluster-cidr (true/false)")
+    p.add_argument("--cluster-cidr", default=d.cluster_cidr, help="the cluster's pod network")
+    p.add_argument("--node-cidr-mask-size", default=d.node_cidr_mask_size, type=int,
+                   help="prefix length of each node's pod CIDR")
     args = p.parse_args(argv)
+    try:
+        ipaddress.ip_network(args.cluster_cidr, strict=False)
+    except ValueError as exc:
+        p.error(f"--cluster-cidr: {exc}")
     try:
         args.names = resolve_names(args.controllers)
     except ValueError as exc:
         p.error(str(exc))
     if args.workers < 1:
         p.error("--workers must be >= 1")
+    try:
+        args.options = ControllerOptions(allocate_node_cidrs=args.allocate_node_cidrs,
+                                         cluster_cidr=args.cluster_cidr, node_cidr_mask_size=args.node_cidr_mask_size)
+        CidrSet(args.cluster_cidr, args.node_cidr_mask_size)
+    except ValueError as exc:
+        p.error(str(exc))
+    if not args.allocate_node_cidrs and "nodeipam" in args.names:
+        args.names.remove("nodeipam")  # as Kubernetes: no IPAM without --allocate-node-cidrs
     if not (args.leader_elect_lease_duration > args.leader_elect_renew_deadline > args.leader_elect_retry_period > 0):
         p.error("need lease duration > renew deadline > retry period > 0")
     return args
@@ -63,7 +93,8 @@ async def amain(args: argparse.Namespace) -> int:
     lost = False
     try:
         if not args.leader_elect:
-            await run_controllers(client, args.names, workers=args.workers, identity=identity)
+            await run_controllers(client, args.names, workers=args.workers, identity=identity,
+                                  options=args.options)
             return 0
         elector = LeaderElector(client, args.leader_elect_lease_name, namespace="kube-system", identity=identity,
                                 lease_duration_s=args.leader_elect_lease_duration,
@@ -71,7 +102,8 @@ async def amain(args: argparse.Namespace) -> int:
                                 retry_period_s=args.leader_elect_retry_period)
 
         async def lead() -> None:
-            await run_controllers(client, args.names, workers=args.workers, identity=identity)
+            await run_controllers(client, args.names, workers=args.workers, identity=identity,
+                                  options=args.options)
 
         def stopped() -> None:
             nonlocal lost

@@ -9,16 +9,18 @@ Contract (STYLE.md, client-go's sample-controller):
 - `run()` runs the workers until the queue shuts down or the task is cancelled;
   `shutdown()` stops the queue.
 - `ControllerContext` is what the manager hands to every controller's constructor: the API
-  client, the shared `InformerFactory`, the `EventRecorder`, and the worker count.
+  client, the shared `InformerFactory`, the `EventRecorder`, the worker count and the
+  `ControllerOptions` (flags).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from controllers.events import EventRecorder
+from controllers.options import ControllerOptions
 from machinery.informer import InformerFactory
 from machinery.meta import Resource
 from machinery.workqueue import WorkQueue, run_workers
@@ -38,6 +40,8 @@ class ControllerContext:
     """Posts core/v1 Events for what the controllers do."""
     workers: int = 2
     """Worker tasks per controller (a key is never synced by two at once)."""
+    options: ControllerOptions = field(default_factory=ControllerOptions)
+    """The controller-manager's flags (node IPAM, node lifecycle, ...)."""
 
 
 class Controller:

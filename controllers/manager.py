@@ -4,8 +4,8 @@ Contract:
 - `CONTROLLERS` maps a controller name to its constructor `(ControllerContext) -> Controller`;
   `register(name, ctor)` adds one (StatefulSet, DaemonSet, Job, Endpoints, Node lifecycle live
   in their own modules and register here). `DEFAULT_CONTROLLERS` is every registered name.
-- `run_controllers(client, names, workers=2)`: one `InformerFactory` and one `EventRecorder`
-  shared by all; every controller keeps its own queue and workers. Workers start only after
+- `run_controllers(client, names, workers=2, options=ControllerOptions())`: one
+  `InformerFactory`, one `EventRecorder` and the flags (`ControllerOptions`) shared by all; every controller keeps its own queue and workers. Workers start only after
   every informer has synced: a controller (above all the garbage collector) must never act on
   a partial cache. Runs until cancelled, then shuts queues and informers down.
 - `serve_health(port)`: optional plain-HTTP `/healthz` answering 200 "ok" on 127.0.0.1.
@@ -25,6 +25,8 @@ from controllers.deployment.controller import DeploymentController
 from controllers.events import EventRecorder
 from controllers.gc import GarbageCollector
 from controllers.namespace import NamespaceController
+from controllers.nodeipam import NodeIpamController
+from controllers.options import ControllerOptions
 from controllers.replicaset import ReplicaSetController
 from machinery.informer import InformerFactory
 
@@ -37,6 +39,7 @@ CONTROLLERS: dict[str, ControllerCtor] = {
     "deployment": DeploymentController,
     "garbagecollector": GarbageCollector,
     "namespace": NamespaceController,
+    "nodeipam": NodeIpamController,
 }
 
 
@@ -72,12 +75,12 @@ def resolve_names(spec: str | Sequence[str] | None) -> list[str]:
 
 
 async def run_controllers(client: Any, names: Sequence[str], *, workers: int = 2,
-                          identity: str = "controller-manager") -> None:
+                          identity: str = "controller-manager", options: ControllerOptions | None = None) -> None:
     factory = InformerFactory(client)
     ctx = ControllerContext(client=client, factory=factory,
                             recorder=EventRecorder(client, component="controller-manager", instance=identity,
                                                    background=True),
-                            workers=workers)
+                            workers=workers, options=options or ControllerOptions())
     controllers = [CONTROLLERS[name](ctx) for name in names]
     await factory.start()
     try:

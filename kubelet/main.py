@@ -1,7 +1,8 @@
 """`python -m kubelet`: wires the node agent, the pod network + guard, the pod workers, the
 pod informer and the HTTP server together.
 
-Start-up order matters: (1) register the Node (its podCIDR may come from node IPAM);
+Start-up order matters: (1) register the Node; without --pod-cidr wait until the
+controller-manager's node IPAM wrote its spec.podCIDR (the node's own CIDR wins over the flag);
 (2) create the pod bridge network and install the traffic guard, BEFORE any pod starts;
 (3) list this node's pods (informer, fieldSelector spec.nodeName=N), remove containers of
 pods that no longer exist, let workers adopt the rest; (4) serve HTTP, heartbeat, watch
@@ -82,7 +83,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--address", default=None, help="HTTP bind address (default: the node IP)")
     p.add_argument("--port", type=int, default=10250)
     p.add_argument("--pod-cidr", default=None, type=_cidr)
-    p.add_argument("--pod-cidr-wait-s", type=float, default=5.0, help="how long to wait for node IPAM")
+    p.add_argument("--pod-cidr-wait-s", type=float, default=0.0,
+                   help="without --pod-cidr: how long to wait for node IPAM to set spec.podCIDR before "
+                   f"falling back to {DEFAULT_POD_CIDR} (0 = wait as long as it takes)")
     p.add_argument("--root-dir", default="/var/lib/kubelite/kubelet")
     p.add_argument("--log-dir", default="/var/log/pods")
     p.add_argument("--container-log-max-size", default=logs.DEFAULT_MAX_SIZE, type=_size, help="e.g. 10Mi")
@@ -111,13 +114,48 @@ def default_node_ip() -> str:
     return "127.0.0.1"
 
 
-async def resolve_pod_cidr(agent: NodeAgent, from_register: str | None, wait_s: float) -> str:
-    cidr = agent.pod_cidr or from_register
+async def wait_for_pod_cidr(client: Any, node: str, *, wait_s: float = 0.0, log_every_s: float = 30.0) -> str | None:
+    """spec.podCIDR of `node` once node IPAM has written it, by watching that one Node.
+
+    `wait_s` > 0 bounds the wait (None when it passes); 0 waits as long as it takes, as
+    Kubernetes' kubelet does not start pod networking before its node has a pod CIDR.
+    """
+    from machinery.models import Node
+
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + wait_s
-    while cidr is None and loop.time() < deadline:
-        await asyncio.sleep(0.5)  # bounded start-up wait for the controller-manager's node IPAM
-        cidr = await agent.pod_cidr_from_api()
+    start = loop.time()
+    next_log = start + min(log_every_s, 5.0)
+    while True:
+        remaining = None if wait_s <= 0 else start + wait_s - loop.time()
+        if remaining is not None and remaining <= 0:
+            return None
+        try:
+            listed = await client.list(Node, field_selector=f"metadata.name={node}")
+            for obj in listed.items:
+                if obj.spec is not None and obj.spec.podCIDR:
+                    return str(obj.spec.podCIDR)
+            if loop.time() >= next_log:
+                log.info("node %s has no pod CIDR yet: waiting for the controller-manager's node IPAM", node)
+                next_log = loop.time() + log_every_s
+            timeout_s = min(remaining if remaining is not None else log_every_s, log_every_s)
+            async for ev in client.watch(Node, field_selector=f"metadata.name={node}",
+                                         resource_version=listed.resource_version, timeout_s=max(1.0, timeout_s)):
+                spec = getattr(ev.object, "spec", None)
+                if ev.type in ("ADDED", "MODIFIED") and spec is not None and spec.podCIDR:
+                    return str(spec.podCIDR)
+        except (errors.ApiError, OSError) as exc:
+            log.warning("waiting for the pod CIDR of %s: %s", node, exc)
+            await asyncio.sleep(1.0)
+
+
+async def resolve_pod_cidr(agent: NodeAgent, from_register: str | None, client: Any, wait_s: float) -> str:
+    """The node's pod CIDR: --pod-cidr, else the Node's spec.podCIDR (waiting for node IPAM);
+    with a bounded `wait_s` that passed, the one-node default 10.244.0.0/24."""
+    cidr = from_register or agent.pod_cidr
+    if cidr is None:
+        cidr = await wait_for_pod_cidr(client, agent.node, wait_s=wait_s)
+    if cidr is None:
+        log.warning("no pod CIDR from node IPAM within %.0fs: using %s", wait_s, DEFAULT_POD_CIDR)
     return cidr or DEFAULT_POD_CIDR
 
 
@@ -136,7 +174,7 @@ async def amain(args: argparse.Namespace) -> None:
                       docker_version=version, pod_cidr=args.pod_cidr, heartbeat_s=args.heartbeat_s)
     os.makedirs(args.root_dir, exist_ok=True)
     os.makedirs(args.log_dir, exist_ok=True)
-    pod_cidr = await resolve_pod_cidr(agent, await agent.register(), args.pod_cidr_wait_s)
+    pod_cidr = await resolve_pod_cidr(agent, await agent.register(), client, args.pod_cidr_wait_s)
     net_name = network.network_name_for(args.cluster_name)
     bridge = network.bridge_name_for(args.cluster_name)
     await asyncio.to_thread(network.ensure_pod_network, runtime.client, name=net_name, subnet=pod_cidr,

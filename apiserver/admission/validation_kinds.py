@@ -219,8 +219,25 @@ def validate_kind(errs: Errs, obj: Resource) -> None:
         validate_cronjob(errs, obj)
 
 
+def _node_cidrs(node: Node) -> list[str]:
+    spec = node.spec
+    if spec is None:
+        return []
+    return list(spec.podCIDRs or ([spec.podCIDR] if spec.podCIDR else []))
+
+
+def _validate_node_update(errs: Errs, new: Node, old: Node) -> None:
+    """As Kubernetes' ValidateNodeUpdate: a pod CIDR, once set, never changes (node IPAM and
+    the kubelet's pod network rely on it)."""
+    old_cidrs = _node_cidrs(old)
+    if old_cidrs and _node_cidrs(new) != old_cidrs:
+        errs.forbidden("spec.podCIDRs", 'node updates may not change podCIDR except from "" to valid')
+
+
 def validate_kind_update(errs: Errs, new: Resource, old: Resource) -> None:
-    """Update rules: Service clusterIP/type, immutable ConfigMaps and Secrets."""
+    """Update rules: Service clusterIP/type, immutable ConfigMaps and Secrets, a Node's pod CIDRs."""
+    if isinstance(new, Node) and isinstance(old, Node):
+        _validate_node_update(errs, new, old)
     if isinstance(new, Service) and isinstance(old, Service) and new.spec and old.spec:
         old_ip, new_ip = old.spec.clusterIP, new.spec.clusterIP
         to_or_from_external = "ExternalName" in (new.spec.type, old.spec.type)

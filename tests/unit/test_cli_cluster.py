@@ -66,9 +66,11 @@ def test_commands_and_components(tmp_path: Path) -> None:
     assert etcd[etcd.index("--data-dir") + 1] == str(tmp_path / "etcd")
     api = cmds["apiserver"]
     assert api[1:3] == ["-m", "apiserver"] and api[api.index("--port") + 1] == "7443"
-    assert cmds["kubelet"][-4:] == ["--node-name", "n1", "--cluster-name", "c1"]
-    with_dns = sup.commands(sup.Settings(tmp_path, components=["kubelet", "dns"]), ["kubelet", "dns"])
-    assert with_dns["kubelet"][-2:] == ["--cluster-dns", "10.96.0.10"]
+    # No controller-manager, so no node IPAM: the lone kubelet is given the one-node pod CIDR.
+    assert cmds["kubelet"][-6:] == ["--node-name", "n1", "--cluster-name", "c1", "--pod-cidr", "10.244.0.0/24"]
+    with_dns = sup.commands(sup.Settings(tmp_path, components=["kubelet", "dns", "controllers"]),
+                            ["kubelet", "dns", "controllers"])
+    assert with_dns["kubelet"][-2:] == ["--cluster-dns", "10.96.0.10"]  # node IPAM gives the pod CIDR
     assert cmds["scheduler"][-2:] == ["--kubeconfig", str(tmp_path / "kubeconfig")]
     assert sup.parse_components("auto") is None
     assert sup.parse_components("none") == [] and sup.parse_components("") == []

@@ -1,0 +1,39 @@
+"""Controller-manager settings that individual controllers read (flags of `python -m controllers`).
+
+Contract: one frozen dataclass, defaults as in Kubernetes' kube-controller-manager; the
+manager hands it to every controller through `ControllerContext.options`. Durations are float
+seconds named `*_s`, rates are per second.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ControllerOptions:
+    # --- node IPAM (pkg/controller/nodeipam) -----------------------------------------------
+    allocate_node_cidrs: bool = True
+    """Assign each node a pod CIDR from `cluster_cidr` (Kubernetes: --allocate-node-cidrs)."""
+    cluster_cidr: str = "10.244.0.0/16"
+    """The pod network of the whole cluster (--cluster-cidr)."""
+    node_cidr_mask_size: int = 24
+    """Prefix length of each node's pod CIDR (--node-cidr-mask-size)."""
+
+    # --- node lifecycle (pkg/controller/nodelifecycle) -------------------------------------
+    node_monitor_period_s: float = 5.0
+    """How often node health is checked (--node-monitor-period)."""
+    node_monitor_grace_period_s: float = 50.0
+    """A node whose Lease and status were not renewed for this long is Unknown
+    (--node-monitor-grace-period; 50 s since Kubernetes 1.32)."""
+    node_startup_grace_period_s: float = 60.0
+    """The same for a node that never posted a Ready condition (--node-startup-grace-period)."""
+    node_eviction_rate: float = 0.1
+    """Nodes per second whose pods may be evicted (NoExecute-tainted) in a healthy zone."""
+    secondary_node_eviction_rate: float = 0.01
+    """The same in a zone with more than `unhealthy_zone_threshold` of its nodes unhealthy,
+    when the zone has more than `large_cluster_size_threshold` nodes (0 otherwise)."""
+    unhealthy_zone_threshold: float = 0.55
+    """Fraction of not-Ready nodes (at least 3) that makes a zone partially disrupted."""
+    large_cluster_size_threshold: int = 50
+    """Zones with at most this many nodes stop evicting when partially disrupted."""
