@@ -19,8 +19,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from controllers.events import EventRecorder
 from controllers.options import ControllerOptions
+from machinery.events import EventRecorder
 from machinery.informer import InformerFactory
 from machinery.meta import Resource
 from machinery.workqueue import WorkQueue, run_workers

@@ -22,12 +22,12 @@ from typing import Any
 
 from controllers.base import Controller, ControllerContext
 from controllers.deployment.controller import DeploymentController
-from controllers.events import EventRecorder
 from controllers.gc import GarbageCollector
 from controllers.namespace import NamespaceController
 from controllers.nodeipam import NodeIpamController
 from controllers.options import ControllerOptions
 from controllers.replicaset import ReplicaSetController
+from machinery.events import ClientSink, EventRecorder
 from machinery.informer import InformerFactory
 
 log = logging.getLogger(__name__)
@@ -78,8 +78,8 @@ async def run_controllers(client: Any, names: Sequence[str], *, workers: int = 2
                           identity: str = "controller-manager", options: ControllerOptions | None = None) -> None:
     factory = InformerFactory(client)
     ctx = ControllerContext(client=client, factory=factory,
-                            recorder=EventRecorder(client, component="controller-manager", instance=identity,
-                                                   background=True),
+                            recorder=EventRecorder(ClientSink(client), component="controller-manager",
+                                                   instance=identity),
                             workers=workers, options=options or ControllerOptions())
     controllers = [CONTROLLERS[name](ctx) for name in names]
     await factory.start()

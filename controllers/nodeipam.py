@@ -23,8 +23,8 @@ import logging
 
 from controllers.base import Controller, ControllerContext
 from controllers.cidrset import CidrSet, CidrsExhausted
-from controllers.events import WARNING
 from machinery import errors
+from machinery.events import WARNING
 from machinery.models import Node
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from machinery import errors
-from machinery.meta import OwnerReference, Resource, parse_time
+from machinery.clock import parse_time
+from machinery.meta import OwnerReference, Resource
 from machinery.models import Pod
 
 _PHASE_RANK = {"Pending": 0, "Unknown": 1, "Running": 2}

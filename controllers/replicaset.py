@@ -3,10 +3,10 @@
 Contract (client-go `pkg/controller/replicaset/replica_set.go`):
 - Pods are created from `spec.template` with generateName `<rs>-`, the template's labels and
   annotations, and a controller ownerReference (controller=true, blockOwnerDeletion=true).
-- Ownership: a matching pod without a controller is adopted (ownerReference added with a
-  resourceVersion-guarded merge patch, after a live GET confirms the RS still exists with the
-  same uid and is not being deleted); an owned pod whose labels stop matching is released
-  (our ownerReference removed). Pods owned by another controller are never touched.
+- Ownership through `controllers.refmanager.ControllerRefManager`: a matching orphan pod is
+  adopted (after a live GET confirms the RS still exists with the same uid and is not being
+  deleted), an owned pod whose labels stop matching is released, pods owned by another
+  controller are never touched.
 - Expectations: after asking for N creations/deletions the controller does not manage the set
   again until the informer has seen them (or 5 min passed), so a lagging watch never causes
   double creation or over-deletion. Status is still written.
@@ -29,10 +29,12 @@ from typing import Any
 
 from controllers import podutil
 from controllers.base import Controller, ControllerContext
-from controllers.events import NORMAL, WARNING
 from controllers.expectations import Expectations
+from controllers.refmanager import ControllerRefManager
 from machinery import errors
-from machinery.meta import ObjectMeta, now_rfc3339, split_key
+from machinery.clock import now_rfc3339
+from machinery.events import NORMAL, WARNING
+from machinery.meta import ObjectMeta, split_key
 from machinery.models import Pod, PodSpec, ReplicaSet
 from machinery.selectors import selector_from_model
 
@@ -161,7 +163,8 @@ class ReplicaSetController(Controller):
         satisfied = self.expectations.satisfied(key)
         namespace, _ = split_key(key)
         candidates = [p for p in self.pod_informer.by_index("namespace", namespace or "") if podutil.is_active(p)]
-        pods = await self._claim_pods(rs, candidates)
+        refs = ControllerRefManager(self.client, rs, selector_from_model(rs.spec.selector))
+        pods = await refs.claim_pods(candidates)
         manage_error: Exception | None = None
         if satisfied and not rs.metadata.deletionTimestamp:
             try:
@@ -174,59 +177,6 @@ class ReplicaSetController(Controller):
         min_ready = rs.spec.minReadySeconds or 0
         if min_ready > 0 and any(podutil.is_ready(p) and not podutil.is_available(p, min_ready) for p in pods):
             self.queue.add_after(key, float(min_ready))
-
-    async def _claim_pods(self, rs: ReplicaSet, pods: list[Pod]) -> list[Pod]:
-        """Adopt matching orphans, release owned pods that stopped matching; return ours."""
-        assert rs.spec is not None
-        selector = selector_from_model(rs.spec.selector)
-        deleting = bool(rs.metadata.deletionTimestamp)
-        owned: list[Pod] = []
-        can_adopt: bool | None = None  # checked once, lazily: most syncs adopt nothing
-        for pod in pods:
-            ref = podutil.controller_ref(pod)
-            matches = selector.matches(pod.metadata.labels)
-            if ref is not None:
-                if ref.uid != rs.uid:
-                    continue
-                if matches or deleting:
-                    owned.append(pod)
-                else:
-                    await self._release(rs, pod)
-                continue
-            if matches and not deleting and not pod.metadata.deletionTimestamp:
-                if can_adopt is None:
-                    can_adopt = await self._still_current(rs)
-                if can_adopt and await self._adopt(rs, pod):
-                    owned.append(pod)
-        return owned
-
-    async def _still_current(self, rs: ReplicaSet) -> bool:
-        """A live read before adopting (client-go RecheckDeletionTimestamp): a cached RS that was
-        deleted, or deleted and re-created under the same name, must not adopt anything."""
-        try:
-            fresh = await self.client.get(ReplicaSet, rs.name, namespace=rs.namespace)
-        except errors.NotFound:
-            return False
-        return fresh.uid == rs.uid and not fresh.metadata.deletionTimestamp
-
-    async def _adopt(self, rs: ReplicaSet, pod: Pod) -> bool:
-        refs = [r.to_dict() for r in pod.metadata.ownerReferences or []]
-        refs.append(podutil.new_controller_ref(rs).to_dict())
-        # resourceVersion makes this a compare-and-swap: a pod changed meanwhile gets 409.
-        patch = {"metadata": {"ownerReferences": refs, "resourceVersion": pod.resource_version}}
-        try:
-            await self.client.patch(Pod, pod.name, patch, namespace=pod.namespace)
-        except errors.NotFound:
-            return False
-        return True
-
-    async def _release(self, rs: ReplicaSet, pod: Pod) -> None:
-        refs = [r.to_dict() for r in pod.metadata.ownerReferences or [] if r.uid != rs.uid]
-        patch = {"metadata": {"ownerReferences": refs or None, "resourceVersion": pod.resource_version}}
-        try:
-            await self.client.patch(Pod, pod.name, patch, namespace=pod.namespace)
-        except errors.NotFound:
-            pass
 
     async def _manage(self, rs: ReplicaSet, pods: list[Pod]) -> None:
         assert rs.spec is not None

@@ -12,8 +12,8 @@ Contract:
   again from `initial_s` first: a connection that stayed healthy for a while earns a quick
   retry (client-go's exponentialBackoffManager does the same).
 - `reset()` starts the sequence again explicitly.
-- `clock` (monotonic seconds) and `rand` (uniform in [0, 1)) are injectable so tests are
-  deterministic and run in no time.
+- `clock` (monotonic seconds; a `machinery.clock.FakeClock` works) and `rand` (uniform in
+  [0, 1)) are injectable so tests are deterministic and run in no time.
 """
 
 from __future__ import annotations
@@ -22,22 +22,8 @@ import random
 import time
 from collections.abc import Callable
 
-Clock = Callable[[], float]
-
-
-class FakeClock:
-    """A manually advanced monotonic clock for tests (`clock()` reads it, `advance()` moves it)."""
-
-    def __init__(self, start_s: float = 1000.0) -> None:
-        self.now_s = start_s
-
-    def __call__(self) -> float:
-        return self.now_s
-
-    def advance(self, delta_s: float) -> None:
-        if delta_s < 0:
-            raise ValueError("a monotonic clock cannot go backwards")
-        self.now_s += delta_s
+MonotonicFn = Callable[[], float]
+"""Reads monotonic seconds: `time.monotonic`, or a `machinery.clock` clock (they are callable)."""
 
 
 class Backoff:
@@ -51,7 +37,7 @@ class Backoff:
         factor: float = 2.0,
         jitter: float = 0.2,
         reset_after_s: float = 60.0,
-        clock: Clock = time.monotonic,
+        clock: MonotonicFn = time.monotonic,
         rand: Callable[[], float] = random.random,
     ) -> None:
         if initial_s <= 0 or max_s < initial_s:

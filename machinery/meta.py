@@ -9,10 +9,13 @@ quantities are strings ("100m", "64Mi") parsed by `machinery.quantity`.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, Field
+
+# Re-exported: older callers import the time helpers from here; machinery.clock owns them.
+from machinery.clock import now_rfc3339 as now_rfc3339
+from machinery.clock import parse_time as parse_time
 
 
 class KubeModel(BaseModel):
@@ -164,14 +167,3 @@ def split_key(key: str) -> tuple[str | None, str]:
     """Inverse of `object_key`."""
     ns, sep, name = key.partition("/")
     return (ns, name) if sep else (None, ns)
-
-
-def now_rfc3339() -> str:
-    """The current time as Kubernetes writes it (second precision, UTC, `Z`)."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))

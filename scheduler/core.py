@@ -21,14 +21,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from machinery import errors
+from machinery.clock import now_rfc3339
+from machinery.events import EventRecorder, ObjectRef
 from machinery.selectors import LabelSelector
 from scheduler.cache import SchedulerCache
-from scheduler.events import EventRecorder
 from scheduler.framework import FitError, schedule
 from scheduler.info import DEFAULT_SCHEDULER, PodInfo, pod_info
 from scheduler.queue import SchedulingQueue
@@ -38,10 +38,6 @@ log = logging.getLogger("scheduler")
 BindFn = Callable[[str, str, str], Awaitable[Any]]  # (namespace, pod, node)
 PatchStatusFn = Callable[[str, str, dict[str, Any]], Awaitable[Any]]  # (namespace, pod, merge patch)
 SelectorsFn = Callable[[PodInfo], Sequence[LabelSelector]]
-
-
-def _now_seconds() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 class Scheduler:
@@ -106,7 +102,7 @@ class Scheduler:
     def on_pod_delete(self, obj: Any) -> None:
         pod = pod_info(obj)
         self.queue.remove(pod.key)
-        self.recorder.forget_pod(pod.uid)
+        self.recorder.forget(pod.uid)
         if self.cache.node_of(pod.key) is not None:
             self.cache.remove_pod(pod.key)
             self.queue.flush()
@@ -152,7 +148,7 @@ class Scheduler:
     def _unschedulable(self, pod: PodInfo, message: str) -> None:
         log.info("pod %s unschedulable: %s", pod.key, message)
         self.queue.add_unschedulable(pod.key, pod.priority, pod.creation)
-        self.recorder.record(pod, "Warning", "FailedScheduling", message, "Scheduling")
+        self.recorder.record(_event_ref(pod), "Warning", "FailedScheduling", message, "Scheduling")
         conditions = [c for c in pod.conditions if c.get("type") != "PodScheduled"]
         old = next((c for c in pod.conditions if c.get("type") == "PodScheduled"), None)
         if old and old.get("status") == "False" and old.get("message") == message:
@@ -164,7 +160,7 @@ class Scheduler:
                 "reason": "Unschedulable",
                 "message": message,
                 "lastProbeTime": None,
-                "lastTransitionTime": _now_seconds(),
+                "lastTransitionTime": now_rfc3339(),
             }
         )
         task = asyncio.create_task(self._write_status(pod, {"status": {"conditions": conditions}}))
@@ -204,7 +200,7 @@ class Scheduler:
         self.queue.forget(pod.key)
         self.bound += 1
         self.recorder.record(
-            pod, "Normal", "Scheduled", f"Successfully assigned {pod.namespace}/{pod.name} to {node}", "Binding"
+            _event_ref(pod), "Normal", "Scheduled", f"Successfully assigned {pod.namespace}/{pod.name} to {node}", "Binding"
         )
 
     async def run(self) -> None:
@@ -241,6 +237,10 @@ class Scheduler:
         """Wait for the bindings and status writes in flight (tests)."""
         while self._bind_tasks:
             await asyncio.gather(*list(self._bind_tasks), return_exceptions=True)
+
+
+def _event_ref(pod: PodInfo) -> ObjectRef:
+    return ObjectRef(kind="Pod", api_version="v1", namespace=pod.namespace, name=pod.name, uid=pod.uid)
 
 
 def _sched_view(p: PodInfo) -> tuple[Any, ...]:

@@ -24,13 +24,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from machinery.client import ApiClient
+from machinery.events import ClientSink, EventRecorder
 from machinery.informer import InformerFactory
 from machinery.leaderelection import LeaderElector
 from machinery.logsetup import setup_logging
 from machinery.models import Node, Pod, Service
 from machinery.selectors import LabelSelector, selector_from_map
 from scheduler.core import Scheduler
-from scheduler.events import EventRecorder
 from scheduler.info import DEFAULT_SCHEDULER, PodInfo
 
 log = logging.getLogger("scheduler")
@@ -68,21 +68,16 @@ async def run_scheduler(client: ApiClient, *, scheduler_name: str, seed: int | N
     nodes = factory.informer(Node)
     services = factory.informer(Service)
 
-    # Raw JSON calls: the answers are not needed, so skip the model round trip (CPU per pod).
-    async def create_event(namespace: str, body: dict[str, Any]) -> None:
-        await client.request("POST", f"/api/v1/namespaces/{namespace}/events", json=body)
-
-    async def patch_event(namespace: str, name: str, patch: dict[str, Any]) -> None:
-        await client.request("PATCH", f"/api/v1/namespaces/{namespace}/events/{name}", json=patch, headers=MERGE)
-
     async def patch_status(namespace: str, name: str, patch: dict[str, Any]) -> None:
         await client.request("PATCH", f"/api/v1/namespaces/{namespace}/pods/{name}/status", json=patch, headers=MERGE)
 
     async def bind(namespace: str, name: str, node: str) -> None:
         await client.bind(namespace, name, node)
 
+    # Raw JSON events: the answers are not needed, so skip the model round trip (CPU per pod).
     recorder = EventRecorder(
-        create_event, patch_event, component=scheduler_name, instance=f"{scheduler_name}-{socket.gethostname()}"
+        ClientSink(client, raw=True), component=scheduler_name, instance=f"{scheduler_name}-{socket.gethostname()}",
+        max_pending=1000, senders=4,
     )
     sched = Scheduler(
         get_pod=pods.get,

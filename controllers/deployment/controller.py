@@ -20,8 +20,8 @@ from controllers import podutil
 from controllers.base import Controller, ControllerContext
 from controllers.deployment import progress, recreate, rolling, util
 from controllers.deployment.sync import DeploymentSyncer
-from controllers.events import WARNING
 from machinery import errors
+from machinery.events import WARNING
 from machinery.meta import split_key
 from machinery.models import Deployment, Pod, ReplicaSet
 from machinery.selectors import selector_from_model

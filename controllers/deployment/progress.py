@@ -21,7 +21,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from controllers.deployment import util
-from machinery.meta import now_rfc3339, parse_time
+from machinery.clock import now_rfc3339, parse_time
 from machinery.models import Deployment, DeploymentStatus, ReplicaSet, WorkloadCondition
 
 PROGRESSING = "Progressing"

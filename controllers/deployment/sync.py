@@ -2,8 +2,8 @@
 
 Contract (`DeploymentSyncer`, one per controller; every method reads the ReplicaSet list it
 is given, never the API, and writes through the API):
-- `claim_replica_sets(d, rs_list)`: adopt orphan ReplicaSets matching the selector, release
-  owned ones that stopped matching (resourceVersion-guarded patches); returns ours.
+- `claim_replica_sets(d, rs_list)`: `ControllerRefManager.claim` of the ReplicaSets (adopt orphans
+  matching the selector, release owned ones that stopped matching); returns ours.
 - `get_all_rs_and_sync_revision(d, rs_list, create)` -> (new RS or None, old RSes). The new RS
   is the one whose template equals the deployment's ignoring `pod-template-hash`; it gets
   revision max(old revisions)+1 (so copying an old template back — a rollback — makes that
@@ -30,8 +30,9 @@ from typing import Any
 from controllers import podutil
 from controllers.deployment import progress, util
 from controllers.deployment.hashing import HASH_LABEL, compute_hash, equal_ignore_hash
-from controllers.events import NORMAL, EventRecorder
+from controllers.refmanager import ControllerRefManager
 from machinery import errors
+from machinery.events import NORMAL, EventRecorder
 from machinery.meta import ObjectMeta
 from machinery.models import Deployment, DeploymentStatus, ReplicaSet, ReplicaSetSpec
 from machinery.selectors import selector_from_model
@@ -77,34 +78,7 @@ class DeploymentSyncer:
 
     async def claim_replica_sets(self, d: Deployment, rs_list: list[ReplicaSet]) -> list[ReplicaSet]:
         assert d.spec is not None
-        selector = selector_from_model(d.spec.selector)
-        deleting = bool(d.metadata.deletionTimestamp)
-        owned: list[ReplicaSet] = []
-        for rs in rs_list:
-            ref = podutil.controller_ref(rs)
-            matches = selector.matches(rs.metadata.labels)
-            if ref is not None:
-                if ref.uid != d.uid:
-                    continue
-                if matches or deleting:
-                    owned.append(rs)
-                    continue
-                refs = [r.to_dict() for r in rs.metadata.ownerReferences or [] if r.uid != d.uid]
-                await self._patch_rs_refs(rs, refs or None)
-            elif matches and not deleting and not rs.metadata.deletionTimestamp:
-                refs = [*(r.to_dict() for r in rs.metadata.ownerReferences or []),
-                        podutil.new_controller_ref(d).to_dict()]
-                if await self._patch_rs_refs(rs, refs):
-                    owned.append(rs)
-        return owned
-
-    async def _patch_rs_refs(self, rs: ReplicaSet, refs: list[dict[str, Any]] | None) -> bool:
-        patch = {"metadata": {"ownerReferences": refs, "resourceVersion": rs.resource_version}}
-        try:
-            await self.client.patch(ReplicaSet, rs.name, patch, namespace=rs.namespace)
-        except errors.NotFound:
-            return False
-        return True
+        return await ControllerRefManager(self.client, d, selector_from_model(d.spec.selector)).claim(rs_list)
 
     # -- the new ReplicaSet and revisions ------------------------------------------------------
 

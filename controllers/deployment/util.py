@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from machinery.meta import parse_time
+from machinery.clock import parse_time
 from machinery.models import Deployment, ReplicaSet
 
 REVISION = "deployment.kubernetes.io/revision"

@@ -25,8 +25,8 @@ import pytest
 
 from controllers.base import ControllerContext
 from controllers.endpoints import EndpointsController
-from controllers.events import EventRecorder
 from machinery.client import ApiClient
+from machinery.events import ClientSink, EventRecorder
 from machinery.informer import InformerFactory
 from machinery.models import Service
 from machinery.podlogs import exec_in_pod
@@ -54,7 +54,7 @@ async def services_env(cluster: Cluster, api: ApiClient) -> AsyncIterator[dict[s
     ns = f"svc-{uuid.uuid4().hex[:6]}"
     await api.request("POST", "/api/v1/namespaces", json={"metadata": {"name": ns}})
     factory = InformerFactory(api)
-    ctrl = EndpointsController(ControllerContext(client=api, factory=factory, recorder=EventRecorder(api), workers=2))
+    ctrl = EndpointsController(ControllerContext(client=api, factory=factory, recorder=EventRecorder(ClientSink(api), component="test", background=False), workers=2))
     await factory.start()
     task = asyncio.create_task(ctrl.run())
     prefix = f"KLE{uuid.uuid4().hex[:5].upper()}"

@@ -29,8 +29,8 @@ import pytest
 
 from controllers.base import ControllerContext
 from controllers.endpoints import EndpointsController
-from controllers.events import EventRecorder
 from machinery.client import ApiClient
+from machinery.events import ClientSink, EventRecorder
 from machinery.informer import InformerFactory
 from machinery.models import Endpoints, Pod, Service
 from proxy.iptables import Iptables
@@ -201,7 +201,7 @@ async def test_sigkill_keeps_rules_restart_repairs_sigterm_removes(proxy: ProxyP
 async def endpoints_controller(api_client: ApiClient) -> AsyncIterator[EndpointsController]:
     factory = InformerFactory(api_client)
     ctrl = EndpointsController(ControllerContext(client=api_client, factory=factory,
-                                                 recorder=EventRecorder(api_client), workers=2))
+                                                 recorder=EventRecorder(ClientSink(api_client), component="test", background=False), workers=2))
     await factory.start()
     await factory.wait_synced(timeout_s=10)
     task = asyncio.create_task(ctrl.run())

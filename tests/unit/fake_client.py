@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controllers.base import ControllerContext
-from controllers.events import EventRecorder
 from machinery import errors
 from machinery.client import ObjectList
+from machinery.events import ClientSink, EventRecorder
 from machinery.informer import Informer, InformerFactory
 from machinery.meta import Resource, now_rfc3339
 from machinery.models import Deployment, Pod, ReplicaSet
@@ -215,7 +215,8 @@ TEMPLATE_SPEC: dict[str, Any] = {"containers": [{"name": "c", "image": "kubelite
 def make_context(client: FakeClient | None = None) -> ControllerContext:
     client = client or FakeClient(namespace=NS)
     return ControllerContext(client=client, factory=InformerFactory(client),
-                             recorder=EventRecorder(client), workers=1)
+                             recorder=EventRecorder(ClientSink(client), component="controller-manager",
+                                                      background=False), workers=1)
 
 
 def make_rs(name: str = "web", *, replicas: int = 3, labels: dict[str, str] | None = None, uid: str = "rs-uid",

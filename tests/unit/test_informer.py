@@ -16,7 +16,8 @@ import httpx
 import pytest
 
 from machinery import errors
-from machinery.backoff import Backoff, FakeClock
+from machinery.backoff import Backoff
+from machinery.clock import FakeClock
 from machinery.informer import Informer, InformerFactory, namespace_index, path_index
 from machinery.selectors import parse_label_selector
 from tests.unit.fake_api import FakeApi, Thing

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from machinery import errors
+from machinery.events import EventRecorder
 from scheduler.core import Scheduler
-from scheduler.events import EventRecorder
 from tests.unit.test_scheduler_support import node_dict, pod_dict
 
 
@@ -37,17 +37,17 @@ class FakeApi:
     async def patch_status(self, ns: str, name: str, patch: dict[str, Any]) -> None:
         self.status_patches.append((ns, name, patch))
 
-    async def create_event(self, ns: str, body: dict[str, Any]) -> None:
+    async def create(self, ns: str, body: dict[str, Any]) -> None:  # EventSink
         self.events.append(body)
 
-    async def patch_event(self, ns: str, name: str, patch: dict[str, Any]) -> None:
+    async def patch(self, ns: str, name: str, patch: dict[str, Any]) -> None:  # EventSink
         self.event_patches.append((ns, name, patch))
 
 
 @pytest.fixture
 async def env() -> Any:
     api = FakeApi()
-    rec = EventRecorder(api.create_event, api.patch_event, senders=1)
+    rec = EventRecorder(api, component="default-scheduler", senders=1)
     rec.start()
     sched = Scheduler(
         get_pod=api.get_pod,

@@ -1,4 +1,4 @@
-"""Hollow-node builders (pure) and the scheduler's events module."""
+"""Hollow-node builders (pure) and the hollow node process logic with a fake client."""
 
 from __future__ import annotations
 
@@ -8,9 +8,7 @@ from typing import Any
 
 from kubelet.hollow import parse_args
 from kubelet.hollow_status import lease_body, node_body, node_ip, pod_ip, running_status
-from scheduler.events import EventRecorder
 from scheduler.info import node_info
-from tests.unit.test_scheduler_support import pod
 
 
 def test_node_body_is_ready_with_resources() -> None:
@@ -56,33 +54,6 @@ def test_running_status_marks_every_container_running() -> None:
 def test_parse_args_accepts_the_kubelet_delegation_flag() -> None:
     cfg, _ = parse_args(["--hollow", "--count", "5", "--prefix", "x-", "--run-delay-s", "0.5", "--cpu", "8"])
     assert (cfg.count, cfg.prefix, cfg.run_delay_s, cfg.cpu, cfg.memory, cfg.pods) == (5, "x-", 0.5, "8", "32Gi", "110")
-
-
-# ---- events --------------------------------------------------------------------------------
-async def test_recorder_drops_when_full_and_never_raises() -> None:
-    sent: list[dict[str, Any]] = []
-
-    async def create(ns: str, body: dict[str, Any]) -> None:
-        if body["message"] == "boom":
-            raise RuntimeError("API down")
-        sent.append(body)
-
-    async def patch(ns: str, name: str, body: dict[str, Any]) -> None:
-        raise AssertionError("no repeats here")
-
-    rec = EventRecorder(create, patch, max_pending=2, senders=1)
-    p = pod("p")
-    rec.record(p, "Normal", "Scheduled", "boom", "Binding")
-    rec.record(p, "Normal", "Scheduled", "ok", "Binding")
-    rec.record(p, "Normal", "Scheduled", "dropped", "Binding")
-    assert rec.dropped == 1
-    rec.start()
-    await asyncio.wait_for(rec.flush(), 2)
-    await rec.stop()
-    assert [e["message"] for e in sent] == ["ok"]
-    e = sent[0]
-    assert e["involvedObject"] == {"apiVersion": "v1", "kind": "Pod", "namespace": "default", "name": "p", "uid": "uid-p"}
-    assert e["metadata"]["name"].startswith("p.") and e["count"] == 1
 
 
 # ---- hollow node process logic with a fake client ------------------------------------------

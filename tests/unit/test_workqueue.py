@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from machinery.backoff import FakeClock
+from machinery.clock import FakeClock
 from machinery.workqueue import (
     BucketRateLimiter,
     ItemExponentialFailureRateLimiter,
