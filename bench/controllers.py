@@ -307,6 +307,18 @@ async def amain(args: argparse.Namespace) -> None:
     tag = f"b{random.randrange(10**6):06d}"
     rows: list[tuple[str, Phase, Phase | None]] = []
     notes: list[str] = []
+    try:
+        await _measure(args, tag, rows, notes)
+    finally:
+        # Printed even when the cluster's teardown (or a later phase) failed: a cleanup error
+        # must never hide the figures already measured; it is raised after them.
+        notes.append(f"budget per phase: {args.budget_s:.0f} s; machine: {os.cpu_count()} cores")
+        report(rows, notes)
+
+
+async def _measure(args: argparse.Namespace, tag: str, rows: list[tuple[str, Phase, Phase | None]],
+                   notes: list[str]) -> None:
+    """Run the phases, appending each row as soon as it is measured."""
     with contextlib.ExitStack() as stack:
         if args.kubeconfig:
             kubeconfig, logdir = Path(args.kubeconfig), Path(tempfile.gettempdir())
@@ -327,10 +339,13 @@ async def amain(args: argparse.Namespace) -> None:
                     with contextlib.suppress(errors.ApiError):
                         await client.request("DELETE", f"/api/v1/namespaces/{ns}")
                 s: list[Phase | None] = [None, None]
-                if not args.skip_swarm:
-                    s = list(await bench_swarm(tag, n, v1, v2, args.budget_s))
-                rows += [(f"{n} replicas: create -> all Running", k[0], s[0]),
-                         (f"{n} replicas: rolling update (surge {surge_of(n)}) -> converged", k[1], s[1])]
+                try:
+                    if not args.skip_swarm:
+                        s = list(await bench_swarm(tag, n, v1, v2, args.budget_s))
+                finally:  # kubelite's figures are kept even when the Swarm phase fails
+                    rows.extend([(f"{n} replicas: create -> all Running", k[0], s[0]),
+                                 (f"{n} replicas: rolling update (surge {surge_of(n)}) -> converged",
+                                  k[1], s[1])])
             if not args.skip_hollow:
                 phase, nodes_s = await bench_hollow(client, kubeconfig, args, tag, logdir)
                 total = args.deployments * args.replicas
@@ -341,8 +356,6 @@ async def amain(args: argparse.Namespace) -> None:
                     notes.append(f"hollow: {total / phase.seconds:.0f} pods/s created, scheduled, Running")
         finally:
             await client.aclose()
-    notes.append(f"budget per phase: {args.budget_s:.0f} s; machine: {os.cpu_count()} cores")
-    report(rows, notes)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -79,6 +79,13 @@ class HollowNodes:
         name = self.names[i]
         body = node_body(name, i, cpu=self.cfg.cpu, memory=self.cfg.memory, pods=self.cfg.pods)
         async with self._write_slots:
+            # The Lease first, as the real kubelet: a node is never seen Ready without one.
+            try:
+                await self.client.request(
+                    "POST", "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases", json=lease_body(name)
+                )
+            except errors.AlreadyExists:
+                pass
             try:
                 created = await self.client.request("POST", "/api/v1/nodes", json=body)
                 has_status = bool(((created or {}).get("status") or {}).get("conditions"))
@@ -88,12 +95,6 @@ class HollowNodes:
                 await self.client.request(
                     "PATCH", f"/api/v1/nodes/{name}/status", json={"status": body["status"]}, headers=MERGE
                 )
-            try:
-                await self.client.request(
-                    "POST", "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases", json=lease_body(name)
-                )
-            except errors.AlreadyExists:
-                pass
 
     async def register_all(self) -> None:
         """Register every node, retrying the failed ones until the API server takes them."""

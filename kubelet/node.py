@@ -2,6 +2,8 @@
 
 Contract: `NodeAgent.register()` creates the Node (or adopts the existing one, refreshing its
 status) with capacity/allocatable from the host (cpu, memory, pods=110, ephemeral-storage),
+after creating its Lease (so the Node is never seen Ready without a Lease; the Lease gets the
+Node as owner as soon as the Node's uid is known),
 addresses InternalIP/Hostname, nodeInfo (Docker version, OS, kernel), the four conditions,
 and `daemonEndpoints.kubeletEndpoint.Port`; it returns the node's `spec.podCIDR` or None.
 `run()` renews the Lease `kube-node-lease/<node>` and patches the node status every
@@ -174,11 +176,15 @@ class NodeAgent:
                                 "spec": {}, "status": self._status_now()}
         if self.pod_cidr:
             body["spec"] = {"podCIDR": self.pod_cidr, "podCIDRs": [self.pod_cidr]}
+        # The Lease first: nobody may see this Node Ready without its Lease (a node lifecycle
+        # controller would take a Ready node without a Lease for one that stopped beating).
+        await self.renew_lease()
         try:
             node = await self.api.create("/api/v1/nodes", body)
         except errors.AlreadyExists:
             node = await self.api.get_node(self.node) or {}
         self.uid = (node.get("metadata") or {}).get("uid")
+        await self.renew_lease()  # now owned by the Node (garbage-collected with it)
         await self.patch_status()
         return (node.get("spec") or {}).get("podCIDR")
 
@@ -189,19 +195,32 @@ class NodeAgent:
     async def patch_status(self) -> None:
         await self.api.merge_patch(f"/api/v1/nodes/{self.node}/status", {"status": self._status_now()})
 
+    async def _create_lease(self) -> None:
+        collection = f"/apis/coordination.k8s.io/v1/namespaces/{LEASE_NS}/leases"
+        try:
+            await self.api.create(collection, lease_body(self.node, node_uid=self.uid, now=now_micro()))
+            return
+        except errors.NotFound:  # the namespace itself is missing on a bare API server
+            pass
+        try:
+            await self.api.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                                         "metadata": {"name": LEASE_NS}})
+        except errors.AlreadyExists:
+            pass
+        await self.api.create(collection, lease_body(self.node, node_uid=self.uid, now=now_micro()))
+
     async def renew_lease(self) -> None:
+        """Create the Lease, or renew it (adding the Node as owner once its uid is known)."""
         path = f"/apis/coordination.k8s.io/v1/namespaces/{LEASE_NS}/leases/{self.node}"
         lease = await self.api.get(path)
         if lease is None:
-            try:
-                await self.api.create(f"/apis/coordination.k8s.io/v1/namespaces/{LEASE_NS}/leases",
-                                      lease_body(self.node, node_uid=self.uid, now=now_micro()))
-            except errors.NotFound:  # the namespace itself is missing on a bare API server
-                await self.api.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
-                                                             "metadata": {"name": LEASE_NS}})
+            await self._create_lease()
             return
         lease.setdefault("spec", {}).update({"holderIdentity": self.node, "renewTime": now_micro(),
                                              "leaseDurationSeconds": LEASE_DURATION_S})
+        meta = lease.setdefault("metadata", {})
+        if self.uid and not meta.get("ownerReferences"):
+            meta["ownerReferences"] = lease_body(self.node, node_uid=self.uid, now="")["metadata"]["ownerReferences"]
         await self.api.put(path, lease)  # carries resourceVersion: a stale write is a 409, retried next beat
 
     async def run(self) -> None:

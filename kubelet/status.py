@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kubelet.runtime import ContainerInfo
+from machinery.qos import pod_qos_class
 
 
 @dataclass
@@ -52,21 +53,8 @@ class PodView:
 
 
 def qos_class(spec: dict[str, Any]) -> str:
-    """Kubernetes' QoS class: Guaranteed when every container limits cpu and memory with
-    requests equal to limits (requests default to limits), BestEffort when nothing is set."""
-    containers = [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
-    any_set, guaranteed = False, True
-    for c in containers:
-        res = c.get("resources") or {}
-        limits, requests = res.get("limits") or {}, res.get("requests") or {}
-        if limits or requests:
-            any_set = True
-        for r in ("cpu", "memory"):
-            if r not in limits or str(requests.get(r, limits[r])) != str(limits[r]):
-                guaranteed = False
-    if not any_set:
-        return "BestEffort"
-    return "Guaranteed" if guaranteed else "Burstable"
+    """The pod's QoS class (the one implementation: `machinery.qos.pod_qos_class`)."""
+    return pod_qos_class(spec)
 
 
 def _terminated(c: ContainerInfo) -> dict[str, Any]:

@@ -6,6 +6,9 @@ value the user gave is never replaced. Kinds without defaults pass through uncha
 Deliberately NOT here: Service ClusterIP/nodePort allocation (the API server allocates
 them) and selector defaulting (apps/v1 requires selectors).
 
+Every kind with a `status` field gets its zero status when it has none (`{}`, ReplicaSet
+`{"replicas": 0}`, Service `{"loadBalancer": {}}`), as Kubernetes always returns one.
+
 Per kind (as Kubernetes v1 defaulting):
 - Pod (and every pod template): restartPolicy Always (not for Job templates: Kubernetes users
   must choose OnFailure/Never, validation says so), dnsPolicy ClusterFirst, schedulerName
@@ -34,7 +37,11 @@ Per kind (as Kubernetes v1 defaulting):
 from __future__ import annotations
 
 import base64
+import functools
+import typing
 from typing import TypeVar
+
+from pydantic import BaseModel
 
 from machinery.meta import Resource
 from machinery.models import (
@@ -71,7 +78,7 @@ from machinery.models import (
     StatefulSetUpdateStrategy,
     StorageClass,
 )
-from machinery.quantity import parse_quantity
+from machinery.qos import pod_qos_class
 
 R = TypeVar("R", bound=Resource)
 
@@ -158,34 +165,6 @@ def default_pod_spec(spec: PodSpec, *, restart_policy: bool = True) -> None:
             vol.secret.defaultMode = DEFAULT_VOLUME_MODE
         if vol.hostPath is not None and vol.hostPath.type is None:
             vol.hostPath.type = ""
-
-
-def _same_quantity(a: str, b: str) -> bool:
-    # Defaulting runs before validation, so a bad quantity must not raise here.
-    try:
-        return parse_quantity(a) == parse_quantity(b)
-    except ValueError:
-        return a == b
-
-
-def pod_qos_class(spec: PodSpec) -> str:
-    """Guaranteed, Burstable or BestEffort, from cpu/memory requests and limits."""
-    containers = [*(spec.initContainers or []), *spec.containers]
-    any_set = False
-    guaranteed = True
-    for c in containers:
-        res = c.resources
-        requests = {k: v for k, v in ((res.requests or {}) if res else {}).items() if k in ("cpu", "memory")}
-        limits = {k: v for k, v in ((res.limits or {}) if res else {}).items() if k in ("cpu", "memory")}
-        if requests or limits:
-            any_set = True
-        if set(limits) != {"cpu", "memory"} or any(
-            not _same_quantity(requests.get(k, limits[k]), limits[k]) for k in limits
-        ):
-            guaranteed = False
-    if not any_set:
-        return "BestEffort"
-    return "Guaranteed" if guaranteed else "Burstable"
 
 
 def _default_template(template: PodTemplateSpec | None, *, restart_policy: bool = True) -> None:
@@ -377,8 +356,29 @@ def _default_storage(obj: Resource) -> None:
         obj.volumeBindingMode = obj.volumeBindingMode or "Immediate"
 
 
+@functools.cache
+def _status_type(cls: type[Resource]) -> type[BaseModel] | None:
+    """The model of `cls.status` (None: the kind has no status)."""
+    field = cls.model_fields.get("status")
+    if field is None:
+        return None
+    candidates = [field.annotation, *typing.get_args(field.annotation)]
+    return next((t for t in candidates if isinstance(t, type) and issubclass(t, BaseModel)), None)
+
+
+def _default_status(obj: Resource) -> None:
+    """A kind with a status always has one, at least `{}` (its zero value, as Kubernetes'
+    non-pointer Status struct): clients read `d.status.available_replicas` right after a
+    create. Zero-valued fields the model declares non-optional (ReplicaSet `replicas: 0`,
+    Service `loadBalancer: {}`) come with it."""
+    status_type = _status_type(type(obj))
+    if status_type is not None and getattr(obj, "status", None) is None:
+        obj.status = status_type()  # type: ignore[attr-defined]
+
+
 def apply_defaults(obj: R) -> R:
     """Fill the unset fields of `obj` with Kubernetes' defaults; mutates and returns `obj`."""
+    _default_status(obj)
     if isinstance(obj, Pod):
         _default_pod(obj)
     elif isinstance(obj, Service):

@@ -10,6 +10,15 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+_CAUSE_ORDER = ("reason", "message", "field")
+
+
+def _cause_in_order(cause: dict[str, str]) -> dict[str, str]:
+    """A StatusCause with Kubernetes' key order (reason, message, field), other keys after."""
+    out = {k: cause[k] for k in _CAUSE_ORDER if k in cause}
+    out.update((k, v) for k, v in cause.items() if k not in out)
+    return out
+
 
 class ApiError(Exception):
     """An error the API answers with a `Status` object."""
@@ -49,9 +58,10 @@ class ApiError(Exception):
         if self.kind is not None:
             details["kind"] = self.kind
         if self.causes:
-            details["causes"] = self.causes
+            details["causes"] = [_cause_in_order(c) for c in self.causes]
         if self.retry_after_s is not None:
             details["retryAfterSeconds"] = int(self.retry_after_s)
+        # Kubernetes' key order (metav1.Status field order): clients compare bodies as text.
         status: dict[str, Any] = {
             "kind": "Status",
             "apiVersion": "v1",
@@ -59,10 +69,10 @@ class ApiError(Exception):
             "status": "Failure",
             "message": self.message,
             "reason": self.reason,
-            "code": self.code,
         }
         if details:
             status["details"] = details
+        status["code"] = self.code
         return status
 
     def __str__(self) -> str:

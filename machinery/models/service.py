@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Field
 
 from machinery.meta import Resource
 from machinery.models._base import IntOrString, ObjectReference, StrictModel
@@ -62,7 +62,8 @@ class LoadBalancerStatus(StrictModel):
 
 
 class ServiceStatus(StrictModel):
-    loadBalancer: LoadBalancerStatus | None = None
+    # Never None, as Kubernetes' non-pointer struct: a Service answers `"loadBalancer": {}`.
+    loadBalancer: LoadBalancerStatus = Field(default_factory=LoadBalancerStatus)
     conditions: list[dict[str, Any]] | None = None
 
 

@@ -36,10 +36,12 @@ from pathlib import Path
 from typing import Any
 
 import docker
+import docker.errors
 import httpx
 import pytest
 
 from machinery.client import ApiClient
+from tests.cleanup import Cleanup, remove_network
 from tests.support import EtcdProcess, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -298,6 +300,7 @@ def run_cluster(*, control_plane: bool = False) -> Iterator[Cluster]:
         c.scheduler = Proc([py, "-m", "scheduler", "--kubeconfig", str(kubeconfig)], tmp / "scheduler.log")
         c.controllers = Proc([py, "-m", "controllers", "--kubeconfig", str(kubeconfig)],
                              tmp / "controllers.log")
+    failing = False
     try:
         etcd.start()
         apiserver.start()
@@ -308,23 +311,39 @@ def run_cluster(*, control_plane: bool = False) -> Iterator[Cluster]:
         if c.controllers is not None:
             c.start_controllers()
         yield c
+    except BaseException:
+        failing = True
+        raise
     finally:
-        # Controllers first so they do not recreate pods while we clean up.
-        for proc in (c.controllers, c.scheduler):
-            if proc is not None:
-                proc.stop()
-        kubelet.stop()
-        for ctr in dclient.containers.list(all=True, filters={"label": f"io.kubelite.cluster={tag}"}):
+        _teardown(c, dclient).run(failing=failing)
+
+
+def _remove_containers(dclient: docker.DockerClient, tag: str) -> None:
+    for ctr in dclient.containers.list(all=True, filters={"label": f"io.kubelite.cluster={tag}"}):
+        try:
             ctr.remove(force=True)
-        for net in dclient.networks.list(names=[f"kubelite-{tag}"]):
-            net.remove()
-        apiserver.stop()
-        etcd.cleanup()
-        dclient.close()
-        if os.environ.get("KUBELITE_KEEP_E2E_LOGS"):
-            print(f"e2e logs kept in {tmp}")
-        else:
-            subprocess.run(["rm", "-rf", str(tmp)], check=False)
+        except docker.errors.NotFound:
+            pass
+
+
+def _teardown(c: Cluster, dclient: docker.DockerClient) -> Cleanup:
+    """Every step runs even if one fails; a failure never hides the test's own error."""
+    steps = Cleanup()
+    # Controllers first so they do not recreate pods while we clean up.
+    for proc in (c.controllers, c.scheduler):
+        if proc is not None:
+            steps.add(f"stopping {proc.args[2]}", proc.stop)
+    steps.add("stopping the kubelet", c.kubelet.stop)
+    steps.add("removing the cluster's containers", lambda: _remove_containers(dclient, c.name))
+    steps.add(f"removing network kubelite-{c.name}", lambda: remove_network(dclient, f"kubelite-{c.name}"))
+    steps.add("stopping the API server", c.apiserver.stop)
+    steps.add("stopping etcd", c.etcd.cleanup)
+    steps.add("closing the Docker client", dclient.close)
+    if os.environ.get("KUBELITE_KEEP_E2E_LOGS"):
+        print(f"e2e logs kept in {c.tmp}")
+    else:
+        steps.add("removing the temp dir", lambda: subprocess.run(["rm", "-rf", str(c.tmp)], check=False))
+    return steps
 
 
 @pytest.fixture(scope="module")

@@ -76,16 +76,35 @@ async def test_register_then_renew_lease(tmp_path: Any) -> None:
                       docker_version="v", pod_cidr="10.244.3.0/24")
     assert await agent.register() == "10.244.3.0/24"
     assert agent.uid == "uid-1"
-    assert api.calls == [("create", "/api/v1/nodes"), ("patch", "/api/v1/nodes/n1/status")]
+    lease_path = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/n1"
+    # The Lease exists before the Node (never Ready without a Lease); then it gets its owner.
+    assert api.calls == [("get", lease_path), ("create", "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases"),
+                         ("create", "/api/v1/nodes"), ("get", lease_path), ("put", lease_path),
+                         ("patch", "/api/v1/nodes/n1/status")]
+    assert api.objects[lease_path]["metadata"]["ownerReferences"] == [
+        {"apiVersion": "v1", "kind": "Node", "name": "n1", "uid": "uid-1"}]
     # A restarted kubelet adopts the existing node.
     assert await NodeAgent(api, node="n1", node_ip="127.0.0.1", port=1, root_dir=str(tmp_path),
                            docker_version="v", pod_cidr=None).register() == "10.244.3.0/24"
     api.calls.clear()
     await agent.renew_lease()
-    lease_path = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/n1"
-    assert api.calls == [("get", lease_path), ("create", "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases")]
-    api.objects[lease_path] = api.objects.pop("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/n1")
-    api.calls.clear()
-    await agent.renew_lease()
     assert api.calls == [("get", lease_path), ("put", lease_path)]
     assert api.objects[lease_path]["metadata"]["resourceVersion"] == "1"  # PUT carries the version
+
+
+async def test_lease_namespace_created_when_missing(tmp_path: Any) -> None:
+    api = RecordingApi()
+    leases = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases"
+    real_create = api.create
+
+    async def create(path: str, obj: dict[str, Any]) -> dict[str, Any]:
+        if path == leases and "/api/v1/namespaces/kube-node-lease" not in api.objects:
+            api.calls.append(("create", path))
+            raise errors.NotFound("namespaces \"kube-node-lease\" not found")
+        return await real_create(path, obj)
+
+    api.create = create  # type: ignore[method-assign]
+    agent = NodeAgent(api, node="n1", node_ip="127.0.0.1", port=1, root_dir=str(tmp_path),
+                      docker_version="v", pod_cidr=None)
+    await agent.renew_lease()
+    assert f"{leases}/n1" in api.objects  # created in the same call, not a beat later

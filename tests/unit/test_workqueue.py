@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 from collections.abc import AsyncIterator
 
@@ -27,9 +28,14 @@ from machinery.workqueue import (
 
 @pytest.fixture
 async def loop_clock() -> AsyncIterator[FakeClock]:
-    """Make the running loop's timers follow a manually advanced clock."""
+    """Make the running loop's timers follow a manually advanced clock.
+
+    It starts at a whole second (never behind the real loop time, so no timer goes back in
+    time): steps of 0.25 s from a whole number are exact in binary floating point, whereas
+    from an arbitrary start like 8123.456789 every step rounds and a measured 8 s delay came
+    out as 7.999999999999773 (a CI flake)."""
     loop = asyncio.get_running_loop()
-    clock = FakeClock(start_s=loop.time())
+    clock = FakeClock(start_s=float(math.ceil(loop.time())))
     loop.time = clock  # type: ignore[method-assign]
     try:
         yield clock
@@ -226,7 +232,13 @@ async def test_add_after_of_queued_key_dedups(loop_clock: FakeClock) -> None:
     assert await drain(q) == ["a"]
 
 
-async def test_add_rate_limited_backs_off_exponentially(loop_clock: FakeClock) -> None:
+@pytest.mark.parametrize("offset_s", [0.0, -0.876543211])
+async def test_add_rate_limited_backs_off_exponentially(loop_clock: FakeClock, offset_s: float) -> None:
+    # offset: also start just below a power of two of the clock (2**k - 0.87...), where
+    # every 0.25 s step rounds once the sum crosses 2**k: the delays must still be exact
+    # to within the tolerance (this was the CI flake 7.999999999999773 != 8.0).
+    if offset_s:
+        loop_clock.now_s = 2.0 ** math.ceil(math.log2(loop_clock() + 20)) + offset_s
     q = WorkQueue(rate_limiter=ItemExponentialFailureRateLimiter(base_s=1.0, max_s=8.0))
     due_after = []
     for _ in range(6):
@@ -239,7 +251,7 @@ async def test_add_rate_limited_backs_off_exponentially(loop_clock: FakeClock) -
             steps += 1
         due_after.append(loop_clock() - start)
         await drain(q)
-    assert due_after == [1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
+    assert due_after == pytest.approx([1.0, 2.0, 4.0, 8.0, 8.0, 8.0], abs=1e-9)
     assert q.num_requeues("k") == 6
     q.forget("k")
     assert q.num_requeues("k") == 0
