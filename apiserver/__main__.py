@@ -2,7 +2,8 @@
 
 Logs to stderr with timestamps; SIGTERM/SIGINT shut down cleanly (uvicorn closes the
 listening socket, gives open requests and watches a few seconds, then runs the app's shutdown).
-Uses uvloop when it is installed, and the httptools parser.
+Uses uvloop when it is installed, and the httptools parser (apiserver/httpproto.py: a
+malformed HTTP request gets a 400 Status JSON).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import uvicorn
 
 from apiserver.app import create_app
 from apiserver.config import parse_args
+from apiserver.httpproto import protocol_class
 from apiserver.kubelet_proxy import router as kubelet_proxy_router
 from machinery.logsetup import setup_logging
 
@@ -27,7 +29,7 @@ def main(argv: list[str] | None = None) -> None:
         host=config.bind_address,
         port=config.port,
         loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
-        http="httptools" if importlib.util.find_spec("httptools") else "h11",
+        http=protocol_class(),  # httptools (h11 without it); malformed requests get a Status
         log_config=None,  # keep our logging configuration
         access_log=False,
         timeout_graceful_shutdown=5,

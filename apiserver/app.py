@@ -6,8 +6,9 @@ Contract: `create_app(config, *, extra_routers=(), storage=None, kinds=None) -> 
   rebuilds the Service allocator from the stored Services, creates the initial namespaces and
   the `kubernetes` Service, and starts the watch caches of every kind. `/readyz` is 200 only
   once that finished and etcd answers; `/healthz` and `/livez` say the process serves.
-- Requests to the resource API skip FastAPI's middleware and route scan (apiserver/fastpath.py),
-  with the same answers; routes added to the app after create_app are not seen on /api paths.
+- One routing table (the app's route list, see apiserver/routing.py and docs/APISERVER.md):
+  plain routes run directly from it, FastAPI routes through FastAPI's stack, with the same
+  answers and the same exception handling.
 - `extra_routers` (FastAPI/Starlette routers, e.g. pods/log and pods/exec) are mounted before
   the generic resource routes, so they win for the paths they define. The WebSocket exec of
   kubectl (apiserver/exec_ws.py) is always mounted.
@@ -34,11 +35,11 @@ from apiserver.allocator import ServiceAllocator
 from apiserver.bootstrap import ensure_initial_objects, recover_allocator
 from apiserver.config import ApiServerConfig
 from apiserver.discovery import Discovery, version_info
-from apiserver.fastpath import FastPath
 from apiserver.handlers_common import Ctx
 from apiserver.openapi import OpenApi, docs_page
 from apiserver.responses import error_response, install_error_handlers, json_response
 from apiserver.routes import ApiRoutes
+from apiserver.routing import Dispatcher
 from apiserver.storage import EtcdStorage, Storage, keys
 from machinery import errors, registry
 from machinery.meta import Resource
@@ -76,14 +77,21 @@ async def _start_background(ctx: Ctx, kinds: Sequence[type[Resource]]) -> None:
 
 
 class _App(FastAPI):
-    """FastAPI, with resource API requests sent straight to their handlers (see fastpath.py)."""
+    """FastAPI, with plain routes run straight from the routing table (see routing.py)."""
 
-    fast_path: FastPath | None = None
+    dispatcher: Dispatcher | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.fast_path is not None and await self.fast_path.handle(scope, receive, send):
+        if self.dispatcher is not None and await self.dispatcher.handle(scope, receive, send):
             return
-        await super().__call__(scope, receive, send)
+        try:
+            await super().__call__(scope, receive, send)
+        except Exception:
+            if scope["type"] != "http":
+                raise
+            # Starlette's ServerErrorMiddleware already answered it (our handler: a logged 500
+            # Status with Connection: close) and re-raises only so that servers log it; it is
+            # logged once already.
 
 
 def create_app(
@@ -163,8 +171,6 @@ def create_app(
     for router in extra_routers:
         app.include_router(router)
     discovery = Discovery(kind_list, f"{config.bind_address}:{config.port}")
-    earlier = list(app.router.routes)
-    api = ApiRoutes(ctx, kind_list, discovery)
-    app.router.routes.extend(api.routes())
-    app.fast_path = FastPath(app, {"/api/": api.core, "/apis/": api.grouped}, earlier)
+    app.router.routes.extend(ApiRoutes(ctx, kind_list, discovery).routes())
+    app.dispatcher = Dispatcher(app)
     return app

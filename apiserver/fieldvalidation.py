@@ -12,6 +12,13 @@ Contract:
   handled as a <Kind>: strict decoding error: unknown field "spec.foo"`; Warn records one
   warning per field (`fv.warnings`, sent as `Warning: 299 - "unknown field \"spec.foo\""`
   headers by `fv.add_headers(response)`); Ignore does nothing (the fields are dropped).
+- Field paths are quoted as Go's `%q` quotes them (Kubernetes' `unknown field %q`): quotes,
+  backslashes and non-printable characters escaped, printable non-ASCII kept. Warning headers are
+  built as Kubernetes' NewWarningHeader builds them and sent as UTF-8 bytes, as Go sends
+  them; at most 4,096 characters of warning text, each warning cut to 256 characters once
+  that is exceeded (Kubernetes' recorder). The header values are encoded inside `check`,
+  before the handler writes anything, so an unusual field name can never turn a stored
+  write into an error.
 """
 
 from __future__ import annotations
@@ -96,10 +103,55 @@ def unknown_fields(model: type[BaseModel], data: dict[str, Any], path: str = "",
     return out
 
 
+_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t",
+               "\v": "\\v", "\\": "\\\\", '"': '\\"'}
+TRUNCATE_AT_TOTAL = 4 * 1024
+TRUNCATE_ITEM = 256
+
+
+def go_quote(s: str) -> str:
+    """Go's strconv.Quote (what `%q` prints)."""
+    out = ['"']
+    for c in s:
+        if c in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[c])
+        elif c.isprintable():
+            out.append(c)
+        elif ord(c) < 0x80:
+            out.append(f"\\x{ord(c):02x}")
+        elif ord(c) < 0x10000:
+            out.append(f"\\u{ord(c):04x}")
+        else:
+            out.append(f"\\U{ord(c):08x}")
+    out.append('"')
+    return "".join(out)
+
+
+def warning_header(text: str) -> bytes:
+    """Kubernetes' NewWarningHeader(299, "-", text) as the bytes of a header value."""
+    quoted = text.replace("\\", "\\\\").replace('"', '\\"')
+    return f'299 - "{quoted}"'.encode("utf-8", "replace")
+
+
+def warning_headers(texts: list[str]) -> list[bytes]:
+    """The Warning header values for `texts`, truncated as Kubernetes' recorder does."""
+    if sum(len(t) for t in texts) > TRUNCATE_AT_TOTAL:
+        texts = [t[:TRUNCATE_ITEM] for t in texts]
+    out: list[bytes] = []
+    written = 0
+    for text in texts:
+        if written + len(text) > TRUNCATE_AT_TOTAL:
+            break
+        written += len(text)
+        out.append(warning_header(text))
+    return out
+
+
 @dataclass
 class FieldValidation:
     mode: str = "Warn"
     warnings: list[str] = field(default_factory=list)
+    headers: list[bytes] = field(default_factory=list)
 
     @classmethod
     def from_request(cls, request: Request) -> FieldValidation:
@@ -115,16 +167,15 @@ class FieldValidation:
         if not unknown:
             return
         if self.mode == "Strict":
-            listed = ", ".join(f'unknown field "{p}"' for p in unknown)
+            listed = ", ".join(f"unknown field {go_quote(p)}" for p in unknown)
             raise errors.BadRequest(f'{cls.KIND} in version "{cls.VERSION}" cannot be handled as a '
                                     f"{cls.KIND}: strict decoding error: {listed}")
         for p in unknown:
-            text = f'unknown field "{p}"'
+            text = f"unknown field {go_quote(p)}"
             if text not in self.warnings:
                 self.warnings.append(text)
+        self.headers = warning_headers(self.warnings)  # encoded now: before any write
 
     def add_headers(self, response: Response) -> Response:
-        for text in self.warnings:
-            escaped = text.replace("\\", "\\\\").replace('"', '\\"')
-            response.headers.append("Warning", f'299 - "{escaped}"')
+        response.raw_headers.extend((b"warning", value) for value in self.headers)
         return response

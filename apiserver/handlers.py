@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from apiserver.admission import validation
 from apiserver.admission.namespace import check_namespace
 from apiserver.admission.validation_batch import generate_job_selector
 from apiserver.allocator import Reservation
@@ -42,9 +43,10 @@ from apiserver.handlers_common import (
     rename_error,
     storage_key,
 )
-from machinery import errors
+from apiserver.selection import selection
+from machinery import errors, registry
 from machinery.meta import now_rfc3339
-from machinery.selectors import parse_field_selector, parse_label_selector
+from machinery.selectors import label_key_errors
 
 # Kinds whose status belongs to a controller: a create starts with an empty status.
 _CONTROLLER_KINDS = {"Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "CronJob"}
@@ -139,28 +141,6 @@ async def get(ctx: Ctx, cls: ResourceClass, namespace: str | None, name: str) ->
         raise rename_error(cls, name, e) from None
 
 
-def make_predicate(label_selector: str | None, field_selector: str | None
-                   ) -> Callable[[Obj], bool] | None:
-    try:
-        labels = parse_label_selector(label_selector) if label_selector else None
-        fields = parse_field_selector(field_selector) if field_selector else None
-    except ValueError as e:
-        raise errors.BadRequest(f"unable to parse selector: {e}") from None
-    if labels is not None and labels.empty():
-        labels = None
-    if fields is not None and fields.empty():
-        fields = None
-    if labels is None and fields is None:
-        return None
-
-    def predicate(obj: Obj) -> bool:
-        if labels is not None and not labels.matches((obj.get("metadata") or {}).get("labels")):
-            return False
-        return fields is None or fields.matches(obj)
-
-    return predicate
-
-
 def list_kind(cls: ResourceClass) -> str:
     return f"{cls.KIND}List"
 
@@ -171,7 +151,7 @@ async def list_objects(ctx: Ctx, cls: ResourceClass, namespace: str | None, *,
                        exact_rv: int | None = None, cached: bool = False) -> Obj:
     """A List of the collection; `exact_rv` reads it at that revision (resourceVersionMatch=Exact).
     `cached` (resourceVersion="0", as Kubernetes) serves it from the watch cache, unpaginated."""
-    predicate = make_predicate(label_selector, field_selector)
+    predicate = selection(cls, label_selector, field_selector).predicate
     if limit is not None and limit <= 0:
         limit = None
     list_cached = getattr(ctx.storage, "list_cached", None)
@@ -325,14 +305,65 @@ async def update(ctx: Ctx, cls: ResourceClass, namespace: str | None, name: str,
     return await write_update(ctx, cls, namespace, name, compute, dry_run=dry_run, precondition_rv=rv)
 
 
-async def finalize_namespace(ctx: Ctx, cls: ResourceClass, name: str, body: Obj, *,
-                             dry_run: bool = False) -> Obj:
-    """PUT namespaces/NAME/finalize: only spec.finalizers changes."""
-    check_identity(cls, None, name, body)
-    rv = meta_of(body).get("resourceVersion") or None
-    finalizers = (body.get("spec") or {}).get("finalizers") or []
+STANDARD_FINALIZERS = frozenset({"kubernetes", "orphan", "foregroundDeletion"})
+
+
+def _finalizers_of_body(cls: ResourceClass, name: str, body: Obj) -> list[str]:
+    """spec.finalizers of a finalize body: required, a list of valid finalizer names."""
+    _, causes = validation.parse_object(cls, body)
+    if causes:
+        raise validation.invalid_error(cls, name, causes)
+    spec = body.get("spec")
+    if not isinstance(spec, dict) or "finalizers" not in spec:
+        raise invalid(cls, name, "spec.finalizers", "FieldValueRequired",
+                      "Required value: the finalize subresource replaces spec.finalizers with this list")
+    finalizers = spec["finalizers"] or []
     if not isinstance(finalizers, list) or not all(isinstance(f, str) for f in finalizers):
         raise invalid(cls, name, "spec.finalizers", "FieldValueInvalid", "must be a list of strings")
+    for i, f in enumerate(finalizers):
+        errs = label_key_errors(f)
+        if not errs and "/" not in f and f not in STANDARD_FINALIZERS:
+            errs = ["name is neither a standard finalizer name nor is it fully qualified"]
+        if errs:
+            raise invalid(cls, name, f"spec.finalizers[{i}]", "FieldValueInvalid",
+                          f'Invalid value: "{f}": ' + "; ".join(errs))
+    return list(dict.fromkeys(finalizers))
+
+
+async def namespace_content(ctx: Ctx, namespace: str) -> list[str]:
+    """What is left in a namespace: `pods (3)`-like entries, one per kind with objects."""
+    left: list[str] = []
+    for cls in registry.ALL_KINDS:
+        if cls.NAMESPACED:
+            listed = await ctx.storage.list(collection_key(cls, namespace), limit=1)
+            if listed.items:
+                more = listed.remaining_item_count or 0
+                left.append(f"{cls.PLURAL} ({1 + more})")
+    return left
+
+
+async def finalize_namespace(ctx: Ctx, cls: ResourceClass, name: str, body: Obj, *,
+                             dry_run: bool = False) -> Obj:
+    """PUT namespaces/NAME/finalize: only spec.finalizers changes, to the body's list.
+
+    The body must be a valid Namespace with spec.finalizers set (a body without it would
+    silently clear them). Removing the `kubernetes` finalizer, which guards the namespace's
+    content, is refused (409) unless the namespace is being deleted and holds nothing any
+    more: the namespace controller's own last step. Otherwise the namespace would vanish and
+    leave its objects behind in etcd, out of reach of every namespaced list.
+    """
+    check_identity(cls, None, name, body)
+    rv = meta_of(body).get("resourceVersion") or None
+    finalizers = _finalizers_of_body(cls, name, body)
+    current = await get(ctx, cls, None, name)
+    if "kubernetes" in ((current.get("spec") or {}).get("finalizers") or []) and "kubernetes" not in finalizers:
+        if not (current.get("metadata") or {}).get("deletionTimestamp"):
+            raise conflict(cls, name, "the kubernetes finalizer can only be removed from a namespace "
+                                      "that is being deleted")
+        left = await namespace_content(ctx, name)
+        if left:
+            raise conflict(cls, name, "the namespace still has content, the kubernetes finalizer "
+                                      f"stays until it is gone: {', '.join(left)}")
 
     def compute(current: Obj) -> Obj:
         new = deepcopy(current)

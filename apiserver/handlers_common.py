@@ -19,10 +19,9 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
 from starlette.requests import Request
 
-from apiserver import jsonfast
+from apiserver import bodies
 from apiserver.admission import validation
 from apiserver.allocator import ServiceAllocator
 from apiserver.config import ApiServerConfig
@@ -125,7 +124,8 @@ def media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
 
-def decode_body(raw: bytes, content_type: str, *, allowed: tuple[str, ...] | None = None) -> Any:
+def decode_body(raw: bytes, content_type: str, *, allowed: tuple[str, ...] | None = None,
+                max_bytes: int = 3 * 1024 * 1024) -> Any:
     ct = content_type
     if allowed is not None and ct not in allowed:
         hint = (": kubelite does not decode protobuf; send JSON or YAML (for kubectl's imperative "
@@ -137,15 +137,9 @@ def decode_body(raw: bytes, content_type: str, *, allowed: tuple[str, ...] | Non
     if not raw.strip():
         raise errors.BadRequest("the request body is empty")
     if ct in YAML_TYPES:
-        try:
-            return yaml.safe_load(raw)
-        except yaml.YAMLError as e:
-            raise errors.BadRequest(f"the body of the request is not valid YAML: {e}"[:500]) from None
+        return bodies.loads_yaml(raw, max_bytes)
     if ct in JSON_TYPES or ct in PATCH_JSON_TYPES or ct.endswith("+json"):
-        try:
-            return jsonfast.loads(raw)
-        except (ValueError, UnicodeDecodeError) as e:
-            raise errors.BadRequest(f"the body of the request is not valid JSON: {e}") from None
+        return bodies.loads_json(raw)
     raise errors.UnsupportedMediaType(
         f"the body of the request was in an unknown format - accepted media types include: "
         f"application/json, application/yaml (got {content_type!r})")
@@ -186,14 +180,36 @@ def dry_run(request: Request) -> bool:
     return "All" in values
 
 
+INT64_MAX = 2**63 - 1
+
+
+def parse_int64(value: str, name: str) -> int:
+    """A decimal int64 as Go's strconv.ParseInt(value, 10, 64) reads it; 400 otherwise (a
+    Python int has no bound, etcd's and Kubernetes' fields do)."""
+    text = value if value.isascii() else ""
+    digits = text[1:] if text[:1] in "+-" else text
+    if not digits.isdigit() or len(digits) > 19 or not -INT64_MAX - 1 <= int(text) <= INT64_MAX:
+        raise errors.BadRequest(f"invalid value for {name}: {value[:64]!r}: must be a 64-bit integer")
+    return int(text)
+
+
 def int_param(request: Request, name: str) -> int | None:
     value = request.query_params.get(name)
     if value in (None, ""):
         return None
-    try:
-        return int(value)
-    except ValueError:
-        raise errors.BadRequest(f"invalid value for {name}: {value!r}: must be an integer") from None
+    return parse_int64(value, name)
+
+
+def resource_version_param(request: Request) -> int | None:
+    """The resourceVersion query parameter as an etcd revision (None when unset); a value
+    that is not a non-negative int64 is 400, as Kubernetes' ParseResourceVersion."""
+    value = request.query_params.get("resourceVersion")
+    if value in (None, ""):
+        return None
+    rv = parse_int64(value, "resourceVersion")
+    if rv < 0:
+        raise errors.BadRequest(f"invalid value for resourceVersion: {value[:64]!r}: must not be negative")
+    return rv
 
 
 # --- the write pipeline ---------------------------------------------------------------------
@@ -208,6 +224,7 @@ def has_status_subresource(cls: ResourceClass) -> bool:
 
 
 def prepare(cls: ResourceClass, data: Obj, old: Obj | None = None) -> Obj:
+    bodies.check_depth(data)  # a patch can deepen an object: what is stored stays bounded
     name = (data.get("metadata") or {}).get("name") or ""
     model, causes = validation.parse_object(cls, data)
     if causes or model is None:

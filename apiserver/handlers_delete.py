@@ -26,16 +26,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apiserver.admission.namespace import IMMORTAL_NAMESPACES, note_deleted
-from apiserver.handlers import list_kind, make_predicate
+from apiserver.handlers import list_kind
 from apiserver.handlers_common import (
     Ctx,
     Obj,
     ResourceClass,
     collection_key,
     conflict,
+    parse_int64,
     rename_error,
     storage_key,
 )
+from apiserver.selection import selection
 from machinery import errors
 from machinery.meta import now_rfc3339
 
@@ -52,18 +54,23 @@ class DeleteOptions:
 
     @classmethod
     def parse(cls, body: Any, query: dict[str, str], dry_run: bool) -> DeleteOptions:
+        """From a DeleteOptions body (each field type-checked: 400 naming it) and the query."""
         if body is not None and not isinstance(body, dict):
             raise errors.BadRequest("the body of a DELETE must be a DeleteOptions object")
         body = body or {}
-        opts = cls(dry_run=dry_run or "All" in (body.get("dryRun") or []))
-        grace = query.get("gracePeriodSeconds", body.get("gracePeriodSeconds"))
+        body_dry_run = _typed(body, "dryRun", list, "a list of strings") or []
+        if not all(isinstance(v, str) for v in body_dry_run):
+            raise _bad_field("dryRun", "a list of strings")
+        opts = cls(dry_run=dry_run or "All" in body_dry_run)
+        grace: Any = query.get("gracePeriodSeconds")
+        if grace in (None, ""):
+            grace = _typed(body, "gracePeriodSeconds", int, "an integer")
         if grace not in (None, ""):
-            try:
-                opts.grace_period_s = max(int(grace), 0)
-            except (TypeError, ValueError):
-                raise errors.BadRequest(f"invalid gracePeriodSeconds: {grace!r}") from None
-        policy = query.get("propagationPolicy") or body.get("propagationPolicy")
-        orphan = query.get("orphanDependents", body.get("orphanDependents"))
+            opts.grace_period_s = max(parse_int64(str(grace), "gracePeriodSeconds"), 0)
+        policy = query.get("propagationPolicy") or _typed(body, "propagationPolicy", str, "a string")
+        orphan: Any = query.get("orphanDependents")
+        if orphan is None:
+            orphan = _typed(body, "orphanDependents", bool, "a boolean")
         if policy is None and orphan is not None:
             policy = "Orphan" if str(orphan).lower() == "true" else "Background"
         if policy is not None and policy not in _POLICIES:
@@ -73,10 +80,24 @@ class DeleteOptions:
                 causes=[{"reason": "FieldValueNotSupported", "field": "propagationPolicy",
                          "message": f'Unsupported value: "{policy}"'}])
         opts.propagation_policy = policy
-        pre = body.get("preconditions") or {}
-        opts.precondition_uid = pre.get("uid") or None
-        opts.precondition_rv = pre.get("resourceVersion") or None
+        pre = _typed(body, "preconditions", dict, "an object") or {}
+        opts.precondition_uid = _typed(pre, "uid", str, "a string", "preconditions.") or None
+        opts.precondition_rv = _typed(pre, "resourceVersion", str, "a string", "preconditions.") or None
         return opts
+
+
+def _bad_field(field: str, what: str) -> errors.BadRequest:
+    return errors.BadRequest(f"invalid DeleteOptions: {field} must be {what}")
+
+
+def _typed(data: dict[str, Any], key: str, kind: type, what: str, prefix: str = "") -> Any:
+    """data[key] when it is None or of type `kind` (bool is not an int), else 400."""
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise _bad_field(prefix + key, what)
+    return value
 
 
 def _check_preconditions(cls: ResourceClass, obj: Obj, opts: DeleteOptions) -> None:
@@ -175,7 +196,9 @@ async def delete(ctx: Ctx, cls: ResourceClass, namespace: str | None, name: str,
 
 async def delete_collection(ctx: Ctx, cls: ResourceClass, namespace: str | None, opts: DeleteOptions, *,
                             label_selector: str | None, field_selector: str | None) -> Obj:
-    predicate = make_predicate(label_selector, field_selector)
+    # Validated before anything is read: a selector Kubernetes would refuse must never fall
+    # back to "everything" (a deletecollection with it would empty the collection).
+    predicate = selection(cls, label_selector, field_selector).predicate
     listed = await ctx.storage.list(collection_key(cls, namespace), predicate=predicate)
     items: list[Obj] = []
     for obj in listed.items:

@@ -5,7 +5,8 @@ Contract:
 - `dumps(obj) -> bytes`: compact UTF-8 JSON, the same document as
   `json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()` (floats may be spelled
   differently, e.g. `1e-05` / `1e-5`; NaN and infinities, which are not JSON, become null with
-  orjson). What orjson refuses (integers beyond 64 bits, ...) goes through `json`.
+  orjson). What orjson refuses (integers beyond 64 bits, ...) goes through `json`; text that is not valid
+  UTF-8 (lone surrogates) is replaced rather than failing.
 - `loads(raw) -> Any`: parses bytes or str. Input orjson rejects is parsed again by `json`, so a
   malformed body raises json's `ValueError` with the message clients have always seen, and
   whatever `json` accepts (UTF-16 bodies, NaN) still parses. Integers beyond 64 bits become
@@ -29,7 +30,8 @@ def dumps(obj: Any) -> bytes:
             return orjson.dumps(obj)
         except TypeError:  # orjson.JSONEncodeError: let json encode it (or explain why not)
             pass
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    # "replace": a lone surrogate (which no decoder here lets in) must not fail an answer.
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "replace")
 
 
 def loads(raw: bytes | str) -> Any:

@@ -25,6 +25,7 @@ from typing import Any
 import jsonpatch
 import jsonpointer
 
+from apiserver import jsonfast
 from machinery import errors
 
 MERGE_PATCH = "application/merge-patch+json"
@@ -74,13 +75,40 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
+MAX_JSON_PATCH_OPERATIONS = 10_000  # Kubernetes' maxJSONPatchOperations
+MAX_COPIED_BYTES = 3 * 1024 * 1024  # what `copy` operations may duplicate in total
+
+
+def _copied_size(doc: Any, op: dict[str, Any]) -> int:
+    """JSON size of what a `copy` operation duplicates (0 for other operations)."""
+    if op.get("op") != "copy" or not isinstance(op.get("from"), str):
+        return 0
+    try:
+        value = jsonpointer.resolve_pointer(doc, op["from"])
+    except jsonpointer.JsonPointerException:
+        return 0  # the operation itself reports it
+    return len(jsonfast.dumps(value))
+
+
 def json_patch(target: Any, ops: Any) -> Any:
-    """RFC 6902 JSON patch."""
+    """RFC 6902 JSON patch. As Kubernetes: at most 10,000 operations, and `copy` operations may
+    duplicate at most 3 MiB in total (AccumulatedCopySizeLimit), else 413: each copy can
+    double the object, so 60 of them would need more memory than exists."""
     if not isinstance(ops, list) or not all(isinstance(op, dict) for op in ops):
         raise errors.BadRequest("a JSON patch must be a list of operation objects")
+    if len(ops) > MAX_JSON_PATCH_OPERATIONS:
+        raise errors.RequestEntityTooLarge(
+            f"The allowed maximum operations in a JSON patch is {MAX_JSON_PATCH_OPERATIONS}, got {len(ops)}")
     try:
-        patch = jsonpatch.JsonPatch(ops)
-        return patch.apply(copy.deepcopy(target))
+        doc = copy.deepcopy(target)
+        copied = 0
+        for op in ops:
+            copied += _copied_size(doc, op)
+            if copied > MAX_COPIED_BYTES:
+                raise errors.RequestEntityTooLarge(
+                    f"the JSON patch copies more than {MAX_COPIED_BYTES} bytes in total")
+            doc = jsonpatch.JsonPatch([op]).apply(doc, in_place=True)
+        return doc
     except jsonpatch.InvalidJsonPatch as e:
         raise errors.BadRequest(f"invalid JSON patch: {e}") from None
     except (jsonpatch.JsonPatchConflict, jsonpatch.JsonPatchTestFailed,

@@ -34,6 +34,7 @@ from apiserver.handlers_common import (
     media_type,
     object_body,
     read_body,
+    resource_version_param,
 )
 from apiserver.patch import APPLY_PATCH
 from apiserver.responses import dumps, json_response
@@ -223,7 +224,8 @@ class ApiRoutes:
             if method in ("PUT", "PATCH"):
                 ct = media_type(request) if method == "PATCH" else None
                 raw = await read_body(request, self.ctx.config.max_body_bytes)
-                body = decode_body(raw, ct if ct is not None else media_type(request))
+                body = decode_body(raw, ct if ct is not None else media_type(request),
+                                   max_bytes=self.ctx.config.max_body_bytes)
                 return json_response(await handlers_sub.write_scale(
                     self.ctx, cls, target.namespace, name, body, content_type=ct, dry_run=dry_run(request)))
             raise _not_allowed(method)
@@ -244,7 +246,8 @@ class ApiRoutes:
 
     async def _body(self, request: Request) -> object:
         raw = await read_body(request, self.ctx.config.max_body_bytes)
-        return decode_body(raw, media_type(request), allowed=(*JSON_TYPES, *YAML_TYPES))
+        return decode_body(raw, media_type(request), allowed=(*JSON_TYPES, *YAML_TYPES),
+                           max_bytes=self.ctx.config.max_body_bytes)
 
     async def _patch(self, request: Request, target: Target) -> Response:
         assert target.name is not None
@@ -253,7 +256,7 @@ class ApiRoutes:
             raise handlers_patch.unsupported(ct)
         fv = FieldValidation.from_request(request)
         raw = await read_body(request, self.ctx.config.max_body_bytes)
-        body = decode_body(raw, ct)
+        body = decode_body(raw, ct, max_bytes=self.ctx.config.max_body_bytes)
         if ct == APPLY_PATCH:
             fv.check(target.cls, body)
             obj, code = await handlers_patch.apply(
@@ -268,7 +271,8 @@ class ApiRoutes:
 
     async def _list(self, request: Request, target: Target) -> Response:
         q = request.query_params
-        exact = int_param(request, "resourceVersion") if q.get("resourceVersionMatch") == "Exact" else None
+        rv = resource_version_param(request)
+        exact = rv if q.get("resourceVersionMatch") == "Exact" else None
         out = await handlers.list_objects(
             self.ctx, target.cls, target.namespace, label_selector=q.get("labelSelector"),
             field_selector=q.get("fieldSelector"), limit=int_param(request, "limit"),
@@ -281,7 +285,8 @@ class ApiRoutes:
 
     async def _delete_options(self, request: Request) -> handlers_delete.DeleteOptions:
         raw = await read_body(request, self.ctx.config.max_body_bytes)
-        body = decode_body(raw, media_type(request)) if raw.strip() else None
+        body = (decode_body(raw, media_type(request), max_bytes=self.ctx.config.max_body_bytes)
+                if raw.strip() else None)
         query = {k: v for k, v in request.query_params.items()
                  if k in ("gracePeriodSeconds", "propagationPolicy", "orphanDependents")}
         return handlers_delete.DeleteOptions.parse(body, query, dry_run(request))

@@ -34,8 +34,16 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
 from apiserver import jsonfast, tables
-from apiserver.handlers import make_predicate
-from apiserver.handlers_common import Ctx, Obj, ResourceClass, collection_key, flag, int_param
+from apiserver.handlers_common import (
+    Ctx,
+    Obj,
+    ResourceClass,
+    collection_key,
+    flag,
+    int_param,
+    resource_version_param,
+)
+from apiserver.selection import selection
 from apiserver.storage.interface import StoredEvent
 from machinery import errors
 
@@ -84,7 +92,8 @@ def _bookmark(cls: ResourceClass, rv: int | str, *, initial_end: bool = False) -
 async def watch_response(ctx: Ctx, cls: ResourceClass, namespace: str | None, request: Request) -> StreamingResponse:
     q = request.query_params
     label_selector, field_selector = q.get("labelSelector"), q.get("fieldSelector")
-    predicate = make_predicate(label_selector, field_selector)
+    selected = selection(cls, label_selector, field_selector)
+    predicate = selected.predicate
     bookmarks = flag(request, "allowWatchBookmarks")
     send_initial = flag(request, "sendInitialEvents")
     timeout_s = int_param(request, "timeoutSeconds")
@@ -100,17 +109,11 @@ async def watch_response(ctx: Ctx, cls: ResourceClass, namespace: str | None, re
         return LINES.line(event_type, obj, f"table:{include}:{headers}",
                           lambda o: tables.to_table(cls, [o], {"resourceVersion": (o.get("metadata") or {}).get("resourceVersion", "")},
                                                     include=include, headers=headers))
-    raw_rv = q.get("resourceVersion") or ""
-    try:
-        from_rv = int(raw_rv) if raw_rv else 0
-    except ValueError:
-        raise errors.BadRequest(f"invalid resourceVersion {raw_rv!r}: must be an integer") from None
+    from_rv = resource_version_param(request) or 0
     prefix = collection_key(cls, namespace)
     index_value = None
-    if cls.KIND == "Pod" and field_selector:
-        from machinery.selectors import parse_field_selector
-
-        index_value = parse_field_selector(field_selector).single_value("spec.nodeName")
+    if cls.KIND == "Pod" and selected.fields is not None:
+        index_value = selected.fields.single_value("spec.nodeName")
 
     initial: list[Obj] = []
     initial_rv = from_rv

@@ -51,11 +51,17 @@ def parse_quantity(value: str | int | float | Decimal) -> Decimal:
     except InvalidOperation as exc:  # pragma: no cover - the regex only admits numbers
         raise ValueError(f"invalid quantity {value!r}") from exc
     suffix = match["suffix"]
-    if suffix in _BINARY:
-        return number * _BINARY[suffix]
-    if suffix in _DECIMAL:
-        return number * _DECIMAL[suffix]
-    return number * (Decimal(10) ** int(suffix[1:]))
+    try:
+        if suffix in _BINARY:
+            return number * _BINARY[suffix]
+        if suffix in _DECIMAL:
+            return number * _DECIMAL[suffix]
+        exponent = int(suffix[1:])
+        if not -(2**31) <= exponent < 2**31:  # Kubernetes parses the exponent as an int32
+            raise ValueError(f"unable to parse quantity's suffix: {value!r}")
+        return number * (Decimal(10) ** exponent)
+    except ArithmeticError:  # decimal.Overflow/InvalidOperation: beyond any representable size
+        raise ValueError(f"quantity {value!r} is too large") from None
 
 
 def _ceil(value: Decimal) -> int:

@@ -201,3 +201,21 @@ async def apiserver_process(etcd_url: str, log_path: Path, *, timeout_s: float =
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(5)
+
+
+def delete_namespace_now(base_url: str, name: str) -> None:
+    """What the namespace controller does, for tests that run without one: DELETE the
+    namespace, empty it (every namespaced kind, grace 0), then remove its `kubernetes`
+    finalizer (the API server accepts that only once the namespace is empty)."""
+    from machinery import registry
+
+    with httpx.Client(base_url=base_url, timeout=20.0) as http:
+        http.delete(f"/api/v1/namespaces/{name}")
+        for cls in registry.ALL_KINDS:
+            if cls.NAMESPACED:
+                http.delete(registry.collection_path(cls, name), params={"gracePeriodSeconds": "0"})
+        ns = http.get(f"/api/v1/namespaces/{name}")
+        if ns.status_code == 200:
+            body = ns.json()
+            body["spec"]["finalizers"] = []
+            http.put(f"/api/v1/namespaces/{name}/finalize", json=body)

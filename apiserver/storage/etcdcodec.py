@@ -2,7 +2,8 @@
 
 Contract: `etcd_errors(what)` is a context manager turning gRPC UNAVAILABLE/DEADLINE_EXCEEDED,
 timeouts and connection errors into errors.ServiceUnavailable (retry after 1 s), a compacted
-revision into errors.Expired, a future one into errors.Timeout, anything else into
+revision into errors.Expired, a future one into errors.Timeout, a value over etcd's size limit into
+errors.RequestEntityTooLarge (413), anything else into
 errors.InternalError. `_encode(obj)` is the stored value (compact JSON without
 metadata.resourceVersion); `_decode(value, revision)` reads one back with resourceVersion set.
 """
@@ -35,6 +36,9 @@ def etcd_errors(what: str) -> Iterator[None]:
             raise errors.Expired(
                 "The resourceVersion for the provided list is too old: etcd compacted it."
             ) from None
+        if "request is too large" in details or code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+            # As Kubernetes: etcd's value size limit (1.5 MiB by default) is a 413.
+            raise errors.RequestEntityTooLarge(f"the object is too large to store: {details}") from None
         if code == grpc.StatusCode.OUT_OF_RANGE and "future" in details:
             raise errors.Timeout(f"Too large resource version ({what})") from None
         raise errors.InternalError(f"etcd error ({what}): {code.name}: {details}") from None

@@ -114,8 +114,12 @@ def decode_continue(token: str, prefix: str) -> tuple[int, str]:
     if not isinstance(data, dict) or data.get("v") != _TOKEN_VERSION:
         raise bad
     rev, start = data.get("rv"), data.get("start")
-    if not isinstance(rev, int) or isinstance(rev, bool) or rev <= 0 or not isinstance(start, str):
-        raise bad
+    if not isinstance(rev, int) or isinstance(rev, bool) or not 0 < rev < 2**63 or not isinstance(start, str):
+        raise bad  # etcd revisions are int64
+    try:
+        start.encode()
+    except UnicodeEncodeError:  # a lone surrogate from a \ud800 escape: no key has one
+        raise bad from None
     # Relative paths could otherwise walk out of the prefix the caller is allowed to list.
     if start.startswith("/") or "/../" in f"/{start}/" or "/./" in f"/{start}/":
         raise bad

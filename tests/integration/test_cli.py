@@ -25,7 +25,7 @@ import yaml
 from typer.testing import CliRunner
 
 from cli.main import app
-from tests.support import free_port, wait_until_sync
+from tests.support import delete_namespace_now, free_port, wait_until_sync
 
 pytestmark = pytest.mark.integration
 KUBELITE = str(Path(sys.executable).parent / "kubelite")
@@ -61,12 +61,7 @@ def cli(apiserver: Any) -> Iterator[Cli]:
     try:
         yield c
     finally:
-        c.http.delete(f"/api/v1/namespaces/{name}")
-        ns = c.http.get(f"/api/v1/namespaces/{name}")
-        if ns.status_code == 200:  # no namespace controller here: finalize it ourselves
-            body = ns.json()
-            body["spec"]["finalizers"] = []
-            c.http.put(f"/api/v1/namespaces/{name}/finalize", json=body)
+        delete_namespace_now(apiserver.url, name)  # no namespace controller here
         c.http.close()
 
 

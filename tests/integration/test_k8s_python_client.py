@@ -18,6 +18,7 @@ from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 
 from tests.integration.conftest import ApiServerProcess
+from tests.support import delete_namespace_now
 
 pytestmark = pytest.mark.integration
 
@@ -31,17 +32,14 @@ def k8s(apiserver: ApiServerProcess) -> Iterator[client.ApiClient]:
 
 
 @pytest.fixture
-def k8s_ns(k8s: client.ApiClient) -> Iterator[str]:
+def k8s_ns(k8s: client.ApiClient, apiserver: ApiServerProcess) -> Iterator[str]:
     core = client.CoreV1Api(k8s)
     name = f"k8s-{uuid.uuid4().hex[:8]}"
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
     try:
         yield name
     finally:
-        core.delete_namespace(name)
-        ns = core.read_namespace(name)
-        ns.spec.finalizers = []
-        core.replace_namespace_finalize(name, ns)
+        delete_namespace_now(apiserver.url, name)  # no namespace controller here
 
 
 def pod(name: str, image: str = "kubelite/busybox:latest") -> client.V1Pod:
