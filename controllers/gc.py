@@ -30,10 +30,12 @@ from machinery import errors, registry
 from machinery.meta import OwnerReference, Resource
 from machinery.models import (
     ConfigMap,
+    ControllerRevision,
     DaemonSet,
     Deployment,
     Endpoints,
     Job,
+    PersistentVolumeClaim,
     Pod,
     ReplicaSet,
     Secret,
@@ -44,7 +46,7 @@ from machinery.models import (
 log = logging.getLogger(__name__)
 
 GC_KINDS: list[type[Resource]] = [Pod, ReplicaSet, Deployment, StatefulSet, DaemonSet, Job, Service, Endpoints,
-                                  ConfigMap, Secret]
+                                  ConfigMap, Secret, ControllerRevision, PersistentVolumeClaim]
 UID_INDEX = "gc-uid"
 OWNER_INDEX = "gc-owner-uid"
 FOREGROUND = "foregroundDeletion"

@@ -27,6 +27,7 @@ from controllers.namespace import NamespaceController
 from controllers.nodeipam import NodeIpamController
 from controllers.options import ControllerOptions
 from controllers.replicaset import ReplicaSetController
+from controllers.statefulset.controller import StatefulSetController
 from machinery.events import ClientSink, EventRecorder
 from machinery.informer import InformerFactory
 
@@ -40,6 +41,7 @@ CONTROLLERS: dict[str, ControllerCtor] = {
     "garbagecollector": GarbageCollector,
     "namespace": NamespaceController,
     "nodeipam": NodeIpamController,
+    "statefulset": StatefulSetController,
 }
 
 
