@@ -17,6 +17,7 @@ from apiserver.config import parse_args
 from apiserver.httpproto import protocol_class
 from apiserver.kubelet_proxy import router as kubelet_proxy_router
 from machinery.logsetup import setup_logging
+from machinery.wscompat import SERVER_WS
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -33,6 +34,7 @@ def main(argv: list[str] | None = None) -> None:
         log_config=None,  # keep our logging configuration
         access_log=False,
         timeout_graceful_shutdown=5,
+        ws=SERVER_WS,  # accepts kubectl's `SPDY/3.1+portforward.k8s.io` subprotocol
         # Keep idle connections well past the clients' keep-alive expiry (httpx: 5 s): when
         # both sides time out at the same moment a client can reuse a connection the server
         # is closing, see a ReadError, and retry a POST that had already succeeded.

@@ -185,4 +185,6 @@ def build_spec(pod: dict[str, Any], container: dict[str, Any], *, cluster: str, 
         mem_limit=mem,
         cpu_shares=cpu_shares(container.get("resources") or {}),
         mem_reservation=reservation,
+        stdin=bool(container.get("stdin")),
+        tty=bool(container.get("tty")),
     )

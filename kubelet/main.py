@@ -35,6 +35,7 @@ from kubelet.runtime import DockerRuntime
 from machinery import errors
 from machinery.logsetup import setup_logging
 from machinery.meta import Resource
+from machinery.wscompat import SERVER_WS
 
 log = logging.getLogger("kubelet")
 DEFAULT_POD_CIDR = "10.244.0.0/24"
@@ -200,7 +201,7 @@ async def amain(args: argparse.Namespace) -> None:
     from kubelet.server import create_app
 
     server = uvicorn.Server(uvicorn.Config(create_app(manager), host=args.address or node_ip, port=args.port,
-                                          log_level="warning", lifespan="off"))
+                                          log_level="warning", lifespan="off", ws=SERVER_WS))
     tasks = [asyncio.create_task(informer.run(), name="pod-informer")]
     await informer.wait_synced()
     pods = [p.to_dict() for p in informer.list()]

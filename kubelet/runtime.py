@@ -80,6 +80,8 @@ class ContainerSpec:
     ports: list[PortBinding] = field(default_factory=list)  # sandbox only: it owns the netns
     dns: list[str] | None = None
     dns_search: list[str] | None = None
+    stdin: bool = False  # keep stdin open (pod spec `stdin`), so `kubectl attach -i` can write
+    tty: bool = False
 
 
 @dataclass
@@ -97,6 +99,9 @@ class ContainerInfo:
     ip: str | None = None
     oom_killed: bool = False
     error: str = ""
+    pid: int = 0  # main process on the host (0 when not running)
+    stdin_open: bool = False  # created with an open stdin (pod spec `stdin`), for attach
+    tty: bool = False
 
     @property
     def running(self) -> bool:
@@ -159,6 +164,9 @@ def info_from_attrs(attrs: dict[str, Any]) -> ContainerInfo:
         ip=ip,
         oom_killed=bool(st.get("OOMKilled")),
         error=st.get("Error") or "",
+        pid=int(st.get("Pid") or 0),
+        stdin_open=bool(cfg.get("OpenStdin")),
+        tty=bool(cfg.get("Tty")),
     )
 
 
@@ -231,6 +239,10 @@ class DockerRuntime:
             kwargs["dns"] = spec.dns
         if spec.dns_search:
             kwargs["dns_search"] = spec.dns_search
+        if spec.stdin:
+            kwargs["stdin_open"] = True
+        if spec.tty:
+            kwargs["tty"] = True
         container = await self._call(self.client.containers.create, spec.image, **kwargs)
         return str(container.id)
 

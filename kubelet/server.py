@@ -7,6 +7,8 @@ Endpoints (all plain HTTP on --address:--port, default port 10250):
   is unknown on this node, 400 for `previous` without a previous instance.
 - `POST|GET /exec/{ns}/{pod}/{container}?command=a&command=b[&timeoutSeconds=]`
   -> `{"stdout", "stderr", "exitCode"}` (non-interactive, like `kubectl exec` without -it).
+- WebSocket `/exec/..`, `/attach/{ns}/{pod}/{container}`, `/portforward/{ns}/{pod}`: interactive
+  streams in Kubernetes' channel protocols (kubelet/streaming.py), relayed by the API server.
 - `GET /stats/summary` cAdvisor-like figures from `docker stats` (one shot per container).
 - `GET /metrics` Prometheus text.
 Errors are Kubernetes Status objects.
@@ -23,7 +25,7 @@ from typing import Any
 from fastapi import FastAPI, Query
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
-from kubelet import logs
+from kubelet import logs, streaming
 from kubelet.pods import PodManager
 from kubelet.runtime import (
     LABEL_CLUSTER,
@@ -51,6 +53,7 @@ def create_app(manager: PodManager) -> FastAPI:
     cfg, runtime = manager.cfg, manager.runtime
     app = FastAPI(title="kubelite kubelet", docs_url=None, redoc_url=None, openapi_url=None)
     started = time.time()
+    streaming.register(app, runtime, cluster=cfg.cluster, node=cfg.node)
 
     async def instances(ns: str, pod: str, container: str) -> list[ContainerInfo]:
         found = await runtime.list_containers({LABEL_CLUSTER: cfg.cluster, LABEL_NODE: cfg.node, LABEL_NS: ns,
