@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: bootstrap images run test unit integration e2e lint bench clean
+.PHONY: bootstrap images run test unit integration e2e lint bench clean lab lab-down
 
 bootstrap:
 	@bash deploy/bootstrap.sh
@@ -18,6 +18,14 @@ run: bootstrap
 images:
 	@KUBELITE_BUILD_PYTHON_IMAGE=1 bash deploy/images/build.sh
 
+# The docker-compose multi-host lab (deploy/lab): LAB_ARGS e.g. "--nodes 4 --name mylab".
+LAB_ARGS ?=
+lab: bootstrap
+	@$(VENV)/bin/kubelite lab up $(LAB_ARGS)
+
+lab-down:
+	@$(VENV)/bin/kubelite lab down $(filter --name=%,$(LAB_ARGS))
+
 test: bootstrap
 	@$(PY) -m pytest -q tests $(PYTEST_ARGS)
 
@@ -31,7 +39,7 @@ e2e: bootstrap
 	@$(PY) -m pytest -q tests/e2e $(PYTEST_ARGS)
 
 lint: bootstrap
-	@$(VENV)/bin/ruff check machinery apiserver scheduler controllers kubelet proxy cli addons tests bench
+	@$(VENV)/bin/ruff check machinery apiserver scheduler controllers kubelet proxy cli addons routeagent tests bench
 	@$(VENV)/bin/mypy
 
 bench: bootstrap

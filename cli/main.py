@@ -19,6 +19,7 @@ from cli import delete as delete_mod
 from cli import describe as describe_mod
 from cli import edit as edit_mod
 from cli import get as get_mod
+from cli import lab as lab_mod
 from cli import logs as logs_mod
 from cli.errors import CliError, run
 from cli.session import Globals
@@ -209,6 +210,7 @@ def version(ctx: typer.Context, client_only: bool = typer.Option(False, "--clien
 
 cluster.register(app)
 workloads.register(app)
+lab_mod.register(app)
 
 
 def main() -> None:

@@ -3,7 +3,8 @@
 Contract: runs `manager.run_controllers` with the selected controllers (default: all
 registered). With `--leader-elect` only the holder of the `kube-controller-manager` Lease in
 kube-system runs them; losing the lease exits the process (status 1) so that a supervisor
-restarts it clean and two managers never act at once. SIGTERM/SIGINT stop cleanly (the Lease
+restarts it clean and two managers never act at once. `--cloud-provider lab --lab-name LAB`
+adds the lab cloud node controller (controllers/labprovider.py). SIGTERM/SIGINT stop cleanly (the Lease
 is released so a standby takes over at once). Bad flags exit 2 with a message, never a trace.
 """
 
@@ -19,8 +20,10 @@ import socket
 import sys
 from collections.abc import Sequence
 
+from controllers.base import ControllerContext
 from controllers.cidrset import CidrSet
-from controllers.manager import CONTROLLERS, resolve_names, run_controllers, serve_health
+from controllers.labprovider import LabCloudNodeController
+from controllers.manager import CONTROLLERS, register, resolve_names, run_controllers, serve_health
 from controllers.options import ControllerOptions
 from machinery.client import ApiClient
 from machinery.leaderelection import LeaderElector
@@ -38,6 +41,16 @@ def _bool(value: str) -> bool:
     raise argparse.ArgumentTypeError(f"not a boolean: {value!r}")
 
 
+def enable_lab_provider(lab: str, silence_s: float) -> None:
+    """Register the lab cloud node controller (only when the flag asks for it: it is not a
+    default controller, as Kubernetes' cloud controllers run only with a cloud provider)."""
+
+    def ctor(ctx: ControllerContext) -> LabCloudNodeController:
+        return LabCloudNodeController(ctx, lab=lab, silence_s=silence_s)
+
+    register(LabCloudNodeController.NAME, ctor)
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m controllers", description="kubelite controller-manager")
     p.add_argument("--kubeconfig", default=None, help="kubeconfig file (default $KUBECONFIG, then $KUBELITE_HOME)")
@@ -50,6 +63,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--leader-elect-retry-period", type=float, default=2.0, help="seconds")
     p.add_argument("--identity", default=None, help="leader-election identity (default host_pid)")
     p.add_argument("--health-port", type=int, default=0, help="serve /healthz on 127.0.0.1:PORT (0 = off)")
+    p.add_argument("--cloud-provider", default="", choices=["", "lab"],
+                   help="lab: run the lab cloud node controller (deletes Nodes whose lab container is gone)")
+    p.add_argument("--lab-name", default="", help="with --cloud-provider lab: the lab (compose project) name")
+    p.add_argument("--node-silence-s", type=float, default=12.0,
+                   help="with --cloud-provider lab: a Lease older than this means the node stopped heartbeating")
     p.add_argument("--log-level", default="INFO")
     d = ControllerOptions()
     p.add_argument("--allocate-node-cidrs", default=d.allocate_node_cidrs, type=_bool,
@@ -66,6 +84,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         args.names = resolve_names(args.controllers)
     except ValueError as exc:
         p.error(str(exc))
+    if args.cloud_provider == "lab":
+        if not args.lab_name:
+            p.error("--cloud-provider lab needs --lab-name")
+        if args.node_silence_s <= 0:
+            p.error("--node-silence-s must be > 0")
+        enable_lab_provider(args.lab_name, args.node_silence_s)
+        args.names.append(LabCloudNodeController.NAME)
     if args.workers < 1:
         p.error("--workers must be >= 1")
     try:

@@ -14,7 +14,7 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 # 1. Debian packages -------------------------------------------------------------
-PKGS=(etcd-server etcd-client docker.io iptables busybox-static debootstrap iproute2 procps curl ca-certificates)
+PKGS=(etcd-server etcd-client docker.io docker-compose iptables busybox-static debootstrap iproute2 procps curl ca-certificates)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -87,6 +87,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--pod-cidr-wait-s", type=float, default=0.0,
                    help="without --pod-cidr: how long to wait for node IPAM to set spec.podCIDR before "
                    f"falling back to {DEFAULT_POD_CIDR} (0 = wait as long as it takes)")
+    p.add_argument("--provider-id", default=None,
+                   help="Node.spec.providerID, e.g. lab://LAB/NODE (the lab cloud provider acts on it)")
     p.add_argument("--root-dir", default="/var/lib/kubelite/kubelet")
     p.add_argument("--log-dir", default="/var/log/pods")
     p.add_argument("--container-log-max-size", default=logs.DEFAULT_MAX_SIZE, type=_size, help="e.g. 10Mi")
@@ -172,7 +174,8 @@ async def amain(args: argparse.Namespace) -> None:
     node_ip = args.node_ip or default_node_ip()
     version = (await runtime.version()).get("Version", "unknown")
     agent = NodeAgent(api, node=args.node_name, node_ip=node_ip, port=args.port, root_dir=args.root_dir,
-                      docker_version=version, pod_cidr=args.pod_cidr, heartbeat_s=args.heartbeat_s)
+                      docker_version=version, pod_cidr=args.pod_cidr, heartbeat_s=args.heartbeat_s,
+                      provider_id=args.provider_id)
     os.makedirs(args.root_dir, exist_ok=True)
     os.makedirs(args.log_dir, exist_ok=True)
     pod_cidr = await resolve_pod_cidr(agent, await agent.register(), client, args.pod_cidr_wait_s)

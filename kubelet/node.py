@@ -5,7 +5,7 @@ status) with capacity/allocatable from the host (cpu, memory, pods=110, ephemera
 after creating its Lease (so the Node is never seen Ready without a Lease; the Lease gets the
 Node as owner as soon as the Node's uid is known),
 addresses InternalIP/Hostname, nodeInfo (Docker version, OS, kernel), the four conditions,
-and `daemonEndpoints.kubeletEndpoint.Port`; it returns the node's `spec.podCIDR` or None.
+and `daemonEndpoints.kubeletEndpoint.Port`, and `spec.providerID` when given; it returns the node's `spec.podCIDR` or None.
 `run()` renews the Lease `kube-node-lease/<node>` and patches the node status every
 `heartbeat_s` (10 s), surviving API server outages (errors are logged and retried next beat).
 The pure builders (`host_facts`, `node_status`, `lease_body`) are unit-tested.
@@ -154,11 +154,13 @@ def lease_body(node: str, *, node_uid: str | None, now: str) -> dict[str, Any]:
 
 class NodeAgent:
     def __init__(self, api: Any, *, node: str, node_ip: str, port: int, root_dir: str, docker_version: str,
-                 pod_cidr: str | None, labels: dict[str, str] | None = None, heartbeat_s: float = 10.0) -> None:
+                 pod_cidr: str | None, labels: dict[str, str] | None = None, heartbeat_s: float = 10.0,
+                 provider_id: str | None = None) -> None:
         self.api, self.node, self.node_ip, self.port = api, node, node_ip, port
         self.root_dir, self.docker_version, self.pod_cidr = root_dir, docker_version, pod_cidr
         self.labels = labels or {}
         self.heartbeat_s = heartbeat_s
+        self.provider_id = provider_id
         self.uid: str | None = None
         self._status: dict[str, Any] | None = None
 
@@ -176,6 +178,8 @@ class NodeAgent:
                                 "spec": {}, "status": self._status_now()}
         if self.pod_cidr:
             body["spec"] = {"podCIDR": self.pod_cidr, "podCIDRs": [self.pod_cidr]}
+        if self.provider_id:
+            body["spec"]["providerID"] = self.provider_id
         # The Lease first: nobody may see this Node Ready without its Lease (a node lifecycle
         # controller would take a Ready node without a Lease for one that stopped beating).
         await self.renew_lease()

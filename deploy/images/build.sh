@@ -4,9 +4,13 @@
 #   kubelite/pause:latest    tiny static C pause (gcc -static), busybox-sleep fallback
 #   kubelite/python:3        Debian bookworm minbase + python3 via debootstrap (~30 s+); only
 #                            when KUBELITE_BUILD_PYTHON_IMAGE=1 or `build.sh --python`
-# Idempotent: an image that exists is not rebuilt unless KUBELITE_REBUILD_IMAGES=1.
+#                            (debian.sh: the same recipe builds the lab's base image)
+# Idempotent: an image that exists is not rebuilt unless KUBELITE_REBUILD_IMAGES=1
+# (kubelite/python:3 is rebuilt when its inputs label differs).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=debian.sh
+. "$HERE/debian.sh"
 log() { printf '[images] %s\n' "$*"; }
 have() { [ "${KUBELITE_REBUILD_IMAGES:-0}" != 1 ] && docker image inspect "$1" >/dev/null 2>&1; }
 WORK=$(mktemp -d)
@@ -54,19 +58,8 @@ build_pause() {
 }
 
 build_python() {
-  have kubelite/python:3 && return 0
-  command -v debootstrap >/dev/null || { log "debootstrap missing: skipping kubelite/python:3"; return 0; }
-  # The mirror apt already uses: no other network endpoint is contacted.
-  local mirror
-  mirror=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null \
-    | grep -E '^(deb |URIs:)' | grep -oE 'https?://[^ ]+' | grep -v -- '-security' | grep -E '/debian/?$' | head -1 || true)
-  mirror=${mirror:-http://deb.debian.org/debian}
-  log "building kubelite/python:3 (debootstrap minbase bookworm from $mirror)"
-  local root=$WORK/python
-  debootstrap --variant=minbase --include=python3 bookworm "$root" "$mirror" >"$WORK/debootstrap.log" 2>&1 \
-    || { log "debootstrap failed:"; tail -20 "$WORK/debootstrap.log"; return 1; }
-  rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
-  tar -C "$root" -c . | docker import -c 'CMD ["python3"]' - kubelite/python:3 >/dev/null
+  # The same debootstrap minbase recipe as the lab images (deploy/images/debian.sh).
+  debian_image kubelite/python:3 python3 python3
 }
 
 build_busybox

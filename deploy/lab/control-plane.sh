@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Entrypoint of the lab control-plane host: etcd, the API server (all addresses, port 6443),
+# the scheduler, the controller-manager with the lab cloud provider, the cluster DNS
+# (listening on this host's lab address, published as kube-dns 10.96.0.10) and the route agent
+# (so DNS answers find their way back to pods on the nodes).
+set -u
+. /src/deploy/lab/common.sh
+mkdir -p /var/lib/etcd
+supervise etcd etcd --name control-plane --data-dir /var/lib/etcd/data \
+  --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
+  --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
+  --initial-cluster control-plane=http://127.0.0.1:2380 --log-level warn
+supervise apiserver python3 -m apiserver --etcd-servers http://127.0.0.1:2379 --bind-address 0.0.0.0 --port 6443
+for _ in $(seq 1 300); do
+  python3 -c "import httpx,sys; sys.exit(httpx.get('http://127.0.0.1:6443/readyz', timeout=1).status_code != 200)" \
+    2>/dev/null && break
+  sleep 0.2
+done
+write_kubeconfig "http://$NODE_IP:6443"
+supervise scheduler python3 -m scheduler --kubeconfig "$KCFG"
+# shellcheck disable=SC2086
+supervise controllers python3 -m controllers --kubeconfig "$KCFG" --cloud-provider lab --lab-name "$LAB_NAME" \
+  ${CONTROLLER_FLAGS:-}
+supervise dns python3 -m addons.dns --kubeconfig "$KCFG" --listen "$NODE_IP:53" --publish-ip "$NODE_IP"
+supervise routeagent python3 -m routeagent --kubeconfig "$KCFG" --node-ip "$NODE_IP"
+wait_forever

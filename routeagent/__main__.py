@@ -1,0 +1,3 @@
+from routeagent.main import main
+
+main()
