@@ -21,13 +21,17 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from controllers.base import Controller, ControllerContext
+from controllers.cronjob import CronJobController
+from controllers.daemonset.controller import DaemonSetController
 from controllers.deployment.controller import DeploymentController
 from controllers.gc import GarbageCollector
+from controllers.job.controller import JobController
 from controllers.namespace import NamespaceController
 from controllers.nodeipam import NodeIpamController
 from controllers.options import ControllerOptions
 from controllers.replicaset import ReplicaSetController
 from controllers.statefulset.controller import StatefulSetController
+from controllers.ttlafterfinished import TTLAfterFinishedController
 from machinery.events import ClientSink, EventRecorder
 from machinery.informer import InformerFactory
 
@@ -42,6 +46,10 @@ CONTROLLERS: dict[str, ControllerCtor] = {
     "namespace": NamespaceController,
     "nodeipam": NodeIpamController,
     "statefulset": StatefulSetController,
+    "daemonset": DaemonSetController,
+    "job": JobController,
+    "cronjob": CronJobController,
+    "ttl-after-finished": TTLAfterFinishedController,
 }
 
 
