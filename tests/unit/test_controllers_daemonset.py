@@ -5,7 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from controllers.daemonset.controller import DaemonSetController
-from controllers.daemonset.placement import DAEMON_TOLERATIONS, add_daemon_tolerations, should_run, target_node
+from controllers.daemonset.placement import (
+    DAEMON_TOLERATIONS,
+    add_daemon_tolerations,
+    should_run,
+    target_node,
+)
 from machinery.clock import FakeClock
 from machinery.models import ControllerRevision, DaemonSet, Node, Pod
 from tests.unit.fake_client import NS, FakeClient, make_context, preload
