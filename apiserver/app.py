@@ -42,6 +42,7 @@ from apiserver.routes import ApiRoutes
 from apiserver.routing import Dispatcher
 from apiserver.storage import EtcdStorage, Storage, keys
 from machinery import errors, registry
+from machinery.backoff import Backoff
 from machinery.meta import Resource
 
 log = logging.getLogger(__name__)
@@ -55,8 +56,9 @@ class _NotConnected:
 
 
 async def _start_background(ctx: Ctx, kinds: Sequence[type[Resource]]) -> None:
-    backoff_s = 0.2
+    backoff = Backoff(0.2, 5.0)
     while True:
+        backoff_s = backoff.next()
         try:
             await recover_allocator(ctx)
             ctx.allocator_ready = True
@@ -73,7 +75,6 @@ async def _start_background(ctx: Ctx, kinds: Sequence[type[Resource]]) -> None:
         except Exception:
             log.exception("start-up failed; retrying in %.1fs", backoff_s)
         await asyncio.sleep(backoff_s)
-        backoff_s = min(backoff_s * 2, 5.0)
 
 
 class _App(FastAPI):

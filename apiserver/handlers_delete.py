@@ -39,7 +39,7 @@ from apiserver.handlers_common import (
 )
 from apiserver.selection import selection
 from machinery import errors
-from machinery.meta import now_rfc3339
+from machinery.clock import format_time, now_rfc3339
 
 _POLICIES = ("Orphan", "Foreground", "Background")
 
@@ -147,7 +147,7 @@ def _mark(cls: ResourceClass, current: Obj, opts: DeleteOptions) -> Obj | None:
     if meta.get("deletionTimestamp") and old_grace is not None and old_grace <= grace:
         return new if new != current else current  # only a shorter grace period changes it
     deadline = datetime.now(UTC) + timedelta(seconds=grace)
-    meta["deletionTimestamp"] = deadline.strftime("%Y-%m-%dT%H:%M:%SZ") if grace else now_rfc3339()
+    meta["deletionTimestamp"] = format_time(deadline) if grace else now_rfc3339()
     meta["deletionGracePeriodSeconds"] = grace
     return new
 

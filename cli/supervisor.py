@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import importlib.util
 import json
+import math
 import os
 import signal
 import socket
@@ -32,6 +33,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import httpx
+
+from machinery.backoff import Backoff
 
 ETCD_BIN = os.environ.get("KUBELITE_ETCD_BIN", "/usr/bin/etcd")
 OPTIONAL = ("scheduler", "controllers", "kubelet", "proxy", "dns")
@@ -228,21 +231,22 @@ class Supervisor:
 
     async def keep_running(self, name: str, argv: list[str], first: asyncio.subprocess.Process) -> None:
         """Restart `name` whenever it exits, with exponential backoff, until stopping."""
-        proc, backoff = first, BACKOFF_START_S
+        proc = first
+        backoff = Backoff(BACKOFF_START_S, BACKOFF_MAX_S, jitter=0.0, reset_after_s=math.inf)  # reset: below
         while True:
             started = time.monotonic()
             code = await proc.wait()
             if self.stopping.is_set():
                 return
             if time.monotonic() - started > HEALTHY_RESET_S:
-                backoff = BACKOFF_START_S
-            self.log(f"{name} (pid {proc.pid}) exited with code {code}; restarting in {backoff:.0f}s")
+                backoff.reset()
+            delay_s = backoff.next()
+            self.log(f"{name} (pid {proc.pid}) exited with code {code}; restarting in {delay_s:.0f}s")
             self.state["components"][name]["pid"] = None
             self.save()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stopping.wait(), backoff)
+                await asyncio.wait_for(self.stopping.wait(), delay_s)
                 return
-            backoff = min(backoff * 2, BACKOFF_MAX_S)
             proc = await self.spawn(name, argv)
 
     async def start_and_wait(self, name: str, argv: list[str], ready: Any, what: str) -> bool:

@@ -23,11 +23,9 @@ from typing import Any
 
 from kubelet.runtime import ContainerSpec, Mount, PortBinding, labels_for
 from kubelet.volumes import Fetch
+from machinery.quantity import parse_quantity
 
 _VAR = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)|\$\$")
-_QTY = re.compile(r"^([0-9.]+)([a-zA-Z]*)$")
-_SUFFIX: dict[str, Decimal | int] = {"": 1, "m": Decimal("0.001"), "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
-           "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
 
 
 class ConfigError(RuntimeError):
@@ -35,10 +33,11 @@ class ConfigError(RuntimeError):
 
 
 def quantity(s: str | int | float) -> Decimal:
-    m = _QTY.match(str(s).strip())
-    if not m or m.group(2) not in _SUFFIX:
-        raise ConfigError(f"invalid quantity {s!r}")
-    return Decimal(m.group(1)) * _SUFFIX[m.group(2)]
+    """machinery.quantity's exact value; a bad quantity is a ConfigError (CreateContainerConfigError)."""
+    try:
+        return parse_quantity(s)
+    except ValueError as exc:
+        raise ConfigError(f"invalid quantity {s!r}: {exc}") from exc
 
 
 def expand(s: str, env: dict[str, str]) -> str:
@@ -133,7 +132,7 @@ def cpu_shares(resources: dict[str, Any]) -> int:
     cpu = (resources.get("requests") or {}).get("cpu") or (resources.get("limits") or {}).get("cpu")
     if not cpu:
         return MIN_SHARES  # BestEffort: lowest weight, as the kubelet does
-    millis = math.ceil(quantity(cpu) * 1000)  # Kubernetes' MilliValue rounds up
+    millis = math.ceil(quantity(cpu) * 1000)  # Kubernetes' MilliValue rounds up (as cpu_millis)
     return max(MIN_SHARES, millis * SHARES_PER_CPU // 1000)
 
 
@@ -162,9 +161,9 @@ def build_spec(pod: dict[str, Any], container: dict[str, Any], *, cluster: str, 
     name = container.get("name", "")
     limits = (container.get("resources") or {}).get("limits") or {}
     nano_cpus = int(quantity(limits["cpu"]) * 10**9) if limits.get("cpu") else None
-    mem = int(quantity(limits["memory"])) if limits.get("memory") else None
+    mem = math.ceil(quantity(limits["memory"])) if limits.get("memory") else None  # Value() rounds up
     requests = (container.get("resources") or {}).get("requests") or {}
-    reservation = int(quantity(requests["memory"])) if requests.get("memory") else None
+    reservation = math.ceil(quantity(requests["memory"])) if requests.get("memory") else None
     if reservation is not None and mem is not None:
         reservation = min(reservation, mem)  # Docker refuses a reservation above the limit
     cmd = container.get("command")

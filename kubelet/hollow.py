@@ -34,6 +34,7 @@ from typing import Any
 
 from kubelet.hollow_status import lease_body, node_body, pod_ip, running_status, utc_micro
 from machinery import errors
+from machinery.backoff import Backoff
 from machinery.client import ApiClient
 from machinery.informer import Informer
 from machinery.logsetup import setup_logging
@@ -99,14 +100,13 @@ class HollowNodes:
     async def register_all(self) -> None:
         """Register every node, retrying the failed ones until the API server takes them."""
         todo = list(range(self.cfg.count))
-        delay_s = 0.5
+        backoff = Backoff(0.5, 10.0)
         while todo:
             results = await asyncio.gather(*(self._register(i) for i in todo), return_exceptions=True)
             failed = [(i, r) for i, r in zip(todo, results, strict=True) if isinstance(r, Exception)]
             if failed:
                 log.warning("%d hollow nodes not registered yet (%s); retrying", len(failed), failed[0][1])
-                await asyncio.sleep(delay_s)
-                delay_s = min(delay_s * 2, 10.0)
+                await asyncio.sleep(backoff.next())
             todo = [i for i, _ in failed]
         log.info("registered %d hollow nodes", self.cfg.count)
 

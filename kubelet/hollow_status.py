@@ -1,23 +1,16 @@
 """Pure builders of the objects hollow nodes write: Node, Lease, and a running pod's status.
 
 Contract: no I/O; every function returns the JSON body (dicts) exactly as sent, so they are
-unit-tested on their own. Timestamps are UTC RFC 3339 (`utc_micro` with microseconds, as
-Lease.renewTime, `utc_seconds` otherwise).
+unit-tested on their own. Timestamps are UTC RFC 3339 from machinery.clock (`utc_micro` with
+microseconds, as Lease.renewTime, `utc_seconds` otherwise).
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-
-def utc_seconds() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-def utc_micro() -> str:
-    t = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e6):06d}Z"
+from machinery.clock import now_micro_rfc3339 as utc_micro
+from machinery.clock import now_rfc3339 as utc_seconds
 
 
 def node_ip(index: int) -> str:

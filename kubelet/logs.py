@@ -20,11 +20,12 @@ import re
 import struct
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
 import httpx
+
+from machinery.clock import parse_time
 
 DEFAULT_MAX_SIZE = 10 * 1024 * 1024
 DEFAULT_MAX_FILES = 5
@@ -117,8 +118,9 @@ def remove_instance_logs(path: Path) -> None:
 
 def _docker_ts_to_since(ts: str) -> str:
     """RFC3339Nano -> Docker's `since` "seconds.nanoseconds"."""
-    base, _, frac = ts.rstrip("Z").partition(".")
-    secs = int(datetime.fromisoformat(base).replace(tzinfo=UTC).timestamp())
+    _, _, frac = ts.rstrip("Z").partition(".")
+    parsed = parse_time(ts)
+    secs = int(parsed.timestamp()) if parsed is not None else 0
     return f"{secs}.{(frac or '0').ljust(9, '0')[:9]}"
 
 

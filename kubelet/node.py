@@ -20,24 +20,17 @@ import platform
 import shutil
 import socket
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from machinery import errors
+from machinery.clock import now_micro_rfc3339 as now_micro
+from machinery.clock import now_rfc3339 as now_s
 
 log = logging.getLogger(__name__)
 
 MAX_PODS = 110
 LEASE_NS = "kube-node-lease"
 LEASE_DURATION_S = 40
-
-
-def now_micro() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def now_s() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass

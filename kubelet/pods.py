@@ -22,6 +22,7 @@ from kubelet.api import KubeletApi
 from kubelet.logs import LogCopiers
 from kubelet.podworker import PodWorker, WorkerConfig
 from kubelet.runtime import LABEL_CLUSTER, LABEL_NODE, LABEL_UID, Runtime
+from machinery.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -82,19 +83,18 @@ class PodManager:
         """Wake workers on container die/start/oom events; reconnect with backoff forever."""
         filters = json.dumps({"type": ["container"], "label": [f"{LABEL_CLUSTER}={self.cfg.cluster}"],
                               "event": ["die", "start", "oom", "destroy"]})
-        delay = 0.5
+        backoff = Backoff(0.5, 10.0)
         while True:
             try:
                 transport = httpx.AsyncHTTPTransport(uds=self.docker_socket)
                 async with httpx.AsyncClient(transport=transport, base_url="http://docker", timeout=None) as http:
                     async with http.stream("GET", "/events", params={"filters": filters}) as resp:
-                        delay = 0.5
+                        backoff.reset()
                         async for line in resp.aiter_lines():
                             self._route_event(line)
             except (httpx.HTTPError, OSError) as exc:
-                log.warning("docker events stream lost (%s); reconnecting in %.1fs", exc, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
+                log.warning("docker events stream lost (%s); reconnecting", exc)
+            await asyncio.sleep(backoff.next())
 
     def _route_event(self, line: str) -> None:
         if not line.strip():

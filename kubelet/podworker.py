@@ -39,12 +39,14 @@ from kubelet.runtime import (
     ContainerInfo,
     ContainerSpec,
     Mount,
+    NameInUse,
     Runtime,
     labels_for,
 )
 from kubelet.status import ContainerView, PodView, compute_pod_status, qos_class, status_changed, ts_seconds
 from kubelet.status import published_container_status as published_status
 from machinery import errors
+from machinery.clock import now_rfc3339
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +66,6 @@ class WorkerConfig:
     image_retry_s: float = 10.0
     cluster_dns: list[str] = field(default_factory=list)  # e.g. ["10.96.0.10"]; empty: Docker's DNS
     cluster_domain: str = "cluster.local"
-
-
-def now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class PodWorker:
@@ -227,9 +225,7 @@ class PodWorker:
     async def _create(self, spec: ContainerSpec) -> str:
         try:
             return await self.runtime.create(spec)
-        except Exception as exc:  # a leftover of the same name (crash between create and label)
-            if "Conflict" not in str(exc) and "already in use" not in str(exc):
-                raise
+        except NameInUse:  # a leftover of the same name (crash between create and label)
             await self.runtime.remove(spec.name)
             return await self.runtime.create(spec)
 

@@ -126,6 +126,10 @@ class ExecResult:
     stderr: bytes
 
 
+class NameInUse(Exception):
+    """`create` refused: a container of that name exists already (Docker's 409 Conflict)."""
+
+
 class Runtime(Protocol):
     async def image_id(self, image: str) -> str | None: ...
     async def create(self, spec: ContainerSpec) -> str: ...
@@ -243,7 +247,14 @@ class DockerRuntime:
             kwargs["stdin_open"] = True
         if spec.tty:
             kwargs["tty"] = True
-        container = await self._call(self.client.containers.create, spec.image, **kwargs)
+        import docker.errors
+
+        try:
+            container = await self._call(self.client.containers.create, spec.image, **kwargs)
+        except docker.errors.APIError as exc:
+            if exc.status_code == 409:
+                raise NameInUse(str(exc)) from exc
+            raise
         return str(container.id)
 
     async def start(self, cid: str) -> None:

@@ -36,6 +36,7 @@ from kubelet.runtime import (
     LABEL_UID,
     ContainerInfo,
 )
+from machinery.clock import format_micro_time
 
 
 def _status(code: int, reason: str, message: str) -> JSONResponse:
@@ -46,7 +47,7 @@ def _status(code: int, reason: str, message: str) -> JSONResponse:
 def since_ts(seconds: int) -> str:
     """A CRI-comparable RFC3339Nano timestamp `seconds` ago."""
     t = datetime.fromtimestamp(time.time() - seconds, UTC)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond:06d}000Z"
+    return format_micro_time(t).removesuffix("Z") + "000Z"  # nanoseconds, as the CRI writes them
 
 
 def create_app(manager: PodManager) -> FastAPI:

@@ -19,10 +19,10 @@ while their status does not change.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from kubelet.runtime import ContainerInfo
+from machinery.clock import parse_time
 from machinery.qos import pod_qos_class
 
 
@@ -180,5 +180,5 @@ def ts_seconds(s: str | None) -> float | None:
     """Docker's RFC 3339 timestamp (nanoseconds, "Z") as epoch seconds; None for None/""."""
     if not s:
         return None
-    base = s.rstrip("Z").split(".")[0]
-    return datetime.fromisoformat(base).replace(tzinfo=UTC).timestamp()
+    parsed = parse_time(s)
+    return None if parsed is None else float(int(parsed.timestamp()))  # whole seconds, as before

@@ -14,6 +14,11 @@ Contract:
   exactly when the code under test is waiting. Calling the clock (`clock()`) reads monotonic
   time, so a `FakeClock` also serves where a plain `Callable[[], float]` is expected
   (`Backoff`, rate limiters, expectations).
+- `await wait_for(clock, aw, timeout_s) -> bool`: waits until `aw` (a coroutine, task or
+  future) completes or `timeout_s` of the clock passed; True if it is done (by result,
+  exception or cancellation). A coroutine is
+  cancelled on timeout; a task or future given by the caller is left running (unlike
+  `asyncio.wait_for`), and its result or exception stays with it.
 - Timestamps: `format_time(dt)` is Kubernetes' `metav1.Time` (second precision,
   `2026-01-01T00:00:00Z`); `format_micro_time(dt)` is `metav1.MicroTime`
   (`2026-01-01T00:00:00.000000Z`); `parse_time(s)` reads either (and any RFC 3339 offset) into an
@@ -27,8 +32,9 @@ import asyncio
 import heapq
 import itertools
 import time
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Clock(Protocol):
@@ -111,6 +117,21 @@ class FakeClock:
                 return
             await asyncio.sleep(0)
         raise AssertionError(f"expected {n} sleeper(s) on the fake clock, found {self.sleeping}")
+
+
+async def wait_for(clock: Clock, aw: Awaitable[Any], timeout_s: float) -> bool:
+    """Wait for `aw` at most `timeout_s` seconds of `clock` (see module docstring)."""
+    owned = not isinstance(aw, asyncio.Future)
+    target = asyncio.ensure_future(aw)
+    tick = asyncio.ensure_future(clock.sleep(timeout_s))
+    try:
+        await asyncio.wait({target, tick}, return_when=asyncio.FIRST_COMPLETED)
+        done = target.done()
+    finally:
+        tick.cancel()
+        if owned and not target.done():
+            target.cancel()
+    return done
 
 
 def format_time(dt: datetime) -> str:

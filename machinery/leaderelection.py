@@ -2,8 +2,9 @@
 
 Contract:
 - `LeaderElector(client, name, *, namespace="kube-system", identity, lease_duration_s=15.0,
-  renew_deadline_s=10.0, retry_period_s=2.0)`; `await elector.run(on_started_leading,
-  on_stopped_leading)`.
+  renew_deadline_s=10.0, retry_period_s=2.0, clock=REAL_CLOCK, rand=random.random)`;
+  `await elector.run(on_started_leading, on_stopped_leading)`. All waiting and measuring goes
+  through `clock` (machinery.clock), so tests drive it with a FakeClock in no real time.
 - `run` tries to acquire the Lease `namespace/name` every `retry_period_s` (jittered). It may
   take the Lease when it is absent, has no holder, is ours, or when its record (holder,
   renewTime) has not changed for `lease_duration_s` as measured on OUR monotonic clock since
@@ -27,13 +28,13 @@ import asyncio
 import contextlib
 import logging
 import random
-import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from machinery import errors
+from machinery.clock import REAL_CLOCK, Clock, now_micro_rfc3339, wait_for
 from machinery.meta import ObjectMeta
-from machinery.models import Lease, LeaseSpec, now_microtime
+from machinery.models import Lease, LeaseSpec
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,8 @@ log = logging.getLogger(__name__)
 class LeaderElector:
     def __init__(self, client: Any, name: str, *, namespace: str = "kube-system", identity: str,
                  lease_duration_s: float = 15.0, renew_deadline_s: float = 10.0,
-                 retry_period_s: float = 2.0) -> None:
+                 retry_period_s: float = 2.0, clock: Clock = REAL_CLOCK,
+                 rand: Callable[[], float] = random.random) -> None:
         if not identity:
             raise ValueError("leader election needs a non-empty identity")
         if not lease_duration_s > renew_deadline_s > retry_period_s > 0:
@@ -53,6 +55,8 @@ class LeaderElector:
         self.lease_duration_s = lease_duration_s
         self.renew_deadline_s = renew_deadline_s
         self.retry_period_s = retry_period_s
+        self.clock = clock
+        self._rand = rand
         self._observed: tuple[str | None, str | None] | None = None
         self._observed_at = 0.0
         self._lease: Lease | None = None
@@ -65,10 +69,10 @@ class LeaderElector:
         record = (spec.holderIdentity, spec.renewTime)
         if record != self._observed:
             self._observed = record
-            self._observed_at = time.monotonic()
+            self._observed_at = self.clock.monotonic()
 
     async def try_acquire_or_renew(self) -> bool:
-        now = now_microtime()
+        now = now_micro_rfc3339(self.clock)
         duration = max(1, round(self.lease_duration_s))
         try:
             lease = await self.client.get(Lease, self.name, namespace=self.namespace)
@@ -87,7 +91,7 @@ class LeaderElector:
         holder = spec.holderIdentity
         held_by_other = bool(holder) and holder != self.identity
         observed_duration = float(spec.leaseDurationSeconds or self.lease_duration_s)
-        if held_by_other and time.monotonic() - self._observed_at < observed_duration:
+        if held_by_other and self.clock.monotonic() - self._observed_at < observed_duration:
             return False
         new_spec = spec.model_copy()
         if holder != self.identity:
@@ -112,7 +116,7 @@ class LeaderElector:
             return False
 
     def _jittered(self) -> float:
-        return self.retry_period_s * (1.0 + 0.2 * random.random())
+        return self.retry_period_s * (1.0 + 0.2 * self._rand())
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -121,7 +125,7 @@ class LeaderElector:
         while True:  # polling is the protocol: the Lease is the only shared state
             if await self._attempt():
                 break
-            await asyncio.sleep(self._jittered())
+            await self.clock.sleep(self._jittered())
         self.is_leader = True
         log.info("leader election %s/%s: %s is the leader", self.namespace, self.name, self.identity)
         task = asyncio.create_task(on_started_leading(), name=f"leading-{self.name}")
@@ -150,14 +154,13 @@ class LeaderElector:
 
     async def _renew_until_lost(self, task: asyncio.Task[None]) -> bool:
         """Renew until the leading task ends (False) or renewals fail for renew_deadline_s (True)."""
-        last_ok = time.monotonic()
+        last_ok = self.clock.monotonic()
         while True:
-            done, _ = await asyncio.wait({task}, timeout=self.retry_period_s)
-            if done:
+            if await wait_for(self.clock, task, self.retry_period_s):
                 return False
             if await self._attempt():
-                last_ok = time.monotonic()
-            elif time.monotonic() - last_ok > self.renew_deadline_s:
+                last_ok = self.clock.monotonic()
+            elif self.clock.monotonic() - last_ok > self.renew_deadline_s:
                 return True
 
     async def release(self) -> None:
@@ -168,7 +171,7 @@ class LeaderElector:
         spec = lease.spec.model_copy()
         spec.holderIdentity = None
         spec.leaseDurationSeconds = 1
-        spec.renewTime = now_microtime()
+        spec.renewTime = now_micro_rfc3339(self.clock)
         lease.spec = spec
         try:
             self._lease = await self.client.replace(lease)

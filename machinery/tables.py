@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from machinery.clock import parse_time
+
 Obj = dict[str, Any]
 NONE = "<none>"
 
@@ -32,10 +34,10 @@ def parse_ts(value: Any) -> datetime | None:
     if not value or not isinstance(value, str):
         return None
     try:
-        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        dt = parse_time(value)
     except ValueError:
         return None
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+    return dt if dt is None or dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 def human_duration(seconds_f: float) -> str:

@@ -1,7 +1,7 @@
 """A rate-limited sync loop (kube-proxy's BoundedFrequencyRunner, in asyncio).
 
 Contract:
-- `SyncLoop(fn, min_period_s, period_s)`: `await run()` calls `await fn(periodic)` at once
+- `SyncLoop(fn, min_period_s, period_s, clock=REAL_CLOCK)`: `await run()` calls `await fn(periodic)` at once
   (periodic=True), then whenever `request()` was called (periodic=False), but never twice
   within `min_period_s` (requests in between coalesce into one call), and at least every
   `period_s` with periodic=True even without requests.
@@ -9,22 +9,25 @@ Contract:
   retried as a periodic one), so a transient iptables or API failure never stops the loop.
 - `request()` is safe to call from any synchronous handler on the loop's thread.
 - `syncs` counts completed calls (tests and metrics); `last_duration_s` is the last one's time.
+- All waiting and measuring goes through `clock` (machinery.clock): tests use a FakeClock.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
+
+from machinery.clock import REAL_CLOCK, Clock, wait_for
 
 log = logging.getLogger(__name__)
 
 
 class SyncLoop:
     def __init__(self, fn: Callable[[bool], Awaitable[None]], *, min_period_s: float = 1.0,
-                 period_s: float = 30.0) -> None:
+                 period_s: float = 30.0, clock: Clock = REAL_CLOCK) -> None:
         self.fn = fn
+        self.clock = clock
         self.min_period_s = min_period_s
         self.period_s = period_s
         self._wanted = asyncio.Event()
@@ -39,19 +42,17 @@ class SyncLoop:
         last_start = -float("inf")
         last_periodic = -float("inf")
         while True:
-            now = time.monotonic()
+            now = self.clock.monotonic()
             periodic = now - last_periodic >= self.period_s
             if not periodic:
-                try:
-                    await asyncio.wait_for(self._wanted.wait(), timeout=last_periodic + self.period_s - now)
-                except TimeoutError:
+                if not await wait_for(self.clock, self._wanted.wait(), last_periodic + self.period_s - now):
                     continue  # period elapsed: loop round and do a periodic sync
                 # Coalesce: wait out the rest of min_period_s; requests meanwhile join this run.
-                wait_s = last_start + self.min_period_s - time.monotonic()
+                wait_s = last_start + self.min_period_s - self.clock.monotonic()
                 if wait_s > 0:
-                    await asyncio.sleep(wait_s)
+                    await self.clock.sleep(wait_s)
             self._wanted.clear()
-            last_start = time.monotonic()
+            last_start = self.clock.monotonic()
             if periodic:
                 last_periodic = last_start
             try:
@@ -66,5 +67,5 @@ class SyncLoop:
                     last_periodic = -float("inf")  # a failed periodic sync is redone as a periodic one
                 else:
                     self._wanted.set()
-                await asyncio.sleep(self.min_period_s)
-            self.last_duration_s = time.monotonic() - last_start
+                await self.clock.sleep(self.min_period_s)
+            self.last_duration_s = self.clock.monotonic() - last_start

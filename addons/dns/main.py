@@ -28,6 +28,7 @@ from typing import Any
 from addons.dns.records import Zone
 from addons.dns.server import DnsServer
 from machinery import errors
+from machinery.backoff import Backoff
 from machinery.client import ApiClient
 from machinery.informer import InformerFactory
 from machinery.logsetup import setup_logging
@@ -92,8 +93,9 @@ def _hostport(value: str) -> tuple[str, int]:
 async def _start_when_possible(zone: Zone, host: str, port: int, stop: asyncio.Event) -> DnsServer:
     """Bind, retrying while the address does not exist yet: the pod bridge's gateway appears
     only once the kubelet has created the pod network."""
-    delay_s = 0.5
+    backoff = Backoff(0.5, 10.0)
     while True:
+        delay_s = backoff.next()
         server = DnsServer(zone)
         try:
             await server.start(host, port)
@@ -105,7 +107,6 @@ async def _start_when_possible(zone: Zone, host: str, port: int, stop: asyncio.E
             await asyncio.wait_for(stop.wait(), delay_s)
         if stop.is_set():
             raise SystemExit(0)
-        delay_s = min(delay_s * 2, 10.0)
 
 
 async def run(args: argparse.Namespace) -> None:

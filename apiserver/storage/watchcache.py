@@ -43,6 +43,7 @@ from typing import Protocol
 
 from apiserver.storage.interface import Obj, StoredEvent
 from machinery import errors
+from machinery.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -224,11 +225,11 @@ class WatchCache:
     # --- the etcd side ---------------------------------------------------------------------
 
     async def _run(self) -> None:
-        backoff_s = 0.1
+        backoff = Backoff(0.1, 2.0)
         while True:
             try:
                 async for batch in self.source.stream(self.prefix, self._rev + 1):
-                    backoff_s = 0.1
+                    backoff.reset()
                     for raw in batch.events:
                         self._apply(raw)
                     if not batch.events and batch.progress_rev and batch.progress_rev > self._rev:
@@ -240,12 +241,10 @@ class WatchCache:
                     await self._relist()
                     continue
             except errors.ApiError as e:
-                log.warning("watch cache %s: etcd watch failed (%s); retrying in %.1fs",
-                            self.prefix, e, backoff_s)
+                log.warning("watch cache %s: etcd watch failed (%s); retrying", self.prefix, e)
             except Exception:
                 log.exception("watch cache %s: unexpected watch failure", self.prefix)
-            await asyncio.sleep(backoff_s)
-            backoff_s = min(backoff_s * 2, 2.0)
+            await asyncio.sleep(backoff.next())
 
     def _index_values(self, *objs: Obj | None) -> tuple[str, ...]:
         if self.index_fn is None:

@@ -1,23 +1,17 @@
 """coordination.k8s.io/v1 Lease (node heartbeats, leader election).
 
 `acquireTime`/`renewTime` are MicroTime: RFC 3339 with microseconds,
-"2026-01-02T03:04:05.123456Z" (`now_microtime()` writes one).
+"2026-01-02T03:04:05.123456Z" (`machinery.clock.now_micro_rfc3339()` writes one).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import ClassVar
 
 from pydantic import ConfigDict
 
 from machinery.meta import Resource
 from machinery.models._base import StrictModel
-
-
-def now_microtime() -> str:
-    """The current time as a Kubernetes MicroTime string."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class LeaseSpec(StrictModel):
@@ -41,4 +35,4 @@ class Lease(Resource):
     spec: LeaseSpec | None = None
 
 
-__all__ = ["Lease", "LeaseSpec", "now_microtime"]
+__all__ = ["Lease", "LeaseSpec"]

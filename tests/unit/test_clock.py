@@ -16,6 +16,7 @@ from machinery.clock import (
     now_micro_rfc3339,
     now_rfc3339,
     parse_time,
+    wait_for,
 )
 
 
@@ -87,3 +88,28 @@ def test_formats_and_parse_round_trip() -> None:
     assert parse_time("2026-01-02T05:04:05+02:00") == plus_two
     assert format_time(plus_two) == "2026-01-02T03:04:05Z"  # always written in UTC
     assert parse_time(None) is None and parse_time("") is None
+
+
+async def test_wait_for_on_the_fake_clock() -> None:
+    clock = FakeClock()
+    event = asyncio.Event()
+    waiting = asyncio.create_task(wait_for(clock, event.wait(), 5.0))
+    await clock.sleepers(1)
+    clock.advance(5.0)
+    assert await waiting is False  # timed out: the owned coroutine was cancelled
+    waiting = asyncio.create_task(wait_for(clock, event.wait(), 5.0))
+    await clock.sleepers(1)
+    event.set()
+    assert await waiting is True
+    assert clock.sleeping == 0  # its timer was cancelled
+
+    async def forever() -> None:
+        await asyncio.sleep(3600)
+
+    task = asyncio.create_task(forever())
+    waiting = asyncio.create_task(wait_for(clock, task, 1.0))
+    await clock.sleepers(1)
+    clock.advance(1.0)
+    assert await waiting is False and not task.done()  # the caller's task keeps running
+    task.cancel()
+    assert await wait_for(clock, task, 1.0) is True  # done by cancellation counts as done

@@ -1,30 +1,52 @@
-"""LeaderElector against the recording fake client (fast durations, real clock)."""
+"""LeaderElector against the recording fake client, on a fake clock (no real waiting)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from machinery import errors
+from machinery.clock import FakeClock
 from machinery.leaderelection import LeaderElector
 from machinery.models import Lease
 from tests.unit.fake_client import FakeClient
 
-# leaseDurationSeconds is an integer on the wire: 1 s is the shortest lease there is.
-FAST = {"lease_duration_s": 1.0, "renew_deadline_s": 0.5, "retry_period_s": 0.1}
+# client-go's defaults; the fake clock makes them cost nothing.
+TIMING = {"lease_duration_s": 15.0, "renew_deadline_s": 10.0, "retry_period_s": 2.0}
 
 
-def _elector(client: FakeClient, identity: str) -> LeaderElector:
-    return LeaderElector(client, "cm", namespace="kube-system", identity=identity, **FAST)
+def _elector(client: FakeClient, identity: str, clock: FakeClock) -> LeaderElector:
+    return LeaderElector(client, "cm", namespace="kube-system", identity=identity, clock=clock,
+                         rand=lambda: 0.0, **TIMING)
+
+
+async def _advance_until_done(clock: FakeClock, task: asyncio.Task[None], step_s: float, *,
+                              max_steps: int = 100) -> float:
+    """Move fake time in `step_s` steps (each once something sleeps) until `task` ends."""
+    start = clock.monotonic()
+    for _ in range(max_steps):
+        if task.done():
+            break
+        await clock.sleepers(1)
+        clock.advance(step_s)
+        for _ in range(20):
+            await asyncio.sleep(0)
+    assert task.done(), "the task did not finish"
+    return clock.monotonic() - start
 
 
 async def test_first_acquires_second_waits_for_expiry_then_takes_over() -> None:
-    client = FakeClient()
-    a, b = _elector(client, "a"), _elector(client, "b")
+    client, clock = FakeClient(), FakeClock()
+    a, b = _elector(client, "a", clock), _elector(client, "b", clock)
     assert await a.try_acquire_or_renew()
     assert not await b.try_acquire_or_renew()  # A's record just observed
-    assert await a.try_acquire_or_renew()  # renewal
+    clock.advance(14.0)
+    assert await a.try_acquire_or_renew()  # renewal (a new renewTime)
+    clock.advance(14.0)
     assert not await b.try_acquire_or_renew()  # renewed record: B's clock restarts
-    await asyncio.sleep(1.05)
+    clock.advance(14.9)
+    assert not await b.try_acquire_or_renew()  # 14.9 s < the 15 s lease: still A's
+    clock.advance(0.2)
     assert await b.try_acquire_or_renew()
     lease = client.stored(Lease, "cm", "kube-system")
     assert lease.spec.holderIdentity == "b" and lease.spec.leaseTransitions == 1  # type: ignore[union-attr]
@@ -32,10 +54,10 @@ async def test_first_acquires_second_waits_for_expiry_then_takes_over() -> None:
 
 
 async def test_concurrent_writes_lose_on_conflict() -> None:
-    client = FakeClient()
-    a, b = _elector(client, "a"), _elector(client, "b")
+    client, clock = FakeClient(), FakeClock()
+    a, b = _elector(client, "a", clock), _elector(client, "b", clock)
     assert await a.try_acquire_or_renew()
-    await asyncio.sleep(1.05)
+    clock.advance(16.0)
     # B read the lease, then A renewed before B wrote: B's PUT carries a stale resourceVersion.
     stale = client.stored(Lease, "cm", "kube-system")
     assert await a.try_acquire_or_renew()
@@ -52,8 +74,8 @@ async def test_concurrent_writes_lose_on_conflict() -> None:
 
 
 async def test_run_loses_leadership_when_renewals_fail() -> None:
-    client = FakeClient()
-    a = _elector(client, "a")
+    client, clock = FakeClient(), FakeClock()
+    a = _elector(client, "a", clock)
     started, stopped = asyncio.Event(), asyncio.Event()
     cancelled = asyncio.Event()
 
@@ -68,14 +90,24 @@ async def test_run_loses_leadership_when_renewals_fail() -> None:
     runner = asyncio.create_task(a.run(lead, stopped.set))
     await asyncio.wait_for(started.wait(), 2)
     assert a.is_leader
+    renewals = len(client.calls_of("replace", "Lease"))
+    for _ in range(3):  # healthy renewals every retry period
+        await clock.sleepers(1)
+        clock.advance(2.0)
+        for _ in range(20):
+            await asyncio.sleep(0)
+    assert len(client.calls_of("replace", "Lease")) == renewals + 3
     client.fail("get", "Lease", errors.ServiceUnavailable("etcd down"))
-    await asyncio.wait_for(runner, 2)
+    lost_after = await _advance_until_done(clock, runner, 2.0)
     assert stopped.is_set() and cancelled.is_set() and not a.is_leader
+    # Lost at the first failed attempt more than renew_deadline_s (10 s) after the last good
+    # renewal: attempts every 2 s, so at 12 s.
+    assert lost_after == 12.0
 
 
 async def test_cancel_releases_the_lease_for_a_fast_takeover() -> None:
-    client = FakeClient()
-    a, b = _elector(client, "a"), _elector(client, "b")
+    client, clock = FakeClient(), FakeClock()
+    a, b = _elector(client, "a", clock), _elector(client, "b", clock)
     started = asyncio.Event()
 
     async def lead() -> None:
@@ -91,3 +123,27 @@ async def test_cancel_releases_the_lease_for_a_fast_takeover() -> None:
         pass
     assert client.stored(Lease, "cm", "kube-system").spec.holderIdentity is None  # type: ignore[union-attr]
     assert await b.try_acquire_or_renew()  # no need to wait for expiry
+
+
+async def test_a_standby_polls_every_retry_period_and_takes_over_after_the_lease() -> None:
+    client, clock = FakeClient(), FakeClock()
+    a, b = _elector(client, "a", clock), _elector(client, "b", clock)
+    assert await a.try_acquire_or_renew()  # A then dies without releasing
+    leading = asyncio.Event()
+
+    async def lead() -> None:
+        leading.set()
+        await asyncio.sleep(3600)
+
+    runner = asyncio.create_task(b.run(lead, lambda: None))
+    waited = 0.0
+    while not leading.is_set():
+        await clock.sleepers(1)
+        clock.advance(2.0)
+        waited += 2.0
+        for _ in range(20):
+            await asyncio.sleep(0)
+    assert 15.0 <= waited <= 18.0  # the 15 s lease, observed on B's own clock, then one poll
+    runner.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await runner

@@ -12,7 +12,7 @@ import pytest
 
 from kubelet.logs import LogCopiers
 from kubelet.podworker import PodWorker, WorkerConfig
-from kubelet.runtime import ContainerInfo, ContainerSpec, ExecResult
+from kubelet.runtime import ContainerInfo, ContainerSpec, ExecResult, NameInUse
 
 NOW = "2026-01-01T00:00:00Z"
 
@@ -27,6 +27,7 @@ class FakeRuntime:
         self.containers: dict[str, ContainerInfo] = {}
         self.specs: dict[str, ContainerSpec] = {}
         self.stopped: list[tuple[str, float]] = []
+        self.taken_names: set[str] = set()
         self.removed: list[str] = []
         self._ids = itertools.count(1)
         self._ips = itertools.count(2)
@@ -35,6 +36,9 @@ class FakeRuntime:
         return f"sha256:{image}" if image in self.images else None
 
     async def create(self, spec: ContainerSpec) -> str:
+        if spec.name in self.taken_names:  # a leftover of that name: Docker answers 409
+            self.taken_names.discard(spec.name)
+            raise NameInUse(f"Conflict. The container name \"/{spec.name}\" is already in use")
         cid = f"c{next(self._ids)}"
         self.containers[cid] = ContainerInfo(id=cid, name=spec.name, labels=dict(spec.labels), state="created",
                                              created_at=f"2026-01-01T00:00:{len(self.containers):02d}Z",
@@ -305,3 +309,20 @@ async def test_cluster_dns_resolv_conf_mounted(env: Any) -> None:
     text = await asyncio.to_thread(Path(resolv.source).read_text)
     assert text == ("nameserver 10.96.0.10\nsearch default.svc.cluster.local svc.cluster.local cluster.local\n"
                     "options ndots:5\n")
+
+
+async def test_a_leftover_of_the_same_name_is_removed_and_the_create_retried(env: Any) -> None:
+    rt, api, _ = env
+    original_create = rt.create
+    names: list[str] = []
+
+    async def create(spec: ContainerSpec) -> str:
+        if "POD" not in spec.name and spec.name not in names:
+            rt.taken_names.add(spec.name)  # the app container's name is taken, once
+        names.append(spec.name)
+        return await original_create(spec)
+
+    rt.create = create
+    await worker(make_pod(), env).sync()
+    app_name = next(n for n in names if "POD" not in n)
+    assert names.count(app_name) == 2 and app_name in rt.removed and rt.by_name("app")[0].state == "running"

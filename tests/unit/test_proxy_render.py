@@ -298,34 +298,45 @@ async def test_proxier_applies_diffs_skips_identical_and_recovers_after_failure(
 
 async def test_sync_loop_coalesces_rate_limits_and_retries() -> None:
     import asyncio
-    import time
 
+    from machinery.clock import FakeClock
     from proxy.sync import SyncLoop
 
+    clock = FakeClock(start_s=0.0)
     calls: list[tuple[float, bool]] = []
     fail = {"n": 1}
 
     async def fn(periodic: bool) -> None:
-        calls.append((time.monotonic(), periodic))
+        calls.append((clock.monotonic(), periodic))
         if not periodic and fail["n"]:
             fail["n"] -= 1
             raise RuntimeError("boom")
 
-    loop = SyncLoop(fn, min_period_s=0.2, period_s=0.9)
+    async def step(delta_s: float) -> None:
+        await clock.sleepers(1)
+        clock.advance(delta_s)
+        for _ in range(20):
+            await asyncio.sleep(0)
+
+    loop = SyncLoop(fn, min_period_s=2.0, period_s=9.0, clock=clock)
     task = asyncio.create_task(loop.run())
     try:
-        await asyncio.sleep(0.05)
-        assert [p for _, p in calls] == [True]
+        await clock.sleepers(1)
+        assert calls == [(0.0, True)]
+        await step(0.5)
         for _ in range(5):
-            loop.request()  # five requests in a burst: one run
-        await asyncio.sleep(0.45)
-        # the burst ran once at t0+0.2 (failed), then was retried once 0.2 s later
-        assert [p for _, p in calls] == [True, False, False]
-        assert calls[2][0] - calls[1][0] >= 0.2 and loop.failures == 1
-        await asyncio.sleep(0.6)
-        assert calls[-1][1] is True  # the period elapsed: a periodic sync without any request
-        gaps = [b[0] - a[0] for a, b in zip(calls, calls[1:], strict=False)]
-        assert min(gaps) >= 0.19
+            loop.request()  # five requests in a burst: one run, held back to min_period_s
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert calls == [(0.0, True)]
+        await step(1.5)
+        assert calls == [(0.0, True), (2.0, False)] and loop.failures == 1
+        await step(2.0)  # the failed run is retried min_period_s later
+        assert calls[-1] == (4.0, False) and loop.syncs == 2
+        await step(4.9)
+        assert len(calls) == 3  # no request, period not elapsed
+        await step(0.1)
+        assert calls[-1] == (9.0, True)  # the period elapsed: a periodic sync without any request
     finally:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
