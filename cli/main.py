@@ -15,6 +15,7 @@ from typer.core import TyperGroup
 
 from cli import apply as apply_mod
 from cli import cluster, workloads
+from cli import create_job as create_job_mod
 from cli import delete as delete_mod
 from cli import describe as describe_mod
 from cli import edit as edit_mod
@@ -126,10 +127,17 @@ def apply(ctx: typer.Context, filename: list[str] = _FILES, recursive: bool = _R
 
 
 @app.command()
-def create(ctx: typer.Context, args: list[str] = typer.Argument(None, help="namespace NAME"),
-           filename: list[str] = _FILES, recursive: bool = _RECURSIVE, dry_run: str = _DRY_RUN) -> None:
-    """Create resources from files or stdin (`create namespace NAME` too)."""
+def create(ctx: typer.Context, args: list[str] = typer.Argument(None, help="namespace NAME | job NAME"),
+           filename: list[str] = _FILES, recursive: bool = _RECURSIVE, dry_run: str = _DRY_RUN,
+           from_: str = typer.Option("", "--from", help="job NAME --from=cronjob/X: run a CronJob's template now"),
+           ) -> None:
+    """Create resources from files or stdin (`create namespace NAME`, `create job NAME --from=cronjob/X`)."""
     items = list(args or [])
+    if items and items[0] == "job":
+        if len(items) != 2 or not from_:
+            run(_raise(CliError("usage: create job NAME --from=cronjob/NAME")))
+        run(create_job_mod.create_job(_g(ctx), items[1], from_, dry_run=dry_run))
+        return
     if items:
         if items[0] not in ("namespace", "ns") or len(items) != 2:
             run(_raise(CliError(f"unknown create target {' '.join(items)!r}: use -f FILE or `create namespace NAME`")))
