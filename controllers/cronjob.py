@@ -95,6 +95,7 @@ def _start_key(job: Job) -> tuple[int, float, str]:
 
 class CronJobController(Controller):
     NAME = "cronjob"
+    KIND = CronJob
 
     def __init__(self, ctx: ControllerContext, *, clock: Clock = REAL_CLOCK) -> None:
         super().__init__(ctx)

@@ -136,6 +136,7 @@ def desired_labels(svc: Service) -> dict[str, str]:
 
 class EndpointsController(Controller):
     NAME = "endpoints"
+    KIND = Service
 
     def __init__(self, ctx: ControllerContext) -> None:
         super().__init__(ctx)

@@ -86,6 +86,7 @@ def is_ready(node: Node) -> bool:
 
 class LabCloudNodeController(Controller):
     NAME = "cloud-node-lifecycle"
+    KIND = Node
 
     def __init__(self, ctx: ControllerContext, *, lab: str, provider: InstanceProvider | None = None,
                  silence_s: float = 12.0, monitor_period_s: float = 1.0) -> None:

@@ -26,6 +26,7 @@ FINALIZER = "kubernetes"
 
 class NamespaceController(Controller):
     NAME = "namespace"
+    KIND = Namespace
 
     def __init__(self, ctx: ControllerContext, *, recheck_s: float = 1.0) -> None:
         super().__init__(ctx)

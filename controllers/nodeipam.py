@@ -41,6 +41,7 @@ def node_cidrs(node: Node) -> list[str]:
 
 class NodeIpamController(Controller):
     NAME = "nodeipam"
+    KIND = Node
 
     def __init__(self, ctx: ControllerContext) -> None:
         super().__init__(ctx)

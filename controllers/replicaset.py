@@ -82,6 +82,7 @@ def pod_from_template(owner: ReplicaSet) -> Pod:
 
 class ReplicaSetController(Controller):
     NAME = "replicaset"
+    KIND = ReplicaSet
 
     def __init__(self, ctx: ControllerContext) -> None:
         super().__init__(ctx)

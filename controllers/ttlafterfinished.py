@@ -45,6 +45,7 @@ def remaining_s(job: Job, now: datetime) -> float | None:
 
 class TTLAfterFinishedController(Controller):
     NAME = "ttl-after-finished"
+    KIND = Job
 
     def __init__(self, ctx: ControllerContext, *, clock: Clock = REAL_CLOCK) -> None:
         super().__init__(ctx)

@@ -3,7 +3,10 @@
 Both sides use these: the API server raises them and renders them as `Status` objects; the
 client parses a `Status` the server returned and raises the matching class. Temporary errors
 (the ones a retry can fix: 429, 5xx, lost connections) derive from `TemporaryError` so that
-retry loops can tell them apart from permanent ones.
+retry loops can tell them apart from permanent ones: `is_temporary(exc)`, `is_permanent(exc)`
+(`PERMANENT_ERRORS`: BadRequest, Forbidden, Invalid, MethodNotAllowed, NotAcceptable,
+RequestEntityTooLarge, UnsupportedMediaType). Conflict, NotFound, AlreadyExists are neither:
+they mean the caller's view is stale, and a retry from fresh state is the answer.
 """
 
 from __future__ import annotations
@@ -219,3 +222,19 @@ def error_from_status(status: dict[str, Any], http_code: int | None = None) -> A
         status=status,
     )
     return err
+
+
+PERMANENT_ERRORS: tuple[type[ApiError], ...] = (
+    BadRequest, Forbidden, Invalid, MethodNotAllowed, NotAcceptable, RequestEntityTooLarge, UnsupportedMediaType,
+)
+"""Answers that the same request will get again: retrying cannot fix them, a change can."""
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """True for errors a retry of the same request cannot fix (Invalid, Forbidden, BadRequest...)."""
+    return isinstance(exc, PERMANENT_ERRORS)
+
+
+def is_temporary(exc: BaseException) -> bool:
+    """True for errors a later retry may fix: 429, 5xx, a server that did not answer."""
+    return isinstance(exc, TemporaryError | ConnectionError | TimeoutError)

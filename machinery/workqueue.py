@@ -14,8 +14,18 @@ Guarantees (what controllers rely on):
   `ShutDown` (controllers are level-triggered: a restart recomputes everything, so dropping
   is safe and stopping promptly matters more). `shutdown_with_drain()` first lets workers
   finish the queued and in-flight keys.
-- `run_workers(q, sync, workers=N)`: N tasks `get -> sync -> forget | add_rate_limited ->
-  done` until the queue shuts down. A failing sync is logged at warning with its traceback.
+- `add_rate_limited(key, max_delay_s=None)`: `max_delay_s` caps this one wait (the per-key
+  failure count still grows).
+- `run_workers(q, sync, workers=N, on_permanent=None, temporary_max_delay_s=30.0)`: N tasks
+  `get -> sync -> forget | retry -> done` until the queue shuts down. What a failing sync does
+  depends on the error (machinery.errors): a permanent one (Invalid, Forbidden, BadRequest, ...:
+  the same request would fail the same way) is logged, the key is forgotten and NOT retried,
+  and `await on_permanent(key, exc)` runs (controllers record a Warning Event on the object);
+  a change of the object queues the key again. A temporary one (429, 5xx, no connection) is
+  retried with the per-key backoff capped at `temporary_max_delay_s`, so a controller resumes
+  within that time after the API server comes back. Anything else (Conflict, NotFound, a bug)
+  is retried with the plain per-key backoff. Failures are logged at warning, with the
+  traceback for errors that are not API answers.
 """
 
 from __future__ import annotations
@@ -25,7 +35,10 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Protocol
+
+from machinery import errors
 
 log = logging.getLogger(__name__)
 
@@ -173,8 +186,9 @@ class WorkQueue:
         self._waiting.pop(key, None)
         self.add(key)
 
-    def add_rate_limited(self, key: str) -> None:
-        self.add_after(key, self.rate_limiter.when(key))
+    def add_rate_limited(self, key: str, *, max_delay_s: float | None = None) -> None:
+        delay_s = self.rate_limiter.when(key)
+        self.add_after(key, delay_s if max_delay_s is None else min(delay_s, max_delay_s))
 
     def forget(self, key: str) -> None:
         self.rate_limiter.forget(key)
@@ -239,9 +253,37 @@ class WorkQueue:
 
 
 SyncFn = Callable[[str], Awaitable[None]]
+PermanentFn = Callable[[str, Exception], Awaitable[None]]
 
 
-async def _worker(q: WorkQueue, sync: SyncFn) -> None:
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How `run_workers` treats a failed sync (see module docstring)."""
+
+    on_permanent: PermanentFn | None = None
+    """Called once per permanent failure (after the key was forgotten); must not raise."""
+    temporary_max_delay_s: float = 30.0
+    """The longest wait before retrying a key whose sync failed with a temporary error."""
+
+
+async def _failed(q: WorkQueue, key: str, exc: Exception, policy: RetryPolicy) -> None:
+    if errors.is_permanent(exc):
+        q.forget(key)
+        log.warning("queue %s: sync of %r failed permanently, not retrying: %s", q.name, key, exc)
+        if policy.on_permanent is not None:
+            try:
+                await policy.on_permanent(key, exc)
+            except Exception:  # noqa: BLE001 - reporting must never stop the worker
+                log.exception("queue %s: reporting the failure of %r failed", q.name, key)
+        return
+    temporary = errors.is_temporary(exc)
+    q.add_rate_limited(key, max_delay_s=policy.temporary_max_delay_s if temporary else None)
+    # An API answer explains itself; anything else is a bug whose traceback is what helps.
+    log.warning("queue %s: sync of %r failed (retry %d): %s", q.name, key, q.num_requeues(key), exc,
+                exc_info=not isinstance(exc, errors.ApiError))
+
+
+async def _worker(q: WorkQueue, sync: SyncFn, policy: RetryPolicy) -> None:
     while True:
         try:
             key = await q.get()
@@ -251,24 +293,21 @@ async def _worker(q: WorkQueue, sync: SyncFn) -> None:
             await sync(key)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:
-            # Retry with backoff; the traceback is what makes a failing sync debuggable.
-            q.add_rate_limited(key)
-            log.warning(
-                "queue %s: sync of %r failed (retry %d): %s",
-                q.name, key, q.num_requeues(key), exc, exc_info=True,
-            )
+        except Exception as exc:  # noqa: BLE001 - classified in _failed
+            await _failed(q, key, exc, policy)
         else:
             q.forget(key)
         finally:
             q.done(key)
 
 
-async def run_workers(q: WorkQueue, sync: SyncFn, *, workers: int = 1) -> None:
+async def run_workers(q: WorkQueue, sync: SyncFn, *, workers: int = 1, on_permanent: PermanentFn | None = None,
+                      temporary_max_delay_s: float = 30.0) -> None:
     """Run `workers` worker tasks until the queue shuts down (or this task is cancelled)."""
     if workers < 1:
         raise ValueError("workers must be >= 1")
-    tasks = [asyncio.create_task(_worker(q, sync), name=f"{q.name or 'queue'}-worker-{i}") for i in range(workers)]
+    policy = RetryPolicy(on_permanent=on_permanent, temporary_max_delay_s=temporary_max_delay_s)
+    tasks = [asyncio.create_task(_worker(q, sync, policy), name=f"{q.name or 'queue'}-worker-{i}") for i in range(workers)]
     try:
         await asyncio.gather(*tasks)
     finally:

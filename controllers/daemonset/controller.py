@@ -79,6 +79,7 @@ def _by_age_and_phase(pods: Sequence[Pod]) -> list[Pod]:
 
 class DaemonSetController(Controller):
     NAME = "daemonset"
+    KIND = DaemonSet
 
     def __init__(self, ctx: ControllerContext, *, clock: Clock = REAL_CLOCK) -> None:
         super().__init__(ctx)

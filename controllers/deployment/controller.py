@@ -38,6 +38,7 @@ def controller_uid_index(obj: Pod) -> list[str]:
 
 class DeploymentController(Controller):
     NAME = "deployment"
+    KIND = Deployment
 
     def __init__(self, ctx: ControllerContext) -> None:
         super().__init__(ctx)

@@ -81,6 +81,7 @@ def is_finished(job: Job) -> bool:
 
 class JobController(Controller):
     NAME = "job"
+    KIND = Job
 
     def __init__(self, ctx: ControllerContext, *, clock: Clock = REAL_CLOCK) -> None:
         super().__init__(ctx)

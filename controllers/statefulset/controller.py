@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 class StatefulSetController(Controller):
     NAME = "statefulset"
+    KIND = StatefulSet
 
     def __init__(self, ctx: ControllerContext) -> None:
         super().__init__(ctx)

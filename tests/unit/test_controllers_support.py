@@ -52,3 +52,35 @@ async def test_health_endpoint_answers_ok() -> None:
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_a_permanent_error_records_an_event_on_the_object_and_is_not_retried() -> None:
+    import asyncio
+
+    from controllers.replicaset import ReplicaSetController
+    from machinery import errors
+    from tests.unit.fake_client import NS, FakeClient, make_context, make_rs, preload
+
+    client = FakeClient(namespace=NS)
+    client.fail("create", "Pod", errors.Invalid('Pod "web-x" is invalid: spec.containers[0].image: Required value'))
+    c = ReplicaSetController(make_context(client))
+    rs = make_rs(replicas=1)
+    client.add(rs)
+    preload(c.rs_informer, rs)
+    preload(c.pod_informer)
+    c.enqueue(rs)
+    runner = asyncio.create_task(c.run())
+    try:
+        for _ in range(200):
+            if any(call.body["reason"] == "SyncFailed" for call in client.calls_of("create", "Event")):
+                break
+            await asyncio.sleep(0.01)
+        reasons = [call.body["reason"] for call in client.calls_of("create", "Event")]
+        assert reasons == ["FailedCreate", "SyncFailed"]
+        failed = client.calls_of("create", "Event")[-1].body
+        assert failed["type"] == "Warning" and failed["involvedObject"]["name"] == "web"
+        assert "spec.containers[0].image: Required value" in failed["message"]
+        assert c.queue.num_requeues(rs.key) == 0 and c.queue.waiting() == []
+    finally:
+        c.shutdown()
+        await asyncio.wait_for(runner, 5)

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from machinery import errors
 from machinery.clock import FakeClock
 from machinery.workqueue import (
     BucketRateLimiter,
@@ -462,3 +463,85 @@ async def test_run_workers_rejects_zero_workers() -> None:
 
 async def _noop(key: str) -> None:
     return None
+
+
+# ------------------------------------------------------------------ retries by error class
+
+
+@pytest.mark.parametrize("exc", [errors.Invalid("spec.replicas: Invalid value"), errors.Forbidden("no"),
+                                 errors.BadRequest("bad")])
+async def test_permanent_errors_are_reported_and_not_retried(loop_clock: FakeClock, exc: Exception) -> None:
+    q = WorkQueue(rate_limiter=ItemExponentialFailureRateLimiter(base_s=1.0, max_s=1000.0))
+    runs: list[str] = []
+    reported: list[tuple[str, Exception]] = []
+
+    async def sync(key: str) -> None:
+        runs.append(key)
+        raise exc
+
+    async def on_permanent(key: str, e: Exception) -> None:
+        reported.append((key, e))
+
+    q.add("ns/a")
+    workers = asyncio.create_task(run_workers(q, sync, on_permanent=on_permanent))
+    await settle()
+    loop_clock.advance(3600)
+    await settle()
+    assert runs == ["ns/a"] and reported == [("ns/a", exc)]
+    assert q.num_requeues("ns/a") == 0 and q.waiting() == []
+    q.add("ns/a")  # the object changed: its handler queues the key again
+    await settle()
+    assert runs == ["ns/a", "ns/a"]
+    q.shutdown()
+    await asyncio.wait_for(workers, 2)
+
+
+async def test_temporary_errors_back_off_with_a_cap(loop_clock: FakeClock) -> None:
+    q = WorkQueue(rate_limiter=ItemExponentialFailureRateLimiter(base_s=1.0, max_s=1000.0))
+    runs: list[float] = []
+
+    async def sync(key: str) -> None:
+        runs.append(loop_clock())
+        if len(runs) < 9:
+            raise errors.ServiceUnavailable("etcd is down") if len(runs) % 2 else ConnectionError("refused")
+
+    q.add("k")
+    workers = asyncio.create_task(run_workers(q, sync, temporary_max_delay_s=30.0))
+    await settle()
+    while len(runs) < 9:
+        loop_clock.advance(0.5)
+        await settle(3)
+    gaps = [b - a for a, b in zip(runs, runs[1:], strict=False)]
+    assert gaps == pytest.approx([1, 2, 4, 8, 16, 30, 30, 30], abs=0.5)  # 32, 64, 128 capped at 30
+    assert q.num_requeues("k") == 0  # the success forgot the failures
+    q.shutdown()
+    await asyncio.wait_for(workers, 2)
+
+
+async def test_other_errors_keep_the_plain_backoff_and_a_failing_reporter_is_harmless(
+        loop_clock: FakeClock) -> None:
+    q = WorkQueue(rate_limiter=ItemExponentialFailureRateLimiter(base_s=1.0, max_s=1000.0))
+    runs: list[float] = []
+
+    async def sync(key: str) -> None:
+        runs.append(loop_clock())
+        raise errors.Conflict("the object has been modified") if key == "c" else errors.Invalid("x")
+
+    async def broken_reporter(key: str, e: Exception) -> None:
+        raise RuntimeError("API down")
+
+    for _ in range(6):  # six earlier failures: the next delay is 64 s, above the cap
+        q.rate_limiter.when("c")
+    q.add("c")
+    q.add("i")
+    workers = asyncio.create_task(run_workers(q, sync, temporary_max_delay_s=30.0, on_permanent=broken_reporter))
+    await settle()
+    assert len(runs) == 2 and q.waiting() == ["c"]
+    loop_clock.advance(63)
+    await settle()
+    assert len(runs) == 2  # Conflict is not temporary: the full 64 s, not the 30 s cap
+    loop_clock.advance(1.5)
+    await settle()
+    assert len(runs) == 3
+    q.shutdown()
+    await asyncio.wait_for(workers, 2)
