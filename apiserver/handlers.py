@@ -186,6 +186,11 @@ def check_identity(cls: ResourceClass, namespace: str | None, name: str, body: O
             "the namespace of the provided object does not match the namespace sent on the request")
 
 
+def _strings(values: Any) -> set[str]:
+    """The strings of a list (validation reports anything else in it)."""
+    return {v for v in values if isinstance(v, str)} if isinstance(values, list) else set()
+
+
 def build_update(cls: ResourceClass, current: Obj, body: Obj, *, status_only: bool = False) -> Obj:
     """The object to store for a write of `body` over `current` (see module doc)."""
     cur_meta = current.get("metadata") or {}
@@ -209,7 +214,7 @@ def build_update(cls: ResourceClass, current: Obj, body: Obj, *, status_only: bo
             meta.pop(field, None)
     meta["resourceVersion"] = cur_meta.get("resourceVersion")
     if cur_meta.get("deletionTimestamp"):
-        added = set(meta.get("finalizers") or []) - set(cur_meta.get("finalizers") or [])
+        added = _strings(meta.get("finalizers")) - _strings(cur_meta.get("finalizers"))
         if added:
             raise invalid(cls, name, "metadata.finalizers", "FieldValueForbidden",
                           f"Forbidden: no new finalizers can be added if the object is being deleted, "
@@ -220,6 +225,8 @@ def build_update(cls: ResourceClass, current: Obj, body: Obj, *, status_only: bo
         else:
             new["status"] = deepcopy(current["status"])
     if cls.KIND == "Namespace":
+        if not isinstance(new.get("spec") or {}, dict):
+            raise invalid(cls, name, "spec", "FieldValueInvalid", "must be an object")
         # Only PUT namespaces/NAME/finalize changes spec.finalizers.
         new["spec"] = {**(new.get("spec") or {}),
                        "finalizers": deepcopy((current.get("spec") or {}).get("finalizers") or [])}

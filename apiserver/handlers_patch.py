@@ -20,7 +20,16 @@ from collections.abc import Callable
 from typing import Any
 
 from apiserver import handlers
-from apiserver.handlers_common import Ctx, Obj, ResourceClass, conflict, deepcopy, meta_of, object_body
+from apiserver.handlers_common import (
+    Ctx,
+    Obj,
+    ResourceClass,
+    conflict,
+    deepcopy,
+    invalid,
+    meta_of,
+    object_body,
+)
 from apiserver.patch import (
     APPLY_PATCH,
     JSON_PATCH,
@@ -45,8 +54,10 @@ def _patched_object(cls: ResourceClass, current: Obj, content_type: str, body: A
     patched = apply_patch(content_type, current, body)
     if not isinstance(patched, dict):
         raise errors.BadRequest("the patched object is not a JSON object")
-    meta = meta_of(patched)
     name = (current.get("metadata") or {}).get("name") or ""
+    if not isinstance(patched.get("metadata"), dict):
+        raise invalid(cls, name, "metadata", "FieldValueInvalid", "must be an object")
+    meta = meta_of(patched)
     rv = meta.get("resourceVersion")
     if rv and rv != current["metadata"].get("resourceVersion"):
         raise conflict(cls, name)

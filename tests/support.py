@@ -219,3 +219,20 @@ def delete_namespace_now(base_url: str, name: str) -> None:
             body = ns.json()
             body["spec"]["finalizers"] = []
             http.put(f"/api/v1/namespaces/{name}/finalize", json=body)
+
+
+async def compact_etcd(url: str) -> int:
+    """Compact etcd's history up to its current revision (as the API server's periodic
+    compaction would); returns that revision. Older revisions then answer 410."""
+    from urllib.parse import urlparse
+
+    import aetcd
+    from aetcd import rpc
+
+    parsed = urlparse(url)
+    async with aetcd.Client(host=parsed.hostname or "127.0.0.1", port=parsed.port or 2379, timeout=5) as client:
+        assert client.channel is not None
+        resp = await rpc.KVStub(client.channel).Range(rpc.RangeRequest(key=b"/", count_only=True), timeout=5)
+        revision = int(resp.header.revision)
+        await client.compact(revision, physical=True)
+        return revision

@@ -6,8 +6,15 @@ Contract (one `WatchCache` per resource prefix such as `/registry/pods/`):
   with its revision and the previous object. Idempotent; started lazily by the first `watch()`.
   `cached(key)` is the current cached object (a hint for optimistic writes, never a read).
 - `watch(prefix, from_rv=N)` yields every event under `prefix` with revision > N, in revision
-  order, then live events. N == 0 means "from now". N older than the buffer -> errors.Expired
-  (410); N newer than the cache -> the watcher skips events <= N (correct without waiting,
+  order, then live events. N == 0 means "from now". N older than the buffer (typically: a
+  client resuming after an API server restart, whose cache starts at the restart's revision)
+  is served from etcd's history while etcd still has revision N: the objects under `prefix`
+  at N and at the buffer's start are read (two consistent Range reads) and their differences
+  sent first, in revision order (ADDED / MODIFIED at the object's revision, DELETED at the
+  buffer's start, DELETED + ADDED when a name was reused by a new uid), then the buffer and
+  live events. Versions a key went through in between are coalesced into its last one (the
+  client's cache ends level-correct, without a relist). N compacted in etcd -> errors.Expired
+  (410), as Kubernetes. N newer than the cache -> the watcher skips events <= N (correct without waiting,
   because the cache receives every later event in order); N newer than etcd's revision ->
   errors.Timeout (504 "Too large resource version"). Errors surface on first iteration, and
   the watcher is registered then (so "from now" means from the first `__anext__`).
@@ -358,6 +365,33 @@ class WatchCache:
             self._indexed.setdefault(index_value, set()).add(w)
         return w
 
+    async def _history(self, prefix: str, from_rv: int, to_rv: int,
+                       predicate: Predicate | None) -> list[StoredEvent]:
+        """What changed under `prefix` in (from_rv, to_rv], from etcd (see module doc)."""
+        try:
+            before, _ = await self.source.snapshot(prefix, from_rv)
+            after, _ = await self.source.snapshot(prefix, to_rv)
+        except errors.Expired:
+            raise errors.Expired(f"too old resource version: {from_rv} ({self._oldest})") from None
+        changes: list[CachedEvent] = []
+        for key, obj in after.items():
+            rev = int(obj["metadata"]["resourceVersion"])
+            if rev <= from_rv:
+                continue
+            prev = before.get(key)
+            if prev is not None and (prev.get("metadata") or {}).get("uid") != (obj.get("metadata") or {}).get("uid"):
+                gone = {**prev, "metadata": {**prev["metadata"], "resourceVersion": str(rev)}}
+                changes.append(CachedEvent("DELETED", key, gone, prev, rev, ()))
+                prev = None
+            changes.append(CachedEvent("ADDED" if prev is None else "MODIFIED", key, obj, prev, rev, ()))
+        for key, prev in before.items():
+            if key not in after:
+                gone = {**prev, "metadata": {**prev["metadata"], "resourceVersion": str(to_rv)}}
+                changes.append(CachedEvent("DELETED", key, gone, prev, to_rv, ()))
+        changes.sort(key=lambda ev: ev.revision)  # stable: a DELETED stays before its ADDED
+        out = [transition(ev, predicate) for ev in changes]
+        return [ev for ev in out if ev is not None]
+
     def _unregister(self, w: _Watcher) -> None:
         self._unindexed.discard(w)
         bucket = self._indexed.get(w.index_value or "")
@@ -389,7 +423,13 @@ class WatchCache:
                     causes=[{"reason": "ResourceVersionTooLarge", "message": "Too large resource version",
                              "field": ""}])
         await self.start(at_revision=from_rv or None)
-        w = self._register(p, from_rv, predicate, bookmarks, index_value, initial_events)
+        history: list[StoredEvent] = []
+        start_rv = from_rv
+        if from_rv and from_rv < self._oldest:
+            start_rv = self._oldest
+            history = await self._history(p, from_rv, start_rv, predicate)
+        w = self._register(p, start_rv, predicate, bookmarks, index_value, initial_events)
+        w.items.extendleft(reversed(history))
         try:
             while True:
                 while w.items:

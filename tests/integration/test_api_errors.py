@@ -110,11 +110,22 @@ async def test_unexpected_exception_is_500_status_and_extra_routers_win() -> Non
     async def pod_log(ns: str, name: str) -> dict:
         return {"log": f"{ns}/{name}"}
 
+    @extra.get("/api/v1/namespaces/{ns}/pods/{name}/exec")
+    async def pod_exec(ns: str, name: str) -> dict:
+        raise ZeroDivisionError("bad luck")
+
     app = create_app(ApiServerConfig(), storage=_BrokenStorage(), extra_routers=[extra])  # type: ignore[arg-type]
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    # raise_app_exceptions=True: the app answers and never raises (so nothing logs it twice).
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=True)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        body = assert_status(await client.get("/api/v1/namespaces/default/pods/x"), 500, "InternalError")
+        r = await client.get("/api/v1/namespaces/default/pods/x")
+        body = assert_status(r, 500, "InternalError")
         assert "disk on fire" in body["message"] and "Traceback" not in body["message"]
+        assert r.headers["connection"] == "close"  # issue 19 item 5: the client knows to reconnect
+        # The same answer when the route runs through FastAPI's stack (a FastAPI router).
+        r = await client.get("/api/v1/namespaces/default/pods/x/exec")
+        assert "bad luck" in assert_status(r, 500, "InternalError")["message"]
+        assert r.headers["connection"] == "close"
         assert_status(await client.get("/api/v1/namespaces/default/pods"), 500, "InternalError")
         r = await client.get("/api/v1/namespaces/default/pods/x/log")
         assert r.status_code == 200 and r.json() == {"log": "default/x"}

@@ -16,7 +16,7 @@ import pytest
 from apiserver.storage import EtcdStorage, StoredEvent, keys
 from apiserver.storage.watchcache import WatchBatch, WatchCache
 from machinery import errors
-from tests.support import EtcdProcess, wait_until
+from tests.support import EtcdProcess, compact_etcd, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -168,7 +168,8 @@ async def test_predicate_transitions(storage: EtcdStorage, plural: str) -> None:
     await c.stop()
 
 
-async def test_too_old_revision_is_expired(etcd_server: Any, plural: str) -> None:
+async def test_older_than_the_buffer_is_served_from_etcd_then_expired_once_compacted(
+        etcd_server: Any, plural: str) -> None:
     s = await EtcdStorage.connect([etcd_server.url], watch_cache_capacity=5)
     try:
         prefix = keys.collection_prefix(plural)
@@ -177,6 +178,13 @@ async def test_too_old_revision_is_expired(etcd_server: Any, plural: str) -> Non
         written = [await s.create(keys.object_key(plural, f"o{i}", "ns"), pod(f"o{i}", "ns")) for i in range(1, 12)]
         cache = s.watch_cache(prefix)
         await wait_until(lambda: cache.revision >= rv(written[-1]))
+        assert cache.oldest_revision > rv(first)
+        # Older than the buffer but still in etcd: every change after `first`, in order.
+        c = Collector(s.watch(prefix, from_rv=rv(first)))
+        await wait_until(lambda: len(c.events) >= 11)
+        assert [(e.type, e.resource_version) for e in c.events] == [("ADDED", rv(o)) for o in written]
+        await c.stop()
+        await compact_etcd(etcd_server.url)
         with pytest.raises(errors.Expired) as exc:
             async for _ in s.watch(prefix, from_rv=rv(first)):
                 pass
