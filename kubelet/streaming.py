@@ -106,7 +106,9 @@ class Streams:
             if not attach and not command:
                 raise StreamFailure("you must specify at least 1 command")
             info = await self.running(ns, pod, container)
-            client = self.runtime.client
+            client = getattr(self.runtime, "client", None)  # the Docker SDK client
+            if client is None:
+                raise StreamFailure(f"node {self.node} cannot stream {'attach' if attach else 'exec'} sessions")
             if attach:
                 if stdin and not info.stdin_open:
                     raise StreamFailure(f'stdin is not enabled for container "{container}": set stdin: true '
