@@ -49,7 +49,7 @@ from machinery.meta import now_rfc3339
 from machinery.selectors import label_key_errors
 
 # Kinds whose status belongs to a controller: a create starts with an empty status.
-_CONTROLLER_KINDS = {"Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "CronJob"}
+_CONTROLLER_KINDS = {"Deployment", "ReplicaSet", "ReplicationController", "StatefulSet", "DaemonSet", "Job", "CronJob"}
 _NAME_CHARS = string.ascii_lowercase + string.digits
 
 

@@ -7,7 +7,7 @@ Contract:
   annotations. Answers a Status Success with code 201. The pod's name comes from the path
   (`pods/NAME/binding`) or, for `namespaces/NS/bindings`, from the Binding's metadata.name.
 - `evict(ctx, pod_cls, ns, name, body)`: pods/NAME/eviction, a graceful delete (201 Status).
-- Scale (deployments, replicasets, statefulsets): an autoscaling/v1 Scale view with
+- Scale (deployments, replicasets, replicationcontrollers, statefulsets): an autoscaling/v1 Scale view with
   spec.replicas, status.replicas and status.selector as a label-selector string. PUT and PATCH
   change only spec.replicas of the parent (a body resourceVersion is a precondition);
   generation is bumped like any spec change.
@@ -24,7 +24,7 @@ from apiserver.patch import JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, apply_patc
 from apiserver.responses import success_status
 from machinery import errors
 from machinery.meta import now_rfc3339
-from machinery.selectors import selector_from_model
+from machinery.selectors import selector_from_map, selector_from_model
 
 SCALE_API_VERSION = "autoscaling/v1"
 
@@ -87,7 +87,10 @@ def to_scale(obj: Obj) -> Obj:
     meta = obj.get("metadata") or {}
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
     try:
-        selector = str(selector_from_model(spec.get("selector"))) if spec.get("selector") is not None else ""
+        if obj.get("kind") == "ReplicationController":  # a plain label map
+            selector = str(selector_from_map(spec.get("selector") or {}))
+        else:
+            selector = str(selector_from_model(spec.get("selector"))) if spec.get("selector") is not None else ""
     except ValueError:
         selector = ""
     return {

@@ -56,6 +56,10 @@ async def related_for(client: ApiClient, obj: Obj) -> dict[str, list[Obj]]:
     kind, meta = obj.get("kind"), obj.get("metadata") or {}
     if kind == "Node":
         return {"pods": await _list(client, "pods", None, f"spec.nodeName={meta.get('name')}")}
+    if kind in ("ReplicaSet", "ReplicationController"):
+        pods = await _list(client, "pods", meta.get("namespace"))
+        return {"pods": [p for p in pods if any(r.get("uid") == meta.get("uid") and r.get("controller")
+                                                for r in (p.get("metadata") or {}).get("ownerReferences") or [])]}
     if kind == "Deployment":
         owned = [rs for rs in await _list(client, "replicasets", meta.get("namespace"))
                  if any(r.get("uid") == meta.get("uid") for r in (rs.get("metadata") or {}).get("ownerReferences") or [])]

@@ -1,8 +1,9 @@
-"""Per-kind bodies of `describe` (pods, deployments, replicasets, nodes, services, generic).
+"""Per-kind bodies of `describe` (pods, deployments, replicasets, replicationcontrollers, nodes,
+services, generic).
 
 Contract: `describe_object(w, obj, related)` writes the kubectl-like description of `obj` (a
-JSON dict) into `w`; `related` holds what the command fetched beforehand: "pods" (a node's or a
-ReplicaSet's pods), "replicasets" (a deployment's), "endpoints" (a service's). Kinds without a
+JSON dict) into `w`; `related` holds what the command fetched beforehand: "pods" (a node's, or
+the pods a ReplicaSet/ReplicationController controls), "replicasets" (a deployment's), "endpoints" (a service's). Kinds without a
 layout get the common metadata plus a YAML-ish tree of spec and status.
 """
 
@@ -247,6 +248,35 @@ def describe_deployment(w: Writer, o: Obj, related: dict[str, list[Obj]]) -> Non
     w.line(0, "NewReplicaSet", rs_text(new_rs) if new_rs else NONE)
 
 
+def describe_replicas(w: Writer, o: Obj, related: dict[str, list[Obj]]) -> None:
+    """ReplicaSet and ReplicationController, as kubectl's describers (same shape for both);
+    `related["pods"]` are the pods the object controls."""
+    spec, status = o.get("spec") or {}, o.get("status") or {}
+    selector = spec.get("selector")
+    if o.get("kind") == "ReplicationController":
+        selector = {"matchLabels": selector or {}}
+    meta = o.get("metadata") or {}
+    w.line(0, "Name", meta.get("name", ""))
+    w.line(0, "Namespace", meta.get("namespace", ""))
+    w.line(0, "Selector", format_selector(selector))
+    w.labels(0, "Labels", meta.get("labels"))
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items()
+                   if k != "kubectl.kubernetes.io/last-applied-configuration"}
+    w.labels(0, "Annotations", annotations, sep=": ")
+    controller = _controller(o)
+    if controller:
+        w.line(0, "Controlled By", controller)
+    w.line(0, "Replicas", f"{status.get('replicas', 0)} current / {spec.get('replicas', 0)} desired")
+    phases = [(p.get("status") or {}).get("phase") for p in related.get("pods", [])]
+    w.line(0, "Pods Status", f"{phases.count('Running')} Running / {phases.count('Pending')} Waiting / "
+           f"{phases.count('Succeeded')} Succeeded / {phases.count('Failed')} Failed")
+    template = spec.get("template") or {}
+    w.line(0, "Pod Template")
+    w.labels(1, "Labels", (template.get("metadata") or {}).get("labels"))
+    _containers(w, "Containers", (template.get("spec") or {}).get("containers") or [], [], level=1)
+    _conditions(w, status.get("conditions") or [], ("Type", "Status", "Reason"))
+
+
 def describe_node(w: Writer, o: Obj, related: dict[str, list[Obj]]) -> None:
     spec, status, meta = o.get("spec") or {}, o.get("status") or {}, o.get("metadata") or {}
     w.line(0, "Name", meta.get("name", ""))
@@ -344,7 +374,8 @@ def describe_secret(w: Writer, o: Obj, related: dict[str, list[Obj]]) -> None:
         w.line(1, key, f"{size} bytes")
 
 
-KINDS = {"Secret": describe_secret, "Pod": describe_pod, "Deployment": describe_deployment, "Node": describe_node, "Service": describe_service}
+KINDS = {"Secret": describe_secret, "Pod": describe_pod, "Deployment": describe_deployment, "Node": describe_node,
+         "Service": describe_service, "ReplicaSet": describe_replicas, "ReplicationController": describe_replicas}
 
 
 def describe_object(w: Writer, o: Obj, related: dict[str, list[Obj]]) -> None:

@@ -1,7 +1,7 @@
 """`kubelite scale KIND/NAME|KIND NAME --replicas N [--current-replicas M]`.
 
-Contract (kubectl's behaviour): works on deployments, replicasets and statefulsets through
-the `/scale` subresource (an autoscaling/v1 Scale). Without a precondition it sends a merge
+Contract (kubectl's behaviour): works on deployments, replicasets, replicationcontrollers and
+statefulsets through the `/scale` subresource (an autoscaling/v1 Scale). Without a precondition it sends a merge
 patch `{"spec": {"replicas": N}}`; with `--current-replicas M` it GETs the Scale, fails with
 `error: Expected replicas to be M, was K` when they differ, and PUTs the Scale carrying the
 resourceVersion it read, so a concurrent change gets a 409 instead of being overwritten.
@@ -17,7 +17,7 @@ from cli.session import Globals, obj_path, open_client
 from cli.targets import Target, parse_targets
 from machinery.client import ApiClient
 
-SCALABLE = ("Deployment", "ReplicaSet", "StatefulSet")
+SCALABLE = ("Deployment", "ReplicaSet", "ReplicationController", "StatefulSet")
 MERGE = {"Content-Type": "application/merge-patch+json"}
 
 

@@ -24,7 +24,8 @@ from cli.errors import CliError, set_server_hint
 from machinery.client import ApiClient
 
 CLI_RETRY_DELAYS_S = (0.1, 0.3)
-ALL_CATEGORY = ["pods", "services", "daemonsets", "deployments", "replicasets", "statefulsets", "jobs"]
+ALL_CATEGORY = ["pods", "replicationcontrollers", "services", "daemonsets", "deployments", "replicasets",
+                "statefulsets", "jobs"]
 
 
 @dataclass

@@ -38,6 +38,7 @@ from machinery.models import (
     PersistentVolumeClaim,
     Pod,
     ReplicaSet,
+    ReplicationController,
     Secret,
     Service,
     StatefulSet,
@@ -45,8 +46,8 @@ from machinery.models import (
 
 log = logging.getLogger(__name__)
 
-GC_KINDS: list[type[Resource]] = [Pod, ReplicaSet, Deployment, StatefulSet, DaemonSet, Job, Service, Endpoints,
-                                  ConfigMap, Secret, ControllerRevision, PersistentVolumeClaim]
+GC_KINDS: list[type[Resource]] = [Pod, ReplicaSet, ReplicationController, Deployment, StatefulSet, DaemonSet, Job,
+                                  Service, Endpoints, ConfigMap, Secret, ControllerRevision, PersistentVolumeClaim]
 UID_INDEX = "gc-uid"
 OWNER_INDEX = "gc-owner-uid"
 FOREGROUND = "foregroundDeletion"

@@ -29,7 +29,7 @@ from controllers.job.controller import JobController
 from controllers.namespace import NamespaceController
 from controllers.nodeipam import NodeIpamController
 from controllers.options import ControllerOptions
-from controllers.replicaset import ReplicaSetController
+from controllers.replicaset import ReplicaSetController, ReplicationControllerController
 from controllers.statefulset.controller import StatefulSetController
 from controllers.ttlafterfinished import TTLAfterFinishedController
 from machinery.events import ClientSink, EventRecorder
@@ -41,6 +41,7 @@ ControllerCtor = Callable[[ControllerContext], Controller]
 
 CONTROLLERS: dict[str, ControllerCtor] = {
     "replicaset": ReplicaSetController,
+    "replicationcontroller": ReplicationControllerController,
     "deployment": DeploymentController,
     "garbagecollector": GarbageCollector,
     "namespace": NamespaceController,

@@ -1,5 +1,10 @@
 """ReplicaSet controller: keeps `spec.replicas` active pods matching the selector.
 
+The same controller serves core/v1 ReplicationControllers (`ReplicationControllerController`:
+the class run over that kind, as Kubernetes' ReplicationManager wraps its ReplicaSet
+controller): only the kind of the owner, its informer and its selector (a plain label map)
+differ; everything below holds for both.
+
 Contract (client-go `pkg/controller/replicaset/replica_set.go`):
 - Pods are created from `spec.template` with generateName `<rs>-`, the template's labels and
   annotations, and a controller ownerReference (controller=true, blockOwnerDeletion=true).
@@ -25,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, ClassVar, cast
 
 from controllers import podutil
 from controllers.base import Controller, ControllerContext
@@ -34,9 +39,10 @@ from controllers.refmanager import ControllerRefManager
 from machinery import errors
 from machinery.clock import now_rfc3339
 from machinery.events import NORMAL, WARNING
+from machinery.informer import Informer
 from machinery.meta import ObjectMeta, split_key
-from machinery.models import Pod, PodSpec, ReplicaSet
-from machinery.selectors import selector_from_model
+from machinery.models import Pod, PodSpec, ReplicaSet, ReplicationController
+from machinery.selectors import LabelSelector, selector_from_map, selector_from_model
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +69,22 @@ async def slow_start_batch(count: int, initial: int, fn: Callable[[], Awaitable[
     return successes, None
 
 
+Owner = ReplicaSet | ReplicationController
+
+
+def owner_selector(owner: Owner) -> LabelSelector:
+    """The pods an owner manages: a ReplicaSet's LabelSelector, a ReplicationController's map."""
+    assert owner.spec is not None
+    if isinstance(owner, ReplicationController):
+        return selector_from_map(owner.spec.selector or {})
+    return selector_from_model(owner.spec.selector)
+
+
 class _NamespaceGone(Exception):
     """A create refused because the namespace is terminating or gone: stop, do not retry."""
 
 
-def pod_from_template(owner: ReplicaSet) -> Pod:
+def pod_from_template(owner: Owner) -> Pod:
     assert owner.spec is not None and owner.spec.template is not None
     tmeta = owner.spec.template.metadata or ObjectMeta()
     spec = owner.spec.template.spec
@@ -82,12 +99,13 @@ def pod_from_template(owner: ReplicaSet) -> Pod:
 
 class ReplicaSetController(Controller):
     NAME = "replicaset"
-    KIND = ReplicaSet
+    KIND: ClassVar[type[Owner]] = ReplicaSet
+    """The owner kind this controller runs over."""
 
     def __init__(self, ctx: ControllerContext) -> None:
         super().__init__(ctx)
         self.expectations = Expectations()
-        self.rs_informer = ctx.factory.informer(ReplicaSet)
+        self.rs_informer = cast(Informer[Owner], ctx.factory.informer(self.KIND))
         self.pod_informer = ctx.factory.informer(Pod)
         self.rs_informer.add_handlers(on_add=self.enqueue, on_update=self._rs_updated, on_delete=self._rs_deleted)
         self.pod_informer.add_handlers(on_add=self._pod_added, on_update=self._pod_updated,
@@ -95,22 +113,22 @@ class ReplicaSetController(Controller):
 
     # -- handlers: route keys (and account expectations), nothing else ----------------------
 
-    def _rs_updated(self, old: ReplicaSet, new: ReplicaSet) -> None:
+    def _rs_updated(self, old: Owner, new: Owner) -> None:
         self.enqueue(new)
 
-    def _rs_deleted(self, rs: ReplicaSet) -> None:
+    def _rs_deleted(self, rs: Owner) -> None:
         self.expectations.delete(rs.key)
         self.enqueue(rs)
 
-    def _owner(self, pod: Pod, ref: Any) -> ReplicaSet | None:
-        if ref is None or ref.kind != "ReplicaSet":
+    def _owner(self, pod: Pod, ref: Any) -> Owner | None:
+        if ref is None or ref.kind != self.KIND.KIND:
             return None
         rs = self.rs_informer.get(f"{pod.namespace}/{ref.name}")
         return rs if rs is not None and rs.uid == ref.uid else None
 
     def _enqueue_matching(self, pod: Pod) -> None:
         for rs in self.rs_informer.by_index("namespace", pod.namespace or ""):
-            if rs.spec and selector_from_model(rs.spec.selector).matches(pod.metadata.labels):
+            if rs.spec and owner_selector(rs).matches(pod.metadata.labels):
                 self.enqueue(rs)
 
     def _pod_added(self, pod: Pod) -> None:
@@ -164,7 +182,7 @@ class ReplicaSetController(Controller):
         satisfied = self.expectations.satisfied(key)
         namespace, _ = split_key(key)
         candidates = [p for p in self.pod_informer.by_index("namespace", namespace or "") if podutil.is_active(p)]
-        refs = ControllerRefManager(self.client, rs, selector_from_model(rs.spec.selector))
+        refs = ControllerRefManager(self.client, rs, owner_selector(rs))
         pods = await refs.claim_pods(candidates)
         manage_error: Exception | None = None
         if satisfied and not rs.metadata.deletionTimestamp:
@@ -179,7 +197,7 @@ class ReplicaSetController(Controller):
         if min_ready > 0 and any(podutil.is_ready(p) and not podutil.is_available(p, min_ready) for p in pods):
             self.queue.add_after(key, float(min_ready))
 
-    async def _manage(self, rs: ReplicaSet, pods: list[Pod]) -> None:
+    async def _manage(self, rs: Owner, pods: list[Pod]) -> None:
         assert rs.spec is not None
         replicas = rs.spec.replicas if rs.spec.replicas is not None else 1
         diff = len(pods) - replicas
@@ -188,7 +206,7 @@ class ReplicaSetController(Controller):
         elif diff > 0:
             await self._delete(rs, pods, min(diff, BURST_REPLICAS))
 
-    async def _create(self, rs: ReplicaSet, count: int) -> None:
+    async def _create(self, rs: Owner, count: int) -> None:
         self.expectations.expect_creations(rs.key, count)
         template = pod_from_template(rs)
 
@@ -207,12 +225,12 @@ class ReplicaSetController(Controller):
         for _ in range(count - successes):
             self.expectations.creation_observed(rs.key)
         if isinstance(err, _NamespaceGone):
-            log.info("replicaset %s: namespace is going away; not creating pods", rs.key)
+            log.info("%s %s: namespace is going away; not creating pods", self.NAME, rs.key)
             return
         if err is not None:
             raise err
 
-    async def _delete(self, rs: ReplicaSet, pods: list[Pod], count: int) -> None:
+    async def _delete(self, rs: Owner, pods: list[Pod], count: int) -> None:
         victims = sorted(pods, key=podutil.deletion_rank)[:count]
         self.expectations.expect_deletions(rs.key, [p.key for p in victims])
 
@@ -233,19 +251,19 @@ class ReplicaSetController(Controller):
             if isinstance(result, BaseException):
                 raise result
 
-    async def _update_status(self, rs: ReplicaSet, pods: list[Pod], manage_error: Exception | None) -> None:
+    async def _update_status(self, rs: Owner, pods: list[Pod], manage_error: Exception | None) -> None:
         status = calculate_status(rs, pods, manage_error)
         current = rs.status.to_dict() if rs.status else {}
         if all(current.get(k) == v for k, v in status.items()):
             return
         try:
-            await self.client.patch(ReplicaSet, rs.name, {"status": status}, namespace=rs.namespace,
+            await self.client.patch(self.KIND, rs.name, {"status": status}, namespace=rs.namespace,
                                     subresource="status")
         except errors.NotFound:
             pass  # deleted meanwhile: nothing to report on
 
 
-def calculate_status(rs: ReplicaSet, pods: list[Pod], manage_error: Exception | None) -> dict[str, Any]:
+def calculate_status(rs: Owner, pods: list[Pod], manage_error: Exception | None) -> dict[str, Any]:
     """The status dict for a merge patch (None removes a field, so every key is present)."""
     assert rs.spec is not None
     template_labels = (rs.spec.template.metadata.labels if rs.spec.template and rs.spec.template.metadata
@@ -269,3 +287,10 @@ def calculate_status(rs: ReplicaSet, pods: list[Pod], manage_error: Exception | 
         "availableReplicas": available, "observedGeneration": rs.metadata.generation,
         "conditions": conditions or None,
     }
+
+
+class ReplicationControllerController(ReplicaSetController):
+    """core/v1 ReplicationControllers, managed exactly as ReplicaSets (see module docstring)."""
+
+    NAME = "replicationcontroller"
+    KIND = ReplicationController

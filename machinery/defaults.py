@@ -20,7 +20,8 @@ Per kind (as Kubernetes v1 defaulting):
   status.phase Pending and its qosClass when they are missing.
 - Service: type ClusterIP, sessionAffinity None, port protocol TCP, targetPort = port,
   internalTrafficPolicy Cluster, externalTrafficPolicy Cluster for NodePort/LoadBalancer.
-- ReplicaSet/Deployment/StatefulSet: replicas 1; Deployment: RollingUpdate 25%/25%,
+- ReplicationController: selector and object labels from the template's labels when empty.
+- ReplicaSet/Deployment/StatefulSet/ReplicationController: replicas 1; Deployment: RollingUpdate 25%/25%,
   revisionHistoryLimit 10, progressDeadlineSeconds 600; StatefulSet: OrderedReady,
   RollingUpdate partition 0, revisionHistoryLimit 10, PVC retention Retain/Retain; DaemonSet:
   RollingUpdate maxUnavailable 1 maxSurge 0, revisionHistoryLimit 10.
@@ -68,6 +69,7 @@ from machinery.models import (
     PodTemplateSpec,
     Probe,
     ReplicaSet,
+    ReplicationController,
     RollingUpdateDaemonSet,
     RollingUpdateDeployment,
     RollingUpdateStatefulSetStrategy,
@@ -214,6 +216,22 @@ def _default_replicaset(rs: ReplicaSet) -> None:
     if rs.spec.replicas is None:
         rs.spec.replicas = 1
     _default_template(rs.spec.template)
+
+
+def _default_replicationcontroller(rc: ReplicationController) -> None:
+    """Kubernetes' SetDefaults_ReplicationController: an empty selector and empty object labels
+    come from the template's labels; replicas 1."""
+    if rc.spec is None:
+        return
+    labels = rc.spec.template.metadata.labels if rc.spec.template and rc.spec.template.metadata else None
+    if labels:
+        if not rc.spec.selector:
+            rc.spec.selector = dict(labels)
+        if not rc.metadata.labels:
+            rc.metadata.labels = dict(labels)
+    if rc.spec.replicas is None:
+        rc.spec.replicas = 1
+    _default_template(rc.spec.template)
 
 
 def _default_deployment(d: Deployment) -> None:
@@ -385,6 +403,8 @@ def apply_defaults(obj: R) -> R:
         _default_service(obj)
     elif isinstance(obj, ReplicaSet):
         _default_replicaset(obj)
+    elif isinstance(obj, ReplicationController):
+        _default_replicationcontroller(obj)
     elif isinstance(obj, Deployment):
         _default_deployment(obj)
     elif isinstance(obj, StatefulSet):

@@ -37,6 +37,7 @@ from machinery.models import (
     PersistentVolumeClaim,
     Pod,
     ReplicaSet,
+    ReplicationController,
     Scale,
     Secret,
     Service,
@@ -47,7 +48,7 @@ from machinery.models import (
 ALL_KINDS: list[type[Resource]] = [
     Namespace, Node, Pod, Service, Endpoints, ConfigMap, Secret, Event,
     ReplicaSet, Deployment, StatefulSet, DaemonSet, Job, CronJob, Lease, ControllerRevision,
-    PersistentVolume, PersistentVolumeClaim, StorageClass,
+    PersistentVolume, PersistentVolumeClaim, StorageClass, ReplicationController,
 ]
 SUBRESOURCE_KINDS: list[type[Resource]] = [Binding, Scale, Eviction]
 

@@ -229,6 +229,15 @@ def _replicaset(o: Obj, wide: bool, at: datetime) -> list[str]:
     return row + (_wide_ci(o) if wide else [])
 
 
+def _replicationcontroller(o: Obj, wide: bool, at: datetime) -> list[str]:
+    """As a ReplicaSet's row; the selector is a plain label map (kubectl's FormatLabels)."""
+    row = _replicaset(o, False, at)
+    if not wide:
+        return row
+    selector = _spec(o).get("selector") or {}
+    return [*row, *_containers_images(_template_spec(o)), format_selector({"matchLabels": selector})]
+
+
 def _statefulset(o: Obj, wide: bool, at: datetime) -> list[str]:
     row = [f"{_int(_status(o).get('readyReplicas'))}/{_int(_spec(o).get('replicas'))}",
            human_age(_meta(o).get("creationTimestamp"), at)]
@@ -398,6 +407,7 @@ LAYOUTS: dict[str, Layout] = {
     "Pod": Layout(["READY", "STATUS", "RESTARTS", "AGE"], ["IP", "NODE", "NOMINATED NODE", "READINESS GATES"], _pod),
     "Deployment": Layout(["READY", "UP-TO-DATE", "AVAILABLE", "AGE"], _CI, _deployment),
     "ReplicaSet": Layout(["DESIRED", "CURRENT", "READY", "AGE"], _CI, _replicaset),
+    "ReplicationController": Layout(["DESIRED", "CURRENT", "READY", "AGE"], _CI, _replicationcontroller),
     "StatefulSet": Layout(["READY", "AGE"], _CI[:2], _statefulset),
     "DaemonSet": Layout(["DESIRED", "CURRENT", "READY", "UP-TO-DATE", "AVAILABLE", "NODE SELECTOR", "AGE"], _CI, _daemonset),
     "Job": Layout(["STATUS", "COMPLETIONS", "DURATION", "AGE"], _CI, _job),

@@ -1,10 +1,12 @@
-"""Validation of workloads: ReplicaSet, Deployment, StatefulSet, DaemonSet, Job.
+"""Validation of workloads: ReplicaSet, ReplicationController, Deployment, StatefulSet, DaemonSet, Job.
 
 Contract: `validate_workload(errs, obj)` and `validate_workload_update(errs, new, old)` append
 Kubernetes causes: selector required (Job: only when given) and matching the template labels,
 template restartPolicy (Always; Job: OnFailure or Never), replicas and counters >= 0,
 strategies, and the immutable fields on update (selectors, Job template, StatefulSet spec
-except replicas/template/updateStrategy/ordinals/minReadySeconds/PVC retention).
+except replicas/template/updateStrategy/ordinals/minReadySeconds/PVC retention). A
+ReplicationController's selector is a plain label map, required non-empty (after defaulting
+from the template labels) and, as in Kubernetes, mutable.
 """
 
 from __future__ import annotations
@@ -14,10 +16,18 @@ from typing import Any
 from apiserver.admission.validation_common import Errs, int_or_percent
 from apiserver.admission.validation_pod import validate_pod_spec
 from machinery.meta import LabelSelector, Resource
-from machinery.models import DaemonSet, Deployment, Job, PodTemplateSpec, ReplicaSet, StatefulSet
+from machinery.models import (
+    DaemonSet,
+    Deployment,
+    Job,
+    PodTemplateSpec,
+    ReplicaSet,
+    ReplicationController,
+    StatefulSet,
+)
 from machinery.selectors import selector_from_model
 
-WORKLOAD_KINDS = (ReplicaSet, Deployment, StatefulSet, DaemonSet, Job)
+WORKLOAD_KINDS = (ReplicaSet, ReplicationController, Deployment, StatefulSet, DaemonSet, Job)
 _SELECTOR_OPS = ("In", "NotIn", "Exists", "DoesNotExist")
 
 
@@ -137,12 +147,20 @@ def validate_workload(errs: Errs, obj: Resource) -> None:
         errs.required("spec")
         return
     is_job = isinstance(obj, Job)
-    _validate_selector(errs, spec.selector, "spec.selector", required=not is_job)
+    selector: LabelSelector | None
+    if isinstance(obj, ReplicationController):
+        errs.labels("spec.selector", spec.selector)
+        if not spec.selector:
+            errs.required("spec.selector")
+        selector = LabelSelector(matchLabels=spec.selector) if spec.selector else None
+    else:
+        _validate_selector(errs, spec.selector, "spec.selector", required=not is_job)
+        selector = spec.selector
     if hasattr(spec, "replicas"):
         errs.min_value("spec.replicas", spec.replicas, 0)
     errs.min_value("spec.minReadySeconds", getattr(spec, "minReadySeconds", None), 0)
     policies = ("OnFailure", "Never") if is_job else ("Always",)
-    _validate_template(errs, spec.template, spec.selector, "spec.template", policies)
+    _validate_template(errs, spec.template, selector, "spec.template", policies)
     if isinstance(obj, Deployment):
         _validate_deployment(errs, obj)
     elif isinstance(obj, StatefulSet):
@@ -171,7 +189,8 @@ def validate_workload_update(errs: Errs, new: Resource, old: Resource) -> None:
     nspec, ospec = getattr(new, "spec", None), getattr(old, "spec", None)
     if nspec is None or ospec is None:
         return
-    _immutable(errs, "spec.selector", nspec.selector, ospec.selector)
+    if not isinstance(new, ReplicationController):
+        _immutable(errs, "spec.selector", nspec.selector, ospec.selector)
     if isinstance(new, StatefulSet):
         ndump = {k: v for k, v in nspec.to_dict().items() if k not in _STS_MUTABLE}
         odump = {k: v for k, v in ospec.to_dict().items() if k not in _STS_MUTABLE}
