@@ -64,6 +64,11 @@ async def related_for(client: ApiClient, obj: Obj) -> dict[str, list[Obj]]:
         owned = [rs for rs in await _list(client, "replicasets", meta.get("namespace"))
                  if any(r.get("uid") == meta.get("uid") for r in (rs.get("metadata") or {}).get("ownerReferences") or [])]
         return {"replicasets": owned}
+    if kind in ("DaemonSet", "Job"):
+        owned = [p for p in await _list(client, "pods", meta.get("namespace"))
+                 if any(r.get("uid") == meta.get("uid") and r.get("controller")
+                        for r in (p.get("metadata") or {}).get("ownerReferences") or [])]
+        return {"pods": owned}
     if kind == "Service":
         try:
             ep = await client.request("GET", obj_path(resolve_kind("endpoints"), meta.get("name", ""), meta.get("namespace")))

@@ -379,4 +379,7 @@ KINDS = {"Secret": describe_secret, "Pod": describe_pod, "Deployment": describe_
 
 
 def describe_object(w: Writer, o: Obj, related: dict[str, list[Obj]]) -> None:
-    KINDS.get(str(o.get("kind")), describe_generic)(w, o, related)
+    from cli.describe_batch import BATCH_DESCRIBERS  # it imports this module's helpers
+
+    describer = KINDS.get(str(o.get("kind"))) or BATCH_DESCRIBERS.get(str(o.get("kind")), describe_generic)
+    describer(w, o, related)

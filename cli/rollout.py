@@ -8,14 +8,15 @@ Contract (kubectl's pause.go/resume.go/restart.go):
   `spec.template.metadata.annotations["kubectl.kubernetes.io/restartedAt"]` to now (RFC 3339),
   which changes the template and so starts a rollout. A paused Deployment is refused as
   kubectl does. Prints `deployment.apps/web restarted`.
-- history/undo (deployments only) print what cli.rollout_history computes.
+- history/undo: Deployments from their ReplicaSets (cli.rollout_history), DaemonSets and
+  StatefulSets from their ControllerRevisions (cli.rollout_revisions).
 """
 
 from __future__ import annotations
 
 import sys
 
-from cli import rollout_history
+from cli import rollout_history, rollout_revisions
 from cli.errors import CliError
 from cli.session import Globals, obj_path, open_client
 from cli.targets import parse_targets
@@ -64,18 +65,20 @@ async def restart(g: Globals, args: list[str]) -> int:
 
 
 async def history(g: Globals, args: list[str], *, revision: int) -> int:
-    targets = parse_targets(args, allowed=("Deployment",), verb="rollout history")
+    targets = parse_targets(args, allowed=RESTARTABLE, verb="rollout history")
     client, namespace = open_client(g)
     async with client:
         for t in targets:
-            print(await rollout_history.history(client, t, namespace, revision), flush=True)
+            impl = rollout_revisions if t.cls.KIND in rollout_revisions.REVISION_KINDS else rollout_history
+            print(await impl.history(client, t, namespace, revision), flush=True)
     return 0
 
 
 async def undo(g: Globals, args: list[str], *, to_revision: int) -> int:
-    targets = parse_targets(args, allowed=("Deployment",), verb="rollout undo")
+    targets = parse_targets(args, allowed=RESTARTABLE, verb="rollout undo")
     client, namespace = open_client(g)
     async with client:
         for t in targets:
-            print(await rollout_history.undo(client, t, namespace, to_revision), flush=True)
+            impl = rollout_revisions if t.cls.KIND in rollout_revisions.REVISION_KINDS else rollout_history
+            print(await impl.undo(client, t, namespace, to_revision), flush=True)
     return 0

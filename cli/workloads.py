@@ -58,7 +58,7 @@ def status(ctx: typer.Context, args: list[str] = _ARGS,
 @rollout_app.command("history")
 def history(ctx: typer.Context, args: list[str] = _ARGS,
             revision: int = typer.Option(0, "--revision", help="Show the pod template of this revision.")) -> None:
-    """View the rollout history of a deployment."""
+    """View the rollout history of a deployment, daemonset or statefulset."""
     run(rollout_mod.history(_g(ctx), list(args or []), revision=revision))
 
 
