@@ -33,6 +33,7 @@ from kubelet.pods import PodManager
 from kubelet.podworker import WorkerConfig
 from kubelet.runtime import DockerRuntime
 from machinery import errors
+from machinery.events import ClientSink, EventRecorder
 from machinery.logsetup import setup_logging
 from machinery.meta import Resource
 from machinery.wscompat import SERVER_WS
@@ -191,7 +192,11 @@ async def amain(args: argparse.Namespace) -> None:
                        log_max_bytes=args.container_log_max_size,
                        log_max_files=args.container_log_max_files, resync_s=args.resync_s,
                        cluster_dns=[s for s in args.cluster_dns.split(",") if s], cluster_domain=args.cluster_domain)
-    manager = PodManager(cfg, runtime, api)
+    # Events as the kubelet writes them (Pulled, Created, Started, Killing, Unhealthy, BackOff,
+    # Failed): raw JSON, queued and sent in the background, never in a pod worker's way.
+    recorder = EventRecorder(ClientSink(client, raw=True), component="kubelet", instance=args.node_name,
+                             host=args.node_name)
+    manager = PodManager(cfg, runtime, api, recorder=recorder)
     informer: Informer[WirePod] = Informer(client, WirePod, field_selector=f"spec.nodeName={args.node_name}")
     ready = asyncio.Event()
 
@@ -229,6 +234,9 @@ async def amain(args: argparse.Namespace) -> None:
     with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
         await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout=5)
     await manager.close()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(recorder.flush(), timeout=2)
+    await recorder.close()
     runtime.close()
     await client.aclose()
 

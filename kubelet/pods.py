@@ -23,14 +23,16 @@ from kubelet.logs import LogCopiers
 from kubelet.podworker import PodWorker, WorkerConfig
 from kubelet.runtime import LABEL_CLUSTER, LABEL_NODE, LABEL_UID, Runtime
 from machinery.backoff import Backoff
+from machinery.events import EventRecorder
 
 log = logging.getLogger(__name__)
 
 
 class PodManager:
     def __init__(self, cfg: WorkerConfig, runtime: Runtime, api: KubeletApi, *,
-                 docker_socket: str = "/var/run/docker.sock") -> None:
+                 docker_socket: str = "/var/run/docker.sock", recorder: EventRecorder | None = None) -> None:
         self.cfg, self.runtime, self.api = cfg, runtime, api
+        self.recorder = recorder
         self.docker_socket = docker_socket
         self.copiers = LogCopiers(max_bytes=cfg.log_max_bytes, max_files=cfg.log_max_files, socket=docker_socket)
         self.workers: dict[str, PodWorker] = {}
@@ -44,7 +46,8 @@ class PodManager:
             return
         worker = self.workers.get(uid)
         if worker is None:
-            worker = PodWorker(pod, cfg=self.cfg, runtime=self.runtime, api=self.api, copiers=self.copiers)
+            worker = PodWorker(pod, cfg=self.cfg, runtime=self.runtime, api=self.api, copiers=self.copiers,
+                               recorder=self.recorder)
             self.workers[uid] = worker
             self._tasks[uid] = asyncio.create_task(self._run(uid, worker), name=f"pod-{uid}")
         else:
@@ -61,6 +64,8 @@ class PodManager:
             await worker.run()
         finally:
             self._finished.add(uid)
+            if self.recorder is not None:
+                self.recorder.forget(uid)
             self.workers.pop(uid, None)
             self._tasks.pop(uid, None)
 

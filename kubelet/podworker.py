@@ -33,6 +33,7 @@ from kubelet.runtime import (
     LABEL_BACKOFF,
     LABEL_CLUSTER,
     LABEL_CONTAINER,
+    LABEL_KIND,
     LABEL_SANDBOX,
     LABEL_UID,
     SANDBOX_NAME,
@@ -47,6 +48,7 @@ from kubelet.status import ContainerView, PodView, compute_pod_status, qos_class
 from kubelet.status import published_container_status as published_status
 from machinery import errors
 from machinery.clock import now_rfc3339
+from machinery.events import NORMAL, WARNING, EventRecorder, ObjectRef
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +72,7 @@ class WorkerConfig:
 
 class PodWorker:
     def __init__(self, pod: dict[str, Any], *, cfg: WorkerConfig, runtime: Runtime, api: KubeletApi,
-                 copiers: logs.LogCopiers) -> None:
+                 copiers: logs.LogCopiers, recorder: EventRecorder | None = None) -> None:
         meta = pod.get("metadata") or {}
         self.uid: str = meta.get("uid") or ""
         self.ns: str = meta.get("namespace") or "default"
@@ -78,6 +80,7 @@ class PodWorker:
         self.pod: dict[str, Any] | None = pod
         self.last_pod: dict[str, Any] = pod
         self.cfg, self.runtime, self.api, self.copiers = cfg, runtime, api, copiers
+        self.recorder = recorder
         self._wake = asyncio.Event()
         self._next_s: float | None = None
         self._probers: dict[str, ContainerProber] = {}
@@ -97,6 +100,15 @@ class PodWorker:
 
     def wake(self) -> None:
         self._wake.set()
+
+    def _event(self, type_: str, reason: str, message: str, container: str = "", kind: str = "app") -> None:
+        """An Event on this pod (a container's when named), worded as Kubernetes' kubelet words it."""
+        if self.recorder is None:
+            return
+        field = f"spec.{'initContainers' if kind == 'init' else 'containers'}{{{container}}}" if container else ""
+        ref = ObjectRef(kind="Pod", api_version="v1", namespace=self.ns, name=self.name, uid=self.uid,
+                        field_path=field)
+        self.recorder.record(ref, type_, reason, message)
 
     def _retry_in(self, delay_s: float) -> None:
         self._next_s = delay_s if self._next_s is None else min(self._next_s, delay_s)
@@ -279,6 +291,8 @@ class PodWorker:
             v.waiting_reason = "CrashLoopBackOff"
             v.waiting_message = (f"back-off {restarts.backoff_delay_s(d.next_backoff_steps):g}s restarting failed "
                                  f"container={name} pod={self.name}_{self.ns}({self.uid})")
+            self._event(WARNING, "BackOff", f"Back-off restarting failed container {name} in pod "
+                        f"{self.name}_{self.ns}({self.uid})", name, kind)
             self._retry_in(max(0.1, d.delay_s))
             return v, "pending"
         return await self._restart(pod, c, kind, insts, sandbox, v, steps=d.next_backoff_steps)
@@ -304,17 +318,22 @@ class PodWorker:
 
     async def _start(self, pod: dict[str, Any], c: dict[str, Any], kind: str, sandbox: ContainerInfo,
                      v: ContainerView, *, restarts: int, steps: int) -> bool:
-        image = c.get("image", "")
+        image, name = c.get("image", ""), c.get("name", "")
         if await self.runtime.image_id(image) is None:
             if c.get("imagePullPolicy") == "Never":
                 v.waiting_reason = "ErrImageNeverPull"
                 v.waiting_message = f'Container image "{image}" is not present with pull policy of Never'
+                self._event(WARNING, "ErrImageNeverPull", v.waiting_message, name, kind)
             else:
                 v.waiting_reason = "ImagePullBackOff"
                 v.waiting_message = (f'Back-off pulling image "{image}": the image is not present on node '
                                      f"{self.cfg.node} and kubelite never pulls from a registry (build it locally)")
+                self._event(WARNING, "Failed", f'Failed to pull image "{image}": the image is not present on node '
+                            f"{self.cfg.node} and kubelite never pulls from a registry", name, kind)
+                self._event(NORMAL, "BackOff", f'Back-off pulling image "{image}"', name, kind)
             self._retry_in(self.cfg.image_retry_s)
             return False
+        self._event(NORMAL, "Pulled", f'Container image "{image}" already present on machine', name, kind)
         try:
             env = await cspec.resolve_env(pod, c, self.api.fetch, pod_ip=sandbox.ip, host_ip=self.cfg.node_ip)
             mounts = volumes.mounts_for(pod, c, self._volumes or {})
@@ -324,15 +343,20 @@ class PodWorker:
                                     sandbox_id=sandbox.id, restarts=restarts, backoff_steps=steps, env=env, mounts=mounts)
         except (cspec.ConfigError, volumes.VolumeError) as exc:
             v.waiting_reason, v.waiting_message = "CreateContainerConfigError", str(exc)
+            self._event(WARNING, "Failed", f"Error: {exc}", name, kind)
             self._retry_in(5.0)
             return False
         spec.labels[LABEL_SANDBOX] = sandbox.id
         cid = await self._create(spec)
+        self._event(NORMAL, "Created", f"Created container: {name}", name, kind)
         try:
             await self.runtime.start(cid)
         except Exception as exc:  # e.g. executable not found: the container stays "created"
-            log.info("pod %s/%s container %s failed to start: %s", self.ns, self.name, c.get("name"), exc)
+            log.info("pod %s/%s container %s failed to start: %s", self.ns, self.name, name, exc)
+            self._event(WARNING, "Failed", f"Error: {exc}", name, kind)
             self.wake()
+        else:
+            self._event(NORMAL, "Started", f"Started container {name}", name, kind)
         self.copiers.ensure(cid, self._log_path(c.get("name", ""), restarts))
         v.current = await self.runtime.inspect(cid)
         v.restart_count = restarts
@@ -343,14 +367,19 @@ class PodWorker:
         prober = self._probers.get(inst.id)
         if prober is None:
             seen = published_status(pod, c.get("name", ""), inst.id)
+            name = c.get("name", "")
             prober = ContainerProber(c, runtime=self.runtime, cid=inst.id, pod_ip=sandbox.ip if sandbox else None,
-                                     on_change=self.wake, seed_ready=seen.get("ready"), seed_started=seen.get("started"))
+                                     on_change=self.wake, seed_ready=seen.get("ready"), seed_started=seen.get("started"),
+                                     on_failure=lambda message: self._event(WARNING, "Unhealthy", message, name))
             self._probers[inst.id] = prober
             prober.start()
         v.ready, v.started = prober.ready, prober.started
         if prober.liveness_failed:
             grace = int((pod.get("spec") or {}).get("terminationGracePeriodSeconds") or 30)
             log.info("pod %s/%s container %s: %s; killing", self.ns, self.name, c.get("name"), prober.last_message)
+            probe = "startup" if prober.last_message.startswith("Startup") else "liveness"
+            self._event(NORMAL, "Killing", f"Container {c.get('name', '')} failed {probe} probe, will be restarted",
+                        c.get("name", ""))
             await prober.stop()
             self._probers.pop(inst.id, None)
             await self.runtime.stop(inst.id, grace)
@@ -378,6 +407,9 @@ class PodWorker:
         grace = int(spec.get("terminationGracePeriodSeconds", 30) if grace is None else grace)
         await self.close()
         apps = [i for i in insts if i.running and i.container != SANDBOX_NAME]
+        for i in apps:
+            self._event(NORMAL, "Killing", f"Stopping container {i.container}", i.container,
+                        "init" if i.labels.get(LABEL_KIND) == "init" else "app")
         await asyncio.gather(*(self.runtime.stop(i.id, grace) for i in apps))
         for i in insts:
             await self.copiers.wait(i.id, 1.0)

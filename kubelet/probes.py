@@ -131,12 +131,13 @@ async def run_handler(probe: dict[str, Any], *, runtime: Runtime, cid: str, pod_
 class ContainerProber:
     def __init__(self, container: dict[str, Any], *, runtime: Runtime, cid: str, pod_ip: str | None,
                  on_change: Callable[[], None], seed_ready: bool | None = None,
-                 seed_started: bool | None = None) -> None:
+                 seed_started: bool | None = None, on_failure: Callable[[str], None] | None = None) -> None:
         self.container = container
         self.runtime = runtime
         self.cid = cid
         self.pod_ip = pod_ip
         self.on_change = on_change
+        self.on_failure = on_failure  # each failed probe run: "Liveness probe failed: ..." (Unhealthy)
         self.startup = container.get("startupProbe")
         self.liveness = container.get("livenessProbe")
         self.readiness = container.get("readinessProbe")
@@ -191,6 +192,8 @@ class ContainerProber:
                                         container=self.container)
             if not ok:
                 self.last_message = f"{kind.capitalize()} probe failed: {msg}"
+                if self.on_failure is not None:
+                    self.on_failure(self.last_message)
             result = tracker.observe(ok)
             if kind == "startup":
                 if result:

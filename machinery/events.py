@@ -5,13 +5,14 @@ Contract (client-go's `tools/record` broadcaster + EventCorrelator, simplified):
   `recorder.record(...)` (same arguments, synchronous: the scheduler's hot path) report what a
   component did to `obj`: a `Resource`, or an `ObjectRef` when the caller holds no model (the
   scheduler's PodInfo). The Event's involvedObject names it (kind, apiVersion, namespace, name,
-  uid, resourceVersion); it lives in the object's namespace ("default" for cluster-scoped
-  objects); `source.component` / `reportingComponent` are the recorder's component,
-  `reportingInstance` its instance. With an `action` (the scheduler's "Scheduling"/"Binding",
-  as events.k8s.io writes it) the Event also carries `action` and a microsecond `eventTime`.
+  uid, resourceVersion, fieldPath for a container); it lives in the object's namespace
+  ("default" for cluster-scoped objects); `source.component` / `reportingComponent` are the
+  recorder's component, `reportingInstance` its instance, `source.host` its `host` (the
+  kubelet's node). With an `action` (the scheduler's "Scheduling"/"Binding", as events.k8s.io
+  writes it) the Event also carries `action` and a microsecond `eventTime`.
 - Best-effort, as in Kubernetes: recording never raises into the caller. A failed write is
   logged and forgotten; the component carries on with its real work.
-- Aggregation: a repeat of the same (object uid, type, reason, message) within
+- Aggregation: a repeat of the same (object uid, fieldPath, type, reason, message) within
   `aggregate_window_s` of the last one patches the existing Event (count + 1, lastTimestamp)
   instead of creating another object, so a controller retrying every few seconds or a pod
   retried by the scheduler every 10 s does not flood the API. If that Event is gone (404) a
@@ -65,6 +66,8 @@ class ObjectRef:
     name: str
     uid: str = ""
     resource_version: str = ""
+    field_path: str = ""
+    """A part of the object, as the kubelet names a container: `spec.containers{app}`."""
 
     @property
     def key(self) -> str:
@@ -116,17 +119,17 @@ class _Series:
 
 
 _Item = tuple[ObjectRef, str, str, str, str]
-_SeriesKey = tuple[str, str, str, str]
+_SeriesKey = tuple[str, str, str, str, str]
 
 
 def event_body(ref: ObjectRef, type_: str, reason: str, message: str, *, action: str, component: str,
-               instance: str, clock: Clock) -> dict[str, Any]:
+               instance: str, host: str = "", clock: Clock) -> dict[str, Any]:
     """A new core/v1 Event (count 1) named `<object>.<unique hex>` as Kubernetes names them."""
     now = clock.now()
     stamp = format_time(now)
     involved: dict[str, Any] = {"kind": ref.kind, "apiVersion": ref.api_version, "namespace": ref.namespace,
                                 "name": ref.name, "uid": ref.uid or None,
-                                "resourceVersion": ref.resource_version or None}
+                                "resourceVersion": ref.resource_version or None, "fieldPath": ref.field_path or None}
     body: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Event",
@@ -135,7 +138,7 @@ def event_body(ref: ObjectRef, type_: str, reason: str, message: str, *, action:
         "type": type_,
         "reason": reason,
         "message": message,
-        "source": {"component": component},
+        "source": {"component": component, "host": host} if host else {"component": component},
         "reportingComponent": component,
         "reportingInstance": instance,
         "firstTimestamp": stamp,
@@ -151,12 +154,13 @@ def event_body(ref: ObjectRef, type_: str, reason: str, message: str, *, action:
 class EventRecorder:
     """See module docstring. One per component process."""
 
-    def __init__(self, sink: EventSink, *, component: str, instance: str = "",
+    def __init__(self, sink: EventSink, *, component: str, instance: str = "", host: str = "",
                  aggregate_window_s: float = 600.0, background: bool = True, max_pending: int = 10_000,
                  senders: int = 1, max_remembered: int = 4096, clock: Clock = REAL_CLOCK) -> None:
         self.sink = sink
         self.component = component
         self.instance = instance or component
+        self.host = host
         self.aggregate_window_s = aggregate_window_s
         self.background = background
         self.max_pending = max_pending
@@ -257,7 +261,7 @@ class EventRecorder:
             log.warning("event %s %s for %s %s not recorded: %s", type_, reason, ref.kind, ref.key, exc)
 
     async def _write(self, ref: ObjectRef, type_: str, reason: str, message: str, action: str) -> None:
-        key = (ref.uid or ref.key, type_, reason, message)
+        key = (ref.uid or ref.key, ref.field_path, type_, reason, message)
         now_s = self.clock.monotonic()
         series = self._series.get(key)
         if series is not None and now_s - series.at_s < self.aggregate_window_s:
@@ -272,7 +276,7 @@ class EventRecorder:
                 self._series.move_to_end(key)
                 return
         body = event_body(ref, type_, reason, message, action=action, component=self.component,
-                          instance=self.instance, clock=self.clock)
+                          instance=self.instance, host=self.host, clock=self.clock)
         namespace = body["metadata"]["namespace"]
         await self.sink.create(namespace, body)
         self._series[key] = _Series(namespace=namespace, name=body["metadata"]["name"], count=1, at_s=now_s)

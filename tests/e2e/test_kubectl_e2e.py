@@ -95,6 +95,16 @@ def test_logs_exec_and_wait(cluster: Cluster, kubectl: Kubectl) -> None:
         assert kubectl("exec", "talker", "-c", "main", "--", "sh", "-c", "echo $((6*7))").stdout == "42\n"
         row = kubectl("get", "pod", "talker", "-o", "wide").stdout.splitlines()[1].split()
         assert row[1:3] == ["1/1", "Running"] and row[6] == cluster.node
+        # The kubelet's Events, as `kubectl describe pod` shows them (sent in the background).
+        deadline = time.monotonic() + 30
+        while "Started container main" not in (out := kubectl("describe", "pod", "talker").stdout) \
+                and time.monotonic() < deadline:
+            time.sleep(0.5)
+        events = out[out.index("Events:"):]
+        for reason, message in (("Pulled", f'Container image "{IMAGE}" already present on machine'),
+                                ("Created", "Created container: main"), ("Started", "Started container main")):
+            line = next((ln for ln in events.splitlines() if f" {reason} " in ln), "")
+            assert "Normal" in line and "kubelet" in line and message in line, events
     finally:
         kubectl("delete", "pod", "talker", "--wait=true", "--timeout=60s", timeout_s=70, check=False)
 

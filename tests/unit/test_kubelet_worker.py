@@ -13,6 +13,7 @@ import pytest
 from kubelet.logs import LogCopiers
 from kubelet.podworker import PodWorker, WorkerConfig
 from kubelet.runtime import ContainerInfo, ContainerSpec, ExecResult, NameInUse
+from machinery.events import EventRecorder
 
 NOW = "2026-01-01T00:00:00Z"
 
@@ -111,10 +112,38 @@ def env(tmp_path: Path) -> tuple[FakeRuntime, RecordingApi, WorkerConfig]:
     return FakeRuntime({"kubelite/busybox:latest", "kubelite/pause:latest"}), RecordingApi(), cfg
 
 
-def worker(pod: dict[str, Any], env: tuple[FakeRuntime, RecordingApi, WorkerConfig]) -> PodWorker:
+class EventLog:
+    """An EventSink keeping (reason, type, fieldPath, message) per Event created or repeated."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, str, str]] = []
+        self.bodies: list[dict[str, Any]] = []
+
+    async def create(self, namespace: str, body: dict[str, Any]) -> None:
+        self.bodies.append(body)
+        self.events.append((body["reason"], body["type"], body["involvedObject"].get("fieldPath", ""),
+                            body["message"]))
+
+    async def patch(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
+        body = next(b for b in self.bodies if b["metadata"]["name"] == name)
+        self.events.append((body["reason"], body["type"], body["involvedObject"].get("fieldPath", ""),
+                            body["message"]))
+
+
+def worker(pod: dict[str, Any], env: tuple[FakeRuntime, RecordingApi, WorkerConfig],
+           recorder: EventRecorder | None = None) -> PodWorker:
     rt, api, cfg = env
     copiers = LogCopiers(max_bytes=1000, max_files=2, socket="/nonexistent.sock")
-    return PodWorker(pod, cfg=cfg, runtime=rt, api=api, copiers=copiers)
+    return PodWorker(pod, cfg=cfg, runtime=rt, api=api, copiers=copiers, recorder=recorder)
+
+
+def recorder() -> tuple[EventRecorder, EventLog]:
+    sink = EventLog()
+    return EventRecorder(sink, component="kubelet", instance="n1", host="n1"), sink
+
+
+def reasons(sink: EventLog) -> list[str]:
+    return [e[0] for e in sink.events]
 
 
 async def test_sandbox_then_app_joined_and_running(env: Any) -> None:
@@ -326,3 +355,98 @@ async def test_a_leftover_of_the_same_name_is_removed_and_the_create_retried(env
     await worker(make_pod(), env).sync()
     app_name = next(n for n in names if "POD" not in n)
     assert names.count(app_name) == 2 and app_name in rt.removed and rt.by_name("app")[0].state == "running"
+
+
+# ------------------------------------------------------------------ Events, as the kubelet words them
+
+
+async def test_events_of_a_start_and_a_crash_loop(env: Any) -> None:
+    rt, api, _ = env
+    rec, sink = recorder()
+    pod = make_pod()
+    w = worker(pod, env, rec)
+    await w.sync()
+    await rec.flush()
+    app = "spec.containers{app}"
+    assert sink.events == [
+        ("Pulled", "Normal", app, 'Container image "kubelite/busybox:latest" already present on machine'),
+        ("Created", "Normal", app, "Created container: app"),
+        ("Started", "Normal", app, "Started container app"),
+    ]
+    body = sink.bodies[0]
+    assert body["involvedObject"] == {"kind": "Pod", "apiVersion": "v1", "namespace": "default", "name": "p",
+                                      "uid": "uid-1", "fieldPath": app}
+    assert body["source"] == {"component": "kubelet", "host": "n1"} and body["reportingInstance"] == "n1"
+    rt.exit(rt.by_name("app")[0].id, 1)
+    await w.sync()  # first crash: restarted at once
+    rt.exit(rt.by_name("app")[-1].id, 1)
+    await w.sync()  # second crash: back-off
+    await w.sync()  # still backing off: the same Event, counted
+    await rec.flush()
+    assert reasons(sink)[3:] == ["Pulled", "Created", "Started", "BackOff", "BackOff"]
+    assert sink.events[-1][3] == "Back-off restarting failed container app in pod p_default(uid-1)"
+    # Repeats are counted on the first Event of their kind, not written again.
+    assert sink.bodies[-1]["type"] == "Warning" and len(sink.bodies) == 4
+    await rec.close()
+
+
+async def test_killing_event_when_a_running_pod_is_deleted(env: Any) -> None:
+    rt, api, _ = env
+    rec, sink = recorder()
+    pod = make_pod()
+    w = worker(pod, env, rec)
+    await w.sync()
+    w.update({**pod, "metadata": {**pod["metadata"], "deletionTimestamp": NOW, "deletionGracePeriodSeconds": 3}})
+    assert await w.sync() is True
+    await rec.flush()
+    await rec.close()
+    assert sink.events[-1] == ("Killing", "Normal", "spec.containers{app}", "Stopping container app")
+
+
+async def test_image_and_config_failures_are_warning_events(env: Any) -> None:
+    rt, api, _ = env
+    rec, sink = recorder()
+    never = make_pod(containers=[{"name": "app", "image": "nowhere/x:1", "imagePullPolicy": "Never"}])
+    await worker(never, env, rec).sync()
+    always = make_pod(containers=[{"name": "app", "image": "nowhere/x:1", "imagePullPolicy": "Always"}])
+    w = worker(always, env, rec)
+    w.uid = "uid-2"
+    await w.sync()
+    c = {"name": "app", "image": "kubelite/busybox:latest",
+         "env": [{"name": "X", "valueFrom": {"secretKeyRef": {"name": "missing", "key": "k"}}}]}
+    w3 = worker(make_pod(containers=[c]), env, rec)
+    w3.uid = "uid-3"
+    await w3.sync()
+    await rec.flush()
+    await rec.close()
+    warnings = [(r, m) for r, t, _f, m in sink.events if t == "Warning"]
+    assert warnings[0] == ("ErrImageNeverPull", 'Container image "nowhere/x:1" is not present with pull policy of Never')
+    assert warnings[1][0] == "Failed" and warnings[1][1].startswith('Failed to pull image "nowhere/x:1"')
+    assert ("BackOff", 'Back-off pulling image "nowhere/x:1"') in [(r, m) for r, _t, _f, m in sink.events]
+    assert warnings[-1][0] == "Failed" and warnings[-1][1].startswith("Error: ") and "missing" in warnings[-1][1]
+
+
+async def test_failed_probes_are_unhealthy_events_and_a_liveness_kill_says_so(env: Any) -> None:
+    rt, api, _ = env
+    rec, sink = recorder()
+
+    async def failing_exec(cid: str, command: list[str], timeout_s: float) -> ExecResult:
+        return ExecResult(1, b"", b"dead")
+
+    rt.exec = failing_exec
+    c = {"name": "app", "image": "kubelite/busybox:latest",
+         "livenessProbe": {"exec": {"command": ["x"]}, "periodSeconds": 0.01, "failureThreshold": 2}}
+    w = worker(make_pod(containers=[c], terminationGracePeriodSeconds=1), env, rec)
+    await w.sync()
+    for _ in range(200):
+        await asyncio.sleep(0.01)
+        await w.sync()
+        if len(rt.by_name("app")) > 1:
+            break
+    await w.close()
+    await rec.flush()
+    await rec.close()
+    unhealthy = [e for e in sink.events if e[0] == "Unhealthy"]
+    assert unhealthy and unhealthy[0][1:] == ("Warning", "spec.containers{app}", "Liveness probe failed: dead")
+    assert ("Killing", "Normal", "spec.containers{app}", "Container app failed liveness probe, will be restarted") \
+        in sink.events
