@@ -38,7 +38,13 @@ from typing import Any
 
 from controllers import podutil
 from controllers.base import Controller, ControllerContext
-from controllers.daemonset.placement import REVISION_HASH_LABEL, pod_for_node, should_run, target_node
+from controllers.daemonset.placement import (
+    REVISION_HASH_LABEL,
+    daemon_pod_spec,
+    pod_for_node,
+    should_run,
+    target_node,
+)
 from controllers.expectations import Expectations
 from controllers.history import HASH_LABEL, History, current_and_update, revisions_to_truncate, sort_revisions
 from controllers.job.controller import CONTROLLER_UID_INDEX, controller_uid_index
@@ -52,6 +58,8 @@ from machinery.selectors import selector_from_model
 log = logging.getLogger(__name__)
 
 BURST = 250
+Fits = dict[str, tuple[bool, bool]]
+"""Node name -> (should run, should continue running), computed once per sync."""
 FAILED_BACKOFF_BASE_S = 1.0
 FAILED_BACKOFF_MAX_S = 900.0
 
@@ -179,9 +187,11 @@ class DaemonSetController(Controller):
             self.expectations.delete(key)
             return
         nodes = self.node_informer.list()
+        spec = daemon_pod_spec(ds)
+        fits = {n.name: should_run(ds, n, spec) for n in nodes}
         pods = await self._claim_pods(ds)
         if ds.metadata.deletionTimestamp:
-            await self._update_status(ds, nodes, pods, None)
+            await self._update_status(ds, nodes, pods, None, fits)
             return
         revisions = await self._claim_revisions(ds)
         collision = ds.status.collisionCount if ds.status and ds.status.collisionCount is not None else 0
@@ -190,13 +200,13 @@ class DaemonSetController(Controller):
         error: Exception | None = None
         if self.expectations.satisfied(key):
             try:
-                await self._manage(ds, nodes, pods, hash_)
+                await self._manage(ds, nodes, pods, hash_, fits)
                 if self.expectations.satisfied(key) and self._strategy(ds) == "RollingUpdate":
-                    await self._rolling_update(ds, nodes, pods, hash_)
+                    await self._rolling_update(ds, nodes, pods, hash_, fits)
                 await self._cleanup_history(ds, [*revisions, update], pods, update)
             except errors.ApiError as exc:
                 error = exc
-        await self._update_status(ds, nodes, pods, hash_, collision=collision)
+        await self._update_status(ds, nodes, pods, hash_, fits, collision=collision)
         if error is not None:
             raise error
 
@@ -231,14 +241,14 @@ class DaemonSetController(Controller):
 
     # -- placement ---------------------------------------------------------------------------
 
-    async def _manage(self, ds: DaemonSet, nodes: list[Node], pods: list[Pod], hash_: str) -> None:
+    async def _manage(self, ds: DaemonSet, nodes: list[Node], pods: list[Pod], hash_: str, fits: Fits) -> None:
         by_node = self._by_node(pods)
-        surge = self._strategy(ds) == "RollingUpdate" and self._max_surge_unavailable(ds, nodes)[0] > 0
+        surge = self._strategy(ds) == "RollingUpdate" and self._max_surge_unavailable(ds, fits)[0] > 0
         create: list[str] = []
         delete: list[Pod] = []
         now_s = self.clock.monotonic()
         for node in nodes:
-            run, keep = should_run(ds, node)
+            run, keep = fits[node.name]
             here = by_node.get(node.name, [])
             live = [p for p in here if not p.metadata.deletionTimestamp]
             if run and not here:
@@ -348,8 +358,8 @@ class DaemonSetController(Controller):
 
     # -- rolling update ----------------------------------------------------------------------
 
-    def _max_surge_unavailable(self, ds: DaemonSet, nodes: list[Node]) -> tuple[int, int, int]:
-        desired = sum(1 for n in nodes if should_run(ds, n)[0])
+    def _max_surge_unavailable(self, ds: DaemonSet, fits: Fits) -> tuple[int, int, int]:
+        desired = sum(1 for run, _ in fits.values() if run)
         strategy = ds.spec.updateStrategy if ds.spec else None
         ru = strategy.rollingUpdate if strategy else None
         surge = _scaled(ru.maxSurge if ru else 0, desired)
@@ -375,9 +385,10 @@ class DaemonSetController(Controller):
                 old = pod
         return new, old, True
 
-    async def _rolling_update(self, ds: DaemonSet, nodes: list[Node], pods: list[Pod], hash_: str) -> None:
+    async def _rolling_update(self, ds: DaemonSet, nodes: list[Node], pods: list[Pod], hash_: str,
+                              fits: Fits) -> None:
         by_node = self._by_node(pods)
-        max_surge, max_unavailable, desired = self._max_surge_unavailable(ds, nodes)
+        max_surge, max_unavailable, desired = self._max_surge_unavailable(ds, fits)
         if max_surge == 0:
             unavailable = 0
             replace: list[Pod] = []
@@ -395,7 +406,6 @@ class DaemonSetController(Controller):
             room = max(0, min(max_unavailable - unavailable, len(candidates)))
             await self._sync_nodes(ds, replace + candidates[:room], [], hash_)
             return
-        node_by_name = {n.name: n for n in nodes}
         to_delete: list[Pod] = []
         not_run: list[Pod] = []
         allowed: list[str] = []
@@ -411,8 +421,7 @@ class DaemonSetController(Controller):
                 available += 1
             if old is None:
                 continue
-            node = node_by_name.get(name)
-            runs = node is not None and should_run(ds, node)[0]
+            runs = fits.get(name, (False, False))[0]
             if new is None:
                 if not self._available(ds, old):
                     if runs:
@@ -444,8 +453,8 @@ class DaemonSetController(Controller):
         for rev in revisions_to_truncate(sort_revisions(unique.values()), live, limit):
             await self.history.delete(rev)
 
-    async def _update_status(self, ds: DaemonSet, nodes: list[Node], pods: list[Pod], hash_: str | None, *,
-                             collision: int | None = None) -> None:
+    async def _update_status(self, ds: DaemonSet, nodes: list[Node], pods: list[Pod], hash_: str | None,
+                             fits: Fits, *, collision: int | None = None) -> None:
         by_node = self._by_node([p for p in pods if not p.metadata.deletionTimestamp])
         desired = current = ready = available = updated = misscheduled = 0
         now: datetime = self.clock.now()
@@ -453,7 +462,7 @@ class DaemonSetController(Controller):
         requeue = False
         for node in nodes:
             here = by_node.get(node.name, [])
-            if not should_run(ds, node)[0]:
+            if not fits[node.name][0]:
                 misscheduled += 1 if here else 0
                 continue
             desired += 1

@@ -5,7 +5,7 @@ Contract (pure, no I/O):
   not-ready and unreachable NoExecute, disk-pressure, memory-pressure, pid-pressure and
   unschedulable NoSchedule; `network-unavailable` NoSchedule only for hostNetwork pods.
   `add_daemon_tolerations(spec_dict)` adds the missing ones (same key, effect and operator).
-- `should_run(ds, node) -> (should_run, should_continue_running)`: evaluated on the pod the
+- `should_run(ds, node, spec=None) -> (should_run, should_continue_running)`: evaluated on the pod the
   DaemonSet would create (template + tolerations): a node whose name, nodeSelector or required
   node affinity does not fit gets no pod and loses its pod; an untolerated NoSchedule/NoExecute
   taint means no new pod, and only an untolerated NoExecute taint removes a running one.
@@ -53,8 +53,14 @@ def _template_spec(ds: DaemonSet) -> dict[str, Any]:
     return spec
 
 
-def should_run(ds: DaemonSet, node: Node) -> tuple[bool, bool]:
-    spec = _template_spec(ds)
+def daemon_pod_spec(ds: DaemonSet) -> dict[str, Any]:
+    """The template's pod spec with the daemon tolerations: compute once per sync and pass it to
+    `should_run` for every node (the dump is the costly part on large clusters)."""
+    return _template_spec(ds)
+
+
+def should_run(ds: DaemonSet, node: Node, spec: dict[str, Any] | None = None) -> tuple[bool, bool]:
+    spec = spec if spec is not None else _template_spec(ds)
     name = node.name
     labels = node.metadata.labels or {}
     if spec.get("nodeName") and spec["nodeName"] != name:
@@ -106,5 +112,5 @@ def pod_for_node(ds: DaemonSet, node_name: str, hash_: str) -> Pod:
     )
 
 
-__all__ = ["DAEMON_TOLERATIONS", "REVISION_HASH_LABEL", "add_daemon_tolerations", "pod_for_node", "should_run",
+__all__ = ["DAEMON_TOLERATIONS", "REVISION_HASH_LABEL", "add_daemon_tolerations", "daemon_pod_spec", "pod_for_node", "should_run",
            "target_node"]

@@ -28,8 +28,8 @@ Contract of `sync(key)` (level-triggered; every decision from the informer cache
   completionTime), as Kubernetes 1.31+ does.
 - Suspend: active pods deleted, condition Suspended=True (JobSuspended); resuming sets it False
   (JobResumed) and restarts startTime. startTime is set when a non-suspended Job first syncs.
-- Finished Jobs (Complete/Failed) only lose the finalizers of their remaining pods; a deleted
-  Job's pods lose theirs too (the garbage collector deletes them).
+- Finished Jobs (Complete/Failed) and Jobs being deleted only remove the finalizers of their
+  remaining pods; a deleted Job's pods lose theirs too (the garbage collector deletes them).
 - Events as Kubernetes: SuccessfulCreate, FailedCreate, SuccessfulDelete, Suspended, Resumed,
   BackoffLimitExceeded/DeadlineExceeded (Warning), Completed.
 """
@@ -157,7 +157,9 @@ class JobController(Controller):
             await self._release_orphans(key)
             return
         pods = await self._claim(job)
-        if is_finished(job):
+        if is_finished(job) or job.metadata.deletionTimestamp:
+            # A finished Job, or one being deleted (the garbage collector removes its pods):
+            # nothing new is created, its pods only lose the tracking finalizer.
             pending = self.finalizer_removals.get(key, set())
             await self._remove_finalizers(job, [p for p in pods if jobpods.has_tracking_finalizer(p)
                                                 and (p.uid or "") not in pending])

@@ -263,3 +263,11 @@ def test_indexes_round_trip(text: str, indexes: set[int]) -> None:
     if "x" not in text:
         assert format_indexes(indexes) == text
     assert first_pending(2, 6, {0, 1}, {2}) == [3, 4]
+
+
+async def test_job_being_deleted_creates_nothing_and_releases_finalizers() -> None:
+    job = make_job(status={"startTime": "2026-01-01T00:00:00Z"})
+    job.metadata.deletionTimestamp = "2026-01-01T00:00:00Z"
+    client, c = setup(job, job_pod("a", deleting=True))
+    await c.sync(job.key)
+    assert api_calls(client) == [("patch", "Pod", "a")]
