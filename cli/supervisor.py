@@ -141,6 +141,8 @@ def commands(s: Settings, components: list[str]) -> dict[str, list[str]]:
                 argv += ["--cluster-dns", DNS_SERVICE_IP]
             if "controllers" not in components:  # no node IPAM to wait for
                 argv += ["--pod-cidr", LONE_NODE_POD_CIDR]
+        if name == "controllers":  # local-path volumes live with the cluster's other state
+            argv += ["--local-path-dir", str(s.home / "local-path")]
         if name == "dns":
             argv += ["--listen", f"{DNS_ADDRESS}:53", "--publish-ip", DNS_ADDRESS]
         cmds[name] = argv

@@ -75,7 +75,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cluster-cidr", default=d.cluster_cidr, help="the cluster's pod network")
     p.add_argument("--node-cidr-mask-size", default=d.node_cidr_mask_size, type=int,
                    help="prefix length of each node's pod CIDR")
+    p.add_argument("--local-path-dir", default=d.local_path_dir,
+                   help="node directory of the local-path provisioner's volumes")
+    p.add_argument("--local-path-helper-image", default=d.local_path_helper_image,
+                   help="image of the helper pod that deletes a volume's directory")
+    p.add_argument("--default-storage-class", default=d.default_storage_class,
+                   help="default StorageClass created at startup when none exists ('' = none)")
     args = p.parse_args(argv)
+    if not args.local_path_dir.startswith("/"):
+        p.error("--local-path-dir must be an absolute path")
     try:
         ipaddress.ip_network(args.cluster_cidr, strict=False)
     except ValueError as exc:
@@ -95,7 +103,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         p.error("--workers must be >= 1")
     try:
         args.options = ControllerOptions(allocate_node_cidrs=args.allocate_node_cidrs,
-                                         cluster_cidr=args.cluster_cidr, node_cidr_mask_size=args.node_cidr_mask_size)
+                                         cluster_cidr=args.cluster_cidr, node_cidr_mask_size=args.node_cidr_mask_size,
+                                         local_path_dir=args.local_path_dir,
+                                         local_path_helper_image=args.local_path_helper_image,
+                                         default_storage_class=args.default_storage_class)
         CidrSet(args.cluster_cidr, args.node_cidr_mask_size)
     except ValueError as exc:
         p.error(str(exc))

@@ -32,6 +32,8 @@ from controllers.options import ControllerOptions
 from controllers.replicaset import ReplicaSetController, ReplicationControllerController
 from controllers.statefulset.controller import StatefulSetController
 from controllers.ttlafterfinished import TTLAfterFinishedController
+from controllers.volume.binder import PersistentVolumeController
+from controllers.volume.protection import PvcProtectionController
 from machinery.events import ClientSink, EventRecorder
 from machinery.informer import InformerFactory
 
@@ -51,6 +53,8 @@ CONTROLLERS: dict[str, ControllerCtor] = {
     "job": JobController,
     "cronjob": CronJobController,
     "ttl-after-finished": TTLAfterFinishedController,
+    "persistentvolume-binder": PersistentVolumeController,
+    "pvc-protection": PvcProtectionController,
 }
 
 

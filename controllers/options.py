@@ -37,3 +37,13 @@ class ControllerOptions:
     """Fraction of not-Ready nodes (at least 3) that makes a zone partially disrupted."""
     large_cluster_size_threshold: int = 50
     """Zones with at most this many nodes stop evicting when partially disrupted."""
+
+    # --- storage (local-path provisioner, pkg/controller/volume) ----------------------------
+    local_path_dir: str = "/var/lib/kubelite/local-path"
+    """Directory on each node under which the local-path provisioner puts its volumes
+    (a StorageClass may override it with the parameter `nodePath`)."""
+    local_path_helper_image: str = "kubelite/busybox:latest"
+    """Image of the helper pod that removes a deleted volume's directory on its node."""
+    default_storage_class: str = "standard"
+    """Name of the default StorageClass created at startup when none is marked default
+    (empty: create none)."""

@@ -46,7 +46,8 @@ class ClientApi:
 
     async def fetch(self, plural: str, ns: str, name: str) -> dict[str, Any] | None:
         try:
-            obj = await self._req("GET", f"/api/v1/namespaces/{ns}/{plural}/{name}")
+            path = f"/api/v1/namespaces/{ns}/{plural}/{name}" if ns else f"/api/v1/{plural}/{name}"
+            obj = await self._req("GET", path)
         except errors.NotFound:
             return None
         return dict(obj)

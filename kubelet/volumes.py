@@ -1,4 +1,4 @@
-"""Pod volumes on the host: emptyDir, hostPath, configMap, secret.
+"""Pod volumes on the host: emptyDir, hostPath, configMap, secret, persistentVolumeClaim.
 
 Contract: `prepare_volumes(pod, root_dir, fetch)` returns {volume name: host path}, creating
 what is needed under `<root_dir>/pods/<uid>/volumes/`; `mounts_for(container, paths)` maps a
@@ -7,10 +7,17 @@ is not the container's to change); `cleanup_pod_dir(root_dir, uid)` deletes ever
 had (emptyDir content dies with the pod, as in Kubernetes). A missing configMap/secret raises
 `VolumeError` (unless `optional: true`), which the worker shows as ContainerCreating with a
 message and retries.
+A `persistentVolumeClaim` volume resolves claim -> bound PV and bind-mounts the PV's host
+directory (`hostPath`, created when its type is DirectoryOrCreate, world-writable as the
+local-path provisioner makes it; or `local`, which must exist). A claim that is missing, being
+deleted, not Bound, or bound to a PV that is missing, claimed by another claim or of a type
+kubelite cannot mount raises `VolumeError` (the pod waits in ContainerCreating). The volume's
+data outlives the pod: `cleanup_pod_dir` never touches it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import shutil
@@ -63,6 +70,43 @@ def _host_path(hp: dict[str, Any]) -> str:
     return str(p)
 
 
+def _claim_dir(pv: dict[str, Any]) -> str:
+    spec = pv.get("spec") or {}
+    if spec.get("hostPath"):
+        hp = dict(spec["hostPath"])
+        created = hp.get("type") == "DirectoryOrCreate" and not Path(hp.get("path", "")).exists()
+        path = _host_path(hp)
+        if created:
+            os.chmod(path, 0o777)  # any container user may write, as the local-path provisioner does
+        return path
+    if spec.get("local"):
+        path = str((spec["local"] or {}).get("path", ""))
+        if not Path(path).is_dir():
+            raise VolumeError(f"local volume path {path} does not exist on this node")
+        return path
+    raise VolumeError(f"persistentvolume {(pv.get('metadata') or {}).get('name')}: only hostPath and local "
+                      "volumes can be mounted")
+
+
+async def _claim_path(source: dict[str, Any], ns: str, fetch: Fetch) -> str:
+    name = str(source.get("claimName") or "")
+    claim = await fetch("persistentvolumeclaims", ns, name)
+    if claim is None:
+        raise VolumeError(f'persistentvolumeclaim "{name}" not found')
+    if (claim.get("metadata") or {}).get("deletionTimestamp"):
+        raise VolumeError(f'persistentvolumeclaim "{name}" is being deleted')
+    volume = (claim.get("spec") or {}).get("volumeName")
+    if not volume or (claim.get("status") or {}).get("phase") != "Bound":
+        raise VolumeError(f'persistentvolumeclaim "{name}" is not bound')
+    pv = await fetch("persistentvolumes", "", volume)
+    if pv is None:
+        raise VolumeError(f'persistentvolume "{volume}" not found')
+    ref = (pv.get("spec") or {}).get("claimRef") or {}
+    if ref.get("uid") and ref.get("uid") != (claim.get("metadata") or {}).get("uid"):
+        raise VolumeError(f'persistentvolume "{volume}" is bound to another claim')
+    return await asyncio.to_thread(_claim_dir, pv)
+
+
 def _empty_dir(d: Path) -> str:
     d.mkdir(parents=True, exist_ok=True)
     os.chmod(d, 0o777)  # any container user may write, as Kubernetes does
@@ -80,6 +124,11 @@ async def prepare_volumes(pod: dict[str, Any], root_dir: str, fetch: Fetch) -> d
             paths[name] = _empty_dir(base / "empty-dir" / name)
         elif "hostPath" in vol:
             paths[name] = _host_path(vol["hostPath"] or {})
+        elif "persistentVolumeClaim" in vol:
+            try:
+                paths[name] = await _claim_path(vol["persistentVolumeClaim"] or {}, ns, fetch)
+            except VolumeError as exc:
+                raise VolumeError(f"volume {name}: {exc}") from None
         elif "configMap" in vol or "secret" in vol:
             is_cm = "configMap" in vol
             src = vol["configMap" if is_cm else "secret"] or {}
@@ -109,7 +158,7 @@ async def prepare_volumes(pod: dict[str, Any], root_dir: str, fetch: Fetch) -> d
 def read_only_volume(pod: dict[str, Any], name: str) -> bool:
     for vol in (pod.get("spec") or {}).get("volumes") or []:
         if vol.get("name") == name:
-            return "configMap" in vol or "secret" in vol
+            return "configMap" in vol or "secret" in vol or bool((vol.get("persistentVolumeClaim") or {}).get("readOnly"))
     return False
 
 

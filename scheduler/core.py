@@ -12,6 +12,10 @@ Contract:
 - Binding: on success the assumption's expiry clock starts and a `Scheduled` event is sent; on
   NotFound (pod deleted) the pod is dropped; on Conflict (bound meanwhile) the watch has the
   truth; on any other error the assumption is forgotten and the pod retried with backoff.
+- Volumes (`volumes`, a `VolumeBinder`, optional): claims that are missing, being deleted or
+  unbound Immediate make the pod unschedulable everywhere; bound PVs add their node affinity
+  as a filter; delayed (WaitForFirstConsumer) claims are annotated with the chosen node and
+  awaited until Bound before the pod is bound (a timeout forgets the assumption and retries).
 - No fit: condition PodScheduled=False/Unschedulable with the FitError message (PATCH
   pods/NAME/status), a `FailedScheduling` Warning event, and the pod is parked with backoff.
 """
@@ -29,9 +33,11 @@ from machinery.clock import now_rfc3339
 from machinery.events import EventRecorder, ObjectRef
 from machinery.selectors import LabelSelector
 from scheduler.cache import SchedulerCache
-from scheduler.framework import FitError, schedule
+from scheduler.filters import FILTERS
+from scheduler.framework import FitError, fit_error_message, schedule
 from scheduler.info import DEFAULT_SCHEDULER, PodInfo, pod_info
 from scheduler.queue import SchedulingQueue
+from scheduler.volumebinding import VolumeBinder, VolumeState
 
 log = logging.getLogger("scheduler")
 
@@ -54,7 +60,9 @@ class Scheduler:
         cache: SchedulerCache | None = None,
         service_selectors: SelectorsFn | None = None,
         max_binds_in_flight: int = 64,
+        volumes: VolumeBinder | None = None,
     ) -> None:
+        self.volumes = volumes
         self.get_pod = get_pod
         self._bind = bind
         self._patch_status = patch_status
@@ -133,14 +141,26 @@ class Scheduler:
         if not self._responsible(pod) or pod.terminated or self.cache.node_of(key) is not None:
             return None
         selectors = self.service_selectors(pod) if self.service_selectors and not pod.owner_uid else ()
+        filters, state = FILTERS, None
+        if self.volumes is not None:
+            found = self.volumes.prefilter(obj)
+            if isinstance(found, str):
+                nodes = len(self.cache.nodes())
+                self._unschedulable(pod, f"0/{nodes} nodes are available: {found}." if nodes
+                                    else fit_error_message(0, {}))
+                return None
+            if not found.empty:
+                state = found
+                filters = [*FILTERS, self.volumes.node_filter(found)]
         try:
-            result = schedule(pod, self.cache.nodes(), rng=self.rng, start=self._next_start, spread_selectors=selectors)
+            result = schedule(pod, self.cache.nodes(), rng=self.rng, start=self._next_start, spread_selectors=selectors,
+                              filters=filters)
         except FitError as fit:
             self._unschedulable(pod, fit.message)
             return None
         self._next_start = result.next_start
         self.cache.assume(pod, result.node_name)
-        task = asyncio.create_task(self._bind_pod(pod, result.node_name))
+        task = asyncio.create_task(self._bind_pod(pod, result.node_name, state))
         self._bind_tasks.add(task)
         task.add_done_callback(self._bind_tasks.discard)
         return result.node_name
@@ -175,9 +195,11 @@ class Scheduler:
         except Exception as exc:  # next attempt rewrites it; never stop the loop for a status
             log.warning("could not set PodScheduled=False on %s: %s", pod.key, exc)
 
-    async def _bind_pod(self, pod: PodInfo, node: str) -> None:
+    async def _bind_pod(self, pod: PodInfo, node: str, volumes: VolumeState | None = None) -> None:
         async with self._bind_slots:
             try:
+                if volumes is not None and volumes.delayed and self.volumes is not None:
+                    await self.volumes.prebind(volumes, node)
                 await self._bind(pod.namespace, pod.name, node)
             except errors.NotFound:
                 self.cache.forget(pod.key)

@@ -2,7 +2,7 @@
 
 Contract: wires the `Scheduler` to the API: one shared Pod informer (all pods: unscheduled ones
 are work, bound ones are node usage), a Node informer and a Service informer (spreading by
-Service selector), all from one `InformerFactory`; binding through `ApiClient.bind`, status
+Service selector), PVC/PV/StorageClass informers (volume binding), all from one `InformerFactory`; binding through `ApiClient.bind`, status
 through PATCH pods/NAME/status, events through core/v1 Event. Informers resume lost watches
 and relist on 410, and the client retries 5xx/connection errors, so an API server restart
 only pauses scheduling. With `--leader-elect` only the holder of the `kube-scheduler` Lease in
@@ -28,10 +28,11 @@ from machinery.events import ClientSink, EventRecorder
 from machinery.informer import InformerFactory
 from machinery.leaderelection import LeaderElector
 from machinery.logsetup import setup_logging
-from machinery.models import Node, Pod, Service
+from machinery.models import Node, PersistentVolume, PersistentVolumeClaim, Pod, Service, StorageClass
 from machinery.selectors import LabelSelector, selector_from_map
 from scheduler.core import Scheduler
 from scheduler.info import DEFAULT_SCHEDULER, PodInfo
+from scheduler.volumebinding import VolumeBinder
 
 log = logging.getLogger("scheduler")
 MERGE = {"Content-Type": "application/merge-patch+json"}
@@ -67,9 +68,15 @@ async def run_scheduler(client: ApiClient, *, scheduler_name: str, seed: int | N
     pods = factory.informer(Pod)
     nodes = factory.informer(Node)
     services = factory.informer(Service)
+    claims = factory.informer(PersistentVolumeClaim)
+    volumes = factory.informer(PersistentVolume)
+    classes = factory.informer(StorageClass)
 
     async def patch_status(namespace: str, name: str, patch: dict[str, Any]) -> None:
         await client.request("PATCH", f"/api/v1/namespaces/{namespace}/pods/{name}/status", json=patch, headers=MERGE)
+
+    async def patch_claim(namespace: str, name: str, patch: dict[str, Any]) -> None:
+        await client.patch(PersistentVolumeClaim, name, patch, namespace=namespace)
 
     async def bind(namespace: str, name: str, node: str) -> None:
         await client.bind(namespace, name, node)
@@ -87,12 +94,17 @@ async def run_scheduler(client: ApiClient, *, scheduler_name: str, seed: int | N
         scheduler_name=scheduler_name,
         rng=random.Random(seed) if seed is not None else None,
         service_selectors=_service_selectors(services),
+        volumes=VolumeBinder(get_claim=claims.get, get_volume=volumes.get, get_class=classes.get,
+                             patch_claim=patch_claim),
     )
     nodes.add_handlers(on_add=sched.on_node_add, on_update=sched.on_node_update, on_delete=sched.on_node_delete)
     pods.add_handlers(on_add=sched.on_pod_add, on_update=sched.on_pod_update, on_delete=sched.on_pod_delete)
     services.add_handlers(
         on_add=sched.on_service_change, on_update=sched.on_service_change, on_delete=sched.on_service_change
     )
+    # A claim or volume appearing or binding may make parked pods schedulable.
+    for inf in (claims, volumes, classes):
+        inf.add_handlers(on_add=sched.on_service_change, on_update=sched.on_service_change)
     recorder.start()
     await factory.start()
     try:

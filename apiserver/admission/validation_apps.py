@@ -25,6 +25,7 @@ from machinery.models import (
     ReplicationController,
     StatefulSet,
 )
+from machinery.models.pod import Volume
 from machinery.selectors import selector_from_model
 
 WORKLOAD_KINDS = (ReplicaSet, ReplicationController, Deployment, StatefulSet, DaemonSet, Job)
@@ -66,6 +67,22 @@ def _validate_template(errs: Errs, template: PodTemplateSpec | None, sel: LabelS
         errs.required(f"{path}.spec")
         return
     validate_pod_spec(errs, template.spec, f"{path}.spec", restart_policies)
+
+
+def _with_claim_volumes(sts: StatefulSet, template: PodTemplateSpec) -> PodTemplateSpec:
+    """The template as the pods will have it: one persistentVolumeClaim volume per claim
+    template, so volumeMounts may name claim templates (the controller adds the volumes)."""
+    assert sts.spec is not None and template.spec is not None
+    names = [str((t.get("metadata") or {}).get("name") or "") for t in sts.spec.volumeClaimTemplates or []
+             if isinstance(t, dict)]
+    if not names:
+        return template
+    clone = template.model_copy(deep=True)
+    assert clone.spec is not None
+    have = {v.name for v in clone.spec.volumes or []}
+    extra = [Volume(name=n, persistentVolumeClaim={"claimName": n}) for n in names if n and n not in have]
+    clone.spec.volumes = [*(clone.spec.volumes or []), *extra]
+    return clone
 
 
 def _validate_rolling(errs: Errs, surge: Any, unavailable: Any, path: str) -> None:
@@ -160,7 +177,10 @@ def validate_workload(errs: Errs, obj: Resource) -> None:
         errs.min_value("spec.replicas", spec.replicas, 0)
     errs.min_value("spec.minReadySeconds", getattr(spec, "minReadySeconds", None), 0)
     policies = ("OnFailure", "Never") if is_job else ("Always",)
-    _validate_template(errs, spec.template, selector, "spec.template", policies)
+    template = spec.template
+    if isinstance(obj, StatefulSet) and template is not None and template.spec is not None:
+        template = _with_claim_volumes(obj, template)
+    _validate_template(errs, template, selector, "spec.template", policies)
     if isinstance(obj, Deployment):
         _validate_deployment(errs, obj)
     elif isinstance(obj, StatefulSet):

@@ -7,7 +7,8 @@ label) and a pod CIDR inside 10.244.0.0/16 no other Docker network uses.
 
 `full_cluster` (module scope) is the same plus the scheduler (`python -m scheduler`) and the
 controller-manager (`python -m controllers`): pods need not be bound by hand and workload
-controllers (ReplicaSet, Deployment, GC, namespace) run. `Cluster.kill_controllers()` SIGKILLs
+controllers (ReplicaSet, Deployment, StatefulSet, GC, namespace, volumes) run; the local-path
+provisioner keeps its volumes under `<tmp>/local-path`. `Cluster.kill_controllers()` SIGKILLs
 the controller-manager and `Cluster.start_controllers()` starts it again.
 
 Teardown stops the processes and removes the cluster's containers and pod network, even when
@@ -298,8 +299,8 @@ def run_cluster(*, control_plane: bool = False) -> Iterator[Cluster]:
                 kubelet_port=kubelet_port, etcd=etcd, apiserver=apiserver, kubelet=kubelet)
     if control_plane:
         c.scheduler = Proc([py, "-m", "scheduler", "--kubeconfig", str(kubeconfig)], tmp / "scheduler.log")
-        c.controllers = Proc([py, "-m", "controllers", "--kubeconfig", str(kubeconfig)],
-                             tmp / "controllers.log")
+        c.controllers = Proc([py, "-m", "controllers", "--kubeconfig", str(kubeconfig),
+                              "--local-path-dir", str(tmp / "local-path")], tmp / "controllers.log")
     failing = False
     try:
         etcd.start()

@@ -1,0 +1,1 @@
+"""Storage controllers: PV binder with the local-path provisioner, PVC protection."""
