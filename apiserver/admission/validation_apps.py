@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from apiserver.admission.validation_common import Errs, int_or_percent
+from apiserver.admission.validation_common import Errs, dns1123_label_errors, int_or_percent
 from apiserver.admission.validation_pod import validate_pod_spec
 from machinery.meta import LabelSelector, Resource
 from machinery.models import (
     DaemonSet,
     Deployment,
     Job,
+    PersistentVolumeClaim,
     PodTemplateSpec,
     ReplicaSet,
     ReplicationController,
@@ -69,12 +70,48 @@ def _validate_template(errs: Errs, template: PodTemplateSpec | None, sel: LabelS
     validate_pod_spec(errs, template.spec, f"{path}.spec", restart_policies)
 
 
+def _template_name(template: Any) -> str:
+    meta = template.get("metadata") if isinstance(template, dict) else None
+    name = meta.get("name") if isinstance(meta, dict) else None
+    return name if isinstance(name, str) else ""
+
+
+def _validate_claim_templates(errs: Errs, templates: list[Any] | None) -> None:
+    """Each template is a PersistentVolumeClaim (name, access modes, storage request)."""
+    seen: set[str] = set()
+    for i, template in enumerate(templates or []):
+        path = f"spec.volumeClaimTemplates[{i}]"
+        name = _template_name(template)
+        if not name:
+            errs.required(f"{path}.metadata.name")
+        elif name in seen:
+            errs.duplicate(f"{path}.metadata.name", name)
+        else:
+            for why in dns1123_label_errors(name):
+                errs.invalid(f"{path}.metadata.name", name, why)
+        seen.add(name)
+        spec = template.get("spec") if isinstance(template, dict) else None
+        if not isinstance(spec, dict):
+            errs.required(f"{path}.spec")
+            continue
+        try:
+            claim = PersistentVolumeClaim.model_validate({"metadata": {"name": name or "x"}, "spec": spec})
+        except ValueError:
+            errs.invalid(f"{path}.spec", "", "must be a PersistentVolumeClaim spec")
+            continue
+        cspec = claim.spec
+        if cspec is None or not cspec.accessModes:
+            errs.required(f"{path}.spec.accessModes")
+        requests = (cspec.resources.requests or {}) if cspec and cspec.resources else {}
+        if "storage" not in requests:
+            errs.required(f"{path}.spec.resources.requests[storage]")
+
+
 def _with_claim_volumes(sts: StatefulSet, template: PodTemplateSpec) -> PodTemplateSpec:
     """The template as the pods will have it: one persistentVolumeClaim volume per claim
     template, so volumeMounts may name claim templates (the controller adds the volumes)."""
     assert sts.spec is not None and template.spec is not None
-    names = [str((t.get("metadata") or {}).get("name") or "") for t in sts.spec.volumeClaimTemplates or []
-             if isinstance(t, dict)]
+    names = [_template_name(t) for t in sts.spec.volumeClaimTemplates or []]
     if not names:
         return template
     clone = template.model_copy(deep=True)
@@ -130,6 +167,13 @@ def _validate_statefulset(errs: Errs, s: StatefulSet) -> None:
                 if value == 0:
                     errs.invalid("spec.updateStrategy.rollingUpdate.maxUnavailable", 0, "must be greater than 0")
     errs.min_value("spec.revisionHistoryLimit", spec.revisionHistoryLimit, 0)
+    _validate_claim_templates(errs, spec.volumeClaimTemplates)
+    policy = spec.persistentVolumeClaimRetentionPolicy
+    if isinstance(policy, dict):
+        for key in ("whenDeleted", "whenScaled"):
+            value = policy.get(key)
+            if value is not None and value not in ("Retain", "Delete"):
+                errs.not_supported(f"spec.persistentVolumeClaimRetentionPolicy.{key}", value, ("Retain", "Delete"))
     if spec.ordinals is not None:
         errs.min_value("spec.ordinals.start", spec.ordinals.start, 0)
 
