@@ -167,6 +167,8 @@ def spawn_supervisor(s: Settings) -> int:
     argv = [sys.executable, "-m", "cli.supervisor", "--home", str(s.home), "--api-port", str(s.api_port),
             "--etcd-port", str(s.etcd_port), "--cluster-name", s.cluster_name, "--node-name", s.node_name,
             "--components", "auto" if s.components is None else ",".join(s.components) or "none"]
+    if s.server:
+        argv += ["--server", s.server, "--cluster-dns", s.cluster_dns]
     with open(Layout(s.home).log("supervisor"), "ab") as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
                                 cwd=str(s.home))

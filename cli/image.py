@@ -7,7 +7,9 @@ There is no registry: a node runs only images its own Docker engine has. Contrac
 - Nodes whose kubelet runs inside a Docker container labelled `io.kubelite.lab-node` (the
   multi-host lab; the label's value is the node name, else the container name) get the image
   copied in with `docker save IMAGE | docker exec -i CONTAINER docker load`:
-  `image "X" loaded into node "N"`.
+  `image "X" loaded into node "N"`. When the cluster's Nodes carry lab provider IDs
+  (`lab://LAB/NODE`), only the containers of those labs (label `io.kubelite.lab=LAB`) count:
+  two labs on one host both have a node1. A cluster without lab nodes loads into no lab.
 - Every other registered Node except hollow ones (label `kubelite.io/hollow`, no Docker at all)
   runs on this host's engine: `image "X" is available on node "N"`. When no cluster answers
   (or none is configured), or no node is registered, the local node is named after this host,
@@ -28,13 +30,14 @@ from cli.session import Globals, open_client
 from machinery import errors
 
 LAB_LABEL = "io.kubelite.lab-node"
+LAB_NAME_LABEL = "io.kubelite.lab"
 HOLLOW_LABEL = "kubelite.io/hollow"
 LOAD_TIMEOUT_S = 600.0
 
 
 class Engine(Protocol):
     def has_image(self, image: str) -> bool: ...
-    def lab_nodes(self) -> dict[str, str]: ...   # node name -> container name
+    def lab_nodes(self, labs: set[str] | None = None) -> dict[str, str]: ...  # node name -> container name
     def load_into(self, image: str, container: str) -> None: ...
 
 
@@ -59,10 +62,12 @@ class DockerEngine:
             return False
         return True
 
-    def lab_nodes(self) -> dict[str, str]:
+    def lab_nodes(self, labs: set[str] | None = None) -> dict[str, str]:
         out: dict[str, str] = {}
         for c in self.client.containers.list(filters={"label": LAB_LABEL}):
-            out[(c.labels or {}).get(LAB_LABEL) or c.name] = c.name
+            labels = c.labels or {}
+            if labs is None or labels.get(LAB_NAME_LABEL) in labs:
+                out[labels.get(LAB_LABEL) or c.name] = c.name
         return out
 
     def load_into(self, image: str, container: str) -> None:
@@ -101,6 +106,18 @@ def plan(nodes: list[dict[str, Any]] | None, lab: dict[str, str], local_name: st
     return steps or [Step(local_name, None)]
 
 
+def lab_names(nodes: list[dict[str, Any]] | None) -> set[str] | None:
+    """The labs the cluster's nodes belong to (from `lab://LAB/NODE`); None: no cluster known."""
+    if nodes is None:
+        return None
+    out: set[str] = set()
+    for node in nodes:
+        pid = str((node.get("spec") or {}).get("providerID") or "")
+        if pid.startswith("lab://") and "/" in pid[6:]:
+            out.add(pid[6:].split("/", 1)[0])
+    return out
+
+
 async def registered_nodes(g: Globals) -> list[dict[str, Any]] | None:
     try:
         client, _ = open_client(g)
@@ -122,7 +139,8 @@ async def load(g: Globals, images: list[str], *, engine: Engine | None = None) -
         if not eng.has_image(image):
             raise CliError(f'image "{image}" not found in the local Docker engine; build it first '
                            "(docker build / docker import)")
-    steps = plan(await registered_nodes(g), eng.lab_nodes(), socket.gethostname())
+    nodes = await registered_nodes(g)
+    steps = plan(nodes, eng.lab_nodes(lab_names(nodes)), socket.gethostname())
     for image in images:
         for step in steps:
             if step.container is None:

@@ -1,7 +1,8 @@
 """`kubelite lab up|down|status|scale|add-node|remove-node`: the docker-compose multi-host lab.
 
 Contract:
-- `up [--name kubelite-lab] [--nodes 3] [--api-port 6550] [--subnet-prefix 172.30.99]`:
+- `up [--name kubelite-lab] [--nodes 3] [--api-port 6550] [--subnet-prefix 172.30.99]
+  [--apiserver-flags F] [--controller-flags F]`:
   from a fresh machine (after deploy/bootstrap.sh), with a progress line per step: the traffic
   guard on the host; the images (deploy/lab/build.sh; cached by an inputs hash, so a warm run
   builds nothing); a host rule accepting pod traffic on the lab bridge (Docker drops packets of
@@ -90,6 +91,8 @@ def save_config(cfg: LabConfig, nodes: set[int]) -> None:
     d = state_dir(cfg.name)
     d.mkdir(parents=True, exist_ok=True)
     (d / "lab.json").write_text(json.dumps({"name": cfg.name, "api_port": cfg.api_port, "prefix": cfg.prefix,
+                                            "apiserver_flags": cfg.apiserver_flags,
+                                            "controller_flags": cfg.controller_flags,
                                             "nodes": sorted(nodes)}, indent=2))
     (d / "nodes.yml").write_text(yaml.safe_dump(labplan.override(cfg, nodes), sort_keys=False))
 
@@ -100,7 +103,8 @@ def load_config(name: str) -> tuple[LabConfig, set[int]]:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
         raise CliError(f'lab "{name}" does not exist (no {path}); start it with `kubelite lab up --name {name}`') from None
-    return (LabConfig(data["name"], int(data["api_port"]), str(data["prefix"])),
+    return (LabConfig(data["name"], int(data["api_port"]), str(data["prefix"]),
+                      str(data.get("apiserver_flags") or ""), str(data.get("controller_flags") or "")),
             {int(i) for i in data.get("nodes") or []})
 
 
@@ -215,17 +219,21 @@ async def wait_nodes_ready(cfg: LabConfig, names: set[str], timeout_s: float) ->
 
 # -- verbs --------------------------------------------------------------------------------
 
-async def up(cfg: LabConfig, nodes: int, wait_s: float) -> int:
+async def up(cfg: LabConfig, nodes: int | None, wait_s: float) -> int:
+    """`nodes` None: the nodes the lab already has (3 for a new lab)."""
     t0 = time.monotonic()
     if shutil.which("docker-compose") is None:
         raise CliError("docker-compose not found: run deploy/bootstrap.sh (it installs Debian's docker-compose)")
-    wanted = set(range(1, nodes + 1))
+    wanted = set(range(1, (nodes or labplan.BASE_NODES) + 1))
+    old: LabConfig | None = None
     with contextlib.suppress(CliError):
         old, old_nodes = load_config(cfg.name)
-        if (old.api_port, old.prefix) != (cfg.api_port, cfg.prefix) and lab_containers(cfg.name):
-            raise CliError(f'lab "{cfg.name}" already runs with API port {old.api_port} and subnet '
-                           f"{old.prefix}.0/24; run `kubelite lab down --name {cfg.name}` first")
-    print(f"Starting lab {cfg.name}: control plane + {nodes} node(s) on {cfg.prefix}.0/24, "
+        if nodes is None:
+            wanted = old_nodes
+    if old is not None and (old.api_port, old.prefix) != (cfg.api_port, cfg.prefix) and lab_containers(cfg.name):
+        raise CliError(f'lab "{cfg.name}" already runs with API port {old.api_port} and subnet '
+                       f"{old.prefix}.0/24; run `kubelite lab down --name {cfg.name}` first")
+    print(f"Starting lab {cfg.name}: control plane + {len(wanted)} node(s) on {cfg.prefix}.0/24, "
           f"API server {cfg.api_url}", flush=True)
     t = time.monotonic()
     step("traffic guard on this host")
@@ -249,7 +257,7 @@ async def up(cfg: LabConfig, nodes: int, wait_s: float) -> int:
     kubeconfig = await asyncio.to_thread(write_host_kubeconfig, cfg)
     done(f"API server ready; kubeconfig {kubeconfig}", t)
     t = time.monotonic()
-    step(f"waiting up to {wait_s:.0f}s for {nodes} node(s) to be Ready")
+    step(f"waiting up to {wait_s:.0f}s for {len(wanted)} node(s) to be Ready")
     await wait_nodes_ready(cfg, {labplan.node_name(i) for i in wanted}, wait_s)
     done("all nodes Ready", t)
     print(f"\nLab {cfg.name} is up in {time.monotonic() - t0:.1f}s.\n")
@@ -423,25 +431,30 @@ def register(app: Any) -> None:
     wait_opt = typer.Option(300.0, "--wait-s", help="How long to wait for nodes to be Ready.")
     drain_opt = typer.Option(120.0, "--drain-timeout-s", help="How long a drain may take.")
 
-    def _cfg(name: str, api_port: int, prefix: str) -> LabConfig:
+    def _cfg(name: str, api_port: int, prefix: str, apiserver_flags: str, controller_flags: str) -> LabConfig:
         try:
-            return LabConfig(name, api_port, prefix)
+            return LabConfig(name, api_port, prefix, apiserver_flags, controller_flags)
         except ValueError as exc:
             raise CliError(str(exc)) from None
 
-    async def _up(name: str, nodes: int, api_port: int, prefix: str, wait_s: float) -> int:
-        if not 1 <= nodes <= labplan.MAX_NODES:
+    async def _up(name: str, nodes: int | None, api_port: int, prefix: str, wait_s: float, apiserver_flags: str,
+                  controller_flags: str) -> int:
+        if nodes is not None and not 1 <= nodes <= labplan.MAX_NODES:
             raise CliError(f"--nodes must be between 1 and {labplan.MAX_NODES}")
-        return await up(_cfg(name, api_port, prefix), nodes, wait_s)
+        return await up(_cfg(name, api_port, prefix, apiserver_flags, controller_flags), nodes, wait_s)
 
     @lab.command("up")
-    def up_cmd(name: str = name_opt, nodes: int = typer.Option(3, "--nodes"),
+    def up_cmd(name: str = name_opt,
+               nodes: int | None = typer.Option(None, "--nodes", help="Node hosts (default: 3, or what the lab has)."),
                api_port: int = typer.Option(labplan.DEFAULT_API_PORT, "--api-port"),
                subnet_prefix: str = typer.Option(labplan.DEFAULT_PREFIX, "--subnet-prefix",
                                                  help="First three octets of the lab's /24."),
-               wait_s: float = wait_opt) -> None:
+               wait_s: float = wait_opt,
+               apiserver_flags: str = typer.Option("", "--apiserver-flags", help="Extra API server flags."),
+               controller_flags: str = typer.Option("", "--controller-flags",
+                                                    help="Extra controller-manager flags.")) -> None:
         """Build what is missing and start the lab; prints how to use it."""
-        run(_up(name, nodes, api_port, subnet_prefix, wait_s))
+        run(_up(name, nodes, api_port, subnet_prefix, wait_s, apiserver_flags, controller_flags))
 
     @lab.command("down")
     def down_cmd(name: str = name_opt) -> None:

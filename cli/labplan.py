@@ -1,7 +1,8 @@
 """Pure planning for the multi-host lab (`kubelite lab ...`): names, addresses, compose input.
 
 Contract:
-- `LabConfig(name, api_port, prefix)` is what identifies one lab: its compose project name
+- `LabConfig(name, api_port, prefix, apiserver_flags, controller_flags)` is what identifies
+  one lab: its compose project name
   (also the value of the `io.kubelite.lab` label on every container, network and volume), the
   host loopback port of its API server, and the first three octets of its /24 lab network
   (control plane `.10`, node N at `.10+N`, N in 1..MAX_NODES).
@@ -41,6 +42,10 @@ class LabConfig:
     name: str = DEFAULT_NAME
     api_port: int = DEFAULT_API_PORT
     prefix: str = DEFAULT_PREFIX
+    apiserver_flags: str = ""
+    """Extra flags for the API server (e.g. shorter default tolerations in tests)."""
+    controller_flags: str = ""
+    """Extra flags for the controller-manager (e.g. shorter node lifecycle timers in tests)."""
 
     def __post_init__(self) -> None:
         if not _NAME_RE.match(self.name):
@@ -84,7 +89,8 @@ def bridge_name(name: str) -> str:
 
 def compose_env(cfg: LabConfig, *, src: str, cache: str) -> dict[str, str]:
     return {"LAB_NAME": cfg.name, "LAB_PREFIX": cfg.prefix, "LAB_API_PORT": str(cfg.api_port),
-            "KUBELITE_SRC": src, "LAB_CACHE": cache, "LAB_BRIDGE": bridge_name(cfg.name)}
+            "KUBELITE_SRC": src, "LAB_CACHE": cache, "LAB_BRIDGE": bridge_name(cfg.name),
+            "LAB_APISERVER_FLAGS": cfg.apiserver_flags, "LAB_CONTROLLER_FLAGS": cfg.controller_flags}
 
 
 def node_service(cfg: LabConfig, i: int) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from cli import delete as delete_mod
 from cli import describe as describe_mod
 from cli import edit as edit_mod
 from cli import get as get_mod
+from cli import join as join_mod
 from cli import lab as lab_mod
 from cli import logs as logs_mod
 from cli.errors import CliError, run
@@ -219,6 +220,7 @@ def version(ctx: typer.Context, client_only: bool = typer.Option(False, "--clien
 cluster.register(app)
 workloads.register(app)
 lab_mod.register(app)
+join_mod.register(app)
 
 
 def main() -> None:

@@ -8,6 +8,8 @@ Contract (`python -m cli.supervisor --home H --api-port P --etcd-port E [--clust
   `python -m apiserver --etcd-servers ... --bind-address 127.0.0.1 --port P` until /readyz
   answers; then writes H/kubeconfig; then each of scheduler, controllers, kubelet, proxy, dns whose
   package has a `__main__` (with --kubeconfig, and --node-name for kubelet/proxy).
+- Join mode (`--server URL`, used by `kubelite join`): no etcd, no API server; H/kubeconfig
+  (written by join) points at URL; only the listed components (kubelet, proxy, routeagent) run.
 - Each component runs in its own process group with its own log file H/logs/<name>.log. A
   component that exits is restarted after a backoff of 1 s doubling to 30 s (reset after it
   ran for a minute), and the event is logged.
@@ -37,7 +39,9 @@ import httpx
 from machinery.backoff import Backoff
 
 ETCD_BIN = os.environ.get("KUBELITE_ETCD_BIN", "/usr/bin/etcd")
-OPTIONAL = ("scheduler", "controllers", "kubelet", "proxy", "dns")
+OPTIONAL = ("scheduler", "controllers", "kubelet", "proxy", "dns", "routeagent")
+# Only when asked for by name (`kubelite join` runs it): a one-host cluster has nothing to route.
+NOT_AUTO = ("routeagent",)
 # Components that are not top-level packages: the cluster DNS add-on lives under addons/.
 MODULES = {"dns": "addons.dns"}
 # The one-node cluster's pod bridge gateway (node IPAM gives the first node 10.244.0.0/24; without
@@ -94,10 +98,17 @@ class Settings:
     node_name: str = field(default_factory=socket.gethostname)
     # Optional components to run; None = every one that has a __main__ (see available_components).
     components: list[str] | None = None
+    # `kubelite join`: the API server of a cluster elsewhere (its kubeconfig is written by join);
+    # no etcd and no API server are started here.
+    server: str | None = None
+    # With `server`: the cluster DNS address for the kubelet's ClusterFirst pods ("" = none).
+    cluster_dns: str = ""
 
     def planned(self) -> list[str]:
         found = available_components()
-        return found if self.components is None else [c for c in self.components if c in found]
+        if self.components is None:
+            return [c for c in found if c not in NOT_AUTO]
+        return [c for c in self.components if c in found]
 
     @property
     def etcd_url(self) -> str:
@@ -139,10 +150,14 @@ def commands(s: Settings, components: list[str]) -> dict[str, list[str]]:
             argv += ["--cluster-name", s.cluster_name]
             if "dns" in components:  # ClusterFirst pods resolve through kube-dns
                 argv += ["--cluster-dns", DNS_SERVICE_IP]
-            if "controllers" not in components:  # no node IPAM to wait for
+            elif s.server and s.cluster_dns:
+                argv += ["--cluster-dns", s.cluster_dns]
+            if "controllers" not in components and not s.server:  # no node IPAM to wait for
                 argv += ["--pod-cidr", LONE_NODE_POD_CIDR]
         if name == "controllers":  # local-path volumes live with the cluster's other state
             argv += ["--local-path-dir", str(s.home / "local-path")]
+        if name == "routeagent":
+            argv += ["--node-name", s.node_name]
         if name == "dns":
             argv += ["--listen", f"{DNS_ADDRESS}:53", "--publish-ip", DNS_ADDRESS]
         cmds[name] = argv
@@ -272,15 +287,17 @@ class Supervisor:
             loop.add_signal_handler(sig, self.stopping.set)
         components = self.s.planned()
         cmds = commands(self.s, components)
-        self.state.update(components_planned=["etcd", "apiserver", *components])
+        local_control_plane = self.s.server is None
+        self.state.update(components_planned=(["etcd", "apiserver"] if local_control_plane else []) + components)
         try:
-            if not await self.start_and_wait("etcd", cmds["etcd"], etcd_healthy, "etcd"):
-                return await self.fail("etcd did not start")
-            if not await self.start_and_wait("apiserver", cmds["apiserver"], apiserver_ready, "apiserver"):
-                return await self.fail("apiserver did not start")
-            from machinery.kubeconfig import write_kubeconfig
+            if local_control_plane:
+                if not await self.start_and_wait("etcd", cmds["etcd"], etcd_healthy, "etcd"):
+                    return await self.fail("etcd did not start")
+                if not await self.start_and_wait("apiserver", cmds["apiserver"], apiserver_ready, "apiserver"):
+                    return await self.fail("apiserver did not start")
+                from machinery.kubeconfig import write_kubeconfig
 
-            write_kubeconfig(self.lay.kubeconfig, self.s.api_url, cluster_name=self.s.cluster_name)
+                write_kubeconfig(self.lay.kubeconfig, self.s.api_url, cluster_name=self.s.cluster_name)
             for name in components:
                 proc = await self.spawn(name, cmds[name])
                 self.tasks.append(asyncio.create_task(self.keep_running(name, cmds[name], proc)))
@@ -337,8 +354,11 @@ def parse_args(argv: list[str] | None = None) -> Settings:
     p.add_argument("--cluster-name", default="kubelite")
     p.add_argument("--node-name", default=socket.gethostname())
     p.add_argument("--components", default="auto", help="comma list of optional components, or auto")
+    p.add_argument("--server", default=None, help="join mode: the cluster's API server (no local etcd/apiserver)")
+    p.add_argument("--cluster-dns", default="", help="join mode: cluster DNS IP for the kubelet")
     a = p.parse_args(argv)
-    return Settings(Path(a.home), a.api_port, a.etcd_port, a.cluster_name, a.node_name, parse_components(a.components))
+    return Settings(Path(a.home), a.api_port, a.etcd_port, a.cluster_name, a.node_name, parse_components(a.components),
+                    server=a.server, cluster_dns=a.cluster_dns)
 
 
 def parse_components(text: str) -> list[str] | None:

@@ -322,12 +322,14 @@ class PodWorker:
         if await self.runtime.image_id(image) is None:
             if c.get("imagePullPolicy") == "Never":
                 v.waiting_reason = "ErrImageNeverPull"
-                v.waiting_message = f'Container image "{image}" is not present with pull policy of Never'
+                v.waiting_message = (f'Container image "{image}" is not present with pull policy of Never '
+                                     f"(node {self.cfg.node}; copy it there with `kubelite image load {image}`)")
                 self._event(WARNING, "ErrImageNeverPull", v.waiting_message, name, kind)
             else:
                 v.waiting_reason = "ImagePullBackOff"
                 v.waiting_message = (f'Back-off pulling image "{image}": the image is not present on node '
-                                     f"{self.cfg.node} and kubelite never pulls from a registry (build it locally)")
+                                     f"{self.cfg.node} and kubelite never pulls from a registry (build it locally, then "
+                                     f"`kubelite image load {image}`)")
                 self._event(WARNING, "Failed", f'Failed to pull image "{image}": the image is not present on node '
                             f"{self.cfg.node} and kubelite never pulls from a registry", name, kind)
                 self._event(NORMAL, "BackOff", f'Back-off pulling image "{image}"', name, kind)

@@ -10,7 +10,9 @@ supervise etcd etcd --name control-plane --data-dir /var/lib/etcd/data \
   --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
   --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
   --initial-cluster control-plane=http://127.0.0.1:2380 --log-level warn
-supervise apiserver python3 -m apiserver --etcd-servers http://127.0.0.1:2379 --bind-address 0.0.0.0 --port 6443
+# shellcheck disable=SC2086
+supervise apiserver python3 -m apiserver --etcd-servers http://127.0.0.1:2379 --bind-address 0.0.0.0 --port 6443 \
+  ${APISERVER_FLAGS:-}
 for _ in $(seq 1 300); do
   python3 -c "import httpx,sys; sys.exit(httpx.get('http://127.0.0.1:6443/readyz', timeout=1).status_code != 200)" \
     2>/dev/null && break

@@ -21,7 +21,7 @@ class FakeEngine:
     def has_image(self, image: str) -> bool:
         return image in self.images
 
-    def lab_nodes(self) -> dict[str, str]:
+    def lab_nodes(self, labs: set[str] | None = None) -> dict[str, str]:
         return dict(self.lab)
 
     def load_into(self, image: str, container: str) -> None:
@@ -69,3 +69,12 @@ def test_missing_image_fails_before_anything_is_loaded(no_cluster: None, monkeyp
     assert r.exit_code == 1 and engine.loads == []
     assert ('error: image "nope:1" not found in the local Docker engine; build it first '
             "(docker build / docker import)") in r.stderr
+
+
+def test_lab_names_come_from_provider_ids() -> None:
+    nodes = [{"metadata": {"name": "node1"}, "spec": {"providerID": "lab://a/node1"}},
+             {"metadata": {"name": "node2"}, "spec": {"providerID": "lab://b/node2"}},
+             {"metadata": {"name": "host"}, "spec": {}}]
+    assert image_mod.lab_names(nodes) == {"a", "b"}
+    assert image_mod.lab_names([{"metadata": {"name": "host"}}]) == set()
+    assert image_mod.lab_names(None) is None

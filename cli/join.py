@@ -1,0 +1,336 @@
+"""`kubelite token create [--print-join-command]` and `kubelite join --server URL --token T`.
+
+How a second machine joins a cluster (kubeadm join / k3s agent style).
+
+Tokens: `token create` makes a kubeadm-format bootstrap token `<id>.<secret>` (6 and 16
+characters of [a-z0-9]) and stores it as Kubernetes does, as the Secret
+`kube-system/bootstrap-token-<id>` of type `bootstrap.kubernetes.io/token` with `token-id`,
+`token-secret`, `expiration` (RFC 3339, `--ttl-s`, default 24 h, 0 = never) and the usages
+`usage-bootstrap-authentication`/`usage-bootstrap-signing`. `--print-join-command` prints
+`kubelite join --server URL --token T` with the server of the current kubeconfig.
+
+WHAT THE TOKEN DOES TODAY: the API server has no authentication yet (the security issue comes
+later), so the token authenticates nothing. `join` checks it against that Secret (it must exist,
+match and not be expired) before starting anything, so a mistyped or stale join command fails
+early, and writes it as the bearer token of the node's kubeconfig: once the API server
+authenticates bootstrap tokens, the same command becomes a real credential.
+
+`join` runs preflight checks, each reported on its own line, and stops at the first failure
+(exit 1, kubeadm-like `[preflight] ...` messages): Docker answers; Iptables and Ip are present;
+  Port-10250 (the kubelet's) is free; the API server answers /readyz; ClockSkew: this clock
+  differs from the API server's (HTTP Date) by at most `MAX_SKEW_S`; Token is valid; NodeName:
+  no Ready Node already has this node's name. `--ignore-preflight-errors=Name,...|all` turns
+  those failures into `[WARNING Name]` lines, as kubeadm's flag does.
+Then it writes HOME/kubeconfig and starts the supervisor (`python -m cli.supervisor --server
+URL`) with the kubelet, the proxy and the route agent only (the control plane is elsewhere),
+detached like `kubelite up` (`--foreground` keeps it in this terminal). `kubelite down --home
+HOME` stops them. `--dry-run` stops after the preflight checks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import os
+import re
+import secrets
+import shutil
+import socket
+import string
+import subprocess
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import typer
+
+from cli.errors import CliError
+from cli.session import Globals, open_client
+
+TOKEN_RE = re.compile(r"^([a-z0-9]{6})\.([a-z0-9]{16})$")
+TOKEN_TYPE = "bootstrap.kubernetes.io/token"
+MAX_SKEW_S = 30.0
+KUBELET_PORT = 10250
+_ALPHABET = string.ascii_lowercase + string.digits
+
+
+def new_token() -> str:
+    pick = lambda n: "".join(secrets.choice(_ALPHABET) for _ in range(n))  # noqa: E731
+    return f"{pick(6)}.{pick(16)}"
+
+
+def parse_token(token: str) -> tuple[str, str]:
+    m = TOKEN_RE.match(token)
+    if not m:
+        raise CliError(f'invalid token "{token}": want the format [a-z0-9]{{6}}.[a-z0-9]{{16}} '
+                       "(print one with `kubelite token create --print-join-command`)")
+    return m.group(1), m.group(2)
+
+
+def _b64(s: str) -> str:
+    return base64.b64encode(s.encode()).decode()
+
+
+def token_secret(token: str, *, ttl_s: float, now: datetime) -> dict[str, Any]:
+    token_id, token_value = parse_token(token)
+    data = {"token-id": token_id, "token-secret": token_value, "usage-bootstrap-authentication": "true",
+            "usage-bootstrap-signing": "true", "description": "kubelite join token"}
+    if ttl_s > 0:
+        data["expiration"] = (now + timedelta(seconds=ttl_s)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"apiVersion": "v1", "kind": "Secret", "type": TOKEN_TYPE,
+            "metadata": {"name": f"bootstrap-token-{token_id}", "namespace": "kube-system"},
+            "data": {k: _b64(v) for k, v in data.items()}}
+
+
+def token_problem(secret: dict[str, Any] | None, token: str, *, now: datetime) -> str | None:
+    """Why `token` is not valid according to its Secret; None when it is."""
+    token_id, token_value = parse_token(token)
+    if secret is None:
+        return f"token {token_id} is unknown to the cluster (no Secret kube-system/bootstrap-token-{token_id})"
+    if secret.get("type") != TOKEN_TYPE:
+        return f"Secret bootstrap-token-{token_id} is not of type {TOKEN_TYPE}"
+    data = {k: base64.b64decode(v).decode(errors="replace") for k, v in (secret.get("data") or {}).items()}
+    if data.get("token-secret") != token_value:
+        return f"token {token_id}: the secret part does not match"
+    exp = data.get("expiration")
+    if exp and datetime.fromisoformat(exp.replace("Z", "+00:00")) <= now:
+        return f"token {token_id} expired at {exp}"
+    return None
+
+
+# -- token create --------------------------------------------------------------------------
+
+async def token_create(g: Globals, *, ttl_s: float, print_join_command: bool) -> int:
+    if ttl_s < 0:
+        raise CliError("--ttl-s must be >= 0")
+    token = new_token()
+    client, _ = open_client(g)
+    server = client.server
+    async with client:
+        await client.request("POST", "/api/v1/namespaces/kube-system/secrets",
+                             json=token_secret(token, ttl_s=ttl_s, now=datetime.now(UTC)))
+    print(f"kubelite join --server {server} --token {token}" if print_join_command else token)
+    return 0
+
+
+# -- join -------------------------------------------------------------------------------------
+
+@dataclass
+class JoinOptions:
+    server: str
+    token: str
+    node_name: str
+    home: Path
+    foreground: bool = False
+    dry_run: bool = False
+    ignore_preflight_errors: str = ""
+
+
+def _check_cmd(*argv: str) -> str | None:
+    if shutil.which(argv[0]) is None:
+        return f"{argv[0]} not found in PATH"
+    try:
+        proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=15, check=False)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"{' '.join(argv)}: {exc}"
+    return None if proc.returncode == 0 else f"{' '.join(argv)} failed: {(proc.stderr or proc.stdout).strip()[:300]}"
+
+
+def port_free(port: int) -> str | None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("0.0.0.0", port))
+        except OSError as exc:
+            return f"port {port} is in use ({exc.strerror})"
+    return None
+
+
+def clock_skew_s(date_header: str | None, local: datetime) -> float | None:
+    if not date_header:
+        return None
+    try:
+        remote = parsedate_to_datetime(date_header)
+    except (TypeError, ValueError):
+        return None
+    return (local - remote).total_seconds()
+
+
+CHECKS = ("Docker", "Iptables", "Ip", f"Port-{KUBELET_PORT}", "API server", "ClockSkew", "Token", "NodeName")
+
+
+def ignored_set(spec: str) -> set[str]:
+    """`--ignore-preflight-errors` as kubeadm: comma-separated check names (any case), or `all`."""
+    names = {n.strip().lower() for n in spec.split(",") if n.strip()}
+    known = {c.lower() for c in CHECKS} | {"all"}
+    unknown = sorted(names - known)
+    if unknown:
+        raise CliError(f"unknown preflight check(s) {', '.join(unknown)}; known: {', '.join(CHECKS)}, all")
+    return names
+
+
+async def preflight(opts: JoinOptions) -> dict[str, Any]:
+    """Run the checks, printing one line each; raise CliError at the first failure that is not
+    ignored (an ignored one prints `[WARNING NAME]`). Returns facts found on the way (the cluster
+    DNS address)."""
+    facts: dict[str, Any] = {}
+    ignored = ignored_set(opts.ignore_preflight_errors)
+
+    async def check(name: str, fn: Callable[[], Awaitable[str | None]]) -> None:
+        try:
+            problem = await fn()
+        except httpx.HTTPError as exc:
+            problem = f"the API server at {opts.server} did not answer: {exc}"
+        if not problem:
+            print(f"[preflight] {name}: ok", flush=True)
+        elif "all" in ignored or name.lower() in ignored:
+            print(f"[WARNING {name}]: {problem}", flush=True)
+        else:
+            raise CliError(f"[preflight] {name}: {problem} (--ignore-preflight-errors={name} to go on anyway)")
+
+    async def sync(fn: Callable[[], str | None]) -> str | None:
+        return await asyncio.to_thread(fn)
+
+    await check("Docker", lambda: sync(lambda: _check_cmd("docker", "version", "--format", "{{.Server.Version}}")))
+    await check("Iptables", lambda: sync(lambda: _check_cmd("iptables", "-w", "5", "-S", "FORWARD")))
+    await check("Ip", lambda: sync(lambda: _check_cmd("ip", "-4", "route")))
+    await check(f"Port-{KUBELET_PORT}", lambda: sync(lambda: port_free(KUBELET_PORT)))
+    async with httpx.AsyncClient(base_url=opts.server, timeout=10.0) as http:
+        async def api() -> str | None:
+            r = await http.get("/readyz")
+            facts["date"], facts["local"] = r.headers.get("date"), datetime.now(UTC)
+            return None if r.status_code == 200 else f"{opts.server}/readyz answered {r.status_code}"
+
+        async def skew() -> str | None:
+            if "local" not in facts:
+                return "unknown (no answer from the API server)"
+            s = clock_skew_s(facts.get("date"), facts["local"])
+            if s is None:
+                return "the API server sent no usable Date header"
+            return None if abs(s) <= MAX_SKEW_S else (f"this clock is {s:+.0f}s off the API server's "
+                                                       f"(more than {MAX_SKEW_S:.0f}s breaks leases; sync it)")
+
+        async def token() -> str | None:
+            token_id, _ = parse_token(opts.token)
+            r = await http.get(f"/api/v1/namespaces/kube-system/secrets/bootstrap-token-{token_id}")
+            if r.status_code not in (200, 404):
+                return f"reading the token's Secret answered {r.status_code}"
+            return token_problem(r.json() if r.status_code == 200 else None, opts.token, now=datetime.now(UTC))
+
+        async def name() -> str | None:
+            r = await http.get(f"/api/v1/nodes/{opts.node_name}")
+            if r.status_code == 200:
+                conds = (r.json().get("status") or {}).get("conditions") or []
+                if any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds):
+                    return f'a Node named "{opts.node_name}" is already Ready; pick another with --node-name'
+            return None
+
+        await check("API server", api)
+        await check("ClockSkew", skew)
+        await check("Token", token)
+        await check("NodeName", name)
+        with contextlib.suppress(httpx.HTTPError, ValueError):
+            r = await http.get("/api/v1/namespaces/kube-system/services/kube-dns")
+            if r.status_code == 200:
+                facts["cluster_dns"] = (r.json().get("spec") or {}).get("clusterIP")
+    return facts
+
+
+async def join(opts: JoinOptions) -> int:
+    parse_token(opts.token)  # a malformed token fails before any check runs
+    facts = await preflight(opts)
+    if opts.dry_run:
+        print("preflight checks passed (--dry-run: nothing started)")
+        return 0
+    from cli.cluster import spawn_supervisor, supervisor_pid, wait_exit
+    from cli.supervisor import Layout, Settings, Supervisor, write_json
+    from machinery.kubeconfig import write_kubeconfig
+
+    lay = Layout(opts.home)
+    pid = supervisor_pid(lay)
+    if pid is not None:
+        raise CliError(f"a kubelite supervisor already runs in {opts.home} (pid {pid}); "
+                       f"`kubelite down --home {opts.home}` first")
+    for d in (lay.run, lay.logs):
+        d.mkdir(parents=True, exist_ok=True)
+    write_kubeconfig(lay.kubeconfig, opts.server, cluster_name="kubelite", token=opts.token)
+    s = Settings(opts.home, node_name=opts.node_name, components=["kubelet", "proxy", "routeagent"],
+                 server=opts.server, cluster_dns=str(facts.get("cluster_dns") or ""))
+    write_json(lay.config_file, {"server": opts.server, "node_name": opts.node_name, "components": s.components,
+                                 "cluster_dns": s.cluster_dns})
+    print(f"[join] starting kubelet, proxy and route agent for node {opts.node_name} (home {opts.home})", flush=True)
+    if opts.foreground:
+        return await Supervisor(s, echo=True).run()
+    sup = spawn_supervisor(s)
+    deadline = time.monotonic() + 60.0
+    async with httpx.AsyncClient(base_url=opts.server, timeout=5.0,
+                                 headers={"Authorization": f"Bearer {opts.token}"}) as http:
+        while time.monotonic() < deadline:
+            if wait_exit(sup, 0.0):
+                raise CliError(f"the node agent exited; see {lay.log('supervisor')} and {lay.log('kubelet')}")
+            try:
+                r = await http.get(f"/api/v1/nodes/{opts.node_name}")
+            except httpx.HTTPError:
+                r = None
+            if r is not None and r.status_code == 200:
+                conds = (r.json().get("status") or {}).get("conditions") or []
+                if any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds):
+                    print(f"[join] node {opts.node_name} is Ready; `kubelite down --home {opts.home}` stops it")
+                    return 0
+            await asyncio.sleep(1.0)
+    raise CliError(f"node {opts.node_name} not Ready after 60s; see {lay.log('kubelet')}")
+
+
+def default_join_home() -> Path:
+    return Path(os.environ.get("KUBELITE_HOME") or Path.home() / ".kubelite").expanduser().resolve() / "agent"
+
+
+def register(app: Any) -> None:
+    from cli.errors import run
+
+    token = typer.Typer(no_args_is_help=True, help="Bootstrap tokens for `kubelite join`.")
+
+    @token.command("create")
+    def create_cmd(ctx: typer.Context,
+                   print_join_command: bool = typer.Option(False, "--print-join-command",
+                                                           help="Print the whole join command."),
+                   ttl_s: float = typer.Option(86400.0, "--ttl-s", help="Validity in seconds (0 = never expires).")
+                   ) -> None:
+        """Create a bootstrap token (kube-system/bootstrap-token-<id>)."""
+        g = ctx.obj if isinstance(ctx.obj, Globals) else Globals()
+        run(token_create(g, ttl_s=ttl_s, print_join_command=print_join_command))
+
+    app.add_typer(token, name="token")
+
+    @app.command("join")
+    def join_cmd(ctx: typer.Context,
+                 token_: str = typer.Option(..., "--token", help="From `kubelite token create`."),
+                 node_name: str = typer.Option(socket.gethostname(), "--node-name"),
+                 home: str | None = typer.Option(None, "--home", help="State directory (default $KUBELITE_HOME/agent)."),
+                 foreground: bool = typer.Option(False, "--foreground", help="Run the node agent in this terminal."),
+                 dry_run: bool = typer.Option(False, "--dry-run", help="Only run the preflight checks."),
+                 ignore_preflight_errors: str = typer.Option(
+                     "", "--ignore-preflight-errors",
+                     help=f"Checks whose failure is only a warning: {', '.join(CHECKS)} or all.")) -> None:
+        """Join this machine to a cluster as a node (kubelet + proxy + route agent), after preflight checks.
+
+        --server URL (the cluster's API server, e.g. http://10.0.0.1:6443) is required; it is the
+        global --server flag, which kubelite accepts anywhere on the line."""
+        server = ctx.obj.server if isinstance(ctx.obj, Globals) else None
+        if not server:
+            run(_fail("kubelite join needs --server URL (the API server of the cluster to join)"))
+            return
+        run(join(JoinOptions(server=server.rstrip("/"), token=token_, node_name=node_name,
+                             home=Path(home).expanduser().resolve() if home else default_join_home(),
+                             foreground=foreground, dry_run=dry_run,
+                             ignore_preflight_errors=ignore_preflight_errors)))
+
+
+async def _fail(message: str) -> int:
+    raise CliError(message)
