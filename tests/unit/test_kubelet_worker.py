@@ -420,7 +420,9 @@ async def test_image_and_config_failures_are_warning_events(env: Any) -> None:
     await rec.flush()
     await rec.close()
     warnings = [(r, m) for r, t, _f, m in sink.events if t == "Warning"]
-    assert warnings[0] == ("ErrImageNeverPull", 'Container image "nowhere/x:1" is not present with pull policy of Never')
+    assert warnings[0][0] == "ErrImageNeverPull"
+    assert warnings[0][1].startswith('Container image "nowhere/x:1" is not present with pull policy of Never')
+    assert "kubelite image load nowhere/x:1" in warnings[0][1]  # the hint for lab nodes
     assert warnings[1][0] == "Failed" and warnings[1][1].startswith('Failed to pull image "nowhere/x:1"')
     assert ("BackOff", 'Back-off pulling image "nowhere/x:1"') in [(r, m) for r, _t, _f, m in sink.events]
     assert warnings[-1][0] == "Failed" and warnings[-1][1].startswith("Error: ") and "missing" in warnings[-1][1]
