@@ -298,3 +298,64 @@ def test_exec_errors_are_statuses(kubectl: Kubectl, server_pod: str) -> None:
     assert res.returncode == 126 and "no-such-binary" in res.stdout + res.stderr
     res = kubectl("attach", server_pod, "-i", check=False, stdin="", timeout_s=30)
     assert res.returncode != 0, textwrap.shorten(res.stdout + res.stderr, 300)
+
+
+def _raw_exec(cluster: Cluster, pod: str, protocol: str, command: list[str]) -> tuple[dict[int, bytes], str]:
+    """One exec over a plain WebSocket offering only `protocol`: (bytes per channel, chosen protocol)."""
+    import base64
+    from urllib.parse import urlencode
+
+    import websocket  # websocket-client, what the official client uses
+
+    query = urlencode([("command", c) for c in command] + [("stdout", "true"), ("stderr", "true")])
+    url = cluster.server.replace("http://", "ws://") + f"/api/v1/namespaces/default/pods/{pod}/exec?{query}"
+    ws = websocket.create_connection(url, subprotocols=[protocol], timeout=30)
+    got: dict[int, bytes] = {}
+    try:
+        while True:
+            opcode, data = ws.recv_data()
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
+                break
+            if opcode == websocket.ABNF.OPCODE_TEXT:  # base64 protocols: digit + base64
+                text = data.decode()
+                channel, payload = int(text[0]), base64.b64decode(text[1:])
+            else:
+                channel, payload = data[0], data[1:]
+            got[channel] = got.get(channel, b"") + payload
+        return got, ws.subprotocol
+    finally:
+        ws.close()
+
+
+@pytest.mark.parametrize("protocol", ["v4.channel.k8s.io", "v4.base64.channel.k8s.io", "channel.k8s.io"])
+def test_exec_over_older_channel_protocols(cluster: Cluster, server_pod: str, protocol: str) -> None:
+    got, chosen = _raw_exec(cluster, server_pod, protocol, ["sh", "-c", "echo -n x | gzip; echo oops >&2; exit 2"])
+    assert chosen == protocol
+    assert gzip.decompress(got[1]) == b"x" and got[2] == b"oops\n"
+    if protocol.startswith("v4"):
+        status = __import__("json").loads(got[3])
+        assert status["reason"] == "NonZeroExitCode"
+        assert status["details"]["causes"] == [{"reason": "ExitCode", "message": "2"}]
+    else:  # before v4 the error channel carries plain text
+        assert b"exit code 2" in got[3]
+
+
+def test_kubectl_port_forward_moves_megabytes_both_ways(kubectl: Kubectl, server_pod: str) -> None:
+    proc, local = _port_forward(kubectl, f"pod/{server_pod}", 7000)
+    try:
+        payload = os.urandom(4 * 1024 * 1024)
+        with socket.create_connection(("127.0.0.1", local), timeout=30) as s:
+            import threading
+
+            sender = threading.Thread(target=s.sendall, args=(payload,))
+            sender.start()
+            got = bytearray()
+            while len(got) < len(payload):
+                chunk = s.recv(1 << 20)
+                assert chunk, f"closed after {len(got)} bytes"
+                got += chunk
+            sender.join(30)
+        assert bytes(got) == payload
+    finally:
+        proc.terminate()
+        proc.wait(10)
