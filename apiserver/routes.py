@@ -24,6 +24,7 @@ from apiserver.discovery import Discovery, aggregated_type
 from apiserver.fieldvalidation import FieldValidation
 from apiserver.handlers_common import (
     JSON_TYPES,
+    PROTOBUF_TYPES,
     YAML_TYPES,
     Ctx,
     ResourceClass,
@@ -246,7 +247,7 @@ class ApiRoutes:
 
     async def _body(self, request: Request) -> object:
         raw = await read_body(request, self.ctx.config.max_body_bytes)
-        return decode_body(raw, media_type(request), allowed=(*JSON_TYPES, *YAML_TYPES),
+        return decode_body(raw, media_type(request), allowed=(*JSON_TYPES, *YAML_TYPES, *PROTOBUF_TYPES),
                            max_bytes=self.ctx.config.max_body_bytes)
 
     async def _patch(self, request: Request, target: Target) -> Response:

@@ -202,7 +202,7 @@ def _default_service(svc: Service) -> None:
     for port in spec.ports or []:
         if port.protocol is None:
             port.protocol = "TCP"
-        if port.targetPort is None:
+        if port.targetPort is None or port.targetPort in (0, ""):  # zero is unset, as Kubernetes
             port.targetPort = port.port
     if spec.type != "ExternalName" and spec.internalTrafficPolicy is None:
         spec.internalTrafficPolicy = "Cluster"

@@ -15,7 +15,7 @@ from apiserver.admission.validation_common import (
     Errs,
     cidr_errors,
     config_key_errors,
-    dns1035_label_errors,
+    dns1123_label_errors,
     dns1123_subdomain_errors,
     ip_errors,
     port_name_errors,
@@ -82,7 +82,9 @@ def _validate_service(errs: Errs, svc: Service) -> None:
             if len(ports) > 1:
                 errs.required(f"{path}.name")
         else:
-            for why in dns1035_label_errors(port.name):
+            # DNS-1123 (a leading digit is fine): kubectl's `create service --tcp=80:8080`
+            # names its port "80-8080" (Kubernetes' validateServicePort).
+            for why in dns1123_label_errors(port.name):
                 errs.invalid(f"{path}.name", port.name, why)
             if port.name in names:
                 errs.duplicate(f"{path}.name", port.name)

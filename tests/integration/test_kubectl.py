@@ -201,8 +201,7 @@ def test_get_tables_and_output_formats(kubectl: Kubectl, namespace: str, tmp_pat
 
 def test_get_watch_streams_table_rows(kubectl: Kubectl, apiserver: ApiServerProcess, kube_home: Path,
                                       namespace: str) -> None:
-    # `kubectl create configmap` sends protobuf (415 here): create from manifests instead.
-    kubectl("create", "-f", "-", stdin="apiVersion: v1\nkind: ConfigMap\nmetadata: {name: first}\ndata: {a: '1'}\n")
+    kubectl("create", "configmap", "first", "--from-literal=a=1")  # a protobuf body
     env = {**os.environ, "HOME": str(kube_home), "KUBECONFIG": apiserver.kubeconfig}
     proc = subprocess.Popen([str(KUBECTL), "--cache-dir", str(kube_home / "cache"), "-n", namespace,
                              "get", "configmaps", "-w"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,

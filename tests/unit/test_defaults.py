@@ -118,13 +118,17 @@ def test_qos_class(resources: list[dict[str, Any] | None], qos: str) -> None:
 
 def test_service_defaults() -> None:
     svc = apply_defaults(Service.from_dict({"spec": {"selector": {"a": "b"}, "ports": [
-        {"port": 80}, {"port": 53, "protocol": "UDP", "targetPort": "dns"}]}})).to_dict()
+        {"port": 80}, {"port": 53, "protocol": "UDP", "targetPort": "dns"},
+        {"port": 81, "targetPort": 0}, {"port": 82, "targetPort": ""}]}})).to_dict()
     assert svc["spec"]["type"] == "ClusterIP"
     assert svc["spec"]["sessionAffinity"] == "None"
     assert svc["spec"]["internalTrafficPolicy"] == "Cluster"
     assert "externalTrafficPolicy" not in svc["spec"] and "clusterIP" not in svc["spec"]
     assert svc["spec"]["ports"] == [{"port": 80, "protocol": "TCP", "targetPort": 80},
-                                    {"port": 53, "protocol": "UDP", "targetPort": "dns"}]
+                                    {"port": 53, "protocol": "UDP", "targetPort": "dns"},
+                                    # zero and "" are unset (a Go client's zero IntOrString)
+                                    {"port": 81, "protocol": "TCP", "targetPort": 81},
+                                    {"port": 82, "protocol": "TCP", "targetPort": 82}]
     node_port = apply_defaults(Service.from_dict({"spec": {"type": "NodePort", "sessionAffinity": "ClientIP",
                                                            "ports": [{"port": 80}]}})).to_dict()["spec"]
     assert node_port["externalTrafficPolicy"] == "Cluster"
