@@ -1,6 +1,6 @@
 """Generic REST verbs for any kind: create, get, list, update (PUT), status/finalize writes.
 
-Contract (Kubernetes semantics, see ARCHITECTURE.md "The API"):
+Contract (Kubernetes semantics, see docs/ARCHITECTURE.md "The API"):
 - create: namespace from the path (a different one in the body is 400), generateName (+5
   random lowercase alphanumerics), uid, creationTimestamp, generation=1 for kinds with a spec;
   a client resourceVersion is ignored; a Job gets its generated selector and labels

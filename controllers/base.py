@@ -1,6 +1,6 @@
 """The controller base: one work queue of keys, N workers, handlers that only route keys.
 
-Contract (STYLE.md, client-go's sample-controller):
+Contract (docs/ARCHITECTURE.md "The rules", client-go's sample-controller):
 - A controller owns one `WorkQueue` named after it. Informer handlers call `enqueue(obj)` or
   `enqueue_key(key)` and nothing else: every decision happens in `sync(key)`.
 - `sync(key)` is level-triggered: it reads the informer caches, computes the difference to the

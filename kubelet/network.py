@@ -5,7 +5,7 @@ Contract:
   bridge network of the project's own whose subnet is the node's pod CIDR, with masquerading
   off (pods must not reach the outside world through the host), and returns its gateway IP.
 - `ensure_guard()` installs, idempotently and atomically, the "Guard first" rules of
-  ARCHITECTURE.md: routes sending the whole cluster CIDR and the service CIDR to the project's
+  docs/ARCHITECTURE.md: routes sending the whole cluster CIDR and the service CIDR to the project's
   bridge `kubelite0` (an unmatched packet dies locally instead of following the default route), and a
   filter chain `KUBELITE-GUARD`, jumped to first from OUTPUT and FORWARD, that REJECTs
   anything to (or, for pod sources, from) those CIDRs leaving through a default-route
