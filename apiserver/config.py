@@ -41,6 +41,10 @@ class ApiServerConfig:
     """Port the `kubernetes` Service's Endpoints point at (default: `port`)."""
     log_level: str = "info"
     """Python logging level name."""
+    default_not_ready_toleration_seconds: int = 300
+    """tolerationSeconds of the not-ready:NoExecute toleration added to pods that have none."""
+    default_unreachable_toleration_seconds: int = 300
+    """tolerationSeconds of the unreachable:NoExecute toleration added to pods that have none."""
     # Room for later issues (TLS and authentication); accepted and stored, not used yet.
     tls_cert_file: str | None = None
     """Serving certificate (PEM)."""
@@ -61,6 +65,16 @@ def _port_range(value: str) -> tuple[int, int]:
     return int(lo), int(hi)
 
 
+def _non_negative(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return n
+
+
 def parse_args(argv: list[str] | None = None) -> ApiServerConfig:
     p = argparse.ArgumentParser(prog="python -m apiserver", description="kubelite API server")
     d = ApiServerConfig()
@@ -78,6 +92,12 @@ def parse_args(argv: list[str] | None = None) -> ApiServerConfig:
     p.add_argument("--no-bootstrap", dest="bootstrap", action="store_false")
     p.add_argument("--advertise-port", type=int, default=None)
     p.add_argument("--log-level", default=d.log_level)
+    p.add_argument("--default-not-ready-toleration-seconds", type=_non_negative,
+                   default=d.default_not_ready_toleration_seconds,
+                   help="tolerationSeconds of the default not-ready:NoExecute toleration")
+    p.add_argument("--default-unreachable-toleration-seconds", type=_non_negative,
+                   default=d.default_unreachable_toleration_seconds,
+                   help="tolerationSeconds of the default unreachable:NoExecute toleration")
     p.add_argument("--tls-cert-file", default=None)
     p.add_argument("--tls-private-key-file", default=None)
     p.add_argument("--client-ca-file", default=None)

@@ -26,6 +26,7 @@ from typing import Any
 
 from apiserver.admission import validation
 from apiserver.admission.namespace import check_namespace
+from apiserver.admission.tolerations import add_default_tolerations
 from apiserver.admission.validation_batch import generate_job_selector
 from apiserver.allocator import Reservation
 from apiserver.handlers_common import (
@@ -106,6 +107,9 @@ async def create(ctx: Ctx, cls: ResourceClass, namespace: str | None, body: Obj,
     name = _prepare_create_meta(cls, namespace, body)
     _prepare_create_kind(cls, body)
     obj = prepare(cls, body)
+    if cls.KIND == "Pod":  # DefaultTolerationSeconds admission (after validation: the additions are valid)
+        add_default_tolerations(obj, not_ready_s=ctx.config.default_not_ready_toleration_seconds,
+                                unreachable_s=ctx.config.default_unreachable_toleration_seconds)
     if admit_namespace and cls.NAMESPACED:
         await check_namespace(ctx.storage, obj["metadata"]["namespace"])
     key = storage_key(cls, name, obj["metadata"].get("namespace"))

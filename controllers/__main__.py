@@ -24,7 +24,7 @@ from controllers.base import ControllerContext
 from controllers.cidrset import CidrSet
 from controllers.labprovider import LabCloudNodeController
 from controllers.manager import CONTROLLERS, register, resolve_names, run_controllers, serve_health
-from controllers.options import ControllerOptions
+from controllers.options import ControllerOptions, parse_duration_s
 from machinery.client import ApiClient
 from machinery.leaderelection import LeaderElector
 from machinery.logsetup import setup_logging
@@ -49,6 +49,26 @@ def enable_lab_provider(lab: str, silence_s: float) -> None:
         return LabCloudNodeController(ctx, lab=lab, silence_s=silence_s)
 
     register(LabCloudNodeController.NAME, ctor)
+
+
+def _duration(value: str) -> float:
+    try:
+        d = parse_duration_s(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if d <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return d
+
+
+def _rate(value: str) -> float:
+    try:
+        r = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+    if r < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return r
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -81,6 +101,22 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="image of the helper pod that deletes a volume's directory")
     p.add_argument("--default-storage-class", default=d.default_storage_class,
                    help="default StorageClass created at startup when none exists ('' = none)")
+    p.add_argument("--node-monitor-period", default=d.node_monitor_period_s, type=_duration,
+                   help="how often node health is checked (seconds or 5s/500ms/1m)")
+    p.add_argument("--node-monitor-grace-period", default=d.node_monitor_grace_period_s, type=_duration,
+                   help="a node not heard of for this long is marked Unknown")
+    p.add_argument("--node-startup-grace-period", default=d.node_startup_grace_period_s, type=_duration,
+                   help="the same for a node that never posted Ready")
+    p.add_argument("--node-eviction-rate", default=d.node_eviction_rate, type=_rate,
+                   help="nodes per second whose pods may be evicted (NoExecute-tainted) in a healthy zone")
+    p.add_argument("--secondary-node-eviction-rate", default=d.secondary_node_eviction_rate, type=_rate,
+                   help="the same in a large zone with too many unhealthy nodes")
+    p.add_argument("--unhealthy-zone-threshold", default=d.unhealthy_zone_threshold, type=_rate,
+                   help="fraction of not-Ready nodes making a zone partially disrupted")
+    p.add_argument("--large-cluster-size-threshold", default=d.large_cluster_size_threshold, type=int,
+                   help="zones with more nodes use the secondary rate when disrupted (others stop evicting)")
+    p.add_argument("--pod-gc-quarantine", default=d.pod_gc_quarantine_s, type=_duration,
+                   help="wait before force-deleting pods bound to a vanished node")
     args = p.parse_args(argv)
     if not args.local_path_dir.startswith("/"):
         p.error("--local-path-dir must be an absolute path")
@@ -102,11 +138,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if args.workers < 1:
         p.error("--workers must be >= 1")
     try:
-        args.options = ControllerOptions(allocate_node_cidrs=args.allocate_node_cidrs,
-                                         cluster_cidr=args.cluster_cidr, node_cidr_mask_size=args.node_cidr_mask_size,
-                                         local_path_dir=args.local_path_dir,
-                                         local_path_helper_image=args.local_path_helper_image,
-                                         default_storage_class=args.default_storage_class)
+        args.options = ControllerOptions(
+            local_path_dir=args.local_path_dir, local_path_helper_image=args.local_path_helper_image,
+            default_storage_class=args.default_storage_class,
+            allocate_node_cidrs=args.allocate_node_cidrs, cluster_cidr=args.cluster_cidr,
+            node_cidr_mask_size=args.node_cidr_mask_size, node_monitor_period_s=args.node_monitor_period,
+            node_monitor_grace_period_s=args.node_monitor_grace_period,
+            node_startup_grace_period_s=args.node_startup_grace_period, node_eviction_rate=args.node_eviction_rate,
+            secondary_node_eviction_rate=args.secondary_node_eviction_rate,
+            unhealthy_zone_threshold=args.unhealthy_zone_threshold,
+            large_cluster_size_threshold=args.large_cluster_size_threshold,
+            pod_gc_quarantine_s=args.pod_gc_quarantine)
         CidrSet(args.cluster_cidr, args.node_cidr_mask_size)
     except ValueError as exc:
         p.error(str(exc))

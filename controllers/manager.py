@@ -28,9 +28,12 @@ from controllers.gc import GarbageCollector
 from controllers.job.controller import JobController
 from controllers.namespace import NamespaceController
 from controllers.nodeipam import NodeIpamController
+from controllers.nodelifecycle import NodeLifecycleController
 from controllers.options import ControllerOptions
+from controllers.podgc import PodGarbageCollector
 from controllers.replicaset import ReplicaSetController, ReplicationControllerController
 from controllers.statefulset.controller import StatefulSetController
+from controllers.tainteviction import TaintEvictionController
 from controllers.ttlafterfinished import TTLAfterFinishedController
 from controllers.volume.binder import PersistentVolumeController
 from controllers.volume.protection import PvcProtectionController
@@ -55,6 +58,9 @@ CONTROLLERS: dict[str, ControllerCtor] = {
     "ttl-after-finished": TTLAfterFinishedController,
     "persistentvolume-binder": PersistentVolumeController,
     "pvc-protection": PvcProtectionController,
+    "nodelifecycle": NodeLifecycleController,
+    "tainteviction": TaintEvictionController,
+    "podgc": PodGarbageCollector,
 }
 
 

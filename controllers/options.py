@@ -47,3 +47,37 @@ class ControllerOptions:
     default_storage_class: str = "standard"
     """Name of the default StorageClass created at startup when none is marked default
     (empty: create none)."""
+
+    # --- pod garbage collector (pkg/controller/podgc) ----------------------------------------
+    pod_gc_quarantine_s: float = 40.0
+    """How long a pod bound to an unknown node waits before the node is checked again and the
+    pod force-deleted (Kubernetes' fixed quarantine)."""
+
+
+def parse_duration_s(value: str) -> float:
+    """"5", "5s", "500ms", "1m", "1m30s", "1h" -> float seconds (ValueError otherwise)."""
+    text = value.strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    units = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+    total, num, i = 0.0, "", 0
+    if not text:
+        raise ValueError("empty duration")
+    while i < len(text):
+        ch = text[i]
+        if ch.isdigit() or ch == ".":
+            num += ch
+            i += 1
+            continue
+        unit = "ms" if text.startswith("ms", i) else ch
+        if unit not in units or not num:
+            raise ValueError(f"invalid duration {value!r} (e.g. 5s, 500ms, 1m)")
+        total += float(num) * units[unit]
+        num = ""
+        i += len(unit)
+    if num:
+        raise ValueError(f"invalid duration {value!r}: missing unit after {num}")
+    return total
+

@@ -18,6 +18,14 @@ Contract:
   are gone. Work goes through a small de-duplicating key queue with a few workers; decisions
   are read from the informer's current state (level-triggered), so a missed event costs
   nothing.
+- Stopping heartbeats (node lifecycle tests): `stop(indices)` freezes those nodes as a hung
+  kubelet would be: no Lease renewal, no pod status, no deletion confirmed (their pod work is
+  held). `resume(indices)` brings them back: Lease renewed and Ready status posted at once, held
+  pod work done (pods deleted meanwhile are finished off, pods marked not Ready by the node
+  lifecycle controller are Ready again). `--stopped RANGE` starts with those stopped;
+  `--control-file F` + SIGUSR1 re-reads F (see kubelet/hollow_control.py). A running node whose
+  Node shows Ready other than True (e.g. after the controller marked it Unknown) posts Ready again.
+- Pod IPs come from the node's spec.podCIDR once node IPAM assigned one.
 Writes use raw JSON merge patches (no model round trip) to stay light on 2 cores.
 """
 
@@ -32,13 +40,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kubelet.hollow_status import lease_body, node_body, pod_ip, running_status, utc_micro
+from kubelet.hollow_control import parse_ranges, read_control_file
+from kubelet.hollow_status import lease_body, node_body, pod_ip, pod_ip_in, running_status, utc_micro
 from machinery import errors
 from machinery.backoff import Backoff
 from machinery.client import ApiClient
 from machinery.informer import Informer
 from machinery.logsetup import setup_logging
-from machinery.models import Pod
+from machinery.models import Node, Pod
 
 log = logging.getLogger("kubelet.hollow")
 MERGE = {"Content-Type": "application/merge-patch+json"}
@@ -57,6 +66,10 @@ class HollowConfig:
     workers: int = 16
     """Concurrent pod status writes / deletes."""
     delete_on_exit: bool = False
+    stopped: frozenset[int] = frozenset()
+    """Node indices that start with their heartbeats stopped."""
+    control_file: str | None = None
+    """Re-read on SIGUSR1: the node indices to stop (all others run)."""
     """Delete the nodes and their leases when stopped (tests, benchmarks)."""
 
 
@@ -67,6 +80,10 @@ class HollowNodes:
         self.names = [f"{cfg.prefix}{i}" for i in range(cfg.count)]
         self.index = {name: i for i, name in enumerate(self.names)}
         self.pods = Informer(client, Pod)
+        self.nodes = Informer(client, Node, label_selector="kubelite.io/hollow=true")
+        self.stopped: set[int] = set(cfg.stopped)
+        self._held: set[str] = set()
+        self._cidrs: dict[int, str] = {}
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._queued: set[str] = set()
         self._first_seen: dict[str, float] = {}
@@ -135,6 +152,8 @@ class HollowNodes:
                 delay = start + k * period + i * period / n - loop.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
+                if i in self.stopped:
+                    continue
                 t = asyncio.create_task(self._renew(name))
                 tasks.add(t)
                 t.add_done_callback(tasks.discard)
@@ -157,6 +176,8 @@ class HollowNodes:
             self._enqueue(key)
             return
         if obj.status and obj.status.phase == "Running":
+            if not _pod_ready(obj):  # e.g. marked not Ready while the node was unreachable
+                self._enqueue(key)
             return
         if key not in self._first_seen:
             self._first_seen[key] = time.monotonic()
@@ -166,8 +187,14 @@ class HollowNodes:
         self._first_seen.pop(obj.key, None)
 
     async def _process(self, key: str) -> None:
+        if key.startswith("node:"):
+            await self._post_ready(key[len("node:"):])
+            return
         obj = self.pods.get(key)
         if obj is None or not self._ours(obj):
+            return
+        if self.index[str(obj.spec.nodeName if obj.spec else "")] in self.stopped:
+            self._held.add(key)  # a frozen kubelet does nothing; resume() brings it back
             return
         ns, name = obj.metadata.namespace or "default", obj.metadata.name or ""
         if obj.metadata.deletionTimestamp:
@@ -179,18 +206,63 @@ class HollowNodes:
             except errors.NotFound:
                 pass
             return
-        if obj.status and obj.status.phase == "Running":
-            return
         i = self.index[str(obj.spec.nodeName if obj.spec else "")]
         d = obj.to_dict()
-        status = running_status(d, node_index=i, pod_ip=self._next_ip(i))
+        running = bool(obj.status and obj.status.phase == "Running")
+        if running and _pod_ready(obj):
+            return
+        ip = (obj.status.podIP if running and obj.status else None) or self._next_ip(i)
+        status = running_status(d, node_index=i, pod_ip=ip)
         await self.client.request("PATCH", f"/api/v1/namespaces/{ns}/pods/{name}/status", json=status, headers=MERGE)
         self.started += 1
 
     def _next_ip(self, i: int) -> str:
         n = self._ip_counter.get(i, 1) % 253 + 1
         self._ip_counter[i] = n
-        return pod_ip(i, n + 1)
+        cidr = self._cidrs.get(i)
+        return pod_ip_in(cidr, n + 1) if cidr else pod_ip(i, n + 1)
+
+    # ---- stopping and resuming heartbeats --------------------------------------------------
+    def stop(self, indices: set[int]) -> None:
+        self.stopped |= {i for i in indices if 0 <= i < self.cfg.count}
+        log.info("heartbeats stopped for %d node(s): %d stopped in all", len(indices), len(self.stopped))
+
+    def resume(self, indices: set[int]) -> None:
+        back = self.stopped & indices
+        self.stopped -= back
+        for i in sorted(back):
+            self._enqueue(f"node:{self.names[i]}")
+        for key in list(self._held):
+            self._held.discard(key)
+            self._enqueue(key)
+        if back:
+            log.info("heartbeats resumed for %d node(s)", len(back))
+
+    def set_stopped(self, indices: set[int]) -> None:
+        """Exactly `indices` stopped (the control file's content)."""
+        self.resume(self.stopped - indices)
+        self.stop(indices - self.stopped)
+
+    def _on_node(self, node: Any) -> None:
+        i = self.index.get(node.name)
+        if i is None:
+            return
+        if node.spec is not None and node.spec.podCIDR:
+            self._cidrs[i] = str(node.spec.podCIDR)
+        ready = next((c.status for c in (node.status.conditions or [])
+                      if c.type == "Ready"), None) if node.status else None
+        if ready != "True" and i not in self.stopped:
+            self._enqueue(f"node:{node.name}")
+
+    async def _post_ready(self, name: str) -> None:
+        """A resumed (or wrongly suspected) node: renew its Lease and post Ready at once."""
+        i = self.index[name]
+        if i in self.stopped:
+            return
+        await self._renew(name)
+        body = node_body(name, i, cpu=self.cfg.cpu, memory=self.cfg.memory, pods=self.cfg.pods)
+        await self.client.request("PATCH", f"/api/v1/nodes/{name}/status",
+                                  json={"status": {"conditions": body["status"]["conditions"]}}, headers=MERGE)
 
     async def _worker(self) -> None:
         while True:
@@ -210,7 +282,9 @@ class HollowNodes:
     async def run(self) -> None:
         await self.register_all()
         self.pods.add_handlers(on_add=self._on_pod, on_update=lambda _o, n: self._on_pod(n), on_delete=self._on_delete)
-        tasks = [asyncio.create_task(self.pods.run()), asyncio.create_task(self.lease_loop())]
+        self.nodes.add_handlers(on_add=self._on_node, on_update=lambda _o, n: self._on_node(n))
+        tasks = [asyncio.create_task(self.pods.run()), asyncio.create_task(self.nodes.run()),
+                 asyncio.create_task(self.lease_loop())]
         tasks += [asyncio.create_task(self._worker()) for _ in range(self.cfg.workers)]
         try:
             await asyncio.gather(*tasks)
@@ -248,9 +322,16 @@ def parse_args(argv: Sequence[str] | None) -> tuple[HollowConfig, argparse.Names
     p.add_argument("--lease-period-s", type=float, default=10.0)
     p.add_argument("--workers", type=int, default=16)
     p.add_argument("--delete-on-exit", action="store_true")
+    p.add_argument("--stopped", default="", help="node index ranges that start with heartbeats stopped, e.g. 0-9,15")
+    p.add_argument("--control-file", default=None,
+                   help="on SIGUSR1, stop exactly the node index ranges listed in this file (others resume)")
     p.add_argument("--kubeconfig", default=None)
     p.add_argument("--log-level", default="INFO")
     a = p.parse_args(argv)
+    try:
+        stopped = frozenset(parse_ranges(a.stopped))
+    except ValueError as exc:
+        p.error(f"--stopped: {exc}")
     cfg = HollowConfig(
         count=a.count,
         prefix=a.prefix,
@@ -261,6 +342,8 @@ def parse_args(argv: Sequence[str] | None) -> tuple[HollowConfig, argparse.Names
         lease_period_s=a.lease_period_s,
         workers=a.workers,
         delete_on_exit=a.delete_on_exit,
+        stopped=stopped,
+        control_file=a.control_file,
     )
     return cfg, a
 
@@ -273,6 +356,16 @@ async def amain(cfg: HollowConfig, kubeconfig: str | None) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         if task is not None:
             loop.add_signal_handler(sig, task.cancel)
+    control = cfg.control_file
+    if control is not None:
+
+        def reread() -> None:
+            try:
+                nodes.set_stopped(read_control_file(control))
+            except (OSError, ValueError) as exc:
+                log.error("control file %s: %s", control, exc)
+
+        loop.add_signal_handler(signal.SIGUSR1, reread)
     try:
         await nodes.run()
     except asyncio.CancelledError:
@@ -285,6 +378,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     cfg, a = parse_args(argv)
     setup_logging(str(a.log_level))
     asyncio.run(amain(cfg, a.kubeconfig))
+
+
+def _pod_ready(pod: Any) -> bool:
+    conds = (pod.status.conditions or []) if pod.status else []
+    return any(c.type == "Ready" and c.status == "True" for c in conds)
 
 
 if __name__ == "__main__":

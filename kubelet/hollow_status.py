@@ -7,6 +7,7 @@ microseconds, as Lease.renewTime, `utc_seconds` otherwise).
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from machinery.clock import now_micro_rfc3339 as utc_micro
@@ -21,6 +22,12 @@ def node_ip(index: int) -> str:
 def pod_ip(index: int, n: int) -> str:
     """Pod address n (1..254) of node `index` in 10.244.<index % 256>.0/24."""
     return f"10.244.{index % 256}.{n}"
+
+
+def pod_ip_in(cidr: str, n: int) -> str:
+    """Address n of the node's pod CIDR (as assigned by node IPAM)."""
+    net = ipaddress.ip_network(cidr, strict=False)
+    return str(net.network_address + (n % max(2, net.num_addresses - 1)))
 
 
 def node_body(name: str, index: int, *, cpu: str, memory: str, pods: str) -> dict[str, Any]:
