@@ -64,7 +64,12 @@ async def related_for(client: ApiClient, obj: Obj) -> dict[str, list[Obj]]:
         owned = [rs for rs in await _list(client, "replicasets", meta.get("namespace"))
                  if any(r.get("uid") == meta.get("uid") for r in (rs.get("metadata") or {}).get("ownerReferences") or [])]
         return {"replicasets": owned}
-    if kind in ("DaemonSet", "Job"):
+    if kind == "PersistentVolumeClaim":
+        users = [p for p in await _list(client, "pods", meta.get("namespace"))
+                 if any((v.get("persistentVolumeClaim") or {}).get("claimName") == meta.get("name")
+                        for v in (p.get("spec") or {}).get("volumes") or [])]
+        return {"pods": users}
+    if kind in ("DaemonSet", "Job", "StatefulSet"):
         owned = [p for p in await _list(client, "pods", meta.get("namespace"))
                  if any(r.get("uid") == meta.get("uid") and r.get("controller")
                         for r in (p.get("metadata") or {}).get("ownerReferences") or [])]

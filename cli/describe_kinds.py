@@ -380,6 +380,8 @@ KINDS = {"Secret": describe_secret, "Pod": describe_pod, "Deployment": describe_
 
 def describe_object(w: Writer, o: Obj, related: dict[str, list[Obj]]) -> None:
     from cli.describe_batch import BATCH_DESCRIBERS  # it imports this module's helpers
+    from cli.describe_storage import STORAGE_DESCRIBERS
 
-    describer = KINDS.get(str(o.get("kind"))) or BATCH_DESCRIBERS.get(str(o.get("kind")), describe_generic)
+    kind = str(o.get("kind"))
+    describer = KINDS.get(kind) or BATCH_DESCRIBERS.get(kind) or STORAGE_DESCRIBERS.get(kind, describe_generic)
     describer(w, o, related)
