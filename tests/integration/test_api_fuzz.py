@@ -1,0 +1,548 @@
+"""Bounded, seeded fuzzing of the API server as an attacker or a buggy client would (issue 19).
+
+A private etcd and API server; a `random.Random(SEED)` drives everything, so a failure
+reproduces with the same seed (`KUBELITE_FUZZ_SEED`); `KUBELITE_FUZZ_BUDGET_S` bounds the
+random phase (default 60 s). Every request is checked:
+- never a 5xx; every error is a `Status` JSON whose code is the HTTP code;
+- etcd's revision (read with a consistent list) is unchanged after every rejected request;
+- deletecollection removes exactly what an independent oracle says its selector selects.
+Cases: every item of the issue (selectors on list/watch/deletecollection, unknown fields with
+any name, nesting on every write verb in JSON and YAML, integers beyond 64 bits, lone
+surrogates, wrong types, quantity overflow, YAML aliases, finalize bodies), then random
+mutations of a valid object of every kind in `registry.ALL_KINDS` (new kinds are fuzzed
+without touching this file) sent as create, replace, the three patches and apply.
+The counts are printed (pytest -s) and the test fails listing every violation.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import random
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pytest
+import yaml
+
+from machinery import registry
+from machinery.meta import Resource
+from tests.integration.conftest import ApiServerProcess
+from tests.integration.test_status_always import MANIFESTS
+from tests.support import EtcdProcess
+
+pytestmark = pytest.mark.integration
+
+SEED = int(os.environ.get("KUBELITE_FUZZ_SEED", "19"))
+BUDGET_S = float(os.environ.get("KUBELITE_FUZZ_BUDGET_S", "40"))
+
+# Valid bodies of the kinds test_status_always does not cover (others: {} plus metadata).
+EXTRA_MANIFESTS: dict[str, dict[str, Any]] = {
+    "ConfigMap": {"data": {"k": "v"}},
+    "Secret": {"stringData": {"k": "v"}},
+    "Endpoints": {"subsets": [{"addresses": [{"ip": "10.244.0.5"}], "ports": [{"port": 80}]}]},
+    "Event": {"involvedObject": {"kind": "Pod", "name": "p", "namespace": "fuzz"}, "reason": "R",
+              "message": "m", "type": "Normal"},
+    "Lease": {"spec": {"holderIdentity": "h", "leaseDurationSeconds": 40}},
+    "StorageClass": {"provisioner": "example.com/p"},
+    "ControllerRevision": {"revision": 1, "data": {}},
+}
+NS = "fuzz"
+SEL_NS = "fuzz-selectors"
+
+WEIRD_STRINGS = ["x😀", "\ud800", "\udfff", 'q"uo\\te', "new\nline", "\x00", "\u2028", "é", "", " ",
+                 "-1", "1e999999999", "${x}", "../..", "a" * 300, "%00", "*", "\t", "true", "null"]
+
+
+def deep(levels: int, rng: random.Random) -> Any:
+    value: Any = "x"
+    for _ in range(levels):
+        value = {"a": value} if rng.random() < 0.5 else [value]
+    return value
+
+
+def weird_value(rng: random.Random) -> Any:
+    pick = rng.randrange(14)
+    if pick == 0:
+        return rng.choice(WEIRD_STRINGS)
+    if pick == 1:
+        return rng.choice([2**70, -(2**70), 2**63, 2**64 - 1, -(2**63) - 1])
+    if pick == 2:
+        return rng.choice([1.5e308, -0.0, 1e-320, 0.1])
+    if pick == 3:
+        return rng.choice([True, False, None])
+    if pick == 4:
+        return deep(rng.choice([30, 99, 101, 150, 300]), rng)
+    if pick == 5:
+        return [rng.choice(WEIRD_STRINGS) for _ in range(rng.randrange(4))]
+    if pick == 6:
+        return {rng.choice(WEIRD_STRINGS): rng.choice(WEIRD_STRINGS)}
+    if pick == 7:
+        return rng.choice(["1e999999999", "1e99999999999999", "-1", "1Ei", "0.000000001m", "9" * 40])
+    if pick == 8:
+        return "x" * rng.choice([64, 254, 70_000])
+    if pick == 9:
+        return rng.randrange(-5, 70_000)
+    if pick == 10:
+        return {}
+    if pick == 11:
+        return []
+    if pick == 12:
+        return rng.choice(["Always", "IfNotPresent", "TCP", "ClusterIP", "RollingUpdate", "In", "Exists"])
+    return {"$patch": rng.choice(["delete", "replace", "merge", "bogus"])}
+
+
+def paths(obj: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [prefix]
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            out.extend(paths(v, (*prefix, k)))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            out.extend(paths(v, (*prefix, i)))
+    return out
+
+
+def mutate(obj: dict[str, Any], rng: random.Random, times: int = 1) -> dict[str, Any]:
+    """A copy of `obj` with `times` random changes: replace, add an unknown key, delete, wrap."""
+    out = copy.deepcopy(obj)
+    for _ in range(times):
+        path = rng.choice(paths(out)[1:] or [("spec",)])
+        parent: Any = out
+        for p in path[:-1]:
+            parent = parent[p]
+        last = path[-1]
+        action = rng.randrange(4)
+        try:
+            if action == 0:
+                parent[last] = weird_value(rng)
+            elif action == 1 and isinstance(parent[last], dict):
+                parent[last][rng.choice(WEIRD_STRINGS) or "k"] = weird_value(rng)
+            elif action == 2 and isinstance(parent, dict):
+                del parent[last]
+            else:
+                parent[last] = [parent[last]]
+        except (KeyError, IndexError, TypeError):
+            continue
+    return out
+
+
+def encode(body: Any, rng: random.Random) -> tuple[bytes, str]:
+    """JSON (ASCII, so lone surrogates travel as escapes) or YAML."""
+    if rng.random() < 0.75:
+        return json.dumps(body).encode(), "application/json"
+    try:
+        return yaml.safe_dump(body, allow_unicode=False).encode(), "application/yaml"
+    except (yaml.YAMLError, RecursionError, UnicodeEncodeError):
+        return json.dumps(body).encode(), "application/json"
+
+
+@dataclass
+class Stats:
+    requests: int = 0
+    by_code: dict[int, int] = field(default_factory=dict)
+    violations: list[str] = field(default_factory=list)
+    deletecollections: int = 0
+    messages: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def server_errors(self) -> int:
+        return sum(n for code, n in self.by_code.items() if code >= 500)
+
+
+class Fuzzer:
+    def __init__(self, http: httpx.Client, rng: random.Random) -> None:
+        self.http = http
+        self.rng = rng
+        self.stats = Stats()
+        self.rev = self.revision()
+
+    def revision(self) -> int:
+        r = self.http.get("/api/v1/namespaces", params={"limit": "1"})
+        assert r.status_code == 200, r.text
+        return int(r.json()["metadata"]["resourceVersion"])
+
+    def violation(self, what: str, method: str, url: str, r: httpx.Response | None, sent: bytes | None) -> None:
+        answer = "" if r is None else f"{r.status_code} {r.text[:300]!r}"
+        self.stats.violations.append(f"{what}: {method} {url[:200]} sent={(sent or b'')[:200]!r} -> {answer}")
+
+    def send(self, method: str, url: str, *, content: bytes | None = None, ctype: str | None = None,
+             params: dict[str, str] | None = None, stream: bool = False) -> httpx.Response | None:
+        headers = {"Content-Type": ctype} if ctype else {}
+        if params:  # percent-encoded by hand: a lone surrogate travels as its (invalid) UTF-8 bytes
+            url += "?" + "&".join(f"{quote(k)}={quote(v.encode('utf-8', 'surrogatepass'), safe='')}"
+                                  for k, v in params.items())
+            params = None
+        self.stats.requests += 1
+        try:
+            if stream:  # watches: headers only, then close
+                with self.http.stream(method, url, params=params, headers=headers, content=content) as r:
+                    if r.status_code >= 400:
+                        r.read()
+            else:
+                r = self.http.request(method, url, params=params, headers=headers, content=content)
+        except httpx.HTTPError as e:
+            self.violation(f"transport error {type(e).__name__}: {e}", method, url, None, content)
+            self.rev = self.revision()
+            return None
+        self.stats.by_code[r.status_code] = self.stats.by_code.get(r.status_code, 0) + 1
+        if r.status_code >= 500:
+            self.violation("5xx", method, url, r, content)
+        if r.status_code >= 400:
+            try:
+                body = r.json()
+                ok = body.get("kind") == "Status" and body.get("code") == r.status_code
+                self.stats.messages[f"{r.status_code} {str(body.get('message'))[:50]}"] += 1
+            except ValueError:
+                ok = False
+            if not ok or not r.headers.get("content-type", "").startswith("application/json"):
+                self.violation("error is not a Status JSON", method, url, r, content)
+            after = self.revision()
+            if after != self.rev:
+                self.violation(f"etcd revision moved {self.rev} -> {after} on an error", method, url, r, content)
+            self.rev = after
+        else:
+            self.rev = self.revision()
+        return r
+
+
+def base_bodies() -> dict[type[Resource], dict[str, Any]]:
+    out = {}
+    for cls in registry.ALL_KINDS:
+        body = copy.deepcopy(MANIFESTS.get(cls.KIND, EXTRA_MANIFESTS.get(cls.KIND, {})))
+        body["apiVersion"], body["kind"] = cls.api_version(), cls.KIND
+        out[cls] = body
+    return out
+
+
+def collection(cls: type[Resource]) -> str:
+    return registry.collection_path(cls, NS if cls.NAMESPACED else None)
+
+
+@pytest.fixture(scope="module")
+def fuzz_server() -> Iterator[ApiServerProcess]:
+    with EtcdProcess(name="kubelite-fuzz") as etcd:
+        server = ApiServerProcess(etcd.url)
+        try:
+            server.start()
+            yield server
+        finally:
+            server.cleanup()
+
+
+# --- the cases of the issue ------------------------------------------------------------------------
+
+LABEL_KEYS = ["a", "b", "c"]
+LABEL_VALUES = ["x", "y", ""]
+
+
+def label_oracle(selector: list[tuple[str, str, list[str]]], labels: dict[str, str]) -> bool:
+    for key, op, values in selector:
+        have = labels.get(key)
+        if op == "=" and have != values[0]:
+            return False
+        if op == "!=" and have == values[0]:
+            return False
+        if op == "in" and have not in values:
+            return False
+        if op == "notin" and have in values:
+            return False
+        if op == "exists" and have is None:
+            return False
+        if op == "!" and have is not None:
+            return False
+    return True
+
+
+def random_label_selector(rng: random.Random) -> tuple[str, list[tuple[str, str, list[str]]]]:
+    terms: list[str] = []
+    parsed: list[tuple[str, str, list[str]]] = []
+    for _ in range(rng.randrange(1, 3)):
+        key = rng.choice(LABEL_KEYS)
+        op = rng.choice(["=", "!=", "in", "notin", "exists", "!"])
+        values = sorted({rng.choice(LABEL_VALUES) for _ in range(rng.randrange(1, 3))})
+        if op in ("=", "!="):
+            values = values[:1]
+            terms.append(f"{key}{rng.choice(['==', '='] if op == '=' else ['!='])}{values[0]}")
+        elif op in ("in", "notin"):
+            terms.append(f"{key} {op} ({','.join(values)})")
+        elif op == "exists":
+            values = []
+            terms.append(key)
+        else:
+            values = []
+            terms.append(f"!{key}")
+        parsed.append((key, op, values))
+    return ",".join(terms), parsed
+
+
+BAD_SELECTORS = [
+    {"fieldSelector": "spec.nodeName=="}, {"fieldSelector": "foo.bar=baz"}, {"fieldSelector": "a"},
+    {"fieldSelector": "metadata.name=a=b"}, {"fieldSelector": "metadata.name=\\x"},
+    {"fieldSelector": "status.phase=Running"}, {"fieldSelector": "metadata.labels=x"},
+    {"labelSelector": "a in ("}, {"labelSelector": "a=b=c"}, {"labelSelector": "!"},
+    {"labelSelector": "a b"}, {"labelSelector": "-a=1"}, {"labelSelector": "a=" + "x" * 64},
+    {"labelSelector": "a in (x,y"}, {"labelSelector": "a notin"}, {"labelSelector": ",a"},
+    {"labelSelector": "a😀=1"}, {"labelSelector": "a>x"}, {"labelSelector": "\ud800"},
+]
+
+
+def fuzz_selectors(f: Fuzzer, rng: random.Random, rounds: int) -> None:
+    """deletecollection against an oracle; bad selectors refused on every verb."""
+    base = f"/api/v1/namespaces/{SEL_NS}/configmaps"  # holds only the pool: the oracle sees it all
+    pool: dict[str, dict[str, str]] = {}
+    for i in range(12):
+        labels = {k: rng.choice(LABEL_VALUES) for k in LABEL_KEYS if rng.random() < 0.6}
+        pool[f"sel{i}"] = labels
+    for _ in range(rounds):
+        for name, labels in pool.items():  # refill what the last round deleted
+            if f.http.get(f"{base}/{name}").status_code == 404:
+                f.send("POST", base, content=json.dumps({"metadata": {"name": name, "labels": labels}}).encode(),
+                       ctype="application/json")
+        if rng.random() < 0.4:
+            params = rng.choice(BAD_SELECTORS)
+            for method, extra in (("GET", {}), ("GET", {"watch": "1"}), ("DELETE", {})):
+                r = f.send(method, base, params={**params, **extra}, stream=bool(extra))
+                if r is not None and r.status_code != 400:
+                    f.violation("bad selector not refused with 400", method, base + str(params), r, None)
+            continue
+        text, parsed = random_label_selector(rng)
+        params = {"labelSelector": text}
+        name_filter: tuple[str, str] | None = None
+        if rng.random() < 0.3:
+            name_filter = (rng.choice(["=", "!="]), rng.choice(list(pool)))
+            params["fieldSelector"] = f"metadata.name{name_filter[0]}{name_filter[1]}"
+        present = {o["metadata"]["name"]: o["metadata"].get("labels") or {}
+                   for o in f.http.get(base).json()["items"]}
+        expected = {n for n, labels in present.items() if label_oracle(parsed, labels) and (
+            name_filter is None or (n == name_filter[1]) == (name_filter[0] == "="))}
+        listed = f.send("GET", base, params=params)
+        if listed is not None and listed.status_code == 200:
+            got = {o["metadata"]["name"] for o in listed.json()["items"]}
+            if got != expected:
+                f.violation(f"list selected {sorted(got)} not {sorted(expected)}", "GET", base + str(params), listed, None)
+        r = f.send("DELETE", base, params=params)
+        f.stats.deletecollections += 1
+        left = {o["metadata"]["name"] for o in f.http.get(base).json()["items"]}
+        if r is None or r.status_code != 200 or left != set(present) - expected:
+            f.violation(f"deletecollection left {sorted(left)}, expected {sorted(set(present) - expected)}",
+                        "DELETE", base + str(params), r, None)
+
+
+def fixed_cases(f: Fuzzer) -> None:
+    """Every numbered case of the issue, on every verb it names."""
+    cm = f"/api/v1/namespaces/{NS}/configmaps"
+    f.send("POST", cm, content=b'{"metadata":{"name":"fixed"}}', ctype="application/json")
+    item = f"{cm}/fixed"
+    deep_json = ('{"a":' * 10_000 + "1" + "}" * 10_000).encode()
+    deep_yaml = b"a: " + b"[" * 10_000 + b"]" * 10_000
+    writes = [("POST", cm, None), ("PUT", item, None), ("PATCH", item, "application/merge-patch+json"),
+              ("PATCH", item, "application/strategic-merge-patch+json"),
+              ("PATCH", item, "application/json-patch+json"), ("PATCH", item, "application/apply-patch+yaml")]
+    for method, url, ctype in writes:
+        for body, default_ct in ((deep_json, "application/json"), (deep_yaml, "application/yaml")):
+            params = {"fieldManager": "fuzz"} if ctype and "apply" in ctype else None
+            f.send(method, url, content=body, ctype=ctype or default_ct, params=params)
+    for params in ({"limit": str(2**70)}, {"limit": "-" + "9" * 30}, {"resourceVersion": str(2**70)},
+                   {"resourceVersion": str(2**70), "resourceVersionMatch": "Exact"},
+                   {"resourceVersion": "-1", "resourceVersionMatch": "Exact"},
+                   {"continue": "eyJ2IjoibWV0YS5rOHMuaW8vdjEiLCJydiI6MTE4MDU5MTYyMDcxNzQxMTMwMzQyNCwic3RhcnQiOiJ4In0"},
+                   {"continue": "eyJ2IjoibWV0YS5rOHMuaW8vdjEiLCJydiI6MSwic3RhcnQiOiJcdWQ4MDAifQ"},
+                   {"timeoutSeconds": str(2**70), "watch": "1"}, {"watch": "1", "resourceVersion": str(2**64)},
+                   {"fieldSelector": "spec.nodeName=="}, {"labelSelector": "a in ("}):
+        f.send("GET", cm, params=params, stream="watch" in params)
+    for body in (b'{"preconditions":"x"}', b'{"preconditions":{"uid":5}}', b'{"gracePeriodSeconds":"x"}',
+                 b'{"gracePeriodSeconds":1e400}', b'{"propagationPolicy":[1]}', b'{"dryRun":"All"}', b"[1]",
+                 b'"x"', b'{"orphanDependents":"maybe"}'):
+        f.send("DELETE", item, content=body, ctype="application/json")
+        f.send("DELETE", cm, content=body, ctype="application/json")
+    ns_url = f"/api/v1/namespaces/{NS}"
+    for body in (b'{"spec":[1]}', b'{"metadata":"x"}', b'{"metadata":{"finalizers":[{}]}}', b'{"status":5}',
+                 b'{"metadata":{"labels":[1]}}', b'{"metadata":{"name":"\\ud800"}}'):
+        f.send("PATCH", ns_url, content=body, ctype="application/merge-patch+json")
+        f.send("PATCH", item, content=body, ctype="application/strategic-merge-patch+json")
+        f.send("PATCH", item, content=body, ctype="application/apply-patch+yaml", params={"fieldManager": "fuzz"})
+    for body in (b'{"bogus":[1]}', b'{"spec":{"finalizers":"x"}}', b'{"spec":{"finalizers":[1]}}',
+                 b'{"metadata":{"name":"fuzz"},"spec":{"finalizers":[]}}', b"[]"):
+        f.send("PUT", f"{ns_url}/finalize", content=body, ctype="application/json")
+    f.send("POST", f"/api/v1/namespaces/{NS}/pods", ctype="application/json", content=json.dumps(
+        {"metadata": {"name": "q"}, "spec": {"containers": [{"name": "c", "image": "i", "resources": {
+            "requests": {"cpu": "1e999999999"}, "limits": {"memory": "1e99999999999"}}}]}}).encode())
+    bomb = b"metadata: {name: bomb}\ndata:\n  a: &a [x,x,x,x,x,x,x,x,x,x]\n" + b"".join(
+        f"  {c}: &{c} [{','.join([f'*{p}'] * 10)}]\n".encode() for p, c in zip("abcdefg", "bcdefgh", strict=True))
+    f.send("POST", cm, content=bomb, ctype="application/yaml")
+    for name in ("x😀", "\ud800", 'a"b', "c\nd"):
+        body = json.dumps({"metadata": {"name": f"warn{abs(hash(name)) % 1000}"}, name: 1}).encode()
+        r = f.send("POST", cm, content=body, ctype="application/json")
+        if r is not None and r.status_code == 201:
+            f.send("POST", cm, content=body, ctype="application/json")  # the retry: 409, no second write
+
+
+def fuzz_kind(f: Fuzzer, rng: random.Random, cls: type[Resource], base: dict[str, Any], n: int) -> None:
+    coll = collection(cls)
+    name = f"fz-{cls.KIND.lower()}-{n}"
+    valid = {**copy.deepcopy(base), "metadata": {"name": name, "labels": {"fuzz": "1"}}}
+    created = f.send("POST", coll, content=json.dumps(valid).encode(), ctype="application/json")
+    item = f"{coll}/{name}"
+    verb = rng.randrange(7)
+    body = mutate(valid, rng, times=rng.randrange(1, 4))
+    if verb == 0:
+        body["metadata"] = {"name": f"{name}-new"} if not isinstance(body.get("metadata"), dict) else {
+            **body["metadata"], "name": f"{name}-new"}
+        content, ctype = encode(body, rng)
+        f.send("POST", coll, content=content, ctype=ctype, params=rng.choice([{}, {"fieldValidation": "Strict"},
+                                                                           {"dryRun": "All"}]))
+    elif verb == 1 and created is not None and created.status_code == 201:
+        current = created.json()
+        body = mutate(current, rng, times=rng.randrange(1, 4))
+        content, ctype = encode(body, rng)
+        f.send("PUT", item, content=content, ctype=ctype)
+    elif verb == 2:
+        f.send("PATCH", item, content=json.dumps(mutate({"metadata": {}, **{k: v for k, v in valid.items()
+                                                                           if k not in ("apiVersion", "kind")}},
+                                                        rng)).encode(),
+               ctype=rng.choice(["application/merge-patch+json", "application/strategic-merge-patch+json"]))
+    elif verb == 3:
+        targets = ["/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in path)
+                   for path in paths(valid)[1:]]
+        ops = []
+        for _ in range(rng.randrange(1, 5)):
+            op = rng.choice(["add", "replace", "remove", "copy", "move", "test", "bogus"])
+            entry: dict[str, Any] = {"op": op, "path": rng.choice([*targets, "/", "", "/x/y/z", "/metadata/-"])}
+            if op in ("copy", "move"):
+                entry["from"] = rng.choice([*targets, "/nope"])
+            if op in ("add", "replace", "test"):
+                entry["value"] = weird_value(rng)
+            ops.append(entry)
+        f.send("PATCH", item, content=json.dumps(ops).encode(), ctype="application/json-patch+json")
+    elif verb == 4:
+        content, _ = encode(body, rng)
+        f.send("PATCH", item, content=content, ctype="application/apply-patch+yaml",
+               params={"fieldManager": rng.choice(["fuzz", "x😀", ""])} if rng.random() < 0.9 else {})
+    elif verb == 5:
+        content = json.dumps(weird_value(rng) if rng.random() < 0.5 else mutate(
+            {"gracePeriodSeconds": 0, "propagationPolicy": "Background", "preconditions": {"uid": "u"}}, rng)).encode()
+        f.send("DELETE", item, content=content, ctype="application/json")
+    else:
+        params = {rng.choice(["limit", "resourceVersion", "continue", "timeoutSeconds", "fieldSelector",
+                              "labelSelector", "resourceVersionMatch", "watch", "allowWatchBookmarks"]):
+                  str(weird_value(rng))[:200] for _ in range(rng.randrange(1, 4))}
+        watch = params.get("watch") in ("1", "true", "True")
+        if watch:
+            params["timeoutSeconds"] = "1"
+        f.send("GET", coll, params=params, stream=watch)
+    f.send("DELETE", item, params={"gracePeriodSeconds": "0"})
+
+
+def test_fuzz_api_server(fuzz_server: ApiServerProcess) -> None:
+    rng = random.Random(SEED)
+    with httpx.Client(base_url=fuzz_server.url, timeout=30.0) as http:
+        for ns in (NS, SEL_NS):
+            assert http.post("/api/v1/namespaces", json={"metadata": {"name": ns}}).status_code == 201
+        f = Fuzzer(http, rng)
+        fixed_cases(f)
+        fuzz_selectors(f, rng, rounds=40)
+        bodies = base_bodies()
+        kinds = list(bodies)
+        deadline = time.monotonic() + BUDGET_S
+        n = 0
+        while time.monotonic() < deadline:
+            cls = kinds[n % len(kinds)]
+            fuzz_kind(f, rng, cls, bodies[cls], n)
+            n += 1
+        assert fuzz_server.proc is not None and fuzz_server.proc.poll() is None, "the API server died"
+        assert http.get("/readyz").status_code == 200
+    log = fuzz_server.log_text()
+    tracebacks = log.count("Traceback")
+    print(f"\nfuzz seed {SEED}: {f.stats.requests} requests ({n} kind cases over {len(kinds)} kinds, "
+          f"{f.stats.deletecollections} checked deletecollections), 5xx: {f.stats.server_errors}, "
+          f"codes {dict(sorted(f.stats.by_code.items()))}, log {len(log)} bytes, tracebacks {tracebacks}")
+    assert not f.stats.violations, f"{len(f.stats.violations)} violations:\n" + "\n".join(f.stats.violations[:60])
+    assert f.stats.server_errors == 0 and tracebacks == 0
+
+
+# --- schemathesis over the served OpenAPI ---------------------------------------------------------
+
+ST_BUDGET_S = float(os.environ.get("KUBELITE_SCHEMATHESIS_BUDGET_S", "50"))
+ST_EXAMPLES = int(os.environ.get("KUBELITE_SCHEMATHESIS_EXAMPLES", "5"))
+ST_NS = "fuzz-st"
+
+
+def run_operation(f: Fuzzer, op: Any, base_url: str) -> None:
+    """ST_EXAMPLES derandomized cases of one schemathesis operation through `f.send`."""
+    from hypothesis import HealthCheck, Phase, given, settings
+
+    counter = [0]
+
+    @settings(max_examples=ST_EXAMPLES, deadline=None, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck), phases=[Phase.generate])
+    @given(op.as_strategy())
+    def run(case: Any) -> None:
+        counter[0] += 1
+        if counter[0] % 4 and "namespace" in (case.path_parameters or {}):
+            case.path_parameters["namespace"] = ST_NS
+        if counter[0] % 2 and "name" in (case.path_parameters or {}):
+            case.path_parameters["name"] = "st-obj"
+        if counter[0] % 4 and case.query:
+            # Random strings in enum-like parameters stop at the first check as well.
+            case.query = {k: v for k, v in case.query.items() if k in ("limit", "gracePeriodSeconds", "force")}
+        if counter[0] % 4 and isinstance(case.body, dict):
+            # A random kind/apiVersion stops at the first check: let most bodies go further.
+            case.body.pop("kind", None)
+            case.body.pop("apiVersion", None)
+            if isinstance(case.body.get("metadata"), dict) and case.method.upper() != "POST":
+                case.body["metadata"].pop("name", None)
+        kwargs = case.as_transport_kwargs(base_url=base_url)
+        content = kwargs.get("data") if isinstance(kwargs.get("data"), bytes) else None
+        if content is None and kwargs.get("json") is not None:
+            content = json.dumps(kwargs["json"]).encode()
+        params = {k: str(v) for k, v in (kwargs.get("params") or {}).items()}
+        ctype = (kwargs.get("headers") or {}).get("Content-Type")
+        watch = params.get("watch") in ("1", "true", "True")
+        if watch:
+            params["timeoutSeconds"] = "1"
+        f.send(kwargs["method"], kwargs["url"].removeprefix(base_url), content=content, ctype=ctype,
+               params=params, stream=watch)
+
+    run()
+
+
+def test_schemathesis_over_the_served_openapi(fuzz_server: ApiServerProcess) -> None:
+    """Every operation of every served OpenAPI v3 document, with bodies and parameters that
+    schemathesis (hypothesis, derandomized: the same examples every run) generates from it;
+    the same checks as the targeted fuzzer. Most cases are sent to an existing namespace and
+    object so that the bodies reach validation and storage rather than a 404."""
+    import schemathesis
+
+    with httpx.Client(base_url=fuzz_server.url, timeout=30.0) as http:
+        if http.get(f"/api/v1/namespaces/{ST_NS}").status_code == 404:
+            assert http.post("/api/v1/namespaces", json={"metadata": {"name": ST_NS}}).status_code == 201
+        for cls, body in base_bodies().items():  # the object most cases address
+            obj = {**body, "metadata": {"name": "st-obj"}}
+            http.post(registry.collection_path(cls, ST_NS if cls.NAMESPACED else None), json=obj)
+        f = Fuzzer(http, random.Random(SEED))
+        operations: list[Any] = []
+        for path in sorted(http.get("/openapi/v3").json()["paths"]):
+            schema = schemathesis.openapi.from_dict(http.get(f"/openapi/v3/{path}").json())
+            operations.extend(result.ok() for result in schema.get_all_operations())
+        # Interleave kinds and verbs, so that a budget cut still covers a bit of everything.
+        rng = random.Random(SEED)
+        rng.shuffle(operations)
+        deadline = time.monotonic() + ST_BUDGET_S
+        done = 0
+        for op in operations:
+            if time.monotonic() > deadline:
+                break
+            run_operation(f, op, fuzz_server.url)
+            done += 1
+    print(f"\nschemathesis: {done} of {len(operations)} operations, {f.stats.requests} requests, 5xx: "
+          f"{f.stats.server_errors}, codes {dict(sorted(f.stats.by_code.items()))}, most frequent errors "
+          f"{f.stats.messages.most_common(6)}")
+    assert done > 0
+    assert not f.stats.violations, f"{len(f.stats.violations)} violations:\n" + "\n".join(f.stats.violations[:60])
