@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 from dnslib import DNSRecord
 
+from machinery import errors
 from machinery.client import ApiClient
 from machinery.models import Namespace, PersistentVolume, PersistentVolumeClaim, Service, StatefulSet
 from machinery.podlogs import exec_in_pod
@@ -150,7 +151,20 @@ async def test_web_statefulset_order_identity_storage_scale_update_delete(
         return pods.ready() == names and st.get("readyReplicas") == len(names)
 
     async def content(pod: str, path: str = "index.html") -> str:
-        res = await exec_in_pod(api, ns, pod, ["cat", f"{HTML}/{path}"])
+        """A file the pod wrote into its volume, read from the volume's directory on the node
+        (claim -> PV -> hostPath): proves where the data lives without an exec under load."""
+        claim = await api.get(PersistentVolumeClaim, f"www-{pod}", namespace=ns)
+        pv = await api.get(PersistentVolume, (claim.spec.volumeName if claim.spec else "") or "")
+        assert pv.spec is not None and pv.spec.hostPath is not None
+        target = Path(pv.spec.hostPath.path, path)
+        return await asyncio.to_thread(lambda: target.read_text() if target.exists() else "<missing>")
+
+    async def served(pod: str) -> str:
+        """What the pod's httpd serves from its volume (an exec in the pod)."""
+        try:
+            res = await exec_in_pod(api, ns, pod, ["sh", "-c", "timeout 4 wget -qO- http://127.0.0.1/"], timeout_s=20)
+        except errors.ApiError as exc:  # a busy machine: the caller retries
+            return f"<{exc}>"
         return res.stdout if res.exit_code == 0 else f"<exit {res.exit_code}: {res.stderr}>"
 
     def ip_of(pod: str) -> str:
@@ -166,14 +180,19 @@ async def test_web_statefulset_order_identity_storage_scale_update_delete(
         assert adds[1][1] >= {"web-0"} and adds[2][1] >= {"web-0", "web-1"}, pods.log
         for i in range(3):
             assert (await content(f"web-{i}")).strip() == f"web-{i}"
+        got: dict[str, str] = {}
+
+        async def serves_its_volume() -> bool:  # the container sees its volume
+            got["web-0"] = await served("web-0")
+            return got["web-0"].strip() == "web-0"
+
+        await wait_until(serves_its_volume, 90, 1.0, message=f"web-0 serves {got}")
         claims = {c.name: c for c in (await api.list(PersistentVolumeClaim, namespace=ns)).items}
         assert set(claims) == {"www-web-0", "www-web-1", "www-web-2"}
         assert all(c.status and c.status.phase == "Bound" and c.spec and c.spec.storageClassName == "standard"
                    for c in claims.values())
         pv = await api.get(PersistentVolume, claims["www-web-0"].spec.volumeName or "")  # type: ignore[union-attr]
         assert pv.spec and pv.spec.hostPath and pv.spec.hostPath.path.startswith(str(full_cluster.tmp / "local-path"))
-        written = await asyncio.to_thread(Path(pv.spec.hostPath.path, "index.html").read_text)
-        assert written.strip() == "web-0"  # the data is in the volume's directory on the node
         # Stable network identity through cluster DNS (headless Service, hostname + subdomain).
         for i in range(3):
             name = f"web-{i}.nginx.{ns}.svc.cluster.local"
