@@ -87,8 +87,8 @@ class Cleanup:
         if not errors:
             return
         shown = errors if failing else errors[1:]
-        for what, e in shown:
-            print(f"cleanup: {what} failed: {type(e).__name__}: {e}", file=sys.stderr)
+        for what, err in shown:
+            print(f"cleanup: {what} failed: {type(err).__name__}: {err}", file=sys.stderr)
         if not failing:
             what, first = errors[0]
             raise RuntimeError(f"cleanup: {what} failed: {type(first).__name__}: {first}") from first

@@ -59,6 +59,22 @@ def _ints(data: memoryview) -> dict[int, int | memoryview]:
     return {number: value for number, _, value in iter_fields(data)}
 
 
+def _num(fields: dict[int, int | memoryview], number: int) -> int:
+    """A varint field of a well-known type (0 when absent)."""
+    value = fields.get(number, 0)
+    if not isinstance(value, int):
+        raise ProtobufError(f"field {number}: expected a number, got bytes")
+    return value
+
+
+def _raw(fields: dict[int, int | memoryview], number: int) -> bytes:
+    """A length-delimited field of a well-known type (empty when absent)."""
+    value = fields.get(number, b"")
+    if isinstance(value, int):
+        raise ProtobufError(f"field {number}: expected bytes, got a number")
+    return bytes(value)
+
+
 def _utc(seconds: int) -> datetime:
     try:
         return datetime.fromtimestamp(seconds, UTC)
@@ -70,17 +86,17 @@ def _time(data: memoryview, _: int) -> str | None:
     if not len(data):
         return None  # a zero metav1.Time: JSON null, left out
     f = _ints(data)
-    return _utc(signed(int(f.get(1, 0)), 64)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _utc(signed(_num(f, 1), 64)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _micro_time(data: memoryview, _: int) -> str | None:
     if not len(data):
         return None
     f = _ints(data)
-    nanos = signed(int(f.get(2, 0)), 32)
+    nanos = signed(_num(f, 2), 32)
     if not 0 <= nanos < 10**9:
         raise ProtobufError(f"nanos out of range: {nanos}")
-    return _utc(signed(int(f.get(1, 0)), 64)).strftime("%Y-%m-%dT%H:%M:%S.") + f"{nanos // 1000:06d}Z"
+    return _utc(signed(_num(f, 1), 64)).strftime("%Y-%m-%dT%H:%M:%S.") + f"{nanos // 1000:06d}Z"
 
 
 _UNITS = [("h", 3600 * 10**9), ("m", 60 * 10**9), ("s", 10**9), ("ms", 10**6), ("us", 10**3),
@@ -123,23 +139,22 @@ def parse_go_duration(text: str) -> int:
 
 
 def _duration(data: memoryview, _: int) -> str:
-    return go_duration(signed(int(_ints(data).get(1, 0)), 64))
+    return go_duration(signed(_num(_ints(data), 1), 64))
 
 
 def _quantity(data: memoryview, _: int) -> str:
-    value = _ints(data).get(1, b"")
-    return _text(value)
+    return _text(_raw(_ints(data), 1))
 
 
 def _int_or_string(data: memoryview, _: int) -> int | str:
     f = _ints(data)
-    if int(f.get(1, 0)) == 1:
-        return _text(f.get(3, b""))
-    return signed(int(f.get(2, 0)), 32)
+    if _num(f, 1) == 1:
+        return _text(_raw(f, 3))
+    return signed(_num(f, 2), 32)
 
 
 def _json_raw(data: memoryview, depth: int) -> Any:
-    raw = bytes(_ints(data).get(1, b""))  # type: ignore[arg-type]
+    raw = _raw(_ints(data), 1)
     if not raw:
         return None
     if raw.startswith(MAGIC):

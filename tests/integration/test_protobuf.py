@@ -133,8 +133,8 @@ async def test_malformed_and_unknown_protobuf_is_400(http: httpx.AsyncClient, na
     widget = good.replace(b"ConfigMap", b"Widget\x00\x00\x00")  # a kind no schema knows
     _status(await http.post(_path(cls, namespace), content=widget, headers=PB_HEADERS), 400, "BadRequest")
     secret = encode_object(sample(registry.by_kind("Secret"), "s", namespace))
-    body = _status(await http.post(_path(cls, namespace), content=secret, headers=PB_HEADERS), 400, "BadRequest")
-    assert "does not match" in body["message"]  # a Secret posted to configmaps
+    refused = _status(await http.post(_path(cls, namespace), content=secret, headers=PB_HEADERS), 400, "BadRequest")
+    assert "does not match" in refused["message"]  # a Secret posted to configmaps
     # a kind kubelite does not serve (yet): the route is a clean 404, whatever the body
     quota = encode_object({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "q"},
                            "spec": {"hard": {"pods": "1"}}})
@@ -260,3 +260,37 @@ def test_real_kubectl_create_quota_is_a_clean_not_found(kubectl: Kubectl) -> Non
     assert res.returncode != 0
     assert "the server could not find the requested resource" in res.stderr
     assert "Traceback" not in res.stderr and "Internal" not in res.stderr
+
+
+async def test_protobuf_subresource_and_delete_bodies(http: httpx.AsyncClient, namespace: str) -> None:
+    """What client-go sends as protobuf besides objects: Binding, Eviction, Scale and
+    DeleteOptions bodies."""
+    pods = f"/api/v1/namespaces/{namespace}/pods"
+    for name in ("a", "b"):
+        r = await http.post(pods, json={"metadata": {"name": name}, "spec": {"containers": [
+            {"name": "c", "image": "kubelite/busybox:latest"}]}})
+        assert r.status_code == 201, r.text
+    binding = encode_object({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "a"},
+                             "target": {"apiVersion": "v1", "kind": "Node", "name": "node-x"}}, go_style=True)
+    r = await http.post(f"{pods}/a/binding", content=binding, headers=PB_HEADERS)
+    assert r.status_code == 201, r.text
+    assert (await http.get(f"{pods}/a")).json()["spec"]["nodeName"] == "node-x"
+    eviction = encode_object({"apiVersion": "policy/v1", "kind": "Eviction",
+                              "metadata": {"name": "b", "namespace": namespace}}, go_style=True)
+    r = await http.post(f"{pods}/b/eviction", content=eviction, headers=PB_HEADERS)
+    assert r.status_code == 201, r.text
+    options = encode_object({"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0,
+                             "propagationPolicy": "Background"}, go_style=True)
+    r = await http.request("DELETE", f"{pods}/a", content=options, headers=PB_HEADERS)
+    assert r.status_code == 200, r.text
+    assert (await http.get(f"{pods}/a")).status_code == 404  # grace 0: gone at once
+
+    deploy = sample(registry.by_kind("Deployment"), "scaled", namespace)
+    r = await http.post(_path(registry.by_kind("Deployment"), namespace), json=deploy)
+    assert r.status_code == 201, r.text
+    scale_path = f"{_path(registry.by_kind('Deployment'), namespace, 'scaled')}/scale"
+    scale = (await http.get(scale_path)).json()
+    scale["spec"]["replicas"] = 4
+    r = await http.put(scale_path, content=encode_object(scale, go_style=True), headers=PB_HEADERS)
+    assert r.status_code == 200, r.text
+    assert (await http.get(_path(registry.by_kind("Deployment"), namespace, "scaled"))).json()["spec"]["replicas"] == 4
