@@ -163,9 +163,12 @@ def _conditions(w: Writer, conds: list[Obj], columns: tuple[str, ...] = ("Type",
     if not conds:
         return
     w.line(0, "Conditions")
-    keys = {"Type": "type", "Status": "status", "Reason": "reason", "Message": "message"}
+    keys = {"Type": "type", "Status": "status", "Reason": "reason", "Message": "message",
+            "LastHeartbeatTime": "lastHeartbeatTime", "LastTransitionTime": "lastTransitionTime"}
+    times = ("LastHeartbeatTime", "LastTransitionTime")
     rows = [list(columns), ["-" * len(c) for c in columns]]
-    rows += [[str(c.get(keys[col]) or "") for col in columns] for c in conds]
+    rows += [[format_time(c.get(keys[col])) if col in times else str(c.get(keys[col]) or "") for col in columns]
+             for c in conds]
     from cli.printers import render_table
     for row in render_table(rows[0], rows[1:]).splitlines():
         w.text(1, row)
@@ -289,7 +292,8 @@ def describe_node(w: Writer, o: Obj, related: dict[str, list[Obj]]) -> None:
     for t in taints[1:]:
         w.line(0, "", t)
     w.line(0, "Unschedulable", "true" if spec.get("unschedulable") else "false")
-    _conditions(w, status.get("conditions") or [], ("Type", "Status", "Reason", "Message"))
+    _conditions(w, status.get("conditions") or [],
+                ("Type", "Status", "LastHeartbeatTime", "LastTransitionTime", "Reason", "Message"))
     w.line(0, "Addresses")
     for a in status.get("addresses") or []:
         w.line(1, a.get("type", ""), a.get("address", ""))

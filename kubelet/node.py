@@ -190,6 +190,12 @@ class NodeAgent:
         return (node.get("spec") or {}).get("podCIDR")
 
     async def patch_status(self) -> None:
+        # Start from the conditions the API has (as Kubernetes' kubelet does): the node lifecycle
+        # controller may have set them Unknown while we were away, and Ready coming back must
+        # get a new lastTransitionTime.
+        current = await self.api.get_node(self.node)
+        if current and (current.get("status") or {}).get("conditions"):
+            self._status = current["status"]
         await self.api.merge_patch(f"/api/v1/nodes/{self.node}/status", {"status": self._status_now()})
 
     async def _create_lease(self) -> None:

@@ -328,8 +328,12 @@ def format_endpoints(o: Obj, limit: int = 3) -> str:
 
 
 def node_status(o: Obj) -> str:
+    """Ready / NotReady / Unknown, plus ",SchedulingDisabled" when cordoned. kubectl prints
+    NotReady for Ready=Unknown too; we say Unknown (the node stopped heartbeating: the node
+    lifecycle controller's verdict, not the kubelet's) and keep NotReady for a kubelet that
+    reports Ready=False."""
     conds = {c.get("type"): c.get("status") for c in _status(o).get("conditions") or []}
-    text = {"True": "Ready", None: "Unknown"}.get(conds.get("Ready"), "NotReady")
+    text = {"True": "Ready", "False": "NotReady"}.get(conds.get("Ready"), "Unknown")
     if _spec(o).get("unschedulable"):
         text += ",SchedulingDisabled"
     return text

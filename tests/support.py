@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -163,22 +163,24 @@ class EtcdProcess:
         self.cleanup()
 
 
-def _spawn_apiserver(etcd_url: str, port: int, log_path: Path) -> subprocess.Popen[bytes]:
+def _spawn_apiserver(etcd_url: str, port: int, log_path: Path, extra_args: Sequence[str] = ()
+                     ) -> subprocess.Popen[bytes]:
     with open(log_path, "wb") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "apiserver", "--etcd-servers", etcd_url, "--bind-address", "127.0.0.1",
-             "--port", str(port), "--log-level", "warning"],
+             "--port", str(port), "--log-level", "warning", *extra_args],
             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 @contextlib.asynccontextmanager
 async def apiserver_process(etcd_url: str, log_path: Path, *, timeout_s: float = 30.0,
+                            extra_args: Sequence[str] = (),
                             ) -> AsyncIterator[tuple[str, subprocess.Popen[bytes]]]:
     """`python -m apiserver` on a free port against `etcd_url` (benchmarks): yields (URL, process)
     once /readyz answers, raises if the server exits first (its log is `log_path`), and always
-    stops it (SIGTERM to its process group, SIGKILL after 15 s)."""
+    stops it (SIGTERM to its process group, SIGKILL after 15 s). `extra_args` are more flags."""
     port = free_port()
-    proc = _spawn_apiserver(etcd_url, port, log_path)
+    proc = _spawn_apiserver(etcd_url, port, log_path, extra_args)
     url = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(trust_env=False) as http:

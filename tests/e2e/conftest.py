@@ -275,8 +275,9 @@ current-context: e2e
 
 
 @contextmanager
-def run_cluster(*, control_plane: bool = False) -> Iterator[Cluster]:
-    """Start a one-node cluster (with scheduler + controller-manager if `control_plane`)."""
+def run_cluster(*, control_plane: bool = False, controller_args: tuple[str, ...] = ()) -> Iterator[Cluster]:
+    """Start a one-node cluster (with scheduler + controller-manager if `control_plane`;
+    `controller_args` are more controller-manager flags, e.g. short node lifecycle periods)."""
     tag = f"e2e{random.randrange(10**6):06d}"
     tmp = Path(tempfile.mkdtemp(prefix=f"kubelite-{tag}-"))
     dclient = docker.from_env()
@@ -300,7 +301,7 @@ def run_cluster(*, control_plane: bool = False) -> Iterator[Cluster]:
     if control_plane:
         c.scheduler = Proc([py, "-m", "scheduler", "--kubeconfig", str(kubeconfig)], tmp / "scheduler.log")
         c.controllers = Proc([py, "-m", "controllers", "--kubeconfig", str(kubeconfig),
-                              "--local-path-dir", str(tmp / "local-path")], tmp / "controllers.log")
+                              "--local-path-dir", str(tmp / "local-path"), *controller_args], tmp / "controllers.log")
     failing = False
     try:
         etcd.start()

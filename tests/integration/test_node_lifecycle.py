@@ -230,7 +230,11 @@ async def test_ten_of_fifty_nodes_lose_heartbeats(client: ApiClient, lab: Lab) -
             assert pod["metadata"].get("deletionTimestamp"), pod["metadata"]["name"]
             node = nodes[pod["spec"]["nodeName"]]
             added = next(t["timeAdded"] for t in node["spec"]["taints"] if t["effect"] == "NoExecute")
-            waited = (parse_time(pod["metadata"]["deletionTimestamp"]) - parse_time(added)).total_seconds()
+            # deletionTimestamp is the end of the grace period: the eviction came that much earlier.
+            deleted_at, added_at = parse_time(pod["metadata"]["deletionTimestamp"]), parse_time(added)
+            assert deleted_at is not None and added_at is not None
+            waited = ((deleted_at - added_at).total_seconds()
+                      - float(pod["metadata"].get("deletionGracePeriodSeconds") or 0))
             assert waited >= TOLERATION_S - 1.0, f"evicted {waited:.1f}s after the taint"
     stayer = (await _pods(client, "app=stayer"))[0]
     assert not stayer["metadata"].get("deletionTimestamp")

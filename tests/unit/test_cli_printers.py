@@ -161,7 +161,11 @@ def test_node_status_roles_and_wide() -> None:
     assert headers[:5] == ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]
     assert rows == [["n1", "Ready,SchedulingDisabled", "control-plane", "3d", "v0.1.0", "192.168.1.2", "<none>",
                      "Debian", "6.1", "docker://24"]]
-    assert columns.node_status({"status": {"conditions": [{"type": "Ready", "status": "Unknown"}]}}) == "NotReady"
+    # kubectl says NotReady for Ready=Unknown; the issue asks for Unknown (the node stopped heartbeating)
+    assert columns.node_status({"status": {"conditions": [{"type": "Ready", "status": "Unknown"}]}}) == "Unknown"
+    assert columns.node_status({"status": {"conditions": [{"type": "Ready", "status": "False"}]}}) == "NotReady"
+    assert columns.node_status({"spec": {"unschedulable": True}, "status": {"conditions": [
+        {"type": "Ready", "status": "Unknown"}]}}) == "Unknown,SchedulingDisabled"
     assert columns.node_status({"status": {}}) == "Unknown"
 
 

@@ -108,3 +108,26 @@ async def test_lease_namespace_created_when_missing(tmp_path: Any) -> None:
                       docker_version="v", pod_cidr=None)
     await agent.renew_lease()
     assert f"{leases}/n1" in api.objects  # created in the same call, not a beat later
+
+
+async def test_ready_after_unknown_gets_a_new_transition_time(tmp_path: Any) -> None:
+    api = RecordingApi()
+    agent = NodeAgent(api, node="n1", node_ip="127.0.0.1", port=1, root_dir=str(tmp_path),
+                      docker_version="v", pod_cidr="10.244.3.0/24")
+    await agent.register()
+    node = api.objects["/api/v1/nodes/n1"]
+    # While the kubelet was frozen the node lifecycle controller marked it Unknown.
+    node["status"] = {"conditions": [{"type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown",
+                                      "lastHeartbeatTime": "2020-01-01T00:00:00Z",
+                                      "lastTransitionTime": "2020-01-01T00:01:00Z"}]}
+    sent: list[dict[str, Any]] = []
+
+    async def merge_patch(path: str, patch: dict[str, Any]) -> dict[str, Any]:
+        sent.append(patch)
+        return patch
+
+    api.merge_patch = merge_patch  # type: ignore[method-assign]
+    await agent.patch_status()
+    ready = next(c for c in sent[0]["status"]["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "True" and ready["lastTransitionTime"] != "2020-01-01T00:01:00Z"
+    assert ready["lastTransitionTime"] > "2020-01-01T00:01:00Z"
