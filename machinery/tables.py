@@ -333,7 +333,7 @@ def node_status(o: Obj) -> str:
     lifecycle controller's verdict, not the kubelet's) and keep NotReady for a kubelet that
     reports Ready=False."""
     conds = {c.get("type"): c.get("status") for c in _status(o).get("conditions") or []}
-    text = {"True": "Ready", "False": "NotReady"}.get(conds.get("Ready"), "Unknown")
+    text = {"True": "Ready", "False": "NotReady"}.get(str(conds.get("Ready")), "Unknown")
     if _spec(o).get("unschedulable"):
         text += ",SchedulingDisabled"
     return text
