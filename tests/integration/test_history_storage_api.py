@@ -109,3 +109,34 @@ async def test_storage_kinds_defaults_validation_and_kubectl_tables(api_client: 
     finally:
         kubectl("delete", "pv", pv, "--ignore-not-found", ns=False, check=False)
         kubectl("delete", "sc", sc, "--ignore-not-found", ns=False, check=False)
+
+
+async def test_kubectl_describe_storage_kinds_and_statefulset(api_client: ApiClient, namespace: str,
+                                                               kubectl: Kubectl) -> None:  # noqa: F811
+    sc, pv = f"sc-{namespace}", f"pv-{namespace}"
+    try:
+        kubectl("apply", "-f", "-", stdin=STORAGE_YAML.format(sc=sc, pv=pv))
+        kubectl("apply", "-f", "-", stdin=(
+            "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: web}\nspec:\n"
+            "  selector: {matchLabels: {app: nginx}}\n  serviceName: nginx\n"
+            "  template:\n    metadata: {labels: {app: nginx}}\n"
+            "    spec: {containers: [{name: nginx, image: kubelite/busybox:latest,"
+            " volumeMounts: [{name: www, mountPath: /www}]}]}\n"
+            "  volumeClaimTemplates: [{metadata: {name: www}, spec: {accessModes: [ReadWriteOnce],"
+            " resources: {requests: {storage: 1Gi}}}}]\n"))
+        def fields(text: str) -> list[list[str]]:
+            return [line.split() for line in text.splitlines()]
+
+        out = fields(kubectl("describe", "sc", sc, ns=False).stdout)
+        assert ["IsDefaultClass:", "Yes"] in out and ["VolumeBindingMode:", "WaitForFirstConsumer"] in out
+        out = fields(kubectl("describe", "pv", pv, ns=False).stdout)
+        assert ["Reclaim", "Policy:", "Retain"] in out and ["Path:", f"/tmp/{pv}"] in out
+        out = fields(kubectl("describe", "pvc", "data").stdout)
+        assert ["Status:", "Pending"] in out and ["StorageClass:", sc] in out
+        out = fields(kubectl("describe", "statefulset", "web").stdout)
+        assert ["Volume", "Claims:"] in out and ["Name:", "www"] in out
+        wide = kubectl("get", "pvc", "-o", "wide").stdout.splitlines()[0].split()
+        assert wide[-1] == "VOLUMEMODE"
+    finally:
+        kubectl("delete", "pv", pv, "--ignore-not-found", ns=False, check=False)
+        kubectl("delete", "sc", sc, "--ignore-not-found", ns=False, check=False)

@@ -260,3 +260,25 @@ async def test_empty_selector_is_refused_with_an_event() -> None:
     await c.sync(f"{NS}/web")
     assert [(x.verb, x.kind) for x in client.calls] == [("create", "Event")]
     assert client.calls[0].body["reason"] == "SelectingAll"
+
+
+async def test_retention_when_scaled_delete_gives_condemned_claims_to_their_pod() -> None:
+    policy = {"whenDeleted": "Retain", "whenScaled": "Delete"}
+    client, c = _setup(_sts(replicas=2, policy="Parallel", retention=policy))
+    await _sync(client, c)
+    _ready(client, "web-0", "web-1")
+    _feed(client, c)
+    _respec(client, _sts(replicas=1, policy="Parallel", retention=policy))
+    _feed(client, c)
+    calls = await _sync(client, c)
+    # The claim of web-1 is owned by web-1 first, then web-1 goes (the GC then deletes the claim).
+    assert calls[:2] == [("patch", "PersistentVolumeClaim", "www-web-1"), ("delete", "Pod", "web-1")]
+    refs = client.objects[("PersistentVolumeClaim", NS, "www-web-1")]["metadata"]["ownerReferences"]
+    assert [(r["kind"], r["name"]) for r in refs] == [("Pod", "web-1")]
+    assert "ownerReferences" not in client.objects[("PersistentVolumeClaim", NS, "www-web-0")]["metadata"]
+    # Scaled up again before the GC ran: the stale claim (owned by the old web-1) makes web-1 wait.
+    _feed(client, c)
+    _respec(client, _sts(replicas=2, policy="Parallel", retention=policy))
+    _feed(client, c)
+    calls = await _sync(client, c)
+    assert ("create", "Pod", "web-1") not in calls
