@@ -343,21 +343,43 @@ def test_errors_print_like_kubectl(kubectl: Kubectl, tmp_path: Path) -> None:
 
 @pytest.fixture
 def fake_kubelet() -> Iterator[int]:
-    """A kubelet stand-in serving only the JSON exec endpoint; it really runs the command here."""
+    """A kubelet stand-in serving the exec endpoints (our JSON form and the WebSocket channel
+    protocols the API server relays kubectl's exec to); it really runs the command here."""
     port = free_port()
     code = textwrap.dedent("""
-        import asyncio, sys, uvicorn
+        import asyncio, json, sys, uvicorn
         from starlette.applications import Starlette
         from starlette.responses import JSONResponse
-        from starlette.routing import Route
+        from starlette.routing import Route, WebSocketRoute
+        from machinery import channels
 
-        async def exec_(request):
-            cmd = request.query_params.getlist("command")
+        async def run(cmd):
             p = await asyncio.create_subprocess_exec(*cmd, stdout=-1, stderr=-1)
             out, err = await p.communicate()
-            return JSONResponse({"stdout": out.decode(), "stderr": err.decode(), "exitCode": p.returncode})
+            return out, err, p.returncode
 
-        app = Starlette(routes=[Route("/exec/{ns}/{pod}/{container}", exec_, methods=["GET", "POST"])])
+        async def exec_(request):
+            out, err, rc = await run(request.query_params.getlist("command"))
+            return JSONResponse({"stdout": out.decode(), "stderr": err.decode(), "exitCode": rc})
+
+        async def exec_ws(ws):
+            offered = [p.strip() for p in ws.headers.get("sec-websocket-protocol", "").split(",") if p.strip()]
+            proto = channels.choose(offered)
+            await ws.accept(subprotocol=proto)
+            cmd = ws.query_params.getlist("command")
+            out, err, rc = await run(cmd)
+            for chan, data in ((1, out), (2, err)):
+                if data:
+                    msg = channels.encode(proto, chan, data)
+                    await (ws.send_text(msg) if isinstance(msg, str) else ws.send_bytes(msg))
+            payload = channels.error_payload(proto, channels.exit_status(rc, cmd))
+            if payload is not None:
+                msg = channels.encode(proto, 3, payload)
+                await (ws.send_text(msg) if isinstance(msg, str) else ws.send_bytes(msg))
+            await ws.close()
+
+        app = Starlette(routes=[Route("/exec/{ns}/{pod}/{container}", exec_, methods=["GET", "POST"]),
+                                WebSocketRoute("/exec/{ns}/{pod}/{container}", exec_ws)])
         uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
         """)
     proc = subprocess.Popen([sys.executable, "-c", code, str(port)], stdin=subprocess.DEVNULL)
