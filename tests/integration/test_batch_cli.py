@@ -120,14 +120,16 @@ async def test_create_job_from_cronjob_and_tables(api_client: ApiClient, namespa
                                    "spec": {"template": {"spec": {"restartPolicy": "OnFailure", "containers": [
                                        {"name": "c", "image": "kubelite/busybox:latest"}]}}}}}}
     await api_client.request("POST", f"/apis/batch/v1/namespaces/{namespace}/cronjobs", json=cj)
-    # kubectl's imperative create sends protobuf; its client-side rendering piped to apply works.
-    rendered = kubectl("create", "job", "by-kubectl", "--from=cronjob/nightly", "--dry-run=client", "-o", "yaml").stdout
+    # kubectl's imperative create sends a protobuf body; its client-side rendering piped to apply too.
+    out = kubectl("create", "job", "by-kubectl", "--from=cronjob/nightly").stdout.strip()
+    assert out == "job.batch/by-kubectl created"
+    rendered = kubectl("create", "job", "by-apply", "--from=cronjob/nightly", "--dry-run=client", "-o", "yaml").stdout
     kubectl("apply", "-f", "-", stdin=rendered)
     assert kubelite("create", "job", "by-kubelite", "--from=cronjob/nightly").stdout.strip() == \
         "job.batch/by-kubelite created"
     cj_uid = (await api_client.request("GET", f"/apis/batch/v1/namespaces/{namespace}/cronjobs/nightly"))[
         "metadata"]["uid"]
-    for name in ("by-kubectl", "by-kubelite"):
+    for name in ("by-kubectl", "by-apply", "by-kubelite"):
         job = await api_client.request("GET", f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}")
         meta = job["metadata"]
         annotations = {k: v for k, v in meta["annotations"].items() if not k.startswith("kubectl.kubernetes.io/")}
