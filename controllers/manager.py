@@ -36,7 +36,7 @@ from controllers.statefulset.controller import StatefulSetController
 from controllers.tainteviction import TaintEvictionController
 from controllers.ttlafterfinished import TTLAfterFinishedController
 from controllers.volume.binder import PersistentVolumeController
-from controllers.volume.protection import PvcProtectionController
+from controllers.volume.protection import PvcProtectionController, PvProtectionController
 from machinery.events import ClientSink, EventRecorder
 from machinery.informer import InformerFactory
 
@@ -58,6 +58,7 @@ CONTROLLERS: dict[str, ControllerCtor] = {
     "ttl-after-finished": TTLAfterFinishedController,
     "persistentvolume-binder": PersistentVolumeController,
     "pvc-protection": PvcProtectionController,
+    "pv-protection": PvProtectionController,
     "nodelifecycle": NodeLifecycleController,
     "tainteviction": TaintEvictionController,
     "podgc": PodGarbageCollector,

@@ -27,12 +27,13 @@ Contract (Kubernetes pkg/controller/statefulset/stateful_set_control.go, `update
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from controllers import history, podutil
 from controllers.statefulset import identity
 from controllers.statefulset.podcontrol import PodControl
+from machinery.clock import REAL_CLOCK, Clock
 from machinery.meta import now_rfc3339
 from machinery.models import ControllerRevision, Pod, StatefulSet
 
@@ -115,9 +116,10 @@ def compute_status(sts: StatefulSet, pods: Sequence[Pod], current: str, update: 
 class StatefulSetControl:
     """The sync step for one set (see module docstring)."""
 
-    def __init__(self, pod_control: PodControl, history_ops: history.History) -> None:
+    def __init__(self, pod_control: PodControl, history_ops: history.History, clock: Clock = REAL_CLOCK) -> None:
         self.pods = pod_control
         self.history = history_ops
+        self.clock = clock
 
     async def update(self, sts: StatefulSet, pods: list[Pod], revisions: list[ControllerRevision]) -> dict[str, Any]:
         status = sts.status
@@ -127,7 +129,7 @@ class StatefulSetControl:
         current_set = identity.apply_revision(sts, current)
         update_set = identity.apply_revision(sts, update)
         view = await self._update_pods(sts, current_set, update_set, current.name, update.name, pods)
-        result = compute_status(sts, view, current.name, update.name, collisions)
+        result = compute_status(sts, view, current.name, update.name, collisions, self.clock.now())
         await self._truncate(sts, view, history.sort_revisions(revisions), {current.name, update.name})
         return result
 
@@ -178,7 +180,7 @@ class _Step:
         self.view = view
         self.monotonic = _monotonic(sts)
         self.min_ready = _min_ready(sts)
-        self.now = datetime.now(UTC)
+        self.now = control.clock.now()
 
     async def run(self, replicas: list[Pod], condemned: list[Pod]) -> None:
         first_unhealthy = next((p for p in [*replicas, *reversed(condemned)]

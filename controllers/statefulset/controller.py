@@ -26,6 +26,7 @@ from controllers.statefulset import identity
 from controllers.statefulset.control import StatefulSetControl, running_and_available, running_and_ready
 from controllers.statefulset.podcontrol import PodControl
 from machinery import errors
+from machinery.clock import REAL_CLOCK, Clock
 from machinery.events import WARNING
 from machinery.models import ControllerRevision, PersistentVolumeClaim, Pod, StatefulSet
 from machinery.selectors import selector_from_model
@@ -37,15 +38,16 @@ class StatefulSetController(Controller):
     NAME = "statefulset"
     KIND = StatefulSet
 
-    def __init__(self, ctx: ControllerContext) -> None:
+    def __init__(self, ctx: ControllerContext, clock: Clock = REAL_CLOCK) -> None:
         super().__init__(ctx)
         self.set_informer = ctx.factory.informer(StatefulSet)
         self.pod_informer = ctx.factory.informer(Pod)
         self.revision_informer = ctx.factory.informer(ControllerRevision)
         self.claim_informer = ctx.factory.informer(PersistentVolumeClaim)
         self.history = history.History(ctx.client)
+        self.clock = clock
         self.control = StatefulSetControl(PodControl(ctx.client, ctx.recorder, self.claim_informer.get),
-                                          self.history)
+                                          self.history, clock)
         self.set_informer.add_handlers(on_add=self.enqueue, on_update=lambda old, new: self.enqueue(new),
                                        on_delete=self.enqueue)
         self.pod_informer.add_handlers(on_add=self._pod_added, on_update=self._pod_updated,
@@ -112,7 +114,8 @@ class StatefulSetController(Controller):
         status = await self.control.update(sts, pods, revisions)
         await self._write_status(sts, status)
         min_ready = sts.spec.minReadySeconds or 0
-        if min_ready > 0 and any(running_and_ready(p) and not running_and_available(p, min_ready) for p in pods):
+        now = self.clock.now()
+        if min_ready > 0 and any(running_and_ready(p) and not running_and_available(p, min_ready, now) for p in pods):
             self.queue.add_after(key, float(min_ready))
 
     async def _write_status(self, sts: StatefulSet, status: dict[str, Any]) -> None:

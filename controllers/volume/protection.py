@@ -1,4 +1,5 @@
-"""PVC protection: a claim in use by a pod is not removed until no pod uses it.
+"""PVC and PV protection: a claim in use by a pod, or a volume bound to a claim, is not removed
+until it is no longer used.
 
 Contract (pkg/controller/volume/pvcprotection):
 - Every claim that is not being deleted carries the `kubernetes.io/pvc-protection` finalizer
@@ -9,13 +10,21 @@ Contract (pkg/controller/volume/pvcprotection):
   confirmed with a live pod list before the finalizer is removed (the cache may lag behind a
   pod created right now). Then the API server drops the claim.
 - Pod events (deletion, finishing) re-queue the claims the pod names.
+- PV protection (pkg/controller/volume/pvprotection): every PV carries
+  `kubernetes.io/pv-protection`; a PV being deleted keeps it while its phase is Bound.
 """
 
 from __future__ import annotations
 
 from controllers.base import Controller, ControllerContext
 from machinery import errors
-from machinery.models import PVC_PROTECTION_FINALIZER, PersistentVolumeClaim, Pod
+from machinery.models import (
+    PV_PROTECTION_FINALIZER,
+    PVC_PROTECTION_FINALIZER,
+    PersistentVolume,
+    PersistentVolumeClaim,
+    Pod,
+)
 
 
 def claims_of(pod: Pod) -> list[str]:
@@ -68,4 +77,32 @@ class PvcProtectionController(Controller):
             pass
 
 
-__all__ = ["PvcProtectionController", "claims_of", "uses"]
+class PvProtectionController(Controller):
+    NAME = "pv-protection"
+
+    def __init__(self, ctx: ControllerContext) -> None:
+        super().__init__(ctx)
+        self.volumes = ctx.factory.informer(PersistentVolume)
+        self.volumes.add_handlers(on_add=self.enqueue, on_update=lambda old, new: self.enqueue(new))
+
+    async def sync(self, key: str) -> None:
+        pv = self.volumes.get(key)
+        if pv is None:
+            return
+        finalizers = list(pv.metadata.finalizers or [])
+        if not pv.metadata.deletionTimestamp:
+            if PV_PROTECTION_FINALIZER not in finalizers:
+                await self._set(pv, [*finalizers, PV_PROTECTION_FINALIZER])
+            return
+        if PV_PROTECTION_FINALIZER in finalizers and (pv.status.phase if pv.status else None) != "Bound":
+            await self._set(pv, [f for f in finalizers if f != PV_PROTECTION_FINALIZER])
+
+    async def _set(self, pv: PersistentVolume, finalizers: list[str]) -> None:
+        patch = {"metadata": {"finalizers": finalizers or None, "resourceVersion": pv.resource_version}}
+        try:
+            await self.client.patch(PersistentVolume, pv.name, patch)
+        except errors.NotFound:
+            pass
+
+
+__all__ = ["PvProtectionController", "PvcProtectionController", "claims_of", "uses"]

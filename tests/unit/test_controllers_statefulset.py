@@ -11,6 +11,7 @@ from typing import Any
 
 from controllers.statefulset import identity
 from controllers.statefulset.controller import StatefulSetController
+from machinery.clock import FakeClock
 from machinery.models import ControllerRevision, PersistentVolumeClaim, Pod, StatefulSet
 from tests.unit.fake_client import NS, FakeClient, make_context, preload, unpreload
 
@@ -282,3 +283,29 @@ async def test_retention_when_scaled_delete_gives_condemned_claims_to_their_pod(
     _feed(client, c)
     calls = await _sync(client, c)
     assert ("create", "Pod", "web-1") not in calls
+
+
+async def test_min_ready_seconds_holds_the_next_ordinal_until_available() -> None:
+    clock = FakeClock()  # wall time 2026-01-01T00:00:00Z, when _ready marks pods Ready
+    sts = _sts(replicas=2, claims=False)
+    assert sts.spec is not None
+    sts.spec.minReadySeconds = 10
+    client = FakeClient(namespace=NS)
+    client.add(sts)
+    c = StatefulSetController(make_context(client), clock=clock)
+    preload(c.set_informer, sts)
+    for inf in (c.pod_informer, c.claim_informer, c.revision_informer):
+        preload(inf)
+    await _sync(client, c)
+    _ready(client, "web-0")
+    _feed(client, c)
+    clock.advance(5)
+    calls = await _sync(client, c)
+    assert ("create", "Pod", "web-1") not in calls  # Ready 5 s, not yet available for 10 s
+    status = client.objects[("StatefulSet", NS, "web")]["status"]
+    assert (status["readyReplicas"], status["availableReplicas"]) == (1, 0)
+    clock.advance(6)
+    _feed(client, c)
+    calls = await _sync(client, c)
+    assert ("create", "Pod", "web-1") in calls
+    assert client.objects[("StatefulSet", NS, "web")]["status"]["availableReplicas"] == 1

@@ -13,7 +13,7 @@ import pytest
 from controllers.options import ControllerOptions
 from controllers.volume import localpath
 from controllers.volume.binder import PersistentVolumeController
-from controllers.volume.protection import PvcProtectionController
+from controllers.volume.protection import PvcProtectionController, PvProtectionController
 from kubelet import volumes
 from machinery import errors
 from machinery.models import PersistentVolume, PersistentVolumeClaim, Pod, StorageClass
@@ -238,3 +238,22 @@ async def test_kubelet_mounts_a_bound_claim_and_refuses_an_unbound_one(tmp_path:
     assert paths == {"www": pv.spec.hostPath.path} and host_dir(pv.spec.hostPath.path)
     volumes.cleanup_pod_dir(str(tmp_path), "u1")
     assert host_dir(pv.spec.hostPath.path)  # the claim's data outlives the pod
+
+
+async def test_pv_protection_keeps_a_bound_volume() -> None:
+    client = FakeClient(namespace=NS)
+    pv = localpath.new_volume(_claim(), _class(), "n", "/x")
+    pv.metadata.resourceVersion = "2"
+    client.add(pv)
+    c = PvProtectionController(make_context(client))
+    preload(c.volumes, pv)
+    assert await _sync(client, c, pv.name) == [("patch", "PersistentVolume", pv.name)]
+    assert client.calls[0].body["metadata"]["finalizers"] == ["kubernetes.io/pv-protection"]
+    deleting = client.stored(PersistentVolume, pv.name)
+    deleting.metadata.deletionTimestamp = "2026-01-01T00:00:00Z"
+    deleting = PersistentVolume.from_dict({**deleting.to_dict(), "status": {"phase": "Bound"}})
+    preload(c.volumes, deleting)
+    assert await _sync(client, c, pv.name) == []
+    preload(c.volumes, PersistentVolume.from_dict({**deleting.to_dict(), "status": {"phase": "Released"}}))
+    assert await _sync(client, c, pv.name) == [("patch", "PersistentVolume", pv.name)]
+    assert client.calls[0].body["metadata"]["finalizers"] is None
