@@ -8,7 +8,8 @@ tty=)` attaches to the container's main process. Both return a `DockerStream`:
   tty everything is stdout, as Kubernetes reports it. Bytes are passed through unchanged.
 - `await s.write(data)` feeds stdin; `await s.close_stdin()` half-closes the connection, which
   makes Docker close the process's stdin (EOF), so `cat`/`sh` reading stdin end.
-- `await s.resize(width, height)` resizes the exec's (or the container's) tty.
+- `await s.resize(width, height)` resizes the exec's (or the container's) tty (retried while
+  Docker says the exec is not running yet).
 - `await s.exit_code()` (exec only) waits until Docker reports the exec finished.
 - `await s.close()` drops the connection (an exec keeps running if it ignores its stdin).
 
@@ -113,15 +114,20 @@ class DockerStream:
         except (OSError, RuntimeError):
             pass
 
-    async def resize(self, width: int, height: int) -> None:
+    async def resize(self, width: int, height: int, *, attempts: int = 20) -> None:
+        """Resize the tty. Docker refuses to resize an exec whose process is not running yet (the
+        first resize kubectl sends can arrive right after the start), so a refusal is retried for
+        about a second; one racing the process's exit is harmless and dropped."""
         api = self.client.api
-        try:
-            if self.exec_id is not None:
-                await asyncio.to_thread(api.exec_resize, self.exec_id, height=height, width=width)
-            elif self.container_id is not None:
-                await asyncio.to_thread(api.resize, self.container_id, height=height, width=width)
-        except Exception:  # noqa: BLE001 - a resize racing the process's exit is harmless
-            pass
+        for _ in range(attempts):
+            try:
+                if self.exec_id is not None:
+                    await asyncio.to_thread(api.exec_resize, self.exec_id, height=height, width=width)
+                elif self.container_id is not None:
+                    await asyncio.to_thread(api.resize, self.container_id, height=height, width=width)
+                return
+            except Exception:  # noqa: BLE001 - Docker's refusal: not running (yet or any more)
+                await asyncio.sleep(0.05)
 
     async def exit_code(self, timeout_s: float = 10.0) -> int:
         if self.exec_id is None:

@@ -167,6 +167,10 @@ class Pty:
         os.close(slave)
         self.master, self.seen = master, ""
 
+    def resize(self, rows: int, cols: int) -> None:
+        fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        os.kill(self.proc.pid, signal.SIGWINCH)  # not its controlling terminal: signal it ourselves
+
     def send(self, text: str) -> None:
         os.write(self.master, text.encode())
 
@@ -218,6 +222,9 @@ def test_kubectl_exec_it_through_a_pty(kubectl: Kubectl, server_pod: str) -> Non
         term.expect(r"42-answer")
         term.send("stty size\r")  # the resize channel carried the terminal's size
         term.expect(r"33 101")
+        term.resize(40, 120)  # a terminal resized during the session (kubectl watches SIGWINCH)
+        term.send("stty size\r")
+        term.expect(r"40 120")
         term.send("exit 3\r")
         assert term.wait() == 3
     finally:
@@ -359,3 +366,29 @@ def test_kubectl_port_forward_moves_megabytes_both_ways(kubectl: Kubectl, server
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_v4_client_ends_stdin_by_closing_the_connection(cluster: Cluster, core: k8s.CoreV1Api,
+                                                         server_pod: str) -> None:
+    from urllib.parse import urlencode
+
+    import websocket
+
+    script = "cat > /tmp/v4-in; echo finished > /tmp/v4-done"
+    query = urlencode([("command", "sh"), ("command", "-c"), ("command", script), ("stdin", "true"),
+                       ("stdout", "true"), ("stderr", "true")])
+    url = cluster.server.replace("http://", "ws://") + f"/api/v1/namespaces/default/pods/{server_pod}/exec?{query}"
+    ws = websocket.create_connection(url, subprotocols=["v4.channel.k8s.io"], timeout=30)
+    assert ws.subprotocol == "v4.channel.k8s.io"
+    ws.send_binary(b"\x00sent over v4\n")
+    time.sleep(0.5)  # let the kubelet pass the bytes on before the connection ends
+    ws.close()  # v4 has no close signal: ending the connection ends stdin
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        out = stream(core.connect_get_namespaced_pod_exec, server_pod, "default",
+                     command=["sh", "-c", "cat /tmp/v4-done /tmp/v4-in 2>/dev/null"], stdout=True, stderr=False,
+                     stdin=False, tty=False)
+        if out:
+            break
+        time.sleep(0.2)
+    assert out == "finished\nsent over v4\n"
