@@ -29,7 +29,9 @@ Contract of `sync(key)` (level-triggered; every decision from the informer cache
 - Suspend: active pods deleted, condition Suspended=True (JobSuspended); resuming sets it False
   (JobResumed) and restarts startTime. startTime is set when a non-suspended Job first syncs.
 - Finished Jobs (Complete/Failed) and Jobs being deleted only remove the finalizers of their
-  remaining pods; a deleted Job's pods lose theirs too (the garbage collector deletes them).
+  remaining pods; a deleted Job's pods lose theirs too (the garbage collector deletes them), and
+  so does any pod holding the finalizer with no controller or a Job controller that is gone
+  (queue key `orphan-pod:<ns>/<name>`, Kubernetes' syncOrphanPod), e.g. after an Orphan delete.
 - Events as Kubernetes: SuccessfulCreate, FailedCreate, SuccessfulDelete, Suspended, Resumed,
   BackoffLimitExceeded/DeadlineExceeded (Warning), Completed.
 """
@@ -56,6 +58,8 @@ from machinery.selectors import selector_from_model
 log = logging.getLogger(__name__)
 
 BURST = 500
+ORPHAN_PREFIX = "orphan-pod:"
+"""Queue keys of orphaned pods that still carry the tracking finalizer."""
 CONTROLLER_UID_INDEX = "controller-uid"
 BACKOFF_LIMIT_EXCEEDED = ("BackoffLimitExceeded", "Job has reached the specified backoff limit")
 DEADLINE_EXCEEDED = ("DeadlineExceeded", "Job was active longer than specified deadline")
@@ -117,13 +121,21 @@ class JobController(Controller):
         ref = podutil.controller_ref(pod)
         return f"{pod.namespace}/{ref.name}" if ref is not None and ref.kind == "Job" else None
 
+    def _maybe_orphan(self, pod: Pod) -> None:
+        """A pod holding our finalizer without a live Job controlling it: its own key."""
+        if not jobpods.has_tracking_finalizer(pod) or self._owner(pod) is not None:
+            return
+        ref = podutil.controller_ref(pod)
+        if ref is None or (ref.kind == "Job" and ref.apiVersion == "batch/v1"):
+            self.enqueue_key(ORPHAN_PREFIX + pod.key)
+
     def _pod_added(self, pod: Pod) -> None:
         job = self._owner(pod)
         if job is not None:
             self.expectations.creation_observed(job.key)
             self.enqueue(job)
-        elif (key := self._owner_key(pod)) is not None and jobpods.has_tracking_finalizer(pod):
-            self.enqueue_key(key)  # an orphan still holding our finalizer
+        else:
+            self._maybe_orphan(pod)
 
     def _pod_updated(self, old: Pod, new: Pod) -> None:
         if old.resource_version == new.resource_version:
@@ -135,6 +147,7 @@ class JobController(Controller):
             self.expectations.deletion_observed(job.key, new.key)
         if key is not None:
             self.enqueue_key(key)
+        self._maybe_orphan(new)
         old_key = self._owner_key(old)
         if old_key is not None and old_key != key:
             self.enqueue_key(old_key)
@@ -150,6 +163,9 @@ class JobController(Controller):
     # -- sync --------------------------------------------------------------------------------
 
     async def sync(self, key: str) -> None:
+        if key.startswith(ORPHAN_PREFIX):
+            await self._sync_orphan(key[len(ORPHAN_PREFIX):])
+            return
         job = self.job_informer.get(key)
         if job is None or job.spec is None:
             self.expectations.delete(key)
@@ -174,6 +190,21 @@ class JobController(Controller):
         assert job.spec is not None
         manager = ControllerRefManager(self.client, job, selector_from_model(job.spec.selector))
         return await manager.claim_pods([*owned.values(), *orphans])
+
+    async def _sync_orphan(self, pod_key: str) -> None:
+        """Kubernetes' syncOrphanPod: an orphaned pod (no controller, e.g. after an Orphan
+        deletion of its Job, or a Job that is gone) must not keep the tracking finalizer."""
+        pod = self.pod_informer.get(pod_key)
+        if pod is None or not jobpods.has_tracking_finalizer(pod):
+            return
+        ref = podutil.controller_ref(pod)
+        if ref is not None:
+            if ref.kind != "Job" or ref.apiVersion != "batch/v1":
+                return
+            job = self._owner(pod)
+            if job is not None and not is_finished(job):
+                return  # the Job's own sync handles it
+        await self._remove_finalizers(None, [pod])
 
     async def _release_orphans(self, key: str) -> None:
         """A deleted Job's pods must not keep its finalizer (or they would never go away)."""

@@ -271,3 +271,20 @@ async def test_job_being_deleted_creates_nothing_and_releases_finalizers() -> No
     client, c = setup(job, job_pod("a", deleting=True))
     await c.sync(job.key)
     assert api_calls(client) == [("patch", "Pod", "a")]
+
+
+async def test_orphaned_pod_loses_the_tracking_finalizer() -> None:
+    orphan = job_pod("a")
+    orphan.metadata.ownerReferences = None  # the Job was deleted with propagationPolicy=Orphan
+    other = job_pod("b")
+    assert other.metadata.ownerReferences is not None
+    other.metadata.ownerReferences[0].kind = "Thing"
+    other.metadata.ownerReferences[0].apiVersion = "example.com/v1"
+    client, c = setup(make_job(), orphan, other)
+    c._pod_added(orphan)
+    c._pod_added(other)
+    assert len(c.queue) == 1
+    key = await c.queue.get()
+    assert key == f"orphan-pod:{NS}/a"
+    await c.sync(key)
+    assert api_calls(client) == [("patch", "Pod", "a")]
