@@ -295,6 +295,9 @@ CASES: list[tuple[str, dict[str, Any], str, str, dict[str, Any]]] = [
     ("Job", {"spec.completionMode": "Sorted"}, "FieldValueNotSupported", "spec.completionMode", {}),
     # services
     ("Service", {"spec.type": "Magic"}, "FieldValueNotSupported", "spec.type", {"spec.type": "LoadBalancer"}),
+    # a DNS-1123 label (kubectl create service --tcp=80:8080 names its port "80-8080")
+    ("Service", {"spec.ports[0].name": "Http_1"}, "FieldValueInvalid", "spec.ports[0].name",
+     {"spec.ports[0].name": "80-8080"}),
     ("Service", {"spec.ports": []}, "FieldValueRequired", "spec.ports", {"spec.ports": [], "spec.clusterIP": "None"}),
     ("Service", {"spec.ports": DELETE}, "FieldValueRequired", "spec.ports",
      {"spec.ports": DELETE, "spec.type": "ExternalName", "spec.externalName": "example.com"}),
