@@ -54,6 +54,7 @@ from machinery.models import (
     Deployment,
     DeploymentStrategy,
     Job,
+    LoadBalancerStatus,
     Namespace,
     NamespaceStatus,
     Node,
@@ -187,6 +188,8 @@ def _default_pod(pod: Pod) -> None:
 
 
 def _default_service(svc: Service) -> None:
+    if svc.status is not None and svc.status.loadBalancer is None:
+        svc.status.loadBalancer = LoadBalancerStatus()
     spec = svc.spec
     if spec is None:
         return

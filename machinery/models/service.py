@@ -63,7 +63,9 @@ class LoadBalancerStatus(StrictModel):
 
 class ServiceStatus(StrictModel):
     # Never None, as Kubernetes' non-pointer struct: a Service answers `"loadBalancer": {}`.
-    loadBalancer: LoadBalancerStatus = Field(default_factory=LoadBalancerStatus)
+    # (an explicit null is accepted, as Go's JSON reads it as the zero struct; defaulting
+    # puts the `{}` back)
+    loadBalancer: LoadBalancerStatus | None = Field(default_factory=LoadBalancerStatus)
     conditions: list[dict[str, Any]] | None = None
 
 

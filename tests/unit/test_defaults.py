@@ -205,3 +205,15 @@ def test_idempotent_from_empty(cls: type[registry.Resource]) -> None:
     once = apply_defaults(cls.from_dict(bare)).to_dict()
     assert once != cls.from_dict(bare).to_dict() or cls not in (Pod, Deployment, Job, Namespace)
     assert apply_defaults(cls.from_dict(copy.deepcopy(once))).to_dict() == once
+
+
+def test_every_kind_with_a_status_gets_one() -> None:
+    from machinery import registry
+
+    for cls in registry.ALL_KINDS:
+        if "status" not in cls.model_fields:
+            continue
+        obj = apply_defaults(cls.model_validate({"metadata": {"name": "x"}})).to_dict()
+        assert isinstance(obj.get("status"), dict), cls.KIND
+    svc = apply_defaults(Service.from_dict({"status": {"loadBalancer": None}})).to_dict()
+    assert svc["status"] == {"loadBalancer": {}}  # an explicit null is the zero struct, as Go reads it
