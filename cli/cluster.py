@@ -168,7 +168,7 @@ def spawn_supervisor(s: Settings) -> int:
             "--etcd-port", str(s.etcd_port), "--cluster-name", s.cluster_name, "--node-name", s.node_name,
             "--components", "auto" if s.components is None else ",".join(s.components) or "none"]
     if s.server:
-        argv += ["--server", s.server, "--cluster-dns", s.cluster_dns]
+        argv += ["--server", s.server, "--cluster-dns", s.cluster_dns, "--node-ip", s.node_ip]
     with open(Layout(s.home).log("supervisor"), "ab") as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
                                 cwd=str(s.home))

@@ -130,6 +130,7 @@ class JoinOptions:
     foreground: bool = False
     dry_run: bool = False
     ignore_preflight_errors: str = ""
+    node_ip: str = ""
 
 
 def _check_cmd(*argv: str) -> str | None:
@@ -261,7 +262,7 @@ async def join(opts: JoinOptions) -> int:
         d.mkdir(parents=True, exist_ok=True)
     write_kubeconfig(lay.kubeconfig, opts.server, cluster_name="kubelite", token=opts.token)
     s = Settings(opts.home, node_name=opts.node_name, components=["kubelet", "proxy", "routeagent"],
-                 server=opts.server, cluster_dns=str(facts.get("cluster_dns") or ""))
+                 server=opts.server, cluster_dns=str(facts.get("cluster_dns") or ""), node_ip=opts.node_ip)
     write_json(lay.config_file, {"server": opts.server, "node_name": opts.node_name, "components": s.components,
                                  "cluster_dns": s.cluster_dns})
     print(f"[join] starting kubelet, proxy and route agent for node {opts.node_name} (home {opts.home})", flush=True)
@@ -312,6 +313,8 @@ def register(app: Any) -> None:
     def join_cmd(ctx: typer.Context,
                  token_: str = typer.Option(..., "--token", help="From `kubelite token create`."),
                  node_name: str = typer.Option(socket.gethostname(), "--node-name"),
+                 node_ip: str = typer.Option("", "--node-ip",
+                                             help="This node's InternalIP (default: the default route's source)."),
                  home: str | None = typer.Option(None, "--home", help="State directory (default $KUBELITE_HOME/agent)."),
                  foreground: bool = typer.Option(False, "--foreground", help="Run the node agent in this terminal."),
                  dry_run: bool = typer.Option(False, "--dry-run", help="Only run the preflight checks."),
@@ -329,7 +332,7 @@ def register(app: Any) -> None:
         run(join(JoinOptions(server=server.rstrip("/"), token=token_, node_name=node_name,
                              home=Path(home).expanduser().resolve() if home else default_join_home(),
                              foreground=foreground, dry_run=dry_run,
-                             ignore_preflight_errors=ignore_preflight_errors)))
+                             ignore_preflight_errors=ignore_preflight_errors, node_ip=node_ip)))
 
 
 async def _fail(message: str) -> int:

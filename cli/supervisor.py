@@ -103,6 +103,8 @@ class Settings:
     server: str | None = None
     # With `server`: the cluster DNS address for the kubelet's ClusterFirst pods ("" = none).
     cluster_dns: str = ""
+    # With `server`: the node's InternalIP ("" = the kubelet's default, the default route's source).
+    node_ip: str = ""
 
     def planned(self) -> list[str]:
         found = available_components()
@@ -154,10 +156,12 @@ def commands(s: Settings, components: list[str]) -> dict[str, list[str]]:
                 argv += ["--cluster-dns", s.cluster_dns]
             if "controllers" not in components and not s.server:  # no node IPAM to wait for
                 argv += ["--pod-cidr", LONE_NODE_POD_CIDR]
+            if s.node_ip:
+                argv += ["--node-ip", s.node_ip]
         if name == "controllers":  # local-path volumes live with the cluster's other state
             argv += ["--local-path-dir", str(s.home / "local-path")]
         if name == "routeagent":
-            argv += ["--node-name", s.node_name]
+            argv += ["--node-name", s.node_name] + (["--node-ip", s.node_ip] if s.node_ip else [])
         if name == "dns":
             argv += ["--listen", f"{DNS_ADDRESS}:53", "--publish-ip", DNS_ADDRESS]
         cmds[name] = argv
@@ -356,9 +360,10 @@ def parse_args(argv: list[str] | None = None) -> Settings:
     p.add_argument("--components", default="auto", help="comma list of optional components, or auto")
     p.add_argument("--server", default=None, help="join mode: the cluster's API server (no local etcd/apiserver)")
     p.add_argument("--cluster-dns", default="", help="join mode: cluster DNS IP for the kubelet")
+    p.add_argument("--node-ip", default="", help="join mode: the node's InternalIP")
     a = p.parse_args(argv)
     return Settings(Path(a.home), a.api_port, a.etcd_port, a.cluster_name, a.node_name, parse_components(a.components),
-                    server=a.server, cluster_dns=a.cluster_dns)
+                    server=a.server, cluster_dns=a.cluster_dns, node_ip=a.node_ip)
 
 
 def parse_components(text: str) -> list[str] | None:

@@ -303,3 +303,59 @@ def test_scale_to_four_nodes_joins_a_node_that_receives_pods(lab: Lab) -> None:
     out = lab.exec_in_pod(other["metadata"]["name"], f"timeout 5 wget -qO- {pod['status']['podIP']}:8080")
     assert out.strip() == pod["metadata"]["name"]
     assert json.dumps(lab.get("/api/v1/nodes/node4")["spec"]).count("lab://") == 1
+
+
+JOINER_POD = """
+apiVersion: v1
+kind: Pod
+metadata: {name: on-joiner}
+spec:
+  nodeSelector: {kubernetes.io/hostname: joiner}
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: web
+    image: kubelite/busybox:latest
+    imagePullPolicy: Never
+    command: ["sh", "-c", "mkdir -p /www && echo joined > /www/index.html && exec httpd -f -p 8080 -h /www"]
+"""
+
+
+def test_kubelite_join_adds_a_machine(lab: Lab) -> None:
+    """A bare lab-node container runs `kubelite join --server URL --token T` (deploy/lab/join-node.sh)."""
+    token = lab.kubelite("token", "create").stdout.strip()
+    ip = f"{lab.prefix}.40"
+    volume = f"{lab.name}_joiner"
+    cache = (Path(lab.env["KUBELITE_HOME"]) / "labs" / ".cache").resolve()
+    subprocess.run(["docker", "volume", "create", "--label", f"io.kubelite.lab={lab.name}", volume],
+                   capture_output=True, timeout=60, check=True)
+    subprocess.run(["docker", "run", "-d", "--name", f"{lab.name}-joiner", "--hostname", "joiner",
+                    "--network", f"{lab.name}_lab", "--ip", ip, "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE",
+                    "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
+                    "--device-cgroup-rule", "a *:* rwm", "--tmpfs", "/run", "--tmpfs", "/tmp",
+                    "--label", f"io.kubelite.lab={lab.name}", "--label", "io.kubelite.lab-node=joiner",
+                    "-v", f"{ROOT}:/src:ro", "-v", f"{cache}:/lab:ro", "-v", f"{volume}:/var/lib/docker",
+                    "-e", f"LAB_NAME={lab.name}", "-e", "NODE_NAME=joiner", "-e", f"NODE_IP={ip}",
+                    "-e", f"API_IP={lab.prefix}.10", "-e", f"TOKEN={token}",
+                    "--entrypoint", "bash", "kubelite/lab-node:latest", "/src/deploy/lab/join-node.sh"],
+                   capture_output=True, timeout=120, check=True)
+
+    def joined() -> bool:
+        return "joiner" in lab.nodes() and ready_node(lab.get("/api/v1/nodes/joiner"))
+
+    try:
+        wait_for("Node joiner Ready", joined, 120)
+    except AssertionError:
+        logs = subprocess.run(["docker", "logs", "--tail", "40", f"{lab.name}-joiner"], capture_output=True,
+                              text=True, timeout=30)
+        raise AssertionError(f"join failed:\n{logs.stdout}{logs.stderr}") from None
+    out = subprocess.run(["docker", "logs", f"{lab.name}-joiner"], capture_output=True, text=True, timeout=30).stdout
+    assert "[preflight] Token: ok" in out, out
+    lab.kubelite("apply", "-f", "-", input_text=JOINER_POD)
+
+    def pod_ip() -> str | None:
+        st = lab.get("/api/v1/namespaces/default/pods/on-joiner").get("status") or {}
+        return st.get("podIP") if st.get("phase") == "Running" else None
+
+    target = wait_for("pod on joiner Running", pod_ip, 90)
+    client = next(p for p in lab.pods() if ready(p) and p["spec"]["nodeName"] == "node1")
+    assert lab.exec_in_pod(client["metadata"]["name"], f"timeout 5 wget -qO- {target}:8080").strip() == "joined"
