@@ -20,13 +20,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from controllers.options import ControllerOptions
 from machinery.events import WARNING, EventRecorder
 from machinery.informer import InformerFactory
 from machinery.meta import Resource
 from machinery.workqueue import WorkQueue, run_workers
+
+if TYPE_CHECKING:
+    from machinery.client import KubeClient
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +38,7 @@ log = logging.getLogger(__name__)
 class ControllerContext:
     """Shared plumbing for all controllers of one controller-manager process."""
 
-    client: Any
+    client: KubeClient
     """machinery.client.ApiClient (or a recording fake in unit tests)."""
     factory: InformerFactory
     """Shared informers: one list+watch per kind for all controllers."""

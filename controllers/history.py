@@ -32,12 +32,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controllers import podutil
 from machinery import errors
 from machinery.meta import ObjectMeta, Resource
 from machinery.models import ControllerRevision
+
+if TYPE_CHECKING:
+    from machinery.client import KubeClient
 
 HASH_LABEL = "controller.kubernetes.io/hash"
 _ALPHANUMS = "bcdfghjklmnpqrstvwxz2456789"
@@ -133,7 +136,7 @@ def revisions_to_truncate(revisions: Sequence[ControllerRevision], live: set[str
 class History:
     """ControllerRevision writes for one controller (client-go `realHistory`)."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: KubeClient) -> None:
         self.client = client
 
     async def create(self, parent: Resource, revision: ControllerRevision,

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from controllers.base import Controller, ControllerContext
 from controllers.cronjob import CronJobController
@@ -39,6 +39,9 @@ from controllers.volume.binder import PersistentVolumeController
 from controllers.volume.protection import PvcProtectionController, PvProtectionController
 from machinery.events import ClientSink, EventRecorder
 from machinery.informer import InformerFactory
+
+if TYPE_CHECKING:
+    from machinery.client import KubeClient
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +99,7 @@ def resolve_names(spec: str | Sequence[str] | None) -> list[str]:
     return names
 
 
-async def run_controllers(client: Any, names: Sequence[str], *, workers: int = 2,
+async def run_controllers(client: KubeClient, names: Sequence[str], *, workers: int = 2,
                           identity: str = "controller-manager", options: ControllerOptions | None = None) -> None:
     factory = InformerFactory(client)
     ctx = ControllerContext(client=client, factory=factory,

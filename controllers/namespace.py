@@ -17,6 +17,7 @@ import logging
 
 from controllers.base import Controller, ControllerContext
 from machinery import errors, registry
+from machinery.meta import Resource
 from machinery.models import Event, Namespace
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ class NamespaceController(Controller):
             return
         await self._finalize(ns)
 
-    async def _delete_all(self, cls: type, namespace: str) -> int:
+    async def _delete_all(self, cls: type[Resource], namespace: str) -> int:
         """Delete every object of `cls` in `namespace`; return how many are still there."""
         items = (await self.client.list(cls, namespace=namespace)).items
         for obj in items:

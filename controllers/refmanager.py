@@ -33,13 +33,16 @@ Contract (`BaseControllerRefManager.ClaimObject`, `PodControllerRefManager.Claim
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from controllers import podutil
 from machinery import errors
 from machinery.meta import Resource
 from machinery.models import Pod
 from machinery.selectors import LabelSelector
+
+if TYPE_CHECKING:
+    from machinery.client import KubeClient
 
 T = TypeVar("T", bound=Resource)
 Filter = Callable[[Any], bool]
@@ -52,7 +55,7 @@ class AdoptionRefused(Exception):
 class ControllerRefManager:
     """See module docstring."""
 
-    def __init__(self, client: Any, controller: Resource, selector: LabelSelector, *,
+    def __init__(self, client: KubeClient, controller: Resource, selector: LabelSelector, *,
                  can_adopt: Callable[[], Awaitable[None]] | None = None) -> None:
         self.client = client
         self.controller = controller

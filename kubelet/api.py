@@ -9,9 +9,12 @@ models do not know yet still reach Docker). `ClientApi` maps them onto
 from __future__ import annotations
 
 import json
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from machinery import errors
+
+if TYPE_CHECKING:
+    from machinery.client import KubeClient
 
 
 class KubeletApi(Protocol):
@@ -26,7 +29,7 @@ MERGE = {"Content-Type": "application/merge-patch+json"}
 class ClientApi:
     """`KubeletApi` (and the node agent's calls) over an `ApiClient`."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: KubeClient) -> None:
         self.client = client
 
     async def _req(self, method: str, path: str, **kw: Any) -> Any:

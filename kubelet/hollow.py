@@ -44,7 +44,7 @@ from kubelet.hollow_control import parse_ranges, read_control_file
 from kubelet.hollow_status import lease_body, node_body, pod_ip, pod_ip_in, running_status, utc_micro
 from machinery import errors
 from machinery.backoff import Backoff
-from machinery.client import ApiClient
+from machinery.client import ApiClient, KubeClient
 from machinery.informer import Informer
 from machinery.logsetup import setup_logging
 from machinery.models import Node, Pod
@@ -74,7 +74,7 @@ class HollowConfig:
 
 
 class HollowNodes:
-    def __init__(self, client: ApiClient, cfg: HollowConfig) -> None:
+    def __init__(self, client: KubeClient, cfg: HollowConfig) -> None:
         self.client = client
         self.cfg = cfg
         self.names = [f"{cfg.prefix}{i}" for i in range(cfg.count)]

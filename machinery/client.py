@@ -34,10 +34,10 @@ import json as jsonlib
 import logging
 import ssl
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 import httpx
 from pydantic import ValidationError
@@ -69,7 +69,7 @@ _TRANSPORT_RETRYABLE: tuple[type[Exception], ...] = (
     httpx.NetworkError, httpx.TimeoutException, httpx.RemoteProtocolError,
 )
 
-__all__ = ["ApiClient", "ObjectList", "WatchEvent", "PatchType", "DEFAULT_RETRY_DELAYS_S"]
+__all__ = ["DEFAULT_RETRY_DELAYS_S", "ApiClient", "KubeClient", "ObjectList", "PatchType", "WatchEvent"]
 
 
 @dataclass
@@ -115,6 +115,46 @@ def _object_path(cls: type[Resource], name: str, namespace: str | None = None,
     if not name:  # an API error, not registry's ValueError: it is a bad request by the caller
         raise errors.BadRequest(f"a {cls.KIND or cls.__name__} name is required", kind=cls.KIND)
     return object_path(cls, name, namespace, subresource)
+
+
+class KubeClient(Protocol):
+    """What components need from an API client: `ApiClient` is it, and so is the unit tests'
+    fake clientset (tests/unit/fake_client.py), which mypy checks against this Protocol."""
+
+    async def create(self, obj: T, *, namespace: str | None = None, dry_run: bool = False) -> T: ...
+
+    async def get(self, cls: type[T], name: str, *, namespace: str | None = None) -> T: ...
+
+    async def list(self, cls: type[T], *, namespace: str | None = None, label_selector: str | None = None,
+                   field_selector: str | None = None, limit: int | None = None,
+                   continue_token: str | None = None) -> ObjectList[T]: ...
+
+    async def replace(self, obj: T, *, subresource: str | None = None) -> T: ...
+
+    async def replace_status(self, obj: T) -> T: ...
+
+    async def patch(self, cls: type[T], name: str, patch: dict[str, Any] | builtins.list[Any], *,
+                    namespace: str | None = None, patch_type: PatchType = "merge",
+                    subresource: str | None = None, field_manager: str | None = None,
+                    force: bool | None = None) -> T: ...
+
+    async def delete(self, cls: type[Resource], name: str, *, namespace: str | None = None,
+                     grace_period_s: float | None = None, propagation_policy: str | None = None,
+                     preconditions: dict[str, str] | None = None) -> dict[str, Any]: ...
+
+    async def delete_collection(self, cls: type[Resource], *, namespace: str | None = None,
+                                label_selector: str | None = None,
+                                field_selector: str | None = None) -> dict[str, Any]: ...
+
+    async def bind(self, namespace: str, pod_name: str, node_name: str) -> None: ...
+
+    def watch(self, cls: type[T], *, namespace: str | None = None, resource_version: str | None = None,
+              label_selector: str | None = None, field_selector: str | None = None,
+              timeout_s: float | None = None, allow_bookmarks: bool = True) -> AsyncIterator[WatchEvent[T]]: ...
+
+    async def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
+                      json: Any = None, content: bytes | str | None = None,
+                      headers: dict[str, str] | None = None, retry: bool = True) -> Any: ...
 
 
 class ApiClient:
@@ -385,3 +425,7 @@ def _delete_options(grace_period_s: float | None, propagation_policy: str | None
     if preconditions:
         body["preconditions"] = preconditions
     return body
+
+
+def _conforms(client: ApiClient) -> KubeClient:
+    return client  # mypy: ApiClient has the surface KubeClient promises

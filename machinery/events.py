@@ -41,12 +41,15 @@ import logging
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from machinery import errors
 from machinery.clock import REAL_CLOCK, Clock, format_micro_time, format_time
 from machinery.meta import Resource
 from machinery.models import Event
+
+if TYPE_CHECKING:
+    from machinery.client import KubeClient
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +95,7 @@ class EventSink(Protocol):
 class ClientSink:
     """Writes Events through an API client (see module docstring for `raw`)."""
 
-    def __init__(self, client: Any, *, raw: bool = False) -> None:
+    def __init__(self, client: KubeClient, *, raw: bool = False) -> None:
         self.client = client
         self.raw = raw
 

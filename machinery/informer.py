@@ -38,11 +38,14 @@ import random
 from collections.abc import Callable, Iterable
 from contextlib import suppress
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from machinery import errors
 from machinery.backoff import Backoff
 from machinery.meta import Resource
+
+if TYPE_CHECKING:
+    from machinery.client import KubeClient
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +102,7 @@ class Informer(Generic[T]):
 
     def __init__(
         self,
-        client: Any,
+        client: KubeClient,
         cls: type[T],
         *,
         namespace: str | None = None,
@@ -416,7 +419,7 @@ def _event_rv(ev: Any) -> str | None:
 class InformerFactory:
     """Shares one informer per (kind, namespace, selectors) among all controllers."""
 
-    def __init__(self, client: Any, *, resync_s: float = 0.0) -> None:
+    def __init__(self, client: KubeClient, *, resync_s: float = 0.0) -> None:
         self.client = client
         self.resync_s = resync_s
         self._informers: dict[tuple[Any, ...], Informer[Any]] = {}

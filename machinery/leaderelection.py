@@ -29,18 +29,21 @@ import contextlib
 import logging
 import random
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from machinery import errors
 from machinery.clock import REAL_CLOCK, Clock, now_micro_rfc3339, wait_for
 from machinery.meta import ObjectMeta
 from machinery.models import Lease, LeaseSpec
 
+if TYPE_CHECKING:
+    from machinery.client import KubeClient
+
 log = logging.getLogger(__name__)
 
 
 class LeaderElector:
-    def __init__(self, client: Any, name: str, *, namespace: str = "kube-system", identity: str,
+    def __init__(self, client: KubeClient, name: str, *, namespace: str = "kube-system", identity: str,
                  lease_duration_s: float = 15.0, renew_deadline_s: float = 10.0,
                  retry_period_s: float = 2.0, clock: Clock = REAL_CLOCK,
                  rand: Callable[[], float] = random.random) -> None:

@@ -25,7 +25,7 @@ is given, never the API, and writes through the API):
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING
 
 from controllers import podutil
 from controllers.deployment import progress, util
@@ -36,6 +36,9 @@ from machinery.events import NORMAL, EventRecorder
 from machinery.meta import ObjectMeta
 from machinery.models import Deployment, DeploymentStatus, ReplicaSet, ReplicaSetSpec
 from machinery.selectors import selector_from_model
+
+if TYPE_CHECKING:
+    from machinery.client import KubeClient
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +73,7 @@ def is_saturated(d: Deployment, rs: ReplicaSet | None) -> bool:
 
 
 class DeploymentSyncer:
-    def __init__(self, client: Any, recorder: EventRecorder) -> None:
+    def __init__(self, client: KubeClient, recorder: EventRecorder) -> None:
         self.client = client
         self.recorder = recorder
 

@@ -25,13 +25,16 @@ Contract (Kubernetes pkg/controller/statefulset/stateful_pod_control.go):
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controllers.statefulset import identity
 from machinery import errors
 from machinery.events import NORMAL, WARNING
 from machinery.meta import OwnerReference, Resource
 from machinery.models import PersistentVolumeClaim, Pod, StatefulSet
+
+if TYPE_CHECKING:
+    from machinery.client import KubeClient
 
 ClaimGetter = Callable[[str], PersistentVolumeClaim | None]
 
@@ -65,7 +68,7 @@ def _same_refs(a: list[OwnerReference] | None, b: list[OwnerReference]) -> bool:
 
 
 class PodControl:
-    def __init__(self, client: Any, recorder: Any, get_claim: ClaimGetter) -> None:
+    def __init__(self, client: KubeClient, recorder: Any, get_claim: ClaimGetter) -> None:
         self.client = client
         self.recorder = recorder
         self.get_claim = get_claim

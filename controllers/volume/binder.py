@@ -295,7 +295,7 @@ class PersistentVolumeController(Controller):
         if claim is None:
             # The cache may lag behind a claim created right now: confirm it is gone.
             try:
-                live = await self.client.get(PersistentVolumeClaim, ref.name, namespace=ref.namespace)
+                live = await self.client.get(PersistentVolumeClaim, ref.name or "", namespace=ref.namespace)
                 if live.uid == ref.uid:
                     return
             except errors.NotFound:

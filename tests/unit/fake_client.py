@@ -1,39 +1,74 @@
-"""A recording fake ApiClient for controller unit tests, and helpers to preload informers.
+"""The one fake clientset for unit tests: an object tracker that records every call.
+
+It implements `machinery.client.KubeClient` (mypy checks it: `_CHECK` below), so code under
+test gets the same surface as the real `ApiClient`.
 
 Contract:
-- Every call is recorded as `Call(verb, kind, namespace, name, body)` in `client.calls`
-  (verbs: create, get, list, replace, patch, delete, request). `client.calls_of(verb, kind)`
-  filters them.
-- Objects are kept as wire dicts per (KIND, namespace, name). `create` fills uid,
-  resourceVersion, creationTimestamp and a name from generateName; `replace` checks the
-  resourceVersion (stale -> Conflict); `patch` applies an RFC 7386 merge patch (a
-  `metadata.resourceVersion` in the patch must match, as on the real server); `delete` removes
-  the object (NotFound when absent). The fake never invents state the test did not set up.
-- `fail(verb, kind, exc, after=0, times=None)`: that verb on that kind raises `exc` after
-  `after` successful calls, `times` times (None: always) — for slow-start and retry tests.
-- `preload(informer, *objs)` stores objects in an informer's cache and marks it synced,
-  without handlers, so tests call `sync(key)` on exactly the state they built.
-- Builders for controller tests: `make_context(client)` (a ControllerContext on the fake),
-  `make_rs`, `make_pod`, `owner_ref`, namespace `NS`.
+- Objects are wire dicts per (KIND, namespace or None, name). Every write (through the client
+  or the sync setup methods) takes the next integer resourceVersion (`rv`, starting at
+  `start_rv`) and is kept in a history, so a watch from resourceVersion N replays what
+  happened to that kind after N, then streams live writes, like the API server's watch cache.
+- The client surface: `create` fills uid, resourceVersion, creationTimestamp, generation and a
+  name from generateName (AlreadyExists when taken); `get` (NotFound); `list` with namespace,
+  label and field selectors and paging (`limit`/`continue_token` over a snapshot; `paging=False`
+  ignores limits); `replace` checks resourceVersion (stale -> Conflict), `/status` replaces only
+  the status; `patch` applies an RFC 7386 merge patch (a `metadata.resourceVersion` in it must
+  match, as on the real server); `delete` removes (NotFound when absent); `watch` streams
+  `WatchEvent`s (an object that stops matching a selector arrives as DELETED, one that starts
+  matching as ADDED); `bind` sets spec.nodeName; `request` records raw calls and answers the
+  REST paths of registered kinds (GET/POST/PUT/PATCH/DELETE, `/status`), else echoes its body.
+- Every call is recorded as `Call(verb, kind, namespace, name, body, params, at)` in `calls`
+  (verbs: create, get, list, replace, replace/status, patch, patch/status, delete, bind, watch,
+  request); `calls_of(verb, kind)` filters; `list_calls` / `watch_calls` give their parameters.
+- Failures: `fail(verb, kind, exc, after=0, times=None)` makes that verb on that kind raise
+  after `after` successful calls, `times` times (None: always); `fail_list(*excs)` /
+  `fail_watch(*excs)` make the next lists / watches raise.
+- Setup and stream control (sync): `add(*objs)` stores Resources; `store(obj)` / `remove(cls,
+  namespace, name)` write dicts; `stored(cls, name, ns)` reads one back typed; `compact()`
+  forgets history (older watches and continue tokens get 410 Expired, or always with
+  `expire_continue_tokens`); `drop_watches(exc)`, `end_watches()`, `bookmark()`,
+  `inject(type, raw)` act on open watches; `watch_ends_immediately`; `replay_boundary=True`
+  also replays the event *at* N (a duplicate the informer must swallow); `open_watches`.
+- `preload(informer, *objs)` fills an informer's cache without handlers, so tests call
+  `sync(key)` on exactly the state they built. Builders: `make_context`, `make_rs`, `make_pod`,
+  `owner_ref`, namespace `NS`. The fake never invents state the test did not set up.
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import itertools
+import json as jsonlib
+import re
 import uuid
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from controllers.base import ControllerContext
-from machinery import errors
-from machinery.client import ObjectList
+from machinery import errors, registry
+from machinery.client import KubeClient, ObjectList, WatchEvent
+from machinery.clock import now_rfc3339
 from machinery.events import ClientSink, EventRecorder
 from machinery.informer import Informer, InformerFactory
-from machinery.meta import Resource, now_rfc3339
+from machinery.meta import Resource
 from machinery.models import Deployment, Pod, ReplicaSet
+from machinery.selectors import parse_field_selector, parse_label_selector
 
 _uid_counter = itertools.count(1)
+Key = tuple[str, str | None, str]
+
+
+class Thing(Resource):
+    """A minimal namespaced kind for informer tests (the real models are not needed)."""
+
+    KIND: ClassVar[str] = "Thing"
+    PLURAL: ClassVar[str] = "things"
+    SINGULAR: ClassVar[str] = "thing"
+    GROUP: ClassVar[str] = "test.kubelite.io"
+
+    spec: dict[str, Any] | None = None
 
 
 @dataclass
@@ -43,6 +78,16 @@ class Call:
     namespace: str | None
     name: str
     body: Any = None
+    params: dict[str, Any] = field(default_factory=dict)
+    at: float = 0.0
+    """The event loop's time of the call (0 outside a loop): for tests of pacing."""
+
+
+def _loop_time() -> float:
+    try:
+        return asyncio.get_running_loop().time()
+    except RuntimeError:
+        return 0.0
 
 
 @dataclass
@@ -53,6 +98,18 @@ class _Failure:
     after: int
     times: int | None
     seen: int = 0
+
+
+@dataclass
+class _Change:
+    rv: int
+    kind: str
+    type: str
+    obj: dict[str, Any]
+    old: dict[str, Any] | None
+
+
+_END = object()
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -68,34 +125,150 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
-@dataclass
-class FakeClient:
-    namespace: str = "default"
-    calls: list[Call] = field(default_factory=list)
-    objects: dict[tuple[str, str | None, str], dict[str, Any]] = field(default_factory=dict)
-    failures: list[_Failure] = field(default_factory=list)
-    _rv: itertools.count = field(default_factory=lambda: itertools.count(100))  # type: ignore[type-arg]
+Matcher = Callable[[dict[str, Any] | None], bool]
 
-    # -- setup ------------------------------------------------------------------------------
+
+def _matcher(namespace: str | None, label_selector: str | None, field_selector: str | None) -> Matcher:
+    ls = parse_label_selector(label_selector or "")
+    fs = parse_field_selector(field_selector or "")
+
+    def match(obj: dict[str, Any] | None) -> bool:
+        if obj is None:
+            return False
+        meta = obj.get("metadata") or {}
+        if namespace and meta.get("namespace") != namespace:
+            return False
+        return ls.matches(meta.get("labels")) and fs.matches(obj)
+
+    return match
+
+
+class FakeClient:
+    """See module docstring."""
+
+    def __init__(self, namespace: str = "default", *, paging: bool = True, replay_boundary: bool = False,
+                 start_rv: int = 100) -> None:
+        self.namespace = namespace
+        self.paging = paging
+        self.replay_boundary = replay_boundary
+        self.rv = start_rv
+        self.calls: list[Call] = []
+        self.objects: dict[Key, dict[str, Any]] = {}
+        self.failures: list[_Failure] = []
+        self.history: list[_Change] = []
+        self.compacted_rv = 0
+        self.expire_continue_tokens = False
+        self.watch_ends_immediately = False
+        self._list_errors: list[BaseException] = []
+        self._watch_errors: list[BaseException] = []
+        self._watchers: list[tuple[str, asyncio.Queue[Any]]] = []
+        self._snapshots: dict[int, tuple[int, list[dict[str, Any]]]] = {}
+        self._snap_ids = itertools.count(1)
+
+    # -- setup and inspection (sync) ---------------------------------------------------------
 
     def add(self, *objs: Resource) -> None:
+        """The state a test starts from: objects keep the resourceVersion they were built with."""
         for obj in objs:
-            self.objects[(obj.KIND, obj.namespace if obj.NAMESPACED else None, obj.name)] = obj.to_dict()
+            self.store(obj, keep_rv=True)
 
-    def fail(self, verb: str, kind: str, exc: Exception, *, after: int = 0, times: int | None = None) -> None:
-        self.failures.append(_Failure(verb, kind, exc, after, times))
+    def store(self, obj: Resource | dict[str, Any], *, kind: str | None = None,
+              keep_rv: bool = False) -> dict[str, Any]:
+        """Write an object as another client would (ADDED or MODIFIED, a new resourceVersion
+        unless `keep_rv`); returns the stored dict."""
+        data = obj.to_dict() if isinstance(obj, Resource) else copy.deepcopy(obj)
+        kind = kind or (obj.KIND if isinstance(obj, Resource) else str(data.get("kind")))
+        key = self._key_of(kind, data)
+        old = self.objects.get(key)
+        return self._write(kind, "MODIFIED" if old is not None else "ADDED", data, old, keep_rv=keep_rv)
 
-    def calls_of(self, verb: str, kind: str | None = None) -> list[Call]:
-        return [c for c in self.calls if c.verb == verb and (kind is None or c.kind == kind)]
+    def remove(self, cls: type[Resource], namespace: str | None, name: str) -> dict[str, Any]:
+        key = (cls.KIND, namespace if cls.NAMESPACED else None, name)
+        old = self.objects[key]
+        return self._write(cls.KIND, "DELETED", old, old)
 
     def stored(self, cls: type[Resource], name: str, namespace: str | None = None) -> Any:
         data = self.objects.get((cls.KIND, namespace if cls.NAMESPACED else None, name))
         return None if data is None else cls.model_validate(data)
 
-    # -- plumbing ---------------------------------------------------------------------------
+    def fail(self, verb: str, kind: str, exc: Exception, *, after: int = 0, times: int | None = None) -> None:
+        self.failures.append(_Failure(verb, kind, exc, after, times))
 
-    def _record(self, verb: str, kind: str, namespace: str | None, name: str, body: Any = None) -> None:
-        self.calls.append(Call(verb, kind, namespace, name, copy.deepcopy(body)))
+    def fail_list(self, *excs: BaseException) -> None:
+        self._list_errors.extend(excs)
+
+    def fail_watch(self, *excs: BaseException) -> None:
+        self._watch_errors.extend(excs)
+
+    def calls_of(self, verb: str, kind: str | None = None) -> list[Call]:
+        return [c for c in self.calls if c.verb == verb and (kind is None or c.kind == kind)]
+
+    @property
+    def list_calls(self) -> list[dict[str, Any]]:
+        return [c.params for c in self.calls if c.verb == "list"]
+
+    @property
+    def watch_calls(self) -> list[dict[str, Any]]:
+        return [c.params for c in self.calls if c.verb == "watch"]
+
+    # -- history and watches -------------------------------------------------------------------
+
+    def compact(self) -> None:
+        """Forget all history up to now: older watches and continue tokens get 410."""
+        self.compacted_rv = self.rv
+        self.history.clear()
+
+    def drop_watches(self, exc: BaseException | None = None) -> None:
+        for _, q in self._watchers:
+            q.put_nowait(exc or errors.ConnectionFailed("connection reset by fake"))
+
+    def end_watches(self) -> None:
+        for _, q in self._watchers:
+            q.put_nowait(_END)
+
+    def bookmark(self) -> None:
+        self.inject("BOOKMARK", {"metadata": {"resourceVersion": str(self.rv)}})
+
+    def inject(self, etype: str, raw_obj: dict[str, Any]) -> None:
+        for _, q in self._watchers:
+            q.put_nowait(WatchEvent(etype, None, {"type": etype, "object": raw_obj}))
+
+    @property
+    def open_watches(self) -> int:
+        return len(self._watchers)
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def _key_of(self, kind: str, data: dict[str, Any]) -> Key:
+        meta = data.get("metadata") or {}
+        try:
+            namespaced = registry.by_kind(kind).NAMESPACED
+        except KeyError:
+            namespaced = True
+        return (kind, (meta.get("namespace") or self.namespace) if namespaced else None, meta["name"])
+
+    def _write(self, kind: str, etype: str, data: dict[str, Any], old: dict[str, Any] | None, *,
+               keep_rv: bool = False) -> dict[str, Any]:
+        self.rv += 1
+        data = copy.deepcopy(data)
+        meta = data.setdefault("metadata", {})
+        if not (keep_rv and meta.get("resourceVersion")):
+            meta["resourceVersion"] = str(self.rv)
+        key = self._key_of(kind, data)
+        if etype == "DELETED":
+            self.objects.pop(key, None)
+        else:
+            self.objects[key] = data
+        change = _Change(self.rv, kind, etype, data, old)
+        self.history.append(change)
+        for watched, q in self._watchers:
+            if watched == kind:
+                q.put_nowait(change)
+        return copy.deepcopy(data)
+
+    def _record(self, verb: str, kind: str, namespace: str | None, name: str, body: Any = None,
+                params: dict[str, Any] | None = None) -> None:
+        self.calls.append(Call(verb, kind, namespace, name, copy.deepcopy(body), dict(params or {}), _loop_time()))
         for f in self.failures:
             if f.verb == verb and f.kind == kind:
                 f.seen += 1
@@ -105,12 +278,9 @@ class FakeClient:
     def _ns(self, cls: type[Resource], namespace: str | None) -> str | None:
         return (namespace or self.namespace) if cls.NAMESPACED else None
 
-    def _bump(self, data: dict[str, Any]) -> None:
-        data.setdefault("metadata", {})["resourceVersion"] = str(next(self._rv))
+    # -- the KubeClient surface ------------------------------------------------------------------
 
-    # -- the ApiClient surface used by controllers ------------------------------------------
-
-    async def create(self, obj: Resource, *, namespace: str | None = None, dry_run: bool = False) -> Any:
+    async def create(self, obj: Any, *, namespace: str | None = None, dry_run: bool = False) -> Any:
         cls = type(obj)
         ns = self._ns(cls, namespace or obj.namespace)
         data = obj.to_dict()
@@ -118,19 +288,16 @@ class FakeClient:
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = f"{meta['generateName']}{uuid.uuid4().hex[:5]}"
         self._record("create", cls.KIND, ns, meta.get("name", ""), data)
-        key = (cls.KIND, ns, meta["name"])
-        if key in self.objects:
+        if (cls.KIND, ns, meta["name"]) in self.objects:
             raise errors.AlreadyExists(f'{cls.PLURAL} "{meta["name"]}" already exists')
         if ns:
             meta["namespace"] = ns
         meta["uid"] = f"uid-{next(_uid_counter)}"
         meta.setdefault("creationTimestamp", now_rfc3339())
         meta.setdefault("generation", 1)
-        self._bump(data)
-        self.objects[key] = data
-        return cls.model_validate(copy.deepcopy(data))
+        return cls.model_validate(self._write(cls.KIND, "ADDED", data, None))
 
-    async def get(self, cls: type[Resource], name: str, *, namespace: str | None = None) -> Any:
+    async def get(self, cls: type[Any], name: str, *, namespace: str | None = None) -> Any:
         ns = self._ns(cls, namespace)
         self._record("get", cls.KIND, ns, name)
         data = self.objects.get((cls.KIND, ns, name))
@@ -138,13 +305,36 @@ class FakeClient:
             raise errors.NotFound(f'{cls.PLURAL} "{name}" not found')
         return cls.model_validate(copy.deepcopy(data))
 
-    async def list(self, cls: type[Resource], *, namespace: str | None = None, **_: Any) -> Any:
-        self._record("list", cls.KIND, namespace, "")
-        items = [cls.model_validate(copy.deepcopy(d)) for (kind, ns, _n), d in self.objects.items()
-                 if kind == cls.KIND and (namespace is None or ns == namespace)]
-        return ObjectList(items=items, resource_version=str(next(self._rv)))
+    async def list(self, cls: type[Any], *, namespace: str | None = None, label_selector: str | None = None,
+                   field_selector: str | None = None, limit: int | None = None,
+                   continue_token: str | None = None) -> ObjectList[Any]:
+        params = {"namespace": namespace, "label_selector": label_selector, "field_selector": field_selector,
+                  "limit": limit, "continue_token": continue_token}
+        self._record("list", cls.KIND, namespace, "", params=params)
+        await asyncio.sleep(0)
+        if self._list_errors:
+            raise self._list_errors.pop(0)
+        match = _matcher(namespace if cls.NAMESPACED else None, label_selector, field_selector)
+        if continue_token:
+            snap_id, offset = (int(x) for x in continue_token.split(":"))
+            snap_rv, items = self._snapshots[snap_id]
+            if self.expire_continue_tokens or snap_rv < self.compacted_rv:
+                raise errors.Expired("The provided continue parameter is too old")
+        else:
+            snap_rv = self.rv
+            items = [copy.deepcopy(o) for (kind, ns, name), o in sorted(self.objects.items(), key=_sort_key)
+                     if kind == cls.KIND and match(o)]
+            snap_id, offset = next(self._snap_ids), 0
+            self._snapshots[snap_id] = (snap_rv, items)
+        if not self.paging or not limit:
+            limit = len(items) - offset
+        page = items[offset:offset + limit]
+        nxt = offset + limit
+        token = f"{snap_id}:{nxt}" if nxt < len(items) else None
+        return ObjectList(items=[cls.model_validate(o) for o in page], resource_version=str(snap_rv),
+                          continue_token=token)
 
-    async def replace(self, obj: Resource, *, subresource: str | None = None) -> Any:
+    async def replace(self, obj: Any, *, subresource: str | None = None) -> Any:
         cls = type(obj)
         ns = self._ns(cls, obj.namespace)
         verb = f"replace/{subresource}" if subresource else "replace"
@@ -157,15 +347,18 @@ class FakeClient:
         data = obj.to_dict()
         if subresource == "status":
             data = {**current, "status": data.get("status")}
-        self._bump(data)
-        self.objects[(cls.KIND, ns, obj.name)] = data
-        return cls.model_validate(copy.deepcopy(data))
+        return cls.model_validate(self._write(cls.KIND, "MODIFIED", data, current))
 
-    async def replace_status(self, obj: Resource) -> Any:
+    async def replace_status(self, obj: Any) -> Any:
         return await self.replace(obj, subresource="status")
 
-    async def patch(self, cls: type[Resource], name: str, patch: Any, *, namespace: str | None = None,
-                    patch_type: str = "merge", subresource: str | None = None, **_: Any) -> Any:
+    async def patch(self, cls: type[Any], name: str, patch: Any, *, namespace: str | None = None,
+                    patch_type: str = "merge", subresource: str | None = None, field_manager: str | None = None,
+                    force: bool | None = None) -> Any:
+        return cls.model_validate(self._patch(cls, name, patch, namespace=namespace, subresource=subresource))
+
+    def _patch(self, cls: type[Any], name: str, patch: Any, *, namespace: str | None,
+               subresource: str | None) -> dict[str, Any]:
         ns = self._ns(cls, namespace)
         verb = f"patch/{subresource}" if subresource else "patch"
         self._record(verb, cls.KIND, ns, name, patch)
@@ -175,23 +368,190 @@ class FakeClient:
         want_rv = (patch.get("metadata") or {}).get("resourceVersion") if isinstance(patch, dict) else None
         if want_rv and want_rv != current["metadata"].get("resourceVersion"):
             raise errors.Conflict(f'Operation cannot be fulfilled on {cls.PLURAL} "{name}"')
-        data = merge_patch(current, patch)
-        self._bump(data)
-        self.objects[(cls.KIND, ns, name)] = data
-        return cls.model_validate(copy.deepcopy(data))
+        return self._write(cls.KIND, "MODIFIED", merge_patch(current, patch), current)
 
     async def delete(self, cls: type[Resource], name: str, *, namespace: str | None = None,
-                     propagation_policy: str | None = None, **_: Any) -> dict[str, Any]:
+                     grace_period_s: float | None = None, propagation_policy: str | None = None,
+                     preconditions: dict[str, str] | None = None) -> dict[str, Any]:
         ns = self._ns(cls, namespace)
-        self._record("delete", cls.KIND, ns, name, {"propagationPolicy": propagation_policy})
-        data = self.objects.pop((cls.KIND, ns, name), None)
-        if data is None:
+        self._record("delete", cls.KIND, ns, name, {"propagationPolicy": propagation_policy},
+                     params={"grace_period_s": grace_period_s, "preconditions": preconditions})
+        current = self.objects.get((cls.KIND, ns, name))
+        if current is None:
             raise errors.NotFound(f'{cls.PLURAL} "{name}" not found')
-        return data
+        return self._write(cls.KIND, "DELETED", current, current)
 
-    async def request(self, method: str, path: str, *, json: Any = None, **_: Any) -> Any:
-        self._record("request", method.upper(), None, path, json)
-        return json
+    async def delete_collection(self, cls: type[Resource], *, namespace: str | None = None,
+                                label_selector: str | None = None,
+                                field_selector: str | None = None) -> dict[str, Any]:
+        ns = self._ns(cls, namespace)
+        self._record("delete_collection", cls.KIND, ns, "", params={"label_selector": label_selector,
+                                                                    "field_selector": field_selector})
+        match = _matcher(ns, label_selector, field_selector)
+        for key, obj in [(k, o) for k, o in self.objects.items() if k[0] == cls.KIND and match(o)]:
+            self._write(cls.KIND, "DELETED", obj, obj)
+            del key
+        return {"kind": "Status", "status": "Success"}
+
+    async def bind(self, namespace: str, pod_name: str, node_name: str) -> None:
+        self._record("bind", "Pod", namespace, pod_name, {"target": node_name})
+        current = self.objects.get(("Pod", namespace, pod_name))
+        if current is None:
+            raise errors.NotFound(f'pods "{pod_name}" not found')
+        if (current.get("spec") or {}).get("nodeName"):
+            raise errors.Conflict(f'pod {pod_name} is already assigned to node "{current["spec"]["nodeName"]}"')
+        self._write("Pod", "MODIFIED", merge_patch(current, {"spec": {"nodeName": node_name}}), current)
+
+    def watch(self, cls: type[Any], *, namespace: str | None = None, resource_version: str | None = None,
+              label_selector: str | None = None, field_selector: str | None = None, timeout_s: float | None = None,
+              allow_bookmarks: bool = True) -> AsyncIterator[WatchEvent[Any]]:
+        params = {"namespace": namespace, "resource_version": resource_version, "label_selector": label_selector,
+                  "field_selector": field_selector, "timeout_s": timeout_s, "allow_bookmarks": allow_bookmarks}
+        self._record("watch", cls.KIND, namespace, "", params=params)
+        match = _matcher(namespace if cls.NAMESPACED else None, label_selector, field_selector)
+        return self._stream(cls, match, resource_version, timeout_s, allow_bookmarks)
+
+    async def request(self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None,
+                      content: bytes | str | None = None, headers: dict[str, str] | None = None,
+                      retry: bool = True) -> Any:
+        body = jsonlib.loads(content) if content else json
+        self._record("request", method.upper(), None, path, body, params=params)
+        target = _parse_path(path)
+        if target is None:
+            return body  # not a resource path of a known kind: echo (fire-and-forget callers)
+        return await self._rest(method.upper(), target, body)
+
+    async def _rest(self, method: str, t: _Target, body: Any) -> Any:
+        """A REST call on the tracker, answered with wire dicts as the API server answers."""
+        cls, ns, name = t.cls, t.namespace, t.name
+        if method == "POST" and name is None:
+            return (await self.create(cls.model_validate(body), namespace=ns)).to_dict()
+        if method == "POST" and t.subresource == "binding":
+            await self.bind(ns or "", name or "", body["target"]["name"])
+            return {"kind": "Status", "status": "Success"}
+        if name is None:
+            if method == "GET":
+                items = await self.list(cls, namespace=ns)
+                return {"kind": f"{cls.KIND}List", "metadata": {"resourceVersion": items.resource_version},
+                        "items": [i.to_dict() for i in items.items]}
+            raise errors.MethodNotAllowed(f"{method} on a collection")
+        if method == "GET":
+            return (await self.get(cls, name, namespace=ns)).to_dict()
+        if method == "PUT":
+            return (await self.replace(cls.model_validate(body), subresource=t.subresource)).to_dict()
+        if method == "PATCH":  # wire dicts all the way: raw callers keep fields the models drop
+            return self._patch(cls, name, body, namespace=ns, subresource=t.subresource)
+        if method == "DELETE":
+            uid = ((body or {}).get("preconditions") or {}).get("uid")
+            current = self.objects.get((cls.KIND, self._ns(cls, ns), name))
+            if uid and current is not None and current["metadata"].get("uid") != uid:
+                raise errors.Conflict(f"Precondition failed: UID in precondition: {uid}")
+            return await self.delete(cls, name, namespace=ns)
+        raise errors.MethodNotAllowed(method)
+
+    # -- watch streams ----------------------------------------------------------------------------
+
+    async def _stream(self, cls: type[Any], match: Matcher, resource_version: str | None, timeout_s: float | None,
+                      allow_bookmarks: bool) -> AsyncIterator[WatchEvent[Any]]:
+        if self._watch_errors:
+            raise self._watch_errors.pop(0)
+        if self.watch_ends_immediately:
+            return
+        q: asyncio.Queue[Any] = asyncio.Queue()
+        entry = (cls.KIND, q)
+        self._watchers.append(entry)  # before the replay: no write in between is lost
+        try:
+            if resource_version:
+                since = int(resource_version)
+                if since < self.compacted_rv:
+                    raise errors.Expired(f"too old resource version: {since} ({self.compacted_rv})")
+                backlog = [c for c in self.history if c.kind == cls.KIND
+                           and (c.rv > since or (self.replay_boundary and c.rv == since))]
+            else:
+                backlog = [_Change(self.rv, cls.KIND, "ADDED", o, None)
+                           for k, o in self.objects.items() if k[0] == cls.KIND]
+            replayed = max((c.rv for c in backlog), default=-1)
+            for change in backlog:
+                if (ev := _translate(cls, change, match)) is not None:
+                    yield ev
+            loop = asyncio.get_running_loop()
+            deadline = None if timeout_s is None else loop.time() + timeout_s
+            while True:
+                remaining = None if deadline is None else deadline - loop.time()
+                if remaining is not None and remaining <= 0:
+                    return
+                try:
+                    item = await asyncio.wait_for(q.get(), remaining)
+                except TimeoutError:
+                    return
+                if item is _END:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                if isinstance(item, WatchEvent):
+                    if item.type == "BOOKMARK" and not allow_bookmarks:
+                        continue
+                    raw_obj = item.raw["object"]
+                    obj = None if item.type == "ERROR" else cls.model_validate(raw_obj)
+                    yield WatchEvent(item.type, obj, item.raw)
+                    continue
+                if item.rv <= replayed:
+                    continue  # already replayed
+                if (ev := _translate(cls, item, match)) is not None:
+                    yield ev
+        finally:
+            self._watchers.remove(entry)
+
+
+@dataclass(frozen=True)
+class _Target:
+    cls: type[Resource]
+    namespace: str | None
+    name: str | None
+    subresource: str | None
+
+
+_PATH = re.compile(r"^/(?:api/(?P<core>v1)|apis/(?P<group>[^/]+)/(?P<version>[^/]+))"
+                   r"(?:/namespaces/(?P<ns>[^/]+))?/(?P<plural>[^/]+)(?:/(?P<name>[^/]+)(?:/(?P<sub>[^/]+))?)?$")
+
+
+def _parse_path(path: str) -> _Target | None:
+    m = _PATH.match(path.split("?", 1)[0])
+    if m is None:
+        return None
+    group, version = ("", "v1") if m["core"] else (m["group"], m["version"])
+    try:
+        cls = registry.by_resource(group, version, m["plural"])
+    except KeyError:
+        return None
+    return _Target(cls, m["ns"], m["name"], m["sub"])
+
+
+def _sort_key(item: tuple[Key, dict[str, Any]]) -> tuple[str, str, str]:
+    (kind, ns, name), _ = item
+    return kind, ns or "", name
+
+
+def _translate(cls: type[Any], c: _Change, match: Matcher) -> WatchEvent[Any] | None:
+    now, before = match(c.obj), match(c.old)
+    if c.type == "ADDED":
+        etype = "ADDED" if now else None
+    elif c.type == "DELETED":
+        etype = "DELETED" if before else None
+    elif now and before:
+        etype = "MODIFIED"
+    elif now:
+        etype = "ADDED"
+    elif before:
+        etype = "DELETED"
+    else:
+        etype = None
+    if etype is None:
+        return None
+    return WatchEvent(etype, cls.model_validate(c.obj), {"type": etype, "object": copy.deepcopy(c.obj)})
+
+
+_CHECK: KubeClient = FakeClient()  # mypy: the fake has the real client's surface
 
 
 def preload(informer: Informer[Any], *objs: Resource) -> None:

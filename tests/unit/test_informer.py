@@ -1,4 +1,4 @@
-"""Informer (reflector + cache + handlers + indexes) against the scriptable FakeApi, and the
+"""Informer (reflector + cache + handlers + indexes) against the scriptable FakeClient, and the
 jittered Backoff it reconnects with.
 
 Every test drives the informer's real run() task; the fake keeps history like the API
@@ -8,6 +8,7 @@ server's watch cache, so resumption, compaction (410) and paging behave as they 
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -19,8 +20,9 @@ from machinery import errors
 from machinery.backoff import Backoff
 from machinery.clock import FakeClock
 from machinery.informer import Informer, InformerFactory, namespace_index, path_index
+from machinery.meta import split_key
 from machinery.selectors import parse_label_selector
-from tests.unit.fake_api import FakeApi, Thing
+from tests.unit.fake_client import FakeClient, Thing
 
 
 def fast_backoff() -> Backoff:
@@ -67,8 +69,8 @@ async def quiet(rounds: int = 20) -> None:
 
 
 @pytest.fixture
-def api() -> FakeApi:
-    return FakeApi()
+def api() -> FakeClient:
+    return FakeClient()
 
 
 @pytest.fixture
@@ -87,7 +89,36 @@ async def running() -> AsyncIterator[Callable[[Informer[Any]], asyncio.Task[None
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def make(api: FakeApi, **kw: Any) -> Informer[Thing]:
+def create(api: FakeClient, name: str, namespace: str | None = "default", *, labels: dict[str, str] | None = None,
+           spec: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A Thing written straight into the tracker (as another client would write it)."""
+    meta: dict[str, Any] = {"name": name, "uid": f"uid-{name}"}
+    if namespace:
+        meta["namespace"] = namespace
+    if labels:
+        meta["labels"] = labels
+    if ("Thing", namespace, name) in api.objects:
+        raise errors.AlreadyExists(name)
+    return api.store({"apiVersion": Thing.api_version(), "kind": "Thing", "metadata": meta, "spec": spec or {}})
+
+
+def update(api: FakeClient, key: str, *, spec: dict[str, Any] | None = None,
+           labels: dict[str, str] | None = None) -> dict[str, Any]:
+    ns, name = split_key(key)
+    new = copy.deepcopy(api.objects[("Thing", ns, name)])
+    if spec is not None:
+        new["spec"] = spec
+    if labels is not None:
+        new["metadata"]["labels"] = labels
+    return api.store(new)
+
+
+def delete(api: FakeClient, key: str) -> dict[str, Any]:
+    ns, name = split_key(key)
+    return api.remove(Thing, ns, name)
+
+
+def make(api: FakeClient, **kw: Any) -> Informer[Thing]:
     kw.setdefault("backoff", fast_backoff())
     return Informer(api, Thing, **kw)
 
@@ -95,9 +126,9 @@ def make(api: FakeApi, **kw: Any) -> Informer[Thing]:
 # ------------------------------------------------------------------ list + watch
 
 
-async def test_list_then_watch(api: FakeApi, running: Any) -> None:
+async def test_list_then_watch(api: FakeClient, running: Any) -> None:
     for n in ["a", "b", "c"]:
-        api.create(n)
+        create(api, n)
     inf = make(api)
     rec = Recorder().register(inf)
     assert not inf.has_synced
@@ -111,9 +142,9 @@ async def test_list_then_watch(api: FakeApi, running: Any) -> None:
     assert api.watch_calls[0]["allow_bookmarks"] is True
 
     rec.calls.clear()
-    api.create("d")
-    api.update("default/a", spec={"x": 1})
-    api.delete("default/b")
+    create(api, "d")
+    update(api, "default/a", spec={"x": 1})
+    delete(api, "default/b")
     await eventually(lambda: len(rec.calls) == 3)
     assert rec.calls == [
         ("add", "default/d", "104"),
@@ -129,7 +160,7 @@ async def test_list_then_watch(api: FakeApi, running: Any) -> None:
     assert len(api.list_calls) == 1
 
 
-async def test_wait_synced_times_out_while_list_fails(api: FakeApi, running: Any) -> None:
+async def test_wait_synced_times_out_while_list_fails(api: FakeClient, running: Any) -> None:
     api.fail_list(*[errors.ServiceUnavailable("down")] * 1000)
     inf = make(api)
     running(inf)
@@ -139,8 +170,8 @@ async def test_wait_synced_times_out_while_list_fails(api: FakeApi, running: Any
     assert len(api.list_calls) >= 2, "the informer must keep retrying"
 
 
-async def test_list_errors_are_retried_until_synced(api: FakeApi, running: Any) -> None:
-    api.create("a")
+async def test_list_errors_are_retried_until_synced(api: FakeClient, running: Any) -> None:
+    create(api, "a")
     api.fail_list(errors.ConnectionFailed("refused"), httpx.ConnectError("refused"), errors.Forbidden("rbac"))
     inf = make(api)
     rec = Recorder().register(inf)
@@ -150,10 +181,10 @@ async def test_list_errors_are_retried_until_synced(api: FakeApi, running: Any) 
     assert rec.calls == [("add", "default/a", "101")]
 
 
-async def test_selectors_and_namespace_are_passed_and_respected(api: FakeApi, running: Any) -> None:
-    api.create("web", labels={"app": "web"})
-    api.create("db", labels={"app": "db"})
-    api.create("other-ns", namespace="kube-system", labels={"app": "web"})
+async def test_selectors_and_namespace_are_passed_and_respected(api: FakeClient, running: Any) -> None:
+    create(api, "web", labels={"app": "web"})
+    create(api, "db", labels={"app": "db"})
+    create(api, "other-ns", namespace="kube-system", labels={"app": "web"})
     inf = make(api, namespace="default", label_selector=parse_label_selector("app=web"), field_selector="metadata.name!=x")
     rec = Recorder().register(inf)
     running(inf)
@@ -165,8 +196,8 @@ async def test_selectors_and_namespace_are_passed_and_respected(api: FakeApi, ru
     await eventually(lambda: api.open_watches == 1)
     assert api.watch_calls[0]["label_selector"] == "app=web"
     rec.calls.clear()
-    api.update("default/web", labels={"app": "old"})  # leaves the selector: DELETED
-    api.update("default/db", labels={"app": "web"})  # enters it: ADDED
+    update(api, "default/web", labels={"app": "old"})  # leaves the selector: DELETED
+    update(api, "default/db", labels={"app": "web"})  # enters it: ADDED
     await eventually(lambda: len(rec.calls) == 2)
     assert [c[:2] for c in rec.calls] == [("delete", "default/web"), ("add", "default/db")]
     assert inf.keys() == ["default/db"]
@@ -175,9 +206,9 @@ async def test_selectors_and_namespace_are_passed_and_respected(api: FakeApi, ru
 # ------------------------------------------------------------------ paging
 
 
-async def test_list_is_paged_with_limit_and_continue(api: FakeApi, running: Any) -> None:
+async def test_list_is_paged_with_limit_and_continue(api: FakeClient, running: Any) -> None:
     for i in range(1203):
-        api.create(f"o{i:04d}")
+        create(api, f"o{i:04d}")
     inf = make(api)
     rec = Recorder().register(inf)
     running(inf)
@@ -192,18 +223,18 @@ async def test_list_is_paged_with_limit_and_continue(api: FakeApi, running: Any)
 
 
 async def test_server_without_paging_gives_everything_at_once(running: Any) -> None:
-    api = FakeApi(paging=False)
+    api = FakeClient(paging=False)
     for i in range(700):
-        api.create(f"o{i}")
+        create(api, f"o{i}")
     inf = make(api)
     running(inf)
     await inf.wait_synced(timeout_s=5)
     assert len(api.list_calls) == 1 and len(inf.keys()) == 700
 
 
-async def test_expired_continue_token_falls_back_to_a_full_list(api: FakeApi, running: Any) -> None:
+async def test_expired_continue_token_falls_back_to_a_full_list(api: FakeClient, running: Any) -> None:
     for i in range(600):
-        api.create(f"o{i:04d}")
+        create(api, f"o{i:04d}")
     api.expire_continue_tokens = True
     inf = make(api)
     rec = Recorder().register(inf)
@@ -230,23 +261,23 @@ async def test_expired_continue_token_falls_back_to_a_full_list(api: FakeApi, ru
     ids=lambda e: type(e).__name__,
 )
 async def test_dropped_watch_resumes_without_duplicates(failure: Exception, running: Any) -> None:
-    api = FakeApi(replay_boundary=True)  # the resumed stream repeats the boundary event
-    api.create("a")
-    api.create("b")
+    api = FakeClient(replay_boundary=True)  # the resumed stream repeats the boundary event
+    create(api, "a")
+    create(api, "b")
     inf = make(api)
     rec = Recorder().register(inf)
     running(inf)
     await inf.wait_synced(timeout_s=2)
     await eventually(lambda: api.open_watches == 1)
-    api.update("default/a", spec={"v": 1})
+    update(api, "default/a", spec={"v": 1})
     await eventually(lambda: len(rec.calls) == 3)
     # The stream breaks, the first reconnect fails too; the changes written right after the
     # break (no await in between) can only arrive through the resumed watch's replay.
     api.fail_watch(errors.ServiceUnavailable("still down"))
     api.drop_watches(failure)
-    api.create("c")
-    api.update("default/b", spec={"v": 2})
-    api.delete("default/a")
+    create(api, "c")
+    update(api, "default/b", spec={"v": 2})
+    delete(api, "default/a")
     await eventually(lambda: len(rec.calls) == 6)
     await quiet()
     assert rec.calls[3:] == [
@@ -261,15 +292,15 @@ async def test_dropped_watch_resumes_without_duplicates(failure: Exception, runn
 
 
 async def test_watch_that_ends_normally_is_resumed_from_last_rv(running: Any) -> None:
-    api = FakeApi()
-    api.create("a")
+    api = FakeClient()
+    create(api, "a")
     inf = make(api, watch_timeout_s=0.05)
     rec = Recorder().register(inf)
     running(inf)
     await inf.wait_synced(timeout_s=2)
-    api.update("default/a", spec={"n": 1})
+    update(api, "default/a", spec={"n": 1})
     await eventually(lambda: len(api.watch_calls) >= 3)  # several 50 ms watches have ended
-    api.update("default/a", spec={"n": 2})
+    update(api, "default/a", spec={"n": 2})
     await eventually(lambda: len(rec.calls) == 3)
     await quiet()
     assert [c[0] for c in rec.calls] == ["add", "update", "update"]
@@ -279,13 +310,13 @@ async def test_watch_that_ends_normally_is_resumed_from_last_rv(running: Any) ->
     assert len(api.list_calls) == 1
 
 
-async def test_end_watches_resumes_immediately(api: FakeApi, running: Any) -> None:
-    api.create("a")
+async def test_end_watches_resumes_immediately(api: FakeClient, running: Any) -> None:
+    create(api, "a")
     inf = make(api)
     running(inf)
     await inf.wait_synced(timeout_s=2)
     await eventually(lambda: api.open_watches == 1)
-    api.create("b")
+    create(api, "b")
     await eventually(lambda: inf.get("default/b") is not None)
     api.end_watches()
     await eventually(lambda: len(api.watch_calls) == 2 and api.open_watches == 1)
@@ -293,7 +324,7 @@ async def test_end_watches_resumes_immediately(api: FakeApi, running: Any) -> No
 
 
 async def test_watch_ending_at_once_does_not_spin(running: Any) -> None:
-    api = FakeApi()
+    api = FakeClient()
     api.watch_ends_immediately = True
     inf = make(api, backoff=Backoff(0.05, 0.05, jitter=0.0))
     running(inf)
@@ -305,18 +336,18 @@ async def test_watch_ending_at_once_does_not_spin(running: Any) -> None:
 # ------------------------------------------------------------------ 410: relist and diff
 
 
-async def test_expired_relists_and_diffs(api: FakeApi, running: Any) -> None:
+async def test_expired_relists_and_diffs(api: FakeClient, running: Any) -> None:
     for n in ["keep", "change", "gone"]:
-        api.create(n)
+        create(api, n)
     inf = make(api)
     rec = Recorder().register(inf)
     running(inf)
     await inf.wait_synced(timeout_s=2)
     await eventually(lambda: api.open_watches == 1)
     api.drop_watches()  # writes and compaction below happen before the informer reconnects
-    api.update("default/change", spec={"v": 2})
-    api.delete("default/gone")
-    api.create("new")
+    update(api, "default/change", spec={"v": 2})
+    delete(api, "default/gone")
+    create(api, "new")
     api.compact()
     await eventually(lambda: len(api.list_calls) == 2)
     await eventually(lambda: len(rec.calls) == 6)
@@ -332,8 +363,8 @@ async def test_expired_relists_and_diffs(api: FakeApi, running: Any) -> None:
     assert api.watch_calls[-1]["resource_version"] == "106"
 
 
-async def test_gone_and_error_event_with_410_also_relist(api: FakeApi, running: Any) -> None:
-    api.create("a")
+async def test_gone_and_error_event_with_410_also_relist(api: FakeClient, running: Any) -> None:
+    create(api, "a")
     inf = make(api)
     rec = Recorder().register(inf)
     running(inf)
@@ -350,8 +381,8 @@ async def test_gone_and_error_event_with_410_also_relist(api: FakeApi, running: 
     assert rec.calls == [("add", "default/a", "101")], "relisting an unchanged world calls no handler"
 
 
-async def test_other_error_events_back_off_and_resume(api: FakeApi, running: Any) -> None:
-    api.create("a")
+async def test_other_error_events_back_off_and_resume(api: FakeClient, running: Any) -> None:
+    create(api, "a")
     inf = make(api)
     running(inf)
     await inf.wait_synced(timeout_s=2)
@@ -365,8 +396,8 @@ async def test_other_error_events_back_off_and_resume(api: FakeApi, running: Any
 # ------------------------------------------------------------------ bookmarks and dedup
 
 
-async def test_bookmark_moves_resume_point_only(api: FakeApi, running: Any) -> None:
-    api.create("a")
+async def test_bookmark_moves_resume_point_only(api: FakeClient, running: Any) -> None:
+    create(api, "a")
     inf = make(api)
     rec = Recorder().register(inf)
     running(inf)
@@ -382,14 +413,14 @@ async def test_bookmark_moves_resume_point_only(api: FakeApi, running: Any) -> N
     assert api.watch_calls[1]["resource_version"] == "250"
 
 
-async def test_duplicate_and_stale_events_are_not_delivered(api: FakeApi, running: Any) -> None:
-    api.create("a")
+async def test_duplicate_and_stale_events_are_not_delivered(api: FakeClient, running: Any) -> None:
+    create(api, "a")
     inf = make(api)
     rec = Recorder().register(inf)
     running(inf)
     await inf.wait_synced(timeout_s=2)
     await eventually(lambda: api.open_watches == 1)
-    current = dict(api.objects["default/a"])
+    current = dict(api.objects[("Thing", "default", "a")])
     api.inject("MODIFIED", current)  # identical object, same RV: a replay
     api.inject("ADDED", current)  # same again as ADDED
     stale = {**current, "metadata": {**current["metadata"], "resourceVersion": "99"}, "spec": {"old": True}}
@@ -417,9 +448,9 @@ async def test_duplicate_and_stale_events_are_not_delivered(api: FakeApi, runnin
 # ------------------------------------------------------------------ resync, handlers
 
 
-async def test_resync_calls_update_with_same_object(api: FakeApi, running: Any) -> None:
-    api.create("a")
-    api.create("b")
+async def test_resync_calls_update_with_same_object(api: FakeClient, running: Any) -> None:
+    create(api, "a")
+    create(api, "b")
     inf = make(api, resync_s=0.03)
     seen: list[tuple[str, bool]] = []
     inf.add_handlers(on_update=lambda old, new: seen.append((new.key, old is new)))
@@ -430,8 +461,8 @@ async def test_resync_calls_update_with_same_object(api: FakeApi, running: Any) 
     assert all(same for _, same in seen)
 
 
-async def test_no_resync_by_default(api: FakeApi, running: Any) -> None:
-    api.create("a")
+async def test_no_resync_by_default(api: FakeClient, running: Any) -> None:
+    create(api, "a")
     inf = make(api)
     rec = Recorder().register(inf)
     running(inf)
@@ -441,9 +472,9 @@ async def test_no_resync_by_default(api: FakeApi, running: Any) -> None:
 
 
 async def test_handler_exceptions_are_isolated(
-    api: FakeApi, running: Any, caplog: pytest.LogCaptureFixture
+    api: FakeClient, running: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    api.create("a")
+    create(api, "a")
     inf = make(api)
 
     def bad(*args: Any) -> None:
@@ -455,9 +486,9 @@ async def test_handler_exceptions_are_isolated(
         task = running(inf)
         await inf.wait_synced(timeout_s=2)
         await eventually(lambda: api.open_watches == 1)
-        api.update("default/a", spec={"v": 1})
-        api.create("b")
-        api.delete("default/a")
+        update(api, "default/a", spec={"v": 1})
+        create(api, "b")
+        delete(api, "default/a")
         await eventually(lambda: len(rec.calls) == 4)
     assert rec.kinds() == ["add", "update", "add", "delete"]
     assert not task.done()
@@ -465,9 +496,9 @@ async def test_handler_exceptions_are_isolated(
     assert len(failures) == 4 and all(r.exc_info for r in failures)
 
 
-async def test_late_handler_gets_existing_objects(api: FakeApi, running: Any) -> None:
-    api.create("a")
-    api.create("b")
+async def test_late_handler_gets_existing_objects(api: FakeClient, running: Any) -> None:
+    create(api, "a")
+    create(api, "b")
     inf = make(api)
     running(inf)
     await inf.wait_synced(timeout_s=2)
@@ -478,10 +509,10 @@ async def test_late_handler_gets_existing_objects(api: FakeApi, running: Any) ->
 # ------------------------------------------------------------------ indexes
 
 
-async def test_indexes_follow_adds_updates_deletes(api: FakeApi, running: Any) -> None:
-    api.create("p1", spec={"nodeName": "n1"})
-    api.create("p2", spec={"nodeName": "n1"})
-    api.create("p3", namespace="other", spec={})
+async def test_indexes_follow_adds_updates_deletes(api: FakeClient, running: Any) -> None:
+    create(api, "p1", spec={"nodeName": "n1"})
+    create(api, "p2", spec={"nodeName": "n1"})
+    create(api, "p3", namespace="other", spec={})
     inf = make(api)
     inf.add_index("node", path_index("spec.nodeName"))
     running(inf)
@@ -490,9 +521,9 @@ async def test_indexes_follow_adds_updates_deletes(api: FakeApi, running: Any) -
     assert inf.index_keys("namespace", "other") == ["other/p3"]
     assert [o.name for o in inf.by_index("namespace", "default")] == ["p1", "p2"]
     await eventually(lambda: api.open_watches == 1)
-    api.update("default/p2", spec={"nodeName": "n2"})
-    api.update("other/p3", spec={"nodeName": "n2"})
-    api.delete("default/p1")
+    update(api, "default/p2", spec={"nodeName": "n2"})
+    update(api, "other/p3", spec={"nodeName": "n2"})
+    delete(api, "default/p1")
     await eventually(lambda: inf.get("default/p1") is None)
     assert inf.by_index("node", "n1") == []
     assert [o.key for o in inf.by_index("node", "n2")] == ["default/p2", "other/p3"]
@@ -514,8 +545,8 @@ def test_index_helpers() -> None:
     assert path_index("metadata.name")(t) == ["x"]
 
 
-async def test_index_function_errors_do_not_break_the_cache(api: FakeApi, running: Any) -> None:
-    api.create("a", spec={})
+async def test_index_function_errors_do_not_break_the_cache(api: FakeClient, running: Any) -> None:
+    create(api, "a", spec={})
     inf = make(api)
     inf.add_index("broken", lambda o: [o.spec["missing"]])
     running(inf)
@@ -526,8 +557,8 @@ async def test_index_function_errors_do_not_break_the_cache(api: FakeApi, runnin
 # ------------------------------------------------------------------ factory
 
 
-async def test_factory_shares_informers_and_starts_late_ones(api: FakeApi) -> None:
-    api.create("a", labels={"app": "x"})
+async def test_factory_shares_informers_and_starts_late_ones(api: FakeClient) -> None:
+    create(api, "a", labels={"app": "x"})
     f = InformerFactory(api)
     i1 = f.informer(Thing)
     assert f.informer(Thing) is i1
@@ -590,7 +621,7 @@ def test_fake_clock_is_monotonic() -> None:
         FakeClock().advance(-1)
 
 
-def test_informer_refuses_a_nothing_selector(api: FakeApi) -> None:
+def test_informer_refuses_a_nothing_selector(api: FakeClient) -> None:
     from machinery.selectors import selector_from_model
 
     with pytest.raises(ValueError, match="matches nothing"):
@@ -598,8 +629,8 @@ def test_informer_refuses_a_nothing_selector(api: FakeApi) -> None:
 
 
 async def test_client_without_paging_arguments_is_listed_in_one_call(running: Any) -> None:
-    backing = FakeApi()
-    backing.create("a")
+    backing = FakeClient()
+    create(backing, "a")
 
     class MinimalClient:
         """Only the contract's basic arguments, no limit/continue_token."""

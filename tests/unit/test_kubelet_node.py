@@ -1,9 +1,12 @@
-"""Node status / lease builders and the node agent's calls against a recording API."""
+"""Node status / lease builders and the node agent's calls through ClientApi on the fake clientset."""
 
 from typing import Any
 
+from kubelet.api import ClientApi
 from kubelet.node import HostFacts, NodeAgent, lease_body, node_status
 from machinery import errors
+from machinery.models import Lease, Namespace, Node
+from tests.unit.fake_client import FakeClient
 
 FACTS = HostFacts(cpus=4, memory_bytes=8 * 2**30, mem_available_bytes=4 * 2**30, disk_bytes=100 * 2**30,
                   disk_free_bytes=50 * 2**30, kernel="6.1.0", os_image="Debian GNU/Linux 12", arch="amd64",
@@ -39,95 +42,61 @@ def test_lease_body() -> None:
     assert lease["spec"]["holderIdentity"] == "n1" and lease["spec"]["leaseDurationSeconds"] == 40
 
 
-class RecordingApi:
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, str]] = []
-        self.objects: dict[str, dict[str, Any]] = {}
-
-    async def create(self, path: str, obj: dict[str, Any]) -> dict[str, Any]:
-        self.calls.append(("create", path))
-        key = f"{path}/{obj['metadata']['name']}"
-        if key in self.objects:
-            raise errors.AlreadyExists("exists")
-        obj = {**obj, "metadata": {**obj["metadata"], "uid": "uid-1", "resourceVersion": "1"}}
-        self.objects[key] = obj
-        return obj
-
-    async def get_node(self, name: str) -> dict[str, Any] | None:
-        return self.objects.get(f"/api/v1/nodes/{name}")
-
-    async def get(self, path: str) -> dict[str, Any] | None:
-        self.calls.append(("get", path))
-        return self.objects.get(path)
-
-    async def put(self, path: str, obj: dict[str, Any]) -> dict[str, Any]:
-        self.calls.append(("put", path))
-        self.objects[path] = obj
-        return obj
-
-    async def merge_patch(self, path: str, patch: dict[str, Any]) -> dict[str, Any]:
-        self.calls.append(("patch", path))
-        return patch
+def calls(fake: FakeClient) -> list[tuple[str, str]]:
+    return [(c.kind, c.name) for c in fake.calls_of("request")]
 
 
 async def test_register_then_renew_lease(tmp_path: Any) -> None:
-    api = RecordingApi()
+    fake = FakeClient()
+    fake.store({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-node-lease"}})
+    api = ClientApi(fake)
     agent = NodeAgent(api, node="n1", node_ip="127.0.0.1", port=10250, root_dir=str(tmp_path),
                       docker_version="v", pod_cidr="10.244.3.0/24")
     assert await agent.register() == "10.244.3.0/24"
-    assert agent.uid == "uid-1"
+    node = fake.stored(Node, "n1")
+    assert agent.uid == node.uid
     lease_path = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/n1"
     # The Lease exists before the Node (never Ready without a Lease); then it gets its owner.
-    assert api.calls == [("get", lease_path), ("create", "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases"),
-                         ("create", "/api/v1/nodes"), ("get", lease_path), ("put", lease_path),
-                         ("patch", "/api/v1/nodes/n1/status")]
-    assert api.objects[lease_path]["metadata"]["ownerReferences"] == [
-        {"apiVersion": "v1", "kind": "Node", "name": "n1", "uid": "uid-1"}]
+    assert calls(fake) == [("GET", lease_path), ("POST", "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases"),
+                           ("POST", "/api/v1/nodes"), ("GET", lease_path), ("PUT", lease_path),
+                           ("GET", "/api/v1/nodes/n1"), ("PATCH", "/api/v1/nodes/n1/status")]
+    lease = fake.stored(Lease, "n1", "kube-node-lease")
+    assert [r.to_dict() for r in lease.metadata.ownerReferences] == [
+        {"apiVersion": "v1", "kind": "Node", "name": "n1", "uid": node.uid}]
     # A restarted kubelet adopts the existing node.
     assert await NodeAgent(api, node="n1", node_ip="127.0.0.1", port=1, root_dir=str(tmp_path),
                            docker_version="v", pod_cidr=None).register() == "10.244.3.0/24"
-    api.calls.clear()
+    fake.calls.clear()
+    before = fake.stored(Lease, "n1", "kube-node-lease").metadata.resourceVersion
     await agent.renew_lease()
-    assert api.calls == [("get", lease_path), ("put", lease_path)]
-    assert api.objects[lease_path]["metadata"]["resourceVersion"] == "1"  # PUT carries the version
+    assert calls(fake) == [("GET", lease_path), ("PUT", lease_path)]
+    put = fake.calls_of("request", "PUT")[0].body
+    assert put["metadata"]["resourceVersion"] == before  # the PUT carries the version it read
 
 
 async def test_lease_namespace_created_when_missing(tmp_path: Any) -> None:
-    api = RecordingApi()
-    leases = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases"
-    real_create = api.create
-
-    async def create(path: str, obj: dict[str, Any]) -> dict[str, Any]:
-        if path == leases and "/api/v1/namespaces/kube-node-lease" not in api.objects:
-            api.calls.append(("create", path))
-            raise errors.NotFound("namespaces \"kube-node-lease\" not found")
-        return await real_create(path, obj)
-
-    api.create = create  # type: ignore[method-assign]
-    agent = NodeAgent(api, node="n1", node_ip="127.0.0.1", port=1, root_dir=str(tmp_path),
+    fake = FakeClient()
+    fake.fail("create", "Lease", errors.NotFound('namespaces "kube-node-lease" not found'), times=1)
+    agent = NodeAgent(ClientApi(fake), node="n1", node_ip="127.0.0.1", port=1, root_dir=str(tmp_path),
                       docker_version="v", pod_cidr=None)
     await agent.renew_lease()
-    assert f"{leases}/n1" in api.objects  # created in the same call, not a beat later
+    assert fake.stored(Namespace, "kube-node-lease") is not None
+    assert fake.stored(Lease, "n1", "kube-node-lease") is not None  # created in the same call, not a beat later
 
 
 async def test_ready_after_unknown_gets_a_new_transition_time(tmp_path: Any) -> None:
-    api = RecordingApi()
-    agent = NodeAgent(api, node="n1", node_ip="127.0.0.1", port=1, root_dir=str(tmp_path),
+    fake = FakeClient()
+    agent = NodeAgent(ClientApi(fake), node="n1", node_ip="127.0.0.1", port=1, root_dir=str(tmp_path),
                       docker_version="v", pod_cidr="10.244.3.0/24")
     await agent.register()
-    node = api.objects["/api/v1/nodes/n1"]
+    node = fake.objects[("Node", None, "n1")]
     # While the kubelet was frozen the node lifecycle controller marked it Unknown.
-    node["status"] = {"conditions": [{"type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown",
-                                      "lastHeartbeatTime": "2020-01-01T00:00:00Z",
-                                      "lastTransitionTime": "2020-01-01T00:01:00Z"}]}
-    sent: list[dict[str, Any]] = []
-
-    async def merge_patch(path: str, patch: dict[str, Any]) -> dict[str, Any]:
-        sent.append(patch)
-        return patch
-
-    api.merge_patch = merge_patch  # type: ignore[method-assign]
+    fake.store({**node, "status": {"conditions": [{"type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown",
+                                                   "lastHeartbeatTime": "2020-01-01T00:00:00Z",
+                                                   "lastTransitionTime": "2020-01-01T00:01:00Z"}]}})
+    fake.calls.clear()
     await agent.patch_status()
+    sent = [c.body for c in fake.calls_of("request", "PATCH") if c.name == "/api/v1/nodes/n1/status"]
     ready = next(c for c in sent[0]["status"]["conditions"] if c["type"] == "Ready")
     assert ready["status"] == "True" and ready["lastTransitionTime"] != "2020-01-01T00:01:00Z"
     assert ready["lastTransitionTime"] > "2020-01-01T00:01:00Z"

@@ -10,10 +10,12 @@ from typing import Any
 
 import pytest
 
+from kubelet.api import ClientApi
 from kubelet.logs import LogCopiers
 from kubelet.podworker import PodWorker, WorkerConfig
 from kubelet.runtime import ContainerInfo, ContainerSpec, ExecResult, NameInUse
 from machinery.events import EventRecorder
+from tests.unit.fake_client import FakeClient
 
 NOW = "2026-01-01T00:00:00Z"
 
@@ -82,20 +84,30 @@ class FakeRuntime:
         return sorted((c for c in self.containers.values() if c.container == name), key=lambda c: c.restarts)
 
 
-class RecordingApi:
-    def __init__(self, objects: dict[tuple[str, str, str], dict[str, Any]] | None = None) -> None:
-        self.objects = objects or {}
-        self.statuses: list[dict[str, Any]] = []
-        self.deleted: list[tuple[str, str, str]] = []
+class Api(ClientApi):
+    """The kubelet's real ClientApi over the one fake clientset; `statuses` and `deleted` read
+    back what the worker sent."""
 
-    async def patch_pod_status(self, ns: str, name: str, status: dict[str, Any]) -> None:
-        self.statuses.append(status)
+    def __init__(self) -> None:
+        self.fake = FakeClient()
+        super().__init__(self.fake)
 
-    async def delete_pod_now(self, ns: str, name: str, uid: str) -> None:
-        self.deleted.append((ns, name, uid))
+    @property
+    def statuses(self) -> list[dict[str, Any]]:
+        return [c.body["status"] for c in self.fake.calls_of("request", "PATCH") if c.name.endswith("/status")]
 
-    async def fetch(self, plural: str, ns: str, name: str) -> dict[str, Any] | None:
-        return self.objects.get((plural, ns, name))
+    @property
+    def deleted(self) -> list[tuple[str, str, str]]:
+        out = []
+        for c in self.fake.calls_of("request", "DELETE"):
+            parts = c.name.split("/")  # /api/v1/namespaces/NS/pods/NAME
+            out.append((parts[4], parts[6], c.body["preconditions"]["uid"]))
+        return out
+
+    def put(self, kind: str, name: str, **fields: Any) -> None:  # type: ignore[override]
+        """Store a namespaced object of `kind` in namespace default (ConfigMap, Secret, ...)."""
+        self.fake.store({"apiVersion": "v1", "kind": kind, "metadata": {"name": name, "namespace": "default"},
+                         **fields})
 
 
 def make_pod(**spec: Any) -> dict[str, Any]:
@@ -106,10 +118,10 @@ def make_pod(**spec: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> tuple[FakeRuntime, RecordingApi, WorkerConfig]:
+def env(tmp_path: Path) -> tuple[FakeRuntime, Api, WorkerConfig]:
     cfg = WorkerConfig(cluster="t", node="n1", node_ip="127.0.0.1", network="net", root_dir=str(tmp_path / "root"),
                        log_dir=str(tmp_path / "logs"))
-    return FakeRuntime({"kubelite/busybox:latest", "kubelite/pause:latest"}), RecordingApi(), cfg
+    return FakeRuntime({"kubelite/busybox:latest", "kubelite/pause:latest"}), Api(), cfg
 
 
 class EventLog:
@@ -130,9 +142,10 @@ class EventLog:
                             body["message"]))
 
 
-def worker(pod: dict[str, Any], env: tuple[FakeRuntime, RecordingApi, WorkerConfig],
+def worker(pod: dict[str, Any], env: tuple[FakeRuntime, Api, WorkerConfig],
            recorder: EventRecorder | None = None) -> PodWorker:
     rt, api, cfg = env
+    api.fake.store({"apiVersion": "v1", "kind": "Pod", **pod})  # the API server knows the pod
     copiers = LogCopiers(max_bytes=1000, max_files=2, socket="/nonexistent.sock")
     return PodWorker(pod, cfg=cfg, runtime=rt, api=api, copiers=copiers, recorder=recorder)
 
@@ -224,8 +237,8 @@ async def test_missing_image_never_pulls(env: Any) -> None:
 
 async def test_env_volumes_and_limits(env: Any) -> None:
     rt, api, cfg = env
-    api.objects[("configmaps", "default", "cm")] = {"data": {"k": "v", "f.txt": "file"}}
-    api.objects[("secrets", "default", "s")] = {"data": {"pw": base64.b64encode(b"hunter2").decode()}}
+    api.put("ConfigMap", "cm", data={"k": "v", "f.txt": "file"})
+    api.put("Secret", "s", data={"pw": base64.b64encode(b"hunter2").decode()})
     c = {"name": "app", "image": "kubelite/busybox:latest", "command": ["sh", "-c", "echo $(A)"],
          "env": [{"name": "A", "value": "x"}, {"name": "B", "value": "$(A)-y"},
                  {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},

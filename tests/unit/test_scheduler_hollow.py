@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any
 
 from kubelet.hollow import parse_args
 from kubelet.hollow_status import lease_body, node_body, node_ip, pod_ip, running_status
 from scheduler.info import node_info
+from tests.unit.fake_client import FakeClient
 
 
 def test_node_body_is_ready_with_resources() -> None:
@@ -57,25 +57,18 @@ def test_parse_args_accepts_the_kubelet_delegation_flag() -> None:
 
 
 # ---- hollow node process logic with a fake client ------------------------------------------
-class FakeClient:
-    def __init__(self) -> None:
-        self.calls: list[tuple[float, str, str, Any]] = []
-
-    async def request(self, method: str, path: str, *, json: Any = None, headers: Any = None) -> Any:
-        self.calls.append((asyncio.get_running_loop().time(), method, path, json))
-        return json
-
-
 async def test_lease_renewals_are_spread_over_the_period() -> None:
     from kubelet.hollow import HollowConfig, HollowNodes
 
     client = FakeClient()
-    nodes = HollowNodes(client, HollowConfig(count=10, lease_period_s=0.5))  # type: ignore[arg-type]
+    nodes = HollowNodes(client, HollowConfig(count=10, lease_period_s=0.5))
+    await nodes.register_all()
+    client.calls.clear()
     task = asyncio.create_task(nodes.lease_loop())
     await asyncio.sleep(1.4)
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
-    renewals = [(t, path) for t, method, path, _ in client.calls if method == "PATCH"]
+    renewals = [(c.at, c.name) for c in client.calls_of("request", "PATCH")]
     assert 15 <= len(renewals) <= 20  # every node once per period (first one after a period)
     times = [t for t, _ in renewals]
     gaps = sorted(b - a for a, b in zip(times, times[1:], strict=False))
@@ -88,13 +81,13 @@ async def test_register_creates_node_and_lease() -> None:
     from kubelet.hollow import HollowConfig, HollowNodes
 
     client = FakeClient()
-    nodes = HollowNodes(client, HollowConfig(count=2, prefix="x-"))  # type: ignore[arg-type]
+    nodes = HollowNodes(client, HollowConfig(count=2, prefix="x-"))
     await nodes.register_all()
-    posts = sorted(path + ":" + body["metadata"]["name"] for _, method, path, body in client.calls if method == "POST")
+    posts = sorted(c.name + ":" + c.body["metadata"]["name"] for c in client.calls_of("request", "POST"))
     assert posts == [
         "/api/v1/nodes:x-0",
         "/api/v1/nodes:x-1",
         "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases:x-0",
         "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases:x-1",
     ]
-    assert not [c for c in client.calls if c[1] == "PATCH"]  # the create kept the status
+    assert not client.calls_of("request", "PATCH")  # the create kept the status
