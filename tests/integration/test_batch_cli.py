@@ -1,6 +1,7 @@
 """The real kubectl and the kubelite CLI against the real API server and controller-manager for
 the batch and DaemonSet features: DaemonSet rollout history/undo from ControllerRevisions,
-`create job --from=cronjob/...`, and the get/describe columns of ds, job and cronjob."""
+`create job --from=cronjob/...`, the get/describe columns of ds, job and cronjob, and the
+official Python client on Jobs and CronJobs."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
+from kubernetes import client as k8s
 
 from machinery.client import ApiClient
 from tests.integration.conftest import ROOT, ApiServerProcess
@@ -114,7 +116,7 @@ async def _observed(api: ApiClient, ns: str) -> bool:
 async def test_create_job_from_cronjob_and_tables(api_client: ApiClient, namespace: str,
                                                   tools: tuple[Run, Run]) -> None:
     kubectl, kubelite = tools
-    cj = {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "nightly"},
+    cj: dict[str, Any] = {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "nightly"},
           "spec": {"schedule": "@daily", "timeZone": "Europe/Paris",
                    "jobTemplate": {"metadata": {"labels": {"team": "a"}, "annotations": {"note": "x"}},
                                    "spec": {"template": {"spec": {"restartPolicy": "OnFailure", "containers": [
@@ -155,3 +157,27 @@ async def test_create_job_from_cronjob_and_tables(api_client: ApiClient, namespa
            "spec": {"template": {"spec": {"restartPolicy": "Always", "containers": [{"name": "c", "image": "b"}]}}}}
     invalid = kubectl("apply", "-f", "-", check=False, stdin=yaml.safe_dump(job))
     assert invalid.returncode != 0 and 'spec.template.spec.restartPolicy: Unsupported value: "Always"' in invalid.stderr
+
+
+def test_official_python_client_reads_and_writes_batch_kinds(apiserver: ApiServerProcess, namespace: str) -> None:
+    cfg = k8s.Configuration()
+    cfg.host = apiserver.url
+    with k8s.ApiClient(cfg) as api:
+        batch = k8s.BatchV1Api(api)
+        template = k8s.V1PodTemplateSpec(spec=k8s.V1PodSpec(restart_policy="Never", containers=[
+            k8s.V1Container(name="c", image="kubelite/busybox:latest", command=["true"])]))
+        created = api.sanitize_for_serialization(batch.create_namespaced_job(namespace, k8s.V1Job(
+            metadata=k8s.V1ObjectMeta(name="py"), spec=k8s.V1JobSpec(completions=2, template=template))))
+        assert created["spec"]["backoffLimit"] == 6 and created["spec"]["completionMode"] == "NonIndexed"
+        assert created["spec"]["selector"]["matchLabels"] == {
+            "batch.kubernetes.io/controller-uid": created["metadata"]["uid"]}
+        assert "status" in created and "succeeded" not in created["status"]
+        cj = api.sanitize_for_serialization(batch.create_namespaced_cron_job(namespace, k8s.V1CronJob(
+            metadata=k8s.V1ObjectMeta(name="pycj"),
+            spec=k8s.V1CronJobSpec(schedule="*/5 * * * *", time_zone="Etc/UTC",
+                                   job_template=k8s.V1JobTemplateSpec(spec=k8s.V1JobSpec(template=template))))))
+        assert cj["spec"]["concurrencyPolicy"] == "Allow" and cj["spec"]["successfulJobsHistoryLimit"] == 3
+        jobs = api.sanitize_for_serialization(batch.list_namespaced_job(namespace))
+        assert "py" in [j["metadata"]["name"] for j in jobs["items"]]
+        read = api.sanitize_for_serialization(batch.read_namespaced_cron_job("pycj", namespace))
+        assert read["spec"]["schedule"] == "*/5 * * * *"
