@@ -67,8 +67,9 @@ async def _dial(ws: WebSocket, kind: str, ns: str, name: str) -> ClientConnectio
     url = urlunsplit(("wss" if parts.scheme == "https" else "ws", parts.netloc, path, query, ""))
     offered = list(ws.scope.get("subprotocols") or [])
     try:
-        return await connect(url, subprotocols=offered, max_size=None, compression=None,
-                             open_timeout=10, ping_interval=None, close_timeout=5, proxy=None)
+        conn: ClientConnection = await connect(url, subprotocols=offered, max_size=None, compression=None,
+                                               open_timeout=10, ping_interval=None, close_timeout=5, proxy=None)
+        return conn
     except (OSError, InvalidHandshake, TimeoutError) as exc:
         raise kubelet_proxy._unreachable(base, exc) from None
 

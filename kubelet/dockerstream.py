@@ -21,6 +21,7 @@ lost in a reader's buffer; the docker SDK is used only for the plain JSON calls.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import struct
@@ -143,10 +144,8 @@ class DockerStream:
 
     async def close(self) -> None:
         self.writer.close()
-        try:
+        with contextlib.suppress(OSError, RuntimeError):
             await self.writer.wait_closed()
-        except (OSError, RuntimeError):
-            pass
 
 
 def _api_prefix(client: Any) -> str:

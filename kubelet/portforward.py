@@ -75,8 +75,8 @@ class SpdyPortForward:
         async with self.send_lock:
             await self._send(frame)
 
-    async def feed(self, data: bytes) -> None:
-        for frame in self.framer.feed(data):
+    async def feed(self, data: bytes | str) -> None:
+        for frame in self.framer.feed(data.encode() if isinstance(data, str) else data):
             if isinstance(frame, spdy.DataFrame):
                 self._on_data(frame)
             else:
@@ -124,7 +124,8 @@ class SpdyPortForward:
             pair.task = asyncio.create_task(self._forward(pair), name=f"portforward-{pair.port}")
 
     async def _forward(self, pair: _Pair) -> None:
-        assert pair.data_id is not None and pair.error_id is not None
+        assert pair.data_id is not None
+        assert pair.error_id is not None
         pump: asyncio.Task[None] | None = None
         writer: asyncio.StreamWriter | None = None
         try:

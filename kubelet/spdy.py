@@ -24,14 +24,17 @@ FLAG_FIN = 0x01
 RST_PROTOCOL_ERROR, RST_INVALID_STREAM, RST_REFUSED_STREAM, RST_CANCEL = 1, 2, 3, 5
 MAX_FRAME = 1 << 24
 
-_WORDS = ("options head post put delete trace accept accept-charset accept-encoding accept-language "
-          "accept-ranges age allow authorization cache-control connection content-base content-encoding "
-          "content-language content-length content-location content-md5 content-range content-type date etag "
-          "expect expires from host if-match if-modified-since if-none-match if-range if-unmodified-since "
-          "last-modified location max-forwards pragma proxy-authenticate proxy-authorization range referer "
-          "retry-after server te trailer transfer-encoding upgrade user-agent vary via warning www-authenticate "
-          "method get status").split() + ["200 OK", "version", "HTTP/1.1", "url", "public", "set-cookie",
-                                          "keep-alive", "origin"]
+_WORDS = [
+    "options", "head", "post", "put", "delete", "trace", "accept", "accept-charset", "accept-encoding",
+    "accept-language", "accept-ranges", "age", "allow", "authorization", "cache-control", "connection",
+    "content-base", "content-encoding", "content-language", "content-length", "content-location", "content-md5",
+    "content-range", "content-type", "date", "etag", "expect", "expires", "from", "host", "if-match",
+    "if-modified-since", "if-none-match", "if-range", "if-unmodified-since", "last-modified", "location",
+    "max-forwards", "pragma", "proxy-authenticate", "proxy-authorization", "range", "referer", "retry-after",
+    "server", "te", "trailer", "transfer-encoding", "upgrade", "user-agent", "vary", "via", "warning",
+    "www-authenticate", "method", "get", "status", "200 OK", "version", "HTTP/1.1", "url", "public",
+    "set-cookie", "keep-alive", "origin",
+]
 _TAIL = ("100101201202205206300302303304305306307402405406407408409410411412413414415416417502504505"
          "203 Non-Authoritative Information204 No Content301 Moved Permanently400 Bad Request401 Unauthorized"
          "403 Forbidden404 Not Found500 Internal Server Error501 Not Implemented503 Service Unavailable"

@@ -87,7 +87,7 @@ class Streams:
         self.runtime, self.cluster, self.node = runtime, cluster, node
 
     async def running(self, ns: str, pod: str, container: str) -> ContainerInfo:
-        found = await self.runtime.list_containers({LABEL_CLUSTER: self.cluster, LABEL_NODE: self.node,
+        found: list[ContainerInfo] = await self.runtime.list_containers({LABEL_CLUSTER: self.cluster, LABEL_NODE: self.node,
                                                     LABEL_NS: ns, LABEL_POD: pod, LABEL_CONTAINER: container})
         running = sorted((i for i in found if i.running), key=lambda i: i.restarts)
         if not running:
@@ -128,39 +128,16 @@ class Streams:
 
     async def _session(self, ws: WebSocket, protocol: str | None, stream: dockerstream.DockerStream,
                        command: list[str], *, stdout: bool, stderr: bool, attach: bool) -> None:
-        async def pump_out() -> None:
-            while (item := await stream.read()) is not None:
-                channel, data = item
-                if (channel == channels.STDOUT and stdout) or (channel == channels.STDERR and stderr):
-                    await _send(ws, channels.encode(protocol, channel, data))
-
-        async def pump_in() -> None:
-            while (message := await _receive(ws)) is not None:
-                frame = channels.decode(protocol, message)
-                if frame is None:
-                    continue
-                if frame.channel == channels.STDIN:
-                    await stream.write(frame.data)
-                elif frame.channel == channels.RESIZE:
-                    try:
-                        size = json.loads(frame.data or b"{}")
-                        await stream.resize(int(size.get("Width") or 0), int(size.get("Height") or 0))
-                    except (ValueError, TypeError, AttributeError):
-                        continue
-                elif frame.channel == channels.CLOSE and frame.data[:1] == bytes([channels.STDIN]):
-                    await stream.close_stdin()
-
-        out_task, in_task = asyncio.create_task(pump_out()), asyncio.create_task(pump_in())
+        out_task = asyncio.create_task(_pump_out(ws, protocol, stream, stdout=stdout, stderr=stderr))
+        in_task = asyncio.create_task(_pump_in(ws, protocol, stream))
         try:
             done, _ = await asyncio.wait({out_task, in_task}, return_when=asyncio.FIRST_COMPLETED)
             if out_task in done and out_task.exception() is None:
                 in_task.cancel()
                 code = 0 if attach else await stream.exit_code()
                 await _finish(ws, protocol, channels.exit_status(code, command))
-            else:  # the client left (or sending to it failed): nobody reads the output any more
-                if not attach:
-                    await stream.close_stdin()
-                out_task.cancel()
+            elif not attach:  # the client left (or sending failed): nobody reads the output any more
+                await stream.close_stdin()
         finally:
             for t in (out_task, in_task):
                 t.cancel()
@@ -171,59 +148,89 @@ class Streams:
         offered = list(ws.scope.get("subprotocols") or [])
         protocol = channels.choose(offered, channels.PORTFORWARD_PROTOCOLS)
         await ws.accept(subprotocol=protocol)
-        protocol = protocol or channels.V4  # no protocol offered: the original binary channels
         try:
             sandbox = await self.running(ns, pod, SANDBOX_NAME)
-        except StreamFailure as exc:
-            await ws.close(code=1011, reason=str(exc)[:120])
+            session = await _portforward_session(ws, protocol or channels.V4, sandbox, f"{ns}/{pod}")
+        except (StreamFailure, ValueError) as exc:
+            await ws.close(code=1011 if isinstance(exc, StreamFailure) else 1008, reason=str(exc)[:120])
             return
-
-        async def connect(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-            return await podnet.connect_in_pod(pid=sandbox.pid, ip=sandbox.ip, port=port)
-
-        async def send(message: bytes | str) -> None:
-            await _send(ws, message)
-
-        describe = f"{ns}/{pod}"
-        session: SpdyPortForward | ChannelPortForward
-        if protocol == channels.SPDY_PORTFORWARD:
-            session = SpdyPortForward(send, connect, describe)
-        else:
-            try:
-                ports = channels.parse_ports(ws.query_params.getlist("ports"))
-            except ValueError as exc:
-                ports, problem = [], str(exc)
-            else:
-                problem = "" if ports else "query parameter \"ports\" is required"
-            if problem:
-                await ws.close(code=1008, reason=problem[:120])
-                return
-            session = ChannelPortForward(send, connect, describe, protocol=protocol, ports=ports)
-            await session.start()
         done = asyncio.create_task(session.done.wait())
         try:
-            while True:
-                receive = asyncio.create_task(_receive(ws))
-                finished, _ = await asyncio.wait({receive, done}, return_when=asyncio.FIRST_COMPLETED)
-                if receive not in finished:
-                    receive.cancel()
-                    break
-                message = receive.result()
-                if message is None:
-                    break
-                if isinstance(session, SpdyPortForward):
-                    await session.feed(message if isinstance(message, bytes) else message.encode())
-                else:
-                    await session.feed(message)
+            while (message := await _receive_until(ws, done)) is not None:
+                await session.feed(message)
         except (WebSocketDisconnect, OSError) as exc:
-            log.debug("port-forward to %s ended: %s", describe, exc)
+            log.debug("port-forward to %s/%s ended: %s", ns, pod, exc)
         except ValueError as exc:  # malformed SPDY: end the session, say why in the log
-            log.info("port-forward to %s: %s", describe, exc)
+            log.info("port-forward to %s/%s: %s", ns, pod, exc)
         finally:
             done.cancel()
             await session.aclose()
             with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
                 await ws.close(code=1000)
+
+
+async def _pump_out(ws: WebSocket, protocol: str | None, stream: dockerstream.DockerStream, *,
+                    stdout: bool, stderr: bool) -> None:
+    """Process output -> the client, on the channels it asked for."""
+    while (item := await stream.read()) is not None:
+        channel, data = item
+        if (channel == channels.STDOUT and stdout) or (channel == channels.STDERR and stderr):
+            await _send(ws, channels.encode(protocol, channel, data))
+
+
+async def _pump_in(ws: WebSocket, protocol: str | None, stream: dockerstream.DockerStream) -> None:
+    """Client messages -> stdin, resize, close of stdin; returns when the client disconnected."""
+    while (message := await _receive(ws)) is not None:
+        frame = channels.decode(protocol, message)
+        if frame is None:
+            continue
+        if frame.channel == channels.STDIN:
+            await stream.write(frame.data)
+        elif frame.channel == channels.RESIZE:
+            size = _terminal_size(frame.data)
+            if size is not None:
+                await stream.resize(*size)
+        elif frame.channel == channels.CLOSE and frame.data[:1] == bytes([channels.STDIN]):
+            await stream.close_stdin()
+
+
+def _terminal_size(data: bytes) -> tuple[int, int] | None:
+    """`{"Width": w, "Height": h}` -> (w, h); None when malformed."""
+    try:
+        size = json.loads(data or b"{}")
+        return int(size.get("Width") or 0), int(size.get("Height") or 0)
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
+async def _receive_until(ws: WebSocket, done: asyncio.Task[Any]) -> bytes | str | None:
+    """The next client message, or None when the client left or `done` finished first."""
+    receive = asyncio.create_task(_receive(ws))
+    finished, _ = await asyncio.wait({receive, done}, return_when=asyncio.FIRST_COMPLETED)
+    if receive not in finished:
+        receive.cancel()
+        return None
+    return receive.result()
+
+
+async def _portforward_session(ws: WebSocket, protocol: str, sandbox: ContainerInfo,
+                               describe: str) -> SpdyPortForward | ChannelPortForward:
+    """The session for the negotiated protocol (started); ValueError for bad `ports`."""
+
+    async def connect(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        return await podnet.connect_in_pod(pid=sandbox.pid, ip=sandbox.ip, port=port)
+
+    async def send(message: bytes | str) -> None:
+        await _send(ws, message)
+
+    if protocol == channels.SPDY_PORTFORWARD:
+        return SpdyPortForward(send, connect, describe)
+    ports = channels.parse_ports(ws.query_params.getlist("ports"))
+    if not ports:
+        raise ValueError('query parameter "ports" is required')
+    session = ChannelPortForward(send, connect, describe, protocol=protocol, ports=ports)
+    await session.start()
+    return session
 
 
 def register(app: FastAPI, runtime: Any, *, cluster: str, node: str) -> None:

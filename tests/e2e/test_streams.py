@@ -1,3 +1,5 @@
+# mypy: disable-error-code="union-attr,arg-type,no-untyped-call"
+# (the official client: its models are optional everywhere; dict bodies work as in its docs)
 """Interactive streams on a real kubelet, through the API server's relay, with the real clients:
 the official Python client (binary exec, stdin closed by the client, port-forward of a raw TCP
 echo and of an HTTP server bound to the pod's loopback) and the real kubectl (`exec -it` driven
