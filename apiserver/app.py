@@ -104,7 +104,7 @@ def create_app(
 ) -> FastAPI:
     config = config or ApiServerConfig()
     kind_list = list(kinds if kinds is not None else registry.ALL_KINDS)
-    ctx = Ctx(storage=storage if storage is not None else _NotConnected(),  # type: ignore[arg-type]
+    ctx = Ctx(storage=storage if storage is not None else _NotConnected(),
               allocator=ServiceAllocator(config.service_cluster_ip_range, config.service_node_port_range),
               config=config)
 

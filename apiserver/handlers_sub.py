@@ -65,7 +65,7 @@ async def bind(ctx: Ctx, pod_cls: ResourceClass, namespace: str, pod_name: str |
         assigned = (current.get("spec") or {}).get("nodeName")
         if assigned:
             raise conflict(pod_cls, name, f'pod {name} is already assigned to node "{assigned}"')
-        new = deepcopy(current)
+        new: Obj = deepcopy(current)
         new.setdefault("spec", {})["nodeName"] = node
         if annotations:
             new["metadata"]["annotations"] = {**(cur_meta.get("annotations") or {}), **annotations}

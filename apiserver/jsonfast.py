@@ -19,7 +19,7 @@ import json
 from typing import Any
 
 try:
-    import orjson
+    import orjson as orjson  # re-exported: apiserver.bodies uses jsonfast.orjson
 except ImportError:  # optional: the standard library does the same, slower
     orjson = None  # type: ignore[assignment]
 

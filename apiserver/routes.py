@@ -140,13 +140,13 @@ class ApiRoutes:
             cls = self._kind(group, version, plural)
             if not cls.NAMESPACED or len(tail) > 2:
                 raise _not_found()
-            return Target(cls, ns, *tail), legacy_watch  # type: ignore[arg-type]
+            return Target(cls, ns, *tail), legacy_watch
         if not rest or len(rest) > 3:
             raise _not_found()
         cls = self._kind(group, version, rest[0])
         if cls.NAMESPACED and len(rest) > 1:
             raise _not_found()
-        return Target(cls, None, *rest[1:]), legacy_watch  # type: ignore[arg-type]
+        return Target(cls, None, *rest[1:]), legacy_watch
 
     # --- dispatch ------------------------------------------------------------------------------
 

@@ -61,7 +61,9 @@ _ALPHABET = string.ascii_lowercase + string.digits
 
 
 def new_token() -> str:
-    pick = lambda n: "".join(secrets.choice(_ALPHABET) for _ in range(n))  # noqa: E731
+    def pick(n: int) -> str:
+        return "".join(secrets.choice(_ALPHABET) for _ in range(n))
+
     return f"{pick(6)}.{pick(16)}"
 
 
@@ -292,7 +294,7 @@ def default_join_home() -> Path:
     return Path(os.environ.get("KUBELITE_HOME") or Path.home() / ".kubelite").expanduser().resolve() / "agent"
 
 
-def register(app: Any) -> None:
+def register(app: typer.Typer) -> None:
     from cli.errors import run
 
     token = typer.Typer(no_args_is_help=True, help="Bootstrap tokens for `kubelite join`.")

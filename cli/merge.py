@@ -88,6 +88,6 @@ def annotated(desired: dict[str, Any]) -> dict[str, Any]:
     else:
         meta.pop("annotations", None)
     encoded = json.dumps(clean, sort_keys=True, separators=(",", ":"))
-    out = json.loads(encoded)
+    out: dict[str, Any] = json.loads(encoded)
     out["metadata"]["annotations"] = {**annotations, LAST_APPLIED: encoded}
     return out

@@ -78,14 +78,16 @@ def _registry() -> Any:
 
 def resolve_kind(name: str) -> type[Any]:
     try:
-        return _registry().resolve(name)
+        cls: type[Any] = _registry().resolve(name)
+        return cls
     except KeyError:
         raise CliError(f'the server doesn\'t have a resource type "{name}"') from None
 
 
 def kind_for_object(obj: dict[str, Any]) -> type[Any]:
     try:
-        return _registry().model_for(obj)
+        model: type[Any] = _registry().model_for(obj)
+        return model
     except KeyError:
         raise CliError(f'resource mapping not found for name: "{(obj.get("metadata") or {}).get("name", "")}" '
                        f'namespace: "" from "": no matches for kind "{obj.get("kind")}" in version '

@@ -41,10 +41,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubelet.hollow_control import parse_ranges, read_control_file
-from kubelet.hollow_status import lease_body, node_body, pod_ip, pod_ip_in, running_status, utc_micro
+from kubelet.hollow_status import lease_body, node_body, pod_ip, pod_ip_in, running_status
 from machinery import errors
 from machinery.backoff import Backoff
 from machinery.client import ApiClient, KubeClient
+from machinery.clock import now_micro_rfc3339
 from machinery.informer import Informer
 from machinery.logsetup import setup_logging
 from machinery.models import Node, Pod
@@ -129,7 +130,7 @@ class HollowNodes:
 
     async def _renew(self, name: str) -> None:
         path = f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{name}"
-        patch = {"spec": {"holderIdentity": name, "renewTime": utc_micro(), "leaseDurationSeconds": 40}}
+        patch = {"spec": {"holderIdentity": name, "renewTime": now_micro_rfc3339(), "leaseDurationSeconds": 40}}
         async with self._write_slots:
             try:
                 await self.client.request("PATCH", path, json=patch, headers=MERGE)

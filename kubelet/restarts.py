@@ -47,7 +47,7 @@ def backoff_delay_s(steps: int) -> float:
     """Delay before restart number `steps` of a crash run: 0, 10, 20, 40, ... capped at 300."""
     if steps <= 0:
         return 0.0
-    return min(BASE_BACKOFF_S * (2 ** (steps - 1)), MAX_BACKOFF_S)
+    return min(BASE_BACKOFF_S * (2.0 ** (steps - 1)), MAX_BACKOFF_S)
 
 
 def decide(*, policy: str, exit_code: int, is_init: bool, backoff_steps: int, ran_s: float,

@@ -94,7 +94,8 @@ class Streams:
             what = "pod" if container == SANDBOX_NAME else f'container "{container}" in pod'
             name = pod if container == SANDBOX_NAME else f'"{pod}"'
             raise StreamFailure(f"{what} {name} is not running on node {self.node}", "NotFound", 404)
-        return running[-1]
+        latest: ContainerInfo = running[-1]
+        return latest
 
     async def command(self, ws: WebSocket, ns: str, pod: str, container: str, *, attach: bool) -> None:
         protocol = channels.choose(list(ws.scope.get("subprotocols") or []))

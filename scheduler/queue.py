@@ -69,7 +69,7 @@ class SchedulingQueue:
     def backoff_s(self, key: str) -> float:
         """The backoff the next failure of `key` will get."""
         attempts = self._attempts.get(key, 0)
-        return min(self.initial_backoff_s * (2 ** min(attempts, 30)), self.max_backoff_s)
+        return min(self.initial_backoff_s * (2.0 ** min(attempts, 30)), self.max_backoff_s)
 
     def add(self, key: str, priority: int = 0, created: str = "") -> None:
         if key in self._in_flight:

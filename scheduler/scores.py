@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from machinery.selectors import LabelSelector
-from scheduler.filters import tolerates
+from machinery.nodematch import tolerates
 from scheduler.info import NodeInfo, PodInfo
 
 MAX_SCORE = 100

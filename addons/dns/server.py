@@ -59,12 +59,12 @@ class DnsServer:
             if len(packet) < 12:
                 return None
             qid = struct.unpack("!H", packet[:2])[0]
-            return DNSRecord(DNSHeader(id=qid, qr=1, rcode=RCODE.FORMERR)).pack()
+            return bytes(DNSRecord(DNSHeader(id=qid, qr=1, rcode=RCODE.FORMERR)).pack())
         reply = request.reply()  # qr=1, aa=1, same id, question echoed
         reply.header.ra = 0  # we never recurse
         if request.header.opcode != OPCODE.QUERY or not request.questions:
             reply.header.rcode = RCODE.NOTIMP if request.header.opcode != OPCODE.QUERY else RCODE.FORMERR
-            return reply.pack()
+            return bytes(reply.pack())
         q = request.q
         result = resolve(str(q.qname), _qtype_name(q.qtype), self.zone)
         reply.header.rcode = getattr(RCODE, result.rcode)

@@ -55,7 +55,8 @@ def _cached(storage: Storage, key: str) -> dict[str, Any] | None:
         return None
     for obj in cache.objects(key):
         if (obj.get("metadata") or {}).get("name") == key.rsplit("/", 1)[-1]:
-            return obj
+            found: dict[str, Any] = obj
+            return found
     return None
 
 

@@ -198,7 +198,7 @@ def _scalar(typ: str, wire_type: int, value: int | memoryview, where: str) -> An
     if typ == "string":
         return _text(value)
     if typ == "bytes":
-        return base64.b64encode(bytes(value)).decode()  # type: ignore[arg-type]
+        return base64.b64encode(bytes(value)).decode()
     assert isinstance(value, int)
     if typ == "bool":
         return bool(value)

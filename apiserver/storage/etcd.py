@@ -98,7 +98,7 @@ class EtcdStorage:
             raise ValueError("no etcd endpoint given")
         url = urlparse(endpoints[0] if "//" in endpoints[0] else f"http://{endpoints[0]}")
         client = aetcd.Client(host=url.hostname or "127.0.0.1", port=url.port or 2379,
-                              timeout=timeout_s, options=dict(_CHANNEL_OPTIONS))  # type: ignore[arg-type]
+                              timeout=timeout_s, options=dict(_CHANNEL_OPTIONS))
         with etcd_errors("connect"):
             await client.connect()
         return cls(client, timeout_s=timeout_s, **options)

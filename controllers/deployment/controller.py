@@ -23,7 +23,7 @@ from controllers.deployment.sync import DeploymentSyncer
 from machinery import errors
 from machinery.events import WARNING
 from machinery.meta import split_key
-from machinery.models import Deployment, Pod, ReplicaSet
+from machinery.models import Deployment, DeploymentStatus, Pod, ReplicaSet
 from machinery.selectors import selector_from_model
 
 log = logging.getLogger(__name__)
@@ -128,7 +128,7 @@ class DeploymentController(Controller):
             await self.syncer.sync_status([*old_rs, *([new_rs] if new_rs else [])], new_rs, d)
             return
         if (cond := progress.paused_condition(d)) is not None:
-            status = util.deep_copy(d.status) if d.status else progress.DeploymentStatus()
+            status = util.deep_copy(d.status) if d.status else DeploymentStatus()
             progress.set_condition(status, cond)
             await self.syncer.write_status(d, status)
         if d.spec.paused or self.syncer.is_scaling_event(d, rs_list):

@@ -45,7 +45,7 @@ class BackoffRecord:
     def delay_s(self) -> float:
         if self.failures_after_last_success <= 0:
             return 0.0
-        return min(BASE_S * 2 ** (self.failures_after_last_success - 1), MAX_S)
+        return min(BASE_S * 2.0 ** (self.failures_after_last_success - 1), MAX_S)
 
     def remaining_s(self, now_s: float) -> float:
         if self.failures_after_last_success <= 0 or self.last_failure_s is None:
