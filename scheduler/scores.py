@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from machinery.selectors import LabelSelector
 from machinery.nodematch import tolerates
+from machinery.selectors import LabelSelector
 from scheduler.info import NodeInfo, PodInfo
 
 MAX_SCORE = 100
