@@ -8,6 +8,7 @@ Contract:
   validation and patching are recursive), and no Kubernetes object needs more than ~20
   levels, so the limit here is 100. `check_depth(obj)` applies the same limit to an object a
   patch produced (every write's result is checked, so a stored object never exceeds it).
+- Integers beyond 64 bits (which Go cannot decode into any Kubernetes field) are 400.
 - Lone UTF-16 surrogates (`"\\ud800"` escapes, which Python's json and PyYAML accept) become
   U+FFFD, as Go's encoding/json decodes them; stored strings are always valid UTF-8.
 - YAML aliases: expanding aliases may add at most `MAX_ALIAS_NODES` nodes (the "billion
@@ -58,10 +59,18 @@ def _clean(s: str) -> str:
     return _SURROGATE.sub("\ufffd", s)
 
 
+def _big_int(value: int) -> errors.BadRequest:
+    return errors.BadRequest(f"the body holds the integer {str(value)[:40]}, which is beyond 64 bits: "
+                             f"no Kubernetes field holds one")
+
+
 def replace_surrogates(obj: Any) -> Any:
-    """`obj` with lone surrogates in its strings (keys too) replaced by U+FFFD."""
+    """`obj` with lone surrogates in its strings (keys too) replaced by U+FFFD; an integer
+    beyond 64 bits is 400 (orjson, which parses everything else, refuses them too)."""
     if isinstance(obj, str):
         return _clean(obj)
+    if type(obj) is int and not -(2**63) <= obj < 2**64:
+        raise _big_int(obj)
     if isinstance(obj, dict):
         return {_clean(k) if isinstance(k, str) else k: replace_surrogates(v) for k, v in obj.items()}
     if isinstance(obj, list):
@@ -144,6 +153,8 @@ def _jsonable(obj: Any) -> Any:
         return {_key(k): _jsonable(v) for k, v in obj.items()}
     if isinstance(obj, list):
         return [_jsonable(v) for v in obj]
+    if type(obj) is int and not -(2**63) <= obj < 2**64:
+        raise _big_int(obj)
     if obj is None or isinstance(obj, str | int | float | bool):
         return obj
     raise errors.BadRequest(f"the YAML document holds a value JSON cannot represent: {type(obj).__name__}")

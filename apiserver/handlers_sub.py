@@ -108,10 +108,15 @@ def _replicas_of(cls: ResourceClass, name: str, scale: Any) -> int:
         raise errors.BadRequest("the body must be a Scale object")
     if scale.get("kind") not in (None, "Scale"):
         raise errors.BadRequest(f"the kind of the object ({scale.get('kind')}) must be Scale")
-    replicas = (scale.get("spec") or {}).get("replicas", 0)
-    if not isinstance(replicas, int) or isinstance(replicas, bool):
+    spec = scale.get("spec") or {}
+    if not isinstance(spec, dict):
+        raise errors.Invalid(f'Scale.autoscaling "{name}" is invalid: spec: must be an object', name=name,
+                             kind="Scale", causes=[{"reason": "FieldValueInvalid", "field": "spec",
+                                                    "message": "must be an object"}])
+    replicas = spec.get("replicas", 0)
+    if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas >= 2**31:
         raise errors.Invalid(f'Scale.autoscaling "{name}" is invalid: spec.replicas: Invalid value: '
-                             f'{replicas!r}: must be an integer', name=name, kind="Scale",
+                             f'{replicas!r}: must be a 32-bit integer', name=name, kind="Scale",
                              causes=[{"reason": "FieldValueInvalid", "field": "spec.replicas",
                                       "message": f"Invalid value: {replicas!r}: must be an integer"}])
     if replicas < 0:
@@ -143,7 +148,8 @@ async def write_scale(ctx: Ctx, cls: ResourceClass, namespace: str | None, name:
         else:
             scale = to_scale(current)
             patched = apply_patch(content_type, scale, body)
-            rv = (patched.get("metadata") or {}).get("resourceVersion") if isinstance(patched, dict) else None
+            meta = patched.get("metadata") if isinstance(patched, dict) else None
+            rv = meta.get("resourceVersion") if isinstance(meta, dict) else None
             if rv and rv != scale["metadata"].get("resourceVersion"):
                 raise conflict(cls, name)
             replicas = _replicas_of(cls, name, patched)

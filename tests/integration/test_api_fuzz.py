@@ -390,8 +390,29 @@ def fuzz_kind(f: Fuzzer, rng: random.Random, cls: type[Resource], base: dict[str
     valid = {**copy.deepcopy(base), "metadata": {"name": name, "labels": {"fuzz": "1"}}}
     created = f.send("POST", coll, content=json.dumps(valid).encode(), ctype="application/json")
     item = f"{coll}/{name}"
-    verb = rng.randrange(7)
+    verb = rng.randrange(8)
     body = mutate(valid, rng, times=rng.randrange(1, 4))
+    subresources = [sub for sub in cls.SUBRESOURCES if sub in ("status", "scale", "binding", "eviction", "finalize")]
+    if verb == 7 and subresources and created is not None and created.status_code == 201:
+        sub = rng.choice(subresources)
+        if sub == "scale":
+            target: dict[str, Any] = {"apiVersion": "autoscaling/v1", "kind": "Scale", "metadata": {"name": name},
+                                      "spec": {"replicas": 2}}
+        elif sub == "binding":
+            target = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name},
+                      "target": {"kind": "Node", "name": "n1"}}
+        elif sub == "eviction":
+            target = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": name},
+                      "deleteOptions": {"gracePeriodSeconds": 0}}
+        else:
+            target = created.json()
+        content, ctype = encode(mutate(target, rng, times=rng.randrange(1, 3)), rng)
+        method = "POST" if sub in ("binding", "eviction") else rng.choice(["PUT", "PATCH"])
+        if method == "PATCH":
+            ctype = rng.choice(["application/merge-patch+json", "application/strategic-merge-patch+json"])
+            content = json.dumps(mutate(target, rng)).encode()
+        f.send(method, f"{item}/{sub}", content=content, ctype=ctype)
+        verb = 6  # and a list as well
     if verb == 0:
         body["metadata"] = {"name": f"{name}-new"} if not isinstance(body.get("metadata"), dict) else {
             **body["metadata"], "name": f"{name}-new"}
@@ -459,7 +480,7 @@ def test_fuzz_api_server(fuzz_server: ApiServerProcess) -> None:
         assert fuzz_server.proc is not None and fuzz_server.proc.poll() is None, "the API server died"
         assert http.get("/readyz").status_code == 200
     log = fuzz_server.log_text()
-    tracebacks = log.count("Traceback")
+    tracebacks = log.count("Traceback") + log.count("unexpected error")
     print(f"\nfuzz seed {SEED}: {f.stats.requests} requests ({n} kind cases over {len(kinds)} kinds, "
           f"{f.stats.deletecollections} checked deletecollections), 5xx: {f.stats.server_errors}, "
           f"codes {dict(sorted(f.stats.by_code.items()))}, log {len(log)} bytes, tracebacks {tracebacks}")
