@@ -109,6 +109,14 @@ def test_rc_created_scaled_and_deleted_with_its_pods(
         header, row = kubectl("get", "rc", "-o", "wide").splitlines()[:2]
         assert header.split() == ["NAME", "DESIRED", "CURRENT", "READY", "AGE", "CONTAINERS", "IMAGES", "SELECTOR"]
         assert row.split()[:4] == ["web", "1", "1", "0"] and row.split()[-1] == "app=web"
+        manifest = tmp_path / "rc.yaml"
+        manifest.write_text("apiVersion: v1\nkind: ReplicationController\nmetadata: {name: applied}\n"
+                            "spec:\n  replicas: 1\n  template:\n    metadata: {labels: {app: applied}}\n"
+                            "    spec: {containers: [{name: c, image: kubelite/busybox:latest}]}\n")
+        assert kubectl("apply", "-f", str(manifest)).strip() == "replicationcontroller/applied created"
+        manifest.write_text(manifest.read_text().replace("replicas: 1", "replicas: 2"))
+        assert kubectl("apply", "-f", str(manifest)).strip() == "replicationcontroller/applied configured"
+        assert core.read_namespaced_replication_controller("applied", ns).spec.replicas == 2
         described = kubectl("describe", "rc", "web")
         assert "Replicas:" in described and "1 current / 1 desired" in described
         assert "Selector:" in described and "app=web" in described
@@ -127,7 +135,7 @@ def test_rc_created_scaled_and_deleted_with_its_pods(
     core.delete_namespaced_replication_controller("web", ns)  # background cascade: the GC deletes the pods
     wait_until_sync(lambda: not _owned_pods(core, ns, uid), timeout_s=30,
                     message=f"pods left:\n{controller_manager.log_text()[-2000:]}")
-    assert not core.list_namespaced_replication_controller(ns).items
+    assert "web" not in {rc.metadata.name for rc in core.list_namespaced_replication_controller(ns).items}
 
 
 def test_create_from_yaml_mixing_rc_service_and_deployment(
