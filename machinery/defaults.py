@@ -27,7 +27,7 @@ Per kind (as Kubernetes v1 defaulting):
   RollingUpdate maxUnavailable 1 maxSurge 0, revisionHistoryLimit 10.
 - Job: parallelism 1, completions 1 only when parallelism was also unset (a work-queue job
   keeps completions unset, as Kubernetes), backoffLimit 6, completionMode NonIndexed,
-  suspend false, podReplacementPolicy TerminatingOrFailed (without a podFailurePolicy).
+  suspend false, podReplacementPolicy TerminatingOrFailed (Failed with a podFailurePolicy).
 - CronJob: concurrencyPolicy Allow, suspend false, successfulJobsHistoryLimit 3,
   failedJobsHistoryLimit 1; its job template's pod template like a Job's (the Job spec
   defaults are applied when the controller creates the Job, as Kubernetes).
@@ -313,8 +313,8 @@ def _default_job(job: Job) -> None:
         spec.completionMode = "NonIndexed"
     if spec.suspend is None:
         spec.suspend = False
-    if spec.podReplacementPolicy is None and spec.podFailurePolicy is None:
-        spec.podReplacementPolicy = "TerminatingOrFailed"
+    if spec.podReplacementPolicy is None:
+        spec.podReplacementPolicy = "Failed" if spec.podFailurePolicy is not None else "TerminatingOrFailed"
     _default_template(spec.template, restart_policy=False)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from apiserver.admission.validation_batch import validate_pod_failure_policy
 from apiserver.admission.validation_common import Errs, dns1123_label_errors, int_or_percent
 from apiserver.admission.validation_pod import validate_pod_spec
 from machinery.meta import LabelSelector, Resource
@@ -199,6 +200,7 @@ def _validate_job(errs: Errs, job: Job) -> None:
     errs.enum("spec.completionMode", spec.completionMode, ("NonIndexed", "Indexed"))
     if spec.completionMode == "Indexed" and spec.completions is None:
         errs.required("spec.completions", "when completion mode is Indexed")
+    validate_pod_failure_policy(errs, spec)
 
 
 def validate_workload(errs: Errs, obj: Resource) -> None:

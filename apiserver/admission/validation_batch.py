@@ -13,6 +13,8 @@ Contract:
   name (not "" or "Local"), concurrencyPolicy Allow|Forbid|Replace, startingDeadlineSeconds
   and the history limits >= 0, a job template whose pod template restartPolicy is OnFailure or
   Never, no `selector` and no `manualSelector: true` in the job template.
+- `validate_pod_failure_policy(errs, job_spec, path)`: the podFailurePolicy rules of a Job (or a
+  CronJob's job template) as Kubernetes validates them.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from machinery.models import (
     LEGACY_CONTROLLER_UID_LABEL,
     LEGACY_JOB_NAME_LABEL,
     CronJob,
+    JobSpec,
 )
 
 CONCURRENCY_POLICIES = ("Allow", "Forbid", "Replace")
@@ -54,6 +57,50 @@ def generate_job_selector(body: dict[str, Any]) -> None:
         labels.setdefault(key, uid)
     match = _dict_at(_dict_at(spec, "selector"), "matchLabels")
     match.setdefault(CONTROLLER_UID_LABEL, uid)
+
+
+POD_FAILURE_ACTIONS = ("FailJob", "FailIndex", "Ignore", "Count")
+
+
+def validate_pod_failure_policy(errs: Errs, spec: JobSpec, path: str = "spec") -> None:
+    """Kubernetes' validatePodFailurePolicy: restartPolicy Never, rules with an action and exactly
+    one of onExitCodes (In/NotIn, 1-255 unique values, no 0 with In) / onPodConditions."""
+    policy = spec.podFailurePolicy
+    if policy is None:
+        return
+    restart = spec.template.spec.restartPolicy if spec.template and spec.template.spec else None
+    if restart != "Never":
+        errs.invalid(f"{path}.template.spec.restartPolicy", restart,
+                     'only "Never" is supported when podFailurePolicy is specified')
+    rules = policy.get("rules")
+    if not isinstance(rules, list):
+        errs.required(f"{path}.podFailurePolicy.rules")
+        return
+    for i, rule in enumerate(rules):
+        rpath = f"{path}.podFailurePolicy.rules[{i}]"
+        if not isinstance(rule, dict):
+            errs.invalid(rpath, rule, "must be an object")
+            continue
+        errs.enum(f"{rpath}.action", rule.get("action"), POD_FAILURE_ACTIONS, required=True)
+        if rule.get("action") == "FailIndex" and spec.backoffLimitPerIndex is None:
+            errs.invalid(f"{rpath}.action", "FailIndex", "requires the backoffLimitPerIndex to be set")
+        codes, conds = rule.get("onExitCodes"), rule.get("onPodConditions")
+        if (codes is None) == (conds is None):
+            errs.invalid(rpath, "", "specifying one of OnExitCodes and OnPodConditions is required")
+            continue
+        if codes is not None:
+            errs.enum(f"{rpath}.onExitCodes.operator", codes.get("operator"), ("In", "NotIn"), required=True)
+            values = codes.get("values") or []
+            if not values or len(values) > 255:
+                errs.invalid(f"{rpath}.onExitCodes.values", values, "must have between 1 and 255 values")
+            elif len(set(values)) != len(values):
+                errs.invalid(f"{rpath}.onExitCodes.values", values, "must not contain duplicates")
+            elif codes.get("operator") == "In" and 0 in values:
+                errs.invalid(f"{rpath}.onExitCodes.values", 0, "must not be 0 for the In operator")
+        for j, cond in enumerate(conds or []):
+            if not cond.get("type"):
+                errs.required(f"{rpath}.onPodConditions[{j}].type")
+            errs.enum(f"{rpath}.onPodConditions[{j}].status", cond.get("status"), ("True", "False", "Unknown"))
 
 
 def validate_cronjob(errs: Errs, cj: CronJob) -> None:
@@ -104,6 +151,8 @@ def validate_cronjob(errs: Errs, cj: CronJob) -> None:
     errs.labels(f"{path}.template.metadata.labels",
                 jspec.template.metadata.labels if jspec.template.metadata else None)
     validate_pod_spec(errs, jspec.template.spec, f"{path}.template.spec", ("OnFailure", "Never"))
+    validate_pod_failure_policy(errs, jspec, path)
 
 
-__all__ = ["CONCURRENCY_POLICIES", "generate_job_selector", "validate_cronjob"]
+__all__ = ["CONCURRENCY_POLICIES", "POD_FAILURE_ACTIONS", "generate_job_selector", "validate_cronjob",
+           "validate_pod_failure_policy"]

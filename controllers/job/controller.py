@@ -18,6 +18,10 @@ Contract of `sync(key)` (level-triggered; every decision from the informer cache
 - Wanted pods: completions set -> min(parallelism, completions - succeeded); unset (work queue)
   -> parallelism until the first success, then no new pods. Indexed: the lowest pending
   indexes; duplicates and out-of-range indexes are deleted.
+- podFailurePolicy (failurepolicy.py) on pods in phase Failed: FailJob -> FailureTarget/
+  PodFailurePolicy at once, Ignore -> not counted (finalizer still removed), Count/no match ->
+  counted. With a podFailurePolicy or podReplacementPolicy Failed, a terminating pod is neither a
+  failure nor replaced until it reaches phase Failed.
 - Failures: exponential backoff before replacement pods (backoff.py: 10 s doubling, 6 min cap).
   `failed > backoffLimit` (or, with restartPolicy OnFailure, container restarts of active pods
   reaching it) -> FailureTarget/BackoffLimitExceeded; running longer than
@@ -45,6 +49,7 @@ from typing import Any
 from controllers import podutil
 from controllers.base import Controller, ControllerContext
 from controllers.expectations import Expectations
+from controllers.job import failurepolicy
 from controllers.job import pods as jobpods
 from controllers.job.backoff import BackoffRecord
 from controllers.job.indexes import first_pending, format_indexes, parse_indexes
@@ -239,6 +244,10 @@ class JobController(Controller):
         return self.clock.now()
 
 
+def _phase(pod: Pod) -> str:
+    return (pod.status.phase if pod.status else None) or "Pending"
+
+
 class _JobSync:
     """One sync of one Job: the steps of the module docstring, in order."""
 
@@ -255,6 +264,10 @@ class _JobSync:
         self.now = ctl.now()
         self.now_s = self.now.timestamp()
         self.events: list[tuple[str, str, str]] = []
+        self.policy_failure: tuple[str, str] | None = None
+        self.terminating_count = 0
+        self.only_replace_failed = (job.spec.podReplacementPolicy == "Failed"
+                                    or job.spec.podFailurePolicy is not None)
 
     # -- conditions --------------------------------------------------------------------------
 
@@ -297,6 +310,8 @@ class _JobSync:
         failing = interim is not None and interim[0] == "FailureTarget"
 
         # 1. newly finished pods that still carry the finalizer
+        policy = self.spec.podFailurePolicy
+        only_failed = self.only_replace_failed
         finished: list[Pod] = []
         new_succ_t: list[float] = []
         new_fail_t: list[float] = []
@@ -305,10 +320,17 @@ class _JobSync:
                 continue
             uid = pod.uid or ""
             pod_ok = jobpods.is_succeeded(pod) and uid not in unc_fail
-            pod_failed = not pod_ok and (jobpods.is_failed(pod) or failing)
+            really_failed = jobpods.is_failed(pod) if not only_failed else _phase(pod) == "Failed"
+            pod_failed = not pod_ok and (really_failed or failing)
             if not (pod_ok or pod_failed):
                 continue
             finished.append(pod)
+            if pod_failed and policy and _phase(pod) == "Failed" and uid not in unc_fail:
+                action, message = failurepolicy.match(policy, pod)
+                if action == "Ignore":
+                    continue  # finalizer removed, never counted toward backoffLimit
+                if action == "FailJob" and self.policy_failure is None:
+                    self.policy_failure = ("PodFailurePolicy", message)
             if pod_ok:
                 ix = jobpods.completion_index(pod)
                 if self.indexed:
@@ -326,6 +348,7 @@ class _JobSync:
 
         active = [p for p in self.pods if podutil.is_active(p)]
         terminating = [p for p in self.pods if jobpods.is_terminating(p)]
+        self.terminating_count = len(terminating)
         base_succeeded = int(self.status.get("succeeded") or 0)
         base_failed = int(self.status.get("failed") or 0)
         succeeded = len(completed) if self.indexed else base_succeeded + len(unc_succ)
@@ -389,6 +412,9 @@ class _JobSync:
     def _judge(self, succeeded: int, failed: int, active: list[Pod]) -> tuple[str, str, str] | None:
         spec = self.spec
         limit = spec.backoffLimit if spec.backoffLimit is not None else 6
+        if self.policy_failure is not None:
+            self.events.append(("Warning", *self.policy_failure))
+            return ("FailureTarget", *self.policy_failure)
         if failed > limit or self._past_limit_on_failure(active, limit):
             self.events.append(("Warning", *BACKOFF_LIMIT_EXCEEDED))
             return ("FailureTarget", *BACKOFF_LIMIT_EXCEEDED)
@@ -449,11 +475,13 @@ class _JobSync:
             active = [p for p in active if p not in surplus]
             if deleted is not None:
                 raise deleted
-        if len(active) >= want:
+        # podReplacementPolicy Failed: a terminating pod still holds its place.
+        held_places = len(active) + (self.terminating_count if self.only_replace_failed else 0)
+        if held_places >= want:
             return
         if record.remaining_s(self.now_s) > 0:
             return  # _requeue brings the key back when the backoff is over
-        count = min(want - len(active), BURST)
+        count = min(want - held_places, BURST)
         indexes: list[int | None] = [None] * count
         if self.indexed:
             held = {ix for p in active if (ix := jobpods.completion_index(p)) is not None}

@@ -103,6 +103,20 @@ async def test_failing_job_stops_at_backoff_limit(full_api: ApiClient) -> None:
     assert len(await _job_pods(full_api, "fails")) == 2
 
 
+async def test_pod_failure_policy_fails_the_job_at_once(full_api: ApiClient) -> None:
+    policy = {"rules": [{"action": "FailJob", "onExitCodes": {"operator": "In", "values": [42]}}]}
+    await full_api.request("POST", JOBS, json=_job("policy", "exit 42", backoffLimit=6, podFailurePolicy=policy))
+
+    async def failed() -> bool:
+        return _cond(await _get(full_api, f"{JOBS}/policy"), "Failed") is not None
+
+    await wait_until(failed, timeout_s=60, interval_s=0.3, message="job policy never Failed")
+    status = (await _get(full_api, f"{JOBS}/policy"))["status"]
+    cond = _cond({"status": status}, "Failed")
+    assert cond is not None and cond["reason"] == "PodFailurePolicy" and "exit code 42" in cond["message"]
+    assert status["failed"] == 1 and len(await _job_pods(full_api, "policy")) == 1  # no retry despite backoffLimit
+
+
 async def test_indexed_job_sees_its_index(full_api: ApiClient) -> None:
     await full_api.request("POST", JOBS, json=_job("idx", 'echo "index=$JOB_COMPLETION_INDEX host=$(hostname)"',
                                                    completions=3, parallelism=3, completionMode="Indexed"))

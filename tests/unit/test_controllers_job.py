@@ -288,3 +288,42 @@ async def test_orphaned_pod_loses_the_tracking_finalizer() -> None:
     assert key == f"orphan-pod:{NS}/a"
     await c.sync(key)
     assert api_calls(client) == [("patch", "Pod", "a")]
+
+
+def _exit(pod: Pod, code: int) -> Pod:
+    assert pod.status is not None and pod.status.containerStatuses
+    state = pod.status.containerStatuses[0].state
+    assert state is not None and state.terminated is not None
+    state.terminated.exitCode = code
+    return pod
+
+
+POLICY = {"rules": [{"action": "FailJob", "onExitCodes": {"operator": "In", "values": [42]}},
+                    {"action": "Ignore", "onExitCodes": {"operator": "In", "values": [3]}},
+                    {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]}]}
+
+
+async def test_pod_failure_policy_fail_job() -> None:
+    job = make_job(completions=3, parallelism=1, podFailurePolicy=POLICY, podReplacementPolicy="Failed",
+                   status={"startTime": "2026-01-01T00:00:00Z"})
+    client, c = setup(job, _exit(job_pod("a", phase="Failed"), 42))
+    await c.sync(job.key)
+    status = last_status(client)
+    assert [(x["type"], x["reason"]) for x in status["conditions"]] == [
+        ("FailureTarget", "PodFailurePolicy"), ("Failed", "PodFailurePolicy")]
+    assert status["conditions"][0]["message"] == \
+        f"Container c for pod {NS}/a failed with exit code 42 matching FailJob rule at index 0"
+    assert status["failed"] == 1 and not client.calls_of("create", "Pod")
+
+
+async def test_pod_failure_policy_ignore_does_not_count_and_terminating_pods_hold_their_place() -> None:
+    job = make_job(completions=2, parallelism=2, backoff=0, podFailurePolicy=POLICY, podReplacementPolicy="Failed",
+                   status={"startTime": "2026-01-01T00:00:00Z"})
+    ignored = _exit(job_pod("a", phase="Failed"), 3)
+    leaving = job_pod("b", deleting=True)  # terminating: neither failed nor replaced yet
+    client, c = setup(job, ignored, leaving)
+    await c.sync(job.key)
+    assert ("patch", "Pod", "a") in api_calls(client)  # the finalizer goes
+    status = last_status(client)
+    assert "failed" not in status and "conditions" not in status  # backoffLimit 0 not reached
+    assert len(client.calls_of("create", "Pod")) == 1  # one replacement for a; b still holds its place

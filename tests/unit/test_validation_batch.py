@@ -89,3 +89,29 @@ def test_manual_selector_left_alone() -> None:
     before = copy.deepcopy(body)
     generate_job_selector(body)
     assert body == before
+
+
+def _job_causes(spec: dict[str, Any]) -> list[tuple[str, str]]:
+    body = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j", "namespace": "d", "uid": "u"},
+            "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "b"}]}},
+                     **spec}}
+    generate_job_selector(body)
+    obj, causes = parse_object(Job, body)
+    assert not causes and obj is not None
+    return [(c["field"], c["reason"]) for c in validate(apply_defaults(obj))]
+
+
+def test_pod_failure_policy_validation() -> None:
+    good = {"rules": [{"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
+                      {"action": "FailJob", "onExitCodes": {"operator": "NotIn", "values": [0, 1]}}]}
+    assert _job_causes({"podFailurePolicy": good}) == []
+    both = {"rules": [{"action": "Count", "onExitCodes": {"operator": "In", "values": [1]},
+                       "onPodConditions": [{"type": "X"}]}]}
+    assert ("spec.podFailurePolicy.rules[0]", "FieldValueInvalid") in _job_causes({"podFailurePolicy": both})
+    zero = {"rules": [{"action": "Kill", "onExitCodes": {"operator": "In", "values": [0]}}]}
+    causes = _job_causes({"podFailurePolicy": zero})
+    assert ("spec.podFailurePolicy.rules[0].action", "FieldValueNotSupported") in causes
+    assert ("spec.podFailurePolicy.rules[0].onExitCodes.values", "FieldValueInvalid") in causes
+    body_on_failure = {"podFailurePolicy": good,
+                       "template": {"spec": {"restartPolicy": "OnFailure", "containers": [{"name": "c", "image": "b"}]}}}
+    assert ("spec.template.spec.restartPolicy", "FieldValueInvalid") in _job_causes(body_on_failure)
