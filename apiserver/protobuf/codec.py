@@ -257,9 +257,8 @@ def _map_entry(field: schema.Field, data: memoryview, depth: int) -> tuple[Any, 
 
 
 def _zero(typ: str, depth: int) -> Any:
-    if typ in ("string",):
-        return ""
-    if typ == "bytes":
+    """The JSON form of a map value the entry left out (protobuf's default value)."""
+    if typ in ("string", "bytes"):
         return ""
     if typ == "bool":
         return False
