@@ -9,8 +9,8 @@ Measures, on this machine, in one run:
   2. Pod-to-pod latency and throughput ACROSS hosts (client pod on node1, server on node3)
      against the same-run baseline ON ONE host (client and server both on node1): the mean
      time of one HTTP GET (busybox wget, a new process and TCP connection per request) and the
-     rate of one large download. Exec overhead is removed by timing two loop lengths and
-     taking the difference; local and remote are measured in interleaved rounds (median of
+     rate of a large download (3 in a row). Times are taken inside the client pod
+     (/proc/uptime), so the exec relay's overhead is not counted; local and remote are measured in interleaved rounds (median of
      --rounds), as the machine is shared and its load drifts. All "hosts" share this one kernel:
      crossing hosts adds a veth pair and the lab bridge, not a wire.
 The lab gets its own name (klbench-<random>) and is always torn down, even on failure.
@@ -75,11 +75,6 @@ class Bench:
     def pod(self, name: str) -> dict[str, Any]:
         return dict(json.loads(self.run("get", "pod", name, "-o", "json")))
 
-    def exec_s(self, pod: str, script: str) -> float:
-        t0 = time.monotonic()
-        self.run("exec", pod, "--", "sh", "-c", script, timeout_s=600)
-        return time.monotonic() - t0
-
 
 def wait_running(b: Bench, names: list[str], timeout_s: float = 120.0) -> dict[str, str]:
     deadline = time.monotonic() + timeout_s
@@ -95,17 +90,25 @@ def wait_running(b: Bench, names: list[str], timeout_s: float = 120.0) -> dict[s
     raise RuntimeError(f"pods {names} not Running after {timeout_s:.0f}s")
 
 
+def timed_in_pod(b: Bench, pod: str, body: str) -> float:
+    """Seconds `body` took inside the pod, from /proc/uptime (10 ms resolution): the exec relay's
+    own overhead, large and noisy on a loaded machine, is not part of it."""
+    out = b.run("exec", pod, "--", "sh", "-c",
+                f"s=$(cut -d' ' -f1 /proc/uptime); {body}; e=$(cut -d' ' -f1 /proc/uptime); echo TIMES $s $e",
+                timeout_s=900)
+    line = next(ln for ln in out.splitlines() if ln.startswith("TIMES "))
+    _, start, end = line.split()
+    return float(end) - float(start)
+
+
 def per_request_s(b: Bench, client: str, ip: str, n: int) -> float:
-    loop = "i=0; while [ $i -lt {n} ]; do wget -qO- {ip}:8080/small >/dev/null || exit 1; i=$((i+1)); done"
-    short = b.exec_s(client, loop.format(n=10, ip=ip))
-    long = b.exec_s(client, loop.format(n=10 + n, ip=ip))
-    return max(long - short, 0.0) / n
+    body = f"i=0; while [ $i -lt {n} ]; do wget -qO- {ip}:8080/small >/dev/null || exit 1; i=$((i+1)); done"
+    return timed_in_pod(b, client, body) / n
 
 
-def download_mib_s(b: Bench, client: str, ip: str, mib: int) -> float:
-    small = b.exec_s(client, f"wget -qO /dev/null {ip}:8080/small")
-    big = b.exec_s(client, f"wget -qO /dev/null {ip}:8080/big")
-    return mib / max(big - small, 1e-6)
+def download_mib_s(b: Bench, client: str, ip: str, mib: int, times: int = 3) -> float:
+    body = f"i=0; while [ $i -lt {times} ]; do wget -qO /dev/null {ip}:8080/big || exit 1; i=$((i+1)); done"
+    return mib * times / max(timed_in_pod(b, client, body), 0.01)
 
 
 def main(argv: list[str] | None = None) -> None:

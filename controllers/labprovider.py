@@ -14,10 +14,9 @@ Contract:
   condition is not True, or its Lease in kube-node-lease was not renewed for `silence_s`
   (12 s; lab kubelets renew every 5 s). Until node lifecycle marks nodes, the Lease is what
   tells us heartbeats stopped.
-- Silent node, container missing (`docker rm`): the Node is deleted, then its pods are
-  deleted with grace period 0 (what the pod garbage collector does for pods bound to a node
-  that no longer exists; the instance is confirmed gone, so nothing runs them any more) and
-  their controllers recreate them on the other nodes.
+- Silent node, container missing (`docker rm`): the Node is deleted. Its pods are then the pod
+  garbage collector's (controllers/podgc.py: pods bound to a Node that no longer exists, after
+  its quarantine), and their controllers recreate them on the other nodes.
 - Silent node, container stopped or paused: the shutdown taint (NoSchedule) is added; the
   normal node lifecycle (grace period, NoExecute taints, eviction) decides about its pods.
 - A node that is not silent loses the shutdown taint if it has it. A provider error (Docker
@@ -35,7 +34,7 @@ from typing import Any, Literal, Protocol
 from controllers.base import Controller, ControllerContext
 from machinery import errors
 from machinery.meta import parse_time
-from machinery.models import Lease, Node, Pod
+from machinery.models import Lease, Node
 
 log = logging.getLogger(__name__)
 
@@ -132,13 +131,6 @@ class LabCloudNodeController(Controller):
                                   f"Deleting node {node.name} because it does not exist in the cloud provider")
         with contextlib.suppress(errors.NotFound):
             await self.client.delete(Node, node.name)
-        pods = [p for p in (await self.client.list(Pod, field_selector=f"spec.nodeName={node.name}")).items
-                if p.spec is not None and p.spec.nodeName == node.name]
-        for pod in pods:
-            with contextlib.suppress(errors.NotFound):
-                await self.client.delete(Pod, pod.name, namespace=pod.namespace, grace_period_s=0)
-        if pods:
-            log.info("node %s: deleted its %d pod(s)", node.name, len(pods))
 
     async def _set_shutdown_taint(self, node: Node, *, present: bool) -> None:
         taints = [t.to_dict() for t in (node.spec.taints if node.spec else None) or [] if t.key != SHUTDOWN_TAINT]

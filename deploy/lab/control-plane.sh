@@ -21,8 +21,11 @@ done
 write_kubeconfig "http://$NODE_IP:6443"
 supervise scheduler python3 -m scheduler --kubeconfig "$KCFG"
 # shellcheck disable=SC2086
+# --pod-gc-quarantine: Kubernetes waits 40 s before collecting the pods of a Node that is gone (a
+# Node being created may not be in the cache yet); in a lab of a few nodes 10 s is plenty, and the
+# pods of a `docker rm`ed node come back that much sooner.
 supervise controllers python3 -m controllers --kubeconfig "$KCFG" --cloud-provider lab --lab-name "$LAB_NAME" \
-  ${CONTROLLER_FLAGS:-}
+  --pod-gc-quarantine 10s ${CONTROLLER_FLAGS:-}
 supervise dns python3 -m addons.dns --kubeconfig "$KCFG" --listen "$NODE_IP:53" --publish-ip "$NODE_IP"
 supervise routeagent python3 -m routeagent --kubeconfig "$KCFG" --node-ip "$NODE_IP"
 wait_forever
