@@ -361,3 +361,14 @@ def test_kubelite_join_adds_a_machine(lab: Lab) -> None:
     target = wait_for("pod on joiner Running", pod_ip, 90)
     client = next(p for p in lab.pods() if ready(p) and p["spec"]["nodeName"] == "node1")
     assert lab.exec_in_pod(client["metadata"]["name"], f"timeout 5 wget -qO- {target}:8080").strip() == "joined"
+
+
+def test_docker_rm_of_a_running_node_deletes_it_within_15s(lab: Lab) -> None:
+    """The lab provider on a node that was heartbeating until its container vanished."""
+    assert ready_node(lab.get("/api/v1/nodes/node3"))
+    subprocess.run(["docker", "rm", "-f", lab.container("node3")], capture_output=True, timeout=60, check=True)
+    removed = time.monotonic()
+    wait_for("Node node3 deleted", lambda: "node3" not in lab.nodes(), 20, interval_s=0.25)
+    gone_s = time.monotonic() - removed
+    print(f"Node node3 deleted {gone_s:.1f}s after docker rm of its running container")
+    assert gone_s < 15.0, f"node3 disappeared only after {gone_s:.1f}s"
