@@ -46,10 +46,21 @@ log = logging.getLogger(__name__)
 _WINDOWS = (timedelta(hours=1), timedelta(days=1), timedelta(days=32), timedelta(days=367),
             timedelta(days=5 * 366))
 REQUEUE_SLACK_S = 0.1
+TOO_MANY_MISSED = 100
 
 
 def job_name(cj: CronJob, scheduled: datetime) -> str:
     return f"{cj.name}-{int(scheduled.timestamp()) // 60}"
+
+
+def missed_count(schedule: Schedule, zone: tzinfo, earliest: datetime, now: datetime) -> int:
+    """How many activations fell in (earliest, now], estimated as Kubernetes does (elapsed time
+    over the interval between the first two), for the TooManyMissedTimes warning."""
+    t1 = schedule.next(earliest, zone)
+    if t1 > now:
+        return 0
+    step = (schedule.next(t1, zone) - t1).total_seconds()
+    return int((now - t1).total_seconds() // step) + 1 if step > 0 else 1
 
 
 def most_recent_unmet(schedule: Schedule, zone: tzinfo, earliest: datetime, now: datetime) -> datetime | None:
@@ -215,6 +226,10 @@ class _CronSync:
         self._requeue_at(schedule, zone, scheduled)
         if scheduled is None:
             return
+        if (missed := missed_count(schedule, zone, earliest, self.now)) > TOO_MANY_MISSED:
+            await self.event("Warning", "TooManyMissedTimes",
+                             f"too many missed start times: {missed}. Set or decrease .spec.startingDeadlineSeconds "
+                             "or check clock skew")
         if spec.startingDeadlineSeconds is not None and \
                 scheduled + timedelta(seconds=spec.startingDeadlineSeconds) < self.now:
             await self.event("Warning", "MissSchedule", f"Missed scheduled time to start a job: {format_time(scheduled)}")
@@ -288,4 +303,4 @@ class _CronSync:
         await self.ctl.client.replace_status(body)
 
 
-__all__ = ["CronJobController", "job_from_template", "job_name", "most_recent_unmet"]
+__all__ = ["CronJobController", "job_from_template", "job_name", "missed_count", "most_recent_unmet"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from controllers.cronjob import CronJobController, most_recent_unmet
+from controllers.cronjob import CronJobController, missed_count, most_recent_unmet
 from controllers.ttlafterfinished import TTLAfterFinishedController
 from machinery.clock import FakeClock
 from machinery.cron import load_zone, parse_schedule
@@ -157,6 +157,18 @@ def test_most_recent_unmet_after_a_long_pause() -> None:
     now = T0 + timedelta(days=200, seconds=30)
     assert most_recent_unmet(every, load_zone(None), T0, now) == T0 + timedelta(days=200)
     assert most_recent_unmet(every, load_zone(None), now, now) is None
+    assert missed_count(every, load_zone(None), T0, now) == 200 * 24 * 60
+    assert missed_count(every, load_zone(None), now, now) == 0
+
+
+async def test_too_many_missed_times_warns_and_runs_the_latest() -> None:
+    clock = FakeClock()
+    clock.advance(3 * 3600)  # three hours of missed minutes since lastScheduleTime
+    cj = make_cj(status={"lastScheduleTime": "2025-12-31T23:59:00Z"})
+    client, c = setup(cj, clock=clock)
+    await c.sync(cj.key)
+    assert reasons(client)[0] == "TooManyMissedTimes"
+    assert api_calls(client)[0] == ("create", "Job", f"hello-{MINUTE_T0 + 180}")
 
 
 async def test_ttl_after_finished_waits_then_deletes_with_foreground() -> None:
