@@ -178,8 +178,13 @@ class NodeLifecycleController(Controller):
 
     async def _monitor_loop(self) -> None:
         while True:
+            start_s = self.clock.monotonic()
             try:
                 await self.monitor_once()
+                took_s = self.clock.monotonic() - start_s
+                if took_s > 2 * self.opts.node_monitor_period_s:
+                    log.warning("node health pass took %.1fs (period %.1fs): API server slow?", took_s,
+                                self.opts.node_monitor_period_s)
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -130,8 +130,11 @@ class HollowNodes:
 
     async def _renew(self, name: str) -> None:
         path = f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{name}"
-        patch = {"spec": {"holderIdentity": name, "renewTime": now_micro_rfc3339(), "leaseDurationSeconds": 40}}
         async with self._write_slots:
+            if self.index[name] in self.stopped:
+                return  # stopped while this renewal waited for a slot: a frozen kubelet sends nothing
+            # Stamped when sent, not when queued: a renewal that waited must not look older.
+            patch = {"spec": {"holderIdentity": name, "renewTime": now_micro_rfc3339(), "leaseDurationSeconds": 40}}
             try:
                 await self.client.request("PATCH", path, json=patch, headers=MERGE)
             except errors.NotFound:

@@ -23,6 +23,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 ROOT = Path(__file__).resolve().parents[2]
 GRACE_S = 6.0  # the fixture's kubelet heartbeats every 2 s
 UNREACH = "node.kubernetes.io/unreachable"
+POD_UID = "io.kubernetes.pod.uid"
 
 
 @pytest.fixture(scope="module")
@@ -81,9 +82,19 @@ async def test_sigstop_kubelet_unknown_then_ready_without_losing_pods(lifecycle_
         pods = await _pods(api)
         return len(pods) == 2 and all(is_ready(p) for p in pods)
 
+    # A bare pod deleted while the kubelet is frozen: the returning kubelet removes its containers.
+    doomed = c.pod("doomed", [{"name": "c", "image": "kubelite/busybox:latest", "command": ["sleep", "3600"]}])
+    doomed_uid = (await api.request("POST", "/api/v1/namespaces/default/pods", json=doomed))["metadata"]["uid"]
     await wait_until(both_ready, 90, 0.3, message=c.logs())
+
+    async def doomed_running() -> bool:
+        pod = await api.request("GET", "/api/v1/namespaces/default/pods/doomed")
+        return is_ready(pod)
+
+    await wait_until(doomed_running, 60, 0.3, message=c.logs())
     before = {p["metadata"]["uid"] for p in await _pods(api)}
-    containers = {ct.id for ct in c.docker_containers()}
+    containers = {ct.id for ct in c.docker_containers() if ct.labels.get(POD_UID) != doomed_uid}
+    assert c.docker_containers(**{POD_UID: doomed_uid})
     assert c.kubelet.popen is not None
     pid = c.kubelet.popen.pid
     os.kill(pid, signal.SIGSTOP)
@@ -106,6 +117,7 @@ async def test_sigstop_kubelet_unknown_then_ready_without_losing_pods(lifecycle_
         desc = kubelite(c, "describe", "node", c.node)
         assert f"{UNREACH}:NoSchedule" in desc and "NodeStatusUnknown" in desc and "NodeNotReady" in desc, desc
         assert "LastHeartbeatTime" in desc and "RegisteredNode" in desc, desc
+        await api.request("DELETE", "/api/v1/namespaces/default/pods/doomed", json={"gracePeriodSeconds": 0})
     finally:
         os.kill(pid, signal.SIGCONT)
 
@@ -116,5 +128,10 @@ async def test_sigstop_kubelet_unknown_then_ready_without_losing_pods(lifecycle_
     await wait_until(back, 60, 0.3, message=c.logs())
     await wait_until(both_ready, 60, 0.3, message=c.logs())
     assert {p["metadata"]["uid"] for p in await _pods(api)} == before  # no pod lost or replaced
-    assert {ct.id for ct in c.docker_containers()} == containers  # not even a container restarted
+    assert {ct.id for ct in c.docker_containers() if ct.labels.get(POD_UID) != doomed_uid} == containers
+
+    async def doomed_cleaned() -> bool:  # not even a container restarted, and the deleted pod's removed
+        return not c.docker_containers(**{POD_UID: doomed_uid})
+
+    await wait_until(doomed_cleaned, 60, 0.5, message=c.logs())
     assert kubelite(c, "get", "nodes").splitlines()[1].split()[:2] == [c.node, "Ready"]
