@@ -196,3 +196,21 @@ def test_tolerations_and_targets() -> None:
                                                   "effect": "NoSchedule"}])) == (True, True)
     assert should_run(ds, make_node("c", taints=[{"key": "x", "effect": "NoExecute"}])) == (False, False)
     assert target_node(ds_pod("p", "n7")) == "n7"
+
+
+async def test_handlers_route_node_changes_and_observe_creations() -> None:
+    ds = make_ds()
+    node = make_node("n1")
+    client, c = setup(ds, [node])
+    heartbeat = node.model_copy(deep=True)
+    heartbeat.metadata.resourceVersion = "2"
+    c._node_updated(node, heartbeat)  # status-only change: nothing to do
+    assert len(c.queue) == 0
+    relabelled = node.model_copy(deep=True)
+    relabelled.metadata.labels = {"role": "db"}
+    c._node_updated(node, relabelled)
+    assert len(c.queue) == 1 and await c.queue.get() == ds.key
+    c.queue.done(ds.key)
+    c.expectations.expect_creations(ds.key, 1)
+    c._pod_added(ds_pod("p1", "n1"))
+    assert c.expectations.satisfied(ds.key)
