@@ -26,6 +26,7 @@ from typing import Any
 
 from apiserver.admission import validation
 from apiserver.admission.namespace import check_namespace
+from apiserver.admission.policy import admit_limits
 from apiserver.admission.tolerations import add_default_tolerations
 from apiserver.admission.validation_batch import generate_job_selector
 from apiserver.allocator import Reservation
@@ -112,6 +113,8 @@ async def create(ctx: Ctx, cls: ResourceClass, namespace: str | None, body: Obj,
                                 unreachable_s=ctx.config.default_unreachable_toleration_seconds)
     if admit_namespace and cls.NAMESPACED:
         await check_namespace(ctx.storage, obj["metadata"]["namespace"])
+    if cls.NAMESPACED:  # LimitRanger: container defaults, min/max (403)
+        await admit_limits(ctx.storage, cls.KIND, cls.PLURAL, obj)
     key = storage_key(cls, name, obj["metadata"].get("namespace"))
     reservation: Reservation | None = None
     if cls.KIND == "Service":

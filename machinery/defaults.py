@@ -54,6 +54,7 @@ from machinery.models import (
     Deployment,
     DeploymentStrategy,
     Job,
+    LimitRange,
     LoadBalancerStatus,
     Namespace,
     NamespaceStatus,
@@ -377,6 +378,20 @@ def _default_storage(obj: Resource) -> None:
         obj.volumeBindingMode = obj.volumeBindingMode or "Immediate"
 
 
+def _default_limit_range(lr: LimitRange) -> None:
+    """Container items: an unset default limit is the max, an unset default request the
+    default limit, else the min (SetDefaults_LimitRangeItem)."""
+    for item in lr.spec.limits if lr.spec else []:
+        if item.type != "Container":
+            continue
+        default = item.default = dict(item.default or {})
+        request = item.defaultRequest = dict(item.defaultRequest or {})
+        for name, value in (item.max or {}).items():
+            default.setdefault(name, value)
+        for name, value in [*default.items(), *(item.min or {}).items()]:
+            request.setdefault(name, value)
+
+
 @functools.cache
 def _status_type(cls: type[Resource]) -> type[BaseModel] | None:
     """The model of `cls.status` (None: the kind has no status)."""
@@ -402,6 +417,8 @@ def apply_defaults(obj: R) -> R:
     _default_status(obj)
     if isinstance(obj, Pod):
         _default_pod(obj)
+    elif isinstance(obj, LimitRange):
+        _default_limit_range(obj)
     elif isinstance(obj, Service):
         _default_service(obj)
     elif isinstance(obj, ReplicaSet):

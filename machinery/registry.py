@@ -31,6 +31,7 @@ from machinery.models import (
     Eviction,
     Job,
     Lease,
+    LimitRange,
     Namespace,
     Node,
     PersistentVolume,
@@ -38,6 +39,7 @@ from machinery.models import (
     Pod,
     ReplicaSet,
     ReplicationController,
+    ResourceQuota,
     Scale,
     Secret,
     Service,
@@ -49,6 +51,7 @@ ALL_KINDS: list[type[Resource]] = [
     Namespace, Node, Pod, Service, Endpoints, ConfigMap, Secret, Event,
     ReplicaSet, Deployment, StatefulSet, DaemonSet, Job, CronJob, Lease, ControllerRevision,
     PersistentVolume, PersistentVolumeClaim, StorageClass, ReplicationController,
+    LimitRange, ResourceQuota,
 ]
 SUBRESOURCE_KINDS: list[type[Resource]] = [Binding, Scale, Eviction]
 

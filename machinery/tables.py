@@ -481,6 +481,7 @@ LAYOUTS["StorageClass"] = Layout(
     name_cell=_storageclass_name)
 LAYOUTS["ControllerRevision"] = Layout(["CONTROLLER", "REVISION", "AGE"], [], _with_age(
     lambda o: controller_name(o), lambda o: str(o.get("revision") or 0)))
+LAYOUTS["LimitRange"] = Layout(["CREATED AT"], [], lambda o, wide, at: [str(_meta(o).get("creationTimestamp") or "")])
 GENERIC = Layout(["AGE"], [], _with_age())
 
 

@@ -33,6 +33,7 @@ from apiserver.admission.validation_common import (
 )
 from apiserver.admission.validation_kinds import validate_kind, validate_kind_update
 from apiserver.admission.validation_pod import validate_pod_spec, validate_pod_update
+from apiserver.admission.validation_quota import QUOTA_KINDS, validate_quota_kind
 from apiserver.admission.validation_storage import STORAGE_KINDS, validate_storage, validate_storage_update
 from machinery import errors
 from machinery.meta import ObjectMeta, Resource
@@ -195,6 +196,8 @@ def validate(obj: Resource, old: Resource | None = None) -> list[Cause]:
         validate_storage(errs, obj)
         if old is not None:
             validate_storage_update(errs, obj, old)
+    elif isinstance(obj, QUOTA_KINDS):
+        validate_quota_kind(errs, obj)
     else:
         validate_kind(errs, obj)
         if old is not None:

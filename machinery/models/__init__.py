@@ -37,6 +37,8 @@ from machinery.models.node import *  # noqa: F403
 from machinery.models.node import __all__ as _node
 from machinery.models.pod import *  # noqa: F403
 from machinery.models.pod import __all__ as _pod
+from machinery.models.quota import *  # noqa: F403
+from machinery.models.quota import __all__ as _quota
 from machinery.models.replicationcontroller import *  # noqa: F403
 from machinery.models.replicationcontroller import __all__ as _replicationcontroller
 from machinery.models.service import *  # noqa: F403
@@ -51,5 +53,5 @@ __all__ = [
     "LocalObjectReference", "ObjectMeta", "ObjectReference", "OwnerReference", "Quantity",
     "Resource", "ResourceList", "StrictModel",
     *_apps, *_batch, *_container, *_coordination, *_core_misc, *_node, *_pod, *_service,
-    *_storage, *_subresources, *_replicationcontroller,
+    *_storage, *_subresources, *_replicationcontroller, *_quota,
 ]
