@@ -37,9 +37,9 @@ def _job(name: str, command: str, *, restart: str = "Never", **spec: Any) -> dic
                                 "command": ["sh", "-c", command]}]}}}}
 
 
-def _cli(cluster: Cluster, tool: str, *args: str) -> str:
+def _cli(cluster: Cluster, tool: str, *args: str, stdin: str | None = None) -> str:
     done = subprocess.run([tool, "--kubeconfig", str(cluster.kubeconfig), *args], capture_output=True, text=True,
-                          timeout=60, check=False)
+                          timeout=60, check=False, input=stdin)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -188,25 +188,71 @@ async def test_cronjob_runs_every_minute_and_keeps_its_history_limit(full_cluste
     await full_api.request("DELETE", f"{CRONJOBS}/tick")
 
 
+FLUENTD = """\
+apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: fluentd-elasticsearch
+  namespace: kube-system
+  labels:
+    k8s-app: fluentd-logging
+spec:
+  selector:
+    matchLabels:
+      name: fluentd-elasticsearch
+  template:
+    metadata:
+      labels:
+        name: fluentd-elasticsearch
+    spec:
+      tolerations:
+      - key: node-role.kubernetes.io/control-plane
+        operator: Exists
+        effect: NoSchedule
+      - key: node-role.kubernetes.io/master
+        operator: Exists
+        effect: NoSchedule
+      containers:
+      - name: fluentd-elasticsearch
+        image: kubelite/busybox:latest
+        imagePullPolicy: Never
+        command: ["sh", "-c", "ls /var/log > /dev/null && exec sleep 3600"]
+        resources:
+          limits:
+            memory: 200Mi
+          requests:
+            cpu: 100m
+            memory: 200Mi
+        volumeMounts:
+        - name: varlog
+          mountPath: /var/log
+      terminationGracePeriodSeconds: 1
+      volumes:
+      - name: varlog
+        hostPath:
+          path: /var/log
+"""
+
+
 async def test_daemonset_has_one_pod_on_the_node(full_cluster: Cluster, full_api: ApiClient) -> None:
-    labels = {"app": "node-agent"}
-    ds = {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "node-agent"},
-          "spec": {"selector": {"matchLabels": labels},
-                   "template": {"metadata": {"labels": labels}, "spec": {
-                       "terminationGracePeriodSeconds": 1,
-                       "containers": [{"name": "agent", "image": IMAGE, "imagePullPolicy": "Never",
-                                       "command": ["sleep", "3600"]}]}}}}
-    await full_api.request("POST", f"/apis/apps/v1/namespaces/{NS}/daemonsets", json=ds)
+    # The seed's fluentd-elasticsearch DaemonSet (kube-system), with the local image, applied by kubectl.
+    _cli(full_cluster, KUBECTL, "apply", "-f", "-", stdin=FLUENTD)
+    path = "/apis/apps/v1/namespaces/kube-system/daemonsets/fluentd-elasticsearch"
 
     async def ready() -> bool:
-        st = (await _get(full_api, f"/apis/apps/v1/namespaces/{NS}/daemonsets/node-agent")).get("status") or {}
+        st = (await _get(full_api, path)).get("status") or {}
         return (st.get("desiredNumberScheduled"), st.get("numberReady"), st.get("numberAvailable")) == (1, 1, 1)
 
     await wait_until(ready, timeout_s=60, interval_s=0.3, message="daemonset pod never ready")
-    pods = (await full_api.request("GET", PODS, params={"labelSelector": "app=node-agent"}))["items"]
+    pods = (await full_api.request("GET", "/api/v1/namespaces/kube-system/pods",
+                                   params={"labelSelector": "name=fluentd-elasticsearch"}))["items"]
     assert len(pods) == 1 and pods[0]["spec"]["nodeName"] == full_cluster.node
     assert pods[0]["status"]["phase"] == "Running"
-    table = _cli(full_cluster, KUBECTL, "get", "ds", "node-agent")
+    tolerated = {(t["key"], t["effect"]) for t in pods[0]["spec"]["tolerations"]}
+    assert ("node.kubernetes.io/not-ready", "NoExecute") in tolerated
+    assert ("node-role.kubernetes.io/control-plane", "NoSchedule") in tolerated
+    table = _cli(full_cluster, KUBECTL, "get", "ds", "-n", "kube-system", "fluentd-elasticsearch")
     assert table.split("\n")[0].split() == ["NAME", "DESIRED", "CURRENT", "READY", "UP-TO-DATE", "AVAILABLE",
                                             "NODE", "SELECTOR", "AGE"]
-    assert table.split("\n")[1].split()[:6] == ["node-agent", "1", "1", "1", "1", "1"]
+    assert table.split("\n")[1].split()[:6] == ["fluentd-elasticsearch", "1", "1", "1", "1", "1"]
+    await full_api.request("DELETE", path)
