@@ -111,3 +111,21 @@ def test_secret_values_are_never_printed_and_generic_tree() -> None:
     assert "c2VjcmV0" not in text and "password:  6 bytes" in text
     cm = {"kind": "ConfigMap", "apiVersion": "v1", "metadata": {"name": "c"}, "data": {"k": "v"}}
     assert "Data:\n  k:  v" in render(cm)
+
+
+def test_node_description_shows_taints_and_condition_times() -> None:
+    node = {"kind": "Node", "metadata": {"name": "n1", "creationTimestamp": "2026-01-01T00:00:00Z"},
+            "spec": {"podCIDR": "10.244.3.0/24", "taints": [
+                {"key": "node.kubernetes.io/unreachable", "effect": "NoSchedule", "timeAdded": "2026-01-01T00:01:00Z"},
+                {"key": "node.kubernetes.io/unreachable", "effect": "NoExecute", "timeAdded": "2026-01-01T00:01:05Z"}]},
+            "status": {"conditions": [{"type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown",
+                                       "message": "Kubelet stopped posting node status.",
+                                       "lastHeartbeatTime": "2026-01-01T00:00:10Z",
+                                       "lastTransitionTime": "2026-01-01T00:01:00Z"}]}}
+    text = render(node)
+    for expected in ("Taints:             node.kubernetes.io/unreachable:NoSchedule",
+                     "                    node.kubernetes.io/unreachable:NoExecute",
+                     "LastHeartbeatTime", "LastTransitionTime", "Thu, 01 Jan 2026 00:00:10 +0000",
+                     "Thu, 01 Jan 2026 00:01:00 +0000", "NodeStatusUnknown", "Kubelet stopped posting node status.",
+                     "PodCIDR:", "10.244.3.0/24"):
+        assert expected in text, f"{expected!r} not in\n{text}"
