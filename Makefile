@@ -41,6 +41,7 @@ e2e: bootstrap
 lint: bootstrap
 	@$(VENV)/bin/ruff check machinery apiserver scheduler controllers kubelet proxy cli addons routeagent tests bench
 	@$(VENV)/bin/mypy
+	@$(VENV)/bin/mypy bench
 	@$(VENV)/bin/lint-imports --no-cache
 
 bench: bootstrap

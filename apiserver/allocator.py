@@ -92,7 +92,7 @@ class ServiceAllocator:
 
     @staticmethod
     def _ips_of(spec: Obj) -> list[str]:
-        ips = [spec.get("clusterIP")] + list(spec.get("clusterIPs") or [])
+        ips = [spec.get("clusterIP"), *list(spec.get("clusterIPs") or [])]
         return sorted({ip for ip in ips if isinstance(ip, str) and ip and ip != "None"})
 
     def release(self, svc: Obj) -> None:

@@ -81,7 +81,7 @@ def _unreachable(url: str, exc: Exception) -> errors.ApiError:
 
 @router.get("/api/v1/namespaces/{ns}/pods/{name}/log")
 async def pod_log(request: Request, ns: str, name: str, container: str | None = None, follow: bool = False,
-                  tailLines: int | None = None, sinceSeconds: int | None = None,  # noqa: N803
+                  tailLines: int | None = None, sinceSeconds: int | None = None,
                   timestamps: bool = False, previous: bool = False) -> Response:
     pod = await _pod(request, ns, name)
     cname = _container(pod, container)
@@ -121,7 +121,7 @@ async def pod_log(request: Request, ns: str, name: str, container: str | None = 
 
 @router.api_route("/api/v1/namespaces/{ns}/pods/{name}/exec", methods=["GET", "POST"])
 async def pod_exec(request: Request, ns: str, name: str, command: list[str] = Query(default=[]),
-                   container: str | None = None, timeoutSeconds: float = 60.0) -> Response:  # noqa: N803
+                   container: str | None = None, timeoutSeconds: float = 60.0) -> Response:
     if not command:
         raise errors.BadRequest("you must specify at least 1 command", name=name, kind="pods")
     pod = await _pod(request, ns, name)

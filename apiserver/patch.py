@@ -138,7 +138,7 @@ def strategic_merge_patch(target: Any, patch: Any) -> Any:
     return {} if result is None else result
 
 
-def _merge_map(original: dict[str, Any], patch: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any] | None:
+def _merge_map(original: dict[str, Any], patch: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any] | None:  # noqa: C901 - one flat sequence of cases, read best in one place
     """Merge `patch` into a copy of `original`; None means "delete this map"."""
     directive = patch.get(_PATCH)
     if directive is not None and directive not in ("delete", "replace", "merge"):

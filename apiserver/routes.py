@@ -198,8 +198,8 @@ class ApiRoutes:
 
     async def _subresource(self, request: Request, target: Target) -> Response:
         sub, cls, method, name = target.subresource, target.cls, request.method, target.name
-        if sub not in _SERVED_SUBRESOURCES or sub not in cls.SUBRESOURCES and not (
-                sub == "binding" and cls.KIND == "Pod"):
+        if sub not in _SERVED_SUBRESOURCES or (sub not in cls.SUBRESOURCES and not (
+                sub == "binding" and cls.KIND == "Pod")):
             raise _not_found()
         if sub == "binding":
             if method != "POST":

@@ -66,7 +66,7 @@ class Dispatcher:
         request = Request(scope, receive, send)
         try:
             response = await route.endpoint(request)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - reported, never raised past this point
             response = exception_response(exc, scope["method"], scope["path"])
         await response(scope, receive, send)
         return True

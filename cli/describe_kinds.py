@@ -87,7 +87,7 @@ def _env_value(e: Obj) -> str:
     return ""
 
 
-def _containers(w: Writer, title: str, specs: list[Obj], statuses: list[Obj], level: int = 0) -> None:
+def _containers(w: Writer, title: str, specs: list[Obj], statuses: list[Obj], level: int = 0) -> None:  # noqa: C901 - one flat sequence of cases, read best in one place
     w.line(level, title)
     by_name = {s.get("name"): s for s in statuses}
     for c in specs:

@@ -99,7 +99,7 @@ def run(coro: Coroutine[Any, Any, int | None]) -> None:
         code = 0
     except ExitCode as e:
         code = e.code
-    except Exception as e:  # the edge: nothing may escape as a traceback
+    except Exception as e:  # noqa: BLE001 - the edge: nothing may escape as a traceback
         if os.environ.get("KUBELITE_DEBUG"):
             traceback.print_exc()
         print(format_error(e), file=sys.stderr)

@@ -50,7 +50,7 @@ class DockerEngine:
         try:
             self.client: Any = docker.from_env()
             self.client.ping()
-        except Exception as exc:  # the SDK raises several types for "no daemon"
+        except Exception as exc:  # noqa: BLE001 - the SDK raises several types for "no daemon"
             raise CliError(f"cannot reach the local Docker engine: {exc}") from None
 
     def has_image(self, image: str) -> bool:

@@ -178,7 +178,7 @@ def ignored_set(spec: str) -> set[str]:
     return names
 
 
-async def preflight(opts: JoinOptions) -> dict[str, Any]:
+async def preflight(opts: JoinOptions) -> dict[str, Any]:  # noqa: C901 - one flat sequence of cases, read best in one place
     """Run the checks, printing one line each; raise CliError at the first failure that is not
     ignored (an ignored one prints `[WARNING NAME]`). Returns facts found on the way (the cluster
     DNS address)."""

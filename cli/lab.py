@@ -308,7 +308,7 @@ async def down(name: str) -> int:
 
 
 async def status(name: str) -> int:
-    cfg, nodes = load_config(name)
+    cfg, _nodes = load_config(name)
     rows = lab_containers(name)
     print(f"lab {name}: API server {cfg.api_url}, kubeconfig {state_dir(name) / 'kubeconfig'}")
     for c in sorted(rows, key=lambda c: c.get("Names", "")):

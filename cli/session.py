@@ -41,7 +41,7 @@ def _load_config(g: Globals) -> Any:
 
     try:
         return kubeconfig.load_kubeconfig(g.kubeconfig, context=g.context)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - reported, never raised past this point
         if g.server:  # -s works without a kubeconfig, as with kubectl
             return None
         raise CliError(str(exc)) from None

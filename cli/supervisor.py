@@ -205,7 +205,7 @@ def pid_alive(pid: int | None) -> bool:
 
 
 def open_log(path: Path) -> BinaryIO:
-    return open(path, "ab")  # noqa: SIM115 - closed by the caller once the child has it
+    return open(path, "ab")
 
 
 def write_json(path: Path, data: Any) -> None:

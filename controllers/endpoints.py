@@ -27,6 +27,7 @@ Register in the manager: `EndpointsController(ctx)` (NAME "endpoints").
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import defaultdict
 from typing import Any
@@ -176,10 +177,8 @@ class EndpointsController(Controller):
         namespace, name = split_key(key)
         svc = self.svc_informer.get(key)
         if svc is None:
-            try:
+            with contextlib.suppress(errors.NotFound):
                 await self.client.delete(Endpoints, name, namespace=namespace)
-            except errors.NotFound:
-                pass
             return
         if svc.spec is None or not svc.spec.selector or svc.spec.type == "ExternalName":
             return  # the user's Endpoints (or none at all): not ours to manage

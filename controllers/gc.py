@@ -22,6 +22,7 @@ Contract (pkg/controller/garbagecollector, without its graph: informer indexes d
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -180,11 +181,9 @@ class GarbageCollector(Controller):
     # -- writes --------------------------------------------------------------------------------
 
     async def _delete(self, obj: Resource, policy: str) -> None:
-        try:
+        with contextlib.suppress(errors.NotFound):
             await self.client.delete(type(obj), obj.name, namespace=obj.namespace, propagation_policy=policy,
                                      preconditions={"uid": obj.uid} if obj.uid else None)
-        except errors.NotFound:
-            pass
 
     async def _remove_finalizer(self, obj: Resource, finalizer: str) -> None:
         left = [f for f in obj.metadata.finalizers or [] if f != finalizer]
@@ -192,7 +191,5 @@ class GarbageCollector(Controller):
 
     async def _patch_meta(self, obj: Resource, meta: dict[str, Any]) -> None:
         patch = {"metadata": {**meta, "resourceVersion": obj.resource_version}}
-        try:
+        with contextlib.suppress(errors.NotFound):
             await self.client.patch(type(obj), obj.name, patch, namespace=obj.namespace)
-        except errors.NotFound:
-            pass

@@ -30,6 +30,7 @@ Contract (Kubernetes pkg/controller/history/controller_history.go):
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -166,10 +167,8 @@ class History:
         return updated
 
     async def delete(self, cr: ControllerRevision) -> None:
-        try:
+        with contextlib.suppress(errors.NotFound):
             await self.client.delete(ControllerRevision, cr.name, namespace=cr.namespace)
-        except errors.NotFound:
-            pass
 
 
 async def current_and_update(history: History, parent: Resource, revisions: Sequence[ControllerRevision],

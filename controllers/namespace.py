@@ -13,6 +13,7 @@ Contract (pkg/controller/namespace):
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from controllers.base import Controller, ControllerContext
@@ -61,10 +62,8 @@ class NamespaceController(Controller):
         for obj in items:
             if obj.metadata.deletionTimestamp:
                 continue  # already going (a kubelet or a finalizer will finish it)
-            try:
+            with contextlib.suppress(errors.NotFound):
                 await self.client.delete(cls, obj.name, namespace=namespace, propagation_policy="Background")
-            except errors.NotFound:
-                pass
         if not items:
             return 0
         return len((await self.client.list(cls, namespace=namespace)).items)

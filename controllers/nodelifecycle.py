@@ -371,9 +371,8 @@ class NodeLifecycleController(Controller):
                 await self.recorder.event(node, EV_NORMAL, "NodeNotReady",
                                           f"Node {node.name} status is now: NodeNotReady")
                 self.retry_pods.add(node.name)
-            if node.name in self.retry_pods:
-                if current == "True" or await self.mark_pods_not_ready(node.name):
-                    self.retry_pods.discard(node.name)
+            if node.name in self.retry_pods and (current == "True" or await self.mark_pods_not_ready(node.name)):
+                self.retry_pods.discard(node.name)
 
         sem = asyncio.Semaphore(8)
 
@@ -440,7 +439,7 @@ class NodeLifecycleController(Controller):
     # -- zones -----------------------------------------------------------------------------------
 
     def _zone_rate(self, size: int, state: str) -> float:
-        if state == NORMAL or state == FULL:
+        if state in (NORMAL, FULL):
             return self.opts.node_eviction_rate
         if size > self.opts.large_cluster_size_threshold:
             return self.opts.secondary_node_eviction_rate

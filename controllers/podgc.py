@@ -16,6 +16,7 @@ Contract:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from controllers.base import Controller, ControllerContext
@@ -96,8 +97,6 @@ class PodGarbageCollector(Controller):
             log.debug("pod %s: Failed status not written: %s", pod.key, exc)
 
     async def _force_delete(self, pod: Pod) -> None:
-        try:
+        with contextlib.suppress(errors.NotFound, errors.Conflict):
             await self.client.delete(Pod, pod.name, namespace=pod.namespace, grace_period_s=0,
                                      preconditions={"uid": pod.uid} if pod.uid else None)
-        except (errors.NotFound, errors.Conflict):
-            pass

@@ -28,6 +28,7 @@ Contract (client-go `pkg/controller/replicaset/replica_set.go`):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar, cast
@@ -151,9 +152,9 @@ class ReplicaSetController(Controller):
             self._pod_deleted(new)
             return
         old_ref, new_ref = podutil.controller_ref(old), podutil.controller_ref(new)
-        if old_ref is not None and (new_ref is None or old_ref.uid != new_ref.uid):
-            if (old_rs := self._owner(old, old_ref)) is not None:
-                self.enqueue(old_rs)
+        if (old_ref is not None and (new_ref is None or old_ref.uid != new_ref.uid)
+                and (old_rs := self._owner(old, old_ref)) is not None):
+            self.enqueue(old_rs)
         if new_ref is not None:
             rs = self._owner(new, new_ref)
             if rs is None:
@@ -256,11 +257,9 @@ class ReplicaSetController(Controller):
         current = rs.status.to_dict() if rs.status else {}
         if all(current.get(k) == v for k, v in status.items()):
             return
-        try:
+        with contextlib.suppress(errors.NotFound):  # deleted meanwhile: nothing to report on
             await self.client.patch(self.KIND, rs.name, {"status": status}, namespace=rs.namespace,
                                     subresource="status")
-        except errors.NotFound:
-            pass  # deleted meanwhile: nothing to report on
 
 
 def calculate_status(rs: Owner, pods: list[Pod], manage_error: Exception | None) -> dict[str, Any]:

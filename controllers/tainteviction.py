@@ -22,6 +22,7 @@ Contract (Kubernetes' pkg/controller/tainteviction/taint_eviction.go):
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Mapping
 from datetime import datetime
@@ -164,8 +165,6 @@ class TaintEvictionController(Controller):
             except errors.ApiError as exc:  # best effort, as Kubernetes: the deletion matters
                 log.debug("pod %s: DisruptionTarget condition not written: %s", pod.key, exc)
         await self.recorder.event(pod, NORMAL, "TaintManagerEviction", f"Marking for deletion Pod {pod.key}")
-        try:
+        with contextlib.suppress(errors.NotFound, errors.Conflict):  # gone, or a new pod of the same name
             await self.client.delete(Pod, pod.name, namespace=pod.namespace,
                                      preconditions={"uid": pod.uid} if pod.uid else None)
-        except (errors.NotFound, errors.Conflict):
-            pass  # gone, or a new pod of the same name

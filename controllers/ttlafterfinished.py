@@ -12,6 +12,7 @@ Contract (Kubernetes pkg/controller/ttlafterfinished):
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import datetime
 
@@ -78,11 +79,9 @@ class TTLAfterFinishedController(Controller):
             self.queue.add_after(key, left)
             return
         log.info("job %s: ttlSecondsAfterFinished expired; deleting it", key)
-        try:
+        with contextlib.suppress(errors.NotFound, errors.Conflict):
             await self.client.delete(Job, fresh.name, namespace=fresh.namespace, propagation_policy="Foreground",
                                      preconditions={"uid": fresh.uid})
-        except (errors.NotFound, errors.Conflict):
-            pass
 
 
 __all__ = ["TTLAfterFinishedController", "finish_time", "remaining_s"]

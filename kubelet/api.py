@@ -8,6 +8,7 @@ models do not know yet still reach Docker). `ClientApi` maps them onto
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -42,10 +43,9 @@ class ClientApi:
     async def delete_pod_now(self, ns: str, name: str, uid: str) -> None:
         body = {"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 0,
                 "preconditions": {"uid": uid}}
-        try:
+        # NotFound: already gone; Conflict: a new pod of the same name, not ours to delete.
+        with contextlib.suppress(errors.NotFound, errors.Conflict):
             await self._req("DELETE", f"/api/v1/namespaces/{ns}/pods/{name}", json=body)
-        except (errors.NotFound, errors.Conflict):
-            pass  # already gone, or a new pod of the same name: not ours to delete
 
     async def fetch(self, plural: str, ns: str, name: str) -> dict[str, Any] | None:
         try:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 import time
@@ -99,12 +100,10 @@ class HollowNodes:
         body = node_body(name, i, cpu=self.cfg.cpu, memory=self.cfg.memory, pods=self.cfg.pods)
         async with self._write_slots:
             # The Lease first, as the real kubelet: a node is never seen Ready without one.
-            try:
+            with contextlib.suppress(errors.AlreadyExists):
                 await self.client.request(
                     "POST", "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases", json=lease_body(name)
                 )
-            except errors.AlreadyExists:
-                pass
             try:
                 created = await self.client.request("POST", "/api/v1/nodes", json=body)
                 has_status = bool(((created or {}).get("status") or {}).get("conditions"))
@@ -278,7 +277,7 @@ class HollowNodes:
                 raise
             except errors.NotFound:
                 pass
-            except Exception as exc:  # retry later: a hollow node must survive API restarts
+            except Exception as exc:  # noqa: BLE001 - retry later: a hollow node must survive API restarts
                 log.warning("hollow pod %s: %s; retrying", key, exc)
                 asyncio.get_running_loop().call_later(1.0, self._enqueue, key)
 
@@ -306,10 +305,8 @@ class HollowNodes:
                     f"/api/v1/nodes/{name}",
                     f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{name}",
                 ):
-                    try:
+                    with contextlib.suppress(errors.ApiError):
                         await self.client.request("DELETE", path)
-                    except errors.ApiError:
-                        pass
 
         await asyncio.gather(*(one(n) for n in self.names))
 

@@ -132,8 +132,8 @@ async def copy_container_logs(cid: str, writer: RotatingWriter, *, socket: str =
         params["since"] = _docker_ts_to_since(last)
     transport = httpx.AsyncHTTPTransport(uds=socket)
     buf = {1: b"", 2: b""}
-    async with httpx.AsyncClient(transport=transport, base_url="http://docker", timeout=None) as http:
-        async with http.stream("GET", f"/containers/{cid}/logs", params=params) as resp:
+    async with httpx.AsyncClient(transport=transport, base_url="http://docker", timeout=None) as http, \
+            http.stream("GET", f"/containers/{cid}/logs", params=params) as resp:
             if resp.status_code != 200:
                 return
             pending = b""

@@ -14,6 +14,7 @@ The pure builders (`host_facts`, `node_status`, `lease_body`) are unit-tested.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import platform
@@ -205,11 +206,9 @@ class NodeAgent:
             return
         except errors.NotFound:  # the namespace itself is missing on a bare API server
             pass
-        try:
+        with contextlib.suppress(errors.AlreadyExists):
             await self.api.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
                                                          "metadata": {"name": LEASE_NS}})
-        except errors.AlreadyExists:
-            pass
         await self.api.create(collection, lease_body(self.node, node_uid=self.uid, now=now_micro()))
 
     async def renew_lease(self) -> None:

@@ -92,8 +92,8 @@ class PodManager:
         while True:
             try:
                 transport = httpx.AsyncHTTPTransport(uds=self.docker_socket)
-                async with httpx.AsyncClient(transport=transport, base_url="http://docker", timeout=None) as http:
-                    async with http.stream("GET", "/events", params={"filters": filters}) as resp:
+                async with httpx.AsyncClient(transport=transport, base_url="http://docker", timeout=None) as http, \
+                        http.stream("GET", "/events", params={"filters": filters}) as resp:
                         backoff.reset()
                         async for line in resp.aiter_lines():
                             self._route_event(line)

@@ -224,7 +224,7 @@ class PodWorker:
         cid = await self._create(spec)
         try:
             await self.runtime.start(cid)
-        except Exception as exc:  # e.g. hostPort already allocated: say so in the status, retry later
+        except Exception as exc:  # noqa: BLE001 - e.g. hostPort already allocated: say so in the status, retry later
             view.message = f"Failed to create pod sandbox: {exc}"
             await self.runtime.remove(cid)
             self._retry_in(5.0)
@@ -353,7 +353,7 @@ class PodWorker:
         self._event(NORMAL, "Created", f"Created container: {name}", name, kind)
         try:
             await self.runtime.start(cid)
-        except Exception as exc:  # e.g. executable not found: the container stays "created"
+        except Exception as exc:  # noqa: BLE001 - e.g. executable not found: the container stays "created"
             log.info("pod %s/%s container %s failed to start: %s", self.ns, self.name, name, exc)
             self._event(WARNING, "Failed", f"Error: {exc}", name, kind)
             self.wake()
@@ -425,4 +425,4 @@ class PodWorker:
         log.info("pod %s/%s (%s) terminated and removed", self.ns, self.name, self.uid)
 
 
-__all__ = ["PodWorker", "WorkerConfig", "LABEL_CONTAINER"]
+__all__ = ["LABEL_CONTAINER", "PodWorker", "WorkerConfig"]

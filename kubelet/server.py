@@ -50,7 +50,7 @@ def since_ts(seconds: int) -> str:
     return format_micro_time(t).removesuffix("Z") + "000Z"  # nanoseconds, as the CRI writes them
 
 
-def create_app(manager: PodManager) -> FastAPI:
+def create_app(manager: PodManager) -> FastAPI:  # noqa: C901 - one flat sequence of cases, read best in one place
     cfg, runtime = manager.cfg, manager.runtime
     app = FastAPI(title="kubelite kubelet", docs_url=None, redoc_url=None, openapi_url=None)
     started = time.time()
@@ -67,7 +67,7 @@ def create_app(manager: PodManager) -> FastAPI:
 
     @app.get("/containerLogs/{ns}/{pod}/{container}")
     async def container_logs(ns: str, pod: str, container: str, follow: bool = False,
-                             tailLines: int | None = None, sinceSeconds: int | None = None,  # noqa: N803
+                             tailLines: int | None = None, sinceSeconds: int | None = None,
                              timestamps: bool = False, previous: bool = False) -> Response:
         insts = await instances(ns, pod, container)
         if not insts:
@@ -98,7 +98,7 @@ def create_app(manager: PodManager) -> FastAPI:
 
     @app.api_route("/exec/{ns}/{pod}/{container}", methods=["GET", "POST"])
     async def exec_(ns: str, pod: str, container: str, command: list[str] = Query(default=[]),
-                    timeoutSeconds: float = 60.0) -> Response:  # noqa: N803
+                    timeoutSeconds: float = 60.0) -> Response:
         if not command:
             return _status(400, "BadRequest", "command is required (command=...&command=...)")
         running = [i for i in await instances(ns, pod, container) if i.running]
@@ -108,7 +108,7 @@ def create_app(manager: PodManager) -> FastAPI:
             res = await runtime.exec(running[-1].id, command, timeoutSeconds)
         except TimeoutError:
             return _status(504, "Timeout", f"exec did not finish within {timeoutSeconds:g}s")
-        except Exception as exc:  # Docker refused (e.g. executable not found): say so plainly
+        except Exception as exc:  # noqa: BLE001 - Docker refused (e.g. executable not found): say so plainly
             return _status(400, "BadRequest", f"exec failed: {exc}")
         return JSONResponse({"stdout": res.stdout.decode(errors="replace"),
                              "stderr": res.stderr.decode(errors="replace"), "exitCode": res.exit_code})

@@ -140,9 +140,9 @@ def _default_container(c: Container, *, host_network: bool) -> None:
             requests.setdefault(name, value)
         c.resources.requests = requests
     for env in c.env or []:
-        if env.valueFrom is not None and env.valueFrom.fieldRef is not None:
-            if env.valueFrom.fieldRef.apiVersion is None:
-                env.valueFrom.fieldRef.apiVersion = "v1"
+        if (env.valueFrom is not None and env.valueFrom.fieldRef is not None
+                and env.valueFrom.fieldRef.apiVersion is None):
+            env.valueFrom.fieldRef.apiVersion = "v1"
 
 
 def default_pod_spec(spec: PodSpec, *, restart_policy: bool = True) -> None:

@@ -260,7 +260,7 @@ class EventRecorder:
             await self._write(*item)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # best-effort by contract: an event never fails the caller
+        except Exception as exc:  # noqa: BLE001 - best-effort by contract: an event never fails the caller
             log.warning("event %s %s for %s %s not recorded: %s", type_, reason, ref.kind, ref.key, exc)
 
     async def _write(self, ref: ObjectRef, type_: str, reason: str, message: str, action: str) -> None:

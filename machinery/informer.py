@@ -254,7 +254,7 @@ class Informer(Generic[T]):
                     log.info("informer %s: resourceVersion %s too old (%s): relisting", self.cls.KIND, self._last_rv, exc)
                     need_list = True
                     await asyncio.sleep(self.backoff.next() / 8)  # quick, but no tight loop
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - reported, never raised past this point
                     delay = self.backoff.next()
                     log.warning(
                         "informer %s: %s failed: %s: %s; retrying in %.2fs",

@@ -97,5 +97,13 @@ def required_terms(affinity: Mapping[str, Any] | None) -> list[dict[str, Any]] |
     return list(required.get("nodeSelectorTerms") or [])
 
 
-__all__ = ["expression_matches", "field_matches", "node_selector_matches", "required_terms", "term_matches",
-           "terms_match", "toleration_matches", "tolerates"]
+__all__ = [
+    "expression_matches",
+    "field_matches",
+    "node_selector_matches",
+    "required_terms",
+    "term_matches",
+    "terms_match",
+    "tolerates",
+    "toleration_matches",
+]

@@ -65,7 +65,7 @@ def parse_quantity(value: str | int | float | Decimal) -> Decimal:
 
 
 def _ceil(value: Decimal) -> int:
-    return int(math.ceil(value))
+    return math.ceil(value)
 
 
 def cpu_millis(value: str | int | float | Decimal) -> int:

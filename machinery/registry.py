@@ -64,7 +64,7 @@ def _group_of(api_version: str) -> tuple[str, str]:
 def by_kind(kind: str, api_version: str | None = None) -> type[Resource]:
     """The model of `kind` (exact Kind spelling), optionally in `api_version` ("apps/v1")."""
     for cls in [*ALL_KINDS, *SUBRESOURCE_KINDS]:
-        if cls.KIND != kind:
+        if kind != cls.KIND:
             continue
         if api_version is None or cls.api_version() == api_version:
             return cls
@@ -74,7 +74,7 @@ def by_kind(kind: str, api_version: str | None = None) -> type[Resource]:
 def by_resource(group: str, version: str, plural: str) -> type[Resource]:
     """The stored kind served at `/api(s)/GROUP/VERSION/.../PLURAL`."""
     for cls in ALL_KINDS:
-        if cls.GROUP == group and cls.VERSION == version and cls.PLURAL == plural:
+        if group == cls.GROUP and version == cls.VERSION and plural == cls.PLURAL:
             return cls
     raise KeyError(f"no resource {plural!r} in {group + '/' if group else ''}{version}")
 

@@ -111,7 +111,7 @@ class Requirement:
     values: tuple[str, ...] = ()
 
     @classmethod
-    def new(cls, key: str, operator: str, values: Iterable[str] = (), *, path: str = "") -> Requirement:
+    def new(cls, key: str, operator: str, values: Iterable[str] = (), *, path: str = "") -> Requirement:  # noqa: C901 - one flat sequence of cases, read best in one place
         """labels.NewRequirement: validates key, operator, values; raises ValueError."""
         vals = tuple(values)
         pre = f"{path}." if path else ""

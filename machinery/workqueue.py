@@ -273,7 +273,7 @@ async def _failed(q: WorkQueue, key: str, exc: Exception, policy: RetryPolicy) -
         if policy.on_permanent is not None:
             try:
                 await policy.on_permanent(key, exc)
-            except Exception:  # noqa: BLE001 - reporting must never stop the worker
+            except Exception:
                 log.exception("queue %s: reporting the failure of %r failed", q.name, key)
         return
     temporary = errors.is_temporary(exc)

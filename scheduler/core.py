@@ -192,7 +192,7 @@ class Scheduler:
             await self._patch_status(pod.namespace, pod.name, patch)
         except errors.NotFound:
             pass
-        except Exception as exc:  # next attempt rewrites it; never stop the loop for a status
+        except Exception as exc:  # noqa: BLE001 - next attempt rewrites it; never stop the loop for a status
             log.warning("could not set PodScheduled=False on %s: %s", pod.key, exc)
 
     async def _bind_pod(self, pod: PodInfo, node: str, volumes: VolumeState | None = None) -> None:
@@ -213,7 +213,7 @@ class Scheduler:
                 return
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - reported, never raised past this point
                 log.warning("binding %s to %s failed, retrying: %s", pod.key, node, exc)
                 self.cache.forget(pod.key)
                 self.queue.add_unschedulable(pod.key, pod.priority, pod.creation)

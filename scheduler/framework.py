@@ -77,7 +77,7 @@ def find_feasible(
     feasible: list[NodeInfo] = []
     rejected: dict[str, list[str]] = {}
     examined = 0
-    for examined in range(1, n + 1):  # noqa: B007 - `examined` is used after the loop
+    for examined in range(1, n + 1):
         node = nodes[(start + examined - 1) % n]
         reasons = run_filters(pod, node, filters)
         if reasons:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import random
@@ -169,8 +170,6 @@ async def amain(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     setup_logging(str(args.log_level))
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(amain(args))
-    except KeyboardInterrupt:
-        pass
     sys.exit(0)

@@ -20,6 +20,7 @@ The clock is injectable so backoff is tested with fake time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import time
@@ -160,7 +161,5 @@ class SchedulingQueue:
             if key is not None:
                 return key
             self._wakeup.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), timeout=self.next_ready_in_s())
-            except TimeoutError:
-                pass

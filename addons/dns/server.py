@@ -39,7 +39,7 @@ def _udp_limit(request: DNSRecord) -> int:
 def _qtype_name(qtype: int) -> str:
     try:
         return str(QTYPE[qtype])
-    except Exception:  # dnslib raises its own error for unknown numbers
+    except Exception:  # noqa: BLE001 - dnslib raises its own error for unknown numbers
         return f"TYPE{qtype}"
 
 

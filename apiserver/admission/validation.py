@@ -141,7 +141,7 @@ def _name_errors(cls: type[Resource], name: str) -> list[str]:
     return dns1123_subdomain_errors(name)
 
 
-def _validate_meta(errs: Errs, cls: type[Resource], meta: ObjectMeta) -> None:
+def _validate_meta(errs: Errs, cls: type[Resource], meta: ObjectMeta) -> None:  # noqa: C901 - a flat list of Kubernetes field checks
     if meta.name:
         for why in _name_errors(cls, meta.name):
             errs.invalid("metadata.name", meta.name, why)

@@ -45,7 +45,7 @@ _SECRET_REQUIRED_KEYS = {
 }
 
 
-def _validate_service(errs: Errs, svc: Service) -> None:
+def _validate_service(errs: Errs, svc: Service) -> None:  # noqa: C901 - a flat list of Kubernetes field checks
     spec = svc.spec
     if spec is None:
         errs.required("spec")

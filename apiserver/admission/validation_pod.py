@@ -97,7 +97,7 @@ def _validate_resources(errs: Errs, res: ResourceRequirements | None, path: str)
                          f"must be less than or equal to {name} limit of {raw_limit}")
 
 
-def _validate_container(errs: Errs, c: Container, path: str, volumes: set[str], *, init: bool) -> None:
+def _validate_container(errs: Errs, c: Container, path: str, volumes: set[str], *, init: bool) -> None:  # noqa: C901 - a flat list of Kubernetes field checks
     if not c.name:
         errs.required(f"{path}.name")
     else:
@@ -232,7 +232,7 @@ def _validate_scheduling(errs: Errs, spec: PodSpec, path: str) -> None:
             _validate_node_term(errs, pref.preference, f"{ppath}.preference")
 
 
-def validate_pod_spec(errs: Errs, spec: PodSpec, path: str,
+def validate_pod_spec(errs: Errs, spec: PodSpec, path: str,  # noqa: C901 - a flat list of Kubernetes field checks
                       restart_policies: Sequence[str] = RESTART_POLICIES) -> None:
     """All PodSpec rules; `restart_policies` narrows the allowed restartPolicy (templates)."""
     volumes = _validate_volumes(errs, spec, path)

@@ -158,7 +158,7 @@ def _json_raw(data: memoryview, depth: int) -> Any:
     if not raw:
         return None
     if raw.startswith(MAGIC):
-        from apiserver.protobuf.envelope import decode_object  # noqa: PLC0415 - mutual recursion
+        from apiserver.protobuf.envelope import decode_object
 
         return decode_object(raw, depth=depth + 1)
     try:

@@ -385,7 +385,7 @@ class DaemonSetController(Controller):
                 old = pod
         return new, old, True
 
-    async def _rolling_update(self, ds: DaemonSet, nodes: list[Node], pods: list[Pod], hash_: str,
+    async def _rolling_update(self, ds: DaemonSet, nodes: list[Node], pods: list[Pod], hash_: str,  # noqa: C901 - one flat sequence of cases, read best in one place
                               fits: Fits) -> None:
         by_node = self._by_node(pods)
         max_surge, max_unavailable, desired = self._max_surge_unavailable(ds, fits)

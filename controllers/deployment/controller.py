@@ -78,9 +78,9 @@ class DeploymentController(Controller):
         if old.resource_version == new.resource_version:
             return
         old_ref, new_ref = podutil.controller_ref(old), podutil.controller_ref(new)
-        if old_ref is not None and (new_ref is None or new_ref.uid != old_ref.uid):
-            if (d := self._owner(old)) is not None:
-                self.enqueue(d)
+        if (old_ref is not None and (new_ref is None or new_ref.uid != old_ref.uid)
+                and (d := self._owner(old)) is not None):
+            self.enqueue(d)
         if new_ref is not None:
             if (d := self._owner(new)) is not None:
                 self.enqueue(d)

@@ -24,6 +24,7 @@ is given, never the API, and writes through the API):
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import TYPE_CHECKING
 
@@ -254,10 +255,8 @@ class DeploymentSyncer:
             observed = (rs.status.observedGeneration or 0) if rs.status else 0
             if util.status_replicas(rs) or util.replicas(rs) or (rs.metadata.generation or 0) > observed:
                 continue  # never delete a RS that still has (or may still get) pods
-            try:
+            with contextlib.suppress(errors.NotFound):
                 await self.client.delete(ReplicaSet, rs.name, namespace=rs.namespace)
-            except errors.NotFound:
-                pass
 
     async def write_status(self, d: Deployment, status: DeploymentStatus) -> None:
         if d.status is not None and progress.status_dict(d.status) == progress.status_dict(status):

@@ -174,7 +174,7 @@ def by_revision(rs_list: list[ReplicaSet]) -> list[ReplicaSet]:
 
 def go_round(x: float) -> int:
     """Go's math.Round: half away from zero (Python's round() is half to even)."""
-    return int(math.floor(abs(x) + 0.5)) * (1 if x >= 0 else -1)
+    return math.floor(abs(x) + 0.5) * (1 if x >= 0 else -1)
 
 
 def deep_copy(obj: Any) -> Any:

@@ -213,7 +213,7 @@ class JobController(Controller):
 
     async def _release_orphans(self, key: str) -> None:
         """A deleted Job's pods must not keep its finalizer (or they would never go away)."""
-        namespace, _, name = key.partition("/")
+        namespace, _, _name = key.partition("/")
         stuck = [p for p in self.pod_informer.by_index("namespace", namespace)
                  if jobpods.has_tracking_finalizer(p) and self._owner_key(p) == key]
         await self._remove_finalizers(None, stuck)
@@ -299,7 +299,7 @@ class _JobSync:
 
     # -- the steps ---------------------------------------------------------------------------
 
-    async def run(self) -> None:
+    async def run(self) -> None:  # noqa: C901 - one flat sequence of cases, read best in one place
         spec, ctl = self.spec, self.ctl
         pending_rm = ctl.finalizer_removals.get(self.key, set())
         uncounted = self.status.get("uncountedTerminatedPods") or {}
@@ -421,10 +421,7 @@ class _JobSync:
         if self._deadline_left_s() == 0.0:
             self.events.append(("Warning", *DEADLINE_EXCEEDED))
             return ("FailureTarget", *DEADLINE_EXCEEDED)
-        if self.completions is None:
-            done = succeeded > 0 and not active
-        else:
-            done = succeeded >= self.completions
+        done = succeeded > 0 and not active if self.completions is None else succeeded >= self.completions
         return ("SuccessCriteriaMet", *COMPLETIONS_REACHED) if done else None
 
     def _past_limit_on_failure(self, active: list[Pod], limit: int) -> bool:

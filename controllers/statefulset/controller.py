@@ -16,6 +16,7 @@ Contract (Kubernetes pkg/controller/statefulset/stateful_set.go):
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -77,9 +78,9 @@ class StatefulSetController(Controller):
         if old.resource_version == new.resource_version:
             return
         old_ref, new_ref = podutil.controller_ref(old), podutil.controller_ref(new)
-        if old_ref is not None and (new_ref is None or new_ref.uid != old_ref.uid):
-            if (previous := self._owner(old)) is not None:
-                self.enqueue(previous)
+        if (old_ref is not None and (new_ref is None or new_ref.uid != old_ref.uid)
+                and (previous := self._owner(old)) is not None):
+            self.enqueue(previous)
         sts = self._owner(new)
         if sts is not None:
             self.enqueue(sts)
@@ -122,11 +123,9 @@ class StatefulSetController(Controller):
         current = sts.status.to_dict() if sts.status else {}
         if all(current.get(k, 0 if isinstance(v, int) else None) == v for k, v in status.items()):
             return
-        try:
+        with contextlib.suppress(errors.NotFound):  # deleted meanwhile
             await self.client.patch(StatefulSet, sts.name, {"status": status}, namespace=sts.namespace,
                                     subresource="status")
-        except errors.NotFound:
-            pass  # deleted meanwhile
 
 
 __all__ = ["StatefulSetController"]

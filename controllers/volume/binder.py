@@ -34,6 +34,7 @@ Contract:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -328,10 +329,8 @@ class PersistentVolumeController(Controller):
         name = localpath.helper_name(pv)
         helper = self.pods.get(f"{localpath.HELPER_NAMESPACE}/{name}")
         if helper is None:
-            try:
+            with contextlib.suppress(errors.AlreadyExists):
                 await self.client.create(localpath.delete_helper(pv, node, self.options.local_path_helper_image))
-            except errors.AlreadyExists:
-                pass
             return  # its status changes re-queue this volume
         phase = helper.status.phase if helper.status else None
         if phase == "Succeeded":
@@ -346,10 +345,8 @@ class PersistentVolumeController(Controller):
             await self.recorder.event(pv, WARNING, "VolumeFailedDelete", f"helper pod {name} failed on {node}")
 
     async def _delete(self, cls: type[Resource], name: str, namespace: str | None) -> None:
-        try:
+        with contextlib.suppress(errors.NotFound):
             await self.client.delete(cls, name, namespace=namespace)
-        except errors.NotFound:
-            pass
 
     async def _status(self, obj: PersistentVolume | PersistentVolumeClaim, status: dict[str, Any]) -> None:
         current = obj.status.to_dict() if obj.status else {}
@@ -360,11 +357,9 @@ class PersistentVolumeController(Controller):
             if status["phase"] != "Failed":
                 status.setdefault("reason", None)
                 status.setdefault("message", None)
-        try:
+        with contextlib.suppress(errors.NotFound):
             await self.client.patch(type(obj), obj.name, {"status": status}, namespace=obj.namespace,
                                     subresource="status")
-        except errors.NotFound:
-            pass
 
 
 __all__ = ["PersistentVolumeController"]

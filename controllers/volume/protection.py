@@ -16,6 +16,8 @@ Contract (pkg/controller/volume/pvcprotection):
 
 from __future__ import annotations
 
+import contextlib
+
 from controllers.base import Controller, ControllerContext
 from machinery import errors
 from machinery.models import (
@@ -71,10 +73,8 @@ class PvcProtectionController(Controller):
 
     async def _set(self, claim: PersistentVolumeClaim, finalizers: list[str]) -> None:
         patch = {"metadata": {"finalizers": finalizers or None, "resourceVersion": claim.resource_version}}
-        try:
+        with contextlib.suppress(errors.NotFound):
             await self.client.patch(PersistentVolumeClaim, claim.name, patch, namespace=claim.namespace)
-        except errors.NotFound:
-            pass
 
 
 class PvProtectionController(Controller):
@@ -99,10 +99,8 @@ class PvProtectionController(Controller):
 
     async def _set(self, pv: PersistentVolume, finalizers: list[str]) -> None:
         patch = {"metadata": {"finalizers": finalizers or None, "resourceVersion": pv.resource_version}}
-        try:
+        with contextlib.suppress(errors.NotFound):
             await self.client.patch(PersistentVolume, pv.name, patch)
-        except errors.NotFound:
-            pass
 
 
 __all__ = ["PvProtectionController", "PvcProtectionController", "claims_of", "uses"]

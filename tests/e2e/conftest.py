@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -224,10 +224,8 @@ class PodObserver:
         if self.task.done():
             self.task.result()  # surface a watch failure
         self.task.cancel()
-        try:
+        with suppress(asyncio.CancelledError):
             await self.task
-        except asyncio.CancelledError:
-            pass
 
     def check(self, *, replicas: int, max_surge: int, max_unavailable: int) -> None:
         assert len(self.points) > 3, f"too few observations: {self.points}"
@@ -322,10 +320,8 @@ def run_cluster(*, control_plane: bool = False, controller_args: tuple[str, ...]
 
 def _remove_containers(dclient: docker.DockerClient, tag: str) -> None:
     for ctr in dclient.containers.list(all=True, filters={"label": f"io.kubelite.cluster={tag}"}):
-        try:
+        with suppress(docker.errors.NotFound):
             ctr.remove(force=True)
-        except docker.errors.NotFound:
-            pass
 
 
 def _teardown(c: Cluster, dclient: docker.DockerClient) -> Cleanup:

@@ -11,6 +11,7 @@ an httpGet readiness probe every second and a 1 s grace period, so a rollout tak
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -20,6 +21,7 @@ from typing import Any
 import docker
 import pytest
 
+from machinery import errors
 from machinery.client import ApiClient
 from tests.e2e.conftest import ROOT, Cluster, PodObserver, is_ready, live
 from tests.support import wait_until
@@ -54,11 +56,9 @@ def images() -> Iterator[Images]:
         yield imgs
     finally:
         for ref in (imgs.v1, imgs.v2):
-            try:
-                # The image keeps its other tags; force only untags even if a container used it.
+            # The image keeps its other tags; force only untags even if a container used it.
+            with contextlib.suppress(docker.errors.ImageNotFound):
                 client.images.remove(ref, force=True, noprune=True)
-            except docker.errors.ImageNotFound:
-                pass
         client.close()
 
 
@@ -158,10 +158,8 @@ async def create(api: ApiClient, body: dict[str, Any]) -> None:
 
 
 async def cleanup(api: ApiClient, name: str) -> None:
-    try:
+    with contextlib.suppress(errors.ApiError):  # already gone: nothing to clean
         await api.request("DELETE", f"{DEPLOYS}/{name}", json={"propagationPolicy": "Background"})
-    except Exception:  # already gone: nothing to clean
-        pass
 
 
 async def test_rolling_update_keeps_availability(api: ApiClient, cl: Cluster, images: Images) -> None:

@@ -150,7 +150,7 @@ async def test_crashloop_and_previous_logs(cluster: Cluster, api: ApiClient) -> 
     async def backoff() -> bool:
         seen.update(await get_pod(api, "crash"))
         cs = ((seen.get("status") or {}).get("containerStatuses") or [{}])[0]
-        return cs.get("state", {}).get("waiting", {}).get("reason") == "CrashLoopBackOff" and cs["restartCount"] >= 1
+        return bool(cs.get("state", {}).get("waiting", {}).get("reason") == "CrashLoopBackOff" and cs["restartCount"] >= 1)
 
     await wait_until(backoff, 30, 0.2, message=f"no CrashLoopBackOff: {seen.get('status')}")
     cs = seen["status"]["containerStatuses"][0]

@@ -70,7 +70,7 @@ def _guard_complete() -> bool:
         from kubelet.network import guard_status
 
         return guard_status().complete
-    except Exception:
+    except Exception:  # noqa: BLE001 - polled until the condition holds
         return False
 
 

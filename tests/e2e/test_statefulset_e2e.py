@@ -135,7 +135,7 @@ def resolve(port: int, name: str) -> list[str]:
     return [str(rr.rdata) for rr in reply.rr]
 
 
-async def test_web_statefulset_order_identity_storage_scale_update_delete(
+async def test_web_statefulset_order_identity_storage_scale_update_delete(  # noqa: C901 - one flat sequence of cases, read best in one place
         full_cluster: Cluster, full_api: ApiClient, dns: int) -> None:
     api, ns = full_api, f"sts-{uuid.uuid4().hex[:6]}"
     await api.create(Namespace.from_dict({"metadata": {"name": ns}}))
@@ -238,8 +238,8 @@ async def test_web_statefulset_order_identity_storage_scale_update_delete(
         for n in ("web-0", "web-1"):
             env = pods.pods[n]["spec"]["containers"][0].get("env")
             assert not env, f"{n} must keep the old template"
-        got = await api.get(StatefulSet, "web", namespace=ns)
-        assert got.status and got.status.currentRevision != got.status.updateRevision
+        live = await api.get(StatefulSet, "web", namespace=ns)
+        assert live.status and live.status.currentRevision != live.status.updateRevision
 
         # Scale 5 -> 2: from the highest ordinal, one at a time.
         mark = len(pods.log)

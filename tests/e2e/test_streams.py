@@ -8,6 +8,7 @@ on 127.0.0.1)."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import gzip
 import os
@@ -206,10 +207,8 @@ class Pty:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
-        try:
+        with contextlib.suppress(OSError):
             os.close(self.master)
-        except OSError:
-            pass
 
 
 def _kubectl_args(kubectl: Kubectl, *args: str) -> list[str]:

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
 pytestmark = pytest.mark.integration
 
 
-def assert_status(r: httpx.Response, code: int, reason: str) -> dict:
+def assert_status(r: httpx.Response, code: int, reason: str) -> dict[str, Any]:
     assert r.status_code == code, r.text
     assert r.headers["content-type"].startswith("application/json")
     body = r.json()
     assert body["kind"] == "Status" and body["apiVersion"] == "v1" and body["status"] == "Failure"
     assert body["code"] == code and body["reason"] == reason and body["message"]
-    return body
+    result: dict[Any, Any] = body
+    return result
 
 
 async def test_invalid_object_names_fields_and_writes_nothing(http: httpx.AsyncClient, namespace: str) -> None:
@@ -91,7 +94,7 @@ async def test_unknown_paths_methods_and_queries(http: httpx.AsyncClient, namesp
 class _BrokenStorage:
     """A storage whose reads blow up: the server must answer a short 500 Status."""
 
-    async def get(self, key: str) -> dict:
+    async def get(self, key: str) -> dict[str, Any]:
         raise RuntimeError("disk on fire")
 
     async def list(self, prefix: str, **kwargs: object) -> object:
@@ -107,11 +110,11 @@ async def test_unexpected_exception_is_500_status_and_extra_routers_win() -> Non
     extra = APIRouter()
 
     @extra.get("/api/v1/namespaces/{ns}/pods/{name}/log")
-    async def pod_log(ns: str, name: str) -> dict:
+    async def pod_log(ns: str, name: str) -> dict[str, Any]:
         return {"log": f"{ns}/{name}"}
 
     @extra.get("/api/v1/namespaces/{ns}/pods/{name}/exec")
-    async def pod_exec(ns: str, name: str) -> dict:
+    async def pod_exec(ns: str, name: str) -> dict[str, Any]:
         raise ZeroDivisionError("bad luck")
 
     app = create_app(ApiServerConfig(), storage=_BrokenStorage(), extra_routers=[extra])  # type: ignore[arg-type]

@@ -501,9 +501,9 @@ def run_operation(f: Fuzzer, op: Any, base_url: str) -> None:
 
     counter = [0]
 
-    @settings(max_examples=ST_EXAMPLES, deadline=None, database=None, derandomize=True,
+    @settings(max_examples=ST_EXAMPLES, deadline=None, database=None, derandomize=True,  # type: ignore[untyped-decorator]
               suppress_health_check=list(HealthCheck), phases=[Phase.generate])
-    @given(op.as_strategy())
+    @given(op.as_strategy())  # type: ignore[untyped-decorator]
     def run(case: Any) -> None:
         counter[0] += 1
         if counter[0] % 4 and "namespace" in (case.path_parameters or {}):

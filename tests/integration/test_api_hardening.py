@@ -35,7 +35,8 @@ def assert_status(r: httpx.Response, code: int, reason: str | None = None) -> di
     assert body["kind"] == "Status" and body["status"] == "Failure" and body["code"] == code, body
     if reason is not None:
         assert body["reason"] == reason, body
-    return body
+    result: dict[str, Any] = body
+    return result
 
 
 async def refused(http: httpx.AsyncClient, method: str, url: str, code: int, reason: str | None = None,
@@ -191,7 +192,7 @@ async def test_4_yaml_aliases_and_decoded_size_are_bounded(http: httpx.AsyncClie
     await refused(http, "POST", base, 413, "RequestEntityTooLarge", content=big, headers=yaml_ct)
     # A JSON patch whose copies double the object: refused before it is built.
     assert (await http.post(base, json={"metadata": {"name": "c"}, "data": {"v": "x" * 1000}})).status_code == 201
-    ops = [{"op": "copy", "from": "/data", "path": f"/metadata/annotations/{i}"} for i in range(1)]
+    ops: list[dict[str, Any]] = [{"op": "copy", "from": "/data", "path": f"/metadata/annotations/{i}"} for i in range(1)]
     ops = [{"op": "add", "path": "/metadata/annotations", "value": {}}] + [
         {"op": "copy", "from": "/metadata" if i else "/data", "path": f"/metadata/annotations/k{i}"} for i in range(40)]
     await refused(http, "PATCH", f"{base}/c", 413, "RequestEntityTooLarge", content=json.dumps(ops).encode(),
@@ -243,8 +244,8 @@ async def test_6_finalize_validates_its_body_and_keeps_a_namespace_with_content(
     drop = {"metadata": {"name": namespace}, "spec": {"finalizers": []}}
     await refused(http, "PUT", f"{url}/finalize", 409, "Conflict", json=drop)
     assert (await http.delete(url)).status_code == 200
-    body = await refused(http, "PUT", f"{url}/finalize", 409, "Conflict", json=drop)
-    assert "configmaps (1)" in body["message"]
+    refusal = await refused(http, "PUT", f"{url}/finalize", 409, "Conflict", json=drop)
+    assert "configmaps (1)" in refusal["message"]
     # Adding a fully qualified finalizer is fine; the controller's last step too, once empty.
     keep = {"metadata": {"name": namespace}, "spec": {"finalizers": ["kubernetes", "example.com/x"]}}
     assert (await http.put(f"{url}/finalize", json=keep)).status_code == 200

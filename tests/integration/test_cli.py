@@ -283,7 +283,9 @@ def test_up_status_down_with_etcd_and_apiserver(tmp_path: Path) -> None:
         etcd_port = free_port()
     name = f"t{uuid.uuid4().hex[:8]}"
     env = {**os.environ, "KUBELITE_HOME": str(home)}
-    run = lambda *a: subprocess.run([KUBELITE, *a], capture_output=True, text=True, timeout=120, env=env)  # noqa: E731
+    def run(*a: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([KUBELITE, *a], capture_output=True, text=True, timeout=120, env=env)
+
     try:
         up = run("up", "--api-port", str(api_port), "--etcd-port", str(etcd_port), "--components", "none",
                  "--cluster-name", name)

@@ -66,7 +66,8 @@ def make_deployment(env: Env, image: str = "kubelite/busybox:2", replicas: int =
     body = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
             "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "web"}},
                      "template": template(image)}}
-    return env.api("POST", env.deploys, body)
+    result: dict[str, Any] = env.api("POST", env.deploys, body)
+    return result
 
 
 def make_rs(env: Env, deploy: dict[str, Any], rev: int, image: str, cause: str | None = None) -> None:

@@ -86,7 +86,7 @@ async def _ready_loop(client: ApiClient, namespace: str) -> None:
                           "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": stamp}]}
                 with contextlib.suppress(Exception):  # a pod deleted meanwhile
                     await client.patch(Pod, pod.name, {"status": status}, namespace=namespace, subresource="status")
-        except Exception:  # the API restarting: try again
+        except Exception:  # noqa: BLE001 - the API restarting: try again
             pass
         await asyncio.sleep(0.2)
 

@@ -124,7 +124,7 @@ async def test_service_records_follow_the_api(dns: DnsProcess, api_client: ApiCl
     await api_client.delete(Service, "web", namespace=namespace)
 
     async def gone() -> bool:
-        return (await answers(dns, fqdn)).header.rcode == RCODE.NXDOMAIN
+        return bool((await answers(dns, fqdn)).header.rcode == RCODE.NXDOMAIN)
 
     await wait_until(gone, timeout_s=10)
 

@@ -78,7 +78,7 @@ async def test_nodes_register_ready_and_renew_leases(hollow: list[str], api_clie
         try:
             await lease()
             return True
-        except Exception:
+        except Exception:  # noqa: BLE001 - polled until the condition holds
             return False
 
     await wait_until(lease_exists, timeout_s=10)
@@ -86,7 +86,7 @@ async def test_nodes_register_ready_and_renew_leases(hollow: list[str], api_clie
     assert (await lease())["spec"]["holderIdentity"] == hollow[-1]
 
     async def renewed() -> bool:
-        return (await lease())["spec"]["renewTime"] != first
+        return bool((await lease())["spec"]["renewTime"] != first)
 
     await wait_until(renewed, timeout_s=5, message="lease not renewed within 5 periods")
 
@@ -131,7 +131,7 @@ async def test_bound_pods_run_and_deleted_pods_finish(
         try:
             await api_client.request("GET", path)
             return False
-        except Exception as exc:  # NotFound once the hollow node finished the deletion
+        except Exception as exc:  # noqa: BLE001 - NotFound once the hollow node finished the deletion
             return type(exc).__name__ == "NotFound"
 
     await wait_until(gone, timeout_s=10, message="hollow node did not finish the deletion")

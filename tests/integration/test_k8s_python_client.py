@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from kubernetes import client, config, watch
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from tests.integration.conftest import ApiServerProcess
 from tests.support import delete_namespace_now
@@ -129,7 +129,7 @@ def test_watch_stream(k8s: client.ApiClient, k8s_ns: str) -> None:
                 seen.append((ev["type"], obj.metadata.name))
                 if ev["type"] == "DELETED":
                     w.stop()
-        except BaseException as e:  # surfaced by the assertion below
+        except BaseException as e:  # noqa: BLE001 - surfaced by the assertion below
             errors.append(e)
 
     t = threading.Thread(target=run, daemon=True)

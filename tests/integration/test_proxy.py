@@ -123,7 +123,7 @@ async def put_endpoints(client: ApiClient, namespace: str, name: str, ips: list[
     subsets = [{"addresses": [{"ip": ip} for ip in ips], "ports": [{"name": port_name, "port": port}]}] if ips else None
     try:
         current = await client.get(Endpoints, name, namespace=namespace)
-    except Exception:
+    except Exception:  # noqa: BLE001 - polled until the condition holds
         body = {"metadata": {"name": name, "namespace": namespace}, "subsets": subsets}
         await client.create(Endpoints.from_dict(body), namespace=namespace)
         return
@@ -239,7 +239,7 @@ async def test_pods_to_endpoints_to_rules(proxy: ProxyProcess, api_client: ApiCl
     async def endpoints() -> Endpoints | None:
         try:
             return await api_client.get(Endpoints, "web", namespace=namespace)
-        except Exception:
+        except Exception:  # noqa: BLE001 - polled until the condition holds
             return None
 
     async def ready_ips(want: list[str], not_ready: list[str] | None = None) -> bool:
@@ -275,7 +275,7 @@ def guard_ok() -> bool:
         return False
     try:
         return guard_status().complete
-    except Exception:
+    except Exception:  # noqa: BLE001 - polled until the condition holds
         return False
 
 

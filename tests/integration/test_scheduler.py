@@ -10,6 +10,7 @@ process with a unique prefix and deletes its nodes at the end.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -124,10 +125,8 @@ async def hollow(
     finally:
         h.stop()
         for name in h.names:  # in case the process died before it could clean up
-            try:
+            with contextlib.suppress(Exception):
                 await api_client.request("DELETE", f"/api/v1/nodes/{name}")
-            except Exception:
-                pass
 
 
 def ns_name(namespace: Any) -> str:
@@ -207,7 +206,7 @@ async def test_replicas_of_one_owner_spread_and_run(hollow: Hollow, api_client: 
     assert sorted(placed) == sorted(nodes * 2), placed  # two per node, none doubled up
 
     async def running() -> bool:
-        return (await get_pod(api_client, ns, "web-0")).get("status", {}).get("phase") == "Running"
+        return bool((await get_pod(api_client, ns, "web-0")).get("status", {}).get("phase") == "Running")
 
     await wait_until(running, timeout_s=15, message="hollow node never ran web-0")
     data = await api_client.request("GET", f"/api/v1/namespaces/{ns}/events")
@@ -217,7 +216,7 @@ async def test_replicas_of_one_owner_spread_and_run(hollow: Hollow, api_client: 
 
 async def test_node_selector(hollow: Hollow, api_client: ApiClient, namespace: Any) -> None:
     ns = ns_name(namespace)
-    a, b = await hollow.start(2)
+    _a, b = await hollow.start(2)
     await api_client.request("PATCH", f"/api/v1/nodes/{b}", **merge({"metadata": {"labels": {"disk": "ssd"}}}))
     for i in range(3):
         await create_pod(api_client, ns, pod_body(f"ssd-{i}", nodeSelector={"disk": "ssd"}))
@@ -327,10 +326,8 @@ async def test_survives_api_server_restart(
             _stop(sched)
             h.stop()
             for name in h.names:
-                try:
+                with contextlib.suppress(Exception):
                     await client.request("DELETE", f"/api/v1/nodes/{name}")
-                except Exception:
-                    pass
 
 
 async def test_leader_election_hands_over(

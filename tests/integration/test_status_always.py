@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from kubernetes import client, config, watch
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from machinery import registry
 from machinery.meta import Resource
@@ -121,7 +121,9 @@ def test_status_present_on_create_get_list_and_watch(k8s: client.ApiClient, name
 
 
 def test_ordinary_code_reads_status_right_after_create(k8s: client.ApiClient, namespace: str) -> None:
-    apps, core = client.AppsV1Api(k8s), client.CoreV1Api(k8s)
+    # Any: ordinary user code passes dicts where the client's annotations say V1 models.
+    apps: Any = client.AppsV1Api(k8s)
+    core: Any = client.CoreV1Api(k8s)
     d = apps.create_namespaced_deployment(namespace, {
         "metadata": {"name": "web"}, "spec": {"selector": _SELECTOR, "template": _TEMPLATE}})
     assert d.status.available_replicas is None  # no AttributeError on None
@@ -134,15 +136,15 @@ def test_ordinary_code_reads_status_right_after_create(k8s: client.ApiClient, na
 
 
 def test_status_error_bodies_keep_kubernetes_key_order(k8s: client.ApiClient, namespace: str) -> None:
-    core = client.CoreV1Api(k8s)
+    core: Any = client.CoreV1Api(k8s)
     with pytest.raises(ApiException) as e:
         core.read_namespaced_pod("absent", namespace)
     assert e.value.status == 404
-    assert list(json.loads(e.value.body)) == ["kind", "apiVersion", "metadata", "status", "message", "reason",
+    assert list(json.loads(e.value.body or "")) == ["kind", "apiVersion", "metadata", "status", "message", "reason",
                                               "details", "code"]
     with pytest.raises(ApiException) as e:
         core.create_namespaced_pod(namespace, {"metadata": {"name": "bad"}, "spec": {"containers": [{"name": "Bad_Name"}]}})
-    body = json.loads(e.value.body)
+    body = json.loads(e.value.body or "")
     assert e.value.status == 422 and list(body)[-3:] == ["reason", "details", "code"]
     assert body["details"]["causes"]
     assert all(list(c) == [k for k in ("reason", "message", "field") if k in c]

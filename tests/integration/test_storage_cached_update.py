@@ -37,11 +37,11 @@ class Counting:
     def __init__(self, kv: Any) -> None:
         self.kv, self.ranges, self.txns = kv, 0, 0
 
-    async def Range(self, *a: Any, **kw: Any) -> Any:  # noqa: N802 - gRPC method name
+    async def Range(self, *a: Any, **kw: Any) -> Any:
         self.ranges += 1
         return await self.kv.Range(*a, **kw)
 
-    async def Txn(self, *a: Any, **kw: Any) -> Any:  # noqa: N802
+    async def Txn(self, *a: Any, **kw: Any) -> Any:
         self.txns += 1
         return await self.kv.Txn(*a, **kw)
 
@@ -58,7 +58,7 @@ async def _cached_setup(storage: EtcdStorage) -> tuple[str, str, Counting]:
     created = await storage.create(key, pod("a", n=0))
     await wait_until(lambda: cache.cached(key) is not None, timeout_s=5)
     counting = Counting(storage._kv)
-    storage._kv = counting  # type: ignore[assignment]
+    storage._kv = counting
     return key, created["metadata"]["resourceVersion"], counting
 
 
@@ -79,7 +79,7 @@ async def test_stale_cache_retries_on_the_current_object(storage: EtcdStorage) -
     key, rv0, calls = await _cached_setup(storage)
     cache = storage.watch_cache(keys.resource_prefix(key))
     await cache.stop()  # freeze the cache: it keeps the first version
-    cache._started = True  # still used as a hint  # noqa: SLF001
+    cache._started = True  # still used as a hint
     written = await storage.update(key, pod("a", n=10), expected_rv=int(rv0))
     seen: list[int] = []
 
@@ -99,7 +99,7 @@ async def test_stale_cache_error_and_noop_are_rechecked(storage: EtcdStorage) ->
     key, rv0, _ = await _cached_setup(storage)
     cache = storage.watch_cache(keys.resource_prefix(key))
     await cache.stop()
-    cache._started = True  # noqa: SLF001
+    cache._started = True
     await storage.update(key, pod("a", n=10), expected_rv=int(rv0))
 
     async def needs_ten(cur: dict[str, Any]) -> dict[str, Any]:
@@ -118,10 +118,10 @@ async def test_stale_cache_error_and_noop_are_rechecked(storage: EtcdStorage) ->
 
 
 async def test_deleted_key_is_not_found_despite_cache(storage: EtcdStorage) -> None:
-    key, rv0, _ = await _cached_setup(storage)
+    key, _rv0, _ = await _cached_setup(storage)
     cache = storage.watch_cache(keys.resource_prefix(key))
     await cache.stop()
-    cache._started = True  # noqa: SLF001
+    cache._started = True
     await storage.delete(key)
 
     async def same(cur: dict[str, Any]) -> dict[str, Any]:

@@ -59,7 +59,7 @@ class Collector:
         try:
             async for ev in it:
                 self.events.append(ev)
-        except Exception as e:  # kept for the assertion
+        except Exception as e:  # noqa: BLE001 - kept for the assertion
             self.error = e
         finally:
             self.ended = True
@@ -209,7 +209,7 @@ async def test_index_value_limits_predicate_work(etcd_server: Any) -> None:
             def pred(o: dict[str, Any]) -> bool:
                 nonlocal calls
                 calls += 1
-                return o["metadata"]["namespace"] == ns and o["spec"].get("nodeName") == node
+                return bool(o["metadata"]["namespace"] == ns and o["spec"].get("nodeName") == node)
             return pred
 
         cs = {f"n{i}": Collector(s.watch(prefix, from_rv=0, predicate=on_node(f"n{i}"), index_value=f"n{i}"))

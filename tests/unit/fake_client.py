@@ -451,7 +451,7 @@ class FakeClient:
 
     # -- watch streams ----------------------------------------------------------------------------
 
-    async def _stream(self, cls: type[Any], match: Matcher, resource_version: str | None, timeout_s: float | None,
+    async def _stream(self, cls: type[Any], match: Matcher, resource_version: str | None, timeout_s: float | None,  # noqa: C901 - one flat sequence of cases, read best in one place
                       allow_bookmarks: bool) -> AsyncIterator[WatchEvent[Any]]:
         if self._watch_errors:
             raise self._watch_errors.pop(0)

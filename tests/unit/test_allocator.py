@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
 import pytest
 
@@ -10,8 +11,8 @@ from apiserver.allocator import ServiceAllocator
 from machinery import errors
 
 
-def svc(name: str = "s", ip: str | None = None, type_: str = "ClusterIP", ports: list[dict] | None = None) -> dict:
-    spec: dict = {"type": type_, "ports": ports if ports is not None else [{"port": 80}]}
+def svc(name: str = "s", ip: str | None = None, type_: str = "ClusterIP", ports: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"type": type_, "ports": ports if ports is not None else [{"port": 80}]}
     if ip is not None:
         spec["clusterIP"] = ip
     return {"metadata": {"name": name, "namespace": "default"}, "spec": spec}

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from cli.describe_kinds import describe_object
 from cli.describe_writer import Writer
 from controllers.volume import localpath
 from machinery.models import PersistentVolumeClaim
 
 
-def _render(obj: dict[str, object], **related: list[dict[str, object]]) -> str:
+def _render(obj: dict[str, Any], **related: list[dict[str, Any]]) -> str:
     w = Writer()
     describe_object(w, obj, dict(related))
     return w.render()

@@ -47,7 +47,7 @@ def no_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
     async def none(g: Globals) -> None:
         return None
     monkeypatch.setattr(image_mod, "registered_nodes", none)
-    monkeypatch.setattr(image_mod.socket, "gethostname", lambda: "thishost")
+    monkeypatch.setattr("cli.image.socket.gethostname", lambda: "thishost")
 
 
 def test_load_reports_local_node_and_loads_lab_nodes(no_cluster: None, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -39,7 +39,8 @@ def live_from(desired: dict[str, Any]) -> dict[str, Any]:
     c.update(imagePullPolicy="IfNotPresent", terminationMessagePath="/dev/termination-log")
     live["spec"]["strategy"] = {"type": "RollingUpdate"}
     live["status"] = {"replicas": 2, "readyReplicas": 2}
-    return live
+    result: dict[str, Any] = live
+    return result
 
 
 def test_unchanged_reapply_gives_empty_patch() -> None:

@@ -4,7 +4,7 @@ recording fake client: the exact requests sent and the exact lines printed."""
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -84,12 +84,12 @@ class FakeClient:
 
 
 @pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeClient]:
+def fake(monkeypatch: pytest.MonkeyPatch) -> FakeClient:
     client = FakeClient()
     for mod in (scale_mod, rollout_status, rollout_mod, set_cmd):
         monkeypatch.setattr(mod, "open_client", lambda g: (client, g.namespace or "default"))
     monkeypatch.setattr(rollout_status, "RESUME_DELAY_S", 0.0)
-    yield client
+    return client
 
 
 def cli(*args: str) -> Any:

@@ -510,7 +510,7 @@ async def test_watch_error_410_raises_expired_after_earlier_events(reason: str) 
     server = FakeServer(stream_response(ev("ADDED", "a", "5"), json.dumps(err).encode() + b"\n"))
     client, _ = make_client(server)
     seen: list[str] = []
-    with pytest.raises(errors.Expired, match="too old"):
+    with pytest.raises(errors.Expired, match="too old"):  # noqa: PT012 - the stream raises mid-iteration
         async for event in client.watch(FPod):
             seen.append(event.type)
     assert seen == ["ADDED"]
@@ -541,7 +541,7 @@ async def test_watch_connection_lost_mid_stream_raises_connection_failed(cut: Ex
     server = FakeServer(stream_response(ev("ADDED", "a", "5"), b'{"type": "MOD', cut))
     client, slept = make_client(server)
     seen: list[str] = []
-    with pytest.raises(errors.ConnectionFailed):
+    with pytest.raises(errors.ConnectionFailed):  # noqa: PT012 - the stream raises mid-iteration
         async for event in client.watch(FPod):
             seen.append(event.object.name)
     assert seen == ["a"] and len(server.requests) == 1 and slept == []
@@ -580,7 +580,7 @@ async def test_watch_real_socket_drop_raises_connection_failed() -> None:
     try:
         async with ApiClient(f"http://127.0.0.1:{port}", retry_delays_s=()) as client:
             seen: list[str] = []
-            with pytest.raises(errors.ConnectionFailed, match="lost"):
+            with pytest.raises(errors.ConnectionFailed, match="lost"):  # noqa: PT012 - raises mid-stream
                 async with aclosing(client.watch(FPod)) as events:
                     async for event in events:
                         seen.append(event.object.name)

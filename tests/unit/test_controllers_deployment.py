@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from controllers.deployment.controller import DeploymentController
 from controllers.deployment.hashing import HASH_LABEL, compute_hash
 from controllers.deployment.util import REVISION
+from machinery import errors
 from machinery.defaults import apply_defaults
 from machinery.models import Deployment, ReplicaSet
 from tests.unit.fake_client import NS, TEMPLATE_SPEC, FakeClient, make_context, owner_ref, preload, unpreload
@@ -90,10 +93,12 @@ class Sim:
                               "observedGeneration": data["metadata"].get("generation", 1)}
 
     def rs(self, name: str) -> ReplicaSet:
-        return self.client.stored(ReplicaSet, name, NS)
+        result: ReplicaSet = self.client.stored(ReplicaSet, name, NS)
+        return result
 
     def deployment(self) -> Deployment:
-        return self.client.stored(Deployment, "web", NS)
+        result: Deployment = self.client.stored(Deployment, "web", NS)
+        return result
 
     async def run(self, steps: int, available: bool | dict[str, int] = True) -> list[tuple[str, int]]:
         seq: list[tuple[str, int]] = []
@@ -207,7 +212,7 @@ async def test_paused_deployment_scales_but_does_not_roll_out() -> None:
     sim = Sim(d, old)
     assert await sim.step() == [("replace", old.name, 5)]
     assert not sim.client.calls_of("create", "ReplicaSet")
-    cond = [c for c in sim.deployment().status.conditions if c.type == "Progressing"][0]  # type: ignore[union-attr]
+    cond = next(c for c in sim.deployment().status.conditions if c.type == "Progressing")  # type: ignore[union-attr]
     assert (cond.status, cond.reason) == ("Unknown", "DeploymentPaused")
 
 
@@ -245,7 +250,7 @@ async def test_progress_deadline_exceeded() -> None:
             c.lastUpdateTime = "2026-01-01T00:00:00Z"
     sim.client.add(dep)
     await sim.step()
-    cond = [c for c in sim.deployment().status.conditions if c.type == "Progressing"][0]  # type: ignore[union-attr]
+    cond = next(c for c in sim.deployment().status.conditions if c.type == "Progressing")  # type: ignore[union-attr]
     assert (cond.status, cond.reason) == ("False", "ProgressDeadlineExceeded")
     sim.c.queue.shutdown()
 
@@ -268,12 +273,8 @@ async def test_name_collision_bumps_collision_count() -> None:
                                              "template": {"metadata": {"labels": {"other": "yes"}},
                                                           "spec": {"containers": [{"name": "z", "image": "z"}]}}}})
     sim = Sim(d, foreign)
-    try:
+    with pytest.raises(errors.AlreadyExists):  # a collision fails the sync, so it is retried
         await sim.step()
-    except Exception as exc:
-        assert type(exc).__name__ == "AlreadyExists"
-    else:
-        raise AssertionError("a collision must fail the sync so it is retried")
     assert sim.deployment().status.collisionCount == 1  # type: ignore[union-attr]
     ops = await sim.step()
     assert ops == [("create", f"web-{compute_hash(d.spec.template, 1)}", 1)]  # type: ignore[union-attr]

@@ -49,7 +49,7 @@ async def test_first_acquires_second_waits_for_expiry_then_takes_over() -> None:
     clock.advance(0.2)
     assert await b.try_acquire_or_renew()
     lease = client.stored(Lease, "cm", "kube-system")
-    assert lease.spec.holderIdentity == "b" and lease.spec.leaseTransitions == 1  # type: ignore[union-attr]
+    assert lease.spec.holderIdentity == "b" and lease.spec.leaseTransitions == 1
     assert not await a.try_acquire_or_renew()  # B holds it now
 
 
@@ -65,12 +65,13 @@ async def test_concurrent_writes_lose_on_conflict() -> None:
 
     async def stale_get(*args: object, **kwargs: object) -> Lease:
         await real_get(*args, **kwargs)  # type: ignore[arg-type]
-        return stale
+        result: Lease = stale
+        return result
 
     client.get = stale_get  # type: ignore[method-assign]
     b._observed_at -= 10  # B believes A's record is old
     assert not await b.try_acquire_or_renew()
-    assert client.stored(Lease, "cm", "kube-system").spec.holderIdentity == "a"  # type: ignore[union-attr]
+    assert client.stored(Lease, "cm", "kube-system").spec.holderIdentity == "a"
 
 
 async def test_run_loses_leadership_when_renewals_fail() -> None:
@@ -117,11 +118,9 @@ async def test_cancel_releases_the_lease_for_a_fast_takeover() -> None:
     runner = asyncio.create_task(a.run(lead, lambda: None))
     await asyncio.wait_for(started.wait(), 2)
     runner.cancel()
-    try:
+    with contextlib.suppress(asyncio.CancelledError):
         await runner
-    except asyncio.CancelledError:
-        pass
-    assert client.stored(Lease, "cm", "kube-system").spec.holderIdentity is None  # type: ignore[union-attr]
+    assert client.stored(Lease, "cm", "kube-system").spec.holderIdentity is None
     assert await b.try_acquire_or_renew()  # no need to wait for expiry
 
 

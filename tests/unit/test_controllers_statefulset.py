@@ -12,6 +12,8 @@ from typing import Any
 from controllers.statefulset import identity
 from controllers.statefulset.controller import StatefulSetController
 from machinery.clock import FakeClock
+from machinery.informer import Informer
+from machinery.meta import Resource
 from machinery.models import ControllerRevision, PersistentVolumeClaim, Pod, StatefulSet
 from tests.unit.fake_client import NS, FakeClient, make_context, preload, unpreload
 
@@ -48,7 +50,7 @@ def _setup(sts: StatefulSet) -> tuple[FakeClient, StatefulSetController]:
 
 def _feed(client: FakeClient, c: StatefulSetController) -> None:
     """The watch catches up: every informer holds exactly what the fake server holds."""
-    kinds = {"Pod": (Pod, c.pod_informer), "PersistentVolumeClaim": (PersistentVolumeClaim, c.claim_informer),
+    kinds: dict[str, tuple[type[Resource], Informer[Any]]] = {"Pod": (Pod, c.pod_informer), "PersistentVolumeClaim": (PersistentVolumeClaim, c.claim_informer),
              "ControllerRevision": (ControllerRevision, c.revision_informer),
              "StatefulSet": (StatefulSet, c.set_informer)}
     for _cls, inf in kinds.values():

@@ -16,6 +16,7 @@ from controllers.volume.binder import PersistentVolumeController
 from controllers.volume.protection import PvcProtectionController, PvProtectionController
 from kubelet import volumes
 from machinery import errors
+from machinery.informer import Informer
 from machinery.models import PersistentVolume, PersistentVolumeClaim, Pod, StorageClass
 from scheduler.info import node_info, pod_info
 from scheduler.volumebinding import UNBOUND_IMMEDIATE, VOLUME_CONFLICT, VolumeBinder, VolumeBindingError
@@ -56,9 +57,9 @@ def _binder(*objs: Any, options: ControllerOptions | None = None) -> tuple[FakeC
     for inf in (c.claims, c.volumes, c.classes, c.pods):
         preload(inf)
     for obj in objs:
-        inf = {"PersistentVolumeClaim": c.claims, "PersistentVolume": c.volumes, "StorageClass": c.classes,
-               "Pod": c.pods}[obj.KIND]
-        preload(inf, obj)
+        infs: dict[str, Informer[Any]] = {"PersistentVolumeClaim": c.claims, "PersistentVolume": c.volumes,
+                                          "StorageClass": c.classes, "Pod": c.pods}
+        preload(infs[obj.KIND], obj)
     return client, c
 
 

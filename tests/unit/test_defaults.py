@@ -10,6 +10,7 @@ import pytest
 
 from machinery import registry
 from machinery.defaults import apply_defaults, image_pull_policy_for, pod_qos_class
+from machinery.meta import Resource
 from machinery.models import (
     ConfigMap,
     DaemonSet,
@@ -196,7 +197,7 @@ def test_idempotent(manifest: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("cls", registry.ALL_KINDS, ids=lambda c: c.KIND)
-def test_idempotent_from_empty(cls: type[registry.Resource]) -> None:
+def test_idempotent_from_empty(cls: type[Resource]) -> None:
     bare: dict[str, Any] = {}
     if cls in (ReplicaSet, Deployment, StatefulSet, DaemonSet, Job):
         bare = {"spec": {"template": _template()}}

@@ -648,7 +648,7 @@ async def test_client_without_paging_arguments_is_listed_in_one_call(running: An
             return backing.watch(cls, **kwargs)
 
     client = MinimalClient()
-    inf = Informer(client, Thing, backoff=fast_backoff())
+    inf = Informer(client, Thing, backoff=fast_backoff())  # type: ignore[arg-type]  # deliberately partial
     running(inf)
     await inf.wait_synced(timeout_s=2)
     assert inf.keys() == ["default/a"] and len(client.list_kwargs) == 1

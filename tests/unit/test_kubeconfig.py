@@ -189,7 +189,7 @@ def test_official_kubernetes_client_accepts_written_file(tmp_path: Path) -> None
     k8s_config.load_kube_config(config_file=str(path), client_configuration=configuration)
     assert configuration.host == "http://127.0.0.1:6443"
     assert configuration.api_key["BearerToken"] == "Bearer tok"
-    contexts, active = k8s_config.list_kube_config_contexts(config_file=str(path))
+    _contexts, active = k8s_config.list_kube_config_contexts(config_file=str(path))
     assert active["name"] == "kubelite" and active["context"]["namespace"] == "dev"
 
 
@@ -294,7 +294,7 @@ async def test_tls_unknown_ca_fails_unless_insecure(
     port, clients = https_server
     path = tls_kubeconfig(tmp_path, pki, port, with_ca=False)
     async with ApiClient.from_kubeconfig(str(path), retry_delays_s=()) as client:
-        with pytest.raises(errors.ConnectionFailed, match="(?i)certificate"):
+        with pytest.raises(errors.ConnectionFailed, match=r"(?i)certificate"):
             await client.request("GET", "/version")
     path = tls_kubeconfig(tmp_path, pki, port, with_ca=False, insecure=True)
     async with ApiClient.from_kubeconfig(str(path)) as client:

@@ -1,5 +1,7 @@
 """Container spec building, Docker inspect parsing and guard rule rendering (pure parts)."""
 
+from typing import Any
+
 import pytest
 
 from kubelet.containers import ConfigError, build_spec, expand, quantity, resolve_env
@@ -19,7 +21,7 @@ def test_quantity_and_expand() -> None:
 async def test_env_from_and_missing_keys() -> None:
     objs = {("configmaps", "ns", "cm"): {"data": {"X": "1", "Y": "2"}}}
 
-    async def fetch(plural: str, ns: str, name: str) -> dict | None:
+    async def fetch(plural: str, ns: str, name: str) -> dict[str, Any] | None:
         return objs.get((plural, ns, name))
 
     pod = {"metadata": {"name": "p", "namespace": "ns", "labels": {"app": "web"}}, "spec": {"nodeName": "n"}}

@@ -1,9 +1,11 @@
 """Pod resolv.conf per dnsPolicy."""
 
+from typing import Any
+
 from kubelet.dns import resolv_conf
 
 
-def pod(**spec: object) -> dict:
+def pod(**spec: object) -> dict[str, Any]:
     return {"metadata": {"namespace": "team"}, "spec": spec}
 
 

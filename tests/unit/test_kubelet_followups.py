@@ -37,7 +37,7 @@ def test_docker_ports_groups_bindings_of_one_port() -> None:
 
 
 async def test_host_ports_go_on_the_sandbox_only(env: Any) -> None:  # noqa: F811
-    rt, api, _ = env
+    rt, _api, _ = env
     c = {"name": "app", "image": BUSYBOX, "ports": [{"containerPort": 80, "hostPort": 8080, "protocol": "TCP"}]}
     await worker(make_pod(containers=[c]), env).sync()
     assert rt.specs[rt.by_name("POD")[0].id].ports == [PortBinding(80, 8080, "tcp", "")]
@@ -117,7 +117,7 @@ async def test_adopting_kubelet_keeps_published_readiness(env: Any) -> None:  # 
 
 
 async def test_readiness_of_another_instance_is_not_inherited(env: Any) -> None:  # noqa: F811
-    rt, api, _ = env
+    _rt, api, _ = env
     c = {"name": "app", "image": BUSYBOX, "readinessProbe": {"exec": {"command": ["x"]}, "periodSeconds": 60}}
     pod = make_pod(containers=[c])
     pod["status"] = {"containerStatuses": [{"name": "app", "containerID": "docker://gone", "ready": True}]}
@@ -200,7 +200,7 @@ def test_build_spec_requests() -> None:
 
 
 async def test_bad_request_quantity_is_config_error(env: Any) -> None:  # noqa: F811
-    rt, api, _ = env
+    _rt, api, _ = env
     c = {"name": "app", "image": BUSYBOX, "resources": {"requests": {"memory": "much"}}}
     w = worker(make_pod(containers=[c]), env)
     await w.sync()

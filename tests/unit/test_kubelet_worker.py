@@ -236,7 +236,7 @@ async def test_missing_image_never_pulls(env: Any) -> None:
 
 
 async def test_env_volumes_and_limits(env: Any) -> None:
-    rt, api, cfg = env
+    rt, api, _cfg = env
     api.put("ConfigMap", "cm", data={"k": "v", "f.txt": "file"})
     api.put("Secret", "s", data={"pw": base64.b64encode(b"hunter2").decode()})
     c = {"name": "app", "image": "kubelite/busybox:latest", "command": ["sh", "-c", "echo $(A)"],
@@ -266,7 +266,7 @@ async def test_env_volumes_and_limits(env: Any) -> None:
 
 
 async def test_missing_secret_is_config_error(env: Any) -> None:
-    rt, api, _ = env
+    _rt, api, _ = env
     c = {"name": "app", "image": "kubelite/busybox:latest",
          "env": [{"name": "PW", "valueFrom": {"secretKeyRef": {"name": "nope", "key": "pw"}}}]}
     await worker(make_pod(containers=[c]), env).sync()
@@ -289,7 +289,7 @@ async def test_deletion_stops_with_grace_and_deletes_pod(env: Any) -> None:
 
 
 async def test_adoption_after_restart_does_not_duplicate(env: Any) -> None:
-    rt, api, _ = env
+    rt, _api, _ = env
     pod = make_pod()
     await worker(pod, env).sync()
     before = dict(rt.containers)
@@ -299,7 +299,7 @@ async def test_adoption_after_restart_does_not_duplicate(env: Any) -> None:
 
 
 async def test_liveness_failure_kills_container(env: Any) -> None:
-    rt, api, _ = env
+    rt, _api, _ = env
 
     async def failing_exec(cid: str, command: list[str], timeout_s: float) -> ExecResult:
         return ExecResult(1, b"", b"dead")
@@ -342,7 +342,7 @@ async def test_host_network_pod_uses_node_ip(env: Any) -> None:
 
 
 async def test_cluster_dns_resolv_conf_mounted(env: Any) -> None:
-    rt, api, cfg = env
+    rt, _api, cfg = env
     cfg.cluster_dns = ["10.96.0.10"]
     await worker(make_pod(), env).sync()
     mounts = {m.target: m for m in rt.specs[rt.by_name("app")[0].id].mounts}
@@ -354,7 +354,7 @@ async def test_cluster_dns_resolv_conf_mounted(env: Any) -> None:
 
 
 async def test_a_leftover_of_the_same_name_is_removed_and_the_create_retried(env: Any) -> None:
-    rt, api, _ = env
+    rt, _api, _ = env
     original_create = rt.create
     names: list[str] = []
 
@@ -362,7 +362,8 @@ async def test_a_leftover_of_the_same_name_is_removed_and_the_create_retried(env
         if "POD" not in spec.name and spec.name not in names:
             rt.taken_names.add(spec.name)  # the app container's name is taken, once
         names.append(spec.name)
-        return await original_create(spec)
+        result: str = await original_create(spec)
+        return result
 
     rt.create = create
     await worker(make_pod(), env).sync()
@@ -374,7 +375,7 @@ async def test_a_leftover_of_the_same_name_is_removed_and_the_create_retried(env
 
 
 async def test_events_of_a_start_and_a_crash_loop(env: Any) -> None:
-    rt, api, _ = env
+    rt, _api, _ = env
     rec, sink = recorder()
     pod = make_pod()
     w = worker(pod, env, rec)
@@ -404,7 +405,7 @@ async def test_events_of_a_start_and_a_crash_loop(env: Any) -> None:
 
 
 async def test_killing_event_when_a_running_pod_is_deleted(env: Any) -> None:
-    rt, api, _ = env
+    _rt, _api, _ = env
     rec, sink = recorder()
     pod = make_pod()
     w = worker(pod, env, rec)
@@ -417,7 +418,7 @@ async def test_killing_event_when_a_running_pod_is_deleted(env: Any) -> None:
 
 
 async def test_image_and_config_failures_are_warning_events(env: Any) -> None:
-    rt, api, _ = env
+    _rt, _api, _ = env
     rec, sink = recorder()
     never = make_pod(containers=[{"name": "app", "image": "nowhere/x:1", "imagePullPolicy": "Never"}])
     await worker(never, env, rec).sync()
@@ -442,7 +443,7 @@ async def test_image_and_config_failures_are_warning_events(env: Any) -> None:
 
 
 async def test_failed_probes_are_unhealthy_events_and_a_liveness_kill_says_so(env: Any) -> None:
-    rt, api, _ = env
+    rt, _api, _ = env
     rec, sink = recorder()
 
     async def failing_exec(cid: str, command: list[str], timeout_s: float) -> ExecResult:

@@ -25,7 +25,7 @@ def test_config_validates_name_port_and_subnet() -> None:
     assert LabConfig(prefix="10.9.8").control_plane_ip == "10.9.8.10"
     for bad in ({"name": "Bad_Name"}, {"api_port": 0}, {"prefix": "300.1.1"}, {"prefix": "8.8.8"}):
         with pytest.raises(ValueError):
-            LabConfig(**bad)  # type: ignore[arg-type]
+            LabConfig(**bad)
 
 
 def test_node_names_addresses_and_cidrs() -> None:

@@ -230,7 +230,7 @@ OTHERS: list[dict[str, Any]] = [
 def _model(data: dict[str, Any]) -> type[models.Resource]:
     for cls in (Pod, Deployment, Service, Node, Namespace, Endpoints, ConfigMap, Secret, Event, StatefulSet,
                 DaemonSet, Job, Lease, models.Binding, models.Scale, models.Eviction):
-        if cls.KIND == data["kind"]:
+        if data["kind"] == cls.KIND:
             return cls
     raise AssertionError(data["kind"])
 

@@ -145,7 +145,8 @@ class Harness:
 
     def ready(self, name: str) -> str:
         node = self.client.stored(Node, name)
-        return next(c.status for c in node.status.conditions if c.type == "Ready")
+        result: str = next(c.status for c in node.status.conditions if c.type == "Ready")
+        return result
 
     def taints(self, name: str) -> set[tuple[str, str]]:
         node = self.client.stored(Node, name)

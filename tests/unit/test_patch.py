@@ -61,7 +61,7 @@ def test_strategic_merges_containers_by_name() -> None:
     assert names == ["app", "side", "new"]
     app = out["spec"]["containers"][0]
     assert app["image"] == "nginx" and app["env"] == POD["spec"]["containers"][0]["env"]
-    assert POD == before
+    assert before == POD
 
 
 def test_strategic_env_ports_and_primitive_lists() -> None:

@@ -224,7 +224,7 @@ def test_wire_signed_and_packed() -> None:
     w = Writer()
     w.varint(3, -5)  # Go writes a negative int32 as a 10-byte varint
     (number, wire_type, value), = list(iter_fields(w.getvalue()))
-    assert (number, wire_type, signed(int(value), 32)) == (3, 0, -5)  # type: ignore[arg-type]
+    assert (number, wire_type, signed(int(value), 32)) == (3, 0, -5)
     packed = Writer()
     packed.len_field(3, bytes([1, 2, 0x7F]))  # PodFailurePolicyOnExitCodesRequirement.values, packed
     assert decode_message("batch.v1.PodFailurePolicyOnExitCodesRequirement", packed.getvalue()) == {

@@ -67,7 +67,7 @@ COMMIT
 -A KLT-SERVICES -m comment --comment "ns1/empty has no endpoints" -m udp -p udp -d 10.96.0.21/32 --dport 53 -j REJECT --reject-with icmp-port-unreachable
 -A KLT-EXTERNAL-SERVICES -m comment --comment "ns1/empty has no endpoints" -m addrtype --dst-type LOCAL -m udp -p udp --dport 30053 -j REJECT --reject-with icmp-port-unreachable
 COMMIT
-"""  # noqa: E501 - golden iptables lines are long by nature
+"""
 
 
 def test_golden_cluster_ip_three_endpoints_reject_headless_and_external_name() -> None:
@@ -115,7 +115,7 @@ COMMIT
 :KLT-SERVICES - [0:0]
 :KLT-EXTERNAL-SERVICES - [0:0]
 COMMIT
-"""  # noqa: E501
+"""
 
 
 def test_golden_nodeport_with_client_ip_affinity() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from machinery import registry
+from machinery.meta import Resource
 from machinery.models import (
     Binding,
     ConfigMap,
@@ -36,7 +37,7 @@ def test_every_short_name_resolves(name: str, cls: type) -> None:
 
 
 @pytest.mark.parametrize("cls", registry.ALL_KINDS, ids=lambda c: c.KIND)
-def test_every_kind_resolves_by_all_its_names(cls: type[registry.Resource]) -> None:
+def test_every_kind_resolves_by_all_its_names(cls: type[Resource]) -> None:
     for name in (cls.PLURAL, cls.SINGULAR, cls.KIND, cls.KIND.lower()):
         assert registry.resolve(name) is cls
     suffix = f".{cls.GROUP}" if cls.GROUP else ""

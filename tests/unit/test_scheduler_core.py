@@ -198,7 +198,7 @@ async def test_priority_wins_the_last_slot(env: Any) -> None:
 
 
 async def test_run_loop_schedules_and_stops(env: Any) -> None:
-    api, sched, rec = env
+    api, sched, _rec = env
     sched.on_node_add(node_dict("n"))
     task = asyncio.create_task(sched.run())
     add_pod(api, sched, pod_dict("p"))

@@ -7,6 +7,7 @@ Timing tests run on a fake loop clock (the running loop's `time` is replaced by 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import math
 import random
@@ -511,7 +512,7 @@ async def test_temporary_errors_back_off_with_a_cap(loop_clock: FakeClock) -> No
     while len(runs) < 9:
         loop_clock.advance(0.5)
         await settle(3)
-    gaps = [b - a for a, b in zip(runs, runs[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(runs)]
     assert gaps == pytest.approx([1, 2, 4, 8, 16, 30, 30, 30], abs=0.5)  # 32, 64, 128 capped at 30
     assert q.num_requeues("k") == 0  # the success forgot the failures
     q.shutdown()
