@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Field
 
 from machinery.meta import Resource
 from machinery.models._base import ResourceList, StrictModel
@@ -31,7 +31,7 @@ class LimitRangeItem(StrictModel):
 
 
 class LimitRangeSpec(StrictModel):
-    limits: list[LimitRangeItem] = []
+    limits: list[LimitRangeItem] = Field(default_factory=list)
 
 
 class LimitRange(Resource):

@@ -8,6 +8,7 @@ import os
 import subprocess
 import textwrap
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from kubernetes import client as k8s
@@ -66,7 +67,7 @@ def test_limitrange_defaults_and_violations(kubectl: Kubectl, core: k8s.CoreV1Ap
     kubectl("apply", "-f", "-", stdin=LIMITS)
     assert "limits" in kubectl("get", "limits").stdout
     kubectl("run", "plain", "--image=kubelite/busybox:latest", "--restart=Never")
-    pod = core.read_namespaced_pod("plain", namespace)
+    pod: Any = core.read_namespaced_pod("plain", namespace)
     res = pod.spec.containers[0].resources
     assert res.requests == {"cpu": "100m", "memory": "128Mi"}
     assert res.limits == {"cpu": "500m", "memory": "256Mi"}
@@ -80,13 +81,14 @@ def test_limitrange_defaults_and_violations(kubectl: Kubectl, core: k8s.CoreV1Ap
     assert low.returncode != 0
     assert 'pods "low" is forbidden: minimum cpu usage per Container is 50m, but request is 10m' in low.stderr
     with pytest.raises(k8s.ApiException) as exc:
-        core.create_namespaced_pod(namespace, {
+        core.create_namespaced_pod(namespace, {  # type: ignore[arg-type]  # a dict, as user code writes it
             "metadata": {"name": "big"},
             "spec": {"containers": [{"name": "c", "image": "x", "resources": {"limits": {"memory": "2Gi"}}}]}})
     assert exc.value.status == 403
-    assert json.loads(exc.value.body)["message"] == \
+    assert json.loads(exc.value.body or "")["message"] == \
         'pods "big" is forbidden: maximum memory usage per Container is 1Gi, but limit is 2Gi'
-    assert [p.metadata.name for p in core.list_namespaced_pod(namespace).items] == ["plain"]
+    pods: list[Any] = core.list_namespaced_pod(namespace).items
+    assert [p.metadata.name for p in pods] == ["plain"]
 
     pvc = kubectl("apply", "-f", "-", check=False, stdin=textwrap.dedent("""\
         apiVersion: v1

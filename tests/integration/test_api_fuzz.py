@@ -384,7 +384,7 @@ def fixed_cases(f: Fuzzer) -> None:
             f.send("POST", cm, content=body, ctype="application/json")  # the retry: 409, no second write
 
 
-def fuzz_kind(f: Fuzzer, rng: random.Random, cls: type[Resource], base: dict[str, Any], n: int) -> None:
+def fuzz_kind(f: Fuzzer, rng: random.Random, cls: type[Resource], base: dict[str, Any], n: int) -> None:  # noqa: C901 - one flat sequence of cases, read best in one place
     coll = collection(cls)
     name = f"fz-{cls.KIND.lower()}-{n}"
     valid = {**copy.deepcopy(base), "metadata": {"name": name, "labels": {"fuzz": "1"}}}

@@ -23,9 +23,9 @@ def pod(**spec: object) -> dict[str, object]:
 
 
 def test_field_labels_are_per_kind_as_kubernetes() -> None:
-    with pytest.raises(errors.BadRequest, match="^field label not supported: spec.nodeName$"):
+    with pytest.raises(errors.BadRequest, match=r"^field label not supported: spec\.nodeName$"):
         selection(ConfigMap, None, "spec.nodeName==")
-    with pytest.raises(errors.BadRequest, match="field label not supported: status.hostIP"):
+    with pytest.raises(errors.BadRequest, match=r"field label not supported: status\.hostIP"):
         selection(Pod, None, "status.hostIP=1")
     sel = selection(Pod, "app=web", "spec.host=n1,status.podIP=10.0.0.1,spec.hostNetwork=false")
     assert sel.fields is not None and sel.fields.single_value("spec.nodeName") == "n1"
@@ -88,7 +88,7 @@ def test_warning_headers_quote_as_go_and_encode_as_utf8() -> None:
 
 def test_int64_parameters() -> None:
     assert parse_int64(str(2**63 - 1), "limit") == 2**63 - 1
-    for bad in (str(2**63), str(2**70), "1.5", " 1", "١", "", "-" + "9" * 20):
+    for bad in (str(2**63), str(2**70), "1.5", " 1", "١", "", "-" + "9" * 20):  # noqa: RUF001 - a non-ASCII digit on purpose
         with pytest.raises(errors.BadRequest):
             parse_int64(bad, "limit")
 

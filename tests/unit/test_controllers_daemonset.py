@@ -201,7 +201,7 @@ def test_tolerations_and_targets() -> None:
 async def test_handlers_route_node_changes_and_observe_creations() -> None:
     ds = make_ds()
     node = make_node("n1")
-    client, c = setup(ds, [node])
+    _client, c = setup(ds, [node])
     heartbeat = node.model_copy(deep=True)
     heartbeat.metadata.resourceVersion = "2"
     c._node_updated(node, heartbeat)  # status-only change: nothing to do
