@@ -256,6 +256,25 @@ def _wait_http(url: str, timeout_s: float, proc: Proc) -> None:
     raise RuntimeError(f"{url} did not answer in {timeout_s}s:\n{proc.tail()}")
 
 
+def _wait_node_ready(server: str, node: str, timeout_s: float, kubelet: Proc) -> None:
+    """The kubelet registered its Node and reports Ready (a loaded machine can take many seconds
+    to start a Python daemon; tests must not race its start-up)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if kubelet.popen is not None and kubelet.popen.poll() is not None:
+            raise RuntimeError(f"the kubelet exited ({kubelet.popen.returncode}):\n{kubelet.tail()}")
+        try:
+            r = httpx.get(f"{server}/api/v1/nodes/{node}", timeout=2, trust_env=False)
+            if r.status_code == 200:
+                conds = (r.json().get("status") or {}).get("conditions") or []
+                if any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds):
+                    return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"node {node} not Ready within {timeout_s}s:\n{kubelet.tail()}")
+
+
 def _write_kubeconfig(path: Path, server: str) -> None:
     path.write_text(f"""apiVersion: v1
 kind: Config
@@ -306,6 +325,7 @@ def run_cluster(*, control_plane: bool = False, controller_args: tuple[str, ...]
         apiserver.start()
         _wait_http(f"{server}/readyz", 60, apiserver)
         c.start_kubelet()
+        _wait_node_ready(server, c.node, 120, kubelet)
         if c.scheduler is not None:
             c.scheduler.start()
         if c.controllers is not None:

@@ -34,7 +34,7 @@ def inspect(cluster: Cluster, container: str, pod: str) -> dict[str, Any]:
     return dict(running[0].attrs)
 
 
-async def wait_ready(api: ApiClient, name: str, timeout_s: float = 30) -> dict[str, Any]:
+async def wait_ready(api: ApiClient, name: str, timeout_s: float = 90) -> dict[str, Any]:
     seen: dict[str, Any] = {}
 
     async def ready() -> bool:

@@ -47,7 +47,9 @@ KUBELITE = str(Path(sys.executable).parent / "kubelite")
 BUSYBOX = "kubelite/busybox:latest"
 NS, OTHER_NS = "e2e", "e2e-other"
 DNS_SERVER = "10.244.0.1"
-WEB_CMD = "hostname > /tmp/index.html && touch /tmp/ready && exec httpd -f -p 8080 -h /tmp"
+# httpd without -f binds its port, then goes to the background: /tmp/ready (the readiness probe)
+# only appears once the port answers, so a Ready endpoint never refuses a connection.
+WEB_CMD = "hostname > /tmp/index.html && httpd -p 8080 -h /tmp && touch /tmp/ready && exec sleep 86400"
 
 
 def _port_taken(port: int) -> bool:

@@ -85,7 +85,9 @@ async def services_env(cluster: Cluster, api: ApiClient) -> AsyncIterator[dict[s
 def web_pod(cluster: Cluster, ns: str, name: str) -> dict[str, Any]:
     manifest = cluster.pod(name, [{
         "name": "web", "image": BUSYBOX, "command": ["sh", "-c"],
-        "args": [f"mkdir -p /www && echo {name} > /www/index.html && touch /tmp/ready && exec httpd -f -p 8080 -h /www"],
+        # httpd without -f binds, then backgrounds: ready only once the port answers.
+        "args": [f"mkdir -p /www && echo {name} > /www/index.html && httpd -p 8080 -h /www && touch /tmp/ready"
+                 " && exec sleep 86400"],
         "ports": [{"containerPort": 8080, "name": "http"}],
         "readinessProbe": {"exec": {"command": ["test", "-e", "/tmp/ready"]}, "periodSeconds": 1},
     }])
