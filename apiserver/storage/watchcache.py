@@ -175,6 +175,7 @@ class WatchCache:
         self._start_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self._started = False
+        self._initial: dict[str, Obj] | None = None
 
     @property
     def revision(self) -> int:
@@ -212,6 +213,9 @@ class WatchCache:
             except errors.Expired:
                 objects, rev = await self.source.snapshot(self.prefix, None)
             self._objects, self._rev, self._oldest = objects, rev, rev
+            # The objects at the buffer's start, for resumes from older revisions (see
+            # _history): shared references, kept until the buffer starts later.
+            self._initial = dict(objects)
             self._tasks = [
                 asyncio.create_task(self._run(), name=f"watchcache {self.prefix}"),
                 asyncio.create_task(self._bookmark_loop(), name=f"bookmarks {self.prefix}"),
@@ -302,6 +306,7 @@ class WatchCache:
     def _emit(self, ev: CachedEvent) -> None:
         if len(self._buffer) >= self.capacity:
             self._oldest = self._buffer.popleft().revision
+            self._initial = None
         self._buffer.append(ev)
         self._rev = ev.revision
         for w in self._targets(ev):
@@ -368,9 +373,13 @@ class WatchCache:
     async def _history(self, prefix: str, from_rv: int, to_rv: int,
                        predicate: Predicate | None) -> list[StoredEvent]:
         """What changed under `prefix` in (from_rv, to_rv], from etcd (see module doc)."""
+        initial = self._initial if to_rv == self._oldest else None
         try:
             before, _ = await self.source.snapshot(prefix, from_rv)
-            after, _ = await self.source.snapshot(prefix, to_rv)
+            if initial is not None:  # the cache's own start: no second read per resuming client
+                after = {k: v for k, v in initial.items() if k.startswith(prefix)}
+            else:
+                after, _ = await self.source.snapshot(prefix, to_rv)
         except errors.Expired:
             raise errors.Expired(f"too old resource version: {from_rv} ({self._oldest})") from None
         changes: list[CachedEvent] = []
