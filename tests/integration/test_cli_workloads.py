@@ -228,13 +228,18 @@ def test_image_load_checks_the_local_engine_and_streams_into_lab_nodes(env: Env)
     assert r.exit_code == 1 and f'image "{missing}" not found in the local Docker engine' in r.stderr
     # A stand-in lab node: a network-less busybox container whose `docker` just stores stdin,
     # so the real `docker save | docker exec -i NODE docker load` pipe is exercised.
+    # The cluster's Node carries the lab provider ID, so `image load` picks this lab's containers
+    # (two labs on one host both have a node1).
     name = f"kubelite-test-lab-{uuid.uuid4().hex[:8]}"
+    env.api("POST", "/api/v1/nodes", {"apiVersion": "v1", "kind": "Node", "metadata": {"name": f"{name}-node"},
+                                      "spec": {"providerID": f"lab://{name}/{name}-node"}})
     fake_docker = "printf '#!/bin/sh\\ncat > /tmp/loaded.tar\\necho Loaded\\n' > /bin/docker && chmod +x /bin/docker"
     run = subprocess.run(["docker", "run", "-d", "--rm", "--name", name, "--network", "none",
-                          "--label", f"io.kubelite.lab-node={name}-node", "kubelite/busybox:latest",
+                          "--label", f"io.kubelite.lab-node={name}-node", "--label", f"io.kubelite.lab={name}",
+                          "kubelite/busybox:latest",
                           "sh", "-c", f"{fake_docker} && sleep 300"], capture_output=True, text=True, timeout=30)
-    assert run.returncode == 0, run.stderr
     try:
+        assert run.returncode == 0, run.stderr
         deadline = time.monotonic() + 10
         while subprocess.run(["docker", "exec", name, "test", "-x", "/bin/docker"]).returncode != 0:
             assert time.monotonic() < deadline
@@ -247,3 +252,4 @@ def test_image_load_checks_the_local_engine_and_streams_into_lab_nodes(env: Env)
         assert "manifest.json" in listing.stdout.split()
     finally:
         subprocess.run(["docker", "rm", "-f", name], capture_output=True, timeout=30)
+        env.http.delete(f"/api/v1/nodes/{name}-node")
