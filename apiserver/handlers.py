@@ -27,6 +27,7 @@ from typing import Any
 from apiserver.admission import validation
 from apiserver.admission.namespace import check_namespace
 from apiserver.admission.policy import admit_limits
+from apiserver.admission.resourcequota import admit_quota
 from apiserver.admission.tolerations import add_default_tolerations
 from apiserver.admission.validation_batch import generate_job_selector
 from apiserver.allocator import Reservation
@@ -115,6 +116,8 @@ async def create(ctx: Ctx, cls: ResourceClass, namespace: str | None, body: Obj,
         await check_namespace(ctx.storage, obj["metadata"]["namespace"])
     if cls.NAMESPACED:  # LimitRanger: container defaults, min/max (403)
         await admit_limits(ctx.storage, cls.KIND, cls.PLURAL, obj)
+        if not dry_run:  # ResourceQuota: check and charge status.used in one transaction (403)
+            await admit_quota(ctx.storage, cls.PLURAL, cls.GROUP, obj)
     key = storage_key(cls, name, obj["metadata"].get("namespace"))
     reservation: Reservation | None = None
     if cls.KIND == "Service":

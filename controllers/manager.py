@@ -31,6 +31,7 @@ from controllers.nodeipam import NodeIpamController
 from controllers.nodelifecycle import NodeLifecycleController
 from controllers.options import ControllerOptions
 from controllers.podgc import PodGarbageCollector
+from controllers.resourcequota import ResourceQuotaController
 from controllers.replicaset import ReplicaSetController, ReplicationControllerController
 from controllers.statefulset.controller import StatefulSetController
 from controllers.tainteviction import TaintEvictionController
@@ -65,6 +66,7 @@ CONTROLLERS: dict[str, ControllerCtor] = {
     "nodelifecycle": NodeLifecycleController,
     "tainteviction": TaintEvictionController,
     "podgc": PodGarbageCollector,
+    "resourcequota": ResourceQuotaController,
 }
 
 

@@ -482,6 +482,19 @@ LAYOUTS["StorageClass"] = Layout(
 LAYOUTS["ControllerRevision"] = Layout(["CONTROLLER", "REVISION", "AGE"], [], _with_age(
     lambda o: controller_name(o), lambda o: str(o.get("revision") or 0)))
 LAYOUTS["LimitRange"] = Layout(["CREATED AT"], [], lambda o, wide, at: [str(_meta(o).get("creationTimestamp") or "")])
+
+
+def _quota(o: Obj, wide: bool, at: datetime) -> list[str]:
+    """AGE, REQUEST (`pods: 1/3, requests.cpu: 0/1`), LIMIT (the limits.* ones), as kubectl."""
+    hard = _status(o).get("hard") or {}
+    used = _status(o).get("used") or {}
+    cells = {n: f"{n}: {used.get(n, '0')}/{hard[n]}" for n in sorted(hard)}
+    request = ", ".join(v for n, v in cells.items() if not n.startswith("limits."))
+    limit = ", ".join(v for n, v in cells.items() if n.startswith("limits."))
+    return [human_age(_meta(o).get("creationTimestamp"), at), request, limit]
+
+
+LAYOUTS["ResourceQuota"] = Layout(["AGE", "REQUEST", "LIMIT"], [], _quota)
 GENERIC = Layout(["AGE"], [], _with_age())
 
 

@@ -25,6 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 from machinery.quantity import parse_quantity
+from machinery.quota import pod_totals
 
 Obj = dict[str, Any]
 ANNOTATION = "kubernetes.io/limit-ranger"
@@ -135,19 +136,6 @@ def _check(kind: str, item: Obj, request: Mapping[str, Any], limit: Mapping[str,
     return [msg for msg in found if msg is not None]
 
 
-def _pod_totals(pod: Obj, field: str) -> dict[str, Decimal]:
-    """Sum over containers; an init container counts where it alone is larger (podRequests)."""
-    spec = pod.get("spec") or {}
-    total: dict[str, Decimal] = {}
-    for c in spec.get("containers") or []:
-        for name, raw in ((c.get("resources") or {}).get(field) or {}).items():
-            total[name] = total.get(name, Decimal(0)) + parse_quantity(raw)
-    for c in spec.get("initContainers") or []:
-        for name, raw in ((c.get("resources") or {}).get(field) or {}).items():
-            total[name] = max(total.get(name, Decimal(0)), parse_quantity(raw))
-    return total
-
-
 def _show(value: Decimal) -> str:
     """A sum as Kubernetes prints it: whole units, else milli-units (600m + 600m = 1200m)."""
     if value == value.to_integral_value():
@@ -163,8 +151,8 @@ def pod_violations(pod: Obj, limit_range: Obj) -> list[str]:
             resources = c.get("resources") or {}
             errs += _check("Container", item, resources.get("requests") or {}, resources.get("limits") or {})
     for item in _items(limit_range, "Pod"):
-        requests = {k: _show(v) for k, v in _pod_totals(pod, "requests").items()}
-        limits = {k: _show(v) for k, v in _pod_totals(pod, "limits").items()}
+        requests = {k: _show(v) for k, v in pod_totals(pod, "requests").items()}
+        limits = {k: _show(v) for k, v in pod_totals(pod, "limits").items()}
         errs += _check("Pod", item, requests, limits)
     return errs
 

