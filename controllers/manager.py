@@ -31,8 +31,8 @@ from controllers.nodeipam import NodeIpamController
 from controllers.nodelifecycle import NodeLifecycleController
 from controllers.options import ControllerOptions
 from controllers.podgc import PodGarbageCollector
-from controllers.resourcequota import ResourceQuotaController
 from controllers.replicaset import ReplicaSetController, ReplicationControllerController
+from controllers.resourcequota import ResourceQuotaController
 from controllers.statefulset.controller import StatefulSetController
 from controllers.tainteviction import TaintEvictionController
 from controllers.ttlafterfinished import TTLAfterFinishedController

@@ -86,7 +86,7 @@ def usage(plural: str, group: str, obj: Obj) -> dict[str, Decimal]:
 
 def _scope_terms(quota: Obj) -> list[tuple[str, str, list[str]]]:
     spec = quota.get("spec") or {}
-    terms = [(str(s), "Exists", []) for s in spec.get("scopes") or []]
+    terms: list[tuple[str, str, list[str]]] = [(str(s), "Exists", []) for s in spec.get("scopes") or []]
     for req in (spec.get("scopeSelector") or {}).get("matchExpressions") or []:
         terms.append((str(req.get("scopeName") or ""), str(req.get("operator") or ""), list(req.get("values") or [])))
     return terms

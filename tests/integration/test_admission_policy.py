@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
-
 import pytest
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
@@ -135,6 +134,13 @@ def quota_controller(apiserver: ApiServerProcess) -> Iterator[ControllerManagerP
         cm.cleanup()
 
 
+def _status(core: k8s.CoreV1Api, namespace: str, name: str) -> dict[str, dict[str, str]]:
+    """The quota's status as {"hard": ..., "used": ...} ({} for what is not set yet)."""
+    q: Any = core.read_namespaced_resource_quota(name, namespace)
+    status = q.status
+    return {"hard": dict((status.hard if status else None) or {}), "used": dict((status.used if status else None) or {})}
+
+
 def _pod_body(name: str) -> dict[str, Any]:
     return {"metadata": {"name": name}, "spec": {"containers": [{"name": "c", "image": "kubelite/busybox:latest"}]}}
 
@@ -142,41 +148,42 @@ def _pod_body(name: str) -> dict[str, Any]:
 def test_fourth_pod_refused_and_quota_released(kubectl: Kubectl, core: k8s.CoreV1Api, namespace: str,
                                                quota_controller: ControllerManagerProcess) -> None:
     kubectl("create", "quota", "pods", "--hard=pods=3,count/configmaps=5,services.nodeports=2")
-    wait_until_sync(lambda: (core.read_namespaced_resource_quota("pods", namespace).status.used or {}).get("pods")
-                    == "0", 30, message=quota_controller.log_text()[-3000:])
+    wait_until_sync(lambda: _status(core, namespace, "pods")["used"].get("pods") == "0", 30, message=quota_controller.log_text()[-3000:])
     for i in range(3):
         kubectl("run", f"p{i}", "--image=kubelite/busybox:latest", "--restart=Never")
     fourth = kubectl("run", "p3", "--image=kubelite/busybox:latest", "--restart=Never", check=False)
     assert fourth.returncode != 0
     assert ('pods "p3" is forbidden: exceeded quota: pods, requested: pods=1, used: pods=3, limited: pods=3'
             in fourth.stderr)
-    q = core.read_namespaced_resource_quota("pods", namespace)
-    assert q.status.hard == {"pods": "3", "count/configmaps": "5", "services.nodeports": "2"}
-    assert q.status.used["pods"] == "3"
+    q = _status(core, namespace, "pods")
+    assert q["hard"] == {"pods": "3", "count/configmaps": "5", "services.nodeports": "2"}
+    assert q["used"]["pods"] == "3"
     described = kubectl("describe", "quota", "pods").stdout
     assert "Resource" in described and "Used" in described and "Hard" in described
     assert any(line.split() == ["pods", "3", "3"] for line in described.splitlines()), described
     # The quota controller releases a deleted pod's charge; then a pod fits again.
     kubectl("delete", "pod", "p0", "--grace-period=0", "--force", "--wait=false")
-    wait_until_sync(lambda: core.read_namespaced_resource_quota("pods", namespace).status.used["pods"] == "2",
+    wait_until_sync(lambda: _status(core, namespace, "pods")["used"].get("pods") == "2",
                     30, message=quota_controller.log_text()[-3000:])
     kubectl("run", "p3", "--image=kubelite/busybox:latest", "--restart=Never")
 
 
 def test_quota_requires_requests_it_limits(core: k8s.CoreV1Api, namespace: str) -> None:
-    core.create_namespaced_resource_quota(namespace, {"metadata": {"name": "compute"},
-                                                      "spec": {"hard": {"limits.cpu": "1"}}})
+    core.create_namespaced_resource_quota(namespace, {  # type: ignore[arg-type]  # a dict, as users write it
+        "metadata": {"name": "compute"},
+        "spec": {"hard": {"limits.cpu": "1"}}})
     with pytest.raises(k8s.ApiException) as exc:
-        core.create_namespaced_pod(namespace, _pod_body("nolimits"))
+        core.create_namespaced_pod(namespace, _pod_body("nolimits"))  # type: ignore[arg-type]
     assert exc.value.status == 403
-    assert json.loads(exc.value.body)["message"] == \
+    assert json.loads(exc.value.body or "")["message"] == \
         'pods "nolimits" is forbidden: failed quota: compute: must specify limits.cpu for: c'
 
 
 @pytest.mark.parametrize("attempt", range(5))
 def test_concurrent_creates_never_overshoot(apiserver: ApiServerProcess, core: k8s.CoreV1Api, namespace: str,
                                             attempt: int) -> None:
-    core.create_namespaced_resource_quota(namespace, {"metadata": {"name": "five"}, "spec": {"hard": {"pods": "5"}}})
+    core.create_namespaced_resource_quota(namespace, {  # type: ignore[arg-type]  # a dict, as users write it
+        "metadata": {"name": "five"}, "spec": {"hard": {"pods": "5"}}})
 
     async def create_all() -> list[int]:
         async with httpx.AsyncClient(base_url=apiserver.url, timeout=30.0) as http:
@@ -188,4 +195,4 @@ def test_concurrent_creates_never_overshoot(apiserver: ApiServerProcess, core: k
     codes = asyncio.run(create_all())
     assert sorted(codes) == [201] * 5 + [403] * 5, codes
     assert len(core.list_namespaced_pod(namespace).items) == 5
-    assert core.read_namespaced_resource_quota("five", namespace).status.used == {"pods": "5"}
+    assert _status(core, namespace, "five")["used"] == {"pods": "5"}
