@@ -44,7 +44,15 @@ from kubelet.runtime import (
     Runtime,
     labels_for,
 )
-from kubelet.status import ContainerView, PodView, compute_pod_status, qos_class, status_changed, ts_seconds
+from kubelet.status import (
+    ContainerView,
+    Outcome,
+    PodView,
+    compute_pod_status,
+    qos_class,
+    status_changed,
+    ts_seconds,
+)
 from kubelet.status import published_container_status as published_status
 from machinery import errors
 from machinery.clock import now_rfc3339
@@ -165,9 +173,9 @@ class PodWorker:
         for c in spec.get("initContainers") or []:
             v, outcome = await self._container(pod, c, "init", by_name.get(c["name"], []), sandbox, may_start)
             view.init.append(v)
-            if outcome == "failed":
+            if outcome is Outcome.FAILED:
                 view.init_failed = True
-            if outcome != "done":
+            if outcome is not Outcome.DONE:
                 may_start = False
         for c in spec.get("containers") or []:
             v, _ = await self._container(pod, c, "app", by_name.get(c["name"], []), sandbox,
@@ -242,7 +250,7 @@ class PodWorker:
             return await self.runtime.create(spec)
 
     async def _container(self, pod: dict[str, Any], c: dict[str, Any], kind: str, insts: list[ContainerInfo],
-                         sandbox: ContainerInfo | None, may_start: bool) -> tuple[ContainerView, str]:
+                         sandbox: ContainerInfo | None, may_start: bool) -> tuple[ContainerView, Outcome]:
         name = c.get("name", "")
         latest = insts[-1] if insts else None
         v = ContainerView(name=name, image=c.get("image", ""), current=latest,
@@ -252,7 +260,7 @@ class PodWorker:
             self.copiers.ensure(i.id, self._log_path(name, i.restarts))
         if latest is None:
             if not may_start or sandbox is None:
-                return v, "pending"
+                return v, Outcome.PENDING
             return await self._start_and_probe(pod, c, kind, sandbox, v, restarts=0, steps=0)
         # Joined a sandbox that is gone (its network namespace died with it): as Kubernetes, kill it and
         # start it again in the new sandbox; init containers re-run in order (they set up the pod).
@@ -263,11 +271,11 @@ class PodWorker:
         if latest.state == "created" and latest.exit_code is None and not stale:
             await self.runtime.start(latest.id)
             v.current = await self.runtime.inspect(latest.id) or latest
-            return v, "running"
+            return v, Outcome.RUNNING
         if latest.running:
             if kind == "app":
                 await self._probe(pod, c, latest, sandbox, v)
-            return v, "running"
+            return v, Outcome.RUNNING
         started_s = ts_seconds(latest.started_at) or ts_seconds(latest.created_at) or 0.0
         finished_s = ts_seconds(latest.finished_at) or started_s
         now = datetime.now(UTC).timestamp()
@@ -277,16 +285,16 @@ class PodWorker:
                             ran_s=max(0.0, finished_s - started_s), since_exit_s=now - finished_s)
         if stale and (kind == "init" or d.action in (restarts.Action.RESTART, restarts.Action.WAIT)):
             if not may_start or sandbox is None:
-                return v, "pending"  # waits for the init containers of the new sandbox
+                return v, Outcome.PENDING  # waits for the init containers of the new sandbox
             # No back-off: the sandbox changed, the container did not fail.
             return await self._restart(pod, c, kind, insts, sandbox, v,
                                        steps=int(latest.labels.get(LABEL_BACKOFF, "0") or 0))
         if d.action is restarts.Action.DONE:
             v.terminal = True
-            return v, "done"
+            return v, Outcome.DONE
         if d.action is restarts.Action.FAIL_POD:
             v.terminal = True
-            return v, "failed"
+            return v, Outcome.FAILED
         if d.action is restarts.Action.WAIT or not may_start or sandbox is None:
             v.waiting_reason = "CrashLoopBackOff"
             v.waiting_message = (f"back-off {restarts.backoff_delay_s(d.next_backoff_steps):g}s restarting failed "
@@ -294,11 +302,11 @@ class PodWorker:
             self._event(WARNING, "BackOff", f"Back-off restarting failed container {name} in pod "
                         f"{self.name}_{self.ns}({self.uid})", name, kind)
             self._retry_in(max(0.1, d.delay_s))
-            return v, "pending"
+            return v, Outcome.PENDING
         return await self._restart(pod, c, kind, insts, sandbox, v, steps=d.next_backoff_steps)
 
     async def _restart(self, pod: dict[str, Any], c: dict[str, Any], kind: str, insts: list[ContainerInfo],
-                       sandbox: ContainerInfo, v: ContainerView, *, steps: int) -> tuple[ContainerView, str]:
+                       sandbox: ContainerInfo, v: ContainerView, *, steps: int) -> tuple[ContainerView, Outcome]:
         name, latest = c.get("name", ""), insts[-1]
         for old in insts[:-1]:  # keep only the latest exited instance (for lastState/--previous)
             await self.runtime.remove(old.id)
@@ -309,12 +317,12 @@ class PodWorker:
         return await self._start_and_probe(pod, c, kind, sandbox, v, restarts=latest.restarts + 1, steps=steps)
 
     async def _start_and_probe(self, pod: dict[str, Any], c: dict[str, Any], kind: str, sandbox: ContainerInfo,
-                               v: ContainerView, *, restarts: int, steps: int) -> tuple[ContainerView, str]:
+                               v: ContainerView, *, restarts: int, steps: int) -> tuple[ContainerView, Outcome]:
         if not await self._start(pod, c, kind, sandbox, v, restarts=restarts, steps=steps):
-            return v, "pending"
+            return v, Outcome.PENDING
         if kind == "app" and v.current is not None:
             await self._probe(pod, c, v.current, sandbox, v)  # no readiness probe: ready at once
-        return v, "running"
+        return v, Outcome.RUNNING
 
     async def _start(self, pod: dict[str, Any], c: dict[str, Any], kind: str, sandbox: ContainerInfo,
                      v: ContainerView, *, restarts: int, steps: int) -> bool:

@@ -19,11 +19,28 @@ while their status does not change.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from kubelet.runtime import ContainerInfo
 from machinery.clock import parse_time
 from machinery.qos import pod_qos_class
+
+
+class Outcome(StrEnum):
+    """Where one container stands after a reconcile pass, for the pod worker's ordering.
+
+    PENDING: not started (waiting for the sandbox, an init container, an image, a config, or a
+    crash-loop back-off); RUNNING: its current instance runs; DONE: exited and will not run
+    again (a finished init container, or restartPolicy says so); FAILED: exited and fails the
+    pod (an init container under restartPolicy Never). Init containers run one at a time: the
+    next starts only after the previous one is DONE; FAILED stops the pod.
+    """
+
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
 
 
 @dataclass
