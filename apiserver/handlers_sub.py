@@ -6,7 +6,8 @@ Contract:
   is being deleted), adds the PodScheduled=True condition and copies the Binding's
   annotations. Answers a Status Success with code 201. The pod's name comes from the path
   (`pods/NAME/binding`) or, for `namespaces/NS/bindings`, from the Binding's metadata.name.
-- `evict(ctx, pod_cls, ns, name, body)`: pods/NAME/eviction, a graceful delete (201 Status).
+- `evict(ctx, pod_cls, ns, name, body)`: pods/NAME/eviction, a graceful delete (201 Status),
+  refused with 429 when the pod's PodDisruptionBudget allows no disruption.
 - Scale (deployments, replicasets, replicationcontrollers, statefulsets): an autoscaling/v1 Scale view with
   spec.replicas, status.replicas and status.selector as a label-selector string. PUT and PATCH
   change only spec.replicas of the parent (a body resourceVersion is a precondition);
@@ -22,7 +23,8 @@ from apiserver.handlers_common import Ctx, Obj, ResourceClass, conflict, deepcop
 from apiserver.handlers_patch import unsupported
 from apiserver.patch import JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, apply_patch
 from apiserver.responses import success_status
-from machinery import errors
+from apiserver.storage import keys
+from machinery import disruption, errors
 from machinery.meta import now_rfc3339
 from machinery.selectors import selector_from_map, selector_from_model
 
@@ -168,8 +170,8 @@ async def write_scale(ctx: Ctx, cls: ResourceClass, namespace: str | None, name:
 async def evict(ctx: Ctx, pod_cls: ResourceClass, namespace: str, name: str, body: Any, *,
                 dry_run: bool = False) -> Obj:
     """POST pods/NAME/eviction (policy/v1 Eviction): a graceful delete of the pod with the
-    Eviction's deleteOptions; answers Status Success 201. No PodDisruptionBudgets exist here,
-    so nothing forbids an eviction (Kubernetes would answer 429 then)."""
+    Eviction's deleteOptions; answers Status Success 201, or 429 TooManyRequests when the
+    pod's PodDisruptionBudget allows no disruption (`_check_budget`)."""
     if not isinstance(body, dict) or body.get("kind") not in (None, "Eviction"):
         raise errors.BadRequest("the body of an eviction must be a policy/v1 Eviction object")
     meta = body.get("metadata") or {}
@@ -177,5 +179,42 @@ async def evict(ctx: Ctx, pod_cls: ResourceClass, namespace: str, name: str, bod
         raise errors.BadRequest(f'name in URL ("{name}") does not match the Eviction\'s '
                                 f'metadata.name ("{meta.get("name")}")')
     opts = handlers_delete.DeleteOptions.parse(body.get("deleteOptions"), {}, dry_run)
+    await _check_budget(ctx, pod_cls, namespace, name, dry_run=dry_run)
     await handlers_delete.delete(ctx, pod_cls, namespace, name, opts)
     return success_status(code=201)
+
+
+async def _check_budget(ctx: Ctx, pod_cls: ResourceClass, namespace: str, name: str, *, dry_run: bool) -> None:
+    """The PodDisruptionBudget check of an eviction (Kubernetes eviction.go): a pod that is
+    terminal or being deleted goes; more than one PDB selecting the pod is a 500; otherwise the
+    budget's disruptionsAllowed is checked and decremented (the pod recorded in disruptedPods)
+    in one optimistic transaction on the PDB, or the eviction is refused with 429."""
+    pod = await handlers.get(ctx, pod_cls, namespace, name)
+    if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed") or \
+            (pod.get("metadata") or {}).get("deletionTimestamp"):
+        return
+    listed = await ctx.storage.list(keys.collection_prefix("poddisruptionbudgets", namespace))
+    pdbs = [p for p in listed.items if disruption.selects(p, pod)]
+    if not pdbs:
+        return
+    if len(pdbs) > 1:
+        raise errors.InternalError(
+            "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.")
+    pdb_name = str(pdbs[0]["metadata"]["name"])
+
+    async def charge(current: Obj) -> Obj | None:
+        refusal, charges = disruption.eviction_refusal(current, pod)
+        if refusal is not None:
+            raise errors.TooManyRequests(disruption.REFUSED, causes=[{"reason": "DisruptionBudget",
+                                                                       "message": refusal}])
+        if not charges or dry_run:
+            return None
+        status = current.setdefault("status", {})
+        status["disruptionsAllowed"] = int(status.get("disruptionsAllowed") or 0) - 1
+        status["disruptedPods"] = {**(status.get("disruptedPods") or {}), name: now_rfc3339()}
+        return current
+
+    try:
+        await ctx.storage.guaranteed_update(keys.object_key("poddisruptionbudgets", pdb_name, namespace), charge)
+    except errors.NotFound:
+        return

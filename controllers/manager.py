@@ -24,6 +24,7 @@ from controllers.base import Controller, ControllerContext
 from controllers.cronjob import CronJobController
 from controllers.daemonset.controller import DaemonSetController
 from controllers.deployment.controller import DeploymentController
+from controllers.disruption import DisruptionController
 from controllers.gc import GarbageCollector
 from controllers.job.controller import JobController
 from controllers.namespace import NamespaceController
@@ -67,6 +68,7 @@ CONTROLLERS: dict[str, ControllerCtor] = {
     "tainteviction": TaintEvictionController,
     "podgc": PodGarbageCollector,
     "resourcequota": ResourceQuotaController,
+    "disruption": DisruptionController,
 }
 
 

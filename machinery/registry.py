@@ -37,6 +37,7 @@ from machinery.models import (
     PersistentVolume,
     PersistentVolumeClaim,
     Pod,
+    PodDisruptionBudget,
     ReplicaSet,
     ReplicationController,
     ResourceQuota,
@@ -51,7 +52,7 @@ ALL_KINDS: list[type[Resource]] = [
     Namespace, Node, Pod, Service, Endpoints, ConfigMap, Secret, Event,
     ReplicaSet, Deployment, StatefulSet, DaemonSet, Job, CronJob, Lease, ControllerRevision,
     PersistentVolume, PersistentVolumeClaim, StorageClass, ReplicationController,
-    LimitRange, ResourceQuota,
+    LimitRange, ResourceQuota, PodDisruptionBudget,
 ]
 SUBRESOURCE_KINDS: list[type[Resource]] = [Binding, Scale, Eviction]
 

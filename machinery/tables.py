@@ -494,6 +494,9 @@ def _quota(o: Obj, wide: bool, at: datetime) -> list[str]:
     return [human_age(_meta(o).get("creationTimestamp"), at), request, limit]
 
 
+LAYOUTS["PodDisruptionBudget"] = Layout(["MIN AVAILABLE", "MAX UNAVAILABLE", "ALLOWED DISRUPTIONS", "AGE"], [], _with_age(
+    lambda o: str(_spec(o).get("minAvailable", "N/A")), lambda o: str(_spec(o).get("maxUnavailable", "N/A")),
+    lambda o: str(_status(o).get("disruptionsAllowed") or 0)))
 LAYOUTS["ResourceQuota"] = Layout(["AGE", "REQUEST", "LIMIT"], [], _quota)
 GENERIC = Layout(["AGE"], [], _with_age())
 

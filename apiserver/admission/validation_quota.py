@@ -4,19 +4,30 @@ ValidateResourceQuota), reduced to what admission relies on.
 Contract: `validate_quota_kind(errs, obj)` adds causes for a LimitRange (item type one of
 Container/Pod/PersistentVolumeClaim, every quantity parses and is >= 0, min <= defaultRequest
 <= default <= max, maxLimitRequestRatio >= 1) or a ResourceQuota (hard quantities parse and are
->= 0, scopes known); other kinds are left alone. `QUOTA_KINDS` lists the kinds it handles.
+>= 0, scopes known) or a PodDisruptionBudget (not both minAvailable and maxUnavailable, each
+a non-negative int or a percentage up to 100%, a known unhealthyPodEvictionPolicy); other
+kinds are left alone. `QUOTA_KINDS` lists the kinds it handles.
 """
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from apiserver.admission.validation_common import Errs
 from machinery.meta import Resource
-from machinery.models import LIMIT_TYPES, QUOTA_SCOPES, LimitRange, ResourceQuota
+from machinery.models import (
+    LIMIT_TYPES,
+    QUOTA_SCOPES,
+    UNHEALTHY_POD_EVICTION_POLICIES,
+    LimitRange,
+    PodDisruptionBudget,
+    ResourceQuota,
+)
 from machinery.quantity import parse_quantity
 
-QUOTA_KINDS: tuple[type[Resource], ...] = (LimitRange, ResourceQuota)
+QUOTA_KINDS: tuple[type[Resource], ...] = (LimitRange, ResourceQuota, PodDisruptionBudget)
+_PERCENT = re.compile(r"^[0-9]+%$")
 _QUANTITY_RE = "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
 
 
@@ -84,11 +95,28 @@ def _validate_resource_quota(errs: Errs, rq: ResourceQuota) -> None:
         _quantities(errs, "status.used", rq.status.used)
 
 
+def _validate_pdb(errs: Errs, pdb: PodDisruptionBudget) -> None:
+    spec = pdb.spec
+    if spec is None:
+        return
+    if spec.minAvailable is not None and spec.maxUnavailable is not None:
+        errs.invalid("spec", "", "minAvailable and maxUnavailable cannot be both set")
+    for field in ("minAvailable", "maxUnavailable"):
+        value = getattr(spec, field)
+        if isinstance(value, int) and value < 0:
+            errs.invalid(f"spec.{field}", value, "must be greater than or equal to 0")
+        elif isinstance(value, str) and (not _PERCENT.match(value) or int(value[:-1]) > 100):
+            errs.invalid(f"spec.{field}", value, "must be an integer or a percentage between 0% and 100%")
+    errs.enum("spec.unhealthyPodEvictionPolicy", spec.unhealthyPodEvictionPolicy, UNHEALTHY_POD_EVICTION_POLICIES)
+
+
 def validate_quota_kind(errs: Errs, obj: Resource) -> None:
     if isinstance(obj, LimitRange):
         _validate_limit_range(errs, obj)
     elif isinstance(obj, ResourceQuota):
         _validate_resource_quota(errs, obj)
+    elif isinstance(obj, PodDisruptionBudget):
+        _validate_pdb(errs, obj)
 
 
 __all__ = ["QUOTA_KINDS", "validate_quota_kind"]

@@ -37,6 +37,8 @@ from machinery.models.node import *  # noqa: F403
 from machinery.models.node import __all__ as _node
 from machinery.models.pod import *  # noqa: F403
 from machinery.models.pod import __all__ as _pod
+from machinery.models.policy import *  # noqa: F403
+from machinery.models.policy import __all__ as _policy
 from machinery.models.quota import *  # noqa: F403
 from machinery.models.quota import __all__ as _quota
 from machinery.models.replicationcontroller import *  # noqa: F403
@@ -53,5 +55,5 @@ __all__ = [
     "LocalObjectReference", "ObjectMeta", "ObjectReference", "OwnerReference", "Quantity",
     "Resource", "ResourceList", "StrictModel",
     *_apps, *_batch, *_container, *_coordination, *_core_misc, *_node, *_pod, *_service,
-    *_storage, *_subresources, *_replicationcontroller, *_quota,
+    *_storage, *_subresources, *_replicationcontroller, *_quota, *_policy,
 ]

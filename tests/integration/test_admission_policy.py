@@ -4,11 +4,14 @@ the real kubectl and the official `kubernetes` client."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
 import textwrap
+import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -196,3 +199,90 @@ def test_concurrent_creates_never_overshoot(apiserver: ApiServerProcess, core: k
     assert sorted(codes) == [201] * 5 + [403] * 5, codes
     assert len(core.list_namespaced_pod(namespace).items) == 5
     assert _status(core, namespace, "five")["used"] == {"pods": "5"}
+
+
+# --- PodDisruptionBudget and eviction ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def disruption_controller(apiserver: ApiServerProcess) -> Iterator[ControllerManagerProcess]:
+    cm = ControllerManagerProcess(apiserver.kubeconfig, "--controllers", "disruption").start()
+    try:
+        yield cm
+    finally:
+        cm.cleanup()
+
+
+@pytest.fixture
+def fake_node(core: k8s.CoreV1Api) -> Iterator[str]:
+    """A Node object without a kubelet: drain with --grace-period=0 deletes its pods at once."""
+    name = f"node-{uuid.uuid4().hex[:8]}"
+    core.create_node({"metadata": {"name": name},  # type: ignore[arg-type]  # a dict, as users write it
+                      "status": {"conditions": [{"type": "Ready", "status": "True"}]}})
+    try:
+        yield name
+    finally:
+        with contextlib.suppress(k8s.ApiException):
+            core.delete_node(name)
+
+
+def _pdb_status(apiserver: ApiServerProcess, namespace: str, name: str) -> dict[str, Any]:
+    r = httpx.get(f"{apiserver.url}/apis/policy/v1/namespaces/{namespace}/poddisruptionbudgets/{name}")
+    r.raise_for_status()
+    status: dict[str, Any] = r.json().get("status") or {}
+    return status
+
+
+def test_drain_waits_for_the_disruption_budget(apiserver: ApiServerProcess, kubectl: Kubectl, core: k8s.CoreV1Api,
+                                               namespace: str, fake_node: str,
+                                               disruption_controller: ControllerManagerProcess,
+                                               tmp_path: Path) -> None:
+    for i in range(2):
+        body = _pod_body(f"web-{i}")
+        body["metadata"]["labels"] = {"app": "web"}
+        body["spec"]["nodeName"] = fake_node
+        core.create_namespaced_pod(namespace, body)  # type: ignore[arg-type]
+        core.patch_namespaced_pod_status(f"web-{i}", namespace, {"status": {"phase": "Running", "conditions": [
+            {"type": "Ready", "status": "True"}]}})
+    kubectl("apply", "-f", "-", stdin=textwrap.dedent("""\
+        apiVersion: policy/v1
+        kind: PodDisruptionBudget
+        metadata: {name: web}
+        spec:
+          minAvailable: 2
+          selector: {matchLabels: {app: web}}
+        """))
+    wait_until_sync(lambda: _pdb_status(apiserver, namespace, "web").get("currentHealthy") == 2, 30,
+                    message=disruption_controller.log_text()[-3000:])
+    status = _pdb_status(apiserver, namespace, "web")
+    assert (status["expectedPods"], status["desiredHealthy"], status["disruptionsAllowed"]) == (2, 2, 0)
+    assert status["conditions"][0]["type"] == "DisruptionAllowed"
+    assert status["conditions"][0]["reason"] == "InsufficientPods"
+    assert "web" in kubectl("get", "pdb").stdout
+
+    evict = httpx.post(f"{apiserver.url}/api/v1/namespaces/{namespace}/pods/web-0/eviction",
+                       json={"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "web-0"}})
+    assert evict.status_code == 429
+    assert evict.json()["message"] == "Cannot evict pod as it would violate the pod's disruption budget."
+    assert evict.json()["details"]["causes"] == [
+        {"reason": "DisruptionBudget", "message": "The disruption budget web needs 2 healthy pods and has 2 currently"}]
+
+    err_path = tmp_path / "drain.err"
+    env = {**os.environ, "HOME": str(tmp_path), "KUBECONFIG": apiserver.kubeconfig}
+    with open(err_path, "w") as err:
+        drain = subprocess.Popen([str(KUBECTL), "drain", fake_node, "--force", "--grace-period=0", "--timeout=90s"],
+                                 stdout=subprocess.PIPE, stderr=err, text=True, env=env)
+    try:
+        wait_until_sync(lambda: "Cannot evict pod as it would violate the pod's disruption budget"
+                        in err_path.read_text(), 30, message=err_path.read_text())
+        assert drain.poll() is None  # waiting and retrying, as kubectl does on 429
+        assert len(core.list_namespaced_pod(namespace).items) == 2
+        kubectl("patch", "pdb", "web", "--type=merge", "-p", '{"spec":{"minAvailable":0}}')
+        out, _ = drain.communicate(timeout=60)
+    finally:
+        if drain.poll() is None:
+            drain.kill()
+            drain.wait()
+    assert drain.returncode == 0, err_path.read_text()
+    assert f"node/{fake_node} drained" in out and "pod/web-0 evicted" in out
+    assert core.list_namespaced_pod(namespace).items == []
