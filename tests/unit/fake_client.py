@@ -81,6 +81,8 @@ class Call:
     params: dict[str, Any] = field(default_factory=dict)
     at: float = 0.0
     """The event loop's time of the call (0 outside a loop): for tests of pacing."""
+    failed: bool = False
+    """The call raised an injected failure (`fail`)."""
 
 
 def _loop_time() -> float:
@@ -273,6 +275,7 @@ class FakeClient:
             if f.verb == verb and f.kind == kind:
                 f.seen += 1
                 if f.seen > f.after and (f.times is None or f.seen - f.after <= f.times):
+                    self.calls[-1].failed = True
                     raise f.exc
 
     def _ns(self, cls: type[Resource], namespace: str | None) -> str | None:

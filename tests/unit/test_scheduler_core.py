@@ -9,45 +9,61 @@ from typing import Any
 import pytest
 
 from machinery import errors
-from machinery.events import EventRecorder
+from machinery.events import ClientSink, EventRecorder
 from scheduler.core import Scheduler
+from tests.unit.fake_client import FakeClient
 from tests.unit.test_scheduler_support import node_dict, pod_dict
 
 
-class FakeApi:
-    """Records the calls the scheduler makes; `fail_bind` maps pod name -> exception."""
+class Api:
+    """The scheduler's API callables over the one fake clientset, as scheduler/main.py wires
+    them to a real client; the properties read back what was sent."""
 
     def __init__(self) -> None:
-        self.pods: dict[str, dict[str, Any]] = {}
-        self.binds: list[tuple[str, str, str]] = []
-        self.status_patches: list[tuple[str, str, dict[str, Any]]] = []
-        self.events: list[dict[str, Any]] = []
-        self.event_patches: list[tuple[str, str, dict[str, Any]]] = []
-        self.fail_bind: dict[str, Exception] = {}
+        self.fake = FakeClient()
+
+    @property
+    def pods(self) -> dict[str, dict[str, Any]]:
+        return {f"{ns}/{name}": obj for (kind, ns, name), obj in self.fake.objects.items() if kind == "Pod"}
+
+    def add(self, d: dict[str, Any]) -> None:
+        self.fake.store({"apiVersion": "v1", "kind": "Pod", **d})
 
     def get_pod(self, key: str) -> dict[str, Any] | None:
         return self.pods.get(key)
 
     async def bind(self, ns: str, name: str, node: str) -> None:
-        exc = self.fail_bind.pop(name, None)
-        if exc is not None:
-            raise exc
-        self.binds.append((ns, name, node))
+        await self.fake.bind(ns, name, node)
 
     async def patch_status(self, ns: str, name: str, patch: dict[str, Any]) -> None:
-        self.status_patches.append((ns, name, patch))
+        await self.fake.request("PATCH", f"/api/v1/namespaces/{ns}/pods/{name}/status", json=patch)
 
-    async def create(self, ns: str, body: dict[str, Any]) -> None:  # EventSink
-        self.events.append(body)
+    def fail_bind(self, exc: Exception) -> None:
+        self.fake.fail("bind", "Pod", exc, times=1)
 
-    async def patch(self, ns: str, name: str, patch: dict[str, Any]) -> None:  # EventSink
-        self.event_patches.append((ns, name, patch))
+    @property
+    def binds(self) -> list[tuple[str, str, str]]:
+        return [(c.namespace or "", c.name, c.body["target"]) for c in self.fake.calls_of("bind", "Pod") if not c.failed]
+
+    @property
+    def status_patches(self) -> list[tuple[str, str, dict[str, Any]]]:
+        return [(c.name.split("/")[4], c.name.split("/")[6], c.body) for c in self.fake.calls_of("request", "PATCH")
+                if c.name.endswith("/status")]
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        return [c.body for c in self.fake.calls_of("request", "POST") if c.name.endswith("/events")]
+
+    @property
+    def event_patches(self) -> list[tuple[str, str, dict[str, Any]]]:
+        return [(c.name.split("/")[4], c.name.split("/")[6], c.body) for c in self.fake.calls_of("request", "PATCH")
+                if "/events/" in c.name]
 
 
 @pytest.fixture
 async def env() -> Any:
-    api = FakeApi()
-    rec = EventRecorder(api, component="default-scheduler", senders=1)
+    api = Api()
+    rec = EventRecorder(ClientSink(api.fake, raw=True), component="default-scheduler", senders=1)
     rec.start()
     sched = Scheduler(
         get_pod=api.get_pod,
@@ -60,8 +76,8 @@ async def env() -> Any:
     await rec.stop()
 
 
-def add_pod(api: FakeApi, sched: Scheduler, d: dict[str, Any]) -> None:
-    api.pods[f"{d['metadata']['namespace']}/{d['metadata']['name']}"] = d
+def add_pod(api: Api, sched: Scheduler, d: dict[str, Any]) -> None:
+    api.add(d)
     sched.on_pod_add(d)
 
 
@@ -135,7 +151,7 @@ async def test_bind_error_forgets_assumption_and_retries(env: Any) -> None:
     api, sched, rec = env
     sched.on_node_add(node_dict("n", cpu="1"))
     add_pod(api, sched, pod_dict("p", cpu="1"))
-    api.fail_bind["p"] = errors.InternalError("etcd is down")
+    api.fail_bind(errors.InternalError("etcd is down"))
     assert await run_queue(sched, rec) == ["n"]
     node = sched.cache.get_node("n")
     assert node is not None and node.requested.milli_cpu == 0  # assumption dropped
@@ -149,7 +165,7 @@ async def test_bind_not_found_drops_pod(env: Any) -> None:
     api, sched, rec = env
     sched.on_node_add(node_dict("n"))
     add_pod(api, sched, pod_dict("p"))
-    api.fail_bind["p"] = errors.NotFound("pods \"p\" not found")
+    api.fail_bind(errors.NotFound("pods \"p\" not found"))
     await run_queue(sched, rec)
     assert "default/p" not in sched.queue and not sched.cache.is_assumed("default/p")
 
@@ -235,7 +251,7 @@ async def test_bind_conflict_keeps_assumption_until_it_expires(env: Any) -> None
     sched.cache._clock = lambda: now[0]
     sched.on_node_add(node_dict("n", cpu="1"))
     add_pod(api, sched, pod_dict("p", cpu="1"))
-    api.fail_bind["p"] = errors.Conflict('pod p is already assigned to node "n"')
+    api.fail_bind(errors.Conflict('pod p is already assigned to node "n"'))
     assert await run_queue(sched, rec) == ["n"]
     assert sched.cache.is_assumed("default/p")  # the watch should confirm it soon
     now[0] += 31  # ...but it never does: the assumption expires and the pod is tried again
