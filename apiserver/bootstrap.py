@@ -1,7 +1,8 @@
 """What a fresh cluster needs before anyone uses it.
 
 Contract: `await ensure_initial_objects(ctx)` is idempotent: it creates the namespaces
-default, kube-system, kube-public and kube-node-lease and the `kubernetes` Service in
+default, kube-system, kube-public and kube-node-lease, the PriorityClasses
+system-node-critical and system-cluster-critical, and the `kubernetes` Service in
 `default` (ClusterIP = the first address of the service range, port 443 -> the API server's
 port) when they are missing, through the normal create path (defaults, validation). It never
 overwrites what exists. `await recover_allocator(ctx)` rebuilds the ClusterIP/NodePort
@@ -15,6 +16,7 @@ import logging
 from apiserver import handlers
 from apiserver.handlers_common import Ctx, collection_key
 from machinery import errors, registry
+from machinery.models import SYSTEM_CLASSES
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,18 @@ async def ensure_initial_objects(ctx: Ctx) -> None:
         try:
             await handlers.create(ctx, namespace, None, {"metadata": {"name": name}})
             log.info("created namespace %s", name)
+        except errors.AlreadyExists:
+            pass
+    priority_class = registry.by_kind("PriorityClass")
+    for pc_name, value in SYSTEM_CLASSES.items():
+        try:
+            await handlers.create(ctx, priority_class, None, {
+                "metadata": {"name": pc_name}, "value": value,
+                "description": "Used for system critical pods that must not be moved from their current node."
+                if pc_name == "system-node-critical" else
+                "Used for system critical pods that must run in the cluster, but can be moved to another node "
+                "if necessary."})
+            log.info("created priorityclass %s", pc_name)
         except errors.AlreadyExists:
             pass
     service = registry.by_kind("Service")

@@ -27,6 +27,7 @@ from typing import Any
 from apiserver.admission import validation
 from apiserver.admission.namespace import check_namespace
 from apiserver.admission.policy import admit_limits
+from apiserver.admission.priority import admit_priority
 from apiserver.admission.resourcequota import admit_quota
 from apiserver.admission.tolerations import add_default_tolerations
 from apiserver.admission.validation_batch import generate_job_selector
@@ -114,6 +115,8 @@ async def create(ctx: Ctx, cls: ResourceClass, namespace: str | None, body: Obj,
                                 unreachable_s=ctx.config.default_unreachable_toleration_seconds)
     if admit_namespace and cls.NAMESPACED:
         await check_namespace(ctx.storage, obj["metadata"]["namespace"])
+    if cls.KIND == "Pod":  # Priority: priorityClassName -> spec.priority (403 for an unknown class)
+        await admit_priority(ctx.storage, obj)
     if cls.NAMESPACED:  # LimitRanger: container defaults, min/max (403)
         await admit_limits(ctx.storage, cls.KIND, cls.PLURAL, obj)
         if not dry_run:  # ResourceQuota: check and charge status.used in one transaction (403)

@@ -38,6 +38,7 @@ from machinery.models import (
     PersistentVolumeClaim,
     Pod,
     PodDisruptionBudget,
+    PriorityClass,
     ReplicaSet,
     ReplicationController,
     ResourceQuota,
@@ -52,7 +53,7 @@ ALL_KINDS: list[type[Resource]] = [
     Namespace, Node, Pod, Service, Endpoints, ConfigMap, Secret, Event,
     ReplicaSet, Deployment, StatefulSet, DaemonSet, Job, CronJob, Lease, ControllerRevision,
     PersistentVolume, PersistentVolumeClaim, StorageClass, ReplicationController,
-    LimitRange, ResourceQuota, PodDisruptionBudget,
+    LimitRange, ResourceQuota, PodDisruptionBudget, PriorityClass,
 ]
 SUBRESOURCE_KINDS: list[type[Resource]] = [Binding, Scale, Eviction]
 

@@ -43,6 +43,8 @@ from machinery.models.quota import *  # noqa: F403
 from machinery.models.quota import __all__ as _quota
 from machinery.models.replicationcontroller import *  # noqa: F403
 from machinery.models.replicationcontroller import __all__ as _replicationcontroller
+from machinery.models.scheduling import *  # noqa: F403
+from machinery.models.scheduling import __all__ as _scheduling
 from machinery.models.service import *  # noqa: F403
 from machinery.models.service import __all__ as _service
 from machinery.models.storage import *  # noqa: F403
@@ -55,5 +57,5 @@ __all__ = [
     "LocalObjectReference", "ObjectMeta", "ObjectReference", "OwnerReference", "Quantity",
     "Resource", "ResourceList", "StrictModel",
     *_apps, *_batch, *_container, *_coordination, *_core_misc, *_node, *_pod, *_service,
-    *_storage, *_subresources, *_replicationcontroller, *_quota, *_policy,
+    *_storage, *_subresources, *_replicationcontroller, *_quota, *_policy, *_scheduling,
 ]

@@ -286,3 +286,30 @@ def test_drain_waits_for_the_disruption_budget(apiserver: ApiServerProcess, kube
     assert drain.returncode == 0, err_path.read_text()
     assert f"node/{fake_node} drained" in out and "pod/web-0 evicted" in out
     assert core.list_namespaced_pod(namespace).items == []
+
+
+# --- PriorityClass -------------------------------------------------------------------------------
+
+
+def test_priority_class_resolution(kubectl: Kubectl, core: k8s.CoreV1Api, namespace: str) -> None:
+    system = kubectl("get", "priorityclass", "system-node-critical", "-o", "jsonpath={.value}").stdout
+    assert system == "2000001000"
+    name = f"high-{uuid.uuid4().hex[:6]}"
+    kubectl("create", "priorityclass", name, "--value=1000", "--preemption-policy=Never")
+    try:
+        body = _pod_body("important")
+        body["spec"]["priorityClassName"] = name
+        core.create_namespaced_pod(namespace, body)  # type: ignore[arg-type]
+        pod: Any = core.read_namespaced_pod("important", namespace)
+        assert (pod.spec.priority, pod.spec.preemption_policy) == (1000, "Never")
+        plain: Any = core.create_namespaced_pod(namespace, _pod_body("plain"))  # type: ignore[arg-type]
+        assert plain.spec.priority == 0
+        missing = _pod_body("lost")
+        missing["spec"]["priorityClassName"] = "nope"
+        with pytest.raises(k8s.ApiException) as exc:
+            core.create_namespaced_pod(namespace, missing)  # type: ignore[arg-type]
+        assert exc.value.status == 403
+        assert json.loads(exc.value.body or "")["message"] == \
+            'pods "lost" is forbidden: no PriorityClass with name nope was found'
+    finally:
+        kubectl("delete", "priorityclass", name, check=False)

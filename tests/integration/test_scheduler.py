@@ -292,14 +292,21 @@ async def test_host_port_conflict(hollow: Hollow, api_client: ApiClient, namespa
 
 async def test_higher_priority_wins_the_only_slot(hollow: Hollow, api_client: ApiClient, namespace: Any) -> None:
     ns = ns_name(namespace)
-    await create_pod(api_client, ns, pod_body("low", cpu="3", priority=0))
-    await create_pod(api_client, ns, pod_body("high", cpu="3", priority=1000))
-    await failed_scheduling(api_client, ns, "low")
-    await failed_scheduling(api_client, ns, "high")
-    (node,) = await hollow.start(1, cpu="4")
-    assert await node_of(api_client, ns, "high", timeout_s=10) == node
-    await asyncio.sleep(1.0)
-    assert not (await get_pod(api_client, ns, "low"))["spec"].get("nodeName")
+    # The priority admission computes spec.priority from a PriorityClass (a bare priority is 403).
+    high = f"high-{ns}"
+    await api_client.request("POST", "/apis/scheduling.k8s.io/v1/priorityclasses",
+                             json={"metadata": {"name": high}, "value": 1000})
+    try:
+        await create_pod(api_client, ns, pod_body("low", cpu="3"))
+        await create_pod(api_client, ns, pod_body("high", cpu="3", priorityClassName=high))
+        await failed_scheduling(api_client, ns, "low")
+        await failed_scheduling(api_client, ns, "high")
+        (node,) = await hollow.start(1, cpu="4")
+        assert await node_of(api_client, ns, "high", timeout_s=10) == node
+        await asyncio.sleep(1.0)
+        assert not (await get_pod(api_client, ns, "low"))["spec"].get("nodeName")
+    finally:
+        await api_client.request("DELETE", f"/apis/scheduling.k8s.io/v1/priorityclasses/{high}")
 
 
 async def test_survives_api_server_restart(

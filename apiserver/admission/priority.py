@@ -1,0 +1,52 @@
+"""Priority admission (plugin/pkg/admission/priority), on pod creation.
+
+Contract: `await admit_priority(storage, pod)`:
+- spec.priorityClassName names a PriorityClass: spec.priority = its value and
+  spec.preemptionPolicy = its preemptionPolicy (PreemptLowerPriority when unset); an unknown
+  name is 403 `pods "x" is forbidden: no PriorityClass with name NAME was found`;
+- no name: the globalDefault class if one exists (its name is set on the pod), else priority 0;
+- a spec.priority given by the client that differs from the computed one is 403 `the integer
+  value of priority (P) must not be provided in pod spec; priority admission controller
+  computed V from the given PriorityClass name`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apiserver.storage import Storage, keys
+from machinery import errors
+
+Obj = dict[str, Any]
+
+
+async def admit_priority(storage: Storage, pod: Obj) -> None:
+    spec = pod.setdefault("spec", {})
+    name = str((pod.get("metadata") or {}).get("name") or "")
+    class_name = spec.get("priorityClassName")
+    pc: Obj | None = None
+    if class_name:
+        try:
+            pc = await storage.get(keys.object_key("priorityclasses", str(class_name)))
+        except errors.NotFound:
+            raise errors.Forbidden(f'pods "{name}" is forbidden: no PriorityClass with name {class_name} was found',
+                                   name=name, kind="pods") from None
+    else:
+        listed = await storage.list(keys.collection_prefix("priorityclasses"))
+        pc = next((c for c in listed.items if c.get("globalDefault")), None)
+        if pc is not None:
+            spec["priorityClassName"] = pc["metadata"]["name"]
+    value = int(pc.get("value") or 0) if pc is not None else 0
+    given = spec.get("priority")
+    if given is not None and given != value:
+        raise errors.Forbidden(f'pods "{name}" is forbidden: the integer value of priority ({given}) must not be '
+                               f"provided in pod spec; priority admission controller computed {value} from the "
+                               "given PriorityClass name", name=name, kind="pods")
+    spec["priority"] = value
+    if pc is not None:
+        spec["preemptionPolicy"] = spec.get("preemptionPolicy") or pc.get("preemptionPolicy") or "PreemptLowerPriority"
+    else:
+        spec["preemptionPolicy"] = spec.get("preemptionPolicy") or "PreemptLowerPriority"
+
+
+__all__ = ["admit_priority"]
