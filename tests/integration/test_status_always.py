@@ -46,6 +46,7 @@ MANIFESTS: dict[str, dict[str, Any]] = {
     "PersistentVolume": {"spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
                                   "hostPath": {"path": "/tmp/kubelite-pv"}}},
     "ResourceQuota": {"spec": {"hard": {"pods": "10"}}},
+    "PodDisruptionBudget": {"spec": {"selector": _SELECTOR, "minAvailable": 1}},
 }
 # What Kubernetes answers for an object nobody has acted on yet (at least these keys).
 EXPECTED: dict[str, dict[str, Any]] = {
@@ -53,6 +54,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
     "Namespace": {"phase": "Active"},
     "Pod": {"phase": "Pending"},
     "ReplicaSet": {"replicas": 0},
+    "PodDisruptionBudget": {"disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0, "expectedPods": 0},
 }
 _API_CLASSES = {"": "CoreV1Api", "apps": "AppsV1Api", "batch": "BatchV1Api",
                 "coordination.k8s.io": "CoordinationV1Api", "storage.k8s.io": "StorageV1Api",
