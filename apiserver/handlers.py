@@ -105,11 +105,9 @@ def _prepare_create_kind(cls: ResourceClass, body: Obj) -> None:
         generate_job_selector(body)
 
 
-async def create(ctx: Ctx, cls: ResourceClass, namespace: str | None, body: Obj, *,
-                 dry_run: bool = False, admit_namespace: bool = True) -> Obj:
-    name = _prepare_create_meta(cls, namespace, body)
-    _prepare_create_kind(cls, body)
-    obj = prepare(cls, body)
+async def _admit_create(ctx: Ctx, cls: ResourceClass, obj: Obj, key: str, *,
+                        dry_run: bool, admit_namespace: bool) -> None:
+    """The admission chain of a create, after validation; each step may refuse (403/404/409)."""
     if cls.KIND == "Pod":  # DefaultTolerationSeconds admission (after validation: the additions are valid)
         add_default_tolerations(obj, not_ready_s=ctx.config.default_not_ready_toleration_seconds,
                                 unreachable_s=ctx.config.default_unreachable_toleration_seconds)
@@ -117,16 +115,35 @@ async def create(ctx: Ctx, cls: ResourceClass, namespace: str | None, body: Obj,
         await check_namespace(ctx.storage, obj["metadata"]["namespace"])
     if cls.KIND == "Pod":  # Priority: priorityClassName -> spec.priority (403 for an unknown class)
         await admit_priority(ctx.storage, obj)
-    if cls.NAMESPACED:  # LimitRanger: container defaults, min/max (403)
-        await admit_limits(ctx.storage, cls.KIND, cls.PLURAL, obj)
-        if not dry_run:  # ResourceQuota: check and charge status.used in one transaction (403)
-            await admit_quota(ctx.storage, cls.PLURAL, cls.GROUP, obj)
+    if not cls.NAMESPACED:
+        return
+    await admit_limits(ctx.storage, cls.KIND, cls.PLURAL, obj)  # LimitRanger: defaults, min/max (403)
+    if dry_run:
+        return
+
+    async def exists() -> bool:  # a taken name is a 409 before any quota is charged
+        try:
+            await ctx.storage.get(key)
+        except errors.NotFound:
+            return False
+        return True
+
+    # ResourceQuota: check and charge status.used in one transaction (403)
+    await admit_quota(ctx.storage, cls.PLURAL, cls.GROUP, obj, exists=exists)
+
+
+async def create(ctx: Ctx, cls: ResourceClass, namespace: str | None, body: Obj, *,
+                 dry_run: bool = False, admit_namespace: bool = True) -> Obj:
+    name = _prepare_create_meta(cls, namespace, body)
+    _prepare_create_kind(cls, body)
+    obj = prepare(cls, body)
     key = storage_key(cls, name, obj["metadata"].get("namespace"))
+    if cls.KIND == "Service" and not ctx.allocator_ready:  # before admission charges any quota
+        raise errors.ServiceUnavailable("the service IP allocator is starting; retry shortly",
+                                        retry_after_s=1)
+    await _admit_create(ctx, cls, obj, key, dry_run=dry_run, admit_namespace=admit_namespace)
     reservation: Reservation | None = None
     if cls.KIND == "Service":
-        if not ctx.allocator_ready:
-            raise errors.ServiceUnavailable("the service IP allocator is starting; retry shortly",
-                                            retry_after_s=1)
         reservation = ctx.allocator.allocate(obj)
     if dry_run:
         if reservation is not None:

@@ -13,12 +13,17 @@ Contract: `await admit_quota(storage, plural, group, obj)` before an object is w
   room for k admit exactly k.
 - a quota whose status does not yet cover a hard resource (the controller has not counted) is
   counted here from the stored objects inside the same transaction.
+- nothing is written on a refusal: every selected quota is checked on its current status before
+  any is charged (several quotas: the second refusing must not leave the first charged), and
+  `exists()` (the object's name already taken -> 409) is asked before the first charge.
 Charges are never released here: the quota controller's recompute does it (also for a create
-that fails after being charged), as Kubernetes does.
+that fails after being charged, e.g. a name taken between the check and the write), as
+Kubernetes does.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
@@ -44,19 +49,27 @@ async def recount(storage: Storage, namespace: str, rq: Obj) -> dict[str, Decima
     return quota.used_of(rq, objects)
 
 
+async def _check(storage: Storage, namespace: str, current: Obj,
+                 delta: dict[str, Decimal]) -> tuple[dict[str, Decimal], dict[str, Decimal]]:
+    """(hard, used) of `current`; Forbidden when `delta` does not fit. Writes nothing."""
+    name = str((current.get("metadata") or {}).get("name") or "")
+    hard = quota.parse_list((current.get("spec") or {}).get("hard"))
+    status = current.get("status") or {}
+    used = quota.parse_list(status.get("used"))
+    if any(n not in used for n in hard):
+        used = await recount(storage, namespace, current)
+    over = quota.exceeded(hard, used, delta)
+    if over:
+        raise errors.Forbidden(f"exceeded quota: {name}, requested: {_pretty(over, delta)}, "
+                               f"used: {_pretty(over, used)}, limited: {_pretty(over, hard)}")
+    return hard, used
+
+
 async def _charge(storage: Storage, namespace: str, rq: Obj, delta: dict[str, Decimal]) -> None:
     name = str((rq.get("metadata") or {}).get("name") or "")
 
     async def charge(current: Obj) -> Obj:
-        hard = quota.parse_list((current.get("spec") or {}).get("hard"))
-        status = current.get("status") or {}
-        used = quota.parse_list(status.get("used"))
-        if any(n not in used for n in hard):
-            used = await recount(storage, namespace, current)
-        over = quota.exceeded(hard, used, delta)
-        if over:
-            raise errors.Forbidden(f"exceeded quota: {name}, requested: {_pretty(over, delta)}, "
-                                   f"used: {_pretty(over, used)}, limited: {_pretty(over, hard)}")
+        hard, used = await _check(storage, namespace, current, delta)
         charged = {n: used.get(n, Decimal(0)) + delta.get(n, Decimal(0)) for n in hard}
         current["status"] = {"hard": dict((current.get("spec") or {}).get("hard") or {}),
                              "used": {n: quota.fmt(n, v) for n, v in charged.items()}}
@@ -69,7 +82,8 @@ async def _charge(storage: Storage, namespace: str, rq: Obj, delta: dict[str, De
         return  # deleted meanwhile: it limits nothing any more
 
 
-async def admit_quota(storage: Storage, plural: str, group: str, obj: Obj) -> None:
+async def admit_quota(storage: Storage, plural: str, group: str, obj: Obj, *,
+                      exists: Callable[[], Awaitable[bool]] | None = None) -> None:
     meta = obj.get("metadata") or {}
     namespace = str(meta.get("namespace") or "")
     if not namespace:
@@ -94,6 +108,16 @@ async def admit_quota(storage: Storage, plural: str, group: str, obj: Obj) -> No
         if not delta:
             continue
         planned.append((rq, delta))
+    if not planned:
+        return
+    try:
+        for rq, delta in planned:  # check all before charging any: a refusal writes nothing
+            await _check(storage, namespace, rq, delta)
+    except errors.Forbidden as e:
+        raise errors.Forbidden(f'{resource} "{name}" is forbidden: {e.message}', name=name, kind=plural) from None
+    if exists is not None and await exists():
+        raise errors.AlreadyExists(f'{resource} "{name}" already exists', name=name, kind=plural,
+                                   group=group or None)
     for rq, delta in planned:
         try:
             await _charge(storage, namespace, rq, delta)

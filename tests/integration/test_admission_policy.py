@@ -182,6 +182,32 @@ def test_quota_requires_requests_it_limits(core: k8s.CoreV1Api, namespace: str) 
         'pods "nolimits" is forbidden: failed quota: compute: must specify limits.cpu for: c'
 
 
+def test_a_refusal_charges_no_quota(core: k8s.CoreV1Api, namespace: str) -> None:
+    """Two quotas select the pods. A taken name is a 409 before any charge; when the second quota
+    is full the first must not be charged either (nothing is written on an error)."""
+    for name, pods in (("roomy", "10"), ("full", "2")):
+        core.create_namespaced_resource_quota(namespace, {  # type: ignore[arg-type]
+            "metadata": {"name": name}, "spec": {"hard": {"pods": pods}}})
+
+    def roomy() -> Any:
+        return core.read_namespaced_resource_quota("roomy", namespace)
+
+    def refused(pod: str, code: int) -> None:
+        before = roomy()
+        with pytest.raises(k8s.ApiException) as exc:
+            core.create_namespaced_pod(namespace, _pod_body(pod))  # type: ignore[arg-type]
+        assert exc.value.status == code
+        after = roomy()
+        assert after.metadata.resource_version == before.metadata.resource_version
+        assert after.status.used == before.status.used
+
+    core.create_namespaced_pod(namespace, _pod_body("first"))  # type: ignore[arg-type]
+    refused("first", 409)
+    core.create_namespaced_pod(namespace, _pod_body("second"))  # type: ignore[arg-type]
+    refused("third", 403)
+    assert roomy().status.used == {"pods": "2"}
+
+
 @pytest.mark.parametrize("attempt", range(5))
 def test_concurrent_creates_never_overshoot(apiserver: ApiServerProcess, core: k8s.CoreV1Api, namespace: str,
                                             attempt: int) -> None:
