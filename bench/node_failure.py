@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from machinery.client import ApiClient  # noqa: E402
 from machinery.clock import parse_time  # noqa: E402
 from machinery.kubeconfig import write_kubeconfig  # noqa: E402
-from tests.support import EtcdProcess, apiserver_process  # noqa: E402
+from tests.support import EtcdProcess, apiserver_process, spawn_python, stop_process_group  # noqa: E402
 
 PREFIX = "nf-"
 
@@ -68,21 +68,8 @@ class Result:
     evicted_s: float
 
 
-def spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
-    with open(log, "ab") as fh:
-        return subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
 
 
 @contextlib.contextmanager
@@ -92,7 +79,7 @@ def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
         yield procs
     finally:
         for p in reversed(procs):
-            stop(p)
+            stop_process_group(p)
 
 
 def ready(pod: dict[str, Any]) -> bool:
@@ -124,10 +111,10 @@ async def run_one(s: Settings, *, nodes: int, replicas: int, workdir: Path) -> R
             write_kubeconfig(kc, url)
             control = workdir / f"stopped-{s.name}"
             control.write_text("")
-            procs.append(spawn(["-m", "scheduler", "--kubeconfig", kc], workdir / f"scheduler-{s.name}.log"))
-            procs.append(spawn(["-m", "controllers", "--kubeconfig", kc, "--node-monitor-period", str(s.period_s),
+            procs.append(spawn_python(["-m", "scheduler", "--kubeconfig", kc], workdir / f"scheduler-{s.name}.log"))
+            procs.append(spawn_python(["-m", "controllers", "--kubeconfig", kc, "--node-monitor-period", str(s.period_s),
                                 "--node-monitor-grace-period", str(s.grace_s)], workdir / f"controllers-{s.name}.log"))
-            hollow = spawn(["-m", "kubelet", "--hollow", "--count", str(nodes), "--prefix", PREFIX,
+            hollow = spawn_python(["-m", "kubelet", "--hollow", "--count", str(nodes), "--prefix", PREFIX,
                             "--run-delay-s", "0.5", "--lease-period-s", str(s.lease_s), "--kubeconfig", kc,
                             "--control-file", str(control)], workdir / f"hollow-{s.name}.log")
             procs.append(hollow)

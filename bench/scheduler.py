@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -41,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 from machinery import errors  # noqa: E402
 from machinery.client import ApiClient  # noqa: E402
 from machinery.kubeconfig import write_kubeconfig  # noqa: E402
-from tests.support import EtcdProcess, apiserver_process  # noqa: E402
+from tests.support import EtcdProcess, apiserver_process, spawn_python, stop_process_group  # noqa: E402
 
 CONCURRENCY = 64
 K8S_SCHEDULER_PERF = 270.0
@@ -88,22 +87,8 @@ def pod(name: str, scheduler: str | None = None) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": spec}
 
 
-def spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
-    with open(log, "wb") as f:
-        return subprocess.Popen(
-            [sys.executable, *args], cwd=ROOT, stdout=f, stderr=subprocess.STDOUT, start_new_session=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )
 
 
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
 
 
 @contextlib.asynccontextmanager
@@ -226,7 +211,7 @@ async def one_size(args: argparse.Namespace, nodes: int, workdir: Path) -> Run:
         write_kubeconfig(kubeconfig, url)
         client = ApiClient(url, timeout_s=60)
         prefix = f"hollow-{uuid.uuid4().hex[:4]}-"
-        hollow = spawn(["-m", "kubelet", "--hollow", "--count", str(nodes), "--prefix", prefix,
+        hollow = spawn_python(["-m", "kubelet", "--hollow", "--count", str(nodes), "--prefix", prefix,
                         "--cpu", "64", "--memory", "256Gi", "--pods", "110", "--run-delay-s", "1",
                         "--kubeconfig", str(kubeconfig), "--delete-on-exit", "--log-level", "warning"],
                        workdir / f"hollow-{nodes}.log")
@@ -237,7 +222,7 @@ async def one_size(args: argparse.Namespace, nodes: int, workdir: Path) -> Run:
             print(f"  {nodes} hollow nodes registered in {time.monotonic() - t0:.1f}s", flush=True)
             run.api_bind_rate = await baseline(client, args.pods, nodes)
             print(f"  API server alone: {run.api_bind_rate:.0f} binds/s", flush=True)
-            sched = spawn(["-m", "scheduler", "--kubeconfig", str(kubeconfig), "--log-level", "warning"],
+            sched = spawn_python(["-m", "scheduler", "--kubeconfig", str(kubeconfig), "--log-level", "warning"],
                           workdir / f"scheduler-{nodes}.log")
             await asyncio.sleep(3.0)  # let it list nodes and pods before the clock starts
             pids |= {"scheduler": sched.pid, "hollow": hollow.pid, "bench client": os.getpid()}
@@ -252,8 +237,8 @@ async def one_size(args: argparse.Namespace, nodes: int, workdir: Path) -> Run:
                   + ", ".join(f"{role} {share:.2f}" for role, share in run.cpu.items()), flush=True)
         finally:
             if sched is not None:
-                stop(sched)
-            stop(hollow)
+                stop_process_group(sched)
+            stop_process_group(hollow)
             await client.aclose()
     return run
 

@@ -163,6 +163,26 @@ class EtcdProcess:
         self.cleanup()
 
 
+def spawn_python(args: Sequence[str], log_path: Path, *, append: bool = True) -> subprocess.Popen[bytes]:
+    """`python ARGS` from the project root in its own process group (stop it with
+    `stop_process_group`), unbuffered output to `log_path`."""
+    with open(log_path, "ab" if append else "wb") as log:
+        return subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT)})
+
+
+def stop_process_group(proc: subprocess.Popen[bytes], timeout_s: float = 15.0) -> None:
+    """SIGTERM the process group of `proc`, SIGKILL it if it has not exited within `timeout_s`."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+
+
 def _spawn_apiserver(etcd_url: str, port: int, log_path: Path, extra_args: Sequence[str] = ()
                      ) -> subprocess.Popen[bytes]:
     with open(log_path, "wb") as log:
@@ -196,13 +216,7 @@ async def apiserver_process(etcd_url: str, log_path: Path, *, timeout_s: float =
                 await asyncio.sleep(0.1)
         yield url, proc
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
+        stop_process_group(proc)
 
 
 def delete_namespace_now(base_url: str, name: str) -> None:

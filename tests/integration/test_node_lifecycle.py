@@ -14,7 +14,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -27,7 +26,7 @@ import pytest
 from machinery.client import ApiClient
 from machinery.clock import parse_time
 from tests.integration.conftest import ApiServerProcess
-from tests.support import EtcdProcess, wait_until
+from tests.support import EtcdProcess, spawn_python, stop_process_group, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,21 +39,8 @@ PRIMARY_RATE, SECONDARY_RATE, LARGE = 5.0, 0.2, 20
 UNREACH = "node.kubernetes.io/unreachable"
 
 
-def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
-    with open(log, "ab") as fh:
-        return subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
 
 
 @dataclass
@@ -86,22 +72,22 @@ def lab() -> Iterator[Lab]:
         try:
             api.start()
             kc = api.kubeconfig
-            procs.append(_spawn(["-m", "scheduler", "--kubeconfig", kc], logs / "scheduler.log"))
-            procs.append(_spawn([
+            procs.append(spawn_python(["-m", "scheduler", "--kubeconfig", kc], logs / "scheduler.log"))
+            procs.append(spawn_python([
                 "-m", "controllers", "--kubeconfig", kc,
                 "--node-monitor-period", str(PERIOD_S), "--node-monitor-grace-period", str(GRACE_S),
                 "--node-eviction-rate", str(PRIMARY_RATE), "--secondary-node-eviction-rate", str(SECONDARY_RATE),
                 "--large-cluster-size-threshold", str(LARGE), "--pod-gc-quarantine", "1"], logs / "controllers.log"))
             control = logs / "stopped"
             control.write_text("")
-            hollow = _spawn(["-m", "kubelet", "--hollow", "--count", str(NODES), "--prefix", PREFIX,
+            hollow = spawn_python(["-m", "kubelet", "--hollow", "--count", str(NODES), "--prefix", PREFIX,
                              "--run-delay-s", "0.2", "--lease-period-s", str(LEASE_S), "--kubeconfig", kc,
                              "--control-file", str(control)], logs / "hollow.log")
             procs.append(hollow)
             yield Lab(api=api, hollow=hollow, control=control, logs=logs)
         finally:
             for p in reversed(procs):
-                _stop(p)
+                stop_process_group(p)
             api.cleanup()
             if os.environ.get("KUBELITE_KEEP_E2E_LOGS"):
                 print(f"logs kept in {logs}")
