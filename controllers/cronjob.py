@@ -34,7 +34,8 @@ from typing import Any
 
 from controllers import podutil
 from controllers.base import Controller, ControllerContext
-from controllers.job.controller import CONTROLLER_UID_INDEX, condition, controller_uid_index, is_finished
+from controllers.job.conditions import condition, is_finished
+from controllers.job.controller import CONTROLLER_UID_INDEX, controller_uid_index
 from machinery import errors
 from machinery.clock import REAL_CLOCK, Clock, format_time, parse_time
 from machinery.cron import Schedule, load_zone, parse_schedule

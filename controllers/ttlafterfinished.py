@@ -17,7 +17,7 @@ import logging
 from datetime import datetime
 
 from controllers.base import Controller, ControllerContext
-from controllers.job.controller import condition
+from controllers.job.conditions import condition
 from machinery import errors
 from machinery.clock import REAL_CLOCK, Clock, parse_time
 from machinery.models import Job
