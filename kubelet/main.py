@@ -185,13 +185,15 @@ async def amain(args: argparse.Namespace) -> None:
     await asyncio.to_thread(network.ensure_pod_network, runtime.client, name=net_name, subnet=pod_cidr,
                             bridge=bridge, cluster=args.cluster_name)
     await asyncio.to_thread(network.ensure_guard)  # guard first: before any pod (never optional)
+    await asyncio.to_thread(network.enable_hairpin, bridge)  # pods adopted from a previous run
     log.info("node %s registered (pod CIDR %s, bridge %s)", args.node_name, pod_cidr, bridge)
 
     cfg = WorkerConfig(cluster=args.cluster_name, node=args.node_name, node_ip=node_ip, network=net_name,
                        root_dir=args.root_dir, log_dir=args.log_dir, pause_image=args.pause_image,
                        log_max_bytes=args.container_log_max_size,
                        log_max_files=args.container_log_max_files, resync_s=args.resync_s,
-                       cluster_dns=[s for s in args.cluster_dns.split(",") if s], cluster_domain=args.cluster_domain)
+                       cluster_dns=[s for s in args.cluster_dns.split(",") if s], cluster_domain=args.cluster_domain,
+                       hairpin_bridge=bridge)
     # Events as the kubelet writes them (Pulled, Created, Started, Killing, Unhealthy, BackOff,
     # Failed): raw JSON, queued and sent in the background, never in a pod worker's way.
     recorder = EventRecorder(ClientSink(client, raw=True), component="kubelet", instance=args.node_name,

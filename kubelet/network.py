@@ -11,6 +11,11 @@ Contract:
   anything to (or, for pod sources, from) those CIDRs leaving through a default-route
   interface. Nothing is sent anywhere while doing so.
 - `guard_status()` reports what is in place, for tests and `kubelite status`.
+- `enable_hairpin(bridge, sys_root="/sys")` turns hairpin mode on for every port of the pod
+  bridge (kubelet's old "hairpin-veth" mode): with br_netfilter, a pod's packet to its own
+  Service is DNATed at the bridge and must leave through the port it came in by, which a bridge
+  only does for ports in hairpin mode. Every port of our bridge is a pod's veth, so all of them
+  get it. Idempotent; returns how many ports it changed; a missing bridge is 0.
 
 The routes use the bridge, not `unreachable`/`blackhole`: those would fail host-originated
 connects before the proxy's nat OUTPUT chain could DNAT a service IP.
@@ -23,6 +28,7 @@ import json
 import logging
 import subprocess
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -101,6 +107,27 @@ def ensure_pod_network(dclient: Any, *, name: str, subnet: str, bridge: str, clu
     )
     log.info("created pod network %s (%s, bridge %s)", name, net, bridge)
     return gateway
+
+
+def enable_hairpin(bridge: str, *, sys_root: str = "/sys") -> int:
+    """See module docstring."""
+    brif = Path(sys_root) / "class" / "net" / bridge / "brif"
+    changed = 0
+    try:
+        ports = sorted(brif.iterdir())
+    except OSError:
+        return 0
+    for port in ports:
+        mode = port / "hairpin_mode"
+        try:
+            if mode.read_text().strip() != "1":
+                mode.write_text("1")
+                changed += 1
+        except OSError as exc:  # the port went away meanwhile (its pod was removed): nothing to do
+            log.debug("hairpin on %s: %s", port.name, exc)
+    if changed:
+        log.info("hairpin mode on %d port(s) of %s", changed, bridge)
+    return changed
 
 
 def _route_dev(cidr: str) -> str | None:

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kubelet import containers as cspec
-from kubelet import logs, restarts, volumes
+from kubelet import logs, network, restarts, volumes
 from kubelet.api import KubeletApi
 from kubelet.dns import resolv_conf
 from kubelet.probes import ContainerProber
@@ -76,6 +76,7 @@ class WorkerConfig:
     image_retry_s: float = 10.0
     cluster_dns: list[str] = field(default_factory=list)  # e.g. ["10.96.0.10"]; empty: Docker's DNS
     cluster_domain: str = "cluster.local"
+    hairpin_bridge: str | None = None  # pod bridge whose ports get hairpin mode after a sandbox starts
 
 
 class PodWorker:
@@ -240,6 +241,9 @@ class PodWorker:
         info = await self.runtime.inspect(cid)
         if info is not None and host_net:
             info.ip = self.cfg.node_ip
+        if not host_net and self.cfg.hairpin_bridge:
+            # The new veth is on the bridge once start returns: a backend may now call its own Service.
+            await asyncio.to_thread(network.enable_hairpin, self.cfg.hairpin_bridge)
         return info
 
     async def _create(self, spec: ContainerSpec) -> str:

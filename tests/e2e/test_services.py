@@ -106,8 +106,8 @@ async def test_service_balances_from_host_and_pod_and_follows_readiness(
     names = ["web-a", "web-b", "web-c"]
     for name in names:
         await api.request("POST", f"/api/v1/namespaces/{ns}/pods", json=web_pod(cluster, ns, name))
-    # The in-pod check runs from a pod that is not a backend: a backend reaching itself through
-    # its own Service needs hairpin mode on the bridge port, which the kubelet does not set yet.
+    # The in-pod check runs from a pod that is not a backend (backends calling their own Service:
+    # test_every_backend_calls_its_own_service).
     client = web_pod(cluster, ns, "client")
     client["metadata"]["labels"] = {"app": "client"}
     await api.request("POST", f"/api/v1/namespaces/{ns}/pods", json=client)
@@ -149,6 +149,57 @@ async def test_service_balances_from_host_and_pod_and_follows_readiness(
     await wait_until(b_gone, 15, 0.2, message="unready pod still in the rules")
     seen = {await asyncio.to_thread(fetch, url) for _ in range(30)}
     assert seen == {"web-a", "web-c"}
+
+
+async def make_web_service(api: ApiClient, ns: str) -> Service:
+    """A ClusterIP Service `web` (app=web, port 80 -> http) on a random free IP of 10.96.200-254."""
+    for _ in range(20):
+        body = {"metadata": {"name": "web", "namespace": ns}, "spec": {
+            "clusterIP": f"10.96.{random.randrange(200, 255)}.{random.randrange(2, 254)}",
+            "selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}}
+        with contextlib.suppress(Exception):
+            return await api.create(Service.from_dict(body), namespace=ns)
+    raise AssertionError("no free ClusterIP in 20 tries")
+
+
+async def wait_pods_ready(api: ApiClient, ns: str, names: list[str], timeout_s: float = 90) -> None:
+    async def all_ready() -> bool:
+        body = await api.request("GET", f"/api/v1/namespaces/{ns}/pods")
+        ready = {p["metadata"]["name"] for p in body["items"]
+                 if any(c.get("type") == "Ready" and c.get("status") == "True"
+                        for c in (p.get("status") or {}).get("conditions") or [])}
+        return set(names) <= ready
+
+    await wait_until(all_ready, timeout_s, 0.5, message=f"pods {names} not Ready")
+
+
+async def test_every_backend_calls_its_own_service(
+        cluster: Cluster, api: ApiClient, services_env: dict[str, Any]) -> None:
+    """Hairpin: each of the 3 backends calls the Service 100 times; the proxy picks the caller
+    itself for about a third of them, which needs hairpin mode on its bridge port and the SEP
+    chain's masquerade (source == chosen endpoint). 0 failures allowed."""
+    ns, prefix = services_env["ns"], services_env["prefix"]
+    names = ["web-a", "web-b", "web-c"]
+    for name in names:
+        await api.request("POST", f"/api/v1/namespaces/{ns}/pods", json=web_pod(cluster, ns, name))
+    svc = await make_web_service(api, ns)
+    assert svc.spec is not None
+    url = f"http://{svc.spec.clusterIP}/index.html"
+    await wait_pods_ready(api, ns, names)
+
+    def three_endpoints() -> bool:
+        text = subprocess.run(["iptables-save", "-t", "nat"], capture_output=True, text=True, check=True).stdout
+        return text.count(f"-A {prefix}-SEP-") >= 6 and f"comment \"{prefix} service portals\"" in text
+
+    await wait_until(three_endpoints, 90, 0.5, message=f"no 3 endpoints in iptables:\n{cluster.logs()}")
+    # One exec per backend: 100 calls in a row, print who answered each time, stop at the first failure.
+    script = (f"for i in $(seq 100); do timeout 4 wget -q -O- {url} || {{ echo FAIL $i; exit 1; }}; done")
+    for name in names:
+        res = await exec_in_pod(api, ns, name, ["sh", "-c", script])
+        answers = res.stdout.split()
+        assert res.exit_code == 0 and len(answers) == 100, (name, res.exit_code, res.stdout[-300:], res.stderr)
+        assert set(answers) <= set(names)
+        assert name in answers, f"{name} was never picked for itself in 100 calls: {set(answers)}"
 
 
 async def test_cluster_dns_from_a_pod_through_the_dns_service(
