@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from cli.describe_kinds import describe_object
+from cli.describe_batch import BATCH_DESCRIBERS
+from cli.describe_kinds import KINDS, describe_generic
+from cli.describe_storage import STORAGE_DESCRIBERS
 from cli.describe_writer import Writer, events_table
 from cli.printers import now
 from cli.session import Globals, coll_path, obj_path, open_client, resolve_kind, with_type
@@ -19,6 +21,14 @@ from machinery import errors
 from machinery.client import ApiClient
 
 Obj = dict[str, Any]
+
+
+def describe_object(w: Writer, o: Obj, related: dict[str, list[Obj]]) -> None:
+    """The describer of the object's kind (cli/describe_kinds.py, describe_batch.py,
+    describe_storage.py), else the generic one."""
+    kind = str(o.get("kind"))
+    describer = KINDS.get(kind) or BATCH_DESCRIBERS.get(kind) or STORAGE_DESCRIBERS.get(kind, describe_generic)
+    describer(w, o, related)
 
 
 async def _list(client: ApiClient, kind: str, namespace: str | None, field_selector: str | None = None) -> list[Obj]:

@@ -1,8 +1,8 @@
 """Per-kind bodies of `describe` (pods, deployments, replicasets, replicationcontrollers, nodes,
 services, generic).
 
-Contract: `describe_object(w, obj, related)` writes the kubectl-like description of `obj` (a
-JSON dict) into `w`; `related` holds what the command fetched beforehand: "pods" (a node's, or
+Contract: `KINDS[kind](w, obj, related)` writes the kubectl-like description of `obj` (a JSON
+dict) into `w` (cli/describe.py's `describe_object` picks the describer); `related` holds what the command fetched beforehand: "pods" (a node's, or
 the pods a ReplicaSet/ReplicationController controls), "replicasets" (a deployment's), "endpoints" (a service's). Kinds without a
 layout get the common metadata plus a YAML-ish tree of spec and status.
 """
@@ -380,12 +380,3 @@ def describe_secret(w: Writer, o: Obj, related: dict[str, list[Obj]]) -> None:
 
 KINDS = {"Secret": describe_secret, "Pod": describe_pod, "Deployment": describe_deployment, "Node": describe_node,
          "Service": describe_service, "ReplicaSet": describe_replicas, "ReplicationController": describe_replicas}
-
-
-def describe_object(w: Writer, o: Obj, related: dict[str, list[Obj]]) -> None:
-    from cli.describe_batch import BATCH_DESCRIBERS  # it imports this module's helpers
-    from cli.describe_storage import STORAGE_DESCRIBERS
-
-    kind = str(o.get("kind"))
-    describer = KINDS.get(kind) or BATCH_DESCRIBERS.get(kind) or STORAGE_DESCRIBERS.get(kind, describe_generic)
-    describer(w, o, related)

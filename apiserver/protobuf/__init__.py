@@ -11,8 +11,9 @@ without any change here; a kind of another group needs its package added to
 gen_schema.PACKAGES and the table regenerated.
 """
 
-from apiserver.protobuf.codec import ProtobufError, decode_message, encode_message
-from apiserver.protobuf.envelope import CONTENT_TYPE, decode_object, encode_object
+from apiserver.protobuf.codec import decode_message, decode_object, encode_message, encode_object
+from apiserver.protobuf.envelope import CONTENT_TYPE
+from apiserver.protobuf.wire import ProtobufError
 
 __all__ = ["CONTENT_TYPE", "ProtobufError", "decode_message", "decode_object", "encode_message",
            "encode_object"]

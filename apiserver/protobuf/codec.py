@@ -29,11 +29,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from apiserver.protobuf import schema
+from apiserver.protobuf.envelope import CONTENT_TYPE, decode_unknown, encode_unknown
 from apiserver.protobuf.wire import (
     I32,
     I64,
     LEN,
+    MAGIC,
     VARINT,
+    ProtobufError,
     WireError,
     Writer,
     as_double,
@@ -44,12 +47,7 @@ from apiserver.protobuf.wire import (
 )
 
 MAX_DEPTH = 64
-MAGIC = b"k8s\x00"
 _PACKABLE = {"bool", "int32", "int64", "uint32", "uint64", "double", "float"}
-
-
-class ProtobufError(ValueError):
-    """The body is not a protobuf object kubelite can decode."""
 
 
 # --- well-known types: decoding -----------------------------------------------------------------
@@ -158,8 +156,6 @@ def _json_raw(data: memoryview, depth: int) -> Any:
     if not raw:
         return None
     if raw.startswith(MAGIC):
-        from apiserver.protobuf.envelope import decode_object
-
         return decode_object(raw, depth=depth + 1)
     try:
         return json.loads(raw)
@@ -456,3 +452,34 @@ def _zero_json(typ: str) -> Any:
     if typ == "meta.v1.Duration":
         return "0s"
     return {}
+
+
+# --- objects in their envelope ------------------------------------------------------------------
+
+
+def decode_object(body: bytes, *, depth: int = 0) -> dict[str, Any]:
+    """The object of an envelope as its JSON form, `apiVersion` and `kind` first (from
+    typeMeta), then the fields of the message `schema.message_for_kind` names. ProtobufError
+    when typeMeta lacks a kind/apiVersion, a content encoding is set (Kubernetes defines none)
+    or no message is known for the kind."""
+    api_version, kind, raw, encoding, content_type = decode_unknown(body)
+    if not kind or not api_version:
+        raise ProtobufError("the protobuf envelope has no apiVersion/kind in its typeMeta")
+    if encoding:
+        raise ProtobufError(f"content encoding {encoding!r} is not supported")
+    if content_type not in ("", CONTENT_TYPE):
+        raise ProtobufError(f"the envelope's content type {content_type!r} is not protobuf")
+    name = schema.message_for_kind(api_version, kind)
+    if name is None:
+        raise ProtobufError(f"no protobuf schema for kind {kind!r} in {api_version!r}")
+    fields = decode_message(name, raw, depth=depth)
+    return {"apiVersion": api_version, "kind": kind, **fields}
+
+
+def encode_object(obj: dict[str, Any], *, go_style: bool = False) -> bytes:
+    """The envelope of a JSON-form object (tests, and any client wanting to speak protobuf)."""
+    api_version, kind = str(obj.get("apiVersion") or ""), str(obj.get("kind") or "")
+    name = schema.message_for_kind(api_version, kind)
+    if name is None:
+        raise ProtobufError(f"no protobuf schema for kind {kind!r} in {api_version!r}")
+    return encode_unknown(api_version, kind, encode_message(name, obj, go_style=go_style))

@@ -22,6 +22,14 @@ class WireError(ValueError):
     """The bytes are not a well-formed protobuf message."""
 
 
+MAGIC = b"k8s\x00"
+"""The 4 bytes that start every Kubernetes protobuf body."""
+
+
+class ProtobufError(ValueError):
+    """The body is not a protobuf object kubelite can decode."""
+
+
 def read_varint(buf: memoryview, pos: int) -> tuple[int, int]:
     """(value, next position); at most 10 bytes, as protobuf allows."""
     result = shift = 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from cli.describe_kinds import describe_object
+from cli.describe import describe_object
 from cli.describe_writer import Writer, events_table
 
 AT = datetime(2026, 1, 10, 12, 0, 0, tzinfo=UTC)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cli.describe_kinds import describe_object
+from cli.describe import describe_object
 from cli.describe_writer import Writer
 from controllers.volume import localpath
 from machinery.models import PersistentVolumeClaim

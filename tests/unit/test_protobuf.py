@@ -17,10 +17,10 @@ import pytest
 
 from apiserver.admission import validation
 from apiserver.protobuf import ProtobufError, decode_message, decode_object, encode_message, encode_object
-from apiserver.protobuf.codec import MAGIC, go_duration, parse_go_duration
+from apiserver.protobuf.codec import go_duration, parse_go_duration
 from apiserver.protobuf.gen_schema import INLINE, OMITEMPTY, POINTER, REPEATED, parse_go, parse_proto
 from apiserver.protobuf.schema import message_for_kind
-from apiserver.protobuf.wire import Writer, iter_fields, signed
+from apiserver.protobuf.wire import MAGIC, Writer, iter_fields, signed
 from machinery import registry
 from machinery.defaults import apply_defaults
 from machinery.meta import Resource
