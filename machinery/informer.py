@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import inspect
 import logging
 import random
 from collections.abc import Callable, Iterable
@@ -274,21 +273,11 @@ class Informer(Generic[T]):
             "field_selector": self.field_selector,
         }
 
-    def _client_pages(self) -> bool:
-        """Whether `client.list` takes `limit`/`continue_token` (simple fakes may not)."""
-        try:
-            params = inspect.signature(self.client.list).parameters
-        except (TypeError, ValueError):
-            return True
-        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-            return True
-        return "limit" in params and "continue_token" in params
-
     async def _list_all(self) -> tuple[builtins.list[T], str | None]:
         items: builtins.list[T] = []
         token: str | None = None
         rv: str | None = None
-        paged = self._client_pages()
+        paged = True
         while True:
             try:
                 if paged:

@@ -626,29 +626,3 @@ def test_informer_refuses_a_nothing_selector(api: FakeClient) -> None:
 
     with pytest.raises(ValueError, match="matches nothing"):
         Informer(api, Thing, label_selector=selector_from_model(None))
-
-
-async def test_client_without_paging_arguments_is_listed_in_one_call(running: Any) -> None:
-    backing = FakeClient()
-    create(backing, "a")
-
-    class MinimalClient:
-        """Only the contract's basic arguments, no limit/continue_token."""
-
-        def __init__(self) -> None:
-            self.list_kwargs: list[dict[str, Any]] = []
-
-        async def list(self, cls: Any, *, namespace: Any = None, label_selector: Any = None,
-                       field_selector: Any = None) -> Any:
-            self.list_kwargs.append({"namespace": namespace})
-            return await backing.list(cls, namespace=namespace, label_selector=label_selector,
-                                      field_selector=field_selector)
-
-        def watch(self, cls: Any, **kwargs: Any) -> Any:
-            return backing.watch(cls, **kwargs)
-
-    client = MinimalClient()
-    inf = Informer(client, Thing, backoff=fast_backoff())  # type: ignore[arg-type]  # deliberately partial
-    running(inf)
-    await inf.wait_synced(timeout_s=2)
-    assert inf.keys() == ["default/a"] and len(client.list_kwargs) == 1
