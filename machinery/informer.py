@@ -2,7 +2,7 @@
 reflector + shared index informer, in one asyncio task).
 
 Contract:
-- `run()` lists (paged with `limit=500` and `continue` when `client.list` takes them), delivers the list to the handlers,
+- `run()` lists (paged with `limit=500` and `continue`), delivers the list to the handlers,
   marks the informer synced, then watches from the list's resourceVersion. It runs until
   cancelled and never dies from an API error:
   * a watch that ends normally is resumed from the last resourceVersion seen (events or
