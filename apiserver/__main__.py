@@ -16,6 +16,7 @@ from apiserver.app import create_app
 from apiserver.config import parse_args
 from apiserver.httpproto import protocol_class
 from apiserver.kubelet_proxy import router as kubelet_proxy_router
+from apiserver.service_proxy import router as service_proxy_router
 from machinery.logsetup import setup_logging
 from machinery.wscompat import SERVER_WS
 
@@ -23,8 +24,9 @@ from machinery.wscompat import SERVER_WS
 def main(argv: list[str] | None = None) -> None:
     config = parse_args(argv)
     setup_logging(config.log_level)
-    # pods/log and pods/exec are relayed to the pod's kubelet (clients only talk to us).
-    app = create_app(config, extra_routers=[kubelet_proxy_router])
+    # pods/log and pods/exec are relayed to the pod's kubelet (clients only talk to us);
+    # services/NAME/proxy to the Service's endpoints.
+    app = create_app(config, extra_routers=[kubelet_proxy_router, service_proxy_router])
     uvicorn.run(
         app,
         host=config.bind_address,

@@ -23,6 +23,7 @@ from cli import get as get_mod
 from cli import join as join_mod
 from cli import lab as lab_mod
 from cli import logs as logs_mod
+from cli import logsearch as logsearch_mod
 from cli.errors import CliError, run
 from cli.session import Globals
 
@@ -187,17 +188,31 @@ def edit(
 @app.command()
 def logs(
     ctx: typer.Context,
-    pod: str = typer.Argument(..., help="POD or pod/POD"),
+    pod: str | None = typer.Argument(None, help="POD or pod/POD"),
     container: str | None = typer.Option(None, "--container", "-c"),
     follow: bool = typer.Option(False, "--follow", "-f"),
     tail: int = typer.Option(-1, "--tail", help="Lines of recent log to show (-1: all)."),
     since: str | None = typer.Option(None, "--since", help="Only newer logs, e.g. 5s, 2m, 1h."),
     timestamps: bool = typer.Option(False, "--timestamps"),
     previous: bool = typer.Option(False, "--previous", "-p"),
+    grep: str | None = typer.Option(None, "--grep", help="Search the cluster log store for TEXT (deleted pods too)."),
+    all_namespaces: bool = typer.Option(False, "--all-namespaces", "-A", help="With --grep: every namespace."),
+    selector: str | None = typer.Option(None, "--selector", "-l", help="With --grep: pod labels, e.g. app=web."),
 ) -> None:
-    """Print the logs of a container in a pod."""
+    """Print the logs of a container in a pod, or search the cluster's log store with --grep."""
+    if grep is not None:
+        run(logsearch_mod.search(_g(ctx), pod, grep=grep, all_namespaces=all_namespaces, selector=selector,
+                                 container=container, since=since, tail=tail, timestamps=timestamps))
+        return
+    if pod is None:
+        run(_fail(CliError("a pod name is required (or --grep TEXT to search the log store)")))
+    assert pod is not None
     run(logs_mod.logs(_g(ctx), pod, container=container, follow=follow, tail=tail, since=since,
                       timestamps=timestamps, previous=previous))
+
+
+async def _fail(exc: Exception) -> int:
+    raise exc
 
 
 @app.command("exec")

@@ -6,8 +6,10 @@ Contract (`python -m cli.supervisor --home H --api-port P --etcd-port E [--clust
   restart counts, phase) atomically to H/run/state.json; logs to H/logs/supervisor.log.
 - Start order: etcd (data in H/etcd, client port E, peer port E+1) until /health answers;
   `python -m apiserver --etcd-servers ... --bind-address 127.0.0.1 --port P` until /readyz
-  answers; then writes H/kubeconfig; then each of scheduler, controllers, kubelet, proxy, dns whose
-  package has a `__main__` (with --kubeconfig, and --node-name for kubelet/proxy).
+  answers; then writes H/kubeconfig; then each of scheduler, controllers, kubelet, proxy, dns,
+  logstore, logagent whose package has a `__main__` (with --kubeconfig, and --node-name for
+  kubelet/proxy/logagent; the log store keeps its SQLite file in H/logstore, the agent its
+  offsets in H/logagent).
 - Join mode (`--server URL`, used by `kubelite join`): no etcd, no API server; H/kubeconfig
   (written by join) points at URL; only the listed components (kubelet, proxy, routeagent) run.
 - Each component runs in its own process group with its own log file H/logs/<name>.log. A
@@ -39,17 +41,22 @@ import httpx
 from machinery.backoff import Backoff
 
 ETCD_BIN = os.environ.get("KUBELITE_ETCD_BIN", "/usr/bin/etcd")
-OPTIONAL = ("scheduler", "controllers", "kubelet", "proxy", "dns", "routeagent")
+OPTIONAL = ("scheduler", "controllers", "kubelet", "proxy", "dns", "routeagent", "logstore", "logagent")
 # Only when asked for by name (`kubelite join` runs it): a one-host cluster has nothing to route.
 NOT_AUTO = ("routeagent",)
 # Components that are not top-level packages: the cluster DNS add-on lives under addons/.
-MODULES = {"dns": "addons.dns"}
+MODULES = {"dns": "addons.dns", "logstore": "addons.logstore", "logagent": "addons.logagent"}
 # The one-node cluster's pod bridge gateway (node IPAM gives the first node 10.244.0.0/24; without
 # a controller-manager the kubelet is given it): the DNS add-on listens there and publishes
 # kube-system/kube-dns (10.96.0.10) pointing at it.
 LONE_NODE_POD_CIDR = "10.244.0.0/24"
 DNS_ADDRESS = "10.244.0.1"
 DNS_SERVICE_IP = "10.96.0.10"
+# The log store add-on listens beside the DNS add-on on the bridge gateway (an address the API
+# server's service proxy accepts, unlike loopback) and publishes kube-system/logstore there.
+LOGSTORE_PORT = 8428
+# Where the kubelet writes container logs (its default --log-dir); the log agent tails it.
+POD_LOG_DIR = "/var/log/pods"
 GRACE_S = 10.0
 BACKOFF_START_S, BACKOFF_MAX_S, HEALTHY_RESET_S = 1.0, 30.0, 60.0
 READY_TIMEOUT_S = 60.0
@@ -164,6 +171,12 @@ def commands(s: Settings, components: list[str]) -> dict[str, list[str]]:
             argv += ["--node-name", s.node_name] + (["--node-ip", s.node_ip] if s.node_ip else [])
         if name == "dns":
             argv += ["--listen", f"{DNS_ADDRESS}:53", "--publish-ip", DNS_ADDRESS]
+        if name == "logstore":
+            argv += ["--listen", f"{DNS_ADDRESS}:{LOGSTORE_PORT}", "--publish-ip", DNS_ADDRESS,
+                     "--db", str(s.home / "logstore" / "logs.db")]
+        if name == "logagent":
+            argv += ["--node-name", s.node_name, "--log-dir", POD_LOG_DIR,
+                     "--state-file", str(s.home / "logagent" / "offsets.json")]
         cmds[name] = argv
     return cmds
 

@@ -1,0 +1,5 @@
+"""`python -m addons.logagent`."""
+
+from addons.logagent.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""Central log store add-on (SQLite FTS5)."""

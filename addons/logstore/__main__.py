@@ -1,0 +1,5 @@
+"""`python -m addons.logstore`."""
+
+from addons.logstore.main import main
+
+main()
