@@ -8,6 +8,8 @@ Contract:
   apiserver ready, Node Ready when a kubelet runs: up to --wait-node-s), then a summary with
   pids, log paths, the kubeconfig and next commands. Fails (exit 1, with the log tail) if the
   supervisor gives up.
+- `up --backup-every 30m [--backup-keep N]`: the supervisor also takes an etcd backup per
+  interval into HOME/backups (cli/backup.py; `kubelite backup list` shows them).
 - `down [--home] [--purge]`: SIGTERM to the supervisor (which stops components in reverse
   order), SIGKILL of anything left after a grace period, removal of the cluster's Docker
   containers (label io.kubelite.cluster=<name>; skipped when Docker is absent); --purge also
@@ -34,6 +36,7 @@ from typing import Any
 
 import typer
 
+from cli.backup import parse_every
 from cli.errors import CliError, ExitCode, run
 from cli.printers import render_table
 from cli.session import Globals, open_client
@@ -85,7 +88,9 @@ def load_settings(home: Path) -> Settings:
     comps = cfg.get("components")
     return Settings(home, int(cfg.get("api_port", 6443)), int(cfg.get("etcd_port", 2379)),
                     str(cfg.get("cluster_name", "kubelite")), str(cfg.get("node_name") or os.uname().nodename),
-                    list(comps) if isinstance(comps, list) else None)
+                    list(comps) if isinstance(comps, list) else None,
+                    backup_every_s=float(cfg.get("backup_every_s") or 0.0), backup_keep=int(cfg.get("backup_keep", 10)),
+                    backup_dir=str(cfg.get("backup_dir") or ""))
 
 
 def _tail(path: Path, lines: int = 15) -> str:
@@ -169,6 +174,9 @@ def spawn_supervisor(s: Settings) -> int:
             "--components", "auto" if s.components is None else ",".join(s.components) or "none"]
     if s.server:
         argv += ["--server", s.server, "--cluster-dns", s.cluster_dns, "--node-ip", s.node_ip]
+    if s.backup_every_s > 0:
+        argv += ["--backup-every-s", str(s.backup_every_s), "--backup-keep", str(s.backup_keep),
+                 "--backup-dir", s.backup_dir]
     with open(Layout(s.home).log("supervisor"), "ab") as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
                                 cwd=str(s.home))
@@ -186,7 +194,7 @@ def wait_exit(pid: int, timeout_s: float) -> bool:
 
 
 async def up(home: Path, api_port: int, etcd_port: int, cluster_name: str, foreground: bool, wait_node_s: float,
-             components: str = "auto") -> int:
+             components: str = "auto", backup_every: str = "", backup_keep: int = 10) -> int:
     lay = Layout(home)
     pid = supervisor_pid(lay)
     if pid is not None:
@@ -195,7 +203,8 @@ async def up(home: Path, api_port: int, etcd_port: int, cluster_name: str, foreg
         print(summary(s))
         return 0
     try:
-        s = Settings(home, api_port, etcd_port, cluster_name, components=parse_components(components))
+        s = Settings(home, api_port, etcd_port, cluster_name, components=parse_components(components),
+                     backup_every_s=parse_every(backup_every) if backup_every else 0.0, backup_keep=backup_keep)
     except ValueError as exc:
         raise CliError(str(exc)) from None
     busy = [f"{what} port {port}" for what, port in (("apiserver", api_port), ("etcd", etcd_port),
@@ -206,7 +215,8 @@ async def up(home: Path, api_port: int, etcd_port: int, cluster_name: str, foreg
     for d in (lay.run, lay.logs):
         d.mkdir(parents=True, exist_ok=True)
     write_json(lay.config_file, {"api_port": api_port, "etcd_port": etcd_port, "cluster_name": cluster_name,
-                                 "node_name": s.node_name, "components": s.components})
+                                 "node_name": s.node_name, "components": s.components,
+                                 "backup_every_s": s.backup_every_s, "backup_keep": s.backup_keep})
     with contextlib.suppress(FileNotFoundError):
         lay.state_file.unlink()
     print(f"Starting kubelite in {home} (apiserver :{api_port}, etcd :{etcd_port}); "
@@ -324,9 +334,13 @@ def register(app: typer.Typer) -> None:
                wait_node_s: float = typer.Option(60.0, "--wait-node-s", help="How long to wait for the Node."),
                components: str = typer.Option("auto", "--components",
                                               help="Optional components to run: auto (all found), none, "
-                                                   "or a list like scheduler,controllers,kubelet,proxy.")) -> None:
+                                                   "or a list like scheduler,controllers,kubelet,proxy."),
+               backup_every: str = typer.Option("", "--backup-every",
+                                                help="Back up etcd every interval (30m, 1h) into HOME/backups."),
+               backup_keep: int = typer.Option(10, "--backup-keep", help="Scheduled backups to keep.")) -> None:
         """Start a local one-node cluster (etcd, apiserver, scheduler, controllers, kubelet, proxy, cluster DNS)."""
-        run(up(resolve_home(home), api_port, etcd_port, cluster_name, foreground, wait_node_s, components))
+        run(up(resolve_home(home), api_port, etcd_port, cluster_name, foreground, wait_node_s, components,
+               backup_every, backup_keep))
 
     @app.command("down")
     def down_cmd(home: str | None = home_opt,

@@ -14,7 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from cli import apply as apply_mod
-from cli import cluster, workloads
+from cli import backup_cmd, cluster, workloads
 from cli import create_job as create_job_mod
 from cli import delete as delete_mod
 from cli import describe as describe_mod
@@ -236,6 +236,7 @@ cluster.register(app)
 workloads.register(app)
 lab_mod.register(app)
 join_mod.register(app)
+backup_cmd.register(app)
 
 
 def main() -> None:

@@ -12,6 +12,8 @@ Contract (`python -m cli.supervisor --home H --api-port P --etcd-port E [--clust
   offsets in H/logagent).
 - Join mode (`--server URL`, used by `kubelite join`): no etcd, no API server; H/kubeconfig
   (written by join) points at URL; only the listed components (kubelet, proxy, routeagent) run.
+- `--backup-every-s S` (with `--backup-keep N`, `--backup-dir D`): an etcd backup every S
+  seconds once the cluster runs (cli/backup.py), logged to supervisor.log.
 - Each component runs in its own process group with its own log file H/logs/<name>.log. A
   component that exits is restarted after a backoff of 1 s doubling to 30 s (reset after it
   ran for a minute), and the event is logged.
@@ -112,6 +114,11 @@ class Settings:
     cluster_dns: str = ""
     # With `server`: the node's InternalIP ("" = the kubelet's default, the default route's source).
     node_ip: str = ""
+    # Scheduled etcd backups (cli/backup.py) every this many seconds (0 = none), into
+    # `backup_dir` ("" = HOME/backups), keeping the newest `backup_keep`.
+    backup_every_s: float = 0.0
+    backup_keep: int = 10
+    backup_dir: str = ""
 
     def planned(self) -> list[str]:
         found = available_components()
@@ -321,10 +328,21 @@ class Supervisor:
             self.state["phase"] = "running"
             self.save()
             self.log("cluster running")
+            if local_control_plane and self.s.backup_every_s > 0:
+                self.tasks.append(asyncio.create_task(self.backups()))
             await self.stopping.wait()
         finally:
             await self.stop_all()
         return 0
+
+    async def backups(self) -> None:
+        """`--backup-every`: an etcd snapshot per interval while the cluster runs."""
+        from cli.backup import run_schedule
+
+        directory = Path(self.s.backup_dir) if self.s.backup_dir else self.s.home / "backups"
+        self.log(f"backing up etcd every {self.s.backup_every_s:.0f}s into {directory} (keeping {self.s.backup_keep})")
+        await run_schedule(self.s.home, directory, self.s.backup_keep, self.s.backup_every_s, self.stopping,
+                           echo=self.log)
 
     async def fail(self, message: str) -> int:
         self.state.update(phase="failed", message=message)
@@ -374,9 +392,13 @@ def parse_args(argv: list[str] | None = None) -> Settings:
     p.add_argument("--server", default=None, help="join mode: the cluster's API server (no local etcd/apiserver)")
     p.add_argument("--cluster-dns", default="", help="join mode: cluster DNS IP for the kubelet")
     p.add_argument("--node-ip", default="", help="join mode: the node's InternalIP")
+    p.add_argument("--backup-every-s", type=float, default=0.0, help="etcd backup interval (0: none)")
+    p.add_argument("--backup-keep", type=int, default=10)
+    p.add_argument("--backup-dir", default="")
     a = p.parse_args(argv)
     return Settings(Path(a.home), a.api_port, a.etcd_port, a.cluster_name, a.node_name, parse_components(a.components),
-                    server=a.server, cluster_dns=a.cluster_dns, node_ip=a.node_ip)
+                    server=a.server, cluster_dns=a.cluster_dns, node_ip=a.node_ip, backup_every_s=a.backup_every_s,
+                    backup_keep=a.backup_keep, backup_dir=a.backup_dir)
 
 
 def parse_components(text: str) -> list[str] | None:

@@ -1,0 +1,149 @@
+"""`kubelite restore SNAPSHOT`: bring a local cluster's state back to a backup.
+
+Contract (Kubernetes' "restoring an etcd cluster" procedure, for the cluster in HOME):
+1. The snapshot (a backup NAME or a `.db` path) must match its `.sha256`; etcd checks its own
+   integrity hash when restoring. Nothing is stopped before both checks pass.
+2. The highest revision the old etcd reached is read (live, then from the stopped data dir).
+3. The supervisor and every component it runs are stopped (no API server may serve during
+   a restore); containers are NOT removed: the kubelet re-adopts or removes them afterwards,
+   level-triggered, from the restored state.
+4. `etcdctl snapshot restore` into a fresh data dir, which replaces HOME/etcd; the old one is
+   kept as HOME/etcd.before-restore (replacing an older such copy). Nothing else in HOME
+   (kubeconfig, PKI, logs, backups) is touched.
+5. etcd is started alone and its revision is bumped past the old one (+ BUMP_MARGIN) and
+   compacted there (etcd 3.4 has no `--bump-revision --mark-compacted`; etcdops does the
+   same with writes): resourceVersions never go backwards, and every watch or list from
+   before the restore gets 410 Expired, so informers relist instead of missing or replaying.
+6. If the cluster was running it is started again (same settings) and waited for.
+Progress is printed per step. Any failure before step 4 leaves the old data dir in place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from cli import etcdops
+from cli.backup import Backup, BackupError, resolve_snapshot, verify
+from cli.cluster import load_settings, read_json, spawn_supervisor, supervisor_pid, wait_exit, wait_progress
+from cli.errors import CliError
+from cli.supervisor import (
+    GRACE_S,
+    Layout,
+    Settings,
+    commands,
+    etcd_healthy,
+    pid_alive,
+    stop_process_group,
+)
+
+# Writes that could have been acknowledged after the old revision was read (a killed etcd's
+# WAL tail): the bump goes this far past it.
+BUMP_MARGIN = 1000
+ETCD_START_TIMEOUT_S = 60.0
+
+
+def _stop_cluster(home: Path, echo: Callable[[str], None]) -> bool:
+    """Stop the supervisor and its components; True if it was running."""
+    lay = Layout(home)
+    pid = supervisor_pid(lay)
+    if pid is not None:
+        echo(f"… stopping the control plane (supervisor pid {pid})")
+        os.kill(pid, signal.SIGTERM)
+        if not wait_exit(pid, GRACE_S * 2 + 5):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    for name, comp in (read_json(lay.state_file).get("components") or {}).items():
+        if pid_alive(comp.get("pid")):
+            echo(f"  stopping leftover {name} (pid {comp['pid']})")
+            asyncio.run(stop_process_group(int(comp["pid"]), GRACE_S))
+    return pid is not None
+
+
+def _old_revision(s: Settings) -> int:
+    """The revision the stopped etcd reached, from its backend database (0 if none)."""
+    db = s.home / "etcd" / "member" / "snap" / "db"
+    if not db.exists():
+        return 0
+    try:
+        return etcdops.snapshot_status(db).revision
+    except etcdops.EtcdOpError:
+        return 0
+
+
+def _bump(s: Settings, target: int, echo: Callable[[str], None]) -> int:
+    lay = Layout(s.home)
+    lay.logs.mkdir(parents=True, exist_ok=True)
+    argv = commands(s, [])["etcd"]
+    with open(lay.log("etcd"), "ab") as log:
+        proc = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
+                                cwd=str(s.home))
+    try:
+        deadline = time.monotonic() + ETCD_START_TIMEOUT_S
+        while not etcd_healthy(s):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise CliError(f"the restored etcd did not start; see {lay.log('etcd')}")
+            time.sleep(0.1)
+
+        def progress(done: int, total: int) -> None:
+            echo(f"  {done}/{total} revisions")
+
+        return asyncio.run(etcdops.bump_revision(s.etcd_url, target, progress))
+    finally:
+        asyncio.run(stop_process_group(proc.pid, GRACE_S))
+        proc.wait()
+
+
+def restore(home: Path, snapshot: str, directory: Path, *, start: bool | None = None,
+            echo: Callable[[str], None] = print) -> int:
+    """Restore `snapshot` into the cluster in `home` (see the module docstring); exit code."""
+    s = load_settings(home)
+    if not Layout(home).config_file.exists():
+        raise CliError(f"no kubelite cluster in {home} (run `kubelite up` first, then restore)")
+    try:
+        b: Backup = resolve_snapshot(snapshot, directory)
+        verify(b)
+        snap = etcdops.snapshot_status(b.db)
+    except (BackupError, etcdops.EtcdOpError) as exc:
+        raise CliError(str(exc)) from None
+    echo(f"✓ snapshot {b.db} verified (sha256 ok, etcd revision {snap.revision}, {snap.total_keys} keys)")
+    live = 0
+    if etcd_healthy(s):
+        with contextlib.suppress(Exception):
+            live = asyncio.run(etcdops.current_revision(s.etcd_url))
+    was_running = _stop_cluster(home, echo)
+    echo("✓ control plane stopped")
+    old_rev = max(live, _old_revision(s))
+    data, staging, previous = s.home / "etcd", s.home / "etcd.restoring", s.home / "etcd.before-restore"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        etcdops.snapshot_restore(b.db, staging, name=s.cluster_name, peer_url=f"http://127.0.0.1:{s.etcd_port + 1}")
+    except etcdops.EtcdOpError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise CliError(f"{exc}; the old etcd data in {data} is untouched") from None
+    shutil.rmtree(previous, ignore_errors=True)
+    if data.exists():
+        data.rename(previous)
+    staging.rename(data)
+    echo(f"✓ etcd data restored into {data} (the previous data is in {previous})")
+    target = max(old_rev, snap.revision) + BUMP_MARGIN
+    echo(f"… bumping etcd's revision from {snap.revision} past {old_rev} (the highest the old etcd reached) "
+         "and compacting, so watches from before the restore get 410 and relist")
+    started = time.monotonic()
+    final = _bump(s, target, echo)
+    echo(f"✓ revision {final}, compacted ({time.monotonic() - started:.1f}s)")
+    if start if start is not None else was_running:
+        echo("… starting the cluster again")
+        Layout(home).state_file.unlink(missing_ok=True)
+        asyncio.run(wait_progress(s, spawn_supervisor(s), 60.0))
+        echo(f"✓ cluster restored to {b.name} and running")
+    else:
+        echo(f"✓ cluster restored to {b.name}; start it with `kubelite up --home {home}`")
+    return 0
