@@ -1,7 +1,8 @@
 """Policy admission on create: LimitRanger for Pods and PersistentVolumeClaims.
 
 Contract: `await admit_limits(storage, kind, plural, obj)` reads the LimitRanges of the object's
-namespace from etcd (a LimitRange created a moment ago applies), applies the container
+namespace from the watch cache behind a consistent-read fence (admission/lookup.py: a
+LimitRange created a moment ago applies), applies the container
 defaults to a Pod (then recomputes its status.qosClass, which depends on them), and raises
 403 Forbidden `pods "x" is forbidden: <violation>` (apiserver/admission/limitranger.py) when a
 min / max / maxLimitRequestRatio rule is broken. Other kinds pass untouched. Kubernetes runs
@@ -14,7 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from apiserver.admission import limitranger
-from apiserver.storage import Storage, keys
+from apiserver.admission.lookup import fresh_list
+from apiserver.storage import Storage
 from machinery import errors
 from machinery.qos import pod_qos_class
 
@@ -27,12 +29,12 @@ async def admit_limits(storage: Storage, kind: str, plural: str, obj: Obj) -> No
         return
     meta = obj.get("metadata") or {}
     namespace = str(meta.get("namespace") or "default")
-    result = await storage.list(keys.collection_prefix("limitranges", namespace))
-    if not result.items:
+    limit_ranges = await fresh_list(storage, "limitranges", namespace)
+    if not limit_ranges:
         return
-    if kind == "Pod" and limitranger.default_pod(obj, result.items):
+    if kind == "Pod" and limitranger.default_pod(obj, limit_ranges):
         obj.setdefault("status", {})["qosClass"] = pod_qos_class(obj.get("spec") or {})
-    message = limitranger.forbidden_message(kind, obj, result.items)
+    message = limitranger.forbidden_message(kind, obj, limit_ranges)
     if message is not None:
         name = str(meta.get("name") or "")
         raise errors.Forbidden(f'{plural} "{name}" is forbidden: {message}', name=name, kind=plural)

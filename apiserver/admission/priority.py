@@ -4,6 +4,7 @@ Contract: `await admit_priority(storage, pod)`:
 - spec.priorityClassName names a PriorityClass: spec.priority = its value and
   spec.preemptionPolicy = its preemptionPolicy (PreemptLowerPriority when unset); an unknown
   name is 403 `pods "x" is forbidden: no PriorityClass with name NAME was found`;
+- the classes are read from the watch cache behind a consistent-read fence (admission/lookup.py);
 - no name: the globalDefault class if one exists (its name is set on the pod), else priority 0;
 - a spec.priority given by the client that differs from the computed one is 403 `the integer
   value of priority (P) must not be provided in pod spec; priority admission controller
@@ -14,7 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from apiserver.storage import Storage, keys
+from apiserver.admission.lookup import fresh_get, fresh_list
+from apiserver.storage import Storage
 from machinery import errors
 
 Obj = dict[str, Any]
@@ -26,14 +28,12 @@ async def admit_priority(storage: Storage, pod: Obj) -> None:
     class_name = spec.get("priorityClassName")
     pc: Obj | None = None
     if class_name:
-        try:
-            pc = await storage.get(keys.object_key("priorityclasses", str(class_name)))
-        except errors.NotFound:
+        pc = await fresh_get(storage, "priorityclasses", str(class_name))
+        if pc is None:
             raise errors.Forbidden(f'pods "{name}" is forbidden: no PriorityClass with name {class_name} was found',
-                                   name=name, kind="pods") from None
+                                   name=name, kind="pods")
     else:
-        listed = await storage.list(keys.collection_prefix("priorityclasses"))
-        pc = next((c for c in listed.items if c.get("globalDefault")), None)
+        pc = next((c for c in await fresh_list(storage, "priorityclasses") if c.get("globalDefault")), None)
         if pc is not None:
             spec["priorityClassName"] = pc["metadata"]["name"]
     value = int(pc.get("value") or 0) if pc is not None else 0

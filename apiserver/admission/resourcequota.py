@@ -1,7 +1,9 @@
 """ResourceQuota admission: check and charge on create, with no overshoot under concurrency.
 
 Contract: `await admit_quota(storage, plural, group, obj)` before an object is written:
-- reads the namespace's ResourceQuotas from etcd; for each one whose scopes select the object
+- reads the namespace's ResourceQuotas from the watch cache behind a consistent-read fence
+  (admission/lookup.py: a quota created a moment ago applies; its status there is only a
+  first check, the charge re-checks the stored one); for each one whose scopes select the object
   and whose hard limits name something the object charges (machinery/quota.py `usage`):
 - a pod missing a request/limit the quota limits is refused: 403 `failed quota: NAME: must
   specify limits.cpu for: web` (Kubernetes);
@@ -27,6 +29,7 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
+from apiserver.admission.lookup import fresh_list
 from apiserver.storage import Storage, keys
 from machinery import errors, quota
 
@@ -88,7 +91,7 @@ async def admit_quota(storage: Storage, plural: str, group: str, obj: Obj, *,
     namespace = str(meta.get("namespace") or "")
     if not namespace:
         return
-    quotas = (await storage.list(keys.collection_prefix("resourcequotas", namespace))).items
+    quotas = await fresh_list(storage, "resourcequotas", namespace)
     if not quotas:
         return
     charges = quota.usage(plural, group, obj)

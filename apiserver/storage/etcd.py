@@ -19,12 +19,21 @@ Contract (see interface.py for the protocol):
   by itself (short reconnect backoff set below), so calls succeed again once etcd is back.
 - watch: served by one `WatchCache` per resource prefix (`/registry/<plural>/`), created
   lazily; `start_watch_caches()` starts them eagerly. Pods get an index on spec.nodeName.
+- list_fresh: a list served by the watch cache behind a consistent-read fence: every write
+  this storage made records its revision under the key's collection (`/registry/<plural>/
+  [<ns>/]`) and resource prefix; a fresh list waits until the cache has applied the latest
+  such revision (the watch delivers it within milliseconds), and reads etcd when the cache
+  stays behind (`fresh_wait_s`). So an object written through this API server just before is
+  always seen, at no etcd read (what admission needs on every pod create). Writes made through
+  ANOTHER API server of the same etcd are seen once its watch delivers them (as Kubernetes'
+  informer-based admission).
 - Only the first endpoint is used (kubelite runs a single etcd member).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -84,6 +93,8 @@ class EtcdStorage:
         self.watch_queue_size = watch_queue_size
         self.watch_indexes = DEFAULT_INDEXES if watch_indexes is None else watch_indexes
         self._caches: dict[str, WatchCache] = {}
+        self._written: dict[str, int] = {}  # collection/resource prefix -> latest write's revision
+        self.fresh_wait_s = 2.0
         assert client.channel is not None, "connect the client first"
         self._kv = rpc.KVStub(client.channel)
         self._watch = rpc.WatchStub(client.channel)
@@ -155,6 +166,7 @@ class EtcdStorage:
         resp = await self._txn(req, f"create {key}")
         if not resp.succeeded:
             raise keys.already_exists(key)
+        self._note_write(key, int(resp.header.revision))
         out = copy.deepcopy(obj)
         out.setdefault("metadata", {})["resourceVersion"] = str(resp.header.revision)
         return out
@@ -181,9 +193,20 @@ class EtcdStorage:
             if not kvs:
                 raise keys.not_found(key)
             return None, _decode(kvs[0].value, kvs[0].mod_revision)
+        self._note_write(key, int(resp.header.revision))
         out = copy.deepcopy(obj)
         out.setdefault("metadata", {})["resourceVersion"] = str(resp.header.revision)
         return out, None
+
+    def _note_write(self, key: str, revision: int) -> None:
+        """The consistent-read fence of list_fresh: the latest revision this storage wrote
+        under the key's collection and resource prefix."""
+        prefixes = [key.rsplit("/", 1)[0] + "/"]
+        with contextlib.suppress(ValueError):  # not a registry key: no cache serves it
+            prefixes.append(keys.resource_prefix(key))
+        for prefix in prefixes:
+            if self._written.get(prefix, 0) < revision:
+                self._written[prefix] = revision
 
     def _cached(self, key: str) -> Obj | None:
         try:
@@ -244,6 +267,7 @@ class EtcdStorage:
         prev = resp.responses[0].response_delete_range.prev_kvs
         if not prev:
             raise keys.not_found(key)
+        self._note_write(key, int(resp.header.revision))
         return _decode(prev[0].value, resp.header.revision)
 
     async def list(
@@ -318,6 +342,19 @@ class EtcdStorage:
         await cache.start()
         items = [o for o in cache.objects(prefix) if predicate is None or predicate(o)]
         return ListResult(items, cache.revision)
+
+    async def list_fresh(self, prefix: str) -> ListResult:
+        """The objects under `prefix` (a collection: `/registry/<plural>/[<ns>/]`) from the
+        watch cache, including every write this storage made before the call (the fence, see
+        the module doc); a live etcd list when the cache does not catch up in fresh_wait_s.
+        Read-only objects."""
+        cache = self.watch_cache(keys.resource_prefix(prefix))
+        await cache.start()
+        fence = self._written.get(prefix, 0)
+        if cache.revision < fence and not await cache.wait_for_revision(fence, timeout_s=self.fresh_wait_s):
+            log.warning("watch cache %s is behind revision %d; reading etcd", prefix, fence)
+            return await self.list(prefix)
+        return ListResult(cache.objects(prefix), cache.revision)
 
     # --- watch ---------------------------------------------------------------------------
 

@@ -176,6 +176,7 @@ class WatchCache:
         self._tasks: list[asyncio.Task[None]] = []
         self._started = False
         self._initial: dict[str, Obj] | None = None
+        self._advanced = asyncio.Event()  # set (and replaced) whenever the revision moves
 
     @property
     def revision(self) -> int:
@@ -191,10 +192,27 @@ class WatchCache:
     def watcher_count(self) -> int:
         return len(self._all_watchers())
 
+    async def wait_for_revision(self, revision: int, *, timeout_s: float) -> bool:
+        """Wait until every event up to `revision` is applied (`self.revision >= revision`);
+        False if that takes longer than `timeout_s` (the watch is down or lagging)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while self._rev < revision:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._advanced.wait(), remaining)
+        return True
+
+    def _notify_advanced(self) -> None:
+        self._advanced.set()
+        self._advanced = asyncio.Event()
+
     def objects(self, prefix: str | None = None) -> list[Obj]:
         """Current objects under prefix (default: all), sorted by key; read-only."""
         p = prefix or self.prefix
-        return [self._objects[k] for k in sorted(self._objects) if k.startswith(p)]
+        return [self._objects[k] for k in sorted(k for k in self._objects if k.startswith(p))]
 
     def cached(self, key: str) -> Obj | None:
         """The cached object at `key` (read-only; possibly stale), None when absent or when the
@@ -245,11 +263,13 @@ class WatchCache:
                         self._apply(raw)
                     if not batch.events and batch.progress_rev and batch.progress_rev > self._rev:
                         self._rev = batch.progress_rev
+                    self._notify_advanced()
                 log.info("etcd watch on %s ended; resuming from %d", self.prefix, self._rev + 1)
             except errors.Expired:
                 log.warning("watch cache %s: revision %d compacted; relisting", self.prefix, self._rev)
                 with contextlib.suppress(errors.ApiError):
                     await self._relist()
+                    self._notify_advanced()
                     continue
             except errors.ApiError as e:
                 log.warning("watch cache %s: etcd watch failed (%s); retrying", self.prefix, e)
