@@ -3,7 +3,7 @@
 What it prints, per size:
 - sync cost in-process: `render` (pure Python), the full `iptables-restore` of every chain, and
   a partial sync after one endpoint change (render + diff + restore of the changed chains);
-- the time from an Endpoints change written to the API server until the new rule is in the
+- the time from an EndpointSlice change written to the API server until the new rule is in the
   kernel, through a real `python -m proxy` process (watch -> sync loop -> iptables-restore),
   polled with `iptables -t nat -S <the new endpoint's chain>` (median of several changes),
   beside Kubernetes' published iptables-mode figures for the same sizes (about 1.3 s / 6.5 s /
@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from machinery.client import ApiClient  # noqa: E402
 from machinery.kubeconfig import write_kubeconfig  # noqa: E402
-from machinery.models import Endpoints, Service  # noqa: E402
+from machinery.models import MANAGED_BY_LABEL, SERVICE_NAME_LABEL, EndpointSlice, Service  # noqa: E402
 from proxy.iptables import Iptables  # noqa: E402
 from proxy.render import ProxyConfig, render, restore_text  # noqa: E402
 from tests.support import EtcdProcess, apiserver_process  # noqa: E402
@@ -54,13 +54,17 @@ def service(i: int) -> Service:
         "ports": [{"name": "http", "port": 80, "protocol": "TCP", "targetPort": 8080}]}})
 
 
-def endpoints(i: int, gen: int = 0) -> Endpoints:
+def endpoints(i: int, gen: int = 0) -> EndpointSlice:
+    """Service i's one EndpointSlice (what the proxy reads), 3 ready endpoints."""
     base = (i * 3) % 60000
     ips = [f"10.244.{(base + k) // 250 % 250}.{2 + (base + k) % 250}" for k in range(3)]
     if gen:
         ips[0] = f"10.245.{gen // 250 % 250}.{2 + gen % 250}"  # a new address nobody else uses
-    return Endpoints.from_dict({"metadata": {"name": f"svc-{i}", "namespace": NS}, "subsets": [
-        {"addresses": [{"ip": ip} for ip in ips], "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]}]})
+    return EndpointSlice.from_dict({
+        "metadata": {"name": f"svc-{i}-bench", "namespace": NS,
+                     "labels": {SERVICE_NAME_LABEL: f"svc-{i}", MANAGED_BY_LABEL: "bench"}},
+        "addressType": "IPv4", "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+        "endpoints": [{"addresses": [ip], "conditions": {"ready": True}} for ip in ips]})
 
 
 def timed(fn: Any, *args: Any) -> tuple[Any, float]:
@@ -156,9 +160,9 @@ async def through_api(sizes: list[int], changes: int, workdir: Path) -> dict[int
                     gen += 1
                     i = (k * 7919) % n
                     ep = endpoints(i, gen)
-                    current = await client.get(Endpoints, ep.name, namespace=NS)
+                    current = await client.get(EndpointSlice, ep.name, namespace=NS)
                     ep.metadata.resourceVersion = current.resource_version
-                    new_ip = ep.subsets[0].addresses[0].ip  # type: ignore[index]
+                    new_ip = (ep.endpoints or [])[0].addresses[0]
                     chain = cfg.hashed("SEP", f"{NS}/svc-{i}:http" + "tcp" + f"{new_ip}:8080")
                     t = time.perf_counter()
                     await client.replace(ep)

@@ -25,6 +25,7 @@ from controllers.cronjob import CronJobController
 from controllers.daemonset.controller import DaemonSetController
 from controllers.deployment.controller import DeploymentController
 from controllers.disruption import DisruptionController
+from controllers.endpointslice import EndpointSliceController
 from controllers.gc import GarbageCollector
 from controllers.job.controller import JobController
 from controllers.namespace import NamespaceController
@@ -69,6 +70,7 @@ CONTROLLERS: dict[str, ControllerCtor] = {
     "podgc": PodGarbageCollector,
     "resourcequota": ResourceQuotaController,
     "disruption": DisruptionController,
+    "endpointslice": EndpointSliceController,  # with the mirroring of selector-less Endpoints
 }
 
 

@@ -40,7 +40,8 @@ from __future__ import annotations
 import base64
 import functools
 import typing
-from typing import TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -53,6 +54,7 @@ from machinery.models import (
     DaemonSetUpdateStrategy,
     Deployment,
     DeploymentStrategy,
+    EndpointSlice,
     Job,
     LimitRange,
     LoadBalancerStatus,
@@ -212,6 +214,15 @@ def _default_service(svc: Service) -> None:
         spec.internalTrafficPolicy = "Cluster"
     if spec.type in ("NodePort", "LoadBalancer") and spec.externalTrafficPolicy is None:
         spec.externalTrafficPolicy = "Cluster"
+
+
+def _default_endpointslice(es: EndpointSlice) -> None:
+    """SetDefaults_EndpointPort: name "" and protocol TCP when unset."""
+    for port in es.ports or []:
+        if port.name is None:
+            port.name = ""
+        if port.protocol is None:
+            port.protocol = "TCP"
 
 
 def _default_replicaset(rs: ReplicaSet) -> None:
@@ -412,37 +423,24 @@ def _default_status(obj: Resource) -> None:
         obj.status = status_type()  # type: ignore[attr-defined]
 
 
+_DEFAULTERS: list[tuple[type[Any], Callable[[Any], None]]] = [
+    (Pod, _default_pod), (LimitRange, _default_limit_range), (Service, _default_service),
+    (EndpointSlice, _default_endpointslice), (ReplicaSet, _default_replicaset),
+    (ReplicationController, _default_replicationcontroller), (Deployment, _default_deployment),
+    (StatefulSet, _default_statefulset), (DaemonSet, _default_daemonset), (Job, _default_job),
+    (CronJob, _default_cronjob), (Namespace, _default_namespace), (Secret, _default_secret),
+    (Node, _default_node), (PersistentVolume, _default_storage), (PersistentVolumeClaim, _default_storage),
+    (StorageClass, _default_storage),
+]
+
+
 def apply_defaults(obj: R) -> R:
     """Fill the unset fields of `obj` with Kubernetes' defaults; mutates and returns `obj`."""
     _default_status(obj)
-    if isinstance(obj, Pod):
-        _default_pod(obj)
-    elif isinstance(obj, LimitRange):
-        _default_limit_range(obj)
-    elif isinstance(obj, Service):
-        _default_service(obj)
-    elif isinstance(obj, ReplicaSet):
-        _default_replicaset(obj)
-    elif isinstance(obj, ReplicationController):
-        _default_replicationcontroller(obj)
-    elif isinstance(obj, Deployment):
-        _default_deployment(obj)
-    elif isinstance(obj, StatefulSet):
-        _default_statefulset(obj)
-    elif isinstance(obj, DaemonSet):
-        _default_daemonset(obj)
-    elif isinstance(obj, Job):
-        _default_job(obj)
-    elif isinstance(obj, CronJob):
-        _default_cronjob(obj)
-    elif isinstance(obj, Namespace):
-        _default_namespace(obj)
-    elif isinstance(obj, Secret):
-        _default_secret(obj)
-    elif isinstance(obj, Node):
-        _default_node(obj)
-    elif isinstance(obj, PersistentVolume | PersistentVolumeClaim | StorageClass):
-        _default_storage(obj)
+    for cls, defaulter in _DEFAULTERS:
+        if isinstance(obj, cls):
+            defaulter(obj)
+            break
     return obj
 
 

@@ -27,6 +27,7 @@ from machinery.models import (
     DaemonSet,
     Deployment,
     Endpoints,
+    EndpointSlice,
     Event,
     Eviction,
     Job,
@@ -53,7 +54,7 @@ ALL_KINDS: list[type[Resource]] = [
     Namespace, Node, Pod, Service, Endpoints, ConfigMap, Secret, Event,
     ReplicaSet, Deployment, StatefulSet, DaemonSet, Job, CronJob, Lease, ControllerRevision,
     PersistentVolume, PersistentVolumeClaim, StorageClass, ReplicationController,
-    LimitRange, ResourceQuota, PodDisruptionBudget, PriorityClass,
+    LimitRange, ResourceQuota, PodDisruptionBudget, PriorityClass, EndpointSlice,
 ]
 SUBRESOURCE_KINDS: list[type[Resource]] = [Binding, Scale, Eviction]
 

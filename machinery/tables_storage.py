@@ -79,3 +79,23 @@ LAYOUTS["PodDisruptionBudget"] = Layout(["MIN AVAILABLE", "MAX UNAVAILABLE", "AL
     lambda o: str(spec_of(o).get("minAvailable", "N/A")), lambda o: str(spec_of(o).get("maxUnavailable", "N/A")),
     lambda o: str(status_of(o).get("disruptionsAllowed") or 0)))
 LAYOUTS["ResourceQuota"] = Layout(["AGE", "REQUEST", "LIMIT"], [], _quota)
+
+
+def _slice_ports(o: Obj) -> str:
+    ports = o.get("ports") or []
+    if not ports:
+        return "<unset>"
+    cells = [str(p["port"]) if p.get("port") is not None else "<unset>" for p in ports]
+    return ",".join(cells[:3]) + (f" + {len(cells) - 3} more..." if len(cells) > 3 else "")
+
+
+def _slice_endpoints(o: Obj) -> str:
+    addrs = [a for ep in o.get("endpoints") or [] for a in ep.get("addresses") or []]
+    if not addrs:
+        return "<unset>"
+    return ",".join(addrs[:3]) + (f" + {len(addrs) - 3} more..." if len(addrs) > 3 else "")
+
+
+# kubectl's printEndpointSlice: NAME ADDRESSTYPE PORTS ENDPOINTS AGE.
+LAYOUTS["EndpointSlice"] = Layout(["ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE"], [], with_age(
+    lambda o: str(o.get("addressType") or ""), _slice_ports, _slice_endpoints))

@@ -1,7 +1,7 @@
 """`python -m proxy`: the iptables service proxy of one node.
 
 Contract:
-- Watches Services and Endpoints (machinery informers); every change requests a sync; the
+- Watches Services and EndpointSlices (discovery.k8s.io/v1, as kube-proxy; machinery informers); every change requests a sync; the
   `SyncLoop` runs at most once per `--min-sync-period-s` and at least every `--sync-period-s`.
 - Every sync renders the whole ruleset from the caches (`render.render`) and applies only the
   difference to what it applied last (`render.restore_text`); an identical ruleset costs no
@@ -36,7 +36,7 @@ from typing import Any
 from machinery.client import ApiClient
 from machinery.informer import InformerFactory
 from machinery.logsetup import setup_logging
-from machinery.models import Endpoints, Service
+from machinery.models import EndpointSlice, Service
 from proxy.iptables import Iptables
 from proxy.render import ProxyConfig, Ruleset, render, restore_text
 from proxy.sync import SyncLoop
@@ -97,7 +97,7 @@ async def run(args: argparse.Namespace) -> None:
     client = ApiClient.from_kubeconfig(args.kubeconfig, user_agent=f"kubelite-proxy/{args.node_name}")
     factory = InformerFactory(client)
     svc_inf = factory.informer(Service, namespace=args.namespace)
-    ep_inf = factory.informer(Endpoints, namespace=args.namespace)
+    ep_inf = factory.informer(EndpointSlice, namespace=args.namespace)
     proxier = Proxier(cfg, ipt, svc_inf, ep_inf, hooks=not args.skip_hooks,
                       full_resync_s=args.full_resync_period_s)
     syncer = SyncLoop(proxier.sync, min_period_s=args.min_sync_period_s, period_s=args.sync_period_s)
@@ -114,7 +114,7 @@ async def run(args: argparse.Namespace) -> None:
         stopped = asyncio.ensure_future(stop.wait())
         await asyncio.wait({synced, stopped}, return_when=asyncio.FIRST_COMPLETED)
         if not stop.is_set():
-            log.info("caches synced (%d services, %d endpoints); node %s, prefix %s",
+            log.info("caches synced (%d services, %d endpoint slices); node %s, prefix %s",
                      len(svc_inf.list()), len(ep_inf.list()), args.node_name, cfg.prefix)
             sync_task = asyncio.create_task(syncer.run(), name="proxy-sync")
             await stop.wait()

@@ -1,7 +1,7 @@
-"""Pure rendering: Services + Endpoints -> the proxy's iptables chains (no I/O, no state).
+"""Pure rendering: Services + EndpointSlices -> the proxy's iptables chains (no I/O, no state).
 
 Contract:
-- `render(services, endpoints, cfg) -> Ruleset`: the COMPLETE desired content of every chain
+- `render(services, slices, cfg) -> Ruleset` (slices: discovery.k8s.io/v1 EndpointSlices): the COMPLETE desired content of every chain
   the proxy owns, as `{chain: [rule lines]}` per table (`nat`, `filter`), in a deterministic
   order (services sorted by namespace/name/port, endpoints by "ip:port"). Same input, same
   output, byte for byte: the sync loop skips `iptables-restore` when nothing changed.
@@ -40,7 +40,8 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from machinery.models import Endpoints, Service, ServicePort
+from machinery.endpointslices import endpoints_for_port, service_key_of, usable
+from machinery.models import EndpointSlice, Service, ServicePort
 
 MAX_CHAIN_LEN = 28  # iptables: XT_EXTENSION_MAXNAMELEN (29) minus the NUL
 MAX_PREFIX_LEN = 10  # "<prefix>-EXTERNAL-SERVICES" must still fit
@@ -103,28 +104,11 @@ def _proto(port: ServicePort) -> str:
     return (port.protocol or "TCP").lower()
 
 
-def ready_endpoints(ep: Endpoints | None, port: ServicePort) -> list[str]:
-    """Sorted unique "ip:port" of the ready addresses serving `port` (matched by port name and
-    protocol, as the endpoints controller writes them)."""
-    if ep is None:
-        return []
-    want_name = port.name or ""
-    found: set[str] = set()
-    for subset in ep.subsets or []:
-        for ep_port in subset.ports or []:
-            if (ep_port.name or "") != want_name or (ep_port.protocol or "TCP").lower() != _proto(port):
-                continue
-            for addr in subset.addresses or []:
-                found.add(f"{addr.ip}:{ep_port.port}")
-    return sorted(found, key=_endpoint_sort_key)
-
-
-def _endpoint_sort_key(ep: str) -> tuple[int, ...]:
-    ip, _, port = ep.rpartition(":")
-    parts = ip.split(".")
-    if len(parts) == 4 and all(p.isdigit() for p in parts):
-        return (*(int(p) for p in parts), int(port))
-    return (999, int(port))  # not IPv4: keep a stable order after the IPv4 ones
+def service_endpoints(slices: list[EndpointSlice], port: ServicePort) -> list[str]:
+    """Sorted unique "ip:port" the proxy balances `port` over: kube-proxy's choice over the
+    Service's EndpointSlices (ready endpoints; serving-and-terminating ones only when none is
+    ready, so a draining Service finishes its work; see machinery.endpointslices.usable)."""
+    return [e.address for e in usable(endpoints_for_port(slices, port.name, _proto(port)))]
 
 
 def _has_cluster_ip(svc: Service) -> bool:
@@ -134,8 +118,10 @@ def _has_cluster_ip(svc: Service) -> bool:
     return bool(spec.clusterIP) and spec.clusterIP != "None"
 
 
-def render(services: Iterable[Service], endpoints: Iterable[Endpoints], cfg: ProxyConfig) -> Ruleset:
-    eps = {e.key: e for e in endpoints}
+def render(services: Iterable[Service], slices: Iterable[EndpointSlice], cfg: ProxyConfig) -> Ruleset:
+    by_service: dict[str, list[EndpointSlice]] = {}
+    for es in slices:
+        by_service.setdefault(service_key_of(es), []).append(es)
     rs = Ruleset()
     c = cfg.chain
     for chain in ("SERVICES", "NODEPORTS", "POSTROUTING", "MARK-MASQ"):
@@ -150,7 +136,7 @@ def render(services: Iterable[Service], endpoints: Iterable[Endpoints], cfg: Pro
     for svc in sorted((s for s in services if _has_cluster_ip(s)), key=lambda s: s.key):
         assert svc.spec is not None
         for port in svc.spec.ports or []:
-            _render_port(rs, cfg, svc, port, ready_endpoints(eps.get(svc.key), port))
+            _render_port(rs, cfg, svc, port, service_endpoints(by_service.get(svc.key, []), port))
     # Must stay last: a NodePort only for destinations that are this host's addresses.
     rs.add("nat", c("SERVICES"), '-m comment --comment "kubelite service nodeports; NOTE: this must be the last '
            f'rule in this chain" -m addrtype --dst-type LOCAL -j {c("NODEPORTS")}')

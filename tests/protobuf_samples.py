@@ -59,6 +59,11 @@ SAMPLES: dict[str, dict[str, Any]] = {
                                               "targetRef": {"kind": "Pod", "name": "p", "namespace": "default"}}],
                                "notReadyAddresses": [{"ip": "10.244.0.6"}],
                                "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]}]},
+    "EndpointSlice": {"addressType": "IPv4", "endpoints": [
+        {"addresses": ["10.244.0.5"], "conditions": {"ready": True, "serving": True, "terminating": False},
+         "nodeName": "n1", "zone": "z1", "hostname": "web-0",
+         "targetRef": {"kind": "Pod", "name": "p", "namespace": "default"}}],
+        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]},
     "ConfigMap": {"data": {"a": "1", "b": "two\nlines", "empty": ""}, "binaryData": {"bin": "AAECAw=="},
                   "immutable": False},
     "Secret": {"type": "Opaque", "data": {"pw": "aHVudGVyMg==", "nul": "AA=="}},

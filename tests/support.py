@@ -7,6 +7,8 @@
   election settings and a 1 s progress-notify interval. `.start()` waits until it answers,
   `.stop()` (SIGTERM), `.kill()` (SIGKILL), `.start()` again on the SAME ports and data dir,
   `.cleanup()` stops it and removes the data dir. Usable as a context manager.
+- `async with running_controllers(client, Ctor, ...)`: controllers run in-process on one
+  informer factory (tests that need, say, the EndpointSlice controller without a manager).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import httpx
 
@@ -252,3 +255,30 @@ async def compact_etcd(url: str) -> int:
         revision = int(resp.header.revision)
         await client.compact(revision, physical=True)
         return revision
+
+
+@contextlib.asynccontextmanager
+async def running_controllers(client: Any, *ctors: Callable[[Any], Any], workers: int = 2) -> AsyncIterator[list[Any]]:
+    """Controllers (e.g. EndpointsController, EndpointSliceController) run in this process on one
+    shared informer factory, as the controller-manager runs them; stopped on exit."""
+    from controllers.base import ControllerContext
+    from machinery.events import ClientSink, EventRecorder
+    from machinery.informer import InformerFactory
+
+    factory = InformerFactory(client)
+    ctx = ControllerContext(client=client, factory=factory, workers=workers,
+                            recorder=EventRecorder(ClientSink(client), component="test", background=False))
+    ctrls = [ctor(ctx) for ctor in ctors]
+    await factory.start()
+    await factory.wait_synced(timeout_s=20)
+    tasks = [asyncio.create_task(c.run()) for c in ctrls]
+    try:
+        yield ctrls
+    finally:
+        for c, t in zip(ctrls, tasks, strict=True):
+            c.shutdown()
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(BaseException):
+                await t
+        await factory.stop()

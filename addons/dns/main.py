@@ -1,7 +1,7 @@
 """`python -m addons.dns`: the cluster DNS server process, and its kube-dns Service.
 
 Contract:
-- Watches Services and Endpoints (machinery informers) and answers from those caches
+- Watches Services and EndpointSlices (machinery informers; slices indexed by Service) and answers from those caches
   (`records.resolve`), on UDP and TCP at every `--listen HOST:PORT` (repeatable). It starts
   answering only once both caches have synced (before that a lookup would say NXDOMAIN for
   names that exist).
@@ -30,9 +30,10 @@ from addons.dns.server import DnsServer
 from machinery import errors
 from machinery.backoff import Backoff
 from machinery.client import ApiClient
+from machinery.endpointslices import SERVICE_INDEX, service_index
 from machinery.informer import InformerFactory
 from machinery.logsetup import setup_logging
-from machinery.models import Endpoints, Service
+from machinery.models import Endpoints, EndpointSlice, Service
 
 log = logging.getLogger("dns")
 
@@ -117,9 +118,10 @@ async def run(args: argparse.Namespace) -> None:
     client = ApiClient.from_kubeconfig(args.kubeconfig, user_agent="kubelite-dns")
     factory = InformerFactory(client)
     services = factory.informer(Service)
-    endpoints = factory.informer(Endpoints)
+    slices = factory.informer(EndpointSlice)
+    slices.add_index(SERVICE_INDEX, service_index)
     zone = Zone(service=lambda ns, name: services.get(f"{ns}/{name}"),
-                endpoints=lambda ns, name: endpoints.get(f"{ns}/{name}"),
+                endpoints=lambda ns, name: slices.by_index(SERVICE_INDEX, f"{ns}/{name}"),
                 domain=args.cluster_domain, ttl_s=args.ttl_s)
     servers: list[DnsServer] = []
     await factory.start()

@@ -1,8 +1,9 @@
-"""Pure cluster DNS answers: (name, type) + cached Services/Endpoints -> records (no I/O).
+"""Pure cluster DNS answers: (name, type) + cached Services/EndpointSlices -> records (no I/O).
 
 Contract (the Kubernetes DNS specification, as CoreDNS' kubernetes plugin answers it):
 - `<svc>.<ns>.svc.<domain>` A: the ClusterIP; for a headless Service (clusterIP None) the
-  ready addresses of its Endpoints; for an ExternalName Service a CNAME to `externalName`
+  ready addresses of its EndpointSlices (`Zone.endpoints(ns, name)` gives the Service's
+  slices; an endpoint counts when its `ready` condition is not false, as CoreDNS); for an ExternalName Service a CNAME to `externalName`
   (whatever the type asked; the target is not resolved: nothing is forwarded).
 - `<host>.<svc>.<ns>.svc.<domain>` A, headless Services only: the ready address whose
   `hostname` is `<host>` (pods with spec.hostname + subdomain), or whose IP dashed is `<host>`.
@@ -26,12 +27,12 @@ from dataclasses import dataclass, field
 
 from dnslib import CNAME, QTYPE, RR, SOA, SRV, A, DNSLabel
 
-from machinery.models import Endpoints, Service
+from machinery.models import EndpointSlice, Service, conditions_of
 
 NOERROR, NXDOMAIN, REFUSED = "NOERROR", "NXDOMAIN", "REFUSED"
 
 ServiceLookup = Callable[[str, str], Service | None]
-EndpointsLookup = Callable[[str, str], Endpoints | None]
+EndpointsLookup = Callable[[str, str], list[EndpointSlice]]
 
 
 @dataclass
@@ -61,14 +62,17 @@ def dashed_ip(ip: str) -> str:
     return ip.replace(".", "-").replace(":", "-")
 
 
-def _ready(ep: Endpoints | None) -> list[tuple[str, str | None, dict[tuple[str, str], int]]]:
+def _ready(slices: list[EndpointSlice]) -> list[tuple[str, str | None, dict[tuple[str, str], int]]]:
     """(ip, hostname, {(port name, protocol): port}) for every ready address, sorted by IP."""
     out: dict[str, tuple[str, str | None, dict[tuple[str, str], int]]] = {}
-    for subset in (ep.subsets or []) if ep else []:
-        ports = {((p.name or ""), (p.protocol or "TCP").upper()): p.port for p in subset.ports or []}
-        for addr in subset.addresses or []:
-            ip, host, have = out.get(addr.ip, (addr.ip, addr.hostname, {}))
-            out[addr.ip] = (ip, host or addr.hostname, {**have, **ports})
+    for es in sorted(slices, key=lambda s: s.name):
+        ports = {((p.name or ""), (p.protocol or "TCP").upper()): p.port for p in es.ports or [] if p.port is not None}
+        for ep in es.endpoints or []:
+            if not ep.addresses or not conditions_of(ep)[0]:
+                continue
+            ip = ep.addresses[0]
+            _, host, have = out.get(ip, (ip, ep.hostname, {}))
+            out[ip] = (ip, host or ep.hostname, {**have, **ports})
     return [out[k] for k in sorted(out)]
 
 

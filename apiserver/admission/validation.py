@@ -31,6 +31,7 @@ from apiserver.admission.validation_common import (
     dns1123_subdomain_errors,
     fmt,
 )
+from apiserver.admission.validation_discovery import DISCOVERY_KINDS, validate_discovery
 from apiserver.admission.validation_kinds import validate_kind, validate_kind_update
 from apiserver.admission.validation_pod import validate_pod_spec, validate_pod_update
 from apiserver.admission.validation_quota import QUOTA_KINDS, validate_quota_kind
@@ -198,6 +199,8 @@ def validate(obj: Resource, old: Resource | None = None) -> list[Cause]:
             validate_storage_update(errs, obj, old)
     elif isinstance(obj, QUOTA_KINDS):
         validate_quota_kind(errs, obj)
+    elif isinstance(obj, DISCOVERY_KINDS):
+        validate_discovery(errs, obj, old)
     else:
         validate_kind(errs, obj)
         if old is not None:

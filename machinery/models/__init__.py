@@ -33,6 +33,8 @@ from machinery.models.coordination import *  # noqa: F403
 from machinery.models.coordination import __all__ as _coordination
 from machinery.models.core_misc import *  # noqa: F403
 from machinery.models.core_misc import __all__ as _core_misc
+from machinery.models.discovery import *  # noqa: F403
+from machinery.models.discovery import __all__ as _discovery
 from machinery.models.node import *  # noqa: F403
 from machinery.models.node import __all__ as _node
 from machinery.models.pod import *  # noqa: F403
@@ -57,5 +59,5 @@ __all__ = [
     "LocalObjectReference", "ObjectMeta", "ObjectReference", "OwnerReference", "Quantity",
     "Resource", "ResourceList", "StrictModel",
     *_apps, *_batch, *_container, *_coordination, *_core_misc, *_node, *_pod, *_service,
-    *_storage, *_subresources, *_replicationcontroller, *_quota, *_policy, *_scheduling,
+    *_storage, *_subresources, *_replicationcontroller, *_quota, *_policy, *_scheduling, *_discovery,
 ]

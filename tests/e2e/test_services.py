@@ -1,5 +1,5 @@
-"""Services end to end on real Docker: 3 busybox httpd pods (kubelet) -> Endpoints (the endpoints
-controller, run in this process: the controller-manager does not register it yet) -> iptables
+"""Services end to end on real Docker: 3 busybox httpd pods (kubelet) -> Endpoints and
+EndpointSlices (the two controllers, run in this process) -> iptables
 (`python -m proxy`) -> answers from the host and from inside a pod; a readiness failure takes a
 pod out of the Service.
 
@@ -23,16 +23,14 @@ from typing import Any
 import httpx
 import pytest
 
-from controllers.base import ControllerContext
 from controllers.endpoints import EndpointsController
+from controllers.endpointslice import EndpointSliceController
 from machinery.client import ApiClient
-from machinery.events import ClientSink, EventRecorder
-from machinery.informer import InformerFactory
 from machinery.models import Service
 from machinery.podlogs import exec_in_pod
 from proxy.iptables import Iptables
 from tests.e2e.conftest import ROOT, Cluster
-from tests.support import wait_until
+from tests.support import running_controllers, wait_until
 
 pytestmark = pytest.mark.e2e
 BUSYBOX = "kubelite/busybox:latest"
@@ -53,33 +51,25 @@ async def services_env(cluster: Cluster, api: ApiClient) -> AsyncIterator[dict[s
         pytest.skip("the traffic guard is not installed: no traffic to service IPs")
     ns = f"svc-{uuid.uuid4().hex[:6]}"
     await api.request("POST", "/api/v1/namespaces", json={"metadata": {"name": ns}})
-    factory = InformerFactory(api)
-    ctrl = EndpointsController(ControllerContext(client=api, factory=factory, recorder=EventRecorder(ClientSink(api), component="test", background=False), workers=2))
-    await factory.start()
-    task = asyncio.create_task(ctrl.run())
-    prefix = f"KLE{uuid.uuid4().hex[:5].upper()}"
-    log = open(cluster.tmp / "proxy.log", "ab")  # noqa: SIM115, ASYNC230 - the child owns it
-    proxy = subprocess.Popen(  # noqa: ASYNC220 - started once, not waited on here
-        [sys.executable, "-m", "proxy", "--kubeconfig", str(cluster.kubeconfig), "--node-name", cluster.node,
-         "--chain-prefix", prefix, "--namespace", ns, "--min-sync-period-s", "0.2", "--sync-period-s", "5"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    log.close()
-    try:
-        yield {"ns": ns, "prefix": prefix, "proxy": proxy}
-    finally:
-        proxy.terminate()
+    async with running_controllers(api, EndpointsController, EndpointSliceController):
+        prefix = f"KLE{uuid.uuid4().hex[:5].upper()}"
+        log = open(cluster.tmp / "proxy.log", "ab")  # noqa: SIM115, ASYNC230 - the child owns it
+        proxy = subprocess.Popen(  # noqa: ASYNC220 - started once, not waited on here
+            [sys.executable, "-m", "proxy", "--kubeconfig", str(cluster.kubeconfig), "--node-name", cluster.node,
+             "--chain-prefix", prefix, "--namespace", ns, "--min-sync-period-s", "0.2", "--sync-period-s", "5"],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        log.close()
         try:
-            proxy.wait(15)
-        except subprocess.TimeoutExpired:
-            proxy.kill()
-            proxy.wait()
-        Iptables(prefix).cleanup()
-        ctrl.shutdown()
-        task.cancel()
-        with contextlib.suppress(BaseException):
-            await task
-        await factory.stop()
+            yield {"ns": ns, "prefix": prefix, "proxy": proxy}
+        finally:
+            proxy.terminate()
+            try:
+                proxy.wait(15)
+            except subprocess.TimeoutExpired:
+                proxy.kill()
+                proxy.wait()
+            Iptables(prefix).cleanup()
 
 
 def web_pod(cluster: Cluster, ns: str, name: str) -> dict[str, Any]:
@@ -147,6 +137,11 @@ async def test_service_balances_from_host_and_pod_and_follows_readiness(
         return rules().count(f"-A {prefix}-SEP-") == 4
 
     await wait_until(b_gone, 15, 0.2, message="unready pod still in the rules")
+    # The Service's EndpointSlice followed: web-b listed, not ready (what the proxy read).
+    slices = await api.request("GET", f"/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices",
+                               params={"labelSelector": "kubernetes.io/service-name=web"})
+    conds = {e["targetRef"]["name"]: e["conditions"]["ready"] for s in slices["items"] for e in s.get("endpoints") or []}
+    assert conds == {"web-a": True, "web-b": False, "web-c": True}
     seen = {await asyncio.to_thread(fetch, url) for _ in range(30)}
     assert seen == {"web-a", "web-c"}
 

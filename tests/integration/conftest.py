@@ -29,7 +29,7 @@ import pytest
 
 from machinery.client import ApiClient
 from machinery.kubeconfig import write_kubeconfig
-from tests.support import delete_namespace_now, free_port
+from tests.support import delete_namespace_now, free_port, running_controllers
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -152,3 +152,13 @@ async def namespace(apiserver: ApiServerProcess) -> AsyncIterator[str]:
         finally:
             # No namespace controller runs here: do its work.
             await asyncio.to_thread(delete_namespace_now, apiserver.url, name)
+
+
+@pytest.fixture
+async def endpointslice_controller(api_client: ApiClient) -> AsyncIterator[object]:
+    """The EndpointSlice controller (with its Endpoints mirroring) in-process: the proxy and the
+    DNS add-on read slices, which tests writing Endpoints or pods need to exist."""
+    from controllers.endpointslice import EndpointSliceController
+
+    async with running_controllers(api_client, EndpointSliceController) as [ctrl]:
+        yield ctrl

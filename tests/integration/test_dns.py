@@ -54,7 +54,7 @@ class DnsProcess:
 
 
 @pytest.fixture
-def dns(apiserver: Any) -> Iterator[DnsProcess]:
+def dns(apiserver: Any, endpointslice_controller: object) -> Iterator[DnsProcess]:
     proc = DnsProcess(apiserver.kubeconfig)
     try:
         wait_for_server(proc)

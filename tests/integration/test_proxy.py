@@ -95,7 +95,7 @@ class ProxyProcess:
 
 
 @pytest.fixture
-def proxy(apiserver: Any, namespace: str) -> Iterator[ProxyProcess]:
+def proxy(apiserver: Any, namespace: str, endpointslice_controller: object) -> Iterator[ProxyProcess]:
     p = ProxyProcess(apiserver.kubeconfig, namespace)
     try:
         p.start()

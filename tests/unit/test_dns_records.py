@@ -8,7 +8,8 @@ from dnslib import QTYPE, RCODE, DNSRecord
 
 from addons.dns.records import NOERROR, NXDOMAIN, REFUSED, Zone, resolve
 from addons.dns.server import DnsServer
-from machinery.models import Endpoints, Service
+from machinery.endpointslices import slices_from_endpoints
+from machinery.models import Endpoints, EndpointSlice, Service
 
 
 def svc(name: str, ns: str = "ns1", **spec: Any) -> Service:
@@ -16,11 +17,13 @@ def svc(name: str, ns: str = "ns1", **spec: Any) -> Service:
 
 
 def eps(name: str, addrs: list[dict[str, Any]], ports: list[dict[str, Any]], ns: str = "ns1",
-        not_ready: list[dict[str, Any]] | None = None) -> Endpoints:
+        not_ready: list[dict[str, Any]] | None = None) -> list[EndpointSlice]:
+    """The Service's slices, as the mirroring of this Endpoints object gives them."""
     subset: dict[str, Any] = {"addresses": addrs, "ports": ports}
     if not_ready:
         subset["notReadyAddresses"] = not_ready
-    return Endpoints.from_dict({"metadata": {"name": name, "namespace": ns}, "subsets": [subset]})
+    return slices_from_endpoints(Endpoints.from_dict({"metadata": {"name": name, "namespace": ns},
+                                                      "subsets": [subset]}))
 
 
 SERVICES = {
@@ -33,7 +36,7 @@ ENDPOINTS = {
     "ns1/db": eps("db", [{"ip": "10.244.0.8", "hostname": "db-0"}, {"ip": "10.244.0.7"}],
                   [{"name": "pg", "port": 15432, "protocol": "TCP"}], not_ready=[{"ip": "10.244.0.99"}]),
 }
-ZONE = Zone(service=lambda ns, n: SERVICES.get(f"{ns}/{n}"), endpoints=lambda ns, n: ENDPOINTS.get(f"{ns}/{n}"))
+ZONE = Zone(service=lambda ns, n: SERVICES.get(f"{ns}/{n}"), endpoints=lambda ns, n: ENDPOINTS.get(f"{ns}/{n}", []))
 
 
 def rdatas(answer: Any) -> list[str]:
@@ -122,7 +125,7 @@ def test_udp_truncation_over_512_bytes() -> None:
     many = {"ns1/big": svc("big", clusterIP="None", ports=[{"name": "p", "port": 1}])}
     big_eps = {"ns1/big": eps("big", [{"ip": f"10.244.1.{i}"} for i in range(1, 60)], [{"name": "p", "port": 1}])}
     server = DnsServer(Zone(service=lambda ns, n: many.get(f"{ns}/{n}"),
-                            endpoints=lambda ns, n: big_eps.get(f"{ns}/{n}")))
+                            endpoints=lambda ns, n: big_eps.get(f"{ns}/{n}", [])))
     packet = DNSRecord.question("big.ns1.svc.cluster.local", "A").pack()
     udp = DNSRecord.parse(server.answer(packet, udp=True) or b"")
     assert udp.header.tc == 1 and udp.rr == []

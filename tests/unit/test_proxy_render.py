@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from machinery.models import Endpoints, Service
+from machinery.endpointslices import slices_from_endpoints
+from machinery.models import Endpoints, EndpointSlice, Service
 from proxy.render import MAX_CHAIN_LEN, MAX_PREFIX_LEN, ProxyConfig, probability, render, restore_text
 
 CFG = ProxyConfig(prefix="KLT", cluster_cidr="10.244.0.0/16")
@@ -17,14 +18,17 @@ def svc(name: str, **spec: Any) -> Service:
 
 
 def eps(name: str, ips: list[str], *, port: int = 8080, port_name: str | None = "http", proto: str = "TCP",
-        not_ready: list[str] | None = None) -> Endpoints:
+        not_ready: list[str] | None = None) -> EndpointSlice:
+    """The Service's EndpointSlice, as the mirroring of this Endpoints object gives it."""
     p: dict[str, Any] = {"port": port, "protocol": proto}
     if port_name:
         p["name"] = port_name
     subset: dict[str, Any] = {"addresses": [{"ip": ip} for ip in ips], "ports": [p]}
     if not_ready:
         subset["notReadyAddresses"] = [{"ip": ip} for ip in not_ready]
-    return Endpoints.from_dict({"metadata": {"name": name, "namespace": "ns1"}, "subsets": [subset]})
+    [es] = slices_from_endpoints(Endpoints.from_dict({"metadata": {"name": name, "namespace": "ns1"},
+                                                      "subsets": [subset]}))
+    return es
 
 
 WEB = svc("web", type="ClusterIP", clusterIP="10.96.0.20", selector={"app": "web"},
@@ -133,7 +137,7 @@ def test_endpoints_match_service_port_by_name_and_protocol() -> None:
         "addresses": [{"ip": "10.244.0.2"}],
         "ports": [{"name": "dns", "port": 5353, "protocol": "UDP"}, {"name": "dns-tcp", "port": 5354, "protocol": "TCP"},
                   {"name": "dns", "port": 9999, "protocol": "TCP"}]}]})
-    nat = render([dns], [ep], CFG).chains("nat")
+    nat = render([dns], slices_from_endpoints(ep), CFG).chains("nat")
     dnat = sorted(r.split("--to-destination ")[1] for rules in nat.values() for r in rules if "DNAT" in r)
     assert dnat == ["10.244.0.2:5353", "10.244.0.2:5354"]
     assert any("-m udp -p udp -j DNAT --to-destination 10.244.0.2:5353" in r for rs in nat.values() for r in rs)

@@ -55,7 +55,7 @@ def test_all_kinds_are_unique_and_complete() -> None:
         "Namespace", "Node", "Pod", "Service", "Endpoints", "ConfigMap", "Secret", "Event", "ReplicaSet",
         "Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "Lease", "ControllerRevision",
         "PersistentVolume", "PersistentVolumeClaim", "StorageClass", "ReplicationController", "LimitRange",
-        "ResourceQuota", "PodDisruptionBudget", "PriorityClass"}
+        "ResourceQuota", "PodDisruptionBudget", "PriorityClass", "EndpointSlice"}
     assert registry.resolve("deployments.apps") is Deployment
     assert registry.resolve("jobs.batch") is Job
     assert registry.resolve("leases.coordination.k8s.io") is Lease
