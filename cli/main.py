@@ -14,8 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from cli import apply as apply_mod
-from cli import backup_cmd, cluster, workloads
-from cli import create_job as create_job_mod
+from cli import backup_cmd, cluster, help_panels, verbs_basic, workloads
 from cli import delete as delete_mod
 from cli import describe as describe_mod
 from cli import edit as edit_mod
@@ -62,6 +61,9 @@ def hoist_globals(args: list[str]) -> list[str]:
 class HoistingGroup(TyperGroup):
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         return super().parse_args(ctx, hoist_globals(list(args)))
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return sorted(super().list_commands(ctx), key=help_panels.rank)  # kubectl's order in --help
 
 
 app = typer.Typer(cls=HoistingGroup, add_completion=False, no_args_is_help=True,
@@ -126,30 +128,6 @@ def apply(ctx: typer.Context, filename: list[str] = _FILES, recursive: bool = _R
           dry_run: str = _DRY_RUN) -> None:
     """Apply a configuration to resources from files or stdin (three-way merge)."""
     run(apply_mod.apply(_g(ctx), list(filename or []), recursive=recursive, dry_run=dry_run))
-
-
-@app.command()
-def create(ctx: typer.Context, args: list[str] = typer.Argument(None, help="namespace NAME | job NAME"),
-           filename: list[str] = _FILES, recursive: bool = _RECURSIVE, dry_run: str = _DRY_RUN,
-           from_: str = typer.Option("", "--from", help="job NAME --from=cronjob/X: run a CronJob's template now"),
-           ) -> None:
-    """Create resources from files or stdin (`create namespace NAME`, `create job NAME --from=cronjob/X`)."""
-    items = list(args or [])
-    if items and items[0] == "job":
-        if len(items) != 2 or not from_:
-            run(_raise(CliError("usage: create job NAME --from=cronjob/NAME")))
-        run(create_job_mod.create_job(_g(ctx), items[1], from_, dry_run=dry_run))
-        return
-    if items:
-        if items[0] not in ("namespace", "ns") or len(items) != 2:
-            run(_raise(CliError(f"unknown create target {' '.join(items)!r}: use -f FILE or `create namespace NAME`")))
-        run(apply_mod.create_namespace(_g(ctx), items[1], dry_run=dry_run))
-        return
-    run(apply_mod.create(_g(ctx), list(filename or []), recursive=recursive, dry_run=dry_run))
-
-
-async def _raise(exc: Exception) -> int:
-    raise exc
 
 
 @app.command()
@@ -237,6 +215,8 @@ workloads.register(app)
 lab_mod.register(app)
 join_mod.register(app)
 backup_cmd.register(app)
+verbs_basic.register(app)
+help_panels.apply_panels(app)  # last: after every register()
 
 
 def main() -> None:

@@ -67,8 +67,27 @@ def dump_json(obj: Any) -> str:
     return json.dumps(obj, indent=4)
 
 
+class _KubeDumper(yaml.SafeDumper):
+    """Quotes as kubectl's Go YAML does: a string that would read back as another type (a number,
+    a boolean) in double quotes ("3"), one that only needs quoting for its syntax in single ('*/5'),
+    several lines as a literal block (|)."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    tag = "tag:yaml.org,2002:str"
+    if "\n" in value:
+        return dumper.represent_scalar(tag, value, style="|")
+    resolved = dumper.resolve(yaml.ScalarNode, value, (True, False))  # type: ignore[no-untyped-call]
+    if resolved != tag:
+        return dumper.represent_scalar(tag, value, style='"')
+    return dumper.represent_scalar(tag, value)
+
+
+_KubeDumper.add_representer(str, _represent_str)
+
+
 def dump_yaml(obj: Any) -> str:
-    return yaml.safe_dump(obj, default_flow_style=False, sort_keys=True).rstrip("\n")
+    return yaml.dump(obj, Dumper=_KubeDumper, default_flow_style=False, sort_keys=True).rstrip("\n")
 
 
 def no_resources_message(namespace: str | None) -> str:

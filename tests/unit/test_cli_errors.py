@@ -98,4 +98,4 @@ def test_global_flags_after_the_verb_reach_the_command() -> None:
     r = CliRunner().invoke(app, ["get", "pods", "-o", "tsv", "--server=http://127.0.0.1:1"])
     assert r.exit_code == 1 and 'unable to match a printer suitable for the output format "tsv"' in r.stderr
     r = CliRunner().invoke(app, ["create", "widget", "x", "-s", "http://127.0.0.1:1"])
-    assert r.exit_code == 1 and r.stderr.startswith("error: unknown create target")
+    assert r.exit_code == 1 and r.stderr.startswith("error: Unexpected args: [widget x]")
