@@ -9,6 +9,7 @@
   `.cleanup()` stops it and removes the data dir. Usable as a context manager.
 - `async with running_controllers(client, Ctor, ...)`: controllers run in-process on one
   informer factory (tests that need, say, the EndpointSlice controller without a manager).
+- `EtcdCluster(size=3)`: that many members forming one cluster (free ports, one temp dir).
 """
 
 from __future__ import annotations
@@ -70,7 +71,10 @@ def wait_until_sync(
 
 class EtcdProcess:
     def __init__(self, data_dir: Path | None = None, *, client_port: int | None = None,
-                 peer_port: int | None = None, name: str = "kubelite-test") -> None:
+                 peer_port: int | None = None, name: str = "kubelite-test", initial_cluster: str = "",
+                 heartbeat_ms: int = 20, election_ms: int = 200) -> None:
+        self.initial_cluster = initial_cluster  # "" = a one-member cluster of this member
+        self.heartbeat_ms, self.election_ms = heartbeat_ms, election_ms
         self._own_dir = data_dir is None
         self.base_dir = Path(tempfile.mkdtemp(prefix="kubelite-etcd-")) if data_dir is None else data_dir
         self.data_dir = self.base_dir / "data"
@@ -93,15 +97,15 @@ class EtcdProcess:
             ETCD_BIN, "--name", self.name, "--data-dir", str(self.data_dir),
             "--listen-client-urls", self.url, "--advertise-client-urls", self.url,
             "--listen-peer-urls", self.peer_url, "--initial-advertise-peer-urls", self.peer_url,
-            "--initial-cluster", f"{self.name}={self.peer_url}",
+            "--initial-cluster", self.initial_cluster or f"{self.name}={self.peer_url}",
             "--initial-cluster-state", "new",
-            "--heartbeat-interval", "20", "--election-timeout", "200",
+            "--heartbeat-interval", str(self.heartbeat_ms), "--election-timeout", str(self.election_ms),
             # Progress notifications let idle watch caches advance (and bookmarks be fresh).
             "--experimental-watch-progress-notify-interval", "1s",
             "--logger", "zap", "--log-level", "warn",
         ]
 
-    def start(self, timeout_s: float = 20.0) -> None:
+    def start(self, timeout_s: float = 20.0, *, wait: bool = True) -> None:
         if self.running:
             return
         self.base_dir.mkdir(parents=True, exist_ok=True)
@@ -111,6 +115,11 @@ class EtcdProcess:
                                          stdin=subprocess.DEVNULL, start_new_session=True)
         finally:
             log.close()
+        if wait:
+            self.wait_healthy(timeout_s)
+
+    def wait_healthy(self, timeout_s: float = 20.0) -> None:
+        assert self.proc is not None, "start() first"
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -159,6 +168,46 @@ class EtcdProcess:
 
     def __enter__(self) -> EtcdProcess:
         self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.cleanup()
+
+
+class EtcdCluster:
+    """`size` etcd members on free ports in one temp dir (members[i].kill()/.start() to play
+    with failures; a restarted member rejoins with its data). `.urls` for --etcd-servers.
+    Context manager; `.cleanup()` kills every member and removes the dir."""
+
+    def __init__(self, size: int = 3) -> None:
+        self.base_dir = Path(tempfile.mkdtemp(prefix="kubelite-etcd-cluster-"))
+        ports = [(free_port(), free_port()) for _ in range(size)]
+        initial = ",".join(f"m{i}=http://127.0.0.1:{peer}" for i, (_, peer) in enumerate(ports))
+        self.members = [EtcdProcess(self.base_dir / f"m{i}", client_port=client, peer_port=peer, name=f"m{i}",
+                                    initial_cluster=initial, heartbeat_ms=100, election_ms=1000) for i, (client, peer) in enumerate(ports)]
+
+    @property
+    def urls(self) -> str:
+        return ",".join(m.url for m in self.members)
+
+    def start(self, timeout_s: float = 30.0) -> None:
+        for m in self.members:  # all at once: each waits for a quorum of its peers
+            m.start(wait=False)
+        for m in self.members:
+            m.wait_healthy(timeout_s)
+
+    def cleanup(self) -> None:
+        for m in self.members:
+            m.kill()
+        shutil.rmtree(self.base_dir, ignore_errors=True)
+
+    def __enter__(self) -> EtcdCluster:
+        try:
+            self.start()
+        except BaseException:
+            self.cleanup()
+            raise
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -1,4 +1,4 @@
-"""`Storage` on etcd v3 (aetcd 1.0.0 for the channel, raw KV/Watch gRPC stubs for the calls).
+"""`Storage` on etcd v3 (one grpc.aio channel over the endpoints, aetcd's generated KV/Watch stubs).
 
 Contract (see interface.py for the protocol):
 - Values are compact JSON without `metadata.resourceVersion`; every object returned carries
@@ -27,7 +27,11 @@ Contract (see interface.py for the protocol):
   always seen, at no etcd read (what admission needs on every pod create). Writes made through
   ANOTHER API server of the same etcd are seen once its watch delivers them (as Kubernetes'
   informer-based admission).
-- Only the first endpoint is used (kubelite runs a single etcd member).
+- Several endpoints (the members of one etcd cluster, `--etcd-servers a,b,c`): one gRPC channel
+  over all of them with round-robin balancing, as etcd's clientv3 balancer does. A member that
+  dies is skipped once its connection fails (requests in flight on it answer 503, which
+  clients retry); the watch caches' streams resume on a live member from their revision + 1.
+  Reads are linearizable (etcd's default), so any member answers with the cluster's state.
 """
 
 from __future__ import annotations
@@ -35,12 +39,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import ipaddress
 import logging
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 from urllib.parse import urlparse
 
-import aetcd
+import grpc
 from aetcd import rpc
 
 from apiserver.storage import keys
@@ -65,6 +71,25 @@ _CHANNEL_OPTIONS = {
 }
 
 
+def channel_target(endpoints: list[str]) -> tuple[str, bool]:
+    """The gRPC target for etcd endpoints, and whether it balances over several addresses.
+    One endpoint: `host:port`. Several: `ipv4:a:p,b:q` (names resolved here, once)."""
+    if not endpoints:
+        raise ValueError("no etcd endpoint given")
+    addrs: list[str] = []
+    for ep in endpoints:
+        url = urlparse(ep if "//" in ep else f"http://{ep}")
+        host, port = url.hostname or "127.0.0.1", url.port or 2379
+        if len(endpoints) == 1:
+            return f"{host}:{port}", False
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            host = str(socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_STREAM)[0][4][0])
+        addrs.append(f"{host}:{port}")
+    return "ipv4:" + ",".join(addrs), True
+
+
 def pod_node_name(obj: Obj) -> str:
     """Watch-cache index of pods: spec.nodeName ("" when unscheduled)."""
     return str((obj.get("spec") or {}).get("nodeName") or "")
@@ -78,7 +103,7 @@ DEFAULT_INDEXES: dict[str, IndexFn] = {"/registry/pods/": pod_node_name}
 class EtcdStorage:
     def __init__(
         self,
-        client: aetcd.Client,
+        channel: grpc.aio.Channel,
         *,
         timeout_s: float = 5.0,
         watch_cache_capacity: int = 10_000,
@@ -86,7 +111,7 @@ class EtcdStorage:
         watch_queue_size: int = 1_000,
         watch_indexes: dict[str, IndexFn] | None = None,
     ) -> None:
-        self._client = client
+        self._channel = channel
         self.timeout_s = timeout_s
         self.watch_cache_capacity = watch_cache_capacity
         self.bookmark_interval_s = bookmark_interval_s
@@ -95,30 +120,28 @@ class EtcdStorage:
         self._caches: dict[str, WatchCache] = {}
         self._written: dict[str, int] = {}  # collection/resource prefix -> latest write's revision
         self.fresh_wait_s = 2.0
-        assert client.channel is not None, "connect the client first"
-        self._kv = rpc.KVStub(client.channel)
-        self._watch = rpc.WatchStub(client.channel)
+        self._kv = rpc.KVStub(channel)
+        self._watch = rpc.WatchStub(channel)
 
     @classmethod
     async def connect(
         cls, endpoints: list[str], *, timeout_s: float = 5.0, **options: Any
     ) -> EtcdStorage:
-        """Open a channel to the first endpoint (`http://host:port` or `host:port`). Does not
-        need etcd to be up yet: calls raise ServiceUnavailable until it is."""
-        if not endpoints:
-            raise ValueError("no etcd endpoint given")
-        url = urlparse(endpoints[0] if "//" in endpoints[0] else f"http://{endpoints[0]}")
-        client = aetcd.Client(host=url.hostname or "127.0.0.1", port=url.port or 2379,
-                              timeout=timeout_s, options=dict(_CHANNEL_OPTIONS))
+        """Open a channel to the endpoints (`http://host:port` or `host:port`). Does not need
+        etcd to be up yet: calls raise ServiceUnavailable until it is."""
+        target, balanced = channel_target(endpoints)
+        opts: dict[str, int | str] = dict(_CHANNEL_OPTIONS)
+        if balanced:
+            opts["grpc.lb_policy_name"] = "round_robin"
         with etcd_errors("connect"):
-            await client.connect()
-        return cls(client, timeout_s=timeout_s, **options)
+            channel = rpc.insecure_channel(target, options=list(opts.items()))
+        return cls(channel, timeout_s=timeout_s, **options)
 
     async def close(self) -> None:
         for cache in list(self._caches.values()):
             await cache.stop()
         self._caches.clear()
-        await self._client.close()
+        await self._channel.close()
 
     # --- raw calls -----------------------------------------------------------------------
 
