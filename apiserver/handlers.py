@@ -27,7 +27,7 @@ from typing import Any
 from apiserver.admission import validation
 from apiserver.admission.namespace import check_namespace
 from apiserver.admission.policy import admit_limits
-from apiserver.admission.priority import admit_priority
+from apiserver.admission.priority import admit_priority, admit_priority_class
 from apiserver.admission.resourcequota import admit_quota
 from apiserver.admission.tolerations import add_default_tolerations
 from apiserver.admission.validation_batch import generate_job_selector
@@ -115,6 +115,8 @@ async def _admit_create(ctx: Ctx, cls: ResourceClass, obj: Obj, key: str, *,
         await check_namespace(ctx.storage, obj["metadata"]["namespace"])
     if cls.KIND == "Pod":  # Priority: priorityClassName -> spec.priority (403 for an unknown class)
         await admit_priority(ctx.storage, obj)
+    if cls.KIND == "PriorityClass":  # only one globalDefault (403)
+        await admit_priority_class(ctx.storage, obj)
     if not cls.NAMESPACED:
         return
     await admit_limits(ctx.storage, cls.KIND, cls.PLURAL, obj)  # LimitRanger: defaults, min/max (403)
@@ -309,6 +311,8 @@ async def write_update(ctx: Ctx, cls: ResourceClass, namespace: str | None, name
         if precondition_rv and precondition_rv != current["metadata"].get("resourceVersion"):
             raise conflict(cls, name)
         new = compute(current)
+        if cls.KIND == "PriorityClass":  # only one globalDefault (403), on updates and patches too
+            await admit_priority_class(ctx.storage, new)
         if cls.KIND == "Service":
             reservations.append(ctx.allocator.allocate(new, current))
         return new

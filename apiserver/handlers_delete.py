@@ -40,6 +40,7 @@ from apiserver.handlers_common import (
 from apiserver.selection import selection
 from machinery import errors
 from machinery.clock import format_time, now_rfc3339
+from machinery.models import SYSTEM_CLASSES
 
 _POLICIES = ("Orphan", "Foreground", "Background")
 
@@ -157,6 +158,10 @@ async def delete(ctx: Ctx, cls: ResourceClass, namespace: str | None, name: str,
     if cls.KIND == "Namespace" and name in IMMORTAL_NAMESPACES:
         raise errors.Forbidden(f'namespaces "{name}" is forbidden: this namespace may not be deleted',
                                name=name, kind="namespaces")
+    if cls.KIND == "PriorityClass" and name in SYSTEM_CLASSES:  # as Kubernetes' priorityclass REST
+        raise errors.Forbidden(f'priorityclasses.scheduling.k8s.io "{name}" is forbidden: this is a system '
+                               "priority class and cannot be deleted", name=name, kind="priorityclasses",
+                               group="scheduling.k8s.io")
     key = storage_key(cls, name, namespace)
     if cls.KIND == "Namespace" and not opts.dry_run:
         note_deleted(name)  # before the write: a create racing with it must read etcd

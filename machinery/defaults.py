@@ -71,6 +71,7 @@ from machinery.models import (
     PodSpec,
     PodStatus,
     PodTemplateSpec,
+    PriorityClass,
     Probe,
     ReplicaSet,
     ReplicationController,
@@ -423,6 +424,11 @@ def _default_status(obj: Resource) -> None:
         obj.status = status_type()  # type: ignore[attr-defined]
 
 
+def _default_priority_class(pc: PriorityClass) -> None:
+    if pc.preemptionPolicy is None:
+        pc.preemptionPolicy = "PreemptLowerPriority"  # SetDefaults_PriorityClass
+
+
 _DEFAULTERS: list[tuple[type[Any], Callable[[Any], None]]] = [
     (Pod, _default_pod), (LimitRange, _default_limit_range), (Service, _default_service),
     (EndpointSlice, _default_endpointslice), (ReplicaSet, _default_replicaset),
@@ -430,7 +436,7 @@ _DEFAULTERS: list[tuple[type[Any], Callable[[Any], None]]] = [
     (StatefulSet, _default_statefulset), (DaemonSet, _default_daemonset), (Job, _default_job),
     (CronJob, _default_cronjob), (Namespace, _default_namespace), (Secret, _default_secret),
     (Node, _default_node), (PersistentVolume, _default_storage), (PersistentVolumeClaim, _default_storage),
-    (StorageClass, _default_storage),
+    (StorageClass, _default_storage), (PriorityClass, _default_priority_class),
 ]
 
 

@@ -9,6 +9,12 @@ Contract: `await admit_priority(storage, pod)`:
 - a spec.priority given by the client that differs from the computed one is 403 `the integer
   value of priority (P) must not be provided in pod spec; priority admission controller
   computed V from the given PriorityClass name`.
+
+`await admit_priority_class(storage, pc, old=None)` on PriorityClass create and update (the
+priority plugin's validatePriorityClass): a class with globalDefault true while ANOTHER class
+already is the default is 403 `priorityclasses.scheduling.k8s.io "x" is forbidden:
+PriorityClass OTHER is already marked as default. Only one default can exist` (an update of
+the default class itself passes). Like Kubernetes, two concurrent creates may both pass.
 """
 
 from __future__ import annotations
@@ -49,4 +55,16 @@ async def admit_priority(storage: Storage, pod: Obj) -> None:
         spec["preemptionPolicy"] = spec.get("preemptionPolicy") or "PreemptLowerPriority"
 
 
-__all__ = ["admit_priority"]
+async def admit_priority_class(storage: Storage, pc: Obj) -> None:
+    if not pc.get("globalDefault"):
+        return
+    name = str((pc.get("metadata") or {}).get("name") or "")
+    for other in await fresh_list(storage, "priorityclasses"):
+        other_name = (other.get("metadata") or {}).get("name")
+        if other.get("globalDefault") and other_name != name:
+            raise errors.Forbidden(f'priorityclasses.scheduling.k8s.io "{name}" is forbidden: PriorityClass '
+                                   f"{other_name} is already marked as default. Only one default can exist",
+                                   name=name, kind="priorityclasses", group="scheduling.k8s.io")
+
+
+__all__ = ["admit_priority", "admit_priority_class"]

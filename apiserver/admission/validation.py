@@ -35,10 +35,11 @@ from apiserver.admission.validation_discovery import DISCOVERY_KINDS, validate_d
 from apiserver.admission.validation_kinds import validate_kind, validate_kind_update
 from apiserver.admission.validation_pod import validate_pod_spec, validate_pod_update
 from apiserver.admission.validation_quota import QUOTA_KINDS, validate_quota_kind
+from apiserver.admission.validation_scheduling import validate_priority_class
 from apiserver.admission.validation_storage import STORAGE_KINDS, validate_storage, validate_storage_update
 from machinery import errors
 from machinery.meta import ObjectMeta, Resource
-from machinery.models import Namespace, Pod, Service
+from machinery.models import Namespace, Pod, PriorityClass, Service
 from machinery.selectors import label_key_errors
 
 Cause = dict[str, str]
@@ -201,6 +202,8 @@ def validate(obj: Resource, old: Resource | None = None) -> list[Cause]:
         validate_quota_kind(errs, obj)
     elif isinstance(obj, DISCOVERY_KINDS):
         validate_discovery(errs, obj, old)
+    elif isinstance(obj, PriorityClass):
+        validate_priority_class(errs, obj, old if isinstance(old, PriorityClass) else None)
     else:
         validate_kind(errs, obj)
         if old is not None:

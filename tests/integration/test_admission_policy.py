@@ -339,3 +339,43 @@ def test_priority_class_resolution(kubectl: Kubectl, core: k8s.CoreV1Api, namesp
             'pods "lost" is forbidden: no PriorityClass with name nope was found'
     finally:
         kubectl("delete", "priorityclass", name, check=False)
+
+
+def test_priority_class_validation(kubectl: Kubectl, apiserver: ApiServerProcess) -> None:
+    api_client = k8s_config.new_client_from_config(config_file=apiserver.kubeconfig)
+    scheduling = k8s.SchedulingV1Api(api_client)
+    suffix = uuid.uuid4().hex[:6]
+    first, second = f"default-{suffix}", f"other-{suffix}"
+    try:
+        res = kubectl("create", "priorityclass", f"system-{suffix}", "--value=5", check=False)
+        assert res.returncode != 0
+        assert (f"priority class names with 'system-' prefix are reserved for system use only. error: "
+                f"system-{suffix} is not a known system priority class") in res.stderr
+        res = kubectl("create", "priorityclass", f"huge-{suffix}", "--value=1000000001", check=False)
+        assert "maximum allowed value of a user defined priority is 1000000000" in res.stderr
+        kubectl("create", "priorityclass", first, "--value=7", "--global-default=true")
+        created: Any = scheduling.read_priority_class(first)
+        assert created.preemption_policy == "PreemptLowerPriority"  # defaulted
+        body = {"metadata": {"name": second}, "value": 8, "globalDefault": True}
+        with pytest.raises(k8s.ApiException) as exc:
+            scheduling.create_priority_class(body)  # type: ignore[arg-type]
+        assert exc.value.status == 403
+        assert json.loads(exc.value.body or "")["message"] == (
+            f'priorityclasses.scheduling.k8s.io "{second}" is forbidden: PriorityClass {first} is already '
+            "marked as default. Only one default can exist")
+        scheduling.create_priority_class({**body, "globalDefault": False})  # type: ignore[arg-type]
+        res = kubectl("patch", "priorityclass", second, "-p", '{"globalDefault": true}', check=False)
+        assert res.returncode != 0 and "Only one default can exist" in res.stderr
+        kubectl("patch", "priorityclass", first, "-p", '{"description": "still the default"}')
+        with pytest.raises(k8s.ApiException) as exc:
+            scheduling.patch_priority_class(second, {"value": 9})
+        assert exc.value.status == 422
+        assert "value: Forbidden: may not be changed in an update." in json.loads(exc.value.body or "")["message"]
+        res = kubectl("delete", "priorityclass", "system-node-critical", check=False)
+        assert res.returncode != 0
+        assert "this is a system priority class and cannot be deleted" in res.stderr
+        assert kubectl("get", "priorityclass", "system-node-critical", "-o", "name").stdout.strip() == \
+            "priorityclass.scheduling.k8s.io/system-node-critical"
+    finally:
+        kubectl("delete", "priorityclass", first, second, "--ignore-not-found", check=False)
+        api_client.close()
