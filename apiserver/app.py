@@ -32,12 +32,14 @@ from starlette.types import Receive, Scope, Send
 
 from apiserver import exec_ws
 from apiserver.allocator import ServiceAllocator
+from apiserver.auth import bootstrappolicy
+from apiserver.auth.authz_runtime import Authorization, parse_modes
 from apiserver.bootstrap import ensure_initial_objects, recover_allocator
 from apiserver.config import ApiServerConfig
 from apiserver.discovery import Discovery, version_info
 from apiserver.handlers_common import Ctx
 from apiserver.openapi import OpenApi, docs_page
-from apiserver.responses import error_response, install_error_handlers, json_response
+from apiserver.responses import error_response, install_error_handlers, json_response, log_rejected
 from apiserver.routes import ApiRoutes
 from apiserver.routing import Dispatcher
 from apiserver.storage import EtcdStorage, Storage, keys
@@ -64,6 +66,8 @@ async def _start_background(ctx: Ctx, kinds: Sequence[type[Resource]]) -> None:
             ctx.allocator_ready = True
             if ctx.config.bootstrap:
                 await ensure_initial_objects(ctx)
+                if ctx.authorization is not None and "RBAC" in ctx.authorization.modes:
+                    await bootstrappolicy.reconcile(ctx)
             start = getattr(ctx.storage, "start_watch_caches", None)
             if start is not None:
                 await start(sorted({keys.collection_prefix(c.PLURAL) for c in kinds}))
@@ -77,12 +81,28 @@ async def _start_background(ctx: Ctx, kinds: Sequence[type[Resource]]) -> None:
         await asyncio.sleep(backoff_s)
 
 
+async def _refuse(err: errors.ApiError, scope: Scope, receive: Receive, send: Send) -> None:
+    """Answer a request authorization refused (a WebSocket is closed with policy violation)."""
+    if scope["type"] == "websocket":
+        await receive()  # websocket.connect
+        await send({"type": "websocket.close", "code": 1008, "reason": err.message[:120]})
+        return
+    log_rejected(scope.get("method", ""), scope.get("path", ""), err)
+    await error_response(err)(scope, receive, send)
+
+
 class _App(FastAPI):
     """FastAPI, with plain routes run straight from the routing table (see routing.py)."""
 
     dispatcher: Dispatcher | None = None
+    authorization: Authorization | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.authorization is not None and scope["type"] in ("http", "websocket"):
+            denied = await self.authorization.check(scope)
+            if denied is not None:
+                await _refuse(denied, scope, receive, send)
+                return
         if self.dispatcher is not None and await self.dispatcher.handle(scope, receive, send):
             return
         try:
@@ -104,9 +124,10 @@ def create_app(
 ) -> FastAPI:
     config = config or ApiServerConfig()
     kind_list = list(kinds if kinds is not None else registry.ALL_KINDS)
+    authorization = Authorization(parse_modes(config.authorization_mode))
     ctx = Ctx(storage=storage if storage is not None else _NotConnected(),
               allocator=ServiceAllocator(config.service_cluster_ip_range, config.service_node_port_range),
-              config=config)
+              config=config, authorization=authorization)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -117,12 +138,17 @@ def create_app(
                 watch_cache_capacity=config.watch_cache_capacity,
                 bookmark_interval_s=config.bookmark_interval_s)
         task = asyncio.create_task(_start_background(ctx, kind_list), name="apiserver start-up")
+        authz_task = (asyncio.create_task(authorization.run(ctx), name="authorization caches")
+                      if authorization.uses_caches else None)
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for t in (task, authz_task):
+                if t is None:
+                    continue
+                t.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await t
             if own:
                 await ctx.storage.close()
             log.info("API server stopped")
@@ -174,4 +200,5 @@ def create_app(
     discovery = Discovery(kind_list, f"{config.bind_address}:{config.port}")
     app.router.routes.extend(ApiRoutes(ctx, kind_list, discovery).routes())
     app.dispatcher = Dispatcher(app)
+    app.authorization = authorization
     return app

@@ -32,6 +32,7 @@ from apiserver.admission.resourcequota import admit_quota
 from apiserver.admission.tolerations import add_default_tolerations
 from apiserver.admission.validation_batch import generate_job_selector
 from apiserver.allocator import Reservation
+from apiserver.auth.authz_runtime import admit_by_requester
 from apiserver.handlers_common import (
     Ctx,
     Obj,
@@ -140,6 +141,7 @@ async def create(ctx: Ctx, cls: ResourceClass, namespace: str | None, body: Obj,
     _prepare_create_kind(cls, body)
     obj = prepare(cls, body)
     key = storage_key(cls, name, obj["metadata"].get("namespace"))
+    admit_by_requester(cls.KIND, name, obj)  # NodeRestriction: before anything is charged
     if cls.KIND == "Service" and not ctx.allocator_ready:  # before admission charges any quota
         raise errors.ServiceUnavailable("the service IP allocator is starting; retry shortly",
                                         retry_after_s=1)

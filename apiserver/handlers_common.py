@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 
@@ -30,6 +30,9 @@ from apiserver.storage import Storage, keys
 from machinery import errors
 from machinery.defaults import apply_defaults
 from machinery.meta import Resource
+
+if TYPE_CHECKING:
+    from apiserver.auth.authz_runtime import Authorization
 
 Obj = dict[str, Any]
 ResourceClass = type[Resource]
@@ -44,6 +47,8 @@ class Ctx:
     """Set once start-up (allocator recovery, bootstrap, watch caches) finished."""
     allocator_ready: bool = False
     """Set once the allocator was rebuilt from the stored Services (creates wait for it)."""
+    authorization: Authorization | None = None
+    """The authorizers and their caches (apiserver/auth/authz_runtime.py); None in unit tests."""
 
 
 # --- names and errors ----------------------------------------------------------------------

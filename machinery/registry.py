@@ -21,6 +21,8 @@ from typing import Any
 from machinery.meta import Resource
 from machinery.models import (
     Binding,
+    ClusterRole,
+    ClusterRoleBinding,
     ConfigMap,
     ControllerRevision,
     CronJob,
@@ -43,6 +45,8 @@ from machinery.models import (
     ReplicaSet,
     ReplicationController,
     ResourceQuota,
+    Role,
+    RoleBinding,
     Scale,
     Secret,
     Service,
@@ -55,6 +59,7 @@ ALL_KINDS: list[type[Resource]] = [
     ReplicaSet, Deployment, StatefulSet, DaemonSet, Job, CronJob, Lease, ControllerRevision,
     PersistentVolume, PersistentVolumeClaim, StorageClass, ReplicationController,
     LimitRange, ResourceQuota, PodDisruptionBudget, PriorityClass, EndpointSlice,
+    Role, ClusterRole, RoleBinding, ClusterRoleBinding,
 ]
 SUBRESOURCE_KINDS: list[type[Resource]] = [Binding, Scale, Eviction]
 

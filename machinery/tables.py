@@ -20,7 +20,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from machinery import tables_storage
+from machinery import tables_rbac, tables_storage
 from machinery.tablecells import (
     NONE,
     Layout,
@@ -304,6 +304,7 @@ LAYOUTS: dict[str, Layout] = {
     "Lease": Layout(["HOLDER", "AGE"], [], with_age(lambda o: spec_of(o).get("holderIdentity") or "")),
 }
 LAYOUTS.update(tables_storage.LAYOUTS)
+LAYOUTS.update(tables_rbac.LAYOUTS)
 GENERIC = Layout(["AGE"], [], with_age())
 
 

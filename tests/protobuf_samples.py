@@ -101,6 +101,17 @@ SAMPLES: dict[str, dict[str, Any]] = {
                      "volumeBindingMode": "WaitForFirstConsumer", "allowVolumeExpansion": False,
                      "parameters": {"a": "b"}},
     "ResourceQuota": {"spec": {"hard": {"pods": "10", "requests.cpu": "2"}}},
+    "Role": {"rules": [{"verbs": ["get", "list"], "apiGroups": [""], "resources": ["pods", "pods/log"],
+                        "resourceNames": ["a"]}]},
+    "ClusterRole": {"rules": [{"verbs": ["get"], "nonResourceURLs": ["/healthz"]}],
+                    "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {"agg": "pb"}}]}},
+    "RoleBinding": {"roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "r"},
+                    "subjects": [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "alice"},
+                                 {"kind": "ServiceAccount", "name": "default", "namespace": "default"}]},
+    "ClusterRoleBinding": {"roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                                       "name": "view"},
+                           "subjects": [{"kind": "Group", "apiGroup": "rbac.authorization.k8s.io",
+                                         "name": "devs"}]},
 }
 
 

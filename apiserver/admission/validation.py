@@ -36,6 +36,7 @@ from apiserver.admission.validation_kinds import validate_kind, validate_kind_up
 from apiserver.admission.validation_pod import validate_pod_spec, validate_pod_update
 from apiserver.admission.validation_quota import QUOTA_KINDS, validate_quota_kind
 from apiserver.admission.validation_scheduling import validate_priority_class
+from apiserver.admission.validation_rbac import RBAC_KINDS, rbac_name_errors, validate_rbac
 from apiserver.admission.validation_storage import STORAGE_KINDS, validate_storage, validate_storage_update
 from machinery import errors
 from machinery.meta import ObjectMeta, Resource
@@ -140,6 +141,8 @@ def _name_errors(cls: type[Resource], name: str) -> list[str]:
         return dns1035_label_errors(name)
     if issubclass(cls, Namespace):
         return dns1123_label_errors(name)
+    if issubclass(cls, RBAC_KINDS):
+        return rbac_name_errors(name)
     return dns1123_subdomain_errors(name)
 
 
@@ -204,6 +207,8 @@ def validate(obj: Resource, old: Resource | None = None) -> list[Cause]:
         validate_discovery(errs, obj, old)
     elif isinstance(obj, PriorityClass):
         validate_priority_class(errs, obj, old if isinstance(old, PriorityClass) else None)
+    elif isinstance(obj, RBAC_KINDS):
+        validate_rbac(errs, obj, old)
     else:
         validate_kind(errs, obj)
         if old is not None:

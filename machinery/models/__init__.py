@@ -43,6 +43,8 @@ from machinery.models.policy import *  # noqa: F403
 from machinery.models.policy import __all__ as _policy
 from machinery.models.quota import *  # noqa: F403
 from machinery.models.quota import __all__ as _quota
+from machinery.models.rbac import *  # noqa: F403
+from machinery.models.rbac import __all__ as _rbac
 from machinery.models.replicationcontroller import *  # noqa: F403
 from machinery.models.replicationcontroller import __all__ as _replicationcontroller
 from machinery.models.scheduling import *  # noqa: F403
@@ -59,5 +61,5 @@ __all__ = [
     "LocalObjectReference", "ObjectMeta", "ObjectReference", "OwnerReference", "Quantity",
     "Resource", "ResourceList", "StrictModel",
     *_apps, *_batch, *_container, *_coordination, *_core_misc, *_node, *_pod, *_service,
-    *_storage, *_subresources, *_replicationcontroller, *_quota, *_policy, *_scheduling, *_discovery,
+    *_storage, *_subresources, *_replicationcontroller, *_quota, *_policy, *_scheduling, *_discovery, *_rbac,
 ]

@@ -52,6 +52,13 @@ EXTRA_MANIFESTS: dict[str, dict[str, Any]] = {
     "Lease": {"spec": {"holderIdentity": "h", "leaseDurationSeconds": 40}},
     "StorageClass": {"provisioner": "example.com/p"},
     "ControllerRevision": {"revision": 1, "data": {}},
+    "Role": {"rules": [{"verbs": ["get"], "apiGroups": [""], "resources": ["pods"]}]},
+    "ClusterRole": {"rules": [{"verbs": ["get"], "nonResourceURLs": ["/healthz"]}]},
+    "RoleBinding": {"roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "r"},
+                    "subjects": [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "u"}]},
+    "ClusterRoleBinding": {"roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                                       "name": "view"},
+                           "subjects": [{"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": "g"}]},
 }
 NS = "fuzz"
 SEL_NS = "fuzz-selectors"
