@@ -32,7 +32,7 @@ from starlette.types import Receive, Scope, Send
 
 from apiserver import exec_ws
 from apiserver.allocator import ServiceAllocator
-from apiserver.auth import bootstrappolicy
+from apiserver.auth import bootstrappolicy, reviews
 from apiserver.auth.authz_runtime import Authorization, parse_modes
 from apiserver.bootstrap import ensure_initial_objects, recover_allocator
 from apiserver.config import ApiServerConfig
@@ -79,6 +79,15 @@ async def _start_background(ctx: Ctx, kinds: Sequence[type[Resource]]) -> None:
         except Exception:
             log.exception("start-up failed; retrying in %.1fs", backoff_s)
         await asyncio.sleep(backoff_s)
+
+
+async def _cancel(*tasks: asyncio.Task[None] | None) -> None:
+    for t in tasks:
+        if t is None:
+            continue
+        t.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await t
 
 
 async def _refuse(err: errors.ApiError, scope: Scope, receive: Receive, send: Send) -> None:
@@ -143,12 +152,7 @@ def create_app(
         try:
             yield
         finally:
-            for t in (task, authz_task):
-                if t is None:
-                    continue
-                t.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await t
+            await _cancel(task, authz_task)
             if own:
                 await ctx.storage.close()
             log.info("API server stopped")
@@ -197,7 +201,8 @@ def create_app(
     app.include_router(exec_ws.router)
     for router in extra_routers:
         app.include_router(router)
-    discovery = Discovery(kind_list, f"{config.bind_address}:{config.port}")
+    discovery = Discovery([*kind_list, *registry.REVIEW_KINDS], f"{config.bind_address}:{config.port}")
+    app.router.routes.extend(reviews.routes(ctx))
     app.router.routes.extend(ApiRoutes(ctx, kind_list, discovery).routes())
     app.dispatcher = Dispatcher(app)
     app.authorization = authorization

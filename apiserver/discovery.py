@@ -56,11 +56,16 @@ def aggregated_type(accept: str) -> str | None:
     return None
 
 
+def _verbs(cls: type[Resource]) -> list[str]:
+    """A kind's verbs: all of them, or its `VERBS` (the create-only reviews)."""
+    return list(getattr(cls, "VERBS", _VERBS))
+
+
 def _aggregated_resource(cls: type[Resource]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "resource": cls.PLURAL, "responseKind": {"group": cls.GROUP, "version": cls.VERSION, "kind": cls.KIND},
         "scope": "Namespaced" if cls.NAMESPACED else "Cluster",
-        "singularResource": cls.SINGULAR or cls.KIND.lower(), "verbs": list(_VERBS)}
+        "singularResource": cls.SINGULAR or cls.KIND.lower(), "verbs": _verbs(cls)}
     if cls.SHORT_NAMES:
         out["shortNames"] = list(cls.SHORT_NAMES)
     if cls.CATEGORIES:
@@ -88,7 +93,7 @@ def version_info() -> dict[str, str]:
 def _resource_entries(cls: type[Resource]) -> list[dict[str, Any]]:
     main: dict[str, Any] = {
         "name": cls.PLURAL, "singularName": cls.SINGULAR or cls.KIND.lower(),
-        "namespaced": cls.NAMESPACED, "kind": cls.KIND, "verbs": list(_VERBS),
+        "namespaced": cls.NAMESPACED, "kind": cls.KIND, "verbs": _verbs(cls),
         "storageVersionHash": "",
     }
     if cls.SHORT_NAMES:

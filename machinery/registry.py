@@ -35,6 +35,7 @@ from machinery.models import (
     Job,
     Lease,
     LimitRange,
+    LocalSubjectAccessReview,
     Namespace,
     Node,
     PersistentVolume,
@@ -49,9 +50,11 @@ from machinery.models import (
     RoleBinding,
     Scale,
     Secret,
+    SelfSubjectAccessReview,
     Service,
     StatefulSet,
     StorageClass,
+    SubjectAccessReview,
 )
 
 ALL_KINDS: list[type[Resource]] = [
@@ -62,6 +65,8 @@ ALL_KINDS: list[type[Resource]] = [
     Role, ClusterRole, RoleBinding, ClusterRoleBinding,
 ]
 SUBRESOURCE_KINDS: list[type[Resource]] = [Binding, Scale, Eviction]
+REVIEW_KINDS: list[type[Resource]] = [SubjectAccessReview, SelfSubjectAccessReview, LocalSubjectAccessReview]
+"""Create-only kinds answered without storage (discovery lists them; their routes are their own)."""
 
 
 def _group_of(api_version: str) -> tuple[str, str]:
@@ -71,7 +76,7 @@ def _group_of(api_version: str) -> tuple[str, str]:
 
 def by_kind(kind: str, api_version: str | None = None) -> type[Resource]:
     """The model of `kind` (exact Kind spelling), optionally in `api_version` ("apps/v1")."""
-    for cls in [*ALL_KINDS, *SUBRESOURCE_KINDS]:
+    for cls in [*ALL_KINDS, *SUBRESOURCE_KINDS, *REVIEW_KINDS]:
         if kind != cls.KIND:
             continue
         if api_version is None or cls.api_version() == api_version:

@@ -25,7 +25,7 @@ def _binding(o: Obj, wide: bool, at: datetime) -> list[str]:
         return ", ".join(
             (f"{s.get('namespace', '')}/{s.get('name', '')}" if kind == "ServiceAccount" else str(s.get("name", "")))
             for s in subjects if s.get("kind") == kind)
-    return row + [names("User"), names("Group"), names("ServiceAccount")]
+    return [*row, names("User"), names("Group"), names("ServiceAccount")]
 
 
 LAYOUTS: dict[str, Layout] = {

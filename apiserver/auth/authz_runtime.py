@@ -26,11 +26,19 @@ import asyncio
 import contextlib
 import contextvars
 import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, MutableMapping
+from typing import TYPE_CHECKING, Any, cast
 
 from apiserver.auth import aggregation
-from apiserver.auth.authz import AlwaysAllow, AlwaysDeny, Authorizer, Decision, Union, forbidden, request_attributes
+from apiserver.auth.authz import (
+    AlwaysAllow,
+    AlwaysDeny,
+    Authorizer,
+    Decision,
+    Union,
+    forbidden,
+    request_attributes,
+)
 from apiserver.auth.node import NodeAuthorizer, NodeGraph, admit_node_create, node_restriction
 from apiserver.auth.rbac import PolicyIndex, RbacAuthorizer
 from apiserver.auth.user import RequestAttributes, user_of
@@ -173,8 +181,8 @@ class Authorization:
         except TimeoutError:
             raise errors.ServiceUnavailable("the authorization caches are not synced yet", retry_after_s=1) from None
 
-    async def check(self, scope: dict[str, Any]) -> errors.ApiError | None:
-        user = user_of(scope)
+    async def check(self, scope: MutableMapping[str, Any]) -> errors.ApiError | None:
+        user = user_of(cast(dict[str, Any], scope))
         if user is None:
             return None
         # A WebSocket upgrade (exec, attach, port-forward) asks to create, as Kubernetes checks

@@ -50,39 +50,41 @@ def node_name(user: UserInfo) -> str | None:
     return user.name[len(NODE_PREFIX):]
 
 
+def _volume_references(pod: Obj, volumes: list[Obj]) -> set[tuple[str, str]]:
+    refs: set[tuple[str, str]] = set()
+    for v in volumes:
+        refs.add(("secret", str((v.get("secret") or {}).get("secretName") or "")))
+        refs.add(("configmap", str((v.get("configMap") or {}).get("name") or "")))
+        refs.add(("pvc", str((v.get("persistentVolumeClaim") or {}).get("claimName") or "")))
+        if v.get("ephemeral"):
+            refs.add(("pvc", f"{(pod.get('metadata') or {}).get('name', '')}-{v.get('name', '')}"))
+        for src in (v.get("projected") or {}).get("sources") or []:
+            refs.add(("secret", str((src.get("secret") or {}).get("name") or "")))
+            refs.add(("configmap", str((src.get("configMap") or {}).get("name") or "")))
+    return refs
+
+
+def _container_references(containers: list[Obj]) -> set[tuple[str, str]]:
+    refs: set[tuple[str, str]] = set()
+    for c in containers:
+        for env in c.get("env") or []:
+            vf = env.get("valueFrom") or {}
+            refs.add(("secret", str((vf.get("secretKeyRef") or {}).get("name") or "")))
+            refs.add(("configmap", str((vf.get("configMapKeyRef") or {}).get("name") or "")))
+        for ef in c.get("envFrom") or []:
+            refs.add(("secret", str((ef.get("secretRef") or {}).get("name") or "")))
+            refs.add(("configmap", str((ef.get("configMapRef") or {}).get("name") or "")))
+    return refs
+
+
 def pod_references(pod: Obj) -> set[tuple[str, str]]:
     """(type, name) of the secrets, configmaps, PVCs and ServiceAccount the pod uses."""
     spec = pod.get("spec") or {}
     refs: set[tuple[str, str]] = {("serviceaccount", str(spec.get("serviceAccountName") or "default"))}
-    for s in spec.get("imagePullSecrets") or []:
-        refs.add(("secret", str(s.get("name") or "")))
-    for v in spec.get("volumes") or []:
-        if (v.get("secret") or {}).get("secretName"):
-            refs.add(("secret", v["secret"]["secretName"]))
-        if (v.get("configMap") or {}).get("name"):
-            refs.add(("configmap", v["configMap"]["name"]))
-        if (v.get("persistentVolumeClaim") or {}).get("claimName"):
-            refs.add(("pvc", v["persistentVolumeClaim"]["claimName"]))
-        if v.get("ephemeral"):
-            refs.add(("pvc", f"{(pod.get('metadata') or {}).get('name', '')}-{v.get('name', '')}"))
-        for src in (v.get("projected") or {}).get("sources") or []:
-            if (src.get("secret") or {}).get("name"):
-                refs.add(("secret", src["secret"]["name"]))
-            if (src.get("configMap") or {}).get("name"):
-                refs.add(("configmap", src["configMap"]["name"]))
-    for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or []),
-              *(spec.get("ephemeralContainers") or [])]:
-        for env in c.get("env") or []:
-            vf = env.get("valueFrom") or {}
-            if (vf.get("secretKeyRef") or {}).get("name"):
-                refs.add(("secret", vf["secretKeyRef"]["name"]))
-            if (vf.get("configMapKeyRef") or {}).get("name"):
-                refs.add(("configmap", vf["configMapKeyRef"]["name"]))
-        for ef in c.get("envFrom") or []:
-            if (ef.get("secretRef") or {}).get("name"):
-                refs.add(("secret", ef["secretRef"]["name"]))
-            if (ef.get("configMapRef") or {}).get("name"):
-                refs.add(("configmap", ef["configMapRef"]["name"]))
+    refs |= {("secret", str(s.get("name") or "")) for s in spec.get("imagePullSecrets") or []}
+    refs |= _volume_references(pod, spec.get("volumes") or [])
+    refs |= _container_references([*(spec.get("initContainers") or []), *(spec.get("containers") or []),
+                                   *(spec.get("ephemeralContainers") or [])])
     return {r for r in refs if r[1]}
 
 
@@ -159,7 +161,7 @@ class NodeAuthorizer:
     def __init__(self, graph: NodeGraph) -> None:
         self.graph = graph
 
-    def authorize(self, attrs: RequestAttributes) -> tuple[Decision, str]:  # noqa: C901 - one case per resource, as Kubernetes' switch
+    def authorize(self, attrs: RequestAttributes) -> tuple[Decision, str]:
         node = node_name(attrs.user)
         if node is None:
             return Decision.NO_OPINION, ""

@@ -53,10 +53,7 @@ class Rule:
 
 
 def _url_matches(urls: Iterable[str], path: str) -> bool:
-    for url in urls:
-        if url == "*" or url == path or (url.endswith("*") and path.startswith(url[:-1])):
-            return True
-    return False
+    return any(url in ("*", path) or (url.endswith("*") and path.startswith(url[:-1])) for url in urls)
 
 
 def rule_allows(rule: Rule, attrs: RequestAttributes) -> bool:

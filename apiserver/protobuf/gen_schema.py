@@ -47,6 +47,8 @@ PACKAGES: list[tuple[str, str, str]] = [
     ("api", "discovery/v1", "discovery.v1"),
     ("api", "scheduling/v1", "scheduling.v1"),
     ("api", "events/v1", "events.v1"),
+    ("api", "authorization/v1", "authorization.v1"),
+    ("api", "authentication/v1", "authentication.v1"),
 ]
 
 # Field flags, as in schema_data.py.

@@ -194,6 +194,144 @@ SCHEMA: dict[str, tuple[tuple[int, str, str, int], ...]] = {
         (1, "type", "string", 4),
         (2, "rollingUpdate", "apps.v1.RollingUpdateStatefulSetStrategy", 6),
     ),
+    "authentication.v1.AttestationValue": (
+        (1, "items", "string", 1),
+    ),
+    "authentication.v1.BoundObjectReference": (
+        (1, "kind", "string", 4),
+        (2, "apiVersion", "string", 4),
+        (3, "name", "string", 4),
+        (4, "uid", "string", 4),
+    ),
+    "authentication.v1.ExtraValue": (
+        (1, "items", "string", 1),
+    ),
+    "authentication.v1.SelfSubjectReview": (
+        (1, "metadata", "meta.v1.ObjectMeta", 4),
+        (2, "status", "authentication.v1.SelfSubjectReviewStatus", 4),
+    ),
+    "authentication.v1.SelfSubjectReviewStatus": (
+        (1, "userInfo", "authentication.v1.UserInfo", 4),
+    ),
+    "authentication.v1.TokenRequest": (
+        (1, "metadata", "meta.v1.ObjectMeta", 4),
+        (2, "spec", "authentication.v1.TokenRequestSpec", 0),
+        (3, "status", "authentication.v1.TokenRequestStatus", 4),
+    ),
+    "authentication.v1.TokenRequestSpec": (
+        (1, "audiences", "string", 1),
+        (4, "expirationSeconds", "int64", 2),
+        (3, "boundObjectRef", "authentication.v1.BoundObjectReference", 2),
+        (5, "attestations", "map<string,authentication.v1.AttestationValue>", 4),
+    ),
+    "authentication.v1.TokenRequestStatus": (
+        (1, "token", "string", 0),
+        (2, "expirationTimestamp", "meta.v1.Time", 0),
+    ),
+    "authentication.v1.TokenReview": (
+        (1, "metadata", "meta.v1.ObjectMeta", 4),
+        (2, "spec", "authentication.v1.TokenReviewSpec", 0),
+        (3, "status", "authentication.v1.TokenReviewStatus", 4),
+    ),
+    "authentication.v1.TokenReviewSpec": (
+        (1, "token", "string", 4),
+        (2, "audiences", "string", 5),
+    ),
+    "authentication.v1.TokenReviewStatus": (
+        (1, "authenticated", "bool", 4),
+        (2, "user", "authentication.v1.UserInfo", 4),
+        (4, "audiences", "string", 5),
+        (3, "error", "string", 4),
+    ),
+    "authentication.v1.UserInfo": (
+        (1, "username", "string", 4),
+        (2, "uid", "string", 4),
+        (3, "groups", "string", 5),
+        (4, "extra", "map<string,authentication.v1.ExtraValue>", 4),
+    ),
+    "authorization.v1.ExtraValue": (
+        (1, "items", "string", 1),
+    ),
+    "authorization.v1.FieldSelectorAttributes": (
+        (1, "rawSelector", "string", 4),
+        (2, "requirements", "meta.v1.FieldSelectorRequirement", 5),
+    ),
+    "authorization.v1.LabelSelectorAttributes": (
+        (1, "rawSelector", "string", 4),
+        (2, "requirements", "meta.v1.LabelSelectorRequirement", 5),
+    ),
+    "authorization.v1.LocalSubjectAccessReview": (
+        (1, "metadata", "meta.v1.ObjectMeta", 4),
+        (2, "spec", "authorization.v1.SubjectAccessReviewSpec", 0),
+        (3, "status", "authorization.v1.SubjectAccessReviewStatus", 4),
+    ),
+    "authorization.v1.NonResourceAttributes": (
+        (1, "path", "string", 4),
+        (2, "verb", "string", 4),
+    ),
+    "authorization.v1.NonResourceRule": (
+        (1, "verbs", "string", 1),
+        (2, "nonResourceURLs", "string", 5),
+    ),
+    "authorization.v1.ResourceAttributes": (
+        (1, "namespace", "string", 4),
+        (2, "verb", "string", 4),
+        (3, "group", "string", 4),
+        (4, "version", "string", 4),
+        (5, "resource", "string", 4),
+        (6, "subresource", "string", 4),
+        (7, "name", "string", 4),
+        (8, "fieldSelector", "authorization.v1.FieldSelectorAttributes", 6),
+        (9, "labelSelector", "authorization.v1.LabelSelectorAttributes", 6),
+    ),
+    "authorization.v1.ResourceRule": (
+        (1, "verbs", "string", 1),
+        (2, "apiGroups", "string", 5),
+        (3, "resources", "string", 5),
+        (4, "resourceNames", "string", 5),
+    ),
+    "authorization.v1.SelfSubjectAccessReview": (
+        (1, "metadata", "meta.v1.ObjectMeta", 4),
+        (2, "spec", "authorization.v1.SelfSubjectAccessReviewSpec", 0),
+        (3, "status", "authorization.v1.SubjectAccessReviewStatus", 4),
+    ),
+    "authorization.v1.SelfSubjectAccessReviewSpec": (
+        (1, "resourceAttributes", "authorization.v1.ResourceAttributes", 6),
+        (2, "nonResourceAttributes", "authorization.v1.NonResourceAttributes", 6),
+    ),
+    "authorization.v1.SelfSubjectRulesReview": (
+        (1, "metadata", "meta.v1.ObjectMeta", 4),
+        (2, "spec", "authorization.v1.SelfSubjectRulesReviewSpec", 0),
+        (3, "status", "authorization.v1.SubjectRulesReviewStatus", 4),
+    ),
+    "authorization.v1.SelfSubjectRulesReviewSpec": (
+        (1, "namespace", "string", 4),
+    ),
+    "authorization.v1.SubjectAccessReview": (
+        (1, "metadata", "meta.v1.ObjectMeta", 4),
+        (2, "spec", "authorization.v1.SubjectAccessReviewSpec", 0),
+        (3, "status", "authorization.v1.SubjectAccessReviewStatus", 4),
+    ),
+    "authorization.v1.SubjectAccessReviewSpec": (
+        (1, "resourceAttributes", "authorization.v1.ResourceAttributes", 6),
+        (2, "nonResourceAttributes", "authorization.v1.NonResourceAttributes", 6),
+        (3, "user", "string", 4),
+        (4, "groups", "string", 5),
+        (5, "extra", "map<string,authorization.v1.ExtraValue>", 4),
+        (6, "uid", "string", 4),
+    ),
+    "authorization.v1.SubjectAccessReviewStatus": (
+        (1, "allowed", "bool", 0),
+        (4, "denied", "bool", 4),
+        (2, "reason", "string", 4),
+        (3, "evaluationError", "string", 4),
+    ),
+    "authorization.v1.SubjectRulesReviewStatus": (
+        (1, "resourceRules", "authorization.v1.ResourceRule", 1),
+        (2, "nonResourceRules", "authorization.v1.NonResourceRule", 1),
+        (3, "incomplete", "bool", 0),
+        (4, "evaluationError", "string", 4),
+    ),
     "autoscaling.v1.ContainerResourceMetricSource": (
         (1, "name", "string", 0),
         (2, "targetAverageUtilization", "int32", 6),

@@ -25,6 +25,8 @@ from machinery.models._base import (
 )
 from machinery.models.apps import *  # noqa: F403
 from machinery.models.apps import __all__ as _apps
+from machinery.models.authorization import *  # noqa: F403
+from machinery.models.authorization import __all__ as _authorization
 from machinery.models.batch import *  # noqa: F403
 from machinery.models.batch import __all__ as _batch
 from machinery.models.container import *  # noqa: F403
@@ -62,4 +64,5 @@ __all__ = [
     "Resource", "ResourceList", "StrictModel",
     *_apps, *_batch, *_container, *_coordination, *_core_misc, *_node, *_pod, *_service,
     *_storage, *_subresources, *_replicationcontroller, *_quota, *_policy, *_scheduling, *_discovery, *_rbac,
+    *_authorization,
 ]

@@ -26,7 +26,7 @@ RBAC_GROUP = "rbac.authorization.k8s.io"
 
 
 class PolicyRule(StrictModel):
-    verbs: list[str] = []
+    verbs: list[str] | None = None
     apiGroups: list[str] | None = None
     resources: list[str] | None = None
     resourceNames: list[str] | None = None

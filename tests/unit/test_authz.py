@@ -197,7 +197,7 @@ def test_aggregation_unions_matching_roles() -> None:
         {"matchLabels": {"rbac.authorization.k8s.io/aggregate-to-admin": "true"}}]}}
     r1 = {"verbs": ["get"], "apiGroups": [""], "resources": ["pods"]}
     r2 = {"verbs": ["create"], "apiGroups": [""], "resources": ["pods"]}
-    roles = [agg,
+    roles: list[dict[str, Any]] = [agg,
              {"metadata": {"name": "a", "labels": {"rbac.authorization.k8s.io/aggregate-to-admin": "true"}},
               "rules": [r1]},
              {"metadata": {"name": "b", "labels": {"rbac.authorization.k8s.io/aggregate-to-admin": "true"}},

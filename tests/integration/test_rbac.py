@@ -1,0 +1,146 @@
+"""RBAC on a real API server and etcd (`--authorization-mode Node,RBAC`): the bootstrap policy
+is reconciled at start, aggregated ClusterRoles are filled and follow new labelled roles, and
+SubjectAccessReviews answer from the watch-fed caches as bindings, roles and pods change
+(RBAC for users and ServiceAccounts, the Node authorizer for kubelets)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.conftest import ApiServerProcess
+from tests.support import EtcdProcess
+
+SAR = "/apis/authorization.k8s.io/v1/subjectaccessreviews"
+
+
+@pytest.fixture(scope="module")
+def rbac_server() -> Iterator[ApiServerProcess]:
+    with EtcdProcess(name="kubelite-rbac") as etcd:
+        server = ApiServerProcess(etcd.url, extra_args=("--authorization-mode", "Node,RBAC"))
+        try:
+            server.start()
+            yield server
+        finally:
+            server.cleanup()
+
+
+@pytest.fixture
+def http(rbac_server: ApiServerProcess) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=rbac_server.url, timeout=20.0) as client:
+        yield client
+
+
+def review(http: httpx.Client, user: str, groups: list[str], **res: str) -> dict[str, Any]:
+    body = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+            "spec": {"user": user, "groups": groups, "resourceAttributes": res}}
+    r = http.post(SAR, json=body)
+    assert r.status_code == 201, r.text
+    status: dict[str, Any] = r.json()["status"]
+    return status
+
+
+def eventually(check: Any, timeout_s: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+def test_bootstrap_policy_and_aggregation(http: httpx.Client) -> None:
+    names = {o["metadata"]["name"] for o in http.get("/apis/rbac.authorization.k8s.io/v1/clusterroles").json()["items"]}
+    assert {"cluster-admin", "admin", "edit", "view", "system:kube-scheduler", "system:kube-controller-manager",
+            "system:node", "system:node-proxier", "system:discovery", "system:basic-user",
+            "system:public-info-viewer", "system:kube-dns"} <= names
+    crbs = http.get("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/cluster-admin").json()
+    assert crbs["subjects"] == [{"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": "system:masters"}]
+
+    def view_rules() -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = http.get("/apis/rbac.authorization.k8s.io/v1/clusterroles/view").json().get(
+            "rules") or []
+        return out
+
+    def admin_rules() -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = http.get("/apis/rbac.authorization.k8s.io/v1/clusterroles/admin").json().get(
+            "rules") or []
+        return out
+
+    eventually(lambda: any("rolebindings" in r.get("resources", []) for r in admin_rules()))
+    eventually(lambda: any("pods/log" in r.get("resources", []) for r in admin_rules()))  # view -> edit -> admin
+    extra = {"verbs": ["get"], "apiGroups": ["example.com"], "resources": ["widgets"]}
+    r = http.post("/apis/rbac.authorization.k8s.io/v1/clusterroles", json={
+        "metadata": {"name": "widget-viewer", "labels": {"rbac.authorization.k8s.io/aggregate-to-view": "true"}},
+        "rules": [extra]})
+    assert r.status_code == 201, r.text
+    eventually(lambda: extra in view_rules())
+    eventually(lambda: extra in admin_rules())
+
+
+def test_role_binding_grants_only_its_namespace(http: httpx.Client) -> None:
+    for ns in ("team-a", "team-b"):
+        assert http.post("/api/v1/namespaces", json={"metadata": {"name": ns}}).status_code in (201, 409)
+    sa = "system:serviceaccount:team-a:app"
+    sa_groups = ["system:serviceaccounts", "system:serviceaccounts:team-a", "system:authenticated"]
+    assert review(http, sa, sa_groups, namespace="team-a", verb="list", resource="pods")["allowed"] is False
+    r = http.post("/apis/rbac.authorization.k8s.io/v1/namespaces/team-a/roles", json={
+        "metadata": {"name": "pod-reader"},
+        "rules": [{"verbs": ["get", "list", "watch"], "apiGroups": [""], "resources": ["pods"]}]})
+    assert r.status_code == 201, r.text
+    r = http.post("/apis/rbac.authorization.k8s.io/v1/namespaces/team-a/rolebindings", json={
+        "metadata": {"name": "app-reads-pods"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "pod-reader"},
+        "subjects": [{"kind": "ServiceAccount", "name": "app"}]})
+    assert r.status_code == 201, r.text
+    eventually(lambda: review(http, sa, sa_groups, namespace="team-a", verb="list", resource="pods")["allowed"])
+    assert review(http, sa, sa_groups, namespace="team-b", verb="list", resource="pods")["allowed"] is False
+    assert review(http, sa, sa_groups, namespace="team-a", verb="delete", resource="pods", name="x")["allowed"] is False
+    assert review(http, sa, sa_groups, verb="list", resource="pods")["allowed"] is False  # all namespaces
+    assert review(http, "root", ["system:masters"], verb="delete", resource="nodes", name="n")["allowed"] is True
+    # roleRef is immutable, as Kubernetes.
+    r = http.patch("/apis/rbac.authorization.k8s.io/v1/namespaces/team-a/rolebindings/app-reads-pods",
+                   json={"roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"}},
+                   headers={"Content-Type": "application/merge-patch+json"})
+    assert r.status_code == 422, r.text
+    assert "cannot change roleRef" in r.json()["message"]
+    http.delete("/apis/rbac.authorization.k8s.io/v1/namespaces/team-a/rolebindings/app-reads-pods")
+    eventually(lambda: not review(http, sa, sa_groups, namespace="team-a", verb="list", resource="pods")["allowed"])
+
+
+def test_node_authorizer_follows_pods(http: httpx.Client) -> None:
+    assert http.post("/api/v1/namespaces", json={"metadata": {"name": "node-graph"}}).status_code in (201, 409)
+    node, groups = "system:node:n1", ["system:nodes", "system:authenticated"]
+    status = review(http, node, groups, namespace="node-graph", verb="get", resource="secrets", name="s1")
+    assert status["allowed"] is False
+    assert status["reason"] == "no relationship found between node 'n1' and this object"
+    r = http.post("/api/v1/namespaces/node-graph/pods", json={"metadata": {"name": "p"}, "spec": {
+        "nodeName": "n1", "containers": [{"name": "c", "image": "kubelite/busybox:latest"}],
+        "volumes": [{"name": "s", "secret": {"secretName": "s1"}}]}})
+    assert r.status_code == 201, r.text
+    eventually(lambda: review(http, node, groups, namespace="node-graph", verb="get", resource="secrets",
+                              name="s1")["allowed"])
+    other = ["system:nodes", "system:authenticated"]
+    assert review(http, "system:node:n2", other, namespace="node-graph", verb="get", resource="secrets",
+                  name="s1")["allowed"] is False
+    assert review(http, node, groups, verb="patch", resource="nodes", subresource="status", name="n1")["allowed"]
+
+
+def test_review_validation(http: httpx.Client) -> None:
+    r = http.post(SAR, json={"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+                             "spec": {"user": "u"}})
+    assert r.status_code == 422, r.text
+    assert "exactly one of nonResourceAttributes or resourceAttributes" in r.json()["message"]
+    r = http.post(SAR, json={"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+                             "spec": {"nonResourceAttributes": {"path": "/healthz", "verb": "get"}}})
+    assert r.status_code == 422, r.text
+    r = http.post(SAR, json={"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": {
+        "user": "anyone", "groups": ["system:unauthenticated"],
+        "nonResourceAttributes": {"path": "/healthz", "verb": "get"}}})
+    assert r.json()["status"]["allowed"] is True
+    groups = http.get("/apis").json()["groups"]
+    assert "authorization.k8s.io" in {g["name"] for g in groups}
+    resources = http.get("/apis/authorization.k8s.io/v1").json()["resources"]
+    assert {r["name"]: r["verbs"] for r in resources}["selfsubjectaccessreviews"] == ["create"]
