@@ -35,8 +35,8 @@ from apiserver.admission.validation_discovery import DISCOVERY_KINDS, validate_d
 from apiserver.admission.validation_kinds import validate_kind, validate_kind_update
 from apiserver.admission.validation_pod import validate_pod_spec, validate_pod_update
 from apiserver.admission.validation_quota import QUOTA_KINDS, validate_quota_kind
-from apiserver.admission.validation_scheduling import validate_priority_class
 from apiserver.admission.validation_rbac import RBAC_KINDS, rbac_name_errors, validate_rbac
+from apiserver.admission.validation_scheduling import validate_priority_class
 from apiserver.admission.validation_storage import STORAGE_KINDS, validate_storage, validate_storage_update
 from machinery import errors
 from machinery.meta import ObjectMeta, Resource
