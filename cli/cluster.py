@@ -41,6 +41,7 @@ from cli.errors import CliError, ExitCode, run
 from cli.printers import render_table
 from cli.session import Globals, open_client
 from cli.supervisor import (
+    DASHBOARD_ADDRESS,
     GRACE_S,
     Layout,
     Settings,
@@ -148,7 +149,10 @@ def summary(s: Settings) -> str:
     default_home = s.home == (Path.home() / ".kubelite").resolve()
     home_flag = "" if default_home else f" --home {s.home}"
     lines = [render_table(["COMPONENT", "PID", "LOG"], rows), "",
-             f"API server:  {s.api_url}", f"kubeconfig:  {lay.kubeconfig}", f"home:        {s.home}", "", "Next:"]
+             f"API server:  {s.api_url}", f"kubeconfig:  {lay.kubeconfig}", f"home:        {s.home}"]
+    if "dashboard" in (state.get("components") or {}):
+        lines.append(f"dashboard:   http://{DASHBOARD_ADDRESS}/")
+    lines += ["", "Next:"]
     if not default_home:
         lines.append(f"  export KUBECONFIG={lay.kubeconfig}")
     lines += ["  kubelite get nodes", "  kubelite create namespace demo",

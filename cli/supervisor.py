@@ -7,9 +7,9 @@ Contract (`python -m cli.supervisor --home H --api-port P --etcd-port E [--clust
 - Start order: etcd (data in H/etcd, client port E, peer port E+1) until /health answers;
   `python -m apiserver --etcd-servers ... --bind-address 127.0.0.1 --port P` until /readyz
   answers; then writes H/kubeconfig; then each of scheduler, controllers, kubelet, proxy, dns,
-  logstore, logagent whose package has a `__main__` (with --kubeconfig, and --node-name for
+  logstore, logagent, dashboard whose package has a `__main__` (with --kubeconfig, and --node-name for
   kubelet/proxy/logagent; the log store keeps its SQLite file in H/logstore, the agent its
-  offsets in H/logagent).
+  offsets in H/logagent; the dashboard serves http://127.0.0.1:8100/).
 - Join mode (`--server URL`, used by `kubelite join`): no etcd, no API server; H/kubeconfig
   (written by join) points at URL; only the listed components (kubelet, proxy, routeagent) run.
 - `--backup-every-s S` (with `--backup-keep N`, `--backup-dir D`): an etcd backup every S
@@ -43,11 +43,12 @@ import httpx
 from machinery.backoff import Backoff
 
 ETCD_BIN = os.environ.get("KUBELITE_ETCD_BIN", "/usr/bin/etcd")
-OPTIONAL = ("scheduler", "controllers", "kubelet", "proxy", "dns", "routeagent", "logstore", "logagent")
+OPTIONAL = ("scheduler", "controllers", "kubelet", "proxy", "dns", "routeagent", "logstore", "logagent", "dashboard")
 # Only when asked for by name (`kubelite join` runs it): a one-host cluster has nothing to route.
 NOT_AUTO = ("routeagent",)
 # Components that are not top-level packages: the cluster DNS add-on lives under addons/.
-MODULES = {"dns": "addons.dns", "logstore": "addons.logstore", "logagent": "addons.logagent"}
+MODULES = {"dns": "addons.dns", "logstore": "addons.logstore", "logagent": "addons.logagent",
+           "dashboard": "addons.dashboard"}
 # The one-node cluster's pod bridge gateway (node IPAM gives the first node 10.244.0.0/24; without
 # a controller-manager the kubelet is given it): the DNS add-on listens there and publishes
 # kube-system/kube-dns (10.96.0.10) pointing at it.
@@ -59,6 +60,8 @@ DNS_SERVICE_IP = "10.96.0.10"
 LOGSTORE_PORT = 8428
 # Where the kubelet writes container logs (its default --log-dir); the log agent tails it.
 POD_LOG_DIR = "/var/log/pods"
+# The web dashboard (loopback only, acting with the cluster's admin kubeconfig as kubectl proxy).
+DASHBOARD_ADDRESS = "127.0.0.1:8100"
 GRACE_S = 10.0
 BACKOFF_START_S, BACKOFF_MAX_S, HEALTHY_RESET_S = 1.0, 30.0, 60.0
 READY_TIMEOUT_S = 60.0
@@ -181,6 +184,8 @@ def commands(s: Settings, components: list[str]) -> dict[str, list[str]]:
         if name == "logstore":
             argv += ["--listen", f"{DNS_ADDRESS}:{LOGSTORE_PORT}", "--publish-ip", DNS_ADDRESS,
                      "--db", str(s.home / "logstore" / "logs.db")]
+        if name == "dashboard":
+            argv += ["--listen", DASHBOARD_ADDRESS]
         if name == "logagent":
             argv += ["--node-name", s.node_name, "--log-dir", POD_LOG_DIR,
                      "--state-file", str(s.home / "logagent" / "offsets.json")]

@@ -116,4 +116,6 @@ def test_supervisor_runs_the_logging_addons(tmp_path: Path) -> None:
     assert cmds["logstore"][2] == "addons.logstore" and "--publish-ip" in cmds["logstore"]
     agent = cmds["logagent"]
     assert agent[agent.index("--node-name") + 1] == "n1" and agent[agent.index("--log-dir") + 1] == "/var/log/pods"
-    assert {"logstore", "logagent"} <= set(sup.available_components())
+    assert {"logstore", "logagent", "dashboard"} <= set(sup.available_components())
+    dash = sup.commands(sup.Settings(tmp_path, components=["dashboard"]), ["dashboard"])["dashboard"]
+    assert dash[dash.index("--listen") + 1].startswith("127.0.0.1:")

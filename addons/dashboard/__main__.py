@@ -1,0 +1,5 @@
+"""`python -m addons.dashboard`."""
+
+from addons.dashboard.main import main
+
+main()
