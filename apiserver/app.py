@@ -30,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from apiserver import exec_ws
+from apiserver import aggregator, exec_ws
 from apiserver.allocator import ServiceAllocator
 from apiserver.auth import bootstrappolicy, reviews
 from apiserver.auth.authz_runtime import Authorization, parse_modes
@@ -46,6 +46,7 @@ from apiserver.storage import EtcdStorage, Storage, keys
 from machinery import errors, registry
 from machinery.backoff import Backoff
 from machinery.meta import Resource
+from machinery.models.metrics import AGGREGATED_KINDS
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +154,7 @@ def create_app(
             yield
         finally:
             await _cancel(task, authz_task)
+            await aggregator.close(app)
             if own:
                 await ctx.storage.close()
             log.info("API server stopped")
@@ -201,8 +203,10 @@ def create_app(
     app.include_router(exec_ws.router)
     for router in extra_routers:
         app.include_router(router)
-    discovery = Discovery([*kind_list, *registry.REVIEW_KINDS], f"{config.bind_address}:{config.port}")
+    # metrics.k8s.io is advertised like a built-in group and relayed to the metrics add-on.
+    discovery = Discovery([*kind_list, *registry.REVIEW_KINDS, *AGGREGATED_KINDS], f"{config.bind_address}:{config.port}")
     app.router.routes.extend(reviews.routes(ctx))
+    app.router.routes.extend(aggregator.routes())
     app.router.routes.extend(ApiRoutes(ctx, kind_list, discovery).routes())
     app.dispatcher = Dispatcher(app)
     app.authorization = authorization

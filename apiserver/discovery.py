@@ -57,7 +57,7 @@ def aggregated_type(accept: str) -> str | None:
 
 
 def _verbs(cls: type[Resource]) -> list[str]:
-    """A kind's verbs: all of them, or its `VERBS` (the create-only reviews)."""
+    """A kind's verbs: all of them, or its `VERBS` (the create-only reviews, the read-only metrics)."""
     return list(getattr(cls, "VERBS", _VERBS))
 
 

@@ -14,6 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from cli import apply as apply_mod
+from cli import autoscale as autoscale_mod
 from cli import backup_cmd, cluster, help_panels, verbs_basic, workloads
 from cli import delete as delete_mod
 from cli import describe as describe_mod
@@ -23,6 +24,7 @@ from cli import join as join_mod
 from cli import lab as lab_mod
 from cli import logs as logs_mod
 from cli import logsearch as logsearch_mod
+from cli import top as top_mod
 from cli.errors import CliError, run
 from cli.session import Globals
 
@@ -216,6 +218,8 @@ lab_mod.register(app)
 join_mod.register(app)
 backup_cmd.register(app)
 verbs_basic.register(app)
+top_mod.register(app)
+autoscale_mod.register(app)
 help_panels.apply_panels(app)  # last: after every register()
 
 

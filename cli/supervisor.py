@@ -7,7 +7,7 @@ Contract (`python -m cli.supervisor --home H --api-port P --etcd-port E [--clust
 - Start order: etcd (data in H/etcd, client port E, peer port E+1) until /health answers;
   `python -m apiserver --etcd-servers ... --bind-address 127.0.0.1 --port P` until /readyz
   answers; then writes H/kubeconfig; then each of scheduler, controllers, kubelet, proxy, dns,
-  logstore, logagent, dashboard whose package has a `__main__` (with --kubeconfig, and --node-name for
+  metrics, logstore, logagent, dashboard whose package has a `__main__` (with --kubeconfig, and --node-name for
   kubelet/proxy/logagent; the log store keeps its SQLite file in H/logstore, the agent its
   offsets in H/logagent; the dashboard serves http://127.0.0.1:8100/).
 - Join mode (`--server URL`, used by `kubelite join`): no etcd, no API server; H/kubeconfig
@@ -43,11 +43,12 @@ import httpx
 from machinery.backoff import Backoff
 
 ETCD_BIN = os.environ.get("KUBELITE_ETCD_BIN", "/usr/bin/etcd")
-OPTIONAL = ("scheduler", "controllers", "kubelet", "proxy", "dns", "routeagent", "logstore", "logagent", "dashboard")
+OPTIONAL = ("scheduler", "controllers", "kubelet", "proxy", "dns", "metrics", "routeagent", "logstore", "logagent",
+            "dashboard")
 # Only when asked for by name (`kubelite join` runs it): a one-host cluster has nothing to route.
 NOT_AUTO = ("routeagent",)
-# Components that are not top-level packages: the cluster DNS add-on lives under addons/.
-MODULES = {"dns": "addons.dns", "logstore": "addons.logstore", "logagent": "addons.logagent",
+# Components that are not top-level packages: the add-ons live under addons/.
+MODULES = {"dns": "addons.dns", "metrics": "addons.metrics", "logstore": "addons.logstore", "logagent": "addons.logagent",
            "dashboard": "addons.dashboard"}
 # The one-node cluster's pod bridge gateway (node IPAM gives the first node 10.244.0.0/24; without
 # a controller-manager the kubelet is given it): the DNS add-on listens there and publishes

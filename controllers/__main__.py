@@ -117,6 +117,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="zones with more nodes use the secondary rate when disrupted (others stop evicting)")
     p.add_argument("--pod-gc-quarantine", default=d.pod_gc_quarantine_s, type=_duration,
                    help="wait before force-deleting pods bound to a vanished node")
+    hpa = "--horizontal-pod-autoscaler-"
+    p.add_argument(f"{hpa}sync-period", dest="hpa_sync_period", default=d.hpa_sync_period_s, type=_duration,
+                   help="how often every HorizontalPodAutoscaler is recomputed")
+    p.add_argument(f"{hpa}tolerance", dest="hpa_tolerance", default=d.hpa_tolerance, type=_rate,
+                   help="no scaling while the usage ratio is within this of 1.0")
+    p.add_argument(f"{hpa}downscale-stabilization", dest="hpa_downscale_stabilization",
+                   default=d.hpa_downscale_stabilization_s, type=_duration,
+                   help="scale down only to the highest recommendation within this window")
+    p.add_argument(f"{hpa}cpu-initialization-period", dest="hpa_cpu_initialization_period",
+                   default=d.hpa_cpu_initialization_period_s, type=_duration,
+                   help="period after a pod start when CPU samples may be skipped")
+    p.add_argument(f"{hpa}initial-readiness-delay", dest="hpa_initial_readiness_delay",
+                   default=d.hpa_initial_readiness_delay_s, type=_duration,
+                   help="period after a pod start when readiness changes are taken as initial readiness")
     args = p.parse_args(argv)
     if not args.local_path_dir.startswith("/"):
         p.error("--local-path-dir must be an absolute path")
@@ -148,7 +162,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             secondary_node_eviction_rate=args.secondary_node_eviction_rate,
             unhealthy_zone_threshold=args.unhealthy_zone_threshold,
             large_cluster_size_threshold=args.large_cluster_size_threshold,
-            pod_gc_quarantine_s=args.pod_gc_quarantine)
+            pod_gc_quarantine_s=args.pod_gc_quarantine, hpa_sync_period_s=args.hpa_sync_period,
+            hpa_tolerance=args.hpa_tolerance, hpa_downscale_stabilization_s=args.hpa_downscale_stabilization,
+            hpa_cpu_initialization_period_s=args.hpa_cpu_initialization_period,
+            hpa_initial_readiness_delay_s=args.hpa_initial_readiness_delay)
         CidrSet(args.cluster_cidr, args.node_cidr_mask_size)
     except ValueError as exc:
         p.error(str(exc))

@@ -27,6 +27,7 @@ from controllers.deployment.controller import DeploymentController
 from controllers.disruption import DisruptionController
 from controllers.endpointslice import EndpointSliceController
 from controllers.gc import GarbageCollector
+from controllers.hpa.controller import HorizontalPodAutoscalerController
 from controllers.job.controller import JobController
 from controllers.namespace import NamespaceController
 from controllers.nodeipam import NodeIpamController
@@ -71,6 +72,7 @@ CONTROLLERS: dict[str, ControllerCtor] = {
     "resourcequota": ResourceQuotaController,
     "disruption": DisruptionController,
     "endpointslice": EndpointSliceController,  # with the mirroring of selector-less Endpoints
+    "horizontalpodautoscaling": HorizontalPodAutoscalerController,
 }
 
 

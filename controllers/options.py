@@ -53,6 +53,21 @@ class ControllerOptions:
     """How long a pod bound to an unknown node waits before the node is checked again and the
     pod force-deleted (Kubernetes' fixed quarantine)."""
 
+    # --- horizontal pod autoscaler (pkg/controller/podautoscaler) ----------------------------
+    hpa_sync_period_s: float = 15.0
+    """How often every HPA is recomputed (--horizontal-pod-autoscaler-sync-period)."""
+    hpa_tolerance: float = 0.1
+    """No scaling while the usage ratio is within this of 1.0 (--horizontal-pod-autoscaler-tolerance)."""
+    hpa_downscale_stabilization_s: float = 300.0
+    """Scale down only to the highest recommendation of this window
+    (--horizontal-pod-autoscaler-downscale-stabilization)."""
+    hpa_cpu_initialization_period_s: float = 300.0
+    """After a pod starts, its CPU samples count only once it is Ready and sampled after that
+    (--horizontal-pod-autoscaler-cpu-initialization-period)."""
+    hpa_initial_readiness_delay_s: float = 30.0
+    """A pod not Ready within this of its start is taken as not yet ready
+    (--horizontal-pod-autoscaler-initial-readiness-delay)."""
+
 
 def parse_duration_s(value: str) -> float:
     """"5", "5s", "500ms", "1m", "1m30s", "1h" -> float seconds (ValueError otherwise)."""

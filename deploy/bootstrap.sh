@@ -17,6 +17,8 @@ SUDO=""
 PKGS=(etcd-server etcd-client docker.io docker-compose iptables busybox-static debootstrap iproute2 procps curl ca-certificates)
 # the dashboard's browser test drives a real headless Chromium through its WebDriver
 PKGS+=(chromium chromium-driver)
+# make monitoring runs Debian's Prometheus
+PKGS+=(prometheus)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

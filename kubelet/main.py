@@ -101,6 +101,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cluster-domain", default="cluster.local")
     p.add_argument("--heartbeat-s", type=_positive, default=10.0)
     p.add_argument("--resync-s", type=_positive, default=10.0)
+    p.add_argument("--stats-interval-s", type=_positive, default=10.0,
+                   help="how often the one resource sampler reads the containers' cgroups (/stats/summary)")
     p.add_argument("--log-level", default="INFO")
     return p.parse_args(argv)
 
@@ -209,8 +211,11 @@ async def amain(args: argparse.Namespace) -> None:
     informer.add_handlers(on_add=on_add, on_update=lambda _old, new: on_add(new),
                           on_delete=lambda obj: manager.on_pod_deleted(obj.to_dict()))
     from kubelet.server import create_app
+    from kubelet.stats import StatsSampler
 
-    server = uvicorn.Server(uvicorn.Config(create_app(manager), host=args.address or node_ip, port=args.port,
+    sampler = StatsSampler(runtime, cluster=args.cluster_name, node=args.node_name, log_dir=args.log_dir,
+                           interval_s=args.stats_interval_s)
+    server = uvicorn.Server(uvicorn.Config(create_app(manager, sampler), host=args.address or node_ip, port=args.port,
                                           log_level="warning", lifespan="off", ws=SERVER_WS))
     tasks = [asyncio.create_task(informer.run(), name="pod-informer")]
     await informer.wait_synced()
@@ -221,6 +226,7 @@ async def amain(args: argparse.Namespace) -> None:
         manager.on_pod(p)
     tasks += [asyncio.create_task(agent.run(), name="heartbeat"),
               asyncio.create_task(manager.watch_docker_events(), name="docker-events"),
+              asyncio.create_task(sampler.run(), name="stats"),
               asyncio.create_task(server.serve(), name="http")]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

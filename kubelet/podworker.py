@@ -20,12 +20,14 @@ import asyncio
 import contextlib
 import logging
 import shutil
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from kubelet import containers as cspec
 from kubelet import logs, network, restarts, volumes
+from kubelet import metrics as kubelet_metrics
 from kubelet.api import KubeletApi
 from kubelet.dns import resolv_conf
 from kubelet.probes import ContainerProber
@@ -99,6 +101,10 @@ class PodWorker:
         self._terminal = False  # the pod reached Succeeded/Failed: nothing starts any more
         self._resolv: str | None = None
         self.finished = False
+        # kubelet_pod_start_duration_seconds: from first sight to Running, for pods that were
+        # not running yet when this worker first saw them (a restarted kubelet adopts those).
+        self._seen_s: float | None = (time.monotonic() if (pod.get("status") or {}).get("phase") in (None, "Pending")
+                                      else None)
 
     # --- wake-ups --------------------------------------------------------------------------
     def update(self, pod: dict[str, Any] | None) -> None:
@@ -413,6 +419,9 @@ class PodWorker:
         if status_changed(old, new) and new != self._last_sent:
             await self.api.patch_pod_status(self.ns, self.name, new)
             self._last_sent = new
+        if new["phase"] == "Running" and self._seen_s is not None:
+            kubelet_metrics.POD_START_DURATION.observe(time.monotonic() - self._seen_s)
+            self._seen_s = None
         return str(new["phase"])
 
     async def terminate(self, insts: list[ContainerInfo]) -> None:

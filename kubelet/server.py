@@ -9,8 +9,9 @@ Endpoints (all plain HTTP on --address:--port, default port 10250):
   -> `{"stdout", "stderr", "exitCode"}` (non-interactive, like `kubectl exec` without -it).
 - WebSocket `/exec/..`, `/attach/{ns}/{pod}/{container}`, `/portforward/{ns}/{pod}`: interactive
   streams in Kubernetes' channel protocols (kubelet/streaming.py), relayed by the API server.
-- `GET /stats/summary` cAdvisor-like figures from `docker stats` (one shot per container).
-- `GET /metrics` Prometheus text.
+- `GET /stats/summary` Kubernetes' Summary API from the node's one `StatsSampler` (kubelet/stats.py).
+- `GET /metrics` Prometheus exposition (kubelet/metrics.py): pod start latency, container CPU and
+  memory as cAdvisor names them, running pods/containers, restarts.
 Errors are Kubernetes Status objects.
 """
 
@@ -26,6 +27,7 @@ from fastapi import FastAPI, Query
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
 from kubelet import logs, streaming
+from kubelet import metrics as kubelet_metrics
 from kubelet.pods import PodManager
 from kubelet.runtime import (
     LABEL_CLUSTER,
@@ -36,6 +38,7 @@ from kubelet.runtime import (
     LABEL_UID,
     ContainerInfo,
 )
+from kubelet.stats import StatsSampler
 from machinery.clock import format_micro_time
 
 
@@ -50,11 +53,12 @@ def since_ts(seconds: int) -> str:
     return format_micro_time(t).removesuffix("Z") + "000Z"  # nanoseconds, as the CRI writes them
 
 
-def create_app(manager: PodManager) -> FastAPI:  # noqa: C901 - one flat sequence of cases, read best in one place
+def create_app(manager: PodManager, sampler: StatsSampler | None = None) -> FastAPI:  # noqa: C901 - one flat sequence of cases, read best in one place
     cfg, runtime = manager.cfg, manager.runtime
     app = FastAPI(title="kubelite kubelet", docs_url=None, redoc_url=None, openapi_url=None)
-    started = time.time()
     streaming.register(app, runtime, cluster=cfg.cluster, node=cfg.node)
+    if sampler is None:
+        sampler = StatsSampler(runtime, cluster=cfg.cluster, node=cfg.node, log_dir=cfg.log_dir)
 
     async def instances(ns: str, pod: str, container: str) -> list[ContainerInfo]:
         found = await runtime.list_containers({LABEL_CLUSTER: cfg.cluster, LABEL_NODE: cfg.node, LABEL_NS: ns,
@@ -115,62 +119,13 @@ def create_app(manager: PodManager) -> FastAPI:  # noqa: C901 - one flat sequenc
 
     @app.get("/stats/summary")
     async def stats_summary() -> dict[str, Any]:
-        mine = await runtime.list_containers({LABEL_CLUSTER: cfg.cluster, LABEL_NODE: cfg.node})
-        running = [c for c in mine if c.running]
-        raw = await asyncio.gather(*(runtime.stats(c.id) for c in running), return_exceptions=True)
-        pods: dict[str, dict[str, Any]] = {}
-        for c, st in zip(running, raw, strict=True):
-            if isinstance(st, BaseException):
-                continue
-            uid = c.labels.get(LABEL_UID, "")
-            entry = pods.setdefault(uid, {"podRef": {"name": c.labels.get(LABEL_POD), "namespace": c.labels.get(LABEL_NS),
-                                                     "uid": uid}, "containers": []})
-            entry["containers"].append(container_stats(c, st))
-        return {"node": {"nodeName": cfg.node, "startTime": datetime.fromtimestamp(started, UTC).isoformat()},
-                "pods": list(pods.values())}
+        return await sampler.summary()
 
-    @app.get("/metrics", response_class=PlainTextResponse)
-    async def metrics() -> str:
+    @app.get("/metrics")
+    async def metrics() -> Response:
         mine = await runtime.list_containers({LABEL_CLUSTER: cfg.cluster, LABEL_NODE: cfg.node})
-        running = [c for c in mine if c.running]
-        lines = [
-            "# HELP kubelet_running_pods Number of pods that have a running sandbox.",
-            "# TYPE kubelet_running_pods gauge",
-            f"kubelet_running_pods {sum(1 for c in running if c.labels.get(LABEL_CONTAINER) == 'POD')}",
-            "# HELP kubelet_running_containers Number of running containers (sandboxes excluded).",
-            "# TYPE kubelet_running_containers gauge",
-            f'kubelet_running_containers{{container_state="running"}} {sum(1 for c in running if c.labels.get(LABEL_CONTAINER) != "POD")}',
-            f'kubelet_running_containers{{container_state="exited"}} {sum(1 for c in mine if not c.running)}',
-            "# HELP kubelet_pod_workers Number of pod workers.",
-            "# TYPE kubelet_pod_workers gauge",
-            f"kubelet_pod_workers {len(manager.workers)}",
-            "# HELP kubelet_container_restarts_total Restart count per container.",
-            "# TYPE kubelet_container_restarts_total counter",
-        ]
-        latest: dict[tuple[str, str, str], int] = {}
-        for c in mine:
-            k = (c.labels.get(LABEL_NS, ""), c.labels.get(LABEL_POD, ""), c.labels.get(LABEL_CONTAINER, ""))
-            if k[2] != "POD":
-                latest[k] = max(latest.get(k, 0), c.restarts)
-        for (ns, pod, name), n in sorted(latest.items()):
-            lines.append(f'kubelet_container_restarts_total{{namespace="{ns}",pod="{pod}",container="{name}"}} {n}')
-        return "\n".join(lines) + "\n"
+        body = kubelet_metrics.render(mine, sampler, workers=len(manager.workers))
+        return Response(content=body, media_type=kubelet_metrics.CONTENT_TYPE)
 
     return app
 
-
-def container_stats(c: ContainerInfo, st: dict[str, Any]) -> dict[str, Any]:
-    """One `docker stats` sample -> the summary API's container entry."""
-    cpu = st.get("cpu_stats") or {}
-    pre = st.get("precpu_stats") or {}
-    total = (cpu.get("cpu_usage") or {}).get("total_usage", 0)
-    pre_total = (pre.get("cpu_usage") or {}).get("total_usage", 0)
-    sys_delta = (cpu.get("system_cpu_usage") or 0) - (pre.get("system_cpu_usage") or 0)
-    ncpu = cpu.get("online_cpus") or 1
-    nano_cores = int((total - pre_total) / sys_delta * ncpu * 1e9) if sys_delta > 0 and pre_total else 0
-    mem = st.get("memory_stats") or {}
-    usage = mem.get("usage", 0)
-    inactive = (mem.get("stats") or {}).get("inactive_file", 0)
-    return {"name": c.labels.get(LABEL_CONTAINER), "startTime": c.started_at,
-            "cpu": {"time": st.get("read"), "usageNanoCores": nano_cores, "usageCoreNanoSeconds": total},
-            "memory": {"time": st.get("read"), "usageBytes": usage, "workingSetBytes": max(0, usage - inactive)}}

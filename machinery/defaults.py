@@ -47,6 +47,8 @@ from pydantic import BaseModel
 
 from machinery.meta import Resource
 from machinery.models import (
+    HPA_SCALE_DOWN,
+    HPA_SCALE_UP,
     ClientIPConfig,
     Container,
     CronJob,
@@ -55,9 +57,12 @@ from machinery.models import (
     Deployment,
     DeploymentStrategy,
     EndpointSlice,
+    HorizontalPodAutoscaler,
+    HPAScalingRules,
     Job,
     LimitRange,
     LoadBalancerStatus,
+    MetricSpec,
     Namespace,
     NamespaceStatus,
     Node,
@@ -429,6 +434,27 @@ def _default_priority_class(pc: PriorityClass) -> None:
         pc.preemptionPolicy = "PreemptLowerPriority"  # SetDefaults_PriorityClass
 
 
+def _default_hpa(hpa: HorizontalPodAutoscaler) -> None:
+    """autoscaling/v2 SetDefaults_HorizontalPodAutoscaler: minReplicas 1, cpu at 80% when no
+    metric is given, and a given behavior completed with the default scale-up/down rules."""
+    if hpa.spec is None:
+        return
+    if hpa.spec.minReplicas is None:
+        hpa.spec.minReplicas = 1
+    if not hpa.spec.metrics:
+        hpa.spec.metrics = [MetricSpec.model_validate({"type": "Resource", "resource": {
+            "name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}})]
+    b = hpa.spec.behavior
+    if b is not None:
+        up = b.scaleUp.to_dict() if b.scaleUp is not None else {}
+        down = b.scaleDown.to_dict() if b.scaleDown is not None else {}
+        for rules, dflt in ((up, HPA_SCALE_UP), (down, HPA_SCALE_DOWN)):
+            for k, v in dflt.items():
+                if rules.get(k) is None:
+                    rules[k] = v
+        b.scaleUp, b.scaleDown = HPAScalingRules.model_validate(up), HPAScalingRules.model_validate(down)
+
+
 _DEFAULTERS: list[tuple[type[Any], Callable[[Any], None]]] = [
     (Pod, _default_pod), (LimitRange, _default_limit_range), (Service, _default_service),
     (EndpointSlice, _default_endpointslice), (ReplicaSet, _default_replicaset),
@@ -437,6 +463,7 @@ _DEFAULTERS: list[tuple[type[Any], Callable[[Any], None]]] = [
     (CronJob, _default_cronjob), (Namespace, _default_namespace), (Secret, _default_secret),
     (Node, _default_node), (PersistentVolume, _default_storage), (PersistentVolumeClaim, _default_storage),
     (StorageClass, _default_storage), (PriorityClass, _default_priority_class),
+    (HorizontalPodAutoscaler, _default_hpa),
 ]
 
 

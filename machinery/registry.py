@@ -32,6 +32,7 @@ from machinery.models import (
     EndpointSlice,
     Event,
     Eviction,
+    HorizontalPodAutoscaler,
     Job,
     Lease,
     LimitRange,
@@ -62,7 +63,7 @@ ALL_KINDS: list[type[Resource]] = [
     ReplicaSet, Deployment, StatefulSet, DaemonSet, Job, CronJob, Lease, ControllerRevision,
     PersistentVolume, PersistentVolumeClaim, StorageClass, ReplicationController,
     LimitRange, ResourceQuota, PodDisruptionBudget, PriorityClass, EndpointSlice,
-    Role, ClusterRole, RoleBinding, ClusterRoleBinding,
+    Role, ClusterRole, RoleBinding, ClusterRoleBinding, HorizontalPodAutoscaler,
 ]
 SUBRESOURCE_KINDS: list[type[Resource]] = [Binding, Scale, Eviction]
 REVIEW_KINDS: list[type[Resource]] = [SubjectAccessReview, SelfSubjectAccessReview, LocalSubjectAccessReview]

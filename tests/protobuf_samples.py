@@ -112,6 +112,16 @@ SAMPLES: dict[str, dict[str, Any]] = {
                                        "name": "view"},
                            "subjects": [{"kind": "Group", "apiGroup": "rbac.authorization.k8s.io",
                                          "name": "devs"}]},
+    "HorizontalPodAutoscaler": {"spec": {
+        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "pb"},
+        "minReplicas": 1, "maxReplicas": 3,
+        "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization",
+                                                                                "averageUtilization": 50}}},
+                    {"type": "ContainerResource", "containerResource": {
+                        "name": "memory", "container": "main", "target": {"type": "AverageValue",
+                                                                          "averageValue": "64Mi"}}}],
+        "behavior": {"scaleDown": {"stabilizationWindowSeconds": 60, "selectPolicy": "Max",
+                                   "policies": [{"type": "Pods", "value": 1, "periodSeconds": 15}]}}}},
 }
 
 

@@ -24,6 +24,7 @@ from typing import Any, Union
 import pydantic
 
 from apiserver.admission.validation_apps import WORKLOAD_KINDS, validate_workload, validate_workload_update
+from apiserver.admission.validation_autoscaling import validate_hpa
 from apiserver.admission.validation_common import (
     Errs,
     dns1035_label_errors,
@@ -40,7 +41,7 @@ from apiserver.admission.validation_scheduling import validate_priority_class
 from apiserver.admission.validation_storage import STORAGE_KINDS, validate_storage, validate_storage_update
 from machinery import errors
 from machinery.meta import ObjectMeta, Resource
-from machinery.models import Namespace, Pod, PriorityClass, Service
+from machinery.models import HorizontalPodAutoscaler, Namespace, Pod, PriorityClass, Service
 from machinery.selectors import label_key_errors
 
 Cause = dict[str, str]
@@ -209,6 +210,8 @@ def validate(obj: Resource, old: Resource | None = None) -> list[Cause]:
         validate_priority_class(errs, obj, old if isinstance(old, PriorityClass) else None)
     elif isinstance(obj, RBAC_KINDS):
         validate_rbac(errs, obj, old)
+    elif isinstance(obj, HorizontalPodAutoscaler):
+        validate_hpa(errs, obj)
     else:
         validate_kind(errs, obj)
         if old is not None:

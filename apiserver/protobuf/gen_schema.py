@@ -42,6 +42,7 @@ PACKAGES: list[tuple[str, str, str]] = [
     ("api", "storage/v1", "storage.v1"),
     ("api", "policy/v1", "policy.v1"),
     ("api", "autoscaling/v1", "autoscaling.v1"),
+    ("api", "autoscaling/v2", "autoscaling.v2"),
     ("api", "networking/v1", "networking.v1"),
     ("api", "rbac/v1", "rbac.v1"),
     ("api", "discovery/v1", "discovery.v1"),

@@ -27,6 +27,8 @@ from machinery.models.apps import *  # noqa: F403
 from machinery.models.apps import __all__ as _apps
 from machinery.models.authorization import *  # noqa: F403
 from machinery.models.authorization import __all__ as _authorization
+from machinery.models.autoscaling import *  # noqa: F403
+from machinery.models.autoscaling import __all__ as _autoscaling
 from machinery.models.batch import *  # noqa: F403
 from machinery.models.batch import __all__ as _batch
 from machinery.models.container import *  # noqa: F403
@@ -37,6 +39,8 @@ from machinery.models.core_misc import *  # noqa: F403
 from machinery.models.core_misc import __all__ as _core_misc
 from machinery.models.discovery import *  # noqa: F403
 from machinery.models.discovery import __all__ as _discovery
+from machinery.models.metrics import *  # noqa: F403
+from machinery.models.metrics import __all__ as _metrics
 from machinery.models.node import *  # noqa: F403
 from machinery.models.node import __all__ as _node
 from machinery.models.pod import *  # noqa: F403
@@ -64,5 +68,5 @@ __all__ = [
     "Resource", "ResourceList", "StrictModel",
     *_apps, *_batch, *_container, *_coordination, *_core_misc, *_node, *_pod, *_service,
     *_storage, *_subresources, *_replicationcontroller, *_quota, *_policy, *_scheduling, *_discovery, *_rbac,
-    *_authorization,
+    *_authorization, *_autoscaling, *_metrics,
 ]

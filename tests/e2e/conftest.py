@@ -292,9 +292,11 @@ current-context: e2e
 
 
 @contextmanager
-def run_cluster(*, control_plane: bool = False, controller_args: tuple[str, ...] = ()) -> Iterator[Cluster]:
+def run_cluster(*, control_plane: bool = False, controller_args: tuple[str, ...] = (),
+                kubelet_args: tuple[str, ...] = ()) -> Iterator[Cluster]:
     """Start a one-node cluster (with scheduler + controller-manager if `control_plane`;
-    `controller_args` are more controller-manager flags, e.g. short node lifecycle periods)."""
+    `controller_args` are more controller-manager flags, e.g. short node lifecycle periods;
+    `kubelet_args` more kubelet flags, e.g. a short stats interval)."""
     tag = f"e2e{random.randrange(10**6):06d}"
     tmp = Path(tempfile.mkdtemp(prefix=f"kubelite-{tag}-"))
     dclient = docker.from_env()
@@ -311,7 +313,8 @@ def run_cluster(*, control_plane: bool = False, controller_args: tuple[str, ...]
                     "--node-ip", "127.0.0.1", "--address", "127.0.0.1", "--port", str(kubelet_port),
                     "--pod-cidr", pod_cidr, "--root-dir", str(tmp / "root"), "--log-dir", str(tmp / "logs"),
                     "--cluster-name", tag, "--heartbeat-s", "2", "--resync-s", "2",
-                    "--container-log-max-size", "4Ki", "--container-log-max-files", "3"], tmp / "kubelet.log")
+                    "--container-log-max-size", "4Ki", "--container-log-max-files", "3", *kubelet_args],
+                   tmp / "kubelet.log")
     c = Cluster(name=tag, node=f"node-{tag}", server=server, kubeconfig=kubeconfig, tmp=tmp,
                 pod_cidr=pod_cidr,
                 kubelet_port=kubelet_port, etcd=etcd, apiserver=apiserver, kubelet=kubelet)

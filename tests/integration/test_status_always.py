@@ -47,6 +47,8 @@ MANIFESTS: dict[str, dict[str, Any]] = {
                                   "hostPath": {"path": "/tmp/kubelite-pv"}}},
     "ResourceQuota": {"spec": {"hard": {"pods": "10"}}},
     "PodDisruptionBudget": {"spec": {"selector": _SELECTOR, "minAvailable": 1}},
+    "HorizontalPodAutoscaler": {"spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment",
+                                                            "name": "web"}, "maxReplicas": 3}},
 }
 # What Kubernetes answers for an object nobody has acted on yet (at least these keys).
 EXPECTED: dict[str, dict[str, Any]] = {
@@ -55,10 +57,11 @@ EXPECTED: dict[str, dict[str, Any]] = {
     "Pod": {"phase": "Pending"},
     "ReplicaSet": {"replicas": 0},
     "PodDisruptionBudget": {"disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0, "expectedPods": 0},
+    "HorizontalPodAutoscaler": {"currentReplicas": 0, "desiredReplicas": 0},
 }
 _API_CLASSES = {"": "CoreV1Api", "apps": "AppsV1Api", "batch": "BatchV1Api",
                 "coordination.k8s.io": "CoordinationV1Api", "storage.k8s.io": "StorageV1Api",
-                "policy": "PolicyV1Api"}
+                "policy": "PolicyV1Api", "autoscaling": "AutoscalingV2Api"}
 
 
 def _status_kinds() -> list[type[Resource]]:

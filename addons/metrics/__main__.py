@@ -1,0 +1,5 @@
+"""`python -m addons.metrics`."""
+
+from addons.metrics.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""The HorizontalPodAutoscaler controller (controllers/hpa/controller.py) and its pure parts."""
