@@ -20,7 +20,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from machinery import tables_rbac, tables_storage
+from machinery import tables_autoscaling, tables_rbac, tables_storage
 from machinery.tablecells import (
     NONE,
     Layout,
@@ -305,6 +305,7 @@ LAYOUTS: dict[str, Layout] = {
 }
 LAYOUTS.update(tables_storage.LAYOUTS)
 LAYOUTS.update(tables_rbac.LAYOUTS)
+LAYOUTS.update(tables_autoscaling.LAYOUTS)
 GENERIC = Layout(["AGE"], [], with_age())
 
 

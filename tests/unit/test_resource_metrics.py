@@ -227,3 +227,21 @@ def test_hpa_defaults_as_kubernetes() -> None:
 def test_hpa_validation_names_the_field(spec: dict[str, Any], field: str) -> None:
     causes = validate(_hpa(spec))
     assert field in [c["field"] for c in causes], causes
+
+
+def test_get_hpa_columns_as_kubectl() -> None:
+    from datetime import UTC, datetime
+
+    from machinery.tables import table
+
+    hpa = {"metadata": {"name": "web", "creationTimestamp": "2026-01-01T00:00:00Z"},
+           "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "web"}, "minReplicas": 1, "maxReplicas": 3,
+                    "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {
+                        "type": "Utilization", "averageUtilization": 50}}},
+                                {"type": "Resource", "resource": {"name": "memory", "target": {
+                                    "type": "AverageValue", "averageValue": "64Mi"}}}]},
+           "status": {"currentReplicas": 2, "currentMetrics": [
+               {"type": "Resource", "resource": {"name": "cpu", "current": {"averageUtilization": 42}}}]}}
+    headers, rows = table("HorizontalPodAutoscaler", [hpa], at=datetime(2026, 1, 1, 0, 5, tzinfo=UTC))
+    assert headers == ["NAME", "REFERENCE", "TARGETS", "MINPODS", "MAXPODS", "REPLICAS", "AGE"]
+    assert rows == [["web", "Deployment/web", "cpu: 42%/50%, memory: <unknown>/64Mi", "1", "3", "2", "5m"]]
