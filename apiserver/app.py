@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from fastapi import APIRouter, FastAPI
 from starlette.requests import Request
@@ -32,12 +32,15 @@ from starlette.types import Receive, Scope, Send
 
 from apiserver import aggregator, exec_ws
 from apiserver.allocator import ServiceAllocator
+from apiserver.audit import AuditLog, AuditPolicy
 from apiserver.auth import bootstrappolicy, reviews
 from apiserver.auth.authz_runtime import Authorization, parse_modes
+from apiserver.auth.user import user_of
 from apiserver.bootstrap import ensure_initial_objects, recover_allocator
 from apiserver.config import ApiServerConfig
 from apiserver.discovery import Discovery, version_info
 from apiserver.handlers_common import Ctx
+from apiserver.limits import Limits, LimitsConfig
 from apiserver.openapi import OpenApi, docs_page
 from apiserver.responses import error_response, install_error_handlers, json_response, log_rejected
 from apiserver.routes import ApiRoutes
@@ -102,17 +105,48 @@ async def _refuse(err: errors.ApiError, scope: Scope, receive: Receive, send: Se
 
 
 class _App(FastAPI):
-    """FastAPI, with plain routes run straight from the routing table (see routing.py)."""
+    """FastAPI, with plain routes run straight from the routing table (see routing.py), behind
+    the request filters: audit, limits, authorization (as Kubernetes' handler chain orders them:
+    the audit log sees 429s and 403s)."""
 
     dispatcher: Dispatcher | None = None
     authorization: Authorization | None = None
+    limits: Limits | None = None
+    audit: AuditLog | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.authorization is not None and scope["type"] in ("http", "websocket"):
-            denied = await self.authorization.check(scope)
-            if denied is not None:
-                await _refuse(denied, scope, receive, send)
+        if scope["type"] in ("http", "websocket") and self.limits is not None:
+            await self._filtered(scope, receive, send)
+        else:
+            await self._serve(scope, receive, send)
+
+    async def _filtered(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert self.limits is not None
+        record = self.audit.begin(scope) if self.audit is not None else None
+        if record is not None:
+            receive, send = record.wrap(receive, send)
+        release = _nothing
+        panicked = False
+        try:
+            refused, release = self.limits.enter(scope)
+            if refused is None and self.authorization is not None:
+                refused = await self.authorization.check(scope)
+                if record is not None and user_of(cast(dict[str, Any], scope)) is not None:
+                    record.authorized(refused is None, "" if refused is None else refused.message)
+            if refused is not None:
+                await _refuse(refused, scope, receive, send)
                 return
+            receive, send = self.limits.wrap_io(scope, receive, send)
+            await self._serve(scope, receive, send)
+        except BaseException:
+            panicked = True
+            raise
+        finally:
+            release()
+            if record is not None:
+                record.finish(panicked=panicked)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.dispatcher is not None and await self.dispatcher.handle(scope, receive, send):
             return
         try:
@@ -123,6 +157,24 @@ class _App(FastAPI):
             # Starlette's ServerErrorMiddleware already answered it (our handler: a logged 500
             # Status with Connection: close) and re-raises only so that servers log it; it is
             # logged once already.
+
+
+def _install_filters(app: _App, config: ApiServerConfig) -> None:
+    """The limits and the audit log of apiserver/limits.py and apiserver/audit.py."""
+    app.limits = Limits(LimitsConfig(
+        user_qps=config.user_qps, user_burst=config.user_burst, max_watches_per_user=config.max_watches_per_user,
+        max_inflight=config.max_requests_inflight, max_mutating_inflight=config.max_mutating_requests_inflight,
+        request_timeout_s=config.request_timeout_s))
+    if config.audit_log_path:
+        if not config.audit_policy_file:
+            raise ValueError("--audit-log-path needs --audit-policy-file (as Kubernetes: no policy, no events)")
+        app.audit = AuditLog(config.audit_log_path, AuditPolicy.load(config.audit_policy_file),
+                             max_bytes=int(config.audit_log_maxsize_mb * 1024 * 1024),
+                             backups=config.audit_log_maxbackup)
+
+
+def _nothing() -> None:
+    return None
 
 
 def create_app(
@@ -210,4 +262,5 @@ def create_app(
     app.router.routes.extend(ApiRoutes(ctx, kind_list, discovery).routes())
     app.dispatcher = Dispatcher(app)
     app.authorization = authorization
+    _install_filters(app, config)
     return app

@@ -55,7 +55,28 @@ class ApiServerConfig:
     token_auth_file: str | None = None
     """Static token file (token,user,uid[,groups])."""
     authorization_mode: str = "AlwaysAllow"
-    """Authorizer (AlwaysAllow for now)."""
+    """Comma-separated authorizers asked in order: AlwaysAllow, AlwaysDeny, Node, RBAC
+    (apiserver/auth/authz_runtime.py). `kubelite up` passes Node,RBAC."""
+    audit_log_path: str | None = None
+    """JSON-lines audit log (`-`: stdout); needs `audit_policy_file` (apiserver/audit.py)."""
+    audit_policy_file: str | None = None
+    """audit.k8s.io/v1 Policy deciding each request's level."""
+    audit_log_maxsize_mb: float = 100.0
+    """Rotate the audit log past this many megabytes (Kubernetes' --audit-log-maxsize)."""
+    audit_log_maxbackup: int = 10
+    """Rotated audit files kept (Kubernetes' --audit-log-maxbackup)."""
+    user_qps: float = 0.0
+    """Per-user requests per second (0: no per-user rate limit; apiserver/limits.py)."""
+    user_burst: int = 0
+    """Per-user burst (0: twice user_qps)."""
+    max_watches_per_user: int = 0
+    """Concurrent watches per user (0: no cap)."""
+    max_requests_inflight: int = 400
+    """Read-only requests served at once, long-running ones aside (0: no cap)."""
+    max_mutating_requests_inflight: int = 200
+    """Mutating requests served at once (0: no cap)."""
+    request_timeout_s: float = 60.0
+    """Time a client may take to send each body chunk or take each response chunk."""
 
 
 def _port_range(value: str) -> tuple[int, int]:
@@ -103,6 +124,16 @@ def parse_args(argv: list[str] | None = None) -> ApiServerConfig:
     p.add_argument("--client-ca-file", default=None)
     p.add_argument("--token-auth-file", default=None)
     p.add_argument("--authorization-mode", default=d.authorization_mode)
+    p.add_argument("--audit-log-path", default=None)
+    p.add_argument("--audit-policy-file", default=None)
+    p.add_argument("--audit-log-maxsize", dest="audit_log_maxsize_mb", type=float, default=d.audit_log_maxsize_mb)
+    p.add_argument("--audit-log-maxbackup", type=_non_negative, default=d.audit_log_maxbackup)
+    p.add_argument("--user-qps", type=float, default=d.user_qps)
+    p.add_argument("--user-burst", type=_non_negative, default=d.user_burst)
+    p.add_argument("--max-watches-per-user", type=_non_negative, default=d.max_watches_per_user)
+    p.add_argument("--max-requests-inflight", type=_non_negative, default=d.max_requests_inflight)
+    p.add_argument("--max-mutating-requests-inflight", type=_non_negative, default=d.max_mutating_requests_inflight)
+    p.add_argument("--request-timeout", dest="request_timeout_s", type=float, default=d.request_timeout_s)
     ns = p.parse_args(argv)
     values = vars(ns)
     values["etcd_servers"] = [s.strip() for s in str(values["etcd_servers"]).split(",") if s.strip()]

@@ -14,8 +14,9 @@ Contract:
   * one role per component, bound to the identity it authenticates as:
     `system:kube-scheduler` (+ `system:volume-scheduler`) -> user `system:kube-scheduler`,
     `system:kube-controller-manager` -> user `system:kube-controller-manager`,
-    `system:node-proxier` -> user `system:kube-proxy`, `system:kube-dns` -> ServiceAccount
-    kube-system/kube-dns, `system:monitoring` -> group `system:monitoring`; `system:node`
+    `system:node-proxier` -> user `system:kube-proxy`, `system:kube-dns` -> user
+    `system:kube-dns` and ServiceAccount kube-system/kube-dns, kubelite's own daemons
+    `system:kubelite-{routeagent,logagent,logstore}` -> the users of the same names, `system:monitoring` -> group `system:monitoring`; `system:node`
     has no subjects: kubelets (`system:node:NAME` in `system:nodes`) are authorized by the
     Node authorizer (apiserver/auth/node.py), which applies `NODE_RULES` and the graph of
     their pods.
@@ -178,6 +179,9 @@ def _addon_roles() -> list[tuple[str, list[Obj]]]:
     return [
         ("system:kube-dns", [rule(["list", "watch"], "", ["endpoints", "services"]),
                              rule(["list", "watch"], "discovery.k8s.io", "endpointslices")]),
+        ("system:kubelite-routeagent", [rule(READ, "", "nodes")]),
+        ("system:kubelite-logagent", [rule(READ, "", ["pods", "nodes", "namespaces"]), EVENTS_RULE]),
+        ("system:kubelite-logstore", [rule(READ, "", ["pods", "namespaces"])]),
         ("system:monitoring", [url_rule("get", "/metrics", "/metrics/slis", "/livez", "/readyz", "/healthz",
                                         "/livez/*", "/readyz/*", "/healthz/*")]),
     ]
@@ -185,7 +189,10 @@ def _addon_roles() -> list[tuple[str, list[Obj]]]:
 
 def _addon_bindings() -> list[Obj]:
     return [
-        binding("system:kube-dns", sa=("kube-system", "kube-dns")),
+        binding("system:kube-dns", users=["system:kube-dns"], sa=("kube-system", "kube-dns")),
+        binding("system:kubelite-routeagent", users=["system:kubelite-routeagent"]),
+        binding("system:kubelite-logagent", users=["system:kubelite-logagent"]),
+        binding("system:kubelite-logstore", users=["system:kubelite-logstore"]),
         binding("system:monitoring", groups=["system:monitoring"]),
     ]
 
