@@ -14,6 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from cli import apply as apply_mod
+from cli import auth as auth_mod
 from cli import autoscale as autoscale_mod
 from cli import backup_cmd, cluster, help_panels, verbs_basic, workloads
 from cli import delete as delete_mod
@@ -220,6 +221,7 @@ backup_cmd.register(app)
 verbs_basic.register(app)
 top_mod.register(app)
 autoscale_mod.register(app)
+auth_mod.register(app)
 help_panels.apply_panels(app)  # last: after every register()
 
 

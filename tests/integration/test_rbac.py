@@ -144,3 +144,20 @@ def test_review_validation(http: httpx.Client) -> None:
     assert "authorization.k8s.io" in {g["name"] for g in groups}
     resources = http.get("/apis/authorization.k8s.io/v1").json()["resources"]
     assert {r["name"]: r["verbs"] for r in resources}["selfsubjectaccessreviews"] == ["create"]
+
+
+def test_can_i_with_real_kubectl_and_kubelite(rbac_server: ApiServerProcess) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    kubectl = [str(root / ".venv" / "bin" / "kubectl"), "--kubeconfig", rbac_server.kubeconfig]
+    kubelite = [sys.executable, "-m", "cli.main", "--kubeconfig", rbac_server.kubeconfig]
+    for cmd in (kubectl, kubelite):
+        r = subprocess.run([*cmd, "auth", "can-i", "create", "deployments.apps", "-n", "team-a"],
+                           capture_output=True, text=True, timeout=60, cwd=root)
+        assert (r.returncode, r.stdout.strip()) == (0, "yes"), r.stderr
+        r = subprocess.run([*cmd, "auth", "can-i", "get", "/healthz"], capture_output=True, text=True, timeout=60,
+                           cwd=root)
+        assert (r.returncode, r.stdout.strip()) == (0, "yes"), r.stderr
