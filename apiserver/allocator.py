@@ -9,7 +9,8 @@ Contract:
   requested IP is honoured if free and inside the range, else 422 Invalid with the field path.
   The first address (10.96.0.1) is never handed out automatically: it belongs to the
   `kubernetes` Service, and 10.96.0.10 (cluster DNS) only to a Service that asks for it.
-  NodePort/LoadBalancer Services get a nodePort per port (requested ones honoured if free).
+  NodePort/LoadBalancer Services get a nodePort per port (requested ones honoured if free);
+  a LoadBalancer with `allocateLoadBalancerNodePorts: false` gets only the ones it asks for.
   On update (`old` given), values the caller left empty are copied from `old` (as Kubernetes'
   patchAllocatedValues does) and ports no longer used are released. Returns a `Reservation`
   that the caller must `rollback()` when the write fails.
@@ -165,6 +166,9 @@ class ServiceAllocator:
 
     def _allocate_node_ports(self, svc: Obj, spec: Obj, old_spec: Obj, res: Reservation) -> None:
         wants = spec.get("type") in ("NodePort", "LoadBalancer")
+        # allocateLoadBalancerNodePorts false: a LoadBalancer keeps the nodePorts asked for (or
+        # already held) but gets none picked for it, as Kubernetes.
+        auto_ok = spec.get("type") == "NodePort" or spec.get("allocateLoadBalancerNodePorts") is not False
         old_ports = {p.get("port"): p.get("nodePort") for p in old_spec.get("ports") or [] if isinstance(p, dict)}
         old_used = {int(p) for p in old_ports.values() if p}
         kept: set[int] = set()
@@ -182,7 +186,8 @@ class ServiceAllocator:
                 requested = old_ports[port.get("port")]
                 port["nodePort"] = requested
             if not requested:
-                auto.append((i, port))
+                if auto_ok:
+                    auto.append((i, port))
                 continue
             n = int(requested)
             if n in old_used:

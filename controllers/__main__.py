@@ -115,6 +115,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="fraction of not-Ready nodes making a zone partially disrupted")
     p.add_argument("--large-cluster-size-threshold", default=d.large_cluster_size_threshold, type=int,
                    help="zones with more nodes use the secondary rate when disrupted (others stop evicting)")
+    p.add_argument("--lb-pool", default=d.lb_pool,
+                   help="CIDR LoadBalancer Services get an address from ('' = the nodes' addresses)")
     p.add_argument("--pod-gc-quarantine", default=d.pod_gc_quarantine_s, type=_duration,
                    help="wait before force-deleting pods bound to a vanished node")
     hpa = "--horizontal-pod-autoscaler-"
@@ -138,6 +140,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         ipaddress.ip_network(args.cluster_cidr, strict=False)
     except ValueError as exc:
         p.error(f"--cluster-cidr: {exc}")
+    if args.lb_pool:
+        try:
+            ipaddress.ip_network(args.lb_pool, strict=False)
+        except ValueError as exc:
+            p.error(f"--lb-pool: {exc}")
     try:
         args.names = resolve_names(args.controllers)
     except ValueError as exc:
@@ -154,7 +161,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     try:
         args.options = ControllerOptions(
             local_path_dir=args.local_path_dir, local_path_helper_image=args.local_path_helper_image,
-            default_storage_class=args.default_storage_class,
+            default_storage_class=args.default_storage_class, lb_pool=args.lb_pool,
             allocate_node_cidrs=args.allocate_node_cidrs, cluster_cidr=args.cluster_cidr,
             node_cidr_mask_size=args.node_cidr_mask_size, node_monitor_period_s=args.node_monitor_period,
             node_monitor_grace_period_s=args.node_monitor_grace_period,

@@ -36,6 +36,7 @@ from controllers.options import ControllerOptions
 from controllers.podgc import PodGarbageCollector
 from controllers.replicaset import ReplicaSetController, ReplicationControllerController
 from controllers.resourcequota import ResourceQuotaController
+from controllers.servicelb import ServiceLBController
 from controllers.statefulset.controller import StatefulSetController
 from controllers.tainteviction import TaintEvictionController
 from controllers.ttlafterfinished import TTLAfterFinishedController
@@ -73,6 +74,7 @@ CONTROLLERS: dict[str, ControllerCtor] = {
     "disruption": DisruptionController,
     "endpointslice": EndpointSliceController,  # with the mirroring of selector-less Endpoints
     "horizontalpodautoscaling": HorizontalPodAutoscalerController,
+    "servicelb": ServiceLBController,  # node addresses (one host) or --lb-pool (lab cloud provider)
 }
 
 

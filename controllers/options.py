@@ -48,6 +48,11 @@ class ControllerOptions:
     """Name of the default StorageClass created at startup when none is marked default
     (empty: create none)."""
 
+    # --- service load balancers (controllers/servicelb.py) -----------------------------------
+    lb_pool: str = ""
+    """CIDR LoadBalancer addresses come from (the lab's cloud provider: a range of the lab
+    network); empty: every Ready node's address, as k3s' ServiceLB on one host."""
+
     # --- pod garbage collector (pkg/controller/podgc) ----------------------------------------
     pod_gc_quarantine_s: float = 40.0
     """How long a pod bound to an unknown node waits before the node is checked again and the

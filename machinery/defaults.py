@@ -220,6 +220,10 @@ def _default_service(svc: Service) -> None:
         spec.internalTrafficPolicy = "Cluster"
     if spec.type in ("NodePort", "LoadBalancer") and spec.externalTrafficPolicy is None:
         spec.externalTrafficPolicy = "Cluster"
+    if spec.type == "LoadBalancer" and spec.allocateLoadBalancerNodePorts is None:
+        spec.allocateLoadBalancerNodePorts = True
+    elif spec.type != "LoadBalancer":
+        spec.allocateLoadBalancerNodePorts = None  # a type-dependent field, dropped as Kubernetes does
 
 
 def _default_endpointslice(es: EndpointSlice) -> None:

@@ -27,7 +27,8 @@ Contract:
   `<P>-SERVICES` to its SVC chain, which masquerades off-cluster sources, honours ClientIP
   affinity (`-m recent`), then picks an endpoint with `-m statistic --mode random` at
   probability 1/(n-i) (10 decimals; the last one unconditionally). SEP chains mark hairpin
-  traffic and DNAT. NodePorts live in `<P>-NODEPORTS` (reached for LOCAL destinations only, the
+  traffic and DNAT. A LoadBalancer's ingress IPs (ipMode VIP) jump from `<P>-SERVICES` to the
+  same EXT chain as its NodePort and external IPs. NodePorts live in `<P>-NODEPORTS` (reached for LOCAL destinations only, the
   last rule of `<P>-SERVICES`) through an EXT chain that masquerades. A port without ready
   endpoints gets a filter-table REJECT instead, so clients fail fast rather than hang.
   ExternalName and headless Services get no rules.
@@ -111,6 +112,14 @@ def service_endpoints(slices: list[EndpointSlice], port: ServicePort) -> list[st
     return [e.address for e in usable(endpoints_for_port(slices, port.name, _proto(port)))]
 
 
+def load_balancer_ips(svc: Service) -> list[str]:
+    """A LoadBalancer Service's status.loadBalancer.ingress IPs with ipMode VIP (or unset): the
+    proxy answers on them as kube-proxy does; "Proxy" mode ones are the load balancer's business."""
+    if svc.spec is None or svc.spec.type != "LoadBalancer" or svc.status is None or svc.status.loadBalancer is None:
+        return []
+    return [i.ip for i in svc.status.loadBalancer.ingress or [] if i.ip and (i.ipMode or "VIP") == "VIP"]
+
+
 def _has_cluster_ip(svc: Service) -> bool:
     spec = svc.spec
     if spec is None or spec.type == "ExternalName":
@@ -152,10 +161,14 @@ def _render_port(rs: Ruleset, cfg: ProxyConfig, svc: Service, port: ServicePort,
     dst = f"-d {svc.spec.clusterIP}/32 --dport {port.port}"
     node_port = port.nodePort if svc.spec.type in ("NodePort", "LoadBalancer") else None
     external_ips = svc.spec.externalIPs or []
+    lb_ips = load_balancer_ips(svc)
     if not endpoints:
         reject = "-j REJECT --reject-with icmp-port-unreachable"
         rs.add("filter", c("SERVICES"), f'-m comment --comment "{spn} has no endpoints" {match} {dst} {reject}')
         for ip in external_ips:
+            rs.add("filter", c("EXTERNAL-SERVICES"), f'-m comment --comment "{spn} has no endpoints" {match} '
+                   f"-d {ip}/32 --dport {port.port} {reject}")
+        for ip in lb_ips:
             rs.add("filter", c("EXTERNAL-SERVICES"), f'-m comment --comment "{spn} has no endpoints" {match} '
                    f"-d {ip}/32 --dport {port.port} {reject}")
         if node_port:
@@ -168,13 +181,17 @@ def _render_port(rs: Ruleset, cfg: ProxyConfig, svc: Service, port: ServicePort,
     if cfg.cluster_cidr:
         rs.add("nat", svc_chain, f'-m comment --comment "{spn} cluster IP" {match} {dst} '
                f"! -s {cfg.cluster_cidr} -j {c('MARK-MASQ')}")
-    if node_port or external_ips:
+    has_ext = bool(node_port or external_ips or lb_ips)
+    if has_ext:
         ext_chain = cfg.hashed("EXT", spn + proto)
         rs.add("nat", ext_chain, f'-m comment --comment "masquerade traffic for {spn} external destinations" '
                f"-j {c('MARK-MASQ')}")
         rs.add("nat", ext_chain, f"-j {svc_chain}")
         for ip in external_ips:
             rs.add("nat", c("SERVICES"), f'-m comment --comment "{spn} external IP" {match} '
+                   f"-d {ip}/32 --dport {port.port} -j {ext_chain}")
+        for ip in lb_ips:  # kube-proxy: "loadbalancer IP" rules, through the same EXT chain
+            rs.add("nat", c("SERVICES"), f'-m comment --comment "{spn} loadbalancer IP" {match} '
                    f"-d {ip}/32 --dport {port.port} -j {ext_chain}")
         if node_port:
             rs.add("nat", c("NODEPORTS"), f'-m comment --comment "{spn}" {match} --dport {node_port} -j {ext_chain}')
@@ -196,7 +213,7 @@ def _render_port(rs: Ruleset, cfg: ProxyConfig, svc: Service, port: ServicePort,
         rs.add("nat", sep, f'-m comment --comment "{spn}" -s {ip}/32 -j {c("MARK-MASQ")}')  # hairpin
         recent = f"-m recent --name {sep} --set " if affinity else ""
         rs.add("nat", sep, f'-m comment --comment "{spn}" {match} {recent}-j DNAT --to-destination {ep}')
-    rs.groups.append([*sep_chains, svc_chain, *([ext_chain] if node_port or external_ips else [])])
+    rs.groups.append([*sep_chains, svc_chain, *([ext_chain] if has_ext else [])])
 
 
 def _block(table: str, declare: list[str], body: list[str]) -> list[str]:

@@ -293,10 +293,13 @@ current-context: e2e
 
 @contextmanager
 def run_cluster(*, control_plane: bool = False, controller_args: tuple[str, ...] = (),
-                kubelet_args: tuple[str, ...] = ()) -> Iterator[Cluster]:
+                kubelet_args: tuple[str, ...] = (), node_ip_on_bridge: bool = False) -> Iterator[Cluster]:
     """Start a one-node cluster (with scheduler + controller-manager if `control_plane`;
     `controller_args` are more controller-manager flags, e.g. short node lifecycle periods;
-    `kubelet_args` more kubelet flags, e.g. a short stats interval)."""
+    `kubelet_args` more kubelet flags, e.g. a short stats interval).
+    `node_ip_on_bridge`: the Node's address is its pod bridge's gateway instead of 127.0.0.1
+    (LoadBalancer tests: a node address the host and pods can both reach; the kubelet still
+    listens on 127.0.0.1, so logs/exec through the API server do not work there)."""
     tag = f"e2e{random.randrange(10**6):06d}"
     tmp = Path(tempfile.mkdtemp(prefix=f"kubelite-{tag}-"))
     dclient = docker.from_env()
@@ -310,7 +313,8 @@ def run_cluster(*, control_plane: bool = False, controller_args: tuple[str, ...]
     apiserver = Proc([py, "-m", "apiserver", "--etcd-servers", etcd.url, "--bind-address", "127.0.0.1",
                       "--port", str(api_port), "--log-level", "warning"], tmp / "apiserver.log")
     kubelet = Proc([py, "-m", "kubelet", "--kubeconfig", str(kubeconfig), "--node-name", f"node-{tag}",
-                    "--node-ip", "127.0.0.1", "--address", "127.0.0.1", "--port", str(kubelet_port),
+                    "--node-ip", pod_cidr.rsplit(".", 1)[0] + ".1" if node_ip_on_bridge else "127.0.0.1",
+                    "--address", "127.0.0.1", "--port", str(kubelet_port),
                     "--pod-cidr", pod_cidr, "--root-dir", str(tmp / "root"), "--log-dir", str(tmp / "logs"),
                     "--cluster-name", tag, "--heartbeat-s", "2", "--resync-s", "2",
                     "--container-log-max-size", "4Ki", "--container-log-max-files", "3", *kubelet_args],

@@ -114,3 +114,15 @@ def test_update_keeps_values_and_frees_dropped_ports() -> None:
     to_cluster_ip = svc(ports=[{"port": 80, "nodePort": kept_port}])
     a.allocate(to_cluster_ip, new)
     assert "nodePort" not in to_cluster_ip["spec"]["ports"][0] and kept_port not in a.used_ports
+
+
+def test_load_balancer_node_ports_follow_allocate_load_balancer_node_ports() -> None:
+    a = ServiceAllocator()
+    lb = svc("lb", type_="LoadBalancer", ports=[{"port": 80}, {"port": 81, "nodePort": 30081}])
+    lb["spec"]["allocateLoadBalancerNodePorts"] = False
+    a.allocate(lb)
+    assert [p.get("nodePort") for p in lb["spec"]["ports"]] == [None, 30081]  # only the one asked for
+    on = svc("on", type_="LoadBalancer", ports=[{"port": 80}])
+    on["spec"]["allocateLoadBalancerNodePorts"] = True
+    a.allocate(on)
+    assert on["spec"]["ports"][0]["nodePort"]
