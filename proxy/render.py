@@ -224,7 +224,10 @@ def restore_text(new: Ruleset, old: Ruleset | None, existing: dict[str, set[str]
                  max_chains: int = 1000) -> str | None:
     """See module docstring. `existing`: table -> chain names with our prefix now in the kernel."""
     out: list[str] = []
-    for table in TABLES:
+    # filter before nat, as kube-proxy writes them: a Service gaining endpoints loses its REJECT
+    # before its DNAT appears (a SYN in between is dropped and retried, not refused), and one
+    # losing them gets the REJECT while the DNAT still rewrites the destination it matches.
+    for table in ("filter", "nat"):
         want = new.chains(table)
         had = old.chains(table) if old is not None else {}
         write = [ch for ch, rules in want.items() if old is None or had.get(ch) != rules]

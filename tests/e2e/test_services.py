@@ -85,6 +85,15 @@ def web_pod(cluster: Cluster, ns: str, name: str) -> dict[str, Any]:
     return manifest
 
 
+def programmed(prefix: str, ns: str, endpoints: int = 3) -> bool:
+    """The proxy's rules for `ns/web` with `endpoints` endpoints are in the kernel: SEP chains in
+    nat, the hooks, and no "has no endpoints" REJECT left in filter."""
+    nat = subprocess.run(["iptables-save", "-t", "nat"], capture_output=True, text=True, check=True).stdout
+    filt = subprocess.run(["iptables-save", "-t", "filter"], capture_output=True, text=True, check=True).stdout
+    return (nat.count(f"-A {prefix}-SEP-") >= 2 * endpoints and f'"{prefix} service portals"' in nat
+            and f"{ns}/web:http has no endpoints" not in filt)
+
+
 def fetch(url: str) -> str:
     with httpx.Client(trust_env=False, timeout=3) as http:
         return http.get(url).text.strip()
@@ -116,8 +125,7 @@ async def test_service_balances_from_host_and_pod_and_follows_readiness(
         return subprocess.run(["iptables-save", "-t", "nat"], capture_output=True, text=True, check=True).stdout
 
     async def three_endpoints() -> bool:
-        text = rules()
-        return text.count(f"-A {prefix}-SEP-") >= 6 and f"comment \"{prefix} service portals\"" in text
+        return programmed(prefix, ns)
 
     await wait_until(three_endpoints, 90, 0.5, message=f"no 3 endpoints in iptables:\n{cluster.logs()}")
     seen = {await asyncio.to_thread(fetch, url) for _ in range(40)}
@@ -183,8 +191,7 @@ async def test_every_backend_calls_its_own_service(
     await wait_pods_ready(api, ns, names)
 
     def three_endpoints() -> bool:
-        text = subprocess.run(["iptables-save", "-t", "nat"], capture_output=True, text=True, check=True).stdout
-        return text.count(f"-A {prefix}-SEP-") >= 6 and f"comment \"{prefix} service portals\"" in text
+        return programmed(prefix, ns)
 
     await wait_until(three_endpoints, 90, 0.5, message=f"no 3 endpoints in iptables:\n{cluster.logs()}")
     # One exec per backend: 100 calls in a row, print who answered each time, stop at the first failure.

@@ -39,6 +39,12 @@ EXTNAME = svc("ext", type="ExternalName", externalName="example.invalid")
 WEB_EPS = eps("web", ["10.244.0.10", "10.244.0.9", "10.244.0.5"], not_ready=["10.244.0.66"])
 
 GOLDEN_BASIC = """\
+*filter
+:KLT-SERVICES - [0:0]
+:KLT-EXTERNAL-SERVICES - [0:0]
+-A KLT-SERVICES -m comment --comment "ns1/empty has no endpoints" -m udp -p udp -d 10.96.0.21/32 --dport 53 -j REJECT --reject-with icmp-port-unreachable
+-A KLT-EXTERNAL-SERVICES -m comment --comment "ns1/empty has no endpoints" -m addrtype --dst-type LOCAL -m udp -p udp --dport 30053 -j REJECT --reject-with icmp-port-unreachable
+COMMIT
 *nat
 :KLT-SERVICES - [0:0]
 :KLT-NODEPORTS - [0:0]
@@ -65,12 +71,6 @@ GOLDEN_BASIC = """\
 -A KLT-SEP-NW2HIM35W6G7RRDXG4EE -m comment --comment "ns1/web:http" -s 10.244.0.10/32 -j KLT-MARK-MASQ
 -A KLT-SEP-NW2HIM35W6G7RRDXG4EE -m comment --comment "ns1/web:http" -m tcp -p tcp -j DNAT --to-destination 10.244.0.10:8080
 COMMIT
-*filter
-:KLT-SERVICES - [0:0]
-:KLT-EXTERNAL-SERVICES - [0:0]
--A KLT-SERVICES -m comment --comment "ns1/empty has no endpoints" -m udp -p udp -d 10.96.0.21/32 --dport 53 -j REJECT --reject-with icmp-port-unreachable
--A KLT-EXTERNAL-SERVICES -m comment --comment "ns1/empty has no endpoints" -m addrtype --dst-type LOCAL -m udp -p udp --dport 30053 -j REJECT --reject-with icmp-port-unreachable
-COMMIT
 """
 
 
@@ -87,6 +87,10 @@ def test_rendering_is_order_independent() -> None:
 
 
 GOLDEN_NODEPORT_AFFINITY = """\
+*filter
+:KLT-SERVICES - [0:0]
+:KLT-EXTERNAL-SERVICES - [0:0]
+COMMIT
 *nat
 :KLT-SERVICES - [0:0]
 :KLT-NODEPORTS - [0:0]
@@ -114,10 +118,6 @@ GOLDEN_NODEPORT_AFFINITY = """\
 -A KLT-SEP-KUQYPTOKTZAERVSKJ6IS -m comment --comment "ns1/web:http" -m tcp -p tcp -m recent --name KLT-SEP-KUQYPTOKTZAERVSKJ6IS --set -j DNAT --to-destination 10.244.0.5:8080
 -A KLT-SEP-5ANIWS6AG6DKGV76PNQ5 -m comment --comment "ns1/web:http" -s 10.244.0.9/32 -j KLT-MARK-MASQ
 -A KLT-SEP-5ANIWS6AG6DKGV76PNQ5 -m comment --comment "ns1/web:http" -m tcp -p tcp -m recent --name KLT-SEP-5ANIWS6AG6DKGV76PNQ5 --set -j DNAT --to-destination 10.244.0.9:8080
-COMMIT
-*filter
-:KLT-SERVICES - [0:0]
-:KLT-EXTERNAL-SERVICES - [0:0]
 COMMIT
 """
 
