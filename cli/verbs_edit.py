@@ -10,10 +10,12 @@ from typing import Any
 
 import typer
 
+from cli import diff_wait as dw
 from cli import label_annotate as la
 from cli import patch_replace as pr
 from cli.errors import run
 from cli.session import Globals
+from cli.workloads import parse_timeout
 
 
 def _g(ctx: typer.Context) -> Globals:
@@ -66,3 +68,18 @@ def register(app: typer.Typer) -> None:
         """Replace a resource by file name or stdin."""
         run(pr.replace(_g(ctx), list(filename or []), recursive=recursive, force=force, dry_run=dry_run,
                        output=output))
+
+    @app.command("diff")
+    def diff(ctx: typer.Context, filename: list[str] = _FILES, recursive: bool = _RECURSIVE) -> None:
+        """Diff the live version against what would be applied (exit 1 when they differ)."""
+        run(dw.diff(_g(ctx), list(filename or []), recursive=recursive))
+
+    @app.command("wait")
+    def wait(ctx: typer.Context, args: list[str] = typer.Argument(None, help="KIND/NAME... | KIND NAME... | KIND -l"),
+             for_: str = typer.Option("", "--for", help="condition=Ready[=true] | delete | jsonpath={.status.phase}=X"),
+             timeout: str = typer.Option("30s", "--timeout", help="How long to wait (0: forever), e.g. 60s, 5m."),
+             selector: str | None = typer.Option(None, "--selector", "-l", help="Label selector."),
+             all_: bool = typer.Option(False, "--all", help="Every object of the kind in the namespace.")) -> None:
+        """Experimental: wait for a specific condition on one or many resources."""
+        run(dw.wait(_g(ctx), list(args or []), for_=for_, timeout_s=parse_timeout(timeout), selector=selector,
+                    all_=all_))

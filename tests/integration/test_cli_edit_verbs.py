@@ -100,3 +100,48 @@ def test_replace_like_kubectl(pair: Pair, tmp_path: Path) -> None:
     _same(pair, "replace", "--force", "-f", str(manifest))
     kubectl_obj, kubelite_obj = pair.pair_json("configmap/a")
     assert kubelite_obj["data"] == kubectl_obj["data"] == {"k": "replaced"}
+
+
+def _diff_lines(text: str, pair_ns: str) -> list[str]:
+    """A diff's body without the temp directory names and times, which differ per run."""
+    out = []
+    for line in text.replace(pair_ns, "NS").splitlines():
+        if line.startswith(("diff ", "--- ", "+++ ")):
+            out.append(line.split()[0] + " " + line.split()[-1 if line.startswith("diff") else 1].split("/")[-1])
+        elif line.strip(" +-").startswith(("uid:", "creationTimestamp:")):
+            out.append(line.split(":")[0])
+        else:
+            out.append(line)
+    return out
+
+
+def test_diff_like_kubectl(pair: Pair, tmp_path: Path) -> None:
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  k: v\n")
+    for run in (pair.kubectl, pair.kubelite):
+        assert run("apply", "-f", str(manifest)).code == 0
+    _same_diff(pair, manifest, expect_code=0)
+    manifest.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  k: v2\n---\n"
+                        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: new\ndata:\n  num: '1'\n")
+    _same_diff(pair, manifest, expect_code=1)
+    for ns in (pair.ns_kubectl, pair.ns_kubelite):  # a diff writes nothing
+        assert pair.json("configmap/a", ns=ns)["data"] == {"k": "v"}
+        assert pair.kubectl("get", "configmap", "new", ns=ns).code == 1
+
+
+def _same_diff(pair: Pair, manifest: Path, *, expect_code: int) -> None:
+    want, got = pair.both("diff", "-f", str(manifest))
+    assert (want.code, got.code) == (expect_code, expect_code), (want.err, got.err)
+    assert _diff_lines(got.out, pair.ns_kubelite) == _diff_lines(want.out, pair.ns_kubectl)
+
+
+def test_wait_like_kubectl(pair: Pair) -> None:
+    for run in (pair.kubectl, pair.kubelite):
+        assert run("create", "configmap", "a", "--from-literal=k=v").code == 0
+    for argv in (("wait", "configmap/a", "--for=jsonpath={.data.k}=v", "--timeout=5s"),
+                 ("wait", "configmap/a", "--for=jsonpath={.data.k}=other", "--timeout=1s"),
+                 ("wait", "configmap/missing", "--for=delete", "--timeout=1s"),
+                 ("wait", "configmap/missing", "--for=condition=Ready", "--timeout=1s")):
+        want, got = pair.both(*argv)
+        assert (got.code, got.out) == (want.code, want.out), (argv, want.err, got.err)
+        assert got.err.replace(pair.ns_kubelite, "NS") == want.err.replace(pair.ns_kubectl, "NS"), argv
