@@ -18,6 +18,7 @@ Contract (Kubernetes semantics, see docs/ARCHITECTURE.md "The API"):
 
 from __future__ import annotations
 
+import logging
 import random
 import string
 import uuid
@@ -26,6 +27,7 @@ from typing import Any
 
 from apiserver.admission import validation
 from apiserver.admission.namespace import check_namespace
+from apiserver.admission.podpreset import CONFLICT_REASON, admit_podpreset
 from apiserver.admission.policy import admit_limits
 from apiserver.admission.priority import admit_priority, admit_priority_class
 from apiserver.admission.resourcequota import admit_quota
@@ -50,8 +52,12 @@ from apiserver.handlers_common import (
 )
 from apiserver.selection import selection
 from machinery import errors, registry
+from machinery.clock import REAL_CLOCK
+from machinery.events import WARNING, ObjectRef, event_body
 from machinery.meta import now_rfc3339
 from machinery.selectors import label_key_errors
+
+log = logging.getLogger(__name__)
 
 # Kinds whose status belongs to a controller: a create starts with an empty status.
 _CONTROLLER_KINDS = {"Deployment", "ReplicaSet", "ReplicationController", "StatefulSet", "DaemonSet", "Job", "CronJob"}
@@ -107,22 +113,31 @@ def _prepare_create_kind(cls: ResourceClass, body: Obj) -> None:
 
 
 async def _admit_create(ctx: Ctx, cls: ResourceClass, obj: Obj, key: str, *,
-                        dry_run: bool, admit_namespace: bool) -> None:
-    """The admission chain of a create, after validation; each step may refuse (403/404/409)."""
+                        dry_run: bool, admit_namespace: bool) -> str | None:
+    """The admission chain of a create, after validation; each step may refuse (403/404/409).
+    Returns a PodPreset conflict to record as an Event on the created pod, if any."""
     if cls.KIND == "Pod":  # DefaultTolerationSeconds admission (after validation: the additions are valid)
         add_default_tolerations(obj, not_ready_s=ctx.config.default_not_ready_toleration_seconds,
                                 unreachable_s=ctx.config.default_unreachable_toleration_seconds)
     if admit_namespace and cls.NAMESPACED:
         await check_namespace(ctx.storage, obj["metadata"]["namespace"])
+    conflict_message: str | None = None
+    if cls.KIND == "Pod":  # PodPreset: merge the matching presets (a conflict: untouched + Event)
+        outcome = await admit_podpreset(ctx.storage, obj)
+        conflict_message = outcome.conflict
+        if outcome.applied:  # merged: validate the result (422), as Kubernetes after mutating admission
+            merged = prepare(cls, obj)
+            obj.clear()
+            obj.update(merged)
     if cls.KIND == "Pod":  # Priority: priorityClassName -> spec.priority (403 for an unknown class)
         await admit_priority(ctx.storage, obj)
     if cls.KIND == "PriorityClass":  # only one globalDefault (403)
         await admit_priority_class(ctx.storage, obj)
     if not cls.NAMESPACED:
-        return
+        return conflict_message
     await admit_limits(ctx.storage, cls.KIND, cls.PLURAL, obj)  # LimitRanger: defaults, min/max (403)
     if dry_run:
-        return
+        return conflict_message
 
     async def exists() -> bool:  # a taken name is a 409 before any quota is charged
         try:
@@ -133,6 +148,20 @@ async def _admit_create(ctx: Ctx, cls: ResourceClass, obj: Obj, key: str, *,
 
     # ResourceQuota: check and charge status.used in one transaction (403)
     await admit_quota(ctx.storage, cls.PLURAL, cls.GROUP, obj, exists=exists)
+    return conflict_message
+
+
+async def _record_preset_conflict(ctx: Ctx, pod: Obj, message: str) -> None:
+    """A Warning Event on the created pod; never fails the create (it is stored already)."""
+    meta = pod["metadata"]
+    ref = ObjectRef(kind="Pod", api_version="v1", namespace=meta["namespace"], name=meta["name"],
+                    uid=str(meta.get("uid") or ""), resource_version=str(meta.get("resourceVersion") or ""))
+    body = event_body(ref, WARNING, CONFLICT_REASON, message, action="", component="podpreset-admission",
+                      instance="kube-apiserver", clock=REAL_CLOCK)
+    try:
+        await create(ctx, registry.by_kind("Event"), meta["namespace"], body)
+    except errors.ApiError as e:
+        log.warning("cannot record the PodPreset conflict of pod %s/%s: %s", meta["namespace"], meta["name"], e)
 
 
 async def create(ctx: Ctx, cls: ResourceClass, namespace: str | None, body: Obj, *,
@@ -145,7 +174,7 @@ async def create(ctx: Ctx, cls: ResourceClass, namespace: str | None, body: Obj,
     if cls.KIND == "Service" and not ctx.allocator_ready:  # before admission charges any quota
         raise errors.ServiceUnavailable("the service IP allocator is starting; retry shortly",
                                         retry_after_s=1)
-    await _admit_create(ctx, cls, obj, key, dry_run=dry_run, admit_namespace=admit_namespace)
+    conflict_message = await _admit_create(ctx, cls, obj, key, dry_run=dry_run, admit_namespace=admit_namespace)
     reservation: Reservation | None = None
     if cls.KIND == "Service":
         reservation = ctx.allocator.allocate(obj)
@@ -154,7 +183,7 @@ async def create(ctx: Ctx, cls: ResourceClass, namespace: str | None, body: Obj,
             reservation.rollback()
         return obj
     try:
-        return await ctx.storage.create(key, obj)
+        created = await ctx.storage.create(key, obj)
     except errors.ApiError as e:
         if reservation is not None:
             reservation.rollback()
@@ -163,6 +192,9 @@ async def create(ctx: Ctx, cls: ResourceClass, namespace: str | None, body: Obj,
         if reservation is not None:
             reservation.rollback()
         raise
+    if conflict_message is not None:
+        await _record_preset_conflict(ctx, created, conflict_message)
+    return created
 
 
 # --- read -------------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ from machinery.models import (
     PersistentVolumeClaim,
     Pod,
     PodDisruptionBudget,
+    PodPreset,
     PriorityClass,
     ReplicaSet,
     ReplicationController,
@@ -63,7 +64,7 @@ ALL_KINDS: list[type[Resource]] = [
     ReplicaSet, Deployment, StatefulSet, DaemonSet, Job, CronJob, Lease, ControllerRevision,
     PersistentVolume, PersistentVolumeClaim, StorageClass, ReplicationController,
     LimitRange, ResourceQuota, PodDisruptionBudget, PriorityClass, EndpointSlice,
-    Role, ClusterRole, RoleBinding, ClusterRoleBinding, HorizontalPodAutoscaler,
+    Role, ClusterRole, RoleBinding, ClusterRoleBinding, HorizontalPodAutoscaler, PodPreset,
 ]
 SUBRESOURCE_KINDS: list[type[Resource]] = [Binding, Scale, Eviction]
 REVIEW_KINDS: list[type[Resource]] = [SubjectAccessReview, SelfSubjectAccessReview, LocalSubjectAccessReview]

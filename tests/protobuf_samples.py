@@ -122,6 +122,11 @@ SAMPLES: dict[str, dict[str, Any]] = {
                                                                           "averageValue": "64Mi"}}}],
         "behavior": {"scaleDown": {"stabilizationWindowSeconds": 60, "selectPolicy": "Max",
                                    "policies": [{"type": "Pods", "value": 1, "periodSeconds": 15}]}}}},
+    "PodPreset": {"spec": {"selector": {"matchLabels": {"role": "frontend"}},
+                           "env": [{"name": "DB_PORT", "value": "6379"}],
+                           "envFrom": [{"configMapRef": {"name": "cfg"}}],
+                           "volumes": [{"name": "cache", "emptyDir": {}}],
+                           "volumeMounts": [{"name": "cache", "mountPath": "/cache"}]}},
 }
 
 

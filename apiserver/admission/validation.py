@@ -38,10 +38,11 @@ from apiserver.admission.validation_pod import validate_pod_spec, validate_pod_u
 from apiserver.admission.validation_quota import QUOTA_KINDS, validate_quota_kind
 from apiserver.admission.validation_rbac import RBAC_KINDS, rbac_name_errors, validate_rbac
 from apiserver.admission.validation_scheduling import validate_priority_class
+from apiserver.admission.validation_settings import validate_podpreset
 from apiserver.admission.validation_storage import STORAGE_KINDS, validate_storage, validate_storage_update
 from machinery import errors
 from machinery.meta import ObjectMeta, Resource
-from machinery.models import HorizontalPodAutoscaler, Namespace, Pod, PriorityClass, Service
+from machinery.models import HorizontalPodAutoscaler, Namespace, Pod, PodPreset, PriorityClass, Service
 from machinery.selectors import label_key_errors
 
 Cause = dict[str, str]
@@ -206,6 +207,8 @@ def validate(obj: Resource, old: Resource | None = None) -> list[Cause]:
         validate_quota_kind(errs, obj)
     elif isinstance(obj, DISCOVERY_KINDS):
         validate_discovery(errs, obj, old)
+    elif isinstance(obj, PodPreset):
+        validate_podpreset(errs, obj)
     elif isinstance(obj, PriorityClass):
         validate_priority_class(errs, obj, old if isinstance(old, PriorityClass) else None)
     elif isinstance(obj, RBAC_KINDS):

@@ -34,6 +34,11 @@ WORKLOAD_KINDS = (ReplicaSet, ReplicationController, Deployment, StatefulSet, Da
 _SELECTOR_OPS = ("In", "NotIn", "Exists", "DoesNotExist")
 
 
+def validate_label_selector(errs: Errs, sel: LabelSelector | None, path: str) -> None:
+    """An optional metav1.LabelSelector's rules (operators, values, label syntax) at `path`."""
+    _validate_selector(errs, sel, path, required=False)
+
+
 def _validate_selector(errs: Errs, sel: LabelSelector | None, path: str, *, required: bool) -> None:
     if sel is None:
         if required:
@@ -271,4 +276,4 @@ def validate_workload_update(errs: Errs, new: Resource, old: Resource) -> None:
             errs.invalid("spec.completions", nspec.completions, "field is immutable")
 
 
-__all__ = ["WORKLOAD_KINDS", "validate_workload", "validate_workload_update"]
+__all__ = ["WORKLOAD_KINDS", "validate_label_selector", "validate_workload", "validate_workload_update"]

@@ -18,7 +18,16 @@ from apiserver.admission.validation_common import (
     ip_errors,
     port_name_errors,
 )
-from machinery.models import Container, NodeSelectorTerm, PodSpec, Probe, ResourceRequirements
+from machinery.models import (
+    Container,
+    EnvVar,
+    NodeSelectorTerm,
+    PodSpec,
+    Probe,
+    ResourceRequirements,
+    Volume,
+    VolumeMount,
+)
 from machinery.quantity import parse_quantity
 
 RESTART_POLICIES = ("Always", "OnFailure", "Never")
@@ -299,3 +308,13 @@ def validate_pod_update(errs: Errs, new: PodSpec, old: PodSpec) -> None:
 
 
 __all__ = ["RESTART_POLICIES", "validate_pod_spec", "validate_pod_update"]
+
+
+def validate_pod_fragment(errs: Errs, *, volumes: list[Volume] | None, env: list[EnvVar] | None,
+                          volume_mounts: list[VolumeMount] | None, path: str) -> None:
+    """Volumes, env and volume mounts outside a pod (a PodPreset's), checked with the pod rules
+    at `path` (`spec.volumes[0].name`, `spec.env[1].name`, `spec.volumeMounts[0].name`: a
+    mount must name one of these volumes, as Kubernetes' ValidatePodPresetSpec)."""
+    names = _validate_volumes(errs, PodSpec.model_construct(containers=[], volumes=volumes), path)
+    fragment = Container.model_construct(name="fragment", image="fragment", env=env, volumeMounts=volume_mounts)
+    _validate_container(errs, fragment, path, names, init=False)

@@ -14,7 +14,10 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from apiserver.protobuf.schema_data import SCHEMA
+from apiserver.protobuf.schema_data import SCHEMA as _GENERATED
+from apiserver.protobuf.schema_extra import EXTRA_SCHEMA
+
+SCHEMA = {**_GENERATED, **EXTRA_SCHEMA}  # extra: groups Kubernetes removed (PodPreset)
 
 REPEATED, POINTER, OMITEMPTY, INLINE = 1, 2, 4, 8
 SCALARS = frozenset({"string", "bytes", "bool", "int32", "int64", "uint32", "uint64", "double", "float"})

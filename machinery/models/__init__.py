@@ -57,6 +57,8 @@ from machinery.models.scheduling import *  # noqa: F403
 from machinery.models.scheduling import __all__ as _scheduling
 from machinery.models.service import *  # noqa: F403
 from machinery.models.service import __all__ as _service
+from machinery.models.settings import *  # noqa: F403
+from machinery.models.settings import __all__ as _settings
 from machinery.models.storage import *  # noqa: F403
 from machinery.models.storage import __all__ as _storage
 from machinery.models.subresources import *  # noqa: F403
@@ -68,5 +70,5 @@ __all__ = [
     "Resource", "ResourceList", "StrictModel",
     *_apps, *_batch, *_container, *_coordination, *_core_misc, *_node, *_pod, *_service,
     *_storage, *_subresources, *_replicationcontroller, *_quota, *_policy, *_scheduling, *_discovery, *_rbac,
-    *_authorization, *_autoscaling, *_metrics,
+    *_authorization, *_autoscaling, *_metrics, *_settings,
 ]
