@@ -10,6 +10,8 @@ Contract:
   supervisor gives up.
 - `up --backup-every 30m [--backup-keep N]`: the supervisor also takes an etcd backup per
   interval into HOME/backups (cli/backup.py; `kubelite backup list` shows them).
+- `up --ha`: the HA layout of cli/ha.py (3 etcd members, 2 API servers behind HAProxy on
+  --api-port, two leader-elected schedulers and controller-managers).
 - `down [--home] [--purge]`: SIGTERM to the supervisor (which stops components in reverse
   order), SIGKILL of anything left after a grace period, removal of the cluster's Docker
   containers (label io.kubelite.cluster=<name>; skipped when Docker is absent); --purge also
@@ -34,8 +36,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import typer
 
+from cli import ha
 from cli.backup import parse_every
 from cli.errors import CliError, ExitCode, run
 from cli.printers import render_table
@@ -48,6 +52,7 @@ from cli.supervisor import (
     Supervisor,
     apiserver_ready,
     etcd_healthy,
+    http_ok,
     parse_components,
     pid_alive,
     stop_process_group,
@@ -91,7 +96,7 @@ def load_settings(home: Path) -> Settings:
                     str(cfg.get("cluster_name", "kubelite")), str(cfg.get("node_name") or os.uname().nodename),
                     list(comps) if isinstance(comps, list) else None,
                     backup_every_s=float(cfg.get("backup_every_s") or 0.0), backup_keep=int(cfg.get("backup_keep", 10)),
-                    backup_dir=str(cfg.get("backup_dir") or ""))
+                    backup_dir=str(cfg.get("backup_dir") or ""), ha=bool(cfg.get("ha")))
 
 
 def _tail(path: Path, lines: int = 15) -> str:
@@ -178,6 +183,8 @@ def spawn_supervisor(s: Settings) -> int:
             "--components", "auto" if s.components is None else ",".join(s.components) or "none"]
     if s.server:
         argv += ["--server", s.server, "--cluster-dns", s.cluster_dns, "--node-ip", s.node_ip]
+    if s.ha:
+        argv.append("--ha")
     if s.backup_every_s > 0:
         argv += ["--backup-every-s", str(s.backup_every_s), "--backup-keep", str(s.backup_keep),
                  "--backup-dir", s.backup_dir]
@@ -198,7 +205,7 @@ def wait_exit(pid: int, timeout_s: float) -> bool:
 
 
 async def up(home: Path, api_port: int, etcd_port: int, cluster_name: str, foreground: bool, wait_node_s: float,
-             components: str = "auto", backup_every: str = "", backup_keep: int = 10) -> int:
+             components: str = "auto", backup_every: str = "", backup_keep: int = 10, ha_mode: bool = False) -> int:
     lay = Layout(home)
     pid = supervisor_pid(lay)
     if pid is not None:
@@ -208,11 +215,12 @@ async def up(home: Path, api_port: int, etcd_port: int, cluster_name: str, foreg
         return 0
     try:
         s = Settings(home, api_port, etcd_port, cluster_name, components=parse_components(components),
-                     backup_every_s=parse_every(backup_every) if backup_every else 0.0, backup_keep=backup_keep)
+                     backup_every_s=parse_every(backup_every) if backup_every else 0.0, backup_keep=backup_keep,
+                     ha=ha_mode)
     except ValueError as exc:
         raise CliError(str(exc)) from None
-    busy = [f"{what} port {port}" for what, port in (("apiserver", api_port), ("etcd", etcd_port),
-                                                     ("etcd peer", etcd_port + 1)) if port_in_use(port)]
+    wanted = ha.ports(s) if ha_mode else [("apiserver", api_port), ("etcd", etcd_port), ("etcd peer", etcd_port + 1)]
+    busy = [f"{what} port {port}" for what, port in wanted if port_in_use(port)]
     if busy:
         raise CliError(f"{', '.join(busy)} already in use on 127.0.0.1; pick others with --api-port/--etcd-port "
                        "(another cluster may be running with a different --home)")
@@ -220,11 +228,17 @@ async def up(home: Path, api_port: int, etcd_port: int, cluster_name: str, foreg
         d.mkdir(parents=True, exist_ok=True)
     write_json(lay.config_file, {"api_port": api_port, "etcd_port": etcd_port, "cluster_name": cluster_name,
                                  "node_name": s.node_name, "components": s.components,
-                                 "backup_every_s": s.backup_every_s, "backup_keep": s.backup_keep})
+                                 "backup_every_s": s.backup_every_s, "backup_keep": s.backup_keep, "ha": ha_mode})
     with contextlib.suppress(FileNotFoundError):
         lay.state_file.unlink()
-    print(f"Starting kubelite in {home} (apiserver :{api_port}, etcd :{etcd_port}); "
-          f"components: etcd, apiserver, {', '.join(s.planned()) or '(no others)'}", flush=True)
+    if ha_mode:
+        print(f"Starting kubelite HA in {home} (HAProxy :{api_port} -> apiservers "
+              f"{', '.join(str(ha.apiserver_port(s, i)) for i in range(ha.API_SERVERS))}; etcd members "
+              f"{', '.join(u.rsplit(':', 1)[1] for u in s.etcd_urls)}); components: "
+              f"{', '.join(s.planned()) or '(no others)'} (scheduler and controllers twice, leader-elected)", flush=True)
+    else:
+        print(f"Starting kubelite in {home} (apiserver :{api_port}, etcd :{etcd_port}); "
+              f"components: etcd, apiserver, {', '.join(s.planned()) or '(no others)'}", flush=True)
     if foreground:
         sup = Supervisor(s, echo=True)
         return await sup.run()
@@ -292,10 +306,15 @@ async def status(home: Path) -> int:
     rows: list[list[str]] = []
     sup = supervisor_pid(lay)
     rows.append(["supervisor", "Running" if sup else "Down", str(sup or "-"), str(lay.log("supervisor"))])
+    holders = await _lease_holders(s) if s.ha else {}
     for name, comp in (state.get("components") or {}).items():
         alive = pid_alive(comp.get("pid"))
         detail = f"restarts {comp.get('restarts', 0)}"
         healthy = alive
+        if s.ha and name.split("-")[0] in ("etcd", "apiserver", "haproxy", "scheduler", "controllers"):
+            healthy, role = await asyncio.to_thread(_ha_health, s, name, comp, holders) if alive else (False, "")
+            rows.append([name, "Running" if healthy else "Down", str(comp.get("pid") or "-"), f"{role}; {detail}"])
+            continue
         if name == "etcd":
             healthy = alive and await asyncio.to_thread(etcd_healthy, s)
             detail = f"{s.etcd_url}/health {'ok' if healthy else 'failing'}; {detail}"
@@ -315,6 +334,52 @@ async def status(home: Path) -> int:
     if down_count:
         raise ExitCode(1)
     return 0
+
+
+LEASES = {"scheduler": "kube-scheduler", "controllers": "kube-controller-manager"}
+
+
+async def _lease_holders(s: Settings) -> dict[str, str]:
+    """{"scheduler": holderIdentity, "controllers": ...} from the kube-system Leases."""
+    out: dict[str, str] = {}
+    with contextlib.suppress(Exception):
+        client, _ = open_client(Globals(kubeconfig=str(Layout(s.home).kubeconfig)))
+        async with client:
+            for comp, lease in LEASES.items():
+                with contextlib.suppress(Exception):
+                    body = await client.request("GET", f"/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/{lease}")
+                    out[comp] = str(((body or {}).get("spec") or {}).get("holderIdentity") or "")
+    return out
+
+
+def _etcd_role(url: str) -> tuple[bool, str]:
+    """(healthy, "leader"/"follower") of one member, from /health and its maintenance status."""
+    from cli.supervisor import etcd_member_healthy
+
+    if not etcd_member_healthy(url):
+        return False, f"{url} unhealthy"
+    try:
+        st = httpx.post(f"{url}/v3/maintenance/status", json={}, timeout=2.0).json()
+        leader = str(st.get("leader")) == str((st.get("header") or {}).get("member_id"))
+    except (httpx.HTTPError, ValueError):
+        return True, f"{url} healthy"
+    return True, f"{url} {'leader' if leader else 'follower'}"
+
+
+def _ha_health(s: Settings, name: str, comp: dict[str, Any], holders: dict[str, str]) -> tuple[bool, str]:
+    kind, _, idx = name.partition("-")
+    if kind == "etcd":
+        return _etcd_role(s.etcd_urls[int(idx)])
+    if kind == "apiserver":
+        url = f"http://127.0.0.1:{ha.apiserver_port(s, int(idx))}"
+        ok = http_ok(f"{url}/readyz")
+        return ok, f"{url}/readyz {'ok' if ok else 'failing'}"
+    if kind == "haproxy":
+        ok = apiserver_ready(s)
+        return ok, f"{s.api_url} -> apiservers: /readyz {'ok' if ok else 'failing'}"
+    holder = holders.get(kind, "")
+    leads = bool(holder) and holder.rsplit("_", 1)[-1] == str(comp.get("pid"))
+    return True, f"leader ({LEASES[kind]} Lease)" if leads else "standby"
 
 
 async def version(g: Globals, *, client_only: bool) -> int:
@@ -341,10 +406,12 @@ def register(app: typer.Typer) -> None:
                                                    "or a list like scheduler,controllers,kubelet,proxy."),
                backup_every: str = typer.Option("", "--backup-every",
                                                 help="Back up etcd every interval (30m, 1h) into HOME/backups."),
-               backup_keep: int = typer.Option(10, "--backup-keep", help="Scheduled backups to keep.")) -> None:
+               backup_keep: int = typer.Option(10, "--backup-keep", help="Scheduled backups to keep."),
+               ha_mode: bool = typer.Option(False, "--ha", help="3 etcd members, 2 API servers behind HAProxy, "
+                                                                "2 schedulers and 2 controller-managers.")) -> None:
         """Start a local one-node cluster (etcd, apiserver, scheduler, controllers, kubelet, proxy, cluster DNS)."""
         run(up(resolve_home(home), api_port, etcd_port, cluster_name, foreground, wait_node_s, components,
-               backup_every, backup_keep))
+               backup_every, backup_keep, ha_mode))
 
     @app.command("down")
     def down_cmd(home: str | None = home_opt,

@@ -10,6 +10,10 @@ Contract (`python -m cli.supervisor --home H --api-port P --etcd-port E [--clust
   metrics, logstore, logagent, dashboard whose package has a `__main__` (with --kubeconfig, and --node-name for
   kubelet/proxy/logagent; the log store keeps its SQLite file in H/logstore, the agent its
   offsets in H/logagent; the dashboard serves http://127.0.0.1:8100/).
+- `--ha` (cli/ha.py): etcd-0..2 started together until every member is healthy, then
+  apiserver-0..1 each until its /readyz answers, then HAProxy on --api-port until /readyz
+  answers through it; the kubeconfig points at HAProxy; scheduler-0/1 and controllers-0/1
+  run with --leader-elect.
 - Join mode (`--server URL`, used by `kubelite join`): no etcd, no API server; H/kubeconfig
   (written by join) points at URL; only the listed components (kubelet, proxy, routeagent) run.
 - `--backup-every-s S` (with `--backup-keep N`, `--backup-dir D`): an etcd backup every S
@@ -40,6 +44,7 @@ from typing import Any, BinaryIO
 
 import httpx
 
+from cli import ha
 from machinery.backoff import Backoff
 
 ETCD_BIN = os.environ.get("KUBELITE_ETCD_BIN", "/usr/bin/etcd")
@@ -123,6 +128,9 @@ class Settings:
     backup_every_s: float = 0.0
     backup_keep: int = 10
     backup_dir: str = ""
+    # `kubelite up --ha`: 3 etcd members, 2 API servers behind HAProxy, 2 schedulers and 2
+    # controller-managers (the layout is cli/ha.py).
+    ha: bool = False
 
     def planned(self) -> list[str]:
         found = available_components()
@@ -133,6 +141,11 @@ class Settings:
     @property
     def etcd_url(self) -> str:
         return f"http://127.0.0.1:{self.etcd_port}"
+
+    @property
+    def etcd_urls(self) -> list[str]:
+        """Every etcd member's client URL (one unless --ha)."""
+        return ha.etcd_urls(self) if self.ha else [self.etcd_url]
 
     @property
     def api_url(self) -> str:
@@ -191,7 +204,17 @@ def commands(s: Settings, components: list[str]) -> dict[str, list[str]]:
             argv += ["--node-name", s.node_name, "--log-dir", POD_LOG_DIR,
                      "--state-file", str(s.home / "logagent" / "offsets.json")]
         cmds[name] = argv
-    return cmds
+    return ha.ha_commands(s, cmds, ETCD_BIN) if s.ha else cmds
+
+
+def control_plane(s: Settings) -> list[str]:
+    """The names `commands` gives the local control plane's daemons, in start order."""
+    if s.server is not None:
+        return []
+    if not s.ha:
+        return ["etcd", "apiserver"]
+    return ([f"etcd-{i}" for i in range(ha.ETCD_MEMBERS)] + [f"apiserver-{i}" for i in range(ha.API_SERVERS)]
+            + ["haproxy"])
 
 
 def http_ok(url: str, timeout_s: float = 1.0) -> bool:
@@ -202,12 +225,18 @@ def http_ok(url: str, timeout_s: float = 1.0) -> bool:
     return r.status_code == 200
 
 
-def etcd_healthy(s: Settings) -> bool:
+def etcd_member_healthy(url: str) -> bool:
+    """etcd's /health: true only when the member answers and its cluster has a leader."""
     try:
-        r = httpx.get(f"{s.etcd_url}/health", timeout=1.0)
+        r = httpx.get(f"{url}/health", timeout=1.0)
         return r.status_code == 200 and r.json().get("health") == "true"
     except (httpx.HTTPError, ValueError):
         return False
+
+
+def etcd_healthy(s: Settings) -> bool:
+    """A member answers with a leader elected (with --ha: the cluster has a quorum)."""
+    return any(etcd_member_healthy(url) for url in s.etcd_urls)
 
 
 def apiserver_ready(s: Settings) -> bool:
@@ -309,7 +338,7 @@ class Supervisor:
         return False
 
     async def run(self) -> int:
-        for d in (self.lay.run, self.lay.logs, self.s.home / "etcd"):
+        for d in (self.lay.run, self.lay.logs):
             d.mkdir(parents=True, exist_ok=True)
         self.lay.pid_file.write_text(str(os.getpid()))
         loop = asyncio.get_running_loop()
@@ -318,17 +347,18 @@ class Supervisor:
         components = self.s.planned()
         cmds = commands(self.s, components)
         local_control_plane = self.s.server is None
-        self.state.update(components_planned=(["etcd", "apiserver"] if local_control_plane else []) + components)
+        core = control_plane(self.s)
+        others = [n for n in cmds if n not in core]
+        self.state.update(components_planned=core + others, ha=self.s.ha)
         try:
             if local_control_plane:
-                if not await self.start_and_wait("etcd", cmds["etcd"], etcd_healthy, "etcd"):
-                    return await self.fail("etcd did not start")
-                if not await self.start_and_wait("apiserver", cmds["apiserver"], apiserver_ready, "apiserver"):
-                    return await self.fail("apiserver did not start")
+                started = await (self.start_ha(cmds) if self.s.ha else self.start_single(cmds))
+                if started is not None:
+                    return await self.fail(started)
                 from machinery.kubeconfig import write_kubeconfig
 
                 write_kubeconfig(self.lay.kubeconfig, self.s.api_url, cluster_name=self.s.cluster_name)
-            for name in components:
+            for name in others:
                 proc = await self.spawn(name, cmds[name])
                 self.tasks.append(asyncio.create_task(self.keep_running(name, cmds[name], proc)))
             self.state["phase"] = "running"
@@ -349,6 +379,47 @@ class Supervisor:
         self.log(f"backing up etcd every {self.s.backup_every_s:.0f}s into {directory} (keeping {self.s.backup_keep})")
         await run_schedule(self.s.home, directory, self.s.backup_keep, self.s.backup_every_s, self.stopping,
                            echo=self.log)
+
+    async def start_single(self, cmds: dict[str, list[str]]) -> str | None:
+        """etcd, then the API server; None, or what failed."""
+        if not await self.start_and_wait("etcd", cmds["etcd"], etcd_healthy, "etcd"):
+            return "etcd did not start"
+        if not await self.start_and_wait("apiserver", cmds["apiserver"], apiserver_ready, "apiserver"):
+            return "apiserver did not start"
+        return None
+
+    async def start_ha(self, cmds: dict[str, list[str]]) -> str | None:
+        """The etcd members together (each waits for a quorum), the API servers, HAProxy."""
+        members = [n for n in cmds if n.startswith("etcd-")]
+        for name in members:
+            await self.start_supervised(name, cmds[name])
+        urls = ha.etcd_urls(self.s)
+        if not await self.wait_ready(lambda: all(etcd_member_healthy(u) for u in urls), "etcd cluster", "etcd-0"):
+            return "the etcd cluster did not form"
+        names = [f"apiserver-{i}" for i in range(ha.API_SERVERS)]
+        for name in names:  # together: each takes seconds to start on a busy machine
+            await self.start_supervised(name, cmds[name])
+        readyz = [f"http://127.0.0.1:{ha.apiserver_port(self.s, i)}/readyz" for i in range(ha.API_SERVERS)]
+        if not await self.wait_ready(lambda: all(http_ok(u) for u in readyz), "API servers", names[0]):
+            return "the API servers did not start"
+        (self.s.home / "haproxy.cfg").write_text(ha.haproxy_config(self.s))
+        if not await self.start_and_wait("haproxy", cmds["haproxy"], apiserver_ready, "haproxy"):
+            return "haproxy did not start"
+        return None
+
+    async def start_supervised(self, name: str, argv: list[str]) -> None:
+        proc = await self.spawn(name, argv)
+        self.tasks.append(asyncio.create_task(self.keep_running(name, argv, proc)))
+
+    async def wait_ready(self, ready: Any, what: str, log_of: str) -> bool:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline and not self.stopping.is_set():
+            if await asyncio.to_thread(ready):
+                self.log(f"{what} ready")
+                return True
+            await asyncio.sleep(0.1)
+        self.log(f"{what} did not become ready in {READY_TIMEOUT_S:.0f}s; see {self.lay.log(log_of)}")
+        return False
 
     async def fail(self, message: str) -> int:
         self.state.update(phase="failed", message=message)
@@ -401,10 +472,11 @@ def parse_args(argv: list[str] | None = None) -> Settings:
     p.add_argument("--backup-every-s", type=float, default=0.0, help="etcd backup interval (0: none)")
     p.add_argument("--backup-keep", type=int, default=10)
     p.add_argument("--backup-dir", default="")
+    p.add_argument("--ha", action="store_true", help="3 etcd members, 2 API servers behind HAProxy, 2 of each leader")
     a = p.parse_args(argv)
     return Settings(Path(a.home), a.api_port, a.etcd_port, a.cluster_name, a.node_name, parse_components(a.components),
                     server=a.server, cluster_dns=a.cluster_dns, node_ip=a.node_ip, backup_every_s=a.backup_every_s,
-                    backup_keep=a.backup_keep, backup_dir=a.backup_dir)
+                    backup_keep=a.backup_keep, backup_dir=a.backup_dir, ha=a.ha)
 
 
 def parse_components(text: str) -> list[str] | None:

@@ -19,6 +19,8 @@ PKGS=(etcd-server etcd-client docker.io docker-compose iptables busybox-static d
 PKGS+=(chromium chromium-driver)
 # make monitoring runs Debian's Prometheus
 PKGS+=(prometheus)
+# kubelite up --ha puts Debian's HAProxy in front of the API servers
+PKGS+=(haproxy)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,6 +1,7 @@
 """Helpers every test may import: free ports, polling waits, and a real etcd process.
 
-- `free_port()`: a TCP port on 127.0.0.1 that was free a moment ago.
+- `free_port()`: a TCP port on 127.0.0.1 that was free a moment ago; `free_port_range(n)`
+  the first of n consecutive ones.
 - `await wait_until(predicate, timeout_s)`: polls a sync or async predicate; raises
   AssertionError naming it on timeout. `wait_until_sync` is the same for sync code.
 - `EtcdProcess`: /usr/bin/etcd on free client and peer ports with a temp data dir, quick
@@ -18,6 +19,7 @@ import asyncio
 import contextlib
 import inspect
 import os
+import random
 import shutil
 import signal
 import socket
@@ -41,6 +43,27 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def free_port_range(count: int) -> int:
+    """The first of `count` consecutive TCP ports on 127.0.0.1 that were free a moment ago
+    (`kubelite up --ha` derives its ports from two bases)."""
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(20000, 60000 - count)
+        socks: list[socket.socket] = []
+        try:
+            for port in range(base, base + count):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                socks.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise RuntimeError(f"no {count} consecutive free ports found")
 
 
 async def wait_until(
