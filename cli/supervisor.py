@@ -348,7 +348,8 @@ class Supervisor:
         cmds = commands(self.s, components)
         local_control_plane = self.s.server is None
         core = control_plane(self.s)
-        others = [n for n in cmds if n not in core]
+        # commands() always lists etcd and apiserver; join mode runs neither.
+        others = [n for n in cmds if n not in core and n not in ("etcd", "apiserver")]
         self.state.update(components_planned=core + others, ha=self.s.ha)
         try:
             if local_control_plane:
