@@ -46,6 +46,7 @@ from apiserver.responses import error_response, install_error_handlers, json_res
 from apiserver.routes import ApiRoutes
 from apiserver.routing import Dispatcher
 from apiserver.storage import EtcdStorage, Storage, keys
+from apiserver.storage.encryption import EncryptionConfig
 from machinery import errors, registry
 from machinery.backoff import Backoff
 from machinery.meta import Resource
@@ -187,6 +188,8 @@ def create_app(
     config = config or ApiServerConfig()
     kind_list = list(kinds if kinds is not None else registry.ALL_KINDS)
     authorization = Authorization(parse_modes(config.authorization_mode))
+    encryption = (EncryptionConfig.load(config.encryption_provider_config)
+                  if config.encryption_provider_config else None)
     ctx = Ctx(storage=storage if storage is not None else _NotConnected(),
               allocator=ServiceAllocator(config.service_cluster_ip_range, config.service_node_port_range),
               config=config, authorization=authorization)
@@ -198,7 +201,7 @@ def create_app(
             ctx.storage = await EtcdStorage.connect(
                 config.etcd_servers, timeout_s=config.etcd_timeout_s,
                 watch_cache_capacity=config.watch_cache_capacity,
-                bookmark_interval_s=config.bookmark_interval_s)
+                bookmark_interval_s=config.bookmark_interval_s, encryption=encryption)
         task = asyncio.create_task(_start_background(ctx, kind_list), name="apiserver start-up")
         authz_task = (asyncio.create_task(authorization.run(ctx), name="authorization caches")
                       if authorization.uses_caches else None)

@@ -76,6 +76,9 @@ class ApiServerConfig:
     max_mutating_requests_inflight: int = 200
     """Mutating requests served at once (0: no cap)."""
     request_timeout_s: float = 60.0
+    encryption_provider_config: str | None = None
+    """EncryptionConfiguration file: which resources are encrypted in etcd, with which keys
+    (apiserver/storage/encryption.py)."""
     """Time a client may take to send each body chunk or take each response chunk."""
 
 
@@ -134,6 +137,7 @@ def parse_args(argv: list[str] | None = None) -> ApiServerConfig:
     p.add_argument("--max-requests-inflight", type=_non_negative, default=d.max_requests_inflight)
     p.add_argument("--max-mutating-requests-inflight", type=_non_negative, default=d.max_mutating_requests_inflight)
     p.add_argument("--request-timeout", dest="request_timeout_s", type=float, default=d.request_timeout_s)
+    p.add_argument("--encryption-provider-config", default=None)
     ns = p.parse_args(argv)
     values = vars(ns)
     values["etcd_servers"] = [s.strip() for s in str(values["etcd_servers"]).split(",") if s.strip()]

@@ -36,7 +36,7 @@ PANELS: dict[str, str] = {
     "label": SETTINGS, "annotate": SETTINGS, "completion": SETTINGS,
     "api-resources": OTHER, "api-versions": OTHER, "config": OTHER, "plugin": OTHER, "version": OTHER,
     "up": LOCAL, "down": LOCAL, "status": LOCAL, "join": LOCAL, "token": LOCAL, "image": LOCAL, "lab": LOCAL,
-    "backup": LOCAL, "restore": LOCAL,
+    "backup": LOCAL, "restore": LOCAL, "secrets": LOCAL,
 }
 ORDER = list(PANELS)
 

@@ -25,6 +25,7 @@ from cli import join as join_mod
 from cli import lab as lab_mod
 from cli import logs as logs_mod
 from cli import logsearch as logsearch_mod
+from cli import secrets as secrets_mod
 from cli import top as top_mod
 from cli.errors import CliError, run
 from cli.session import Globals
@@ -223,6 +224,7 @@ top_mod.register(app)
 autoscale_mod.register(app)
 auth_mod.register(app)
 verbs_edit.register(app)
+secrets_mod.register(app)
 help_panels.apply_panels(app)  # last: after every register()
 
 

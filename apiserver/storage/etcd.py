@@ -50,6 +50,7 @@ import grpc
 from aetcd import rpc
 
 from apiserver.storage import keys
+from apiserver.storage.encryption import EncryptionConfig
 from apiserver.storage.etcdcodec import _decode, _encode, _without_rv, etcd_errors
 from apiserver.storage.interface import ListResult, Obj, StoredEvent
 from apiserver.storage.watchcache import IndexFn, RawEvent, WatchBatch, WatchCache
@@ -110,8 +111,11 @@ class EtcdStorage:
         bookmark_interval_s: float = 5.0,
         watch_queue_size: int = 1_000,
         watch_indexes: dict[str, IndexFn] | None = None,
+        encryption: EncryptionConfig | None = None,
     ) -> None:
         self._channel = channel
+        self.encryption = encryption
+        self._stale: set[str] = set()  # keys read with a non-primary provider: a rewrite re-encrypts
         self.timeout_s = timeout_s
         self.watch_cache_capacity = watch_cache_capacity
         self.bookmark_interval_s = bookmark_interval_s
@@ -173,18 +177,36 @@ class EtcdStorage:
         except errors.ApiError:
             return False
 
+    # --- stored values (encryption at rest, apiserver/storage/encryption.py) -----------------
+
+    def _encode_at(self, key: str, obj: Obj) -> bytes:
+        data = _encode(obj)
+        t = self.encryption.transformer_for(key) if self.encryption is not None else None
+        if t is None:
+            return data
+        self._stale.discard(key)
+        return t.write(key, data)
+
+    def _decode_at(self, key: str, value: bytes, revision: int) -> Obj:
+        t = self.encryption.transformer_for(key) if self.encryption is not None else None
+        if t is not None:
+            value, stale = t.read(key, value)
+            if stale:
+                self._stale.add(key)
+        return _decode(value, revision)
+
     async def get(self, key: str) -> Obj:
         resp = await self._range(rpc.RangeRequest(key=key.encode()), f"get {key}")
         if not resp.kvs:
             raise keys.not_found(key)
         kv = resp.kvs[0]
-        return _decode(kv.value, kv.mod_revision)
+        return self._decode_at(key, kv.value, kv.mod_revision)
 
     async def create(self, key: str, obj: Obj) -> Obj:
         k = key.encode()
         req = rpc.TxnRequest(
             compare=[self._cmp(k, "create", 0)],
-            success=[rpc.RequestOp(request_put=rpc.PutRequest(key=k, value=_encode(obj)))],
+            success=[rpc.RequestOp(request_put=rpc.PutRequest(key=k, value=self._encode_at(key, obj)))],
         )
         resp = await self._txn(req, f"create {key}")
         if not resp.succeeded:
@@ -207,7 +229,7 @@ class EtcdStorage:
         k = key.encode()
         req = rpc.TxnRequest(
             compare=[self._cmp(k, "mod", expected_rv)],
-            success=[rpc.RequestOp(request_put=rpc.PutRequest(key=k, value=_encode(obj)))],
+            success=[rpc.RequestOp(request_put=rpc.PutRequest(key=k, value=self._encode_at(key, obj)))],
             failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=k))],
         )
         resp = await self._txn(req, f"update {key}")
@@ -215,7 +237,7 @@ class EtcdStorage:
             kvs = resp.responses[0].response_range.kvs
             if not kvs:
                 raise keys.not_found(key)
-            return None, _decode(kvs[0].value, kvs[0].mod_revision)
+            return None, self._decode_at(key, kvs[0].value, kvs[0].mod_revision)
         self._note_write(key, int(resp.header.revision))
         out = copy.deepcopy(obj)
         out.setdefault("metadata", {})["resourceVersion"] = str(resp.header.revision)
@@ -259,12 +281,12 @@ class EtcdStorage:
                     raise
                 current, fresh = await self.get(key), True
                 continue
-            if new is None or _without_rv(new) == _without_rv(current):
+            if (new is None or _without_rv(new) == _without_rv(current)) and key not in self._stale:
                 if fresh:
                     return current
                 current, fresh = await self.get(key), True
                 continue
-            written, latest = await self._write_if(key, new, rv)
+            written, latest = await self._write_if(key, current if new is None else new, rv)
             if written is not None:
                 return written
             assert latest is not None
@@ -291,7 +313,7 @@ class EtcdStorage:
         if not prev:
             raise keys.not_found(key)
         self._note_write(key, int(resp.header.revision))
-        return _decode(prev[0].value, resp.header.revision)
+        return self._decode_at(key, prev[0].value, resp.header.revision)
 
     async def list(
         self,
@@ -341,10 +363,10 @@ class EtcdStorage:
                 raise
             rev = rev or int(resp.header.revision)  # later pages read at the first page's rev
             for i, kv in enumerate(resp.kvs):
-                obj = _decode(kv.value, kv.mod_revision)
+                key = kv.key.decode()
+                obj = self._decode_at(key, kv.value, kv.mod_revision)
                 if predicate is not None and not predicate(obj):
                     continue
-                key = kv.key.decode()
                 items.append((key, obj))
                 if limit is not None and len(items) >= limit:
                     if not (resp.more or i + 1 < len(resp.kvs)):
@@ -440,7 +462,7 @@ class EtcdStorage:
                         yield WatchBatch([
                             RawEvent(ev.kv.key.decode(),
                                      None if ev.type == rpc.Event.DELETE
-                                     else _decode(ev.kv.value, ev.kv.mod_revision),
+                                     else self._decode_at(ev.kv.key.decode(), ev.kv.value, ev.kv.mod_revision),
                                      int(ev.kv.mod_revision))
                             for ev in resp.events])
                     elif not resp.created:

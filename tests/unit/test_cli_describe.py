@@ -129,3 +129,14 @@ def test_node_description_shows_taints_and_condition_times() -> None:
                      "Thu, 01 Jan 2026 00:01:00 +0000", "NodeStatusUnknown", "Kubelet stopped posting node status.",
                      "PodCIDR:", "10.244.3.0/24"):
         assert expected in text, f"{expected!r} not in\n{text}"
+
+
+def test_secret_describe_hides_values_in_annotations_too() -> None:
+    applied = '{"apiVersion":"v1","kind":"Secret","stringData":{"password":"hunter2"}}'
+    secret = {"kind": "Secret", "apiVersion": "v1", "type": "Opaque",
+              "metadata": {"name": "s", "annotations": {"kubectl.kubernetes.io/last-applied-configuration": applied,
+                                                        "team": "a"}},
+              "data": {"password": "aHVudGVyMg=="}}
+    text = render(secret)
+    assert "hunter2" not in text and "aHVudGVyMg==" not in text
+    assert "password:  7 bytes" in text and "team: a" in text
