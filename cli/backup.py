@@ -105,16 +105,18 @@ def _new_name(directory: Path) -> str:
 def take_backup(home: Path, directory: Path, keep: int = DEFAULT_KEEP,
                 echo: Callable[[str], None] = print) -> Backup:
     from cli.cluster import VERSION, load_settings
+    from cli.supervisor import etcd_member_healthy
 
     s = load_settings(home)
+    endpoint = next((u for u in s.etcd_urls if etcd_member_healthy(u)), s.etcd_url)  # --ha: a live member
     directory.mkdir(parents=True, exist_ok=True)
     b = Backup(_new_name(directory), directory)
     started = time.monotonic()
-    echo(f"… snapshotting etcd at {s.etcd_url} into {b.db}")
+    echo(f"… snapshotting etcd at {endpoint} into {b.db}")
     try:
-        etcdops.snapshot_save(s.etcd_url, b.db)
+        etcdops.snapshot_save(endpoint, b.db)
         st = etcdops.snapshot_status(b.db)
-        counts = asyncio.run(etcdops.object_counts(s.etcd_url, st.revision))
+        counts = asyncio.run(etcdops.object_counts(endpoint, st.revision))
     except etcdops.EtcdOpError as exc:
         b.db.unlink(missing_ok=True)
         raise BackupError(f"backup failed: {exc} (is the cluster in {home} running?)") from None
@@ -123,7 +125,7 @@ def take_backup(home: Path, directory: Path, keep: int = DEFAULT_KEEP,
     b.meta = {"name": b.name, "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
               "etcdRevision": st.revision, "etcdHash": st.hash, "etcdKeys": st.total_keys,
               "sizeBytes": b.db.stat().st_size, "sha256": digest, "objectCounts": counts,
-              "kubeliteVersion": VERSION, "clusterName": s.cluster_name, "etcdEndpoint": s.etcd_url}
+              "kubeliteVersion": VERSION, "clusterName": s.cluster_name, "etcdEndpoint": endpoint}
     tmp = b.meta_file.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(b.meta, indent=2) + "\n")
     tmp.replace(b.meta_file)

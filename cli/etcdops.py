@@ -7,8 +7,9 @@ Contract:
 - `snapshot_status(path) -> SnapshotStatus`: revision, hash, key count and size as etcd reads
   them from a snapshot file (or the `member/snap/db` of a STOPPED data dir). EtcdOpError when
   the file is not an etcd database.
-- `snapshot_restore(snapshot, data_dir, name, peer_url)`: `etcdctl snapshot restore` into a
-  NEW data dir (it must not exist) for a one-member cluster `name=peer_url`; the snapshot's
+- `snapshot_restore(snapshot, data_dir, name, peer_url, initial_cluster="", token="")`:
+  `etcdctl snapshot restore` into a NEW data dir (it must not exist) for member `name` of
+  `initial_cluster` (default: the one-member cluster `name=peer_url`); the snapshot's
   integrity hash is checked by etcd.
 - `await object_counts(endpoint, revision)`: {plural: keys} under /registry/ at `revision`
   (keys only; the latest revision if `revision` was compacted meanwhile).
@@ -87,11 +88,13 @@ def snapshot_status(path: Path) -> SnapshotStatus:
         raise EtcdOpError(f"etcdctl snapshot status: unexpected output {out[:200]!r}") from None
 
 
-def snapshot_restore(snapshot: Path, data_dir: Path, *, name: str, peer_url: str) -> None:
+def snapshot_restore(snapshot: Path, data_dir: Path, *, name: str, peer_url: str, initial_cluster: str = "",
+                     token: str = "") -> None:
     if data_dir.exists():
         raise EtcdOpError(f"{data_dir} exists: a restore needs a fresh data dir")
     _etcdctl(["snapshot", "restore", str(snapshot), f"--data-dir={data_dir}", f"--name={name}",
-              f"--initial-cluster={name}={peer_url}", f"--initial-advertise-peer-urls={peer_url}"])
+              f"--initial-cluster={initial_cluster or f'{name}={peer_url}'}", f"--initial-advertise-peer-urls={peer_url}",
+              *([f"--initial-cluster-token={token}"] if token else [])])
 
 
 def _client(endpoint: str) -> aetcd.Client:

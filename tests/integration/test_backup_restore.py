@@ -24,7 +24,7 @@ from machinery import errors
 from machinery.client import ApiClient
 from machinery.informer import Informer
 from machinery.models import ConfigMap, Namespace
-from tests.support import free_port, wait_until, wait_until_sync
+from tests.support import free_port, free_port_range, wait_until, wait_until_sync
 
 pytestmark = pytest.mark.integration
 KUBELITE = str(Path(sys.executable).parent / "kubelite")
@@ -36,10 +36,13 @@ class Home:
     def __init__(self, path: Path, *extra: str) -> None:
         self.path = path
         self.env = {**os.environ, "KUBELITE_HOME": str(path), "KUBELITE_DEBUG": ""}
-        self.api_port = free_port()
-        self.etcd_port = free_port()
-        while self.api_port in (self.etcd_port, self.etcd_port + 1):
+        if "--ha" in extra:
+            self.api_port, self.etcd_port = free_port_range(3), free_port_range(6)
+        else:
+            self.api_port = free_port()
             self.etcd_port = free_port()
+            while self.api_port in (self.etcd_port, self.etcd_port + 1):
+                self.etcd_port = free_port()
         up = self.run("up", "--api-port", str(self.api_port), "--etcd-port", str(self.etcd_port),
                       "--components", "none", "--cluster-name", f"br{uuid.uuid4().hex[:6]}", *extra)
         assert up.returncode == 0, up.stdout + up.stderr
@@ -207,3 +210,29 @@ def _checksum_retention_and_user_directory(h: Home, user_dir: Path) -> None:
     assert missing.exit_code == 1 and "not found" in missing.stderr
     bad = h.cli("backup", "--schedule", "soon")
     assert bad.exit_code == 1 and "invalid duration" in bad.stderr
+
+
+async def test_ha_cluster_round_trip(tmp_path: Path) -> None:
+    """`up --ha`: the backup comes from a live member; the restore rebuilds all three members
+    as one new cluster, and the API servers behind HAProxy serve the snapshot's state."""
+    h = Home(tmp_path / "home", "--ha")
+    try:
+        async with ApiClient.from_kubeconfig(h.kubeconfig) as c:
+            await c.create(_cm("before", "1"), namespace="default")
+            code, out = await h.arun("backup")
+            assert code == 0, out
+            name = _backup_name(out)
+            await c.create(_cm("after", "2"), namespace="default")
+            old_rv = int((await c.list(ConfigMap, namespace="default")).resource_version or 0)
+            code, out = await h.arun("restore", name)
+            assert code == 0, out
+            assert out.count("✓ etcd data restored into") == 3, out
+            names = {cm.name for cm in (await c.list(ConfigMap, namespace="default")).items}
+            assert "before" in names and "after" not in names
+            fresh = await c.create(_cm("later", "3"), namespace="default")
+            assert int(fresh.resource_version or 0) > old_rv
+        status = h.run("status")
+        assert status.returncode == 0, status.stdout + status.stderr
+        assert status.stdout.count("follower") == 2 and "leader;" in status.stdout, status.stdout
+    finally:
+        h.down()
