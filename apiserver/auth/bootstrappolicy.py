@@ -16,7 +16,9 @@ Contract:
     `system:kube-controller-manager` -> user `system:kube-controller-manager`,
     `system:node-proxier` -> user `system:kube-proxy`, `system:kube-dns` -> user
     `system:kube-dns` and ServiceAccount kube-system/kube-dns, kubelite's own daemons
-    `system:kubelite-{routeagent,logagent,logstore}` -> the users of the same names, `system:monitoring` -> group `system:monitoring`; `system:node`
+    `system:kubelite-{routeagent,logagent,logstore,dashboard}` -> the users of the same names
+    (and the add-ons' ServiceAccounts kube-system/logagent, logstore, kubernetes-dashboard),
+    `system:monitoring` -> group `system:monitoring`; `system:node`
     has no subjects: kubelets (`system:node:NAME` in `system:nodes`) are authorized by the
     Node authorizer (apiserver/auth/node.py), which applies `NODE_RULES` and the graph of
     their pods.
@@ -180,10 +182,22 @@ def _addon_roles() -> list[tuple[str, list[Obj]]]:
         ("system:kube-dns", [rule(["list", "watch"], "", ["endpoints", "services"]),
                              rule(["list", "watch"], "discovery.k8s.io", "endpointslices")]),
         ("system:kubelite-routeagent", [rule(READ, "", "nodes")]),
-        ("system:kubelite-logagent", [rule(READ, "", ["pods", "nodes", "namespaces"]), EVENTS_RULE]),
-        ("system:kubelite-logstore", [rule(READ, "", ["pods", "namespaces"])]),
+        # node log agent (addons/logagent): its node's pods for labels, the store's Endpoints
+        ("system:kubelite-logagent", [rule(READ, "", ["pods", "nodes", "namespaces"]), EVENTS_RULE,
+                                      rule("get", "", "endpoints", names=["logstore"])]),
+        # log store (addons/logstore): publishes kube-system/logstore (Service + Endpoints)
+        ("system:kubelite-logstore", [rule(READ, "", ["pods", "namespaces"]),
+                                      rule("create", "", ["services", "endpoints"]),
+                                      rule(["get", "update"], "", ["services", "endpoints"], names=["logstore"])]),
         ("system:monitoring", [url_rule("get", "/metrics", "/metrics/slis", "/livez", "/readyz", "/healthz",
                                         "/livez/*", "/readyz/*", "/healthz/*")]),
+        # web dashboard (addons/dashboard) running as its own ServiceAccount: view, the two actions
+        # it offers (scale a Deployment, delete a pod), log search and charts
+        ("system:kubelite-dashboard", [
+            *_view_rules(), rule(READ, "", "nodes"), rule(READ, "events.k8s.io", "events"),
+            rule(["get", "patch", "update"], "apps", "deployments/scale"), rule("delete", "", "pods"),
+            rule("get", "", "services/proxy", names=["logstore:http"]),
+            rule(READ, "metrics.k8s.io", ["pods", "nodes", "pods/history", "nodes/history"])]),
     ]
 
 
@@ -191,8 +205,10 @@ def _addon_bindings() -> list[Obj]:
     return [
         binding("system:kube-dns", users=["system:kube-dns"], sa=("kube-system", "kube-dns")),
         binding("system:kubelite-routeagent", users=["system:kubelite-routeagent"]),
-        binding("system:kubelite-logagent", users=["system:kubelite-logagent"]),
-        binding("system:kubelite-logstore", users=["system:kubelite-logstore"]),
+        binding("system:kubelite-logagent", users=["system:kubelite-logagent"], sa=("kube-system", "logagent")),
+        binding("system:kubelite-logstore", users=["system:kubelite-logstore"], sa=("kube-system", "logstore")),
+        binding("system:kubelite-dashboard", users=["system:kubelite-dashboard"],
+                sa=("kube-system", "kubernetes-dashboard")),
         binding("system:monitoring", groups=["system:monitoring"]),
     ]
 
