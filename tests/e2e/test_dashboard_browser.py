@@ -2,11 +2,12 @@
 real cluster with the logging add-ons (and the metrics add-on when it is installed): open the
 dashboard, click through a Deployment to its pod, see the pod's log line tailed live and a CPU
 chart, scale the Deployment and see the new pod arrive through the watch, search the log store,
-delete a pod. Screenshots of every step are saved; the directory is printed."""
+delete a pod. Screenshots of every step are saved under artifacts/dashboard/<time>/
+($KUBELITE_ARTIFACTS/dashboard when set); the directory is printed."""
 
 from __future__ import annotations
 
-import importlib.util
+import os
 import shutil
 import sys
 import time
@@ -18,28 +19,34 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import Cluster, Proc
+from tests.e2e.conftest import Cluster, Proc, run_cluster
 from tests.e2e.test_logging_e2e import start_logging
 from tests.support import free_port
 
 pytestmark = pytest.mark.e2e
+ARTIFACTS = Path(os.environ.get("KUBELITE_ARTIFACTS") or Path(__file__).resolve().parents[2] / "artifacts") / "dashboard"
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-HAS_METRICS = importlib.util.find_spec("addons.metrics") is not None
 
 
 @pytest.fixture(scope="module")
-def dashboard(full_cluster: Cluster) -> Iterator[str]:
-    c = full_cluster
+def dcluster() -> Iterator[Cluster]:
+    """A cluster with the control plane and a kubelet sampling stats every second."""
+    with run_cluster(control_plane=True, kubelet_args=("--stats-interval-s", "1")) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def dashboard(dcluster: Cluster) -> Iterator[str]:
+    c = dcluster
     _, steps = start_logging(c)
     port = free_port()
     dash = Proc([sys.executable, "-m", "addons.dashboard", "--kubeconfig", str(c.kubeconfig), "--listen",
                  f"127.0.0.1:{port}", "--sample-every-s", "2"], c.tmp / "dashboard.log")
     steps.add("stopping the dashboard", dash.stop)
-    if HAS_METRICS:
-        metrics = Proc([sys.executable, "-m", "addons.metrics", "--kubeconfig", str(c.kubeconfig),
-                        "--scrape-interval-s", "2"], c.tmp / "metrics.log")
-        steps.add("stopping the metrics add-on", metrics.stop)
-        metrics.start()
+    metrics = Proc([sys.executable, "-m", "addons.metrics", "--kubeconfig", str(c.kubeconfig),
+                    "--scrape-interval-s", "2", "--log-level", "warning"], c.tmp / "metrics.log")
+    steps.add("stopping the metrics add-on", metrics.stop)
+    metrics.start()
     dash.start()
     failing = False
     try:
@@ -93,13 +100,14 @@ def wait_for(what: str, fn: Callable[[], Any], timeout_s: float = 60.0, on_fail:
     raise AssertionError(f"timed out waiting for {what} ({last}):\n{on_fail()}")
 
 
-def test_dashboard_deployment_to_pod_logs_chart_scale_delete(full_cluster: Cluster, dashboard: str,
+def test_dashboard_deployment_to_pod_logs_chart_scale_delete(dcluster: Cluster, dashboard: str,
                                                            browser: Any, tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
 
-    c = full_cluster
-    shots = tmp_path / "screenshots"
-    shots.mkdir()
+    c = dcluster
+    # Outside pytest's tmp dirs (only the last three runs are kept there): artifacts/ is ignored by git.
+    shots = ARTIFACTS / time.strftime("%Y%m%d-%H%M%S")
+    shots.mkdir(parents=True, exist_ok=True)
     print(f"dashboard screenshots: {shots}")
 
     def shot(name: str) -> None:
@@ -145,10 +153,12 @@ def test_dashboard_deployment_to_pod_logs_chart_scale_delete(full_cluster: Clust
              lambda: token in browser.find_element(By.ID, "log").text, timeout_s=60, on_fail=page)
     cpu = browser.find_element(By.CSS_SELECTOR, ".chart.cpu svg")
     assert cpu.is_displayed()
-    if HAS_METRICS:
-        wait_for("a CPU chart with samples", lambda: int(browser.find_element(
-            By.CSS_SELECTOR, ".chart.cpu svg").get_attribute("data-points") or 0) >= 2, timeout_s=90, on_fail=page)
-        assert browser.find_elements(By.CSS_SELECTOR, ".chart.cpu polyline")
+    wait_for("a CPU chart with samples", lambda: int(browser.find_element(
+        By.CSS_SELECTOR, ".chart.cpu svg").get_attribute("data-points") or 0) >= 2, timeout_s=90, on_fail=page)
+    assert browser.find_elements(By.CSS_SELECTOR, ".chart.cpu polyline")
+    charted = httpx.get(f"{dashboard}/history", params={"kind": "pod", "namespace": "default", "name": pod_name},
+                        timeout=10, trust_env=False).json()
+    assert any(p["cpuNanoCores"] > 0 for p in charted["points"]), charted  # the busy pod's real CPU
     shot("3-pod")
 
     browser.get(dashboard + "/#/deployment/default/web")
