@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: bootstrap images run test unit integration e2e lint bench clean lab lab-down
+.PHONY: bootstrap images run test unit integration e2e lint bench clean lab lab-down monitoring
 
 bootstrap:
 	@bash deploy/bootstrap.sh
@@ -43,6 +43,10 @@ lint: bootstrap
 	@$(VENV)/bin/mypy
 	@$(VENV)/bin/mypy bench
 	@$(VENV)/bin/lint-imports --no-cache
+
+# Debian's Prometheus scraping the local cluster (deploy/monitoring; PROM_ADDRESS=127.0.0.1:9090).
+monitoring: bootstrap
+	@bash deploy/monitoring/run.sh
 
 bench: bootstrap
 	@$(PY) bench/apiserver.py

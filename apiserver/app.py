@@ -30,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from apiserver import aggregator, exec_ws
+from apiserver import aggregator, exec_ws, metrics
 from apiserver.allocator import ServiceAllocator
 from apiserver.audit import AuditLog, AuditPolicy
 from apiserver.auth import bootstrappolicy, reviews
@@ -115,7 +115,16 @@ class _App(FastAPI):
     limits: Limits | None = None
     audit: AuditLog | None = None
 
+    instrumented: bool = False
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Prometheus first: every answer counts, refusals (429, 403) included.
+        if self.instrumented and scope["type"] == "http":
+            await metrics.instrument(scope, receive, send, self._chain)
+        else:
+            await self._chain(scope, receive, send)
+
+    async def _chain(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket") and self.limits is not None:
             await self._filtered(scope, receive, send)
         else:
@@ -254,6 +263,7 @@ def create_app(
         app.add_route(path, healthz, methods=["GET"])
     app.add_route("/readyz", readyz, methods=["GET"])
     app.add_route("/version", version, methods=["GET"])
+    app.add_route("/metrics", metrics.metrics_response, methods=["GET"])
     # kubectl exec's WebSocket upgrade (HTTP GET/POST on the same path stay with extra routers).
     app.include_router(exec_ws.router)
     for router in extra_routers:
@@ -264,6 +274,7 @@ def create_app(
     app.router.routes.extend(aggregator.routes())
     app.router.routes.extend(ApiRoutes(ctx, kind_list, discovery).routes())
     app.dispatcher = Dispatcher(app)
+    app.instrumented = config.metrics
     app.authorization = authorization
     _install_filters(app, config)
     return app

@@ -41,6 +41,9 @@ class ApiServerConfig:
     """Port the `kubernetes` Service's Endpoints point at (default: `port`)."""
     log_level: str = "info"
     """Python logging level name."""
+    metrics: bool = True
+    """Count and time every request for `GET /metrics` (apiserver/metrics.py); `--no-metrics`
+    turns the per-request instrumentation off (the benchmark's baseline)."""
     default_not_ready_toleration_seconds: int = 300
     """tolerationSeconds of the not-ready:NoExecute toleration added to pods that have none."""
     default_unreachable_toleration_seconds: int = 300
@@ -116,6 +119,8 @@ def parse_args(argv: list[str] | None = None) -> ApiServerConfig:
     p.add_argument("--no-bootstrap", dest="bootstrap", action="store_false")
     p.add_argument("--advertise-port", type=int, default=None)
     p.add_argument("--log-level", default=d.log_level)
+    p.add_argument("--no-metrics", dest="metrics", action="store_false",
+                   help="do not count and time requests for /metrics")
     p.add_argument("--default-not-ready-toleration-seconds", type=_non_negative,
                    default=d.default_not_ready_toleration_seconds,
                    help="tolerationSeconds of the default not-ready:NoExecute toleration")

@@ -43,6 +43,7 @@ from apiserver.handlers_common import (
     int_param,
     resource_version_param,
 )
+from apiserver.metrics import WATCHERS
 from apiserver.selection import selection
 from apiserver.storage.interface import StoredEvent
 from machinery import errors
@@ -132,6 +133,15 @@ async def watch_response(ctx: Ctx, cls: ResourceClass, namespace: str | None, re
 
     async def body() -> AsyncIterator[bytes]:
         deadline = time.monotonic() + timeout_s if timeout_s and timeout_s > 0 else None
+        watchers = WATCHERS.labels(cls.GROUP, cls.VERSION, cls.KIND)
+        watchers.inc()
+        try:
+            async for chunk in _body(deadline):
+                yield chunk
+        finally:
+            watchers.dec()
+
+    async def _body(deadline: float | None) -> AsyncIterator[bytes]:
         for obj in initial:
             yield encode("ADDED", obj)
         if send_initial:

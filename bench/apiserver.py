@@ -388,6 +388,60 @@ async def cluster(args: argparse.Namespace) -> AsyncIterator[tuple[str | None, s
             log.close()
 
 
+@contextlib.asynccontextmanager
+async def extra_apiserver(etcd_url: str, *flags: str) -> AsyncIterator[tuple[str, int] | None]:
+    """One more API server on the same etcd (e.g. `--no-metrics`), or None if it did not start."""
+    port = free_port()
+    proc = subprocess.Popen(  # noqa: ASYNC220 - once, at startup
+        [sys.executable, "-m", "apiserver", "--etcd-servers", etcd_url, "--bind-address", "127.0.0.1",
+         "--port", str(port), "--no-bootstrap", "--log-level", "warning", *flags], cwd=ROOT,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient() as h:
+            for _ in range(200):
+                if proc.poll() is not None:
+                    break
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await h.get(f"{url}/readyz", timeout=1)).status_code == 200:
+                        break
+                await asyncio.sleep(0.1)
+        yield (url, proc.pid) if proc.poll() is None else None
+    finally:
+        proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(10)
+        if proc.poll() is None:
+            proc.kill()
+
+
+async def metrics_overhead(server: str, pid: int | None, etcd_url: str, counts: dict[int, int], budget: float,
+                           tag: str) -> None:
+    """The same creates and gets against this API server (Prometheus instrumentation on, the
+    default) and a second one started with --no-metrics, alternating, in this run."""
+    async with extra_apiserver(etcd_url, "--no-metrics") as bare:
+        if bare is None:
+            print("  ! the --no-metrics API server did not start", file=sys.stderr)
+            return
+        on, off = ApiTarget(server), ApiTarget(bare[0])
+        on.pid, off.pid = pid, bare[1]
+        await on.setup()
+        await off.setup()
+        print(f"\n{'metrics cost':<16} {'API server, /metrics on':<49} {'API server --no-metrics':<49} {'on/off':>8}")
+        try:
+            for conc, count in counts.items():
+                results = {}
+                for name, t in (("off", off), ("on", on)):
+                    results[name] = await crud(t, f"m{name}-{tag}-{conc}", conc, count, budget)
+                for i, verb in enumerate(("create", "get")):
+                    a, b = results["on"][i], results["off"][i]
+                    print(f"{verb:<7} c={conc:<3d}   {fmt_rate(a):<49} {fmt_rate(b):<49} {ratio(a.rate, b.rate):>8}")
+        finally:
+            await on.close()
+            await off.close()
+        print("  (on/off below 1.00x = the instrumentation's cost in throughput)")
+
+
 def fmt_rate(r: Result | None) -> str:
     if r is None:
         return "n/a"
@@ -465,6 +519,8 @@ async def main(args: argparse.Namespace) -> None:  # noqa: C901 - one flat seque
                     except Exception as e:  # noqa: BLE001 - the bench reports the failure and goes on
                         print(f"  ! {name} fan-out {n}: {e}", file=sys.stderr)
             fan.append((n, res))
+        if server and not args.server:  # the Prometheus instrumentation's cost, same run
+            await metrics_overhead(server, server_pid, etcd_url, counts, budget, tag)
         for t in targets.values():
             if t is not None:
                 await t.close()

@@ -18,6 +18,9 @@ Contract (`python -m cli.supervisor --home H --api-port P --etcd-port E [--clust
   (written by join) points at URL; only the listed components (kubelet, proxy, routeagent) run.
 - `--backup-every-s S` (with `--backup-keep N`, `--backup-dir D`): an etcd backup every S
   seconds once the cluster runs (cli/backup.py), logged to supervisor.log.
+- Prometheus: the controller-manager, scheduler and proxy get `--metrics-bind-address
+  127.0.0.1:PORT` with ports picked once and kept in H/run/metrics.json (`targets`: component ->
+  address, the API server's own port included) for `make monitoring`.
 - Each component runs in its own process group with its own log file H/logs/<name>.log. A
   component that exits is restarted after a backoff of 1 s doubling to 30 s (reset after it
   ran for a minute), and the event is logged.
@@ -132,6 +135,10 @@ class Settings:
     # controller-managers (the layout is cli/ha.py).
     ha: bool = False
 
+    # Components serving Prometheus /metrics on a port of their own (picked once per home, see
+    # metrics_ports): the controller-manager, the scheduler and the proxy.
+    metrics_ports: dict[str, int] = field(default_factory=dict)
+
     def planned(self) -> list[str]:
         found = available_components()
         if self.components is None:
@@ -189,6 +196,8 @@ def commands(s: Settings, components: list[str]) -> dict[str, list[str]]:
                 argv += ["--pod-cidr", LONE_NODE_POD_CIDR]
             if s.node_ip:
                 argv += ["--node-ip", s.node_ip]
+        if name in s.metrics_ports:
+            argv += ["--metrics-bind-address", f"127.0.0.1:{s.metrics_ports[name]}"]
         if name == "controllers":  # local-path volumes live with the cluster's other state
             argv += ["--local-path-dir", str(s.home / "local-path")]
         if name == "routeagent":
@@ -215,6 +224,32 @@ def control_plane(s: Settings) -> list[str]:
         return ["etcd", "apiserver"]
     return ([f"etcd-{i}" for i in range(ha.ETCD_MEMBERS)] + [f"apiserver-{i}" for i in range(ha.API_SERVERS)]
             + ["haproxy"])
+
+
+METRICS_COMPONENTS = ("controllers", "scheduler", "proxy")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def metrics_ports(lay: Layout, s: Settings, components: list[str]) -> dict[str, int]:
+    """The /metrics ports of this cluster's components, kept in H/run/metrics.json across
+    restarts (Prometheus' targets, see deploy/monitoring): picked free once, reused after."""
+    path = lay.run / "metrics.json"
+    try:
+        known = {k: int(v.rsplit(":", 1)[1]) for k, v in json.loads(path.read_text())["targets"].items()
+                 if k in METRICS_COMPONENTS}
+    except (OSError, ValueError, KeyError, IndexError, AttributeError):
+        known = {}
+    ports = {c: known.get(c) or _free_port() for c in components if c in METRICS_COMPONENTS}
+    targets = {c: f"127.0.0.1:{p}" for c, p in ports.items()}
+    if s.server is None:
+        targets["apiserver"] = f"127.0.0.1:{s.api_port}"
+    write_json(path, {"targets": targets})
+    return ports
 
 
 def http_ok(url: str, timeout_s: float = 1.0) -> bool:
@@ -345,6 +380,7 @@ class Supervisor:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
         components = self.s.planned()
+        self.s.metrics_ports = metrics_ports(self.lay, self.s, components)
         cmds = commands(self.s, components)
         local_control_plane = self.s.server is None
         core = control_plane(self.s)

@@ -25,6 +25,7 @@ from controllers.cidrset import CidrSet
 from controllers.labprovider import LabCloudNodeController
 from controllers.manager import CONTROLLERS, register, resolve_names, run_controllers, serve_health
 from controllers.options import ControllerOptions, parse_duration_s
+from machinery import prom
 from machinery.client import ApiClient
 from machinery.leaderelection import LeaderElector
 from machinery.logsetup import setup_logging
@@ -89,6 +90,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--node-silence-s", type=float, default=12.0,
                    help="with --cloud-provider lab: a Lease older than this means the node stopped heartbeating")
     p.add_argument("--log-level", default="INFO")
+    p.add_argument("--metrics-bind-address", default="",
+                   help="HOST:PORT to serve Prometheus /metrics on (empty or port 0: off)")
     d = ControllerOptions()
     p.add_argument("--allocate-node-cidrs", default=d.allocate_node_cidrs, type=_bool,
                    help="node IPAM: give every node a pod CIDR from --cluster-cidr (true/false)")
@@ -225,6 +228,7 @@ async def amain(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     setup_logging(args.log_level)
+    prom.serve(args.metrics_bind_address)
     sys.exit(asyncio.run(amain(args)))
 
 

@@ -38,6 +38,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from prometheus_client import Gauge
+
 from controllers.base import Controller, ControllerContext
 from controllers.nodehealth import (
     DISRUPTION_EXCLUSION_LABEL,
@@ -64,6 +66,8 @@ from machinery.informer import path_index
 from machinery.models import Lease, Node, Pod
 from machinery.workqueue import WorkQueue, run_workers
 
+# 1 while the node's Ready condition is True (Prometheus: the KubeNodeNotReady alert).
+NODE_READY = Gauge("kubelite_node_ready", "Whether the node's Ready condition is True, as the node lifecycle controller sees it", ["node"])
 log = logging.getLogger(__name__)
 
 NODE_LEASE_NS = "kube-node-lease"
@@ -344,6 +348,8 @@ class NodeLifecycleController(Controller):
                 await self.mark_reachable(node)
         for name in [n for n in self.known if n not in names]:
             gone = self.known.pop(name)
+            with contextlib.suppress(KeyError):
+                NODE_READY.remove(name)
             self.health.pop(name, None)
             self.retry_pods.discard(name)
             for q in self.tainters.values():
@@ -360,6 +366,7 @@ class NodeLifecycleController(Controller):
                 return
             if DISRUPTION_EXCLUSION_LABEL not in (node.metadata.labels or {}):
                 zones.setdefault(zone_key(node.metadata.labels), []).append(current)
+            NODE_READY.labels(node.name).set(1 if current == "True" else 0)
             if current is None:
                 return
             fresh = self.nodes.get(node.name) or node

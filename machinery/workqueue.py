@@ -38,7 +38,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from machinery import errors
+from machinery import errors, prom
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +148,15 @@ class WorkQueue:
         self._idle.set()
         self._shutting_down = False
         self._draining = False
+        # Prometheus children bound once (labels() is a dict lookup under a lock: not per key).
+        label = name or "unnamed"
+        self._m_depth = prom.WORKQUEUE_DEPTH.labels(label)
+        self._m_adds = prom.WORKQUEUE_ADDS.labels(label)
+        self._m_retries = prom.WORKQUEUE_RETRIES.labels(label)
+        self._m_queued = prom.WORKQUEUE_QUEUE_DURATION.labels(label)
+        self._m_work = prom.WORKQUEUE_WORK_DURATION.labels(label)
+        self._added_at: dict[str, float] = {}
+        self._started_at: dict[str, float] = {}
 
     def __len__(self) -> int:
         return len(self._queue)
@@ -160,9 +169,12 @@ class WorkQueue:
         if self.shutting_down or key in self._dirty:
             return
         self._dirty.add(key)
+        self._m_adds.inc()
+        self._added_at.setdefault(key, time.monotonic())
         if key in self._processing:
             return  # queued again by done(): never two workers on one key
         self._queue.append(key)
+        self._m_depth.inc()
         self._idle.clear()
         self._wakeup.set()
 
@@ -187,6 +199,7 @@ class WorkQueue:
         self.add(key)
 
     def add_rate_limited(self, key: str, *, max_delay_s: float | None = None) -> None:
+        self._m_retries.inc()
         delay_s = self.rate_limiter.when(key)
         self.add_after(key, delay_s if max_delay_s is None else min(delay_s, max_delay_s))
 
@@ -209,6 +222,12 @@ class WorkQueue:
                 key = self._queue.popleft()
                 self._dirty.discard(key)
                 self._processing.add(key)
+                now = time.monotonic()
+                self._m_depth.dec()
+                added = self._added_at.pop(key, None)
+                if added is not None:
+                    self._m_queued.observe(now - added)
+                self._started_at[key] = now
                 return key
             self._wakeup.clear()
             await self._wakeup.wait()
@@ -217,8 +236,12 @@ class WorkQueue:
         if key not in self._processing:
             return
         self._processing.discard(key)
+        started = self._started_at.pop(key, None)
+        if started is not None:
+            self._m_work.observe(time.monotonic() - started)
         if key in self._dirty:
             self._queue.append(key)
+            self._m_depth.inc()
             self._wakeup.set()
         elif not self._queue and not self._processing:
             self._idle.set()
@@ -229,8 +252,10 @@ class WorkQueue:
         for _, handle in self._waiting.values():
             handle.cancel()
         self._waiting.clear()
+        self._m_depth.dec(len(self._queue))
         self._queue.clear()
         self._dirty.clear()
+        self._added_at.clear()
         self._idle.set()
         self._wakeup.set()
 

@@ -33,6 +33,7 @@ import signal
 import time
 from typing import Any
 
+from machinery import prom
 from machinery.client import ApiClient
 from machinery.informer import InformerFactory
 from machinery.logsetup import setup_logging
@@ -146,6 +147,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--skip-hooks", action="store_true",
                    help="write the chains but never jump to them (benchmarks: no traffic is affected)")
     p.add_argument("--log-level", default="info")
+    p.add_argument("--metrics-bind-address", default="",
+                   help="HOST:PORT to serve Prometheus /metrics on (empty or port 0: off)")
     args = p.parse_args(argv)
     try:
         ProxyConfig(prefix=args.chain_prefix)
@@ -159,4 +162,5 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     setup_logging(args.log_level)
+    prom.serve(args.metrics_bind_address)
     asyncio.run(run(args))

@@ -19,6 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from machinery.clock import REAL_CLOCK, Clock, wait_for
+from proxy import metrics
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +59,13 @@ class SyncLoop:
             try:
                 await self.fn(periodic)
                 self.syncs += 1
+                metrics.SYNC_DURATION.observe(self.clock.monotonic() - last_start)
+                metrics.LAST_SYNC.set_to_current_time()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 self.failures += 1
+                metrics.FAILURES.inc()
                 log.exception("sync failed; retrying in %.1fs", self.min_period_s)
                 if periodic:
                     last_periodic = -float("inf")  # a failed periodic sync is redone as a periodic one

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -32,6 +33,7 @@ from machinery import errors
 from machinery.clock import now_rfc3339
 from machinery.events import EventRecorder, ObjectRef
 from machinery.selectors import LabelSelector
+from scheduler import metrics
 from scheduler.cache import SchedulerCache
 from scheduler.filters import FILTERS
 from scheduler.framework import FitError, fit_error_message, schedule
@@ -74,6 +76,7 @@ class Scheduler:
         self.service_selectors = service_selectors
         self._bind_slots = asyncio.Semaphore(max_binds_in_flight)
         self._bind_tasks: set[asyncio.Task[None]] = set()
+        self._attempted = False  # the current schedule_one got as far as a decision
         self._next_start = 0
         self.bound = 0
 
@@ -133,6 +136,18 @@ class Scheduler:
     # ---- scheduling ----------------------------------------------------------------------
     def schedule_one(self, key: str) -> str | None:
         """Decide for one pod; returns the node chosen (binding started) or None."""
+        start = time.perf_counter()
+        self._attempted = False
+        try:
+            node = self._schedule_one(key)
+        except Exception:
+            metrics.attempt("error", time.perf_counter() - start)
+            raise
+        if self._attempted:
+            metrics.attempt("scheduled" if node is not None else "unschedulable", time.perf_counter() - start)
+        return node
+
+    def _schedule_one(self, key: str) -> str | None:
         obj = self.get_pod(key)
         if obj is None:
             self.queue.remove(key)
@@ -140,6 +155,7 @@ class Scheduler:
         pod = pod_info(obj)
         if not self._responsible(pod) or pod.terminated or self.cache.node_of(key) is not None:
             return None
+        self._attempted = True
         selectors = self.service_selectors(pod) if self.service_selectors and not pod.owner_uid else ()
         filters, state = FILTERS, None
         if self.volumes is not None:

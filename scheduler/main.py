@@ -24,6 +24,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from machinery import prom
 from machinery.client import ApiClient
 from machinery.events import ClientSink, EventRecorder
 from machinery.informer import InformerFactory
@@ -46,6 +47,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--leader-elect", action="store_true", help="run only while holding the kube-scheduler Lease")
     p.add_argument("--seed", type=int, default=None, help="seed ties between equal scores (tests)")
     p.add_argument("--log-level", default="INFO")
+    p.add_argument("--metrics-bind-address", default="",
+                   help="HOST:PORT to serve Prometheus /metrics on (empty or port 0: off)")
     return p.parse_args(argv)
 
 
@@ -170,6 +173,7 @@ async def amain(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     setup_logging(str(args.log_level))
+    prom.serve(args.metrics_bind_address)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(amain(args))
     sys.exit(0)

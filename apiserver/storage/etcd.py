@@ -42,6 +42,7 @@ import copy
 import ipaddress
 import logging
 import socket
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 from urllib.parse import urlparse
@@ -49,6 +50,7 @@ from urllib.parse import urlparse
 import grpc
 from aetcd import rpc
 
+from apiserver.metrics import etcd_observe
 from apiserver.storage import keys
 from apiserver.storage.encryption import EncryptionConfig
 from apiserver.storage.etcdcodec import _decode, _encode, _without_rv, etcd_errors
@@ -150,12 +152,20 @@ class EtcdStorage:
     # --- raw calls -----------------------------------------------------------------------
 
     async def _range(self, req: Any, what: str) -> Any:
-        with etcd_errors(what):
-            return await self._kv.Range(req, timeout=self.timeout_s)
+        start = time.perf_counter()
+        try:
+            with etcd_errors(what):
+                return await self._kv.Range(req, timeout=self.timeout_s)
+        finally:
+            etcd_observe(what, time.perf_counter() - start)
 
     async def _txn(self, req: Any, what: str) -> Any:
-        with etcd_errors(what):
-            return await self._kv.Txn(req, timeout=self.timeout_s)
+        start = time.perf_counter()
+        try:
+            with etcd_errors(what):
+                return await self._kv.Txn(req, timeout=self.timeout_s)
+        finally:
+            etcd_observe(what, time.perf_counter() - start)
 
     @staticmethod
     def _cmp(key: bytes, target: str, value: int) -> Any:

@@ -10,18 +10,22 @@ them take at most 0.6 of a core of this shared machine.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+import yaml
 
 from machinery.client import ApiClient
 from tests.e2e.conftest import ROOT, Cluster, Proc, _wait_http, run_cluster
-from tests.support import wait_until
+from tests.support import free_port, wait_until
 
 pytestmark = pytest.mark.e2e
 KUBECTL = ROOT / ".venv" / "bin" / "kubectl"
@@ -161,3 +165,69 @@ def test_metrics_group_is_in_discovery(mcluster: Cluster) -> None:
     res = _kubectl(mcluster, "api-resources", "--api-group", "metrics.k8s.io") if KUBECTL.exists() else None
     if res is not None:
         assert res.returncode == 0 and "PodMetrics" in res.stdout and "NodeMetrics" in res.stdout, res.stderr
+
+
+PROMETHEUS = shutil.which("prometheus")
+
+
+@pytest.mark.skipif(PROMETHEUS is None, reason="Debian's prometheus is not installed (deploy/bootstrap.sh installs it)")
+async def test_prometheus_scrapes_the_cluster_and_answers_promql(mcluster: Cluster) -> None:
+    """The shipped config (scrape and rule intervals shortened for the test) with targets from
+    the generator: PromQL for the API server's request rate, the pod startup p99 from the
+    kubelet, and a recording rule."""
+    from urllib.parse import urlparse
+
+    from cli.monitoring import write_targets
+
+    mon, home = mcluster.tmp / "monitoring", mcluster.tmp / "home"
+    (home / "run").mkdir(parents=True)
+    api_port = urlparse(mcluster.server).port
+    (home / "run" / "metrics.json").write_text(json.dumps({"targets": {"apiserver": f"127.0.0.1:{api_port}"}}))
+    config = yaml.safe_load((ROOT / "deploy" / "monitoring" / "prometheus.yml").read_text())
+    config["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
+    mon.mkdir()
+    (mon / "prometheus.yml").write_text(yaml.safe_dump(config))
+    shutil.copy(ROOT / "deploy" / "monitoring" / "rules.yml", mon / "rules.yml")
+    port = free_port()
+    prom = Proc([str(PROMETHEUS), f"--config.file={mon / 'prometheus.yml'}", f"--storage.tsdb.path={mon / 'data'}",
+                 f"--web.listen-address=127.0.0.1:{port}"], mon / "prometheus.log")
+    async with ApiClient(mcluster.server) as api, httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}",
+                                                                     trust_env=False, timeout=10) as http:
+        await write_targets(api, home, mon / "targets")
+        prom.start()
+        try:
+            async def query(expr: str) -> list[dict[str, Any]]:
+                try:
+                    r = await http.get("/api/v1/query", params={"query": expr})
+                except httpx.HTTPError:
+                    return []
+                return list(r.json()["data"]["result"]) if r.status_code == 200 else []
+
+            async def has_value(expr: str) -> bool:
+                res = await query(expr)
+                return bool(res) and all(v["value"][1] not in ("NaN", "0") for v in res)
+
+            await wait_until(lambda: has_value('sum(up{job=~"apiserver|kubelet"})'), 60, 1.0,
+                             message=f"Prometheus never scraped:\n{prom.tail()}")
+            assert len(await query('up{job="kubelet"} == 1')) == 1
+            # a pod started now lands in this window of the kubelet's start latency histogram
+            ctl = mcluster.tmp / "ctl-prom"
+            ctl.mkdir()
+            (ctl / "stop").touch()
+            pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "prom-starter"},
+                   "spec": {"containers": [_burner(ctl)], "volumes": _volumes(ctl), "terminationGracePeriodSeconds": 0}}
+            await api.request("POST", "/api/v1/namespaces/default/pods", json=pod)
+            await wait_until(lambda: has_value("sum(rate(apiserver_request_total[30s]))"), 60, 1.0,
+                             message="no apiserver request rate")
+            p99 = "histogram_quantile(0.99, sum by (le) (rate(kubelet_pod_start_duration_seconds_bucket[2m])))"
+            await wait_until(lambda: has_value(p99), 90, 1.0, message=f"no pod startup p99:\n{prom.tail()}")
+            seconds = float((await query(p99))[0]["value"][1])
+            assert 0 < seconds < 120
+            await wait_until(lambda: has_value("sum(apiserver:request:rate1m)"), 30, 1.0, message="no recording rule")
+            rules = (await http.get("/api/v1/rules")).json()["data"]["groups"]
+            alerts = {r["name"] for g in rules for r in g["rules"] if r["type"] == "alerting"}
+            assert alerts == {"KubeNodeNotReady", "KubePodCrashLooping", "KubeAPIErrorsHigh"}
+            print(f"Prometheus e2e: pod startup p99 {seconds:.2f}s")
+            await api.request("DELETE", "/api/v1/namespaces/default/pods/prom-starter")
+        finally:
+            prom.stop()

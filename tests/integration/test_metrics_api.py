@@ -57,3 +57,45 @@ async def test_discovery_503_then_relay(api_client: ApiClient) -> None:
         server.should_exit = True
         await task
         await api_client.request("DELETE", "/api/v1/namespaces/kube-system/endpoints/metrics-server")
+
+
+async def test_apiserver_metrics_count_requests_watchers_and_etcd(api_client: ApiClient) -> None:
+    await api_client.request("GET", "/api/v1/namespaces/default/configmaps")
+    await api_client.request("POST", "/api/v1/namespaces/default/configmaps",
+                             json={"metadata": {"name": "prom-cm"}, "data": {"a": "1"}})
+    with pytest.raises(errors.NotFound):
+        await api_client.request("GET", "/api/v1/namespaces/default/configmaps/nope")
+
+    async def watch() -> None:
+        async for _ in api_client.stream_lines("/api/v1/namespaces/default/configmaps",
+                                               params={"watch": "1", "timeoutSeconds": "30"}, timeout_s=30):
+            pass
+
+    task = asyncio.create_task(watch())
+    try:
+        async def watched() -> bool:
+            text = str(await api_client.request("GET", "/metrics"))
+            return 'apiserver_registered_watchers{group="",kind="ConfigMap",version="v1"} 1.0' in text
+
+        for _ in range(100):
+            if await watched():
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the open watch never showed in apiserver_registered_watchers")
+        text = str(await api_client.request("GET", "/metrics"))
+        lines = text.splitlines()
+
+        def has(prefix: str, *parts: str) -> bool:
+            return any(ln.startswith(prefix) and all(p in ln for p in parts) for ln in lines)
+
+        assert has("apiserver_request_total{", 'verb="LIST"', 'resource="configmaps"', 'code="200"')
+        assert has("apiserver_request_total{", 'verb="POST"', 'resource="configmaps"', 'code="201"')
+        assert has("apiserver_request_total{", 'verb="GET"', 'resource="configmaps"', 'code="404"')
+        assert has("apiserver_request_duration_seconds_bucket{", 'verb="POST"', 'resource="configmaps"', 'le="+Inf"')
+        assert has("etcd_request_duration_seconds_count{", 'operation="create"', 'type="configmaps"')
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await api_client.request("DELETE", "/api/v1/namespaces/default/configmaps/prom-cm")
