@@ -10,7 +10,10 @@ Cases: every item of the issue (selectors on list/watch/deletecollection, unknow
 any name, nesting on every write verb in JSON and YAML, integers beyond 64 bits, lone
 surrogates, wrong types, quantity overflow, YAML aliases, finalize bodies), then random
 mutations of a valid object of every kind in `registry.ALL_KINDS` (new kinds are fuzzed
-without touching this file) sent as create, replace, the three patches and apply.
+without touching this file) sent as create, replace, the three patches and apply. Issue 15
+item 7 adds, on every kind: malformed protobuf envelopes, 4 MiB bodies (one write verb per
+kind, in turn), bad JSON/merge/strategic patches, odd names and unicode in paths, and bad
+SubjectAccessReview bodies (their time comes out of the random phase's budget).
 The counts are printed (pytest -s) and the test fails listing every violation.
 """
 
@@ -391,6 +394,57 @@ def fixed_cases(f: Fuzzer) -> None:
             f.send("POST", cm, content=body, ctype="application/json")  # the retry: 409, no second write
 
 
+_PB = "application/vnd.kubernetes.protobuf"
+_PATCH_TYPES = ("application/merge-patch+json", "application/json-patch+json",
+                "application/strategic-merge-patch+json")
+ODD_NAMES = ["x\u00e9", "%E2%9C%93", "..", ".", "a%2Fb", "a:b", "-x", "x" * 300, "%00", "%ff%fe", "UPPER",
+             "\u0130stanbul", "%F0%9F%98%80", "a b", "a+b", "system:node:x"]
+
+
+def security_cases(f: Fuzzer, rng: random.Random) -> None:
+    """Issue 15 item 7 on every kind: malformed protobuf, 4 MiB bodies, bad patches of the
+    three types, odd names and unicode in paths; and the authorization reviews with bad bodies."""
+    big = json.dumps({"metadata": {"name": "big"}, "data": {"k": "x" * (4 * 1024 * 1024)}}).encode()
+    for i, cls in enumerate(registry.ALL_KINDS):
+        coll = collection(cls)
+        item = f"{coll}/fz-sec"
+        junk = bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 64)))
+        for body in (b"", b"k8s\x00", b"k8s\x00" + junk, junk, b"k8s\x00\x0a\xff\xff\xff\xff\x0f",
+                     b"k8s\x00\x12\x05hello", b"k8s\x00" + b"\x12\x80" * 20):
+            f.send("POST", coll, content=body, ctype=_PB)
+            f.send("PUT", item, content=body, ctype=_PB)
+        # 4 MiB: one write verb per kind, in turn (every verb is covered, the run stays short).
+        verb, ctype = [("POST", "application/json"), ("PUT", "application/json"),
+                       *(("PATCH", t) for t in _PATCH_TYPES)][i % 5]
+        f.send(verb, coll if verb == "POST" else item, content=big, ctype=ctype)
+        for body, ctype in ((b'[{"op":"replace","path":"/metadata/name"}]', _PATCH_TYPES[1]),
+                            (b'[{"op":"move","from":"/nope","path":"/x"}]', _PATCH_TYPES[1]),
+                            (b'[{"op":"test","path":"/metadata","value":1}]', _PATCH_TYPES[1]),
+                            (b'[{"op":"add","path":"/a/~9","value":1}]', _PATCH_TYPES[1]),
+                            (b'{"op":"add"}', _PATCH_TYPES[1]), (b'[1,2]', _PATCH_TYPES[0]), (b'"x"', _PATCH_TYPES[0]),
+                            (b'{"$patch":"replace","metadata":5}', _PATCH_TYPES[2]),
+                            (b'{"$retainKeys":5,"spec":{"$patch":"delete"}}', _PATCH_TYPES[2]),
+                            (b'{"$setElementOrder/x":"y","metadata":{"$deleteFromPrimitiveList/finalizers":3}}',
+                             _PATCH_TYPES[2])):
+            f.send("PATCH", item, content=body, ctype=ctype)
+        for j, name in enumerate(ODD_NAMES):
+            path = f"{coll}/{quote(name, safe='%:') if '%' not in name else name}"
+            f.send(("GET", "DELETE")[j % 2], path)
+            if (i + j) % 3 == 0:
+                f.send("PUT", path, content=json.dumps({"metadata": {"name": name}}).encode(),
+                       ctype="application/json")
+                f.send("PATCH", path, content=b"{}", ctype=_PATCH_TYPES[j % 3])
+                f.send("POST", coll, content=json.dumps({"metadata": {"name": name}}).encode(),
+                       ctype="application/json")
+    reviews = "/apis/authorization.k8s.io/v1"
+    for path in ("subjectaccessreviews", "selfsubjectaccessreviews", f"namespaces/{NS}/localsubjectaccessreviews"):
+        for body in (b"", b"[]", b'{"spec":5}', b'{"spec":{"user":[1]}}', b'{"spec":{"resourceAttributes":"x"}}',
+                     b'{"spec":{"user":"u","resourceAttributes":{},"nonResourceAttributes":{}}}',
+                     b'{"spec":{"groups":["g"],"resourceAttributes":{"namespace":"other","verb":"get"}}}'):
+            f.send("POST", f"{reviews}/{path}", content=body, ctype="application/json")
+        f.send("POST", f"{reviews}/{path}", content=b"k8s\x00" + bytes(range(40)), ctype=_PB)
+
+
 def fuzz_kind(f: Fuzzer, rng: random.Random, cls: type[Resource], base: dict[str, Any], n: int) -> None:  # noqa: C901 - one flat sequence of cases, read best in one place
     coll = collection(cls)
     name = f"fz-{cls.KIND.lower()}-{n}"
@@ -475,10 +529,13 @@ def test_fuzz_api_server(fuzz_server: ApiServerProcess) -> None:
             assert http.post("/api/v1/namespaces", json={"metadata": {"name": ns}}).status_code == 201
         f = Fuzzer(http, rng)
         fixed_cases(f)
+        security_started = time.monotonic()
+        security_cases(f, rng)
+        security_s = time.monotonic() - security_started  # taken from the random phase's budget
         fuzz_selectors(f, rng, rounds=40)
         bodies = base_bodies()
         kinds = list(bodies)
-        deadline = time.monotonic() + BUDGET_S
+        deadline = time.monotonic() + max(BUDGET_S - security_s, 10.0)
         n = 0
         while time.monotonic() < deadline:
             cls = kinds[n % len(kinds)]
