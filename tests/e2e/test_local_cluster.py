@@ -390,3 +390,18 @@ def test_proxy_killed_keeps_rules_and_connections_and_is_restarted(traffic: Loca
     wait(lambda: _rule_endpoints(web.spn) == {f"{ip}:8080" for ip in ips}, 30,
          f"rules {_rule_endpoints(web.spn)} != {ips}\n{lc.log_tail('proxy')}")
     assert set(_hostnames(f"http://{web.cluster_ip}/", 30)) == _pod_names(lc)
+
+
+def test_kubelite_up_ships_pod_logs_to_the_log_store(lc: LocalCluster) -> None:
+    """`kubelite up` runs the log agent and the log store (published on the pod bridge's gateway):
+    a pod's line is found by `kubelite logs --grep` through the API server's service proxy."""
+    token = f"up-{uuid.uuid4().hex[:10]}"
+    _start_pod(lc, NS, "chatter", f"echo {token}; exec sleep 3600")
+
+    def found() -> bool:
+        out = lc.kl("logs", "--grep", token, "-A")
+        return out.returncode == 0 and out.stdout == f"[{NS}/chatter/main] {token}\n"
+
+    wait(found, 60, f"not found: {lc.kl('logs', '--grep', token, '-A')}\n{lc.log_tail('logagent')}\n"
+                    f"{lc.log_tail('logstore')}")
+    assert {"logstore", "logagent", "dashboard"} <= set(lc.state()["components"])
