@@ -18,6 +18,12 @@ Contract:
   awaited until Bound before the pod is bound (a timeout forgets the assumption and retries).
 - No fit: condition PodScheduled=False/Unschedulable with the FitError message (PATCH
   pods/NAME/status), a `FailedScheduling` Warning event, and the pod is parked with backoff.
+- Preemption (when `delete_pod` is given; preemption.py decides): before parking a pod that
+  fits nowhere, the node where evicting the fewest, lowest-priority pods makes it fit is
+  nominated (status.nominatedNodeName), and each victim gets a `Preempted` event
+  (`Preempted by pod <uid> on node <node>`) and is deleted gracefully (its own grace period).
+  The pod is retried when the victims are gone (their deletion flushes the queue) and binds
+  like any pod. Only unschedulable pods pay for it: the scheduling path is unchanged.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 from machinery import errors
@@ -35,15 +41,18 @@ from machinery.events import EventRecorder, ObjectRef
 from machinery.selectors import LabelSelector
 from scheduler import metrics
 from scheduler.cache import SchedulerCache
-from scheduler.filters import FILTERS
+from scheduler.filters import FILTERS, Filter
 from scheduler.framework import FitError, fit_error_message, schedule
 from scheduler.info import DEFAULT_SCHEDULER, PodInfo, pod_info
+from scheduler.preemption import find_preemption
 from scheduler.queue import SchedulingQueue
 from scheduler.volumebinding import VolumeBinder, VolumeState
 
 log = logging.getLogger("scheduler")
 
 BindFn = Callable[[str, str, str], Awaitable[Any]]  # (namespace, pod, node)
+DeletePodFn = Callable[[str, str, str], Awaitable[Any]]  # (namespace, pod, uid precondition)
+PdbsFn = Callable[[], Sequence[dict[str, Any]]]  # the PodDisruptionBudgets (wire dicts)
 PatchStatusFn = Callable[[str, str, dict[str, Any]], Awaitable[Any]]  # (namespace, pod, merge patch)
 SelectorsFn = Callable[[PodInfo], Sequence[LabelSelector]]
 
@@ -63,8 +72,13 @@ class Scheduler:
         service_selectors: SelectorsFn | None = None,
         max_binds_in_flight: int = 64,
         volumes: VolumeBinder | None = None,
+        delete_pod: DeletePodFn | None = None,
+        pdbs: PdbsFn | None = None,
     ) -> None:
         self.volumes = volumes
+        self._delete_pod = delete_pod
+        self._pdbs = pdbs
+        self.preemptions = 0
         self.get_pod = get_pod
         self._bind = bind
         self._patch_status = patch_status
@@ -172,6 +186,8 @@ class Scheduler:
             result = schedule(pod, self.cache.nodes(), rng=self.rng, start=self._next_start, spread_selectors=selectors,
                               filters=filters)
         except FitError as fit:
+            if self._delete_pod is not None:
+                self._preempt(pod, fit.reasons, filters)
             self._unschedulable(pod, fit.message)
             return None
         self._next_start = result.next_start
@@ -180,6 +196,34 @@ class Scheduler:
         self._bind_tasks.add(task)
         task.add_done_callback(self._bind_tasks.discard)
         return result.node_name
+
+    def _preempt(self, pod: PodInfo, rejected: dict[str, list[str]], filters: list[Filter]) -> None:
+        pdbs = self._pdbs() if self._pdbs is not None else ()
+        candidate = find_preemption(pod, self.cache.nodes(), rejected, pdbs, filters)
+        if candidate is None:
+            return
+        self.preemptions += 1
+        log.info("pod %s preempts %s on node %s", pod.key, ", ".join(v.key for v in candidate.victims),
+                 candidate.node)
+        self._spawn(self._write_status(pod, {"status": {"nominatedNodeName": candidate.node}}))
+        for victim in candidate.victims:
+            self.recorder.record(_event_ref(victim), "Normal", "Preempted",
+                                 f"Preempted by pod {pod.uid} on node {candidate.node}", "Preempting")
+            self._spawn(self._delete_victim(victim))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._bind_tasks.add(task)
+        task.add_done_callback(self._bind_tasks.discard)
+
+    async def _delete_victim(self, victim: PodInfo) -> None:
+        assert self._delete_pod is not None
+        try:
+            await self._delete_pod(victim.namespace, victim.name, victim.uid)
+        except (errors.NotFound, errors.Conflict):
+            pass  # gone already, or a new pod of that name: nothing of ours to evict
+        except Exception as exc:  # noqa: BLE001 - the preemptor retries, preempting again if needed
+            log.warning("could not delete preemption victim %s: %s", victim.key, exc)
 
     def _unschedulable(self, pod: PodInfo, message: str) -> None:
         log.info("pod %s unschedulable: %s", pod.key, message)
@@ -209,7 +253,7 @@ class Scheduler:
         except errors.NotFound:
             pass
         except Exception as exc:  # noqa: BLE001 - next attempt rewrites it; never stop the loop for a status
-            log.warning("could not set PodScheduled=False on %s: %s", pod.key, exc)
+            log.warning("could not patch the status of %s: %s", pod.key, exc)
 
     async def _bind_pod(self, pod: PodInfo, node: str, volumes: VolumeState | None = None) -> None:
         async with self._bind_slots:

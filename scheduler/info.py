@@ -63,6 +63,9 @@ class PodInfo:
     terminated: bool = False  # phase Succeeded/Failed: holds no resources
     deleting: bool = False
     conditions: list[dict[str, Any]] = field(default_factory=list)
+    preemption_policy: str = "PreemptLowerPriority"
+    nominated_node: str = ""  # status.nominatedNodeName
+    start_time: str = ""  # status.startTime (preemption: the latest-started victims go first)
 
     @property
     def key(self) -> str:
@@ -245,6 +248,9 @@ def pod_info(obj: Any) -> PodInfo:
         terminated=status.get("phase") in ("Succeeded", "Failed"),
         deleting=bool(meta.get("deletionTimestamp")),
         conditions=list(status.get("conditions") or []),
+        preemption_policy=spec.get("preemptionPolicy") or "PreemptLowerPriority",
+        nominated_node=status.get("nominatedNodeName") or "",
+        start_time=status.get("startTime") or meta.get("creationTimestamp") or "",
     )
 
 

@@ -30,7 +30,15 @@ from machinery.events import ClientSink, EventRecorder
 from machinery.informer import InformerFactory
 from machinery.leaderelection import LeaderElector
 from machinery.logsetup import setup_logging
-from machinery.models import Node, PersistentVolume, PersistentVolumeClaim, Pod, Service, StorageClass
+from machinery.models import (
+    Node,
+    PersistentVolume,
+    PersistentVolumeClaim,
+    Pod,
+    PodDisruptionBudget,
+    Service,
+    StorageClass,
+)
 from machinery.selectors import LabelSelector, selector_from_map
 from scheduler.core import Scheduler
 from scheduler.info import DEFAULT_SCHEDULER, PodInfo
@@ -75,6 +83,7 @@ async def run_scheduler(client: ApiClient, *, scheduler_name: str, seed: int | N
     claims = factory.informer(PersistentVolumeClaim)
     volumes = factory.informer(PersistentVolume)
     classes = factory.informer(StorageClass)
+    budgets = factory.informer(PodDisruptionBudget)
 
     async def patch_status(namespace: str, name: str, patch: dict[str, Any]) -> None:
         await client.request("PATCH", f"/api/v1/namespaces/{namespace}/pods/{name}/status", json=patch, headers=MERGE)
@@ -84,6 +93,12 @@ async def run_scheduler(client: ApiClient, *, scheduler_name: str, seed: int | N
 
     async def bind(namespace: str, name: str, node: str) -> None:
         await client.bind(namespace, name, node)
+
+    async def delete_pod(namespace: str, name: str, uid: str) -> None:  # a preemption victim, gracefully
+        await client.delete(Pod, name, namespace=namespace, preconditions={"uid": uid} if uid else None)
+
+    def pdbs() -> list[dict[str, Any]]:
+        return [b.to_dict() for b in budgets.list()]
 
     # Raw JSON events: the answers are not needed, so skip the model round trip (CPU per pod).
     recorder = EventRecorder(
@@ -100,6 +115,8 @@ async def run_scheduler(client: ApiClient, *, scheduler_name: str, seed: int | N
         service_selectors=_service_selectors(services),
         volumes=VolumeBinder(get_claim=claims.get, get_volume=volumes.get, get_class=classes.get,
                              patch_claim=patch_claim),
+        delete_pod=delete_pod,
+        pdbs=pdbs,
     )
     nodes.add_handlers(on_add=sched.on_node_add, on_update=sched.on_node_update, on_delete=sched.on_node_delete)
     pods.add_handlers(on_add=sched.on_pod_add, on_update=sched.on_pod_update, on_delete=sched.on_pod_delete)

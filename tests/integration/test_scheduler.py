@@ -361,3 +361,40 @@ async def test_leader_election_hands_over(
     finally:
         for p in procs:
             _stop(p)
+
+
+async def test_preemption_evicts_the_lowest_priority_pods(hollow: Hollow, api_client: ApiClient,
+                                                          namespace: Any) -> None:
+    ns = ns_name(namespace)
+    classes = {f"low-{ns}": (100, None), f"mid-{ns}": (500, None), f"high-{ns}": (1000, None),
+               f"never-{ns}": (2000, "Never")}
+    for name, (value, policy) in classes.items():
+        body: dict[str, Any] = {"metadata": {"name": name}, "value": value}
+        if policy:
+            body["preemptionPolicy"] = policy
+        await api_client.request("POST", "/apis/scheduling.k8s.io/v1/priorityclasses", json=body)
+    try:
+        a, b = await hollow.start(2, cpu="2")
+        placed = {"low1": (a, "low"), "low2": (a, "low"), "mid1": (b, "mid"), "low3": (b, "low")}
+        for pod, (node, cls) in placed.items():
+            await create_pod(api_client, ns, pod_body(pod, cpu="1", nodeName=node, priorityClassName=f"{cls}-{ns}",
+                                                      terminationGracePeriodSeconds=1))
+        # Never preempts: stays pending, nothing evicted.
+        await create_pod(api_client, ns, pod_body("polite", cpu="2", priorityClassName=f"never-{ns}"))
+        await failed_scheduling(api_client, ns, "polite", "0/2 nodes are available: 2 Insufficient cpu.")
+        assert not (await get_pod(api_client, ns, "polite"))["status"].get("nominatedNodeName")
+        await api_client.request("DELETE", f"/api/v1/namespaces/{ns}/pods/polite")
+        # 2 cpu: node a frees them by evicting two priority-100 pods, node b would evict a 500.
+        await create_pod(api_client, ns, pod_body("urgent", cpu="2", priorityClassName=f"high-{ns}"))
+        assert await node_of(api_client, ns, "urgent", timeout_s=30) == a
+        urgent = await get_pod(api_client, ns, "urgent")
+        assert urgent["status"].get("nominatedNodeName") == a
+        names = {p["metadata"]["name"] for p in (await api_client.request("GET", f"/api/v1/namespaces/{ns}/pods"))["items"]}
+        assert names == {"mid1", "low3", "urgent"}
+        events = (await api_client.request("GET", f"/api/v1/namespaces/{ns}/events"))["items"]
+        preempted = {e["involvedObject"]["name"]: e["message"] for e in events if e["reason"] == "Preempted"}
+        uid = urgent["metadata"]["uid"]
+        assert preempted == {"low1": f"Preempted by pod {uid} on node {a}", "low2": f"Preempted by pod {uid} on node {a}"}
+    finally:
+        for name in classes:
+            await api_client.request("DELETE", f"/apis/scheduling.k8s.io/v1/priorityclasses/{name}")
