@@ -189,6 +189,12 @@ def _addon_roles() -> list[tuple[str, list[Obj]]]:
         ("system:kubelite-logstore", [rule(READ, "", ["pods", "namespaces"]),
                                       rule("create", "", ["services", "endpoints"]),
                                       rule(["get", "update"], "", ["services", "endpoints"], names=["logstore"])]),
+        # resource metrics add-on (addons/metrics, Kubernetes' system:metrics-server): the nodes and
+        # pods it scrapes and labels, the kubelets' stats, and its own kube-system/metrics-server
+        ("system:metrics-server", [rule(READ, "", ["pods", "nodes"]), rule("get", "", ["nodes/metrics", "nodes/stats"]),
+                                   rule("create", "", ["services", "endpoints"]),
+                                   rule(["get", "update", "delete"], "", ["services", "endpoints"],
+                                        names=["metrics-server"])]),
         ("system:monitoring", [url_rule("get", "/metrics", "/metrics/slis", "/livez", "/readyz", "/healthz",
                                         "/livez/*", "/readyz/*", "/healthz/*")]),
         # web dashboard (addons/dashboard) running as its own ServiceAccount: view, the two actions
@@ -210,6 +216,7 @@ def _addon_bindings() -> list[Obj]:
         binding("system:kubelite-dashboard", users=["system:kubelite-dashboard"],
                 sa=("kube-system", "kubernetes-dashboard")),
         binding("system:monitoring", groups=["system:monitoring"]),
+        binding("system:metrics-server", users=["system:metrics-server"], sa=("kube-system", "metrics-server")),
     ]
 
 
@@ -239,6 +246,11 @@ def cluster_roles() -> list[Obj]:
         _cluster_role("system:aggregate-to-admin", _admin_rules(), labels={AGGREGATE_TO + "admin": "true"}),
         _cluster_role("system:aggregate-to-edit", _edit_rules(), labels={AGGREGATE_TO + "edit": "true"}),
         _cluster_role("system:aggregate-to-view", _view_rules(), labels={AGGREGATE_TO + "view": "true"}),
+        # metrics-server's aggregated reader: kubectl top (and the history) for view, edit and admin
+        _cluster_role("system:aggregated-metrics-reader",
+                      [rule(READ, "metrics.k8s.io", ["pods", "nodes", "pods/history", "nodes/history"])],
+                      labels={AGGREGATE_TO + "view": "true", AGGREGATE_TO + "edit": "true",
+                              AGGREGATE_TO + "admin": "true"}),
         _cluster_role("system:node", NODE_RULES),
         _cluster_role("system:node-proxier", [
             rule(["list", "watch"], "", ["services", "endpoints"]),

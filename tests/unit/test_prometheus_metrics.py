@@ -100,3 +100,41 @@ def test_monitoring_targets(tmp_path: Path) -> None:
     assert got["apiserver"] == [{"targets": ["127.0.0.1:6443"], "labels": {}}] and got["proxy"] == []
     out = tmp_path / "t.json"
     assert write_if_changed(out, got["scheduler"]) and not write_if_changed(out, got["scheduler"])
+
+
+@pytest.mark.parametrize(("user", "method", "path", "allowed"), [
+    # the metrics add-on: scrape lists, publish itself, nothing else
+    ("sa:metrics-server", "GET", "/api/v1/nodes", True),
+    ("sa:metrics-server", "GET", "/api/v1/pods", True),
+    ("sa:metrics-server", "PUT", "/api/v1/namespaces/kube-system/endpoints/metrics-server", True),
+    ("sa:metrics-server", "DELETE", "/api/v1/namespaces/kube-system/endpoints/metrics-server", True),
+    ("sa:metrics-server", "PUT", "/api/v1/namespaces/kube-system/endpoints/kube-dns", False),
+    ("sa:metrics-server", "GET", "/api/v1/namespaces/default/secrets", False),
+    # the HPA controller (the controller-manager's identity): scale subresources and pod metrics
+    ("system:kube-controller-manager", "PATCH", "/apis/apps/v1/namespaces/d/deployments/web/scale", True),
+    ("system:kube-controller-manager", "GET", "/apis/metrics.k8s.io/v1beta1/namespaces/d/pods", True),
+    ("system:kube-controller-manager", "PATCH",
+     "/apis/autoscaling/v2/namespaces/d/horizontalpodautoscalers/web/status", True),
+])
+def test_rbac_roles_of_metrics_and_hpa(user: str, method: str, path: str, allowed: bool) -> None:
+    from apiserver.auth import bootstrappolicy
+    from apiserver.auth.authz import request_attributes
+    from apiserver.auth.rbac import PolicyIndex, RbacAuthorizer
+    from apiserver.auth.user import UserInfo
+
+    index = PolicyIndex()
+    index.reset("ClusterRole", bootstrappolicy.cluster_roles())
+    index.reset("ClusterRoleBinding", bootstrappolicy.cluster_role_bindings())
+    who = (UserInfo(f"system:serviceaccount:kube-system:{user[3:]}", groups=("system:serviceaccounts",
+                                                                             "system:authenticated"))
+           if user.startswith("sa:") else UserInfo(user, groups=("system:authenticated",)))
+    decision, _ = RbacAuthorizer(index).authorize(request_attributes(who, method, path))
+    assert (decision.name == "ALLOW") is allowed
+
+
+def test_view_aggregates_the_metrics_reader() -> None:
+    from apiserver.auth import bootstrappolicy
+
+    reader = next(r for r in bootstrappolicy.cluster_roles() if r["metadata"]["name"] == "system:aggregated-metrics-reader")
+    assert reader["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-view"] == "true"
+    assert reader["rules"][0]["apiGroups"] == ["metrics.k8s.io"]
