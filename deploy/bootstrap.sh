@@ -21,6 +21,8 @@ PKGS+=(chromium chromium-driver)
 PKGS+=(prometheus)
 # kubelite up --ha puts Debian's HAProxy in front of the API servers
 PKGS+=(haproxy)
+# the proxy clears stale UDP conntrack entries of Services with it (conntrack -D)
+PKGS+=(conntrack)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

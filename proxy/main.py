@@ -18,6 +18,8 @@ Contract:
   shadow a running cluster's `kubernetes` Service.
 - `--skip-hooks` writes the chains without the jumps into them (the benchmark uses it: its
   thousands of made-up Services then cannot affect any traffic on the machine).
+- After each sync, stale UDP conntrack entries are deleted (proxy/conntrack.py: flows to
+  removed endpoints, and to Services that just got their first endpoints).
 - SIGTERM/SIGINT: stop watching, remove the hooks and every chain with our prefix, exit 0.
   SIGKILL leaves the rules in place; a restarted proxy adopts and rewrites them, and
   established connections keep flowing (conntrack) meanwhile.
@@ -30,6 +32,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import subprocess
 import time
 from typing import Any
 
@@ -38,6 +41,7 @@ from machinery.client import ApiClient
 from machinery.informer import InformerFactory
 from machinery.logsetup import setup_logging
 from machinery.models import EndpointSlice, Service
+from proxy.conntrack import Conntrack, ConntrackError, UdpTarget, stale_filters, udp_targets
 from proxy.iptables import Iptables
 from proxy.render import ProxyConfig, Ruleset, render, restore_text
 from proxy.sync import SyncLoop
@@ -49,7 +53,7 @@ class Proxier:
     """Renders and applies; knows nothing about informers beyond `list()`."""
 
     def __init__(self, cfg: ProxyConfig, ipt: Iptables, services: Any, endpoints: Any, *,
-                 hooks: bool = True, full_resync_s: float = 3600.0) -> None:
+                 hooks: bool = True, full_resync_s: float = 3600.0, conntrack: Any = None) -> None:
         self.cfg = cfg
         self.hooks = hooks
         self.ipt = ipt
@@ -59,6 +63,8 @@ class Proxier:
         self.applied: Ruleset | None = None
         self.last_forced = -float("inf")
         self.restores = 0
+        self.conntrack = conntrack if conntrack is not None else Conntrack()
+        self.udp: dict[str, UdpTarget] | None = None  # what the last applied sync balanced UDP over
 
     async def sync(self, periodic: bool) -> None:
         started = time.monotonic()
@@ -66,6 +72,7 @@ class Proxier:
         # thousands of Services do not stall the watches. The models are replaced, never mutated.
         services, endpoints = self.services.list(), self.endpoints.list()
         rules = await asyncio.to_thread(render, services, endpoints, self.cfg)
+        udp = await asyncio.to_thread(udp_targets, services, endpoints)
         force = self.applied is None or started - self.last_forced >= self.full_resync_s
         existing = await asyncio.to_thread(self.ipt.our_chains) if force else None
         text = restore_text(rules, None if force else self.applied, existing)
@@ -83,9 +90,22 @@ class Proxier:
             inserted = await asyncio.to_thread(self.ipt.ensure_hooks)
             if inserted:
                 log.info("inserted %d hook rules", inserted)
+        await self._clear_stale_udp(udp)  # last: once the rules AND the hooks into them are in place
         log.log(logging.INFO if text is not None else logging.DEBUG,
                 "%s sync: %d rules, %s in %.3fs", "full" if force else "periodic" if periodic else "partial",
                 rules.rule_count(), "applied" if text is not None else "unchanged", time.monotonic() - started)
+
+
+    async def _clear_stale_udp(self, udp: dict[str, UdpTarget]) -> None:
+        """After the rules changed: UDP flows to removed endpoints (or from before a Service had
+        any) would otherwise keep their old NAT (proxy/conntrack.py). A failure is logged, not
+        retried: the rules are right, only those flows stay stale until their entries expire."""
+        filters = stale_filters(self.udp, udp)
+        self.udp = udp
+        try:
+            await asyncio.to_thread(self.conntrack.delete, filters)
+        except (ConntrackError, OSError, subprocess.SubprocessError) as exc:
+            log.error("clearing stale UDP conntrack entries: %s", exc)
 
 
 async def run(args: argparse.Namespace) -> None:

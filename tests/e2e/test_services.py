@@ -14,8 +14,10 @@ import asyncio
 import contextlib
 import os
 import random
+import socket
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -26,7 +28,7 @@ import pytest
 from controllers.endpoints import EndpointsController
 from controllers.endpointslice import EndpointSliceController
 from machinery.client import ApiClient
-from machinery.models import Service
+from machinery.models import Pod, Service
 from machinery.podlogs import exec_in_pod
 from proxy.iptables import Iptables
 from tests.e2e.conftest import ROOT, Cluster
@@ -258,3 +260,117 @@ async def test_cluster_dns_from_a_pod_through_the_dns_service(
         except subprocess.TimeoutExpired:
             dns.kill()
             dns.wait()
+
+
+class UdpResponder:
+    """A UDP server inside a pod's network namespace (the sandbox's, joined with setns from a
+    thread of this process: busybox has no UDP server) answering every datagram with `name`."""
+
+    def __init__(self, pid: int, name: str, port: int) -> None:
+        self.name, self.port = name, port
+        self.stop = threading.Event()
+        self.ready = threading.Event()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=(pid,), daemon=True)
+        self.thread.start()
+        if not self.ready.wait(10) or self.error is not None:
+            raise AssertionError(f"UDP responder in pid {pid} did not start: {self.error}")
+
+    def _run(self, pid: int) -> None:
+        from kubelet.podnet import _setns
+
+        try:
+            _setns(f"/proc/{pid}/ns/net")
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock.bind(("0.0.0.0", self.port))
+            sock.settimeout(0.2)
+        except BaseException as exc:  # noqa: BLE001 - reported to the test thread
+            self.error = exc
+            self.ready.set()
+            return
+        self.ready.set()
+        with sock:
+            while not self.stop.is_set():
+                try:
+                    _, peer = sock.recvfrom(512)
+                except TimeoutError:
+                    continue
+                with contextlib.suppress(OSError):  # the pod's interface may be gone already
+                    sock.sendto(self.name.encode(), peer)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(5)
+
+
+def sandbox_pid(cluster: Cluster, ns: str, pod: str) -> int:
+    for ctr in cluster.docker_containers(**{"io.kubernetes.pod.namespace": ns, "io.kubernetes.pod.name": pod,
+                                            "io.kubelite.kind": "sandbox"}):
+        ctr.reload()
+        if ctr.attrs["State"]["Running"]:
+            return int(ctr.attrs["State"]["Pid"])
+    raise AssertionError(f"no running sandbox for {ns}/{pod}")
+
+
+async def test_udp_client_reaches_the_new_backend_after_its_backend_is_deleted(
+        cluster: Cluster, api: ApiClient, services_env: dict[str, Any]) -> None:
+    """A client sending from one source port keeps its conntrack entry alive; when its backend
+    is deleted, the proxy deletes that entry so the next datagrams reach the other backend."""
+    ns = services_env["ns"]
+    sleeper = cluster.pod("udp-a", [{"name": "c", "image": BUSYBOX, "command": ["sleep", "86400"]}])
+    sleeper["metadata"].update(namespace=ns, labels={"app": "udp"})
+    await api.request("POST", f"/api/v1/namespaces/{ns}/pods", json=sleeper)
+    await wait_pods_ready(api, ns, ["udp-a"])
+    responders = [UdpResponder(await asyncio.to_thread(sandbox_pid, cluster, ns, "udp-a"), "udp-a", 9000)]
+    svc: Service | None = None
+    for _ in range(20):
+        body = {"metadata": {"name": "udp", "namespace": ns}, "spec": {
+            "clusterIP": f"10.96.{random.randrange(200, 255)}.{random.randrange(2, 254)}", "selector": {"app": "udp"},
+            "ports": [{"name": "u", "port": 9000, "protocol": "UDP", "targetPort": 9000}]}}
+        with contextlib.suppress(Exception):
+            svc = await api.create(Service.from_dict(body), namespace=ns)
+            break
+    assert svc is not None and svc.spec is not None
+    target = (str(svc.spec.clusterIP), 9000)
+    client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    client.settimeout(0.3)
+    try:
+        def ask() -> str:
+            assert guard_complete()
+            try:
+                client.sendto(b"who", target)  # EPERM while the Service's REJECT is in place
+                return client.recv(512).decode()
+            except OSError:  # TimeoutError included
+                return ""
+
+        async def answers(name: str) -> bool:
+            return await asyncio.to_thread(ask) == name
+
+        def flows() -> str:
+            return subprocess.run(["conntrack", "-L", "-p", "udp", "--dport", "9000"], capture_output=True,
+                                  text=True).stdout
+
+        try:
+            await wait_until(lambda: answers("udp-a"), 60, 0.1)
+        except AssertionError:
+            raise AssertionError(f"no answer from udp-a; flows:\n{flows()}\n{cluster.logs()}") from None
+        second = cluster.pod("udp-b", [{"name": "c", "image": BUSYBOX, "command": ["sleep", "86400"]}])
+        second["metadata"].update(namespace=ns, labels={"app": "udp"})
+        await api.request("POST", f"/api/v1/namespaces/{ns}/pods", json=second)
+        await wait_pods_ready(api, ns, ["udp-b"])
+        responders.append(UdpResponder(await asyncio.to_thread(sandbox_pid, cluster, ns, "udp-b"), "udp-b", 9000))
+
+        def two_endpoints() -> bool:
+            nat = subprocess.run(["iptables-save", "-t", "nat"], capture_output=True, text=True, check=True).stdout
+            return sum(f"{ns}/udp:u" in line and "-j DNAT" in line for line in nat.splitlines()) == 2
+
+        await wait_until(two_endpoints, 30, 0.2, message="udp-b never joined the Service")
+        # The flow stays on udp-a (its conntrack entry is refreshed by every datagram).
+        assert {await asyncio.to_thread(ask) for _ in range(10)} == {"udp-a"}
+        await api.delete(Pod, "udp-a", namespace=ns, grace_period_s=0)
+        await wait_until(lambda: answers("udp-b"), 30, 0.1, message=f"the client never reached udp-b:\n{cluster.logs()}")
+        assert {await asyncio.to_thread(ask) for _ in range(5)} == {"udp-b"}
+    finally:
+        client.close()
+        for r in responders:
+            r.close()
