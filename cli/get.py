@@ -6,7 +6,7 @@ others still print, and the exit code is 1. An empty list prints "No resources f
 namespace." on stderr with exit 0. With several kinds each table is printed on its own with
 names prefixed `kind/`. `-w` prints the table, then one row per watch event until Ctrl-C,
 resuming from the last resourceVersion when the server ends a watch; `--watch-only` skips the
-initial table.
+initial table. `-o jsonpath=|custom-columns=`, `-L`, `--sort-by`, `--no-headers`: cli.outputs.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
+from cli import outputs
 from cli.errors import CliError, format_api_error
 from cli.printers import (
     as_list,
@@ -43,6 +44,9 @@ class GetOptions:
     show_labels: bool = False
     watch: bool = False
     watch_only: bool = False
+    label_columns: list[str] = field(default_factory=list)
+    sort_by: str = ""
+    no_headers: bool = False
 
 
 @dataclass
@@ -110,6 +114,8 @@ def render(groups: list[Group], opts: GetOptions, *, single: bool) -> str:
     if opts.output in ("json", "yaml"):
         doc: Any = items[0] if single and len(items) == 1 else as_list(items)
         return dump_json(doc) if opts.output == "json" else dump_yaml(doc)
+    if outputs.is_template(opts.output):
+        return outputs.render_template(opts.output, items, single=single, with_header=not opts.no_headers)
     blocks = []
     prefix = len(groups) > 1
     at = now()
@@ -120,7 +126,8 @@ def render(groups: list[Group], opts: GetOptions, *, single: bool) -> str:
                                       all_namespaces=opts.all_namespaces and g.cls.NAMESPACED,
                                       show_labels=opts.show_labels, at=at,
                                       name_prefix=f"{_short(g.cls)}/" if prefix else "")
-        blocks.append(render_table(headers, rows))
+        headers, rows = outputs.label_columns(opts.label_columns, headers, rows, g.items)
+        blocks.append(render_table(headers, rows, with_header=not opts.no_headers))
     return "\n\n".join(blocks)
 
 
@@ -129,9 +136,9 @@ def _short(cls: type[Any]) -> str:
 
 
 async def get(g: Globals, args: list[str], opts: GetOptions) -> int:
-    if opts.output not in OUTPUTS:
+    if opts.output not in OUTPUTS and not outputs.is_template(opts.output):
         raise CliError(f'unable to match a printer suitable for the output format "{opts.output}", '
-                       "allowed formats are: json,name,wide,yaml")
+                       "allowed formats are: custom-columns,json,jsonpath,jsonpath-as-json,name,wide,yaml")
     groups = plan(args)
     if (opts.watch or opts.watch_only) and len(groups) != 1:
         raise CliError("you may only specify a single resource type")
@@ -141,11 +148,14 @@ async def get(g: Globals, args: list[str], opts: GetOptions) -> int:
         failures: list[str] = []
         for group in groups:
             failures += await fetch(client, group, namespace, opts)
+            if opts.sort_by:
+                group.items = outputs.sort_items(group.items, opts.sort_by)
         single = len(groups) == 1 and len(groups[0].names) == 1
         if not opts.watch_only:
             text = render(groups, opts, single=single)
             if text:
-                print(text, flush=True)
+                # kubectl's jsonpath output ends where the template ends (no newline added)
+                print(text, end="" if opts.output.startswith("jsonpath=") else "\n", flush=True)
             elif not failures and not any(gr.names for gr in groups) and not opts.watch:
                 ns_shown = namespace if any(gr.cls.NAMESPACED for gr in groups) else None
                 print(no_resources_message(ns_shown), file=sys.stderr)

@@ -144,7 +144,7 @@ def format_value(value: Any) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, dict | list):
-        return json.dumps(value, separators=(",", ":"))
+        return json.dumps(value, separators=(",", ":"), sort_keys=True)  # Go sorts map keys
     return json.dumps(value)
 
 

@@ -95,18 +95,23 @@ def _g(ctx: typer.Context) -> Globals:
 def get(
     ctx: typer.Context,
     args: list[str] = typer.Argument(None, help="KIND [NAME...] | KIND/NAME... | kind1,kind2 | all"),
-    output: str = typer.Option("", "--output", "-o", help="wide|name|json|yaml"),
+    output: str = typer.Option("", "--output", "-o",
+                               help="wide|name|json|yaml|jsonpath=TEMPLATE|custom-columns=SPEC"),
     selector: str | None = typer.Option(None, "--selector", "-l", help="Label selector."),
     field_selector: str | None = typer.Option(None, "--field-selector", help="Field selector."),
     all_namespaces: bool = typer.Option(False, "--all-namespaces", "-A"),
     show_labels: bool = typer.Option(False, "--show-labels"),
     watch: bool = typer.Option(False, "--watch/--no-watch", "-w"),
     watch_only: bool = typer.Option(False, "--watch-only"),
+    label_columns: list[str] = typer.Option(None, "--label-columns", "-L", help="Label keys shown as columns."),
+    sort_by: str = typer.Option("", "--sort-by", help="A JSONPath to sort by, e.g. .metadata.name"),
+    no_headers: bool = typer.Option(False, "--no-headers", help="Print tables without their header."),
 ) -> None:
     """Display one or many resources."""
     opts = get_mod.GetOptions(output=output, selector=selector, field_selector=field_selector,
                               all_namespaces=all_namespaces, show_labels=show_labels, watch=watch,
-                              watch_only=watch_only)
+                              watch_only=watch_only, label_columns=list(label_columns or []), sort_by=sort_by,
+                              no_headers=no_headers)
     run(get_mod.get(_g(ctx), list(args or []), opts))
 
 

@@ -55,3 +55,18 @@ def test_wait_for_parsing_and_conditions() -> None:
     assert not parse_for("condition=Ready=false").met(pod)
     assert parse_for("jsonpath={.status.phase}=Running").met(pod)
     assert not parse_for("jsonpath={.status.phase}=Pending").met(pod)
+
+
+def test_custom_columns_sort_and_label_columns() -> None:
+    from cli import outputs
+
+    items: list[dict[str, Any]] = [{"metadata": {"name": "b", "labels": {"app.kubernetes.io/name": "w"}}, "n": 2},
+                                   {"metadata": {"name": "a"}, "n": 10}, {"metadata": {"name": "c"}}]
+    assert [i["metadata"]["name"] for i in outputs.sort_items(items, "{.n}")] == ["c", "b", "a"]
+    assert outputs.custom_columns("NAME:.metadata.name,N:.n", items) == "NAME   N\nb      2\na      10\nc      <none>"
+    headers, rows = outputs.label_columns(["app.kubernetes.io/name"], ["NAME"], [["b"], ["a"], ["c"]], items)
+    assert (headers, rows) == (["NAME", "NAME"], [["b", "w"], ["a", ""], ["c", ""]])
+    with pytest.raises(CliError):
+        outputs.sort_items(items, ".metadata")
+    with pytest.raises(CliError):
+        outputs.custom_columns("NAME", items)
