@@ -22,7 +22,7 @@ DATA: dict[str, Any] = {"kind": "List", "items": [
     ("{.items[-1].metadata.name}", "b"),
     ("{.items[0:1].metadata.name}", "a"),
     ("{..name}", "a b"),
-    ("{.items[0].metadata}", '{"name":"a","labels":{"x":"1"}}'),
+    ("{.items[0].metadata}", '{"labels":{"x":"1"},"name":"a"}'),
     ("{.items[0].status.n}", "3"),
     ('{.items[?(@.status.n>2)].metadata.name}', "a"),
     ('{.items[*].status.conditions[?(@.type=="Ready")].status}', "True False"),
