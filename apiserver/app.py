@@ -30,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from apiserver import aggregator, exec_ws, metrics
+from apiserver import aggregator, exec_ws, hpa_v1, metrics
 from apiserver.allocator import ServiceAllocator
 from apiserver.audit import AuditLog, AuditPolicy
 from apiserver.auth import bootstrappolicy, reviews
@@ -50,6 +50,7 @@ from apiserver.storage.encryption import EncryptionConfig
 from machinery import errors, registry
 from machinery.backoff import Backoff
 from machinery.meta import Resource
+from machinery.models.autoscaling import HorizontalPodAutoscalerV1
 from machinery.models.metrics import AGGREGATED_KINDS
 
 log = logging.getLogger(__name__)
@@ -269,9 +270,12 @@ def create_app(
     for router in extra_routers:
         app.include_router(router)
     # metrics.k8s.io is advertised like a built-in group and relayed to the metrics add-on.
-    discovery = Discovery([*kind_list, *registry.REVIEW_KINDS, *AGGREGATED_KINDS], f"{config.bind_address}:{config.port}")
+    # autoscaling/v1 HPAs are served by conversion (apiserver/hpa_v1.py), v2 stays preferred.
+    discovery = Discovery([*kind_list, *registry.REVIEW_KINDS, *AGGREGATED_KINDS, HorizontalPodAutoscalerV1],
+                          f"{config.bind_address}:{config.port}")
     app.router.routes.extend(reviews.routes(ctx))
     app.router.routes.extend(aggregator.routes())
+    app.router.routes.extend(hpa_v1.routes(ctx))
     app.router.routes.extend(ApiRoutes(ctx, kind_list, discovery).routes())
     app.dispatcher = Dispatcher(app)
     app.instrumented = config.metrics

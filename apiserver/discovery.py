@@ -18,6 +18,7 @@ Contract:
 from __future__ import annotations
 
 import platform
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -111,6 +112,16 @@ def _resource_entries(cls: type[Resource]) -> list[dict[str, Any]]:
     return out
 
 
+def version_priority(version: str) -> tuple[int, int, int]:
+    """Kubernetes' version order (GA before beta before alpha, higher numbers first) as a sort
+    key: v2 < v1 < v1beta2 < v1beta1 < v1alpha1."""
+    m = re.fullmatch(r"v(\d+)(?:(alpha|beta)(\d+))?", version)
+    if m is None:
+        return (3, 0, 0)
+    stage = {None: 0, "beta": 1, "alpha": 2}[m.group(2)]
+    return (stage, -int(m.group(1)), -int(m.group(3) or 0))
+
+
 class Discovery:
     def __init__(self, kinds: Iterable[type[Resource]], server_address: str = "127.0.0.1:6443") -> None:
         by_gv: dict[tuple[str, str], list[type[Resource]]] = {}
@@ -130,7 +141,7 @@ class Discovery:
         }
         self.groups: dict[str, dict[str, Any]] = {}
         for group in sorted({g for g, _ in by_gv if g}):
-            versions = sorted(v for g, v in by_gv if g == group)
+            versions = sorted((v for g, v in by_gv if g == group), key=version_priority)
             entries = [{"groupVersion": f"{group}/{v}", "version": v} for v in versions]
             self.groups[group] = {"kind": "APIGroup", "apiVersion": "v1", "name": group,
                                   "versions": entries, "preferredVersion": entries[0]}
@@ -144,7 +155,7 @@ class Discovery:
             for group in sorted({g for g, _ in by_gv if (g == "") == core}):
                 gv_docs: list[dict[str, Any]] = [{"version": v, "freshness": "Current", "resources": [
                     _aggregated_resource(c) for c in sorted(by_gv[(group, v)], key=lambda c: c.PLURAL)]}
-                    for v in sorted(v for g, v in by_gv if g == group)]
+                    for v in sorted((v for g, v in by_gv if g == group), key=version_priority)]
                 items.append({"metadata": {"name": group, "creationTimestamp": None}, "versions": gv_docs})
             self.aggregated[core] = {"kind": "APIGroupDiscoveryList", "apiVersion": f"{AGGREGATED}/v2",
                                      "metadata": {}, "items": items}

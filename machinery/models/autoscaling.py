@@ -163,6 +163,7 @@ class HorizontalPodAutoscalerV1(Resource):
     SHORT_NAMES: ClassVar[tuple[str, ...]] = ("hpa",)
     CATEGORIES: ClassVar[tuple[str, ...]] = ("all",)
     SUBRESOURCES: ClassVar[tuple[str, ...]] = ("status",)
+    VERBS: ClassVar[tuple[str, ...]] = ("create", "delete", "get", "list", "update")  # no watch/patch (apiserver/hpa_v1.py)
 
     spec: HorizontalPodAutoscalerSpecV1 | None = None
     status: HorizontalPodAutoscalerStatusV1 | None = None
