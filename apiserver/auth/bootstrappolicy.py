@@ -317,10 +317,25 @@ def _merged(current: Obj, wanted: Obj) -> Obj | None:
     return out if changed else None
 
 
+def _with_aggregation(roles: list[Obj]) -> list[Obj]:
+    """The bootstrap roles with aggregated rules filled in (view, then edit, then admin), so
+    a fresh cluster's admin/edit/view are complete in the first write."""
+    from apiserver.auth.aggregation import aggregated_rules
+
+    out = [copy.deepcopy(r) for r in roles]
+    for _ in range(3):  # chains are at most view -> edit -> admin
+        for role in out:
+            rules = aggregated_rules(role, out)
+            if rules is not None:
+                role["rules"] = rules
+    return out
+
+
 async def reconcile(ctx: Ctx) -> None:
     from apiserver import handlers
 
-    for kind, wanted_list in (("ClusterRole", cluster_roles()), ("ClusterRoleBinding", cluster_role_bindings())):
+    roles = _with_aggregation(cluster_roles())
+    for kind, wanted_list in (("ClusterRole", roles), ("ClusterRoleBinding", cluster_role_bindings())):
         cls = registry.by_kind(kind)
         for wanted in wanted_list:
             name = wanted["metadata"]["name"]
