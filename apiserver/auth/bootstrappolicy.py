@@ -102,6 +102,7 @@ CONTROLLER_MANAGER_RULES: list[Obj] = [
                         "namespaces"]),
     rule("create", "apps", ["replicasets", "controllerrevisions", "deployments", "statefulsets", "daemonsets"]),
     rule("create", "batch", ["jobs"]),
+    rule("create", "storage.k8s.io", ["storageclasses"]),  # the volume binder's default class
     rule("create", "coordination.k8s.io", ["leases"]),
     rule("create", "discovery.k8s.io", ["endpointslices"]),
     rule("create", "authentication.k8s.io", "tokenreviews"),
@@ -296,6 +297,21 @@ def cluster_role_bindings() -> list[Obj]:
     ]
 
 
+def namespaced_policy() -> list[tuple[str, Obj]]:
+    """(kind, object) of the namespaced Roles/RoleBindings: kubeadm's
+    `kubeadm:bootstrap-signer-clusterinfo` lets anyone (system:anonymous) read the signed
+    cluster-info ConfigMap in kube-public, which token discovery (`kubelite join`) needs."""
+    name = "kubeadm:bootstrap-signer-clusterinfo"
+    meta = {"name": name, "namespace": "kube-public", "labels": dict(BOOTSTRAP_LABEL),
+            "annotations": {AUTOUPDATE: "true"}}
+    role = {"apiVersion": f"{RBAC_GROUP}/v1", "kind": "Role", "metadata": meta,
+            "rules": [rule("get", "", "configmaps", names=["cluster-info"])]}
+    role_binding = {"apiVersion": f"{RBAC_GROUP}/v1", "kind": "RoleBinding", "metadata": dict(meta),
+                    "roleRef": {"apiGroup": RBAC_GROUP, "kind": "Role", "name": name},
+                    "subjects": [{"kind": "User", "apiGroup": RBAC_GROUP, "name": "system:anonymous"}]}
+    return [("Role", role), ("RoleBinding", role_binding)]
+
+
 def _merged(current: Obj, wanted: Obj) -> Obj | None:
     """`current` plus what `wanted` has and it lacks; None when nothing is missing."""
     out = copy.deepcopy(current)
@@ -334,26 +350,28 @@ def _with_aggregation(roles: list[Obj]) -> list[Obj]:
 async def reconcile(ctx: Ctx) -> None:
     from apiserver import handlers
 
-    roles = _with_aggregation(cluster_roles())
-    for kind, wanted_list in (("ClusterRole", roles), ("ClusterRoleBinding", cluster_role_bindings())):
+    wanted_all = [("ClusterRole", r) for r in _with_aggregation(cluster_roles())]
+    wanted_all += [("ClusterRoleBinding", b) for b in cluster_role_bindings()]
+    wanted_all += namespaced_policy()
+    for kind, wanted in wanted_all:
         cls = registry.by_kind(kind)
-        for wanted in wanted_list:
-            name = wanted["metadata"]["name"]
+        name = wanted["metadata"]["name"]
+        ns = wanted["metadata"].get("namespace")
+        try:
+            current = await handlers.get(ctx, cls, ns, name)
+        except errors.NotFound:
             try:
-                current = await handlers.get(ctx, cls, None, name)
-            except errors.NotFound:
-                try:
-                    await handlers.create(ctx, cls, None, copy.deepcopy(wanted))
-                    log.info("created %s %s", kind.lower(), name)
-                except errors.AlreadyExists:
-                    pass
-                continue
-            if (current["metadata"].get("annotations") or {}).get(AUTOUPDATE) == "false":
-                continue
-            merged = _merged(current, wanted)
-            if merged is not None:
-                try:
-                    await handlers.update(ctx, cls, None, name, merged)
-                    log.info("reconciled %s %s", kind.lower(), name)
-                except errors.Conflict:
-                    log.info("%s %s changed while reconciling; next start will retry", kind.lower(), name)
+                await handlers.create(ctx, cls, ns, copy.deepcopy(wanted))
+                log.info("created %s %s", kind.lower(), name)
+            except errors.AlreadyExists:
+                pass
+            continue
+        if (current["metadata"].get("annotations") or {}).get(AUTOUPDATE) == "false":
+            continue
+        merged = _merged(current, wanted)
+        if merged is not None:
+            try:
+                await handlers.update(ctx, cls, ns, name, merged)
+                log.info("reconciled %s %s", kind.lower(), name)
+            except errors.Conflict:
+                log.info("%s %s changed while reconciling; next start will retry", kind.lower(), name)

@@ -208,7 +208,8 @@ def test_aggregation_unions_matching_roles() -> None:
 
 
 def test_bootstrap_policy_is_valid() -> None:
-    for obj in [*bootstrappolicy.cluster_roles(), *bootstrappolicy.cluster_role_bindings()]:
+    namespaced = [obj for _, obj in bootstrappolicy.namespaced_policy()]
+    for obj in [*bootstrappolicy.cluster_roles(), *bootstrappolicy.cluster_role_bindings(), *namespaced]:
         cls = registry.model_for(obj)
         model = apply_defaults(cls.from_dict(obj))
         assert validation.validate(model) == [], obj["metadata"]["name"]
@@ -227,6 +228,13 @@ def test_bootstrap_roles_grant_components_what_kubernetes_does() -> None:
     assert rbac.authorize(attrs("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", user=anyone))[0] \
         is Decision.ALLOW
     assert rbac.authorize(attrs("GET", "/api/v1/namespaces/ns/pods", user=anyone))[0] is Decision.NO_OPINION
+    for kind, obj in bootstrappolicy.namespaced_policy():
+        index.apply(kind, "ADDED", obj)
+    anonymous = UserInfo("system:anonymous", groups=("system:unauthenticated",))
+    info = "/api/v1/namespaces/kube-public/configmaps/"
+    assert rbac.authorize(attrs("GET", info + "cluster-info", user=anonymous))[0] is Decision.ALLOW
+    assert rbac.authorize(attrs("GET", info + "other", user=anonymous))[0] is Decision.NO_OPINION
+    assert rbac.authorize(attrs("GET", "/healthz", user=anonymous))[0] is Decision.ALLOW
     proxy = UserInfo("system:kube-proxy", groups=("system:authenticated",))
     assert rbac.authorize(attrs("GET", "/api/v1/services", "watch=1", user=proxy))[0] is Decision.ALLOW
     assert rbac.authorize(attrs("POST", "/api/v1/namespaces/ns/services", user=proxy))[0] is Decision.NO_OPINION
