@@ -109,7 +109,7 @@ class Proxier:
 
 
 async def run(args: argparse.Namespace) -> None:
-    cfg = ProxyConfig(prefix=args.chain_prefix, cluster_cidr=args.cluster_cidr or None)
+    cfg = ProxyConfig(prefix=args.chain_prefix, cluster_cidr=args.cluster_cidr or None, node_name=args.node_name)
     ipt = Iptables(cfg.prefix)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

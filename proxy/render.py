@@ -28,7 +28,12 @@ Contract:
   affinity (`-m recent`), then picks an endpoint with `-m statistic --mode random` at
   probability 1/(n-i) (10 decimals; the last one unconditionally). SEP chains mark hairpin
   traffic and DNAT. A LoadBalancer's ingress IPs (ipMode VIP) jump from `<P>-SERVICES` to the
-  same EXT chain as its NodePort and external IPs. NodePorts live in `<P>-NODEPORTS` (reached for LOCAL destinations only, the
+  same EXT chain as its NodePort and external IPs. Traffic policies (kube-proxy's rules):
+  internalTrafficPolicy Local balances ClusterIP traffic over this node's endpoints
+  (`cfg.node_name`; none here but some elsewhere: a filter DROP "has no local endpoints");
+  externalTrafficPolicy Local keeps the client's source (no masquerade) and sends external
+  traffic to an SVL chain of this node's endpoints (none: filter DROP), while pod sources and
+  the node itself (masqueraded) still go through the cluster-wide SVC chain. NodePorts live in `<P>-NODEPORTS` (reached for LOCAL destinations only, the
   last rule of `<P>-SERVICES`) through an EXT chain that masquerades. A port without ready
   endpoints gets a filter-table REJECT instead, so clients fail fast rather than hang.
   ExternalName and headless Services get no rules.
@@ -41,7 +46,7 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from machinery.endpointslices import endpoints_for_port, service_key_of, usable
+from machinery.endpointslices import EndpointInfo, endpoints_for_port, service_key_of, usable
 from machinery.models import EndpointSlice, Service, ServicePort
 
 MAX_CHAIN_LEN = 28  # iptables: XT_EXTENSION_MAXNAMELEN (29) minus the NUL
@@ -56,6 +61,8 @@ class ProxyConfig:
     """Chain name prefix; tests use a random one so they never touch a running cluster's chains."""
     cluster_cidr: str | None = "10.244.0.0/16"
     """Traffic to a ClusterIP from outside this range is masqueraded (None: never)."""
+    node_name: str | None = None
+    """This node: endpoints whose nodeName it is are "local" (traffic policies Local)."""
 
     def __post_init__(self) -> None:
         if not self.prefix or len(self.prefix) > MAX_PREFIX_LEN or not self.prefix.replace("_", "").isalnum():
@@ -105,6 +112,10 @@ def _proto(port: ServicePort) -> str:
     return (port.protocol or "TCP").lower()
 
 
+def service_endpoint_infos(slices: list[EndpointSlice], port: ServicePort) -> list[EndpointInfo]:
+    return usable(endpoints_for_port(slices, port.name, _proto(port)))
+
+
 def service_endpoints(slices: list[EndpointSlice], port: ServicePort) -> list[str]:
     """Sorted unique "ip:port" the proxy balances `port` over: kube-proxy's choice over the
     Service's EndpointSlices (ready endpoints; serving-and-terminating ones only when none is
@@ -145,14 +156,14 @@ def render(services: Iterable[Service], slices: Iterable[EndpointSlice], cfg: Pr
     for svc in sorted((s for s in services if _has_cluster_ip(s)), key=lambda s: s.key):
         assert svc.spec is not None
         for port in svc.spec.ports or []:
-            _render_port(rs, cfg, svc, port, service_endpoints(by_service.get(svc.key, []), port))
+            _render_port(rs, cfg, svc, port, service_endpoint_infos(by_service.get(svc.key, []), port))
     # Must stay last: a NodePort only for destinations that are this host's addresses.
     rs.add("nat", c("SERVICES"), '-m comment --comment "kubelite service nodeports; NOTE: this must be the last '
            f'rule in this chain" -m addrtype --dst-type LOCAL -j {c("NODEPORTS")}')
     return rs
 
 
-def _render_port(rs: Ruleset, cfg: ProxyConfig, svc: Service, port: ServicePort, endpoints: list[str]) -> None:
+def _render_port(rs: Ruleset, cfg: ProxyConfig, svc: Service, port: ServicePort, infos: list[EndpointInfo]) -> None:
     assert svc.spec is not None
     c = cfg.chain
     spn = port_name(svc, port)
@@ -162,58 +173,115 @@ def _render_port(rs: Ruleset, cfg: ProxyConfig, svc: Service, port: ServicePort,
     node_port = port.nodePort if svc.spec.type in ("NodePort", "LoadBalancer") else None
     external_ips = svc.spec.externalIPs or []
     lb_ips = load_balancer_ips(svc)
-    if not endpoints:
+    ext_dests = [f"{match} -d {ip}/32 --dport {port.port}" for ip in [*external_ips, *lb_ips]]
+    if node_port:
+        ext_dests.append(f"-m addrtype --dst-type LOCAL {match} --dport {node_port}")
+    local = [e for e in infos if cfg.node_name is not None and e.node_name == cfg.node_name]
+    # internalTrafficPolicy Local: ClusterIP traffic only to this node's endpoints (kube-proxy).
+    internal = local if svc.spec.internalTrafficPolicy == "Local" else infos
+    if not infos:
         reject = "-j REJECT --reject-with icmp-port-unreachable"
         rs.add("filter", c("SERVICES"), f'-m comment --comment "{spn} has no endpoints" {match} {dst} {reject}')
-        for ip in external_ips:
-            rs.add("filter", c("EXTERNAL-SERVICES"), f'-m comment --comment "{spn} has no endpoints" {match} '
-                   f"-d {ip}/32 --dport {port.port} {reject}")
-        for ip in lb_ips:
-            rs.add("filter", c("EXTERNAL-SERVICES"), f'-m comment --comment "{spn} has no endpoints" {match} '
-                   f"-d {ip}/32 --dport {port.port} {reject}")
-        if node_port:
-            rs.add("filter", c("EXTERNAL-SERVICES"), f'-m comment --comment "{spn} has no endpoints" '
-                   f"-m addrtype --dst-type LOCAL {match} --dport {node_port} {reject}")
+        for d in ext_dests:
+            rs.add("filter", c("EXTERNAL-SERVICES"), f'-m comment --comment "{spn} has no endpoints" {d} {reject}')
         return
+    endpoints = [e.address for e in infos]
+    sep_chains = {ep: cfg.hashed("SEP", spn + proto + ep) for ep in endpoints}
     svc_chain = cfg.hashed("SVC", spn + proto)
-    rs.add("nat", c("SERVICES"), f'-m comment --comment "{spn} cluster IP" {match} {dst} -j {svc_chain}')
-    rs.add("nat", svc_chain)
-    if cfg.cluster_cidr:
-        rs.add("nat", svc_chain, f'-m comment --comment "{spn} cluster IP" {match} {dst} '
-               f"! -s {cfg.cluster_cidr} -j {c('MARK-MASQ')}")
-    has_ext = bool(node_port or external_ips or lb_ips)
-    if has_ext:
-        ext_chain = cfg.hashed("EXT", spn + proto)
-        rs.add("nat", ext_chain, f'-m comment --comment "masquerade traffic for {spn} external destinations" '
-               f"-j {c('MARK-MASQ')}")
-        rs.add("nat", ext_chain, f"-j {svc_chain}")
-        for ip in external_ips:
-            rs.add("nat", c("SERVICES"), f'-m comment --comment "{spn} external IP" {match} '
-                   f"-d {ip}/32 --dport {port.port} -j {ext_chain}")
-        for ip in lb_ips:  # kube-proxy: "loadbalancer IP" rules, through the same EXT chain
-            rs.add("nat", c("SERVICES"), f'-m comment --comment "{spn} loadbalancer IP" {match} '
-                   f"-d {ip}/32 --dport {port.port} -j {ext_chain}")
-        if node_port:
-            rs.add("nat", c("NODEPORTS"), f'-m comment --comment "{spn}" {match} --dport {node_port} -j {ext_chain}')
+    chains: list[str] = []
+    if internal:
+        rs.add("nat", c("SERVICES"), f'-m comment --comment "{spn} cluster IP" {match} {dst} -j {svc_chain}')
+        rs.add("nat", svc_chain)
+        if cfg.cluster_cidr:
+            rs.add("nat", svc_chain, f'-m comment --comment "{spn} cluster IP" {match} {dst} '
+                   f"! -s {cfg.cluster_cidr} -j {c('MARK-MASQ')}")
+        _balance(rs, cfg, svc, svc_chain, spn, [e.address for e in internal], sep_chains)
+        chains.append(svc_chain)
+    else:  # endpoints exist, none on this node: drop, as kube-proxy ("has no local endpoints")
+        rs.add("filter", c("SERVICES"), f'-m comment --comment "{spn} has no local endpoints" {match} {dst} -j DROP')
+    if ext_dests:
+        chains += _render_ext(rs, cfg, svc, port, ext_dests=ext_dests, internal=bool(internal),
+                              local=[e.address for e in local], sep_chains=sep_chains)
     affinity = svc.spec.sessionAffinity == "ClientIP"
-    timeout_s = 10800
-    if affinity and svc.spec.sessionAffinityConfig and svc.spec.sessionAffinityConfig.clientIP:
-        timeout_s = svc.spec.sessionAffinityConfig.clientIP.timeoutSeconds or timeout_s
-    sep_chains = [cfg.hashed("SEP", spn + proto + ep) for ep in endpoints]
-    if affinity:
-        # An existing client keeps its endpoint for timeout_s (checked before the random pick).
-        for ep, sep in zip(endpoints, sep_chains, strict=True):
-            rs.add("nat", svc_chain, f'-m comment --comment "{spn} -> {ep}" -m recent --name {sep} '
-                   f"--rcheck --seconds {timeout_s} --reap -j {sep}")
-    n = len(endpoints)
-    for i, (ep, sep) in enumerate(zip(endpoints, sep_chains, strict=True)):
-        stat = f"-m statistic --mode random --probability {probability(n - i)} " if i < n - 1 else ""
-        rs.add("nat", svc_chain, f'-m comment --comment "{spn} -> {ep}" {stat}-j {sep}')
+    for ep in endpoints:
+        sep = sep_chains[ep]
         ip = ep.rpartition(":")[0]
         rs.add("nat", sep, f'-m comment --comment "{spn}" -s {ip}/32 -j {c("MARK-MASQ")}')  # hairpin
         recent = f"-m recent --name {sep} --set " if affinity else ""
         rs.add("nat", sep, f'-m comment --comment "{spn}" {match} {recent}-j DNAT --to-destination {ep}')
-    rs.groups.append([*sep_chains, svc_chain, *([ext_chain] if has_ext else [])])
+    rs.groups.append([*sep_chains.values(), *chains])
+
+
+def _render_ext(rs: Ruleset, cfg: ProxyConfig, svc: Service, port: ServicePort, *, ext_dests: list[str],
+                internal: bool, local: list[str], sep_chains: dict[str, str]) -> list[str]:
+    """The EXT chain of NodePort / external IP / load balancer traffic and, with
+    externalTrafficPolicy Local, the SVL chain of this node's endpoints; returns their names."""
+    assert svc.spec is not None
+    c = cfg.chain
+    spn = port_name(svc, port)
+    proto = _proto(port)
+    match = f"-m {proto} -p {proto}"
+    svc_chain = cfg.hashed("SVC", spn + proto)
+    node_port = port.nodePort if svc.spec.type in ("NodePort", "LoadBalancer") else None
+    ext_local = svc.spec.externalTrafficPolicy == "Local" and svc.spec.type in ("NodePort", "LoadBalancer")
+    external_ips, lb_ips = svc.spec.externalIPs or [], load_balancer_ips(svc)
+    ext_chain = cfg.hashed("EXT", spn + proto)
+    rs.add("nat", ext_chain)
+    out = [ext_chain]
+    if not ext_local:
+        rs.add("nat", ext_chain, f'-m comment --comment "masquerade traffic for {spn} external destinations" '
+               f"-j {c('MARK-MASQ')}")
+        if internal:
+            rs.add("nat", ext_chain, f"-j {svc_chain}")
+    else:
+        # externalTrafficPolicy Local: no masquerade (the client's source IP is kept), only this
+        # node's endpoints; pods and the node itself still reach the Service cluster-wide.
+        if cfg.cluster_cidr and internal:
+            rs.add("nat", ext_chain, f'-m comment --comment "pod traffic for {spn} external destinations" '
+                   f"-s {cfg.cluster_cidr} -j {svc_chain}")
+        rs.add("nat", ext_chain, f'-m comment --comment "masquerade LOCAL traffic for {spn} external '
+               f'destinations" -m addrtype --src-type LOCAL -j {c("MARK-MASQ")}')
+        if internal:
+            rs.add("nat", ext_chain, f'-m comment --comment "route LOCAL traffic for {spn} external '
+                   f'destinations" -m addrtype --src-type LOCAL -j {svc_chain}')
+        if local:
+            svl_chain = cfg.hashed("SVL", spn + proto)
+            rs.add("nat", ext_chain, f"-j {svl_chain}")
+            rs.add("nat", svl_chain)
+            _balance(rs, cfg, svc, svl_chain, spn, local, sep_chains)
+            out.append(svl_chain)
+        else:
+            for d in ext_dests:
+                rs.add("filter", c("EXTERNAL-SERVICES"), f'-m comment --comment "{spn} has no local endpoints" '
+                       f"{d} -j DROP")
+    for ip in external_ips:
+        rs.add("nat", c("SERVICES"), f'-m comment --comment "{spn} external IP" {match} '
+               f"-d {ip}/32 --dport {port.port} -j {ext_chain}")
+    for ip in lb_ips:  # kube-proxy: "loadbalancer IP" rules, through the same EXT chain
+        rs.add("nat", c("SERVICES"), f'-m comment --comment "{spn} loadbalancer IP" {match} '
+               f"-d {ip}/32 --dport {port.port} -j {ext_chain}")
+    if node_port:
+        rs.add("nat", c("NODEPORTS"), f'-m comment --comment "{spn}" {match} --dport {node_port} -j {ext_chain}')
+    return out
+
+
+def _balance(rs: Ruleset, cfg: ProxyConfig, svc: Service, chain: str, spn: str, endpoints: list[str],
+             sep_chains: dict[str, str]) -> None:
+    """ClientIP affinity checks, then the random pick over `endpoints` (1/(n-i), last unconditional)."""
+    assert svc.spec is not None
+    affinity = svc.spec.sessionAffinity == "ClientIP"
+    timeout_s = 10800
+    if affinity and svc.spec.sessionAffinityConfig and svc.spec.sessionAffinityConfig.clientIP:
+        timeout_s = svc.spec.sessionAffinityConfig.clientIP.timeoutSeconds or timeout_s
+    if affinity:
+        # An existing client keeps its endpoint for timeout_s (checked before the random pick).
+        for ep in endpoints:
+            rs.add("nat", chain, f'-m comment --comment "{spn} -> {ep}" -m recent --name {sep_chains[ep]} '
+                   f"--rcheck --seconds {timeout_s} --reap -j {sep_chains[ep]}")
+    n = len(endpoints)
+    for i, ep in enumerate(endpoints):
+        stat = f"-m statistic --mode random --probability {probability(n - i)} " if i < n - 1 else ""
+        rs.add("nat", chain, f'-m comment --comment "{spn} -> {ep}" {stat}-j {sep_chains[ep]}')
 
 
 def _block(table: str, declare: list[str], body: list[str]) -> list[str]:
