@@ -23,7 +23,10 @@ Contract:
   nominated (status.nominatedNodeName), and each victim gets a `Preempted` event
   (`Preempted by pod <uid> on node <node>`) and is deleted gracefully (its own grace period).
   The pod is retried when the victims are gone (their deletion flushes the queue) and binds
-  like any pod. Only unschedulable pods pay for it: the scheduling path is unchanged.
+  like any pod. Until it is bound (or deleted), the space it was nominated for is held against
+  pods of lower or equal priority: they are filtered as if it already ran there (Kubernetes'
+  nominated pods). Only unschedulable pods pay for it: with no nomination pending, the
+  scheduling path is unchanged.
 """
 
 from __future__ import annotations
@@ -41,10 +44,10 @@ from machinery.events import EventRecorder, ObjectRef
 from machinery.selectors import LabelSelector
 from scheduler import metrics
 from scheduler.cache import SchedulerCache
-from scheduler.filters import FILTERS, Filter
+from scheduler.filters import FILTERS, Filter, node_ports, resources_fit
 from scheduler.framework import FitError, fit_error_message, schedule
-from scheduler.info import DEFAULT_SCHEDULER, PodInfo, pod_info
-from scheduler.preemption import find_preemption
+from scheduler.info import DEFAULT_SCHEDULER, NodeInfo, PodInfo, pod_info
+from scheduler.preemption import clone_node, find_preemption
 from scheduler.queue import SchedulingQueue
 from scheduler.volumebinding import VolumeBinder, VolumeState
 
@@ -79,6 +82,7 @@ class Scheduler:
         self._delete_pod = delete_pod
         self._pdbs = pdbs
         self.preemptions = 0
+        self._nominated: dict[str, tuple[str, PodInfo]] = {}  # pod key -> (node, pod) until bound
         self.get_pod = get_pod
         self._bind = bind
         self._patch_status = patch_status
@@ -101,6 +105,7 @@ class Scheduler:
     def on_pod_add(self, obj: Any) -> None:
         pod = pod_info(obj)
         if pod.node_name:
+            self._nominated.pop(pod.key, None)
             self.queue.remove(pod.key)
             self.cache.add_pod(pod)
         elif self._responsible(pod) and not pod.terminated:
@@ -109,6 +114,7 @@ class Scheduler:
     def on_pod_update(self, old: Any, new: Any) -> None:
         pod = pod_info(new)
         if pod.node_name:
+            self._nominated.pop(pod.key, None)
             was_running = self.cache.node_of(pod.key) is not None and not self.cache.is_assumed(pod.key)
             self.cache.add_pod(pod)
             self.queue.remove(pod.key)
@@ -127,6 +133,7 @@ class Scheduler:
     def on_pod_delete(self, obj: Any) -> None:
         pod = pod_info(obj)
         self.queue.remove(pod.key)
+        self._nominated.pop(pod.key, None)
         self.recorder.forget(pod.uid)
         if self.cache.node_of(pod.key) is not None:
             self.cache.remove_pod(pod.key)
@@ -182,6 +189,8 @@ class Scheduler:
             if not found.empty:
                 state = found
                 filters = [*FILTERS, self.volumes.node_filter(found)]
+        if self._nominated:
+            filters = [*filters, self._nominated_filter(pod)]
         try:
             result = schedule(pod, self.cache.nodes(), rng=self.rng, start=self._next_start, spread_selectors=selectors,
                               filters=filters)
@@ -191,11 +200,31 @@ class Scheduler:
             self._unschedulable(pod, fit.message)
             return None
         self._next_start = result.next_start
+        self._nominated.pop(pod.key, None)
         self.cache.assume(pod, result.node_name)
         task = asyncio.create_task(self._bind_pod(pod, result.node_name, state))
         self._bind_tasks.add(task)
         task.add_done_callback(self._bind_tasks.discard)
         return result.node_name
+
+    def _nominated_filter(self, pod: PodInfo) -> Filter:
+        """Resources and host ports as if the pods nominated to a node, of priority >= the pod's,
+        already ran there (Kubernetes' addNominatedPods)."""
+        held: dict[str, list[PodInfo]] = {}
+        for key, (node, other) in self._nominated.items():
+            if key != pod.key and other.priority >= pod.priority:
+                held.setdefault(node, []).append(other)
+
+        def nominated_pods(p: PodInfo, node: NodeInfo) -> list[str]:
+            extra = [o for o in held.get(node.name, ()) if o.key not in node.pods]
+            if not extra:
+                return []
+            trial = clone_node(node)
+            for other in extra:
+                trial.add_pod(other)
+            return node_ports(p, trial) or resources_fit(p, trial)
+
+        return nominated_pods
 
     def _preempt(self, pod: PodInfo, rejected: dict[str, list[str]], filters: list[Filter]) -> None:
         pdbs = self._pdbs() if self._pdbs is not None else ()
@@ -203,6 +232,7 @@ class Scheduler:
         if candidate is None:
             return
         self.preemptions += 1
+        self._nominated[pod.key] = (candidate.node, pod)
         log.info("pod %s preempts %s on node %s", pod.key, ", ".join(v.key for v in candidate.victims),
                  candidate.node)
         self._spawn(self._write_status(pod, {"status": {"nominatedNodeName": candidate.node}}))

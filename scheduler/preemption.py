@@ -63,7 +63,8 @@ def _resolvable(reasons: Sequence[str]) -> bool:
     return not any(r in _UNRESOLVABLE or r.startswith("node(s) had untolerated taint") for r in reasons)
 
 
-def _clone(node: NodeInfo) -> NodeInfo:
+def clone_node(node: NodeInfo) -> NodeInfo:
+    """A copy of the node and its pods that a simulation may change."""
     copy = NodeInfo(name=node.name, labels=node.labels, allocatable=node.allocatable, taints=node.taints,
                     unschedulable=node.unschedulable, ready=node.ready, known=node.known)
     for p in node.pods.values():
@@ -102,7 +103,7 @@ def _split_by_pdb(pods: list[PodInfo], pdbs: Sequence[dict[str, Any]]) -> tuple[
 def select_victims(pod: PodInfo, node: NodeInfo, pdbs: Sequence[dict[str, Any]],
                    filters: list[Filter]) -> tuple[list[PodInfo], int] | None:
     """(victims, how many of them violate a PDB) on `node`, or None when evicting cannot help."""
-    trial = _clone(node)
+    trial = clone_node(node)
     lower = sorted((p for p in node.pods.values() if p.priority < pod.priority), key=_importance)
     if not lower:
         return None
@@ -149,4 +150,4 @@ def find_preemption(pod: PodInfo, nodes: Sequence[NodeInfo], rejected: dict[str,
     return min(candidates, key=_rank)
 
 
-__all__ = ["Candidate", "eligible", "find_preemption", "select_victims"]
+__all__ = ["Candidate", "clone_node", "eligible", "find_preemption", "select_victims"]

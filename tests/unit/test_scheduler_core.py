@@ -259,3 +259,34 @@ async def test_bind_conflict_keeps_assumption_until_it_expires(env: Any) -> None
     sched.on_pod_add(api.pods["default/p"])
     assert await run_queue(sched, rec) == ["n"]
     assert api.binds == [("default", "p", "n")]
+
+
+async def test_preemption_nominates_deletes_victims_and_holds_the_space(env: Any) -> None:
+    api, _, rec = env
+    deleted: list[tuple[str, str, str]] = []
+
+    async def delete_pod(ns: str, name: str, uid: str) -> None:
+        deleted.append((ns, name, uid))
+
+    sched = Scheduler(get_pod=api.get_pod, bind=api.bind, patch_status=api.patch_status, recorder=rec,
+                      rng=random.Random(1), delete_pod=delete_pod, pdbs=list)
+    sched.on_node_add(node_dict("a", cpu="1"))
+    victim = pod_dict("victim", cpu="1", node="a", priority=0)
+    victim["metadata"]["uid"] = "uid-victim"
+    add_pod(api, sched, victim)
+    vip = pod_dict("vip", cpu="1", priority=100)
+    vip["metadata"]["uid"] = "uid-vip"
+    add_pod(api, sched, vip)
+    assert await run_queue(sched, rec) == [None]
+    assert deleted == [("default", "victim", "uid-victim")]
+    assert any(p == ("default", "vip", {"status": {"nominatedNodeName": "a"}}) for p in api.status_patches)
+    preempted = [e for e in api.events if e["reason"] == "Preempted"]
+    assert [(e["involvedObject"]["name"], e["message"]) for e in preempted] == [
+        ("victim", "Preempted by pod uid-vip on node a")]
+    # The victim goes away; a lower-priority pod created meanwhile must not take its place.
+    sched.on_pod_delete(victim)
+    add_pod(api, sched, pod_dict("late", cpu="1", priority=50))
+    assert sched.schedule_one("default/late") is None  # tried first: the nominated space is held
+    assert sched.schedule_one("default/vip") == "a"
+    await sched.wait_binds()
+    assert [b[1] for b in api.binds] == ["vip"]
