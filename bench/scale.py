@@ -228,8 +228,11 @@ async def main(args: argparse.Namespace) -> None:
                     idle = Probe(c, ns, f"{prefix}0-0")
                     for _ in range(args.idle_rounds):
                         await idle.round()
-                    for role, mod in (("scheduler", "scheduler"), ("controllers", "controllers")):
-                        procs.append(spawn_python(["-m", mod, "--kubeconfig", str(kubeconfig)],
+                    # Node IPAM: the default 10.244.0.0/16 holds 256 /24s (as Kubernetes' default);
+                    # large clusters get a bigger cluster CIDR, clear of the 10.96.0.0/16 services.
+                    extra = {"scheduler": [], "controllers": ["--cluster-cidr", "10.128.0.0/9"]}
+                    for role in ("scheduler", "controllers"):
+                        procs.append(spawn_python(["-m", role, "--kubeconfig", str(kubeconfig), *extra[role]],
                                                   workdir / f"{role}.log"))
                         pids[role] = procs[-1].pid
                     cpu0 = {k: cpu_seconds(v) for k, v in pids.items()}
