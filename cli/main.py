@@ -16,7 +16,7 @@ from typer.core import TyperGroup
 from cli import apply as apply_mod
 from cli import auth as auth_mod
 from cli import autoscale as autoscale_mod
-from cli import backup_cmd, cluster, help_panels, verbs_basic, verbs_edit, verbs_nodes, workloads
+from cli import backup_cmd, cluster, help_panels, verbs_basic, verbs_edit, verbs_nodes, verbs_other, workloads
 from cli import delete as delete_mod
 from cli import describe as describe_mod
 from cli import edit as edit_mod
@@ -231,6 +231,7 @@ auth_mod.register(app)
 verbs_edit.register(app)
 secrets_mod.register(app)
 verbs_nodes.register(app)
+verbs_other.register(app)
 help_panels.apply_panels(app)  # last: after every register()
 
 
