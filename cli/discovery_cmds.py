@@ -13,12 +13,15 @@ Contract (kubectl's behaviour):
   `config set-context [NAME|--current] --namespace NS` (`Context "NAME" modified.`). Edits
   rewrite the kubeconfig file in place (mode kept); an unknown context is kubectl's error.
 - `completion bash|zsh` prints click's completion script for `kubelite`.
+- `version -o json|yaml`: kubectl's clientVersion/serverVersion document (2-space JSON).
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -202,4 +205,22 @@ def completion(shell: str) -> int:
     from typer._completion_shared import get_completion_script
 
     print(get_completion_script(prog_name="kubelite", complete_var="_KUBELITE_COMPLETE", shell=shell))
+    return 0
+
+
+async def version(g: Globals, *, client_only: bool, output: str) -> int:
+    """`version -o json|yaml`: kubectl's document (clientVersion, serverVersion from /version)."""
+    from cli.cluster import VERSION
+
+    if output not in ("json", "yaml"):
+        raise CliError("--output must be 'yaml' or 'json'")
+    major, minor = [*VERSION.lstrip("v").split("."), "0", "0"][:2]
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
+    doc: dict[str, Any] = {"clientVersion": {"major": major, "minor": minor, "gitVersion": VERSION,
+                                             "platform": f"{sys.platform}/{arch}"}}
+    if not client_only:
+        client, _ = open_client(g)
+        async with client:
+            doc["serverVersion"] = await client.request("GET", "/version")
+    print(json.dumps(doc, indent=2) if output == "json" else dump_yaml(doc))
     return 0

@@ -214,8 +214,14 @@ def exec_cmd(
 
 
 @app.command()
-def version(ctx: typer.Context, client_only: bool = typer.Option(False, "--client")) -> None:
+def version(ctx: typer.Context, client_only: bool = typer.Option(False, "--client"),
+            output: str = typer.Option("", "--output", "-o", help="json|yaml")) -> None:
     """Print the client (and server) version."""
+    from cli import discovery_cmds
+
+    if output:
+        run(discovery_cmds.version(_g(ctx), client_only=client_only, output=output))
+        return
     run(cluster.version(_g(ctx), client_only=client_only))
 
 

@@ -58,3 +58,13 @@ def test_completion_scripts_complete_verbs(pair: Pair) -> None:
                                      "_KUBELITE_COMPLETE": "complete_bash", "PATH": "/usr/bin:/bin"},
                          capture_output=True, text=True, timeout=60)
     assert out.stdout.split() == ["create"]
+
+
+def test_version_json_has_the_servers_version_as_kubectl(pair: Pair) -> None:
+    import json
+
+    want, got = pair.kubectl("version", "-o", "json", ns=None), pair.kubelite("version", "-o", "json", ns=None)
+    assert want.code == got.code == 0, got.err
+    assert json.loads(got.out)["serverVersion"] == json.loads(want.out)["serverVersion"]
+    assert set(json.loads(got.out)["clientVersion"]) <= set(json.loads(want.out)["clientVersion"])
+    assert pair.kubelite("version", "-o", "xml", ns=None).code == pair.kubectl("version", "-o", "xml", ns=None).code
