@@ -14,6 +14,9 @@ Contract: `create_app(config, *, extra_routers=(), storage=None, kinds=None) -> 
   kubectl (apiserver/exec_ws.py) is always mounted.
 - `/openapi/v3[/GROUP-VERSION]` serve the OpenAPI v3 documents (apiserver/openapi.py) that
   kubectl's validation and `explain` read; `/docs` is a Swagger UI over them.
+- Every request is authenticated first (apiserver/auth/authn.py, sources chosen from the
+  config by apiserver/auth/authn_setup.py); the UserInfo is in the scope under
+  `auth.user.SCOPE_KEY` for both dispatch paths; no acceptable credential: 401 Status.
 - Every error is a Status JSON (see responses.py). Shutdown closes the storage.
 """
 
@@ -34,6 +37,8 @@ from apiserver import aggregator, exec_ws, hpa_v1, metrics
 from apiserver.allocator import ServiceAllocator
 from apiserver.audit import AuditLog, AuditPolicy
 from apiserver.auth import bootstrappolicy, reviews
+from apiserver.auth.authn import Authenticator, authenticate_request
+from apiserver.auth.authn_setup import build_authenticator
 from apiserver.auth.authz_runtime import Authorization, parse_modes
 from apiserver.auth.user import user_of
 from apiserver.bootstrap import ensure_initial_objects, recover_allocator
@@ -113,6 +118,7 @@ class _App(FastAPI):
 
     dispatcher: Dispatcher | None = None
     authorization: Authorization | None = None
+    authenticator: Authenticator | None = None
     limits: Limits | None = None
     audit: AuditLog | None = None
 
@@ -126,6 +132,17 @@ class _App(FastAPI):
             await self._chain(scope, receive, send)
 
     async def _chain(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Authentication first, once, for both ways a request is dispatched: the limits (per
+        # user), the audit log and authorization all read the user it stores in the scope.
+        if self.authenticator is not None and scope["type"] in ("http", "websocket"):
+            try:
+                user = await authenticate_request(self.authenticator, scope)
+            except errors.ApiError as exc:  # e.g. etcd unreachable while checking a token
+                await _refuse(exc, scope, receive, send)
+                return
+            if user is None:
+                await _refuse(errors.Unauthorized("Unauthorized"), scope, receive, send)
+                return
         if scope["type"] in ("http", "websocket") and self.limits is not None:
             await self._filtered(scope, receive, send)
         else:
@@ -281,4 +298,5 @@ def create_app(
     app.instrumented = config.metrics
     app.authorization = authorization
     _install_filters(app, config)
+    app.authenticator = build_authenticator(config, ctx)
     return app

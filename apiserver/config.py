@@ -48,15 +48,19 @@ class ApiServerConfig:
     """tolerationSeconds of the not-ready:NoExecute toleration added to pods that have none."""
     default_unreachable_toleration_seconds: int = 300
     """tolerationSeconds of the unreachable:NoExecute toleration added to pods that have none."""
-    # Room for later issues (TLS and authentication); accepted and stored, not used yet.
     tls_cert_file: str | None = None
-    """Serving certificate (PEM)."""
+    """Serving certificate (PEM). `python -m apiserver` serves HTTPS only and requires it."""
     tls_private_key_file: str | None = None
     """Serving key (PEM)."""
     client_ca_file: str | None = None
-    """CA bundle used to verify client certificates."""
+    """CA bundle that verifies client certificates (CN = user, O = groups)."""
     token_auth_file: str | None = None
-    """Static token file (token,user,uid[,groups])."""
+    """Static token file (CSV: token,user,uid[,"group1,group2"])."""
+    enable_bootstrap_token_auth: bool = True
+    """Accept bootstrap tokens (kube-system/bootstrap-token-ID Secrets) as bearer tokens."""
+    anonymous_auth: bool = True
+    """Anonymous requests are allowed on /healthz, /livez, /readyz and /version only (all
+    paths when no authenticator is configured, as for an in-process test app)."""
     authorization_mode: str = "AlwaysAllow"
     """Comma-separated authorizers asked in order: AlwaysAllow, AlwaysDeny, Node, RBAC
     (apiserver/auth/authz_runtime.py). `kubelite up` passes Node,RBAC."""
@@ -102,6 +106,15 @@ def _non_negative(value: str) -> int:
     return n
 
 
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+
+
 def parse_args(argv: list[str] | None = None) -> ApiServerConfig:
     p = argparse.ArgumentParser(prog="python -m apiserver", description="kubelite API server")
     d = ApiServerConfig()
@@ -131,6 +144,9 @@ def parse_args(argv: list[str] | None = None) -> ApiServerConfig:
     p.add_argument("--tls-private-key-file", default=None)
     p.add_argument("--client-ca-file", default=None)
     p.add_argument("--token-auth-file", default=None)
+    p.add_argument("--enable-bootstrap-token-auth", type=_bool, default=d.enable_bootstrap_token_auth)
+    p.add_argument("--anonymous-auth", type=_bool, default=d.anonymous_auth,
+                   help="allow anonymous requests to the health and version paths (true|false)")
     p.add_argument("--authorization-mode", default=d.authorization_mode)
     p.add_argument("--audit-log-path", default=None)
     p.add_argument("--audit-policy-file", default=None)

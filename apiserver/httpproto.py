@@ -9,15 +9,23 @@ What uvicorn does not let us change (docs/APISERVER.md): a request line or heade
 the parser's own limits, a TLS handshake error, and a peer that closes mid-request get no
 answer at all (the connection is closed); an unsupported `Upgrade` is ignored by uvicorn and
 the request served as plain HTTP.
+
+Over TLS, each connection's verified client certificate subject is read once, when the
+connection is made, and put in the scope's `state` of every request (HTTP and WebSocket) of
+that connection under `apiserver.auth.authn.PEER_KEY` as (CN, (O, ...)) (`peer_identity`).
+`websocket_class()` is the WebSocket protocol (machinery.wscompat's) doing the same.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib.util
+from typing import Any
 
 from apiserver import jsonfast
+from apiserver.auth.authn import PEER_KEY
 from machinery import errors
+from machinery.wscompat import K8sWebSocketProtocol
 
 
 def status_400(message: str) -> bytes:
@@ -27,11 +35,50 @@ def status_400(message: str) -> bytes:
             b"content-length: " + str(len(body)).encode() + b"\r\nconnection: close\r\n\r\n" + body)
 
 
+def peer_identity(transport: Any) -> tuple[str, tuple[str, ...]] | None:
+    """(CN, O values) of the client certificate the TLS handshake verified, if any."""
+    try:
+        cert = transport.get_extra_info("peercert")
+    except (AttributeError, ValueError):
+        return None
+    if not cert:
+        return None
+    cn, orgs = "", []
+    for rdn in cert.get("subject", ()):
+        for key, value in rdn:
+            if key == "commonName":
+                cn = str(value)
+            elif key == "organizationName":
+                orgs.append(str(value))
+    return cn, tuple(orgs)
+
+
+def _remember_peer(protocol: Any, transport: Any) -> None:
+    peer = peer_identity(transport)
+    if peer is not None:
+        # This connection's own copy of the app state: every scope of it carries the peer.
+        protocol.app_state = {**protocol.app_state, PEER_KEY: peer}
+
+
+class PeerWebSocketProtocol(K8sWebSocketProtocol):
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        _remember_peer(self, transport)
+
+
+def websocket_class() -> type[asyncio.Protocol]:
+    return PeerWebSocketProtocol
+
+
 def protocol_class() -> type[asyncio.Protocol]:
     if importlib.util.find_spec("httptools") is not None:
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
         class StatusHttpToolsProtocol(HttpToolsProtocol):
+            def connection_made(self, transport: Any) -> None:
+                super().connection_made(transport)
+                _remember_peer(self, transport)
+
             def send_400_response(self, msg: str) -> None:
                 self.transport.write(status_400(f"malformed HTTP request: {msg}"))
                 self.transport.close()
@@ -41,6 +88,10 @@ def protocol_class() -> type[asyncio.Protocol]:
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
     class StatusH11Protocol(H11Protocol):
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            _remember_peer(self, transport)
+
         def send_400_response(self, msg: str) -> None:
             self.transport.write(status_400(f"malformed HTTP request: {msg}"))
             self.transport.close()

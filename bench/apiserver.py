@@ -10,12 +10,15 @@ concurrent watchers: HTTP watches on the API server, watchers of `EtcdStorage`'s
 and one aetcd watch each on etcd.
 
     .venv/bin/python bench/apiserver.py                  # starts its own etcd + API server
-    .venv/bin/python bench/apiserver.py --server http://127.0.0.1:6443 --etcd http://127.0.0.1:2379
+    .venv/bin/python bench/apiserver.py --server https://127.0.0.1:6443 --etcd http://127.0.0.1:2379 \
+        --kubeconfig ~/.kubelite/kubeconfig      # its credentials (CA + client certificate)
     .venv/bin/python bench/apiserver.py --quick          # smaller counts (CI smoke)
 
 Every phase stops at its op count or its time budget, whichever comes first, so a run takes
 well under 3 minutes. Clients run in this process: client-side Python cost is part of every
 column (a 1,000-watcher fan-out measures this process parsing 1,000 streams, too).
+The API server serves HTTPS only: each client holds its connections (keep-alive), so the TLS
+handshake is paid once per connection, not per request.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import asyncio
 import contextlib
 import json
 import os
+import ssl
 import statistics
 import subprocess
 import sys
@@ -43,7 +47,8 @@ import aetcd  # noqa: E402
 import httpx  # noqa: E402
 
 from apiserver.storage import EtcdStorage, keys  # noqa: E402
-from tests.support import EtcdProcess, free_port  # noqa: E402
+from machinery.kubeconfig import load_kubeconfig, ssl_context  # noqa: E402
+from tests.support import EtcdProcess, apiserver_tls_args, free_port, tls_context  # noqa: E402
 
 NS = "bench"
 Op = Callable[[int, int], Awaitable[None]]  # op(index, worker)
@@ -122,15 +127,16 @@ class ApiTarget:
     """One httpx client per concurrent worker (and per 10 watchers): one shared httpx pool
     with 32 busy connections caps at ~150 req/s here and would measure httpx, not the server."""
 
-    def __init__(self, server: str) -> None:
+    def __init__(self, server: str, tls: ssl.SSLContext) -> None:
         self.server = server
+        self.tls = tls
         self.pid: int | None = None  # the server's process, when known: CPU per op
         self.pool = [self._client() for _ in range(32)]
         self.watch_pool: list[httpx.AsyncClient] = []
         self.http = self.pool[0]
 
     def _client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=self.server, timeout=30.0)
+        return httpx.AsyncClient(base_url=self.server, timeout=30.0, verify=self.tls)
 
     async def setup(self) -> None:
         r = await self.http.post("/api/v1/namespaces", json={"apiVersion": "v1", "kind": "Namespace",
@@ -360,11 +366,11 @@ async def cluster(args: argparse.Namespace) -> AsyncIterator[tuple[str | None, s
         log = open(etcd.base_dir / "apiserver.log", "wb")  # noqa: ASYNC230, SIM115 - once, at startup; closed with the process
         proc = subprocess.Popen(  # noqa: ASYNC220 - once, at startup
             [sys.executable, "-m", "apiserver", "--etcd-servers", etcd.url, "--bind-address", "127.0.0.1",
-             "--port", str(port)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+             "--port", str(port), *apiserver_tls_args()], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONPATH": str(ROOT)})
-        server: str | None = f"http://127.0.0.1:{port}"
+        server: str | None = f"https://127.0.0.1:{port}"
         try:
-            async with httpx.AsyncClient() as h:
+            async with httpx.AsyncClient(verify=tls_context()) as h:
                 for _ in range(200):
                     if proc.poll() is not None:
                         break
@@ -394,11 +400,11 @@ async def extra_apiserver(etcd_url: str, *flags: str) -> AsyncIterator[tuple[str
     port = free_port()
     proc = subprocess.Popen(  # noqa: ASYNC220 - once, at startup
         [sys.executable, "-m", "apiserver", "--etcd-servers", etcd_url, "--bind-address", "127.0.0.1",
-         "--port", str(port), "--no-bootstrap", "--log-level", "warning", *flags], cwd=ROOT,
+         "--port", str(port), "--no-bootstrap", "--log-level", "warning", *apiserver_tls_args(), *flags], cwd=ROOT,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    url = f"http://127.0.0.1:{port}"
+    url = f"https://127.0.0.1:{port}"
     try:
-        async with httpx.AsyncClient() as h:
+        async with httpx.AsyncClient(verify=tls_context()) as h:
             for _ in range(200):
                 if proc.poll() is not None:
                     break
@@ -416,14 +422,14 @@ async def extra_apiserver(etcd_url: str, *flags: str) -> AsyncIterator[tuple[str
 
 
 async def metrics_overhead(server: str, pid: int | None, etcd_url: str, counts: dict[int, int], budget: float,
-                           tag: str) -> None:
+                           tag: str, tls: ssl.SSLContext) -> None:
     """The same creates and gets against this API server (Prometheus instrumentation on, the
     default) and a second one started with --no-metrics, alternating, in this run."""
     async with extra_apiserver(etcd_url, "--no-metrics") as bare:
         if bare is None:
             print("  ! the --no-metrics API server did not start", file=sys.stderr)
             return
-        on, off = ApiTarget(server), ApiTarget(bare[0])
+        on, off = ApiTarget(server, tls), ApiTarget(bare[0], tls_context())
         on.pid, off.pid = pid, bare[1]
         await on.setup()
         await off.setup()
@@ -440,6 +446,14 @@ async def metrics_overhead(server: str, pid: int | None, etcd_url: str, counts: 
             await on.close()
             await off.close()
         print("  (on/off below 1.00x = the instrumentation's cost in throughput)")
+
+
+def bench_tls(args: argparse.Namespace) -> ssl.SSLContext:
+    """The credentials to use: --kubeconfig's for a given --server, else the test PKI's admin."""
+    if args.server and args.kubeconfig:
+        cfg = load_kubeconfig(args.kubeconfig)
+        return ssl_context(cfg.ca_file, cfg.cert_file, cfg.key_file, cfg.verify)
+    return tls_context()
 
 
 def fmt_rate(r: Result | None) -> str:
@@ -465,7 +479,7 @@ async def main(args: argparse.Namespace) -> None:  # noqa: C901 - one flat seque
         storage = await EtcdStorage.connect([etcd_url], timeout_s=10)
         tag = uuid.uuid4().hex[:6]
         targets: dict[str, Any] = {
-            "apiserver": ApiTarget(server) if server else None,
+            "apiserver": ApiTarget(server, bench_tls(args)) if server else None,
             "storage": StorageTarget(storage),
             "etcd": EtcdTarget(client, f"/bench-{tag}/pods/{NS}/"),
         }
@@ -520,7 +534,7 @@ async def main(args: argparse.Namespace) -> None:  # noqa: C901 - one flat seque
                         print(f"  ! {name} fan-out {n}: {e}", file=sys.stderr)
             fan.append((n, res))
         if server and not args.server:  # the Prometheus instrumentation's cost, same run
-            await metrics_overhead(server, server_pid, etcd_url, counts, budget, tag)
+            await metrics_overhead(server, server_pid, etcd_url, counts, budget, tag, bench_tls(args))
         for t in targets.values():
             if t is not None:
                 await t.close()
@@ -551,6 +565,7 @@ if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--server", help="use this API server instead of starting one (needs --etcd)")
     p.add_argument("--etcd", default="http://127.0.0.1:2379", help="its etcd, for the baseline")
+    p.add_argument("--kubeconfig", help="the --server's credentials (CA and client certificate)")
     p.add_argument("--quick", action="store_true", help="smaller counts")
     p.add_argument("--server-pid", type=int, help="the --server's pid (local): report its CPU ms per op")
     asyncio.run(main(p.parse_args()))

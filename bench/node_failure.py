@@ -36,8 +36,13 @@ sys.path.insert(0, str(ROOT))
 
 from machinery.client import ApiClient  # noqa: E402
 from machinery.clock import parse_time  # noqa: E402
-from machinery.kubeconfig import write_kubeconfig  # noqa: E402
-from tests.support import EtcdProcess, apiserver_process, spawn_python, stop_process_group  # noqa: E402
+from tests.support import (  # noqa: E402
+    EtcdProcess,
+    apiserver_process,
+    spawn_python,
+    stop_process_group,
+    write_test_kubeconfig,
+)
 
 PREFIX = "nf-"
 
@@ -108,7 +113,7 @@ async def run_one(s: Settings, *, nodes: int, replicas: int, workdir: Path) -> R
                  "--default-unreachable-toleration-seconds", str(s.toleration_s)]
         async with apiserver_process(etcd.url, workdir / f"apiserver-{s.name}.log", extra_args=flags) as (url, _):
             kc = str(workdir / f"kubeconfig-{s.name}")
-            write_kubeconfig(kc, url)
+            write_test_kubeconfig(kc, url)
             control = workdir / f"stopped-{s.name}"
             control.write_text("")
             procs.append(spawn_python(["-m", "scheduler", "--kubeconfig", kc], workdir / f"scheduler-{s.name}.log"))
@@ -118,7 +123,7 @@ async def run_one(s: Settings, *, nodes: int, replicas: int, workdir: Path) -> R
                             "--run-delay-s", "0.5", "--lease-period-s", str(s.lease_s), "--kubeconfig", kc,
                             "--control-file", str(control)], workdir / f"hollow-{s.name}.log")
             procs.append(hollow)
-            async with ApiClient(url, timeout_s=30.0) as c:
+            async with ApiClient.from_kubeconfig(str(kc), timeout_s=30.0) as c:
                 async def nodes_ready() -> bool:
                     items = (await c.request("GET", "/api/v1/nodes"))["items"]
                     return len(items) == nodes

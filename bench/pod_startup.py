@@ -32,8 +32,14 @@ import docker  # noqa: E402
 
 from kubelet import network  # noqa: E402
 from machinery.client import ApiClient  # noqa: E402
-from tests.e2e.conftest import Proc, _free_subnet, _wait_http, _write_kubeconfig  # noqa: E402
-from tests.support import EtcdProcess, free_port  # noqa: E402
+from tests.e2e.conftest import Proc, _free_subnet, _wait_http  # noqa: E402
+from tests.support import (  # noqa: E402
+    EtcdProcess,
+    apiserver_tls_args,
+    free_port,
+    node_cert,
+    write_test_kubeconfig,
+)
 
 IMAGE = "kubelite/busybox:latest"
 PAUSE = "kubelite/pause:latest"
@@ -56,20 +62,22 @@ class OwnCluster:
         self.docker = docker.from_env()
         self.etcd = EtcdProcess(self.tmp / "etcd")
         self.api_port, self.kubelet_port = free_port(), free_port()
-        self.server = f"http://127.0.0.1:{self.api_port}"
+        self.server = f"https://127.0.0.1:{self.api_port}"
         self.node = f"node-{self.tag}"
         self.kubeconfig = self.tmp / "kubeconfig"
         self.procs: list[Proc] = []
 
     def start(self) -> None:
-        _write_kubeconfig(self.kubeconfig, self.server)
+        write_test_kubeconfig(self.kubeconfig, self.server)
+        kubelet_kc = write_test_kubeconfig(self.tmp / "kubelet.kubeconfig", self.server, user=node_cert(self.node))
         self.etcd.start()
         api = Proc([sys.executable, "-m", "apiserver", "--etcd-servers", self.etcd.url, "--bind-address",
-                    "127.0.0.1", "--port", str(self.api_port), "--log-level", "warning"], self.tmp / "apiserver.log")
+                    "127.0.0.1", "--port", str(self.api_port), "--log-level", "warning", *apiserver_tls_args()],
+                   self.tmp / "apiserver.log")
         api.start()
         self.procs.append(api)
         _wait_http(f"{self.server}/readyz", 60, api)
-        kubelet = Proc([sys.executable, "-m", "kubelet", "--kubeconfig", str(self.kubeconfig), "--node-name",
+        kubelet = Proc([sys.executable, "-m", "kubelet", "--kubeconfig", str(kubelet_kc), "--node-name",
                         self.node, "--node-ip", "127.0.0.1", "--address", "127.0.0.1", "--port",
                         str(self.kubelet_port), "--pod-cidr", _free_subnet(self.docker), "--root-dir",
                         str(self.tmp / "root"), "--log-dir", str(self.tmp / "logs"), "--cluster-name", self.tag],
@@ -183,7 +191,7 @@ async def amain(args: argparse.Namespace) -> None:
         own = OwnCluster()
         print(f"starting etcd + apiserver + kubelet ({own.tag}) ...", flush=True)
         await asyncio.to_thread(own.start)
-        api = ApiClient(own.server)
+        api = ApiClient.from_kubeconfig(str(own.kubeconfig))
         node = own.node
     tag = f"ps{random.randrange(10**6):06d}"
     try:

@@ -37,11 +37,10 @@ sys.path.insert(0, str(ROOT))
 
 
 from machinery.client import ApiClient  # noqa: E402
-from machinery.kubeconfig import write_kubeconfig  # noqa: E402
 from machinery.models import MANAGED_BY_LABEL, SERVICE_NAME_LABEL, EndpointSlice, Service  # noqa: E402
 from proxy.iptables import Iptables  # noqa: E402
 from proxy.render import ProxyConfig, render, restore_text  # noqa: E402
-from tests.support import EtcdProcess, apiserver_process  # noqa: E402
+from tests.support import EtcdProcess, apiserver_process, write_test_kubeconfig  # noqa: E402
 
 K8S_S = {1000: 1.3, 5000: 6.5, 10000: 9.5}  # Kubernetes iptables mode, seconds to program a change
 NS = "bench-proxy"
@@ -140,8 +139,8 @@ async def through_api(sizes: list[int], changes: int, workdir: Path) -> dict[int
     kubeconfig = workdir / "kubeconfig"
     proxy: subprocess.Popen[bytes] | None = None
     try:
-        async with cluster(workdir) as url, ApiClient(url, timeout_s=60) as client:
-            write_kubeconfig(str(kubeconfig), url)
+        async with cluster(workdir) as url, ApiClient.from_kubeconfig(
+                str(write_test_kubeconfig(kubeconfig, url)), timeout_s=60) as client:
             await client.request("POST", "/api/v1/namespaces", json={"metadata": {"name": NS}})
             have = 0
             gen = 0

@@ -13,7 +13,8 @@ nodes, and the 400 pods/s scheduler-throughput SLO of the perf-tests.
 
     .venv/bin/python bench/scheduler.py                       # 10,000 pods on 1,000 and 100 nodes
     .venv/bin/python bench/scheduler.py --nodes 100 --pods 1000   # quick
-    .venv/bin/python bench/scheduler.py --server http://127.0.0.1:6443 --nodes 50 --pods 500
+    .venv/bin/python bench/scheduler.py --server https://127.0.0.1:6443 --kubeconfig ~/.kubelite/kubeconfig \
+        --nodes 50 --pods 500
 """
 
 from __future__ import annotations
@@ -39,8 +40,13 @@ sys.path.insert(0, str(ROOT))
 
 from machinery import errors  # noqa: E402
 from machinery.client import ApiClient  # noqa: E402
-from machinery.kubeconfig import write_kubeconfig  # noqa: E402
-from tests.support import EtcdProcess, apiserver_process, spawn_python, stop_process_group  # noqa: E402
+from tests.support import (  # noqa: E402
+    EtcdProcess,
+    apiserver_process,
+    spawn_python,
+    stop_process_group,
+    write_test_kubeconfig,
+)
 
 CONCURRENCY = 64
 K8S_SCHEDULER_PERF = 270.0
@@ -207,9 +213,10 @@ async def measure_scheduler(client: ApiClient, pods: int) -> tuple[float, list[f
 async def one_size(args: argparse.Namespace, nodes: int, workdir: Path) -> Run:
     run = Run(nodes=nodes, pods=args.pods)
     async with api_server(args.server, workdir) as (url, pids):
-        kubeconfig = workdir / f"kubeconfig-{nodes}"
-        write_kubeconfig(kubeconfig, url)
-        client = ApiClient(url, timeout_s=60)
+        kubeconfig = Path(args.kubeconfig) if args.kubeconfig else workdir / f"kubeconfig-{nodes}"
+        if not args.kubeconfig:  # the API server started here uses the test PKI
+            write_test_kubeconfig(kubeconfig, url)
+        client = ApiClient.from_kubeconfig(str(kubeconfig), timeout_s=60)
         prefix = f"hollow-{uuid.uuid4().hex[:4]}-"
         hollow = spawn_python(["-m", "kubelet", "--hollow", "--count", str(nodes), "--prefix", prefix,
                         "--cpu", "64", "--memory", "256Gi", "--pods", "110", "--run-delay-s", "1",
@@ -274,6 +281,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="comma-separated hollow node counts (default 1000,100)")
     p.add_argument("--pods", type=int, default=10_000)
     p.add_argument("--server", default=None, help="use this API server instead of starting etcd + one")
+    p.add_argument("--kubeconfig", default=None, help="the --server's kubeconfig (credentials)")
     p.add_argument("--workdir", default=None, help="keep logs here (default: a temp dir)")
     return p.parse_args(argv)
 

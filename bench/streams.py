@@ -100,9 +100,12 @@ def run(mib: int) -> list[tuple[str, float, float, str]]:
         rows.append(("port-forward download, kubectl (MiB/s)", mib / ours, mib / base, "direct to pod IP"))
 
         from kubernetes import client as k8s
+        from kubernetes import config as k8s_config
         from kubernetes.stream import portforward
 
-        core = k8s.CoreV1Api(k8s.ApiClient(k8s.Configuration(host=cluster.server)))
+        cfg = k8s.Configuration()
+        k8s_config.load_kube_config(config_file=str(cluster.kubeconfig), client_configuration=cfg)
+        core = k8s.CoreV1Api(k8s.ApiClient(cfg))
 
         def via_client() -> int:
             session = portforward(core.connect_get_namespaced_pod_portforward, "bench", "default", ports="7002")

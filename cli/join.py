@@ -114,11 +114,54 @@ async def token_create(g: Globals, *, ttl_s: float, print_join_command: bool) ->
     token = new_token()
     client, _ = open_client(g)
     server = client.server
+    ca_pem = _current_ca(g)
     async with client:
         await client.request("POST", "/api/v1/namespaces/kube-system/secrets",
                              json=token_secret(token, ttl_s=ttl_s, now=datetime.now(UTC)))
-    print(f"kubelite join --server {server} --token {token}" if print_join_command else token)
+        if ca_pem is not None:
+            await publish_cluster_info(client, server, ca_pem, token)
+    if not print_join_command:
+        print(token)
+        return 0
+    from machinery.clusterinfo import ca_cert_hash
+
+    pin = f" --discovery-token-ca-cert-hash {ca_cert_hash(ca_pem)}" if ca_pem is not None else ""
+    print(f"kubelite join --server {server} --token {token}{pin}")
     return 0
+
+
+def _current_ca(g: Globals) -> bytes | None:
+    """The CA the current kubeconfig trusts (PEM), if it names one."""
+    from machinery.kubeconfig import KubeconfigError, load_kubeconfig
+
+    try:
+        cfg = load_kubeconfig(g.kubeconfig, context=g.context)
+    except KubeconfigError:
+        return None
+    return Path(cfg.ca_file).read_bytes() if cfg.ca_file else None
+
+
+async def publish_cluster_info(client: Any, server: str, ca_pem: bytes, token: str) -> None:
+    """Create or update kube-public/cluster-info with the CA and this token's JWS signature
+    (what kubeadm's init and its bootstrap signer controller keep there)."""
+    from machinery import clusterinfo, errors
+
+    token_id, token_value = parse_token(token)
+    try:
+        current = await client.request("GET", clusterinfo.CLUSTER_INFO_PATH)
+        content = (current.get("data") or {}).get("kubeconfig") or clusterinfo.cluster_info_kubeconfig(server, ca_pem)
+        exists = True
+    except errors.NotFound:
+        content, exists = clusterinfo.cluster_info_kubeconfig(server, ca_pem), False
+    data = {"kubeconfig": content,
+            f"{clusterinfo.JWS_PREFIX}{token_id}": clusterinfo.jws_sign(content, token_id, token_value)}
+    if exists:
+        await client.request("PATCH", clusterinfo.CLUSTER_INFO_PATH, json={"data": data},
+                             headers={"Content-Type": "application/merge-patch+json"})
+    else:
+        await client.request("POST", "/api/v1/namespaces/kube-public/configmaps", json={
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "cluster-info", "namespace": "kube-public"}, "data": data})
 
 
 # -- join -------------------------------------------------------------------------------------
@@ -133,6 +176,7 @@ class JoinOptions:
     dry_run: bool = False
     ignore_preflight_errors: str = ""
     node_ip: str = ""
+    ca_cert_hash: str = ""
 
 
 def _check_cmd(*argv: str) -> str | None:
@@ -165,7 +209,8 @@ def clock_skew_s(date_header: str | None, local: datetime) -> float | None:
     return (local - remote).total_seconds()
 
 
-CHECKS = ("Docker", "Iptables", "Ip", f"Port-{KUBELET_PORT}", "API server", "ClockSkew", "Token", "NodeName")
+CHECKS = ("Docker", "Iptables", "Ip", f"Port-{KUBELET_PORT}", "Discovery", "API server", "ClockSkew", "Token",
+          "NodeName")
 
 
 def ignored_set(spec: str) -> set[str]:
@@ -178,10 +223,38 @@ def ignored_set(spec: str) -> set[str]:
     return names
 
 
+async def discover_ca(opts: JoinOptions) -> bytes:
+    """The cluster CA, from kube-public/cluster-info verified with the token (machinery/clusterinfo.py).
+    Raises CliError saying why it cannot be trusted; httpx errors pass through."""
+    from machinery import clusterinfo
+
+    token_id, _ = parse_token(opts.token)
+    # Discovery reads an anonymous, signed document: the server is not verified yet, the signature is.
+    async with httpx.AsyncClient(base_url=opts.server, timeout=10.0, verify=False, trust_env=False) as http:
+        r = await http.get(clusterinfo.CLUSTER_INFO_PATH)
+    if r.status_code == 404:
+        raise CliError("the cluster has no kube-public/cluster-info ConfigMap (create a token with "
+                       "`kubelite token create`, which publishes it)")
+    if r.status_code != 200:
+        raise CliError(f"reading kube-public/cluster-info answered {r.status_code}")
+    body = r.json()
+    if f"{clusterinfo.JWS_PREFIX}{token_id}" not in (body.get("data") or {}):
+        raise CliError(f"token {token_id} is unknown to the cluster (no signature for it in cluster-info)")
+    try:
+        return clusterinfo.ca_from_cluster_info(body, opts.token, opts.ca_cert_hash or None)
+    except ValueError as exc:
+        message = str(exc)
+        if "JWS signature" in message:
+            message = f"token {token_id}: the secret part does not match ({message})"
+        raise CliError(message) from None
+
+
 async def preflight(opts: JoinOptions) -> dict[str, Any]:  # noqa: C901 - one flat sequence of cases, read best in one place
     """Run the checks, printing one line each; raise CliError at the first failure that is not
     ignored (an ignored one prints `[WARNING NAME]`). Returns facts found on the way (the cluster
-    DNS address)."""
+    DNS address, the verified CA in `ca_pem`)."""
+    import ssl
+
     facts: dict[str, Any] = {}
     ignored = ignored_set(opts.ignore_preflight_errors)
 
@@ -190,6 +263,8 @@ async def preflight(opts: JoinOptions) -> dict[str, Any]:  # noqa: C901 - one fl
             problem = await fn()
         except httpx.HTTPError as exc:
             problem = f"the API server at {opts.server} did not answer: {exc}"
+        except CliError as exc:
+            problem = str(exc)
         if not problem:
             print(f"[preflight] {name}: ok", flush=True)
         elif "all" in ignored or name.lower() in ignored:
@@ -204,7 +279,17 @@ async def preflight(opts: JoinOptions) -> dict[str, Any]:  # noqa: C901 - one fl
     await check("Iptables", lambda: sync(lambda: _check_cmd("iptables", "-w", "5", "-S", "FORWARD")))
     await check("Ip", lambda: sync(lambda: _check_cmd("ip", "-4", "route")))
     await check(f"Port-{KUBELET_PORT}", lambda: sync(lambda: port_free(KUBELET_PORT)))
-    async with httpx.AsyncClient(base_url=opts.server, timeout=10.0) as http:
+
+    async def discovery() -> str | None:
+        facts["ca_pem"] = await discover_ca(opts)
+        return None
+
+    await check("Discovery", discovery)
+    tls: ssl.SSLContext | bool = False
+    if "ca_pem" in facts:
+        tls = ssl.create_default_context(cadata=facts["ca_pem"].decode())
+    async with httpx.AsyncClient(base_url=opts.server, timeout=10.0, verify=tls, trust_env=False,
+                                 headers={"Authorization": f"Bearer {opts.token}"}) as http:
         async def api() -> str | None:
             r = await http.get("/readyz")
             facts["date"], facts["local"] = r.headers.get("date"), datetime.now(UTC)
@@ -220,11 +305,13 @@ async def preflight(opts: JoinOptions) -> dict[str, Any]:  # noqa: C901 - one fl
                                                        f"(more than {MAX_SKEW_S:.0f}s breaks leases; sync it)")
 
         async def token() -> str | None:
+            # The API server authenticates the token itself (system:bootstrap:<id>); an expired
+            # or deleted one is a 401.
             token_id, _ = parse_token(opts.token)
-            r = await http.get(f"/api/v1/namespaces/kube-system/secrets/bootstrap-token-{token_id}")
-            if r.status_code not in (200, 404):
-                return f"reading the token's Secret answered {r.status_code}"
-            return token_problem(r.json() if r.status_code == 200 else None, opts.token, now=datetime.now(UTC))
+            r = await http.get("/api")
+            if r.status_code == 401:
+                return f"token {token_id} is unknown to the cluster or expired (the API server refused it)"
+            return None if r.status_code < 400 or r.status_code == 403 else f"GET /api answered {r.status_code}"
 
         async def name() -> str | None:
             r = await http.get(f"/api/v1/nodes/{opts.node_name}")
@@ -232,7 +319,7 @@ async def preflight(opts: JoinOptions) -> dict[str, Any]:  # noqa: C901 - one fl
                 conds = (r.json().get("status") or {}).get("conditions") or []
                 if any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds):
                     return f'a Node named "{opts.node_name}" is already Ready; pick another with --node-name'
-            return None
+            return None  # 404, or 403 (a bootstrap token may not read nodes): nothing to check
 
         await check("API server", api)
         await check("ClockSkew", skew)
@@ -262,7 +349,14 @@ async def join(opts: JoinOptions) -> int:
                        f"`kubelite down --home {opts.home}` first")
     for d in (lay.run, lay.logs):
         d.mkdir(parents=True, exist_ok=True)
-    write_kubeconfig(lay.kubeconfig, opts.server, cluster_name="kubelite", token=opts.token)
+    ca_pem = facts.get("ca_pem")
+    ca_path: str | None = None
+    if isinstance(ca_pem, bytes):
+        from machinery.pki import write_public
+
+        write_public(opts.home / "pki" / "ca.crt", ca_pem)
+        ca_path = str(opts.home / "pki" / "ca.crt")
+    write_kubeconfig(lay.kubeconfig, opts.server, cluster_name="kubelite", token=opts.token, ca_file=ca_path)
     s = Settings(opts.home, node_name=opts.node_name, components=["kubelet", "proxy", "routeagent"],
                  server=opts.server, cluster_dns=str(facts.get("cluster_dns") or ""), node_ip=opts.node_ip)
     write_json(lay.config_file, {"server": opts.server, "node_name": opts.node_name, "components": s.components,
@@ -272,7 +366,7 @@ async def join(opts: JoinOptions) -> int:
         return await Supervisor(s, echo=True).run()
     sup = spawn_supervisor(s)
     deadline = time.monotonic() + 60.0
-    async with httpx.AsyncClient(base_url=opts.server, timeout=5.0,
+    async with httpx.AsyncClient(base_url=opts.server, timeout=5.0, verify=ca_path or False,
                                  headers={"Authorization": f"Bearer {opts.token}"}) as http:
         while time.monotonic() < deadline:
             if wait_exit(sup, 0.0):
@@ -322,10 +416,14 @@ def register(app: typer.Typer) -> None:
                  dry_run: bool = typer.Option(False, "--dry-run", help="Only run the preflight checks."),
                  ignore_preflight_errors: str = typer.Option(
                      "", "--ignore-preflight-errors",
-                     help=f"Checks whose failure is only a warning: {', '.join(CHECKS)} or all.")) -> None:
+                     help=f"Checks whose failure is only a warning: {', '.join(CHECKS)} or all."),
+                 ca_cert_hash: str = typer.Option(
+                     "", "--discovery-token-ca-cert-hash",
+                     help="sha256:<hex> of the cluster CA's public key (printed by `token create "
+                          "--print-join-command`); pins the CA found through discovery.")) -> None:
         """Join this machine to a cluster as a node (kubelet + proxy + route agent), after preflight checks.
 
-        --server URL (the cluster's API server, e.g. http://10.0.0.1:6443) is required; it is the
+        --server URL (the cluster's API server, e.g. https://10.0.0.1:6443) is required; it is the
         global --server flag, which kubelite accepts anywhere on the line."""
         server = ctx.obj.server if isinstance(ctx.obj, Globals) else None
         if not server:
@@ -334,7 +432,8 @@ def register(app: typer.Typer) -> None:
         run(join(JoinOptions(server=server.rstrip("/"), token=token_, node_name=node_name,
                              home=Path(home).expanduser().resolve() if home else default_join_home(),
                              foreground=foreground, dry_run=dry_run,
-                             ignore_preflight_errors=ignore_preflight_errors, node_ip=node_ip)))
+                             ignore_preflight_errors=ignore_preflight_errors, node_ip=node_ip,
+                             ca_cert_hash=ca_cert_hash)))
 
 
 async def _fail(message: str) -> int:

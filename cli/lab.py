@@ -87,9 +87,30 @@ def _run(args: list[str], *, env: dict[str, str] | None = None, check: bool = Tr
 
 # -- settings ------------------------------------------------------------------------------
 
+def ensure_lab_pki(cfg: LabConfig, nodes: set[int]) -> None:
+    """The lab's PKI on the host (kept across `lab up`s) and each node's own credential dir:
+    ca.crt, its kubelet certificate (system:node:NODE), kube-proxy's and the route agent's."""
+    from machinery import pki as pkimod
+
+    d = state_dir(cfg.name)
+    pki = pkimod.ensure_cluster_pki(d / "pki", dns_sans=["control-plane"],
+                                    ip_sans=[cfg.control_plane_ip, "10.96.0.1"],
+                                    nodes=[labplan.node_name(i) for i in sorted(nodes)])
+    for i in sorted(nodes):
+        node = labplan.node_name(i)
+        creds = d / "creds" / node
+        creds.mkdir(parents=True, exist_ok=True)
+        os.chmod(creds, 0o700)
+        pkimod.write_public(creds / "ca.crt", pki.ca_cert.read_bytes())
+        for stem in (f"node-{node}", "kube-proxy", "routeagent"):
+            pkimod.write_public(creds / f"{stem}.crt", pki.cert(stem).read_bytes())
+            pkimod.write_private(creds / f"{stem}.key", pki.key(stem).read_bytes())
+
+
 def save_config(cfg: LabConfig, nodes: set[int]) -> None:
     d = state_dir(cfg.name)
     d.mkdir(parents=True, exist_ok=True)
+    ensure_lab_pki(cfg, nodes)
     (d / "lab.json").write_text(json.dumps({"name": cfg.name, "api_port": cfg.api_port, "prefix": cfg.prefix,
                                             "apiserver_flags": cfg.apiserver_flags,
                                             "controller_flags": cfg.controller_flags,
@@ -113,7 +134,7 @@ def compose(cfg: LabConfig, *args: str, check: bool = True) -> subprocess.Comple
     override = state_dir(cfg.name) / "nodes.yml"
     if override.exists():
         files += ["-f", str(override)]
-    env = labplan.compose_env(cfg, src=str(ROOT), cache=str(cache_dir()))
+    env = labplan.compose_env(cfg, src=str(ROOT), cache=str(cache_dir()), state=str(state_dir(cfg.name)))
     return _run(["docker-compose", "-p", cfg.name, "--project-directory", str(COMPOSE_FILE.parent), *files, *args],
                 env=env, check=check)
 
@@ -165,9 +186,13 @@ def running_nodes(name: str) -> set[int]:
 
 
 def write_host_kubeconfig(cfg: LabConfig) -> Path:
+    """The lab's admin kubeconfig on the host (CA + kubernetes-admin client certificate)."""
     from machinery.kubeconfig import write_kubeconfig
 
-    return write_kubeconfig(state_dir(cfg.name) / "kubeconfig", cfg.api_url, cluster_name=cfg.name)
+    pki = state_dir(cfg.name) / "pki"
+    return write_kubeconfig(state_dir(cfg.name) / "kubeconfig", cfg.api_url, cluster_name=cfg.name,
+                            user="admin", ca_file=str(pki / "ca.crt"), cert_file=str(pki / "admin.crt"),
+                            key_file=str(pki / "admin.key"))
 
 
 # -- waiting ------------------------------------------------------------------------------
@@ -175,14 +200,14 @@ def write_host_kubeconfig(cfg: LabConfig) -> Path:
 def _client(cfg: LabConfig) -> Any:
     from machinery.client import ApiClient
 
-    return ApiClient(cfg.api_url, timeout_s=10.0)
+    return ApiClient.from_kubeconfig(str(write_host_kubeconfig(cfg)), timeout_s=10.0)
 
 
 async def wait_api(cfg: LabConfig, timeout_s: float) -> None:
     import httpx
 
     deadline = time.monotonic() + timeout_s
-    async with httpx.AsyncClient(timeout=2.0) as http:
+    async with httpx.AsyncClient(timeout=2.0, verify=str(state_dir(cfg.name) / "pki" / "ca.crt")) as http:
         while True:
             with contextlib.suppress(httpx.HTTPError):
                 if (await http.get(f"{cfg.api_url}/readyz")).status_code == 200:

@@ -11,7 +11,10 @@ Contract:
   assigns them when a node registers.
 - `bridge_name(name)`: the lab network's Linux bridge, `klab-` + 10 hex chars of a hash of the
   name (interface names are at most 15 characters).
-- `compose_env(cfg, src=, cache=)`: the variables deploy/lab/docker-compose.yml needs.
+- `compose_env(cfg, src=, cache=, state=)`: the variables deploy/lab/docker-compose.yml needs
+  (`state`: the lab's state directory on the host: its PKI under `pki/`, mounted read-only on
+  the control plane, and each node's own credentials under `creds/NODE/`, mounted read-only on
+  that node only: nodes never see the CA key).
 - `override(cfg, nodes)`: the second compose file (as a dict) that makes the lab's node set
   exactly `nodes`: extra nodes (index > BASE_NODES) get a full service definition like the
   base file's, base nodes not in the set get `scale: 0`.
@@ -61,7 +64,7 @@ class LabConfig:
 
     @property
     def api_url(self) -> str:
-        return f"http://127.0.0.1:{self.api_port}"
+        return f"https://127.0.0.1:{self.api_port}"
 
     @property
     def control_plane_ip(self) -> str:
@@ -87,9 +90,9 @@ def bridge_name(name: str) -> str:
     return "klab-" + hashlib.sha256(name.encode()).hexdigest()[:10]
 
 
-def compose_env(cfg: LabConfig, *, src: str, cache: str) -> dict[str, str]:
+def compose_env(cfg: LabConfig, *, src: str, cache: str, state: str = "") -> dict[str, str]:
     return {"LAB_NAME": cfg.name, "LAB_PREFIX": cfg.prefix, "LAB_API_PORT": str(cfg.api_port),
-            "KUBELITE_SRC": src, "LAB_CACHE": cache, "LAB_BRIDGE": bridge_name(cfg.name),
+            "KUBELITE_SRC": src, "LAB_CACHE": cache, "LAB_BRIDGE": bridge_name(cfg.name), "LAB_STATE": state,
             "LAB_APISERVER_FLAGS": cfg.apiserver_flags, "LAB_CONTROLLER_FLAGS": cfg.controller_flags}
 
 
@@ -109,7 +112,8 @@ def node_service(cfg: LabConfig, i: int) -> dict[str, Any]:
         "environment": {"LAB_NAME": cfg.name, "NODE_NAME": name, "NODE_IP": node_ip(cfg, i),
                         "API_IP": cfg.control_plane_ip},
         "labels": {LAB_LABEL: cfg.name, LAB_NODE_LABEL: name, "io.kubelite.lab-role": "node"},
-        "volumes": ["${KUBELITE_SRC}:/src:ro", "${LAB_CACHE}:/lab:ro", f"{name}:/var/lib/docker"],
+        "volumes": ["${KUBELITE_SRC}:/src:ro", "${LAB_CACHE}:/lab:ro", f"{name}:/var/lib/docker",
+                    f"${{LAB_STATE}}/creds/{name}:/etc/kubelite/pki:ro"],
         "networks": {"lab": {"ipv4_address": node_ip(cfg, i)}},
     }
 

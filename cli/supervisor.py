@@ -5,11 +5,16 @@ Contract (`python -m cli.supervisor --home H --api-port P --etcd-port E [--clust
 - Writes its pid to H/run/supervisor.pid and the live state (component pids, log paths,
   restart counts, phase) atomically to H/run/state.json; logs to H/logs/supervisor.log.
 - Start order: etcd (data in H/etcd, client port E, peer port E+1) until /health answers;
-  `python -m apiserver --etcd-servers ... --bind-address 127.0.0.1 --port P` until /readyz
-  answers; then writes H/kubeconfig; then each of scheduler, controllers, kubelet, proxy, dns,
-  metrics, logstore, logagent, dashboard whose package has a `__main__` (with --kubeconfig, and --node-name for
+  `python -m apiserver --etcd-servers ... --bind-address 127.0.0.1 --port P` (HTTPS) until
+  /readyz answers; then each of scheduler, controllers, kubelet, proxy, dns, metrics, logstore,
+  logagent, dashboard whose package has a `__main__` (with --kubeconfig, and --node-name for
   kubelet/proxy/logagent; the log store keeps its SQLite file in H/logstore, the agent its
   offsets in H/logagent; the dashboard serves http://127.0.0.1:8100/).
+- TLS and credentials: before etcd starts, the cluster PKI is ensured under H/pki
+  (machinery/pki.py: kept across restarts), H/kubeconfig is the user's (cluster admin, client
+  certificate kubernetes-admin in system:masters) and H/kubeconfigs/NAME.kubeconfig each
+  daemon's own identity (scheduler: system:kube-scheduler, controllers:
+  system:kube-controller-manager, kubelet: system:node:NODE, proxy: system:kube-proxy...).
 - `--ha` (cli/ha.py): etcd-0..2 started together until every member is healthy, then
   apiserver-0..1 each until its /readyz answers, then HAProxy on --api-port until /readyz
   answers through it; the kubeconfig points at HAProxy; scheduler-0/1 and controllers-0/1
@@ -39,6 +44,7 @@ import math
 import os
 import signal
 import socket
+import ssl
 import sys
 import time
 from dataclasses import dataclass, field
@@ -71,6 +77,7 @@ LOGSTORE_PORT = 8428
 POD_LOG_DIR = "/var/log/pods"
 # The web dashboard (loopback only, acting with the cluster's admin kubeconfig as kubectl proxy).
 DASHBOARD_ADDRESS = "127.0.0.1:8100"
+KUBERNETES_SERVICE_IP = "10.96.0.1"  # the `kubernetes` Service: first address of the service CIDR
 GRACE_S = 10.0
 BACKOFF_START_S, BACKOFF_MAX_S, HEALTHY_RESET_S = 1.0, 30.0, 60.0
 READY_TIMEOUT_S = 60.0
@@ -105,6 +112,13 @@ class Layout:
     @property
     def kubeconfig(self) -> Path:
         return self.home / "kubeconfig"
+
+    @property
+    def pki(self) -> Path:
+        return self.home / "pki"
+
+    def component_kubeconfig(self, component: str) -> Path:
+        return self.home / "kubeconfigs" / f"{component}.kubeconfig"
 
     def log(self, component: str) -> Path:
         return self.logs / f"{component}.log"
@@ -156,7 +170,7 @@ class Settings:
 
     @property
     def api_url(self) -> str:
-        return f"http://127.0.0.1:{self.api_port}"
+        return f"https://127.0.0.1:{self.api_port}"
 
 
 def available_components() -> list[str]:
@@ -180,10 +194,12 @@ def commands(s: Settings, components: list[str]) -> dict[str, list[str]]:
                  "--initial-cluster", f"{s.cluster_name}={peer}", "--initial-cluster-state", "new",
                  "--experimental-watch-progress-notify-interval", "5s", "--log-level", "warn"],
         "apiserver": [py, "-m", "apiserver", "--etcd-servers", s.etcd_url, "--bind-address", "127.0.0.1",
-                      "--port", str(s.api_port)],
+                      "--port", str(s.api_port), *apiserver_pki_args(lay.pki)],
     }
     for name in components:
-        argv = [py, "-m", MODULES.get(name, name), "--kubeconfig", str(lay.kubeconfig)]
+        # Join mode: H/kubeconfig (written by join) is the node's credential for every daemon.
+        kc = lay.kubeconfig if s.server else lay.component_kubeconfig(name)
+        argv = [py, "-m", MODULES.get(name, name), "--kubeconfig", str(kc)]
         if name in ("kubelet", "proxy"):
             argv += ["--node-name", s.node_name]
         if name == "kubelet":
@@ -252,9 +268,39 @@ def metrics_ports(lay: Layout, s: Settings, components: list[str]) -> dict[str, 
     return ports
 
 
-def http_ok(url: str, timeout_s: float = 1.0) -> bool:
+def apiserver_pki_args(pki_dir: Path) -> list[str]:
+    """The API server's TLS and authentication flags for the PKI under `pki_dir`."""
+    from machinery.pki import ClusterPki
+
+    pki = ClusterPki(pki_dir)
+    return ["--tls-cert-file", str(pki.cert("apiserver")), "--tls-private-key-file", str(pki.key("apiserver")),
+            "--client-ca-file", str(pki.ca_cert)]
+
+
+def write_credentials(s: Settings, components: list[str]) -> None:
+    """The cluster PKI (kept when present) and the kubeconfigs of the user and of each daemon."""
+    from machinery.kubeconfig import write_kubeconfig
+    from machinery.pki import COMPONENT_CERTS, ensure_cluster_pki
+
+    lay = Layout(s.home)
+    pki = ensure_cluster_pki(lay.pki, dns_sans=[socket.gethostname()],
+                             ip_sans=[KUBERNETES_SERVICE_IP], nodes=[s.node_name])
+    stems = {name: COMPONENT_CERTS.get(name, f"node-{s.node_name}" if name == "kubelet" else "admin")
+             for name in components}
+    for name, stem in [("admin", "admin"), *stems.items()]:
+        path = lay.kubeconfig if name == "admin" else lay.component_kubeconfig(name)
+        write_kubeconfig(path, s.api_url, cluster_name=s.cluster_name, user=stem, ca_file=str(pki.ca_cert),
+                         cert_file=str(pki.cert(stem)), key_file=str(pki.key(stem)))
+
+
+def ca_file(s: Settings) -> str | None:
+    path = Layout(s.home).pki / "ca.crt"
+    return str(path) if path.exists() else None
+
+
+def http_ok(url: str, timeout_s: float = 1.0, *, ca: str | None = None) -> bool:
     try:
-        r = httpx.get(url, timeout=timeout_s)
+        r = httpx.get(url, timeout=timeout_s, verify=ssl.create_default_context(cafile=ca) if ca else True)
     except httpx.HTTPError:
         return False
     return r.status_code == 200
@@ -275,7 +321,7 @@ def etcd_healthy(s: Settings) -> bool:
 
 
 def apiserver_ready(s: Settings) -> bool:
-    return http_ok(f"{s.api_url}/readyz")
+    return http_ok(f"{s.api_url}/readyz", ca=ca_file(s))
 
 
 def pid_alive(pid: int | None) -> bool:
@@ -389,12 +435,10 @@ class Supervisor:
         self.state.update(components_planned=core + others, ha=self.s.ha)
         try:
             if local_control_plane:
+                await asyncio.to_thread(write_credentials, self.s, components)
                 started = await (self.start_ha(cmds) if self.s.ha else self.start_single(cmds))
                 if started is not None:
                     return await self.fail(started)
-                from machinery.kubeconfig import write_kubeconfig
-
-                write_kubeconfig(self.lay.kubeconfig, self.s.api_url, cluster_name=self.s.cluster_name)
             for name in others:
                 proc = await self.spawn(name, cmds[name])
                 self.tasks.append(asyncio.create_task(self.keep_running(name, cmds[name], proc)))
@@ -436,8 +480,9 @@ class Supervisor:
         names = [f"apiserver-{i}" for i in range(ha.API_SERVERS)]
         for name in names:  # together: each takes seconds to start on a busy machine
             await self.start_supervised(name, cmds[name])
-        readyz = [f"http://127.0.0.1:{ha.apiserver_port(self.s, i)}/readyz" for i in range(ha.API_SERVERS)]
-        if not await self.wait_ready(lambda: all(http_ok(u) for u in readyz), "API servers", names[0]):
+        readyz = [f"https://127.0.0.1:{ha.apiserver_port(self.s, i)}/readyz" for i in range(ha.API_SERVERS)]
+        if not await self.wait_ready(lambda: all(http_ok(u, ca=ca_file(self.s)) for u in readyz), "API servers",
+                                     names[0]):
             return "the API servers did not start"
         (self.s.home / "haproxy.cfg").write_text(ha.haproxy_config(self.s))
         if not await self.start_and_wait("haproxy", cmds["haproxy"], apiserver_ready, "haproxy"):

@@ -178,14 +178,20 @@ def ssl_context(ca_file: str | None = None, cert_file: str | None = None, key_fi
 
 def kubeconfig_dict(server: str, *, cluster_name: str = "kubelite", user: str = "admin",
                     namespace: str = "default", token: str | None = None,
-                    ca_file: str | None = None, insecure_skip_tls_verify: bool = False) -> dict[str, Any]:
-    """The standard kubeconfig document for one cluster, one user and one context."""
+                    ca_file: str | None = None, insecure_skip_tls_verify: bool = False,
+                    cert_file: str | None = None, key_file: str | None = None) -> dict[str, Any]:
+    """The standard kubeconfig document for one cluster, one user and one context (file paths
+    for the CA and the client certificate/key, as kubeadm's kubeconfigs may use)."""
     cluster: dict[str, Any] = {"server": server}
     if ca_file:
         cluster["certificate-authority"] = ca_file
     if insecure_skip_tls_verify:
         cluster["insecure-skip-tls-verify"] = True
     user_body: dict[str, Any] = {"token": token} if token else {}
+    if cert_file:
+        user_body["client-certificate"] = str(cert_file)
+    if key_file:
+        user_body["client-key"] = str(key_file)
     return {
         "apiVersion": "v1",
         "kind": "Config",
@@ -200,12 +206,14 @@ def kubeconfig_dict(server: str, *, cluster_name: str = "kubelite", user: str = 
 
 def write_kubeconfig(path: str | os.PathLike[str], server: str, *, cluster_name: str = "kubelite",
                      user: str = "admin", namespace: str = "default", token: str | None = None,
-                     ca_file: str | None = None, insecure_skip_tls_verify: bool = False) -> Path:
+                     ca_file: str | None = None, insecure_skip_tls_verify: bool = False,
+                     cert_file: str | None = None, key_file: str | None = None) -> Path:
     """Write (atomically, mode 0600: it may hold a token) a one-cluster kubeconfig."""
     target = Path(path).expanduser()
     target.parent.mkdir(parents=True, exist_ok=True)
     doc = kubeconfig_dict(server, cluster_name=cluster_name, user=user, namespace=namespace,
-                          token=token, ca_file=ca_file, insecure_skip_tls_verify=insecure_skip_tls_verify)
+                          token=token, ca_file=ca_file, insecure_skip_tls_verify=insecure_skip_tls_verify,
+                          cert_file=cert_file, key_file=key_file)
     fd, tmp = tempfile.mkstemp(prefix=".kubeconfig-", dir=target.parent)
     try:
         with os.fdopen(fd, "w") as f:

@@ -11,18 +11,32 @@
 - `async with running_controllers(client, Ctor, ...)`: controllers run in-process on one
   informer factory (tests that need, say, the EndpointSlice controller without a manager).
 - `EtcdCluster(size=3)`: that many members forming one cluster (free ports, one temp dir).
+- TLS and credentials (the API server serves HTTPS only and authenticates every request):
+  `session_pki()` is this process's cluster PKI (machinery/pki.py, generated once in a temp dir,
+  node certificates added on demand with `node_cert(name)`), plus a static token file
+  (`TEST_TOKEN` = user `test-token-user` in system:masters). `apiserver_tls_args()` are the
+  API server's TLS/authn flags for it. `tls_context(user)` is an SSLContext trusting the CA
+  and presenting `user`'s client certificate ("admin", "scheduler", "controller-manager",
+  "kube-proxy", "apiserver-kubelet-client", "node-NAME"; None: no certificate).
+  `admin_http(base_url)` / `admin_http_sync(base_url)` are httpx clients as cluster admin,
+  `admin_request(method, url, ...)` one request;
+  `write_test_kubeconfig(path, server, user="admin")` writes a kubeconfig kubectl, the
+  official client and our components load. Tests never build http:// API URLs by hand.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
+import functools
 import inspect
 import os
 import random
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -34,9 +48,74 @@ from typing import Any
 
 import httpx
 
+from machinery.kubeconfig import write_kubeconfig
+from machinery.pki import ClusterPki, ensure_cluster_pki, ensure_node_cert
+
 ETCD_BIN = os.environ.get("KUBELITE_ETCD_BIN", "/usr/bin/etcd")
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+TEST_TOKEN = "kubelite-test-token-0123456789abcdef"  # a test-only credential
+TEST_TOKEN_USER = "test-token-user"
+
+
+@functools.cache
+def session_pki() -> ClusterPki:
+    """This process's PKI (CA, API server and component certificates, ServiceAccount key)."""
+    base = Path(tempfile.mkdtemp(prefix="kubelite-pki-"))
+    atexit.register(shutil.rmtree, base, True)
+    pki = ensure_cluster_pki(base / "pki")
+    token_file = pki.dir / "tokens.csv"
+    token_file.write_text(f'{TEST_TOKEN},{TEST_TOKEN_USER},uid-test-token,"system:masters"\n')
+    os.chmod(token_file, 0o600)
+    return pki
+
+
+def node_cert(node: str) -> str:
+    """The stem of `node`'s kubelet client certificate in session_pki() (created on demand)."""
+    ensure_node_cert(session_pki(), node)
+    return f"node-{node}"
+
+
+def apiserver_tls_args(pki: ClusterPki | None = None) -> list[str]:
+    pki = pki or session_pki()
+    return ["--tls-cert-file", str(pki.cert("apiserver")), "--tls-private-key-file", str(pki.key("apiserver")),
+            "--client-ca-file", str(pki.ca_cert), "--token-auth-file", str(pki.dir / "tokens.csv")]
+
+
+@functools.cache
+def tls_context(user: str | None = "admin") -> ssl.SSLContext:
+    """Trusts the test CA; presents `user`'s client certificate (None: none)."""
+    pki = session_pki()
+    ctx = ssl.create_default_context(cafile=str(pki.ca_cert))
+    if user is not None:
+        ctx.load_cert_chain(str(pki.cert(user)), str(pki.key(user)))
+    return ctx
+
+
+def admin_http(base_url: str, *, user: str | None = "admin", **kwargs: object) -> httpx.AsyncClient:
+    """An httpx.AsyncClient on the API server as `user` (default: the cluster admin)."""
+    kwargs.setdefault("timeout", 20.0)
+    return httpx.AsyncClient(base_url=base_url, verify=tls_context(user), trust_env=False, **kwargs)  # type: ignore[arg-type]
+
+
+def admin_http_sync(base_url: str, *, user: str | None = "admin", **kwargs: object) -> httpx.Client:
+    kwargs.setdefault("timeout", 20.0)
+    return httpx.Client(base_url=base_url, verify=tls_context(user), trust_env=False, **kwargs)  # type: ignore[arg-type]
+
+
+def admin_request(method: str, url: str, **kwargs: object) -> httpx.Response:
+    """One request (a full https:// URL) as the cluster admin."""
+    with admin_http_sync("") as http:
+        return http.request(method, url, **kwargs)  # type: ignore[arg-type]
+
+
+def write_test_kubeconfig(path: str | os.PathLike[str], server: str, *, user: str = "admin",
+                          namespace: str = "default") -> Path:
+    pki = session_pki()
+    return write_kubeconfig(path, server, user=user, namespace=namespace, ca_file=str(pki.ca_cert),
+                            cert_file=str(pki.cert(user)), key_file=str(pki.key(user)))
 
 
 def free_port() -> int:
@@ -263,7 +342,7 @@ def _spawn_apiserver(etcd_url: str, port: int, log_path: Path, extra_args: Seque
     with open(log_path, "wb") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "apiserver", "--etcd-servers", etcd_url, "--bind-address", "127.0.0.1",
-             "--port", str(port), "--log-level", "warning", *extra_args],
+             "--port", str(port), "--log-level", "warning", *apiserver_tls_args(), *extra_args],
             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
@@ -273,12 +352,13 @@ async def apiserver_process(etcd_url: str, log_path: Path, *, timeout_s: float =
                             ) -> AsyncIterator[tuple[str, subprocess.Popen[bytes]]]:
     """`python -m apiserver` on a free port against `etcd_url` (benchmarks): yields (URL, process)
     once /readyz answers, raises if the server exits first (its log is `log_path`), and always
-    stops it (SIGTERM to its process group, SIGKILL after 15 s). `extra_args` are more flags."""
+    stops it (SIGTERM to its process group, SIGKILL after 15 s). `extra_args` are more flags.
+    The server uses session_pki(): reach it with admin_http(url) or write_test_kubeconfig."""
     port = free_port()
     proc = _spawn_apiserver(etcd_url, port, log_path, extra_args)
-    url = f"http://127.0.0.1:{port}"
+    url = f"https://127.0.0.1:{port}"
     try:
-        async with httpx.AsyncClient(trust_env=False) as http:
+        async with admin_http(url) as http:
             deadline = time.monotonic() + timeout_s
             while True:
                 with contextlib.suppress(httpx.HTTPError):
@@ -300,7 +380,7 @@ def delete_namespace_now(base_url: str, name: str) -> None:
     finalizer (the API server accepts that only once the namespace is empty)."""
     from machinery import registry
 
-    with httpx.Client(base_url=base_url, timeout=20.0) as http:
+    with admin_http_sync(base_url) as http:
         http.delete(f"/api/v1/namespaces/{name}")
         for cls in registry.ALL_KINDS:
             if cls.NAMESPACED:

@@ -2,7 +2,6 @@
 # mounts, and a minimal supervisor (each component restarted 1 s after it exits; SIGTERM stops
 # them all, so `docker stop` of a host stops its components the way a machine shutdown would).
 LOGS=/var/log/kubelite
-KCFG=/etc/kubelite/kubeconfig
 mkdir -p "$LOGS" /etc/kubelite
 log() { printf '%s [%s] %s\n' "$(date -u +%H:%M:%S)" "${NODE_NAME:-control-plane}" "$*"; }
 
@@ -15,9 +14,11 @@ dind_mounts() {
   done
 }
 
-write_kubeconfig() {  # SERVER_URL
-  python3 -c "import sys; from machinery.kubeconfig import write_kubeconfig as w; w(sys.argv[1], sys.argv[2], cluster_name=sys.argv[3])" \
-    "$KCFG" "$1" "${LAB_NAME:-lab}"
+PKI=/etc/kubelite/pki  # mounted read-only from the host (cli/lab.py ensure_lab_pki)
+write_kubeconfig() {  # SERVER_URL STEM [PATH]: the kubeconfig of the identity PKI/STEM.crt
+  python3 -c "import sys; from machinery.kubeconfig import write_kubeconfig as w; p, s, n, c = sys.argv[1:5]
+w(p, s, cluster_name=n, user=c, ca_file='$PKI/ca.crt', cert_file=f'$PKI/{c}.crt', key_file=f'$PKI/{c}.key')" \
+    "${3:-/etc/kubelite/$2.kubeconfig}" "$1" "${LAB_NAME:-lab}" "$2"
 }
 
 CHILDREN=()

@@ -19,12 +19,12 @@ docker version >/dev/null 2>&1 || { log "dockerd did not start:"; tail -20 "$LOG
 if [ -f /lab/images.tar ]; then
   docker load -q -i /lab/images.tar >/dev/null && log "loaded pod images"
 fi
-write_kubeconfig "http://$API_IP:6443"
-KUBELET_FLAGS=(--kubeconfig "$KCFG" --node-name "$NODE_NAME" --node-ip "$NODE_IP" --address "$NODE_IP"
+for stem in "node-$NODE_NAME" kube-proxy routeagent; do write_kubeconfig "https://$API_IP:6443" "$stem"; done
+KUBELET_FLAGS=(--kubeconfig "/etc/kubelite/node-$NODE_NAME.kubeconfig" --node-name "$NODE_NAME" --node-ip "$NODE_IP" --address "$NODE_IP"
   --cluster-name lab --cluster-dns 10.96.0.10 --heartbeat-s "${HEARTBEAT_S:-5}"
   --provider-id "lab://$LAB_NAME/$NODE_NAME")
 [ -n "${POD_CIDR:-}" ] && KUBELET_FLAGS+=(--pod-cidr "$POD_CIDR")
 supervise kubelet python3 -m kubelet "${KUBELET_FLAGS[@]}"
-supervise proxy python3 -m proxy --kubeconfig "$KCFG" --node-name "$NODE_NAME"
-supervise routeagent python3 -m routeagent --kubeconfig "$KCFG" --node-name "$NODE_NAME" --node-ip "$NODE_IP"
+supervise proxy python3 -m proxy --kubeconfig /etc/kubelite/kube-proxy.kubeconfig --node-name "$NODE_NAME"
+supervise routeagent python3 -m routeagent --kubeconfig /etc/kubelite/routeagent.kubeconfig --node-name "$NODE_NAME" --node-ip "$NODE_IP"
 wait_forever

@@ -43,7 +43,15 @@ import pytest
 
 from machinery.client import ApiClient
 from tests.cleanup import Cleanup, remove_network
-from tests.support import EtcdProcess, free_port
+from tests.support import (
+    EtcdProcess,
+    admin_http_sync,
+    apiserver_tls_args,
+    free_port,
+    node_cert,
+    tls_context,
+    write_test_kubeconfig,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -117,7 +125,12 @@ class Cluster:
         return self.tmp / "logs"
 
     def client(self) -> ApiClient:
-        return ApiClient(self.server, timeout_s=30.0)
+        """An API client as the cluster admin (the kubeconfig's client certificate)."""
+        return ApiClient.from_kubeconfig(str(self.kubeconfig), timeout_s=30.0)
+
+    def http_sync(self, **kwargs: Any) -> httpx.Client:
+        """Raw httpx on the API server as the cluster admin."""
+        return admin_http_sync(self.server, **kwargs)
 
     def start_kubelet(self) -> None:
         self.kubelet.start()
@@ -248,7 +261,7 @@ def _wait_http(url: str, timeout_s: float, proc: Proc) -> None:
         if proc.popen is not None and proc.popen.poll() is not None:
             raise RuntimeError(f"{proc.args[:3]} exited ({proc.popen.returncode}):\n{proc.tail()}")
         try:
-            if httpx.get(url, timeout=1, trust_env=False).status_code == 200:
+            if httpx.get(url, timeout=1, trust_env=False, verify=tls_context(None)).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
@@ -264,7 +277,7 @@ def _wait_node_ready(server: str, node: str, timeout_s: float, kubelet: Proc) ->
         if kubelet.popen is not None and kubelet.popen.poll() is not None:
             raise RuntimeError(f"the kubelet exited ({kubelet.popen.returncode}):\n{kubelet.tail()}")
         try:
-            r = httpx.get(f"{server}/api/v1/nodes/{node}", timeout=2, trust_env=False)
+            r = httpx.get(f"{server}/api/v1/nodes/{node}", timeout=2, trust_env=False, verify=tls_context())
             if r.status_code == 200:
                 conds = (r.json().get("status") or {}).get("conditions") or []
                 if any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds):
@@ -273,22 +286,6 @@ def _wait_node_ready(server: str, node: str, timeout_s: float, kubelet: Proc) ->
             pass
         time.sleep(0.2)
     raise RuntimeError(f"node {node} not Ready within {timeout_s}s:\n{kubelet.tail()}")
-
-
-def _write_kubeconfig(path: Path, server: str) -> None:
-    path.write_text(f"""apiVersion: v1
-kind: Config
-clusters:
-- name: e2e
-  cluster: {{server: "{server}"}}
-users:
-- name: e2e
-  user: {{}}
-contexts:
-- name: e2e
-  context: {{cluster: e2e, user: e2e}}
-current-context: e2e
-""")
 
 
 @contextmanager
@@ -305,14 +302,16 @@ def run_cluster(*, control_plane: bool = False, controller_args: tuple[str, ...]
     dclient = docker.from_env()
     etcd = EtcdProcess(tmp / "etcd")
     api_port, kubelet_port = free_port(), free_port()
-    server = f"http://127.0.0.1:{api_port}"
-    kubeconfig = tmp / "kubeconfig"
-    _write_kubeconfig(kubeconfig, server)
+    server = f"https://127.0.0.1:{api_port}"
+    # Each component with its own identity, as kubeadm's kubeconfigs; tests use the admin's.
+    kubeconfig = write_test_kubeconfig(tmp / "kubeconfig", server)
+    kubelet_kubeconfig = write_test_kubeconfig(tmp / "kubelet.kubeconfig", server, user=node_cert(f"node-{tag}"))
     pod_cidr = _free_subnet(dclient)
     py = sys.executable
     apiserver = Proc([py, "-m", "apiserver", "--etcd-servers", etcd.url, "--bind-address", "127.0.0.1",
-                      "--port", str(api_port), "--log-level", "warning"], tmp / "apiserver.log")
-    kubelet = Proc([py, "-m", "kubelet", "--kubeconfig", str(kubeconfig), "--node-name", f"node-{tag}",
+                      "--port", str(api_port), "--log-level", "warning", *apiserver_tls_args()],
+                     tmp / "apiserver.log")
+    kubelet = Proc([py, "-m", "kubelet", "--kubeconfig", str(kubelet_kubeconfig), "--node-name", f"node-{tag}",
                     "--node-ip", pod_cidr.rsplit(".", 1)[0] + ".1" if node_ip_on_bridge else "127.0.0.1",
                     "--address", "127.0.0.1", "--port", str(kubelet_port),
                     "--pod-cidr", pod_cidr, "--root-dir", str(tmp / "root"), "--log-dir", str(tmp / "logs"),
@@ -323,8 +322,10 @@ def run_cluster(*, control_plane: bool = False, controller_args: tuple[str, ...]
                 pod_cidr=pod_cidr,
                 kubelet_port=kubelet_port, etcd=etcd, apiserver=apiserver, kubelet=kubelet)
     if control_plane:
-        c.scheduler = Proc([py, "-m", "scheduler", "--kubeconfig", str(kubeconfig)], tmp / "scheduler.log")
-        c.controllers = Proc([py, "-m", "controllers", "--kubeconfig", str(kubeconfig),
+        sched_kc = write_test_kubeconfig(tmp / "scheduler.kubeconfig", server, user="scheduler")
+        cm_kc = write_test_kubeconfig(tmp / "controller-manager.kubeconfig", server, user="controller-manager")
+        c.scheduler = Proc([py, "-m", "scheduler", "--kubeconfig", str(sched_kc)], tmp / "scheduler.log")
+        c.controllers = Proc([py, "-m", "controllers", "--kubeconfig", str(cm_kc),
                               "--local-path-dir", str(tmp / "local-path"), *controller_args], tmp / "controllers.log")
     failing = False
     try:

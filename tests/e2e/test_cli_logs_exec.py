@@ -8,10 +8,10 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.e2e.conftest import Cluster
+from tests.support import admin_request
 
 pytestmark = pytest.mark.e2e
 KUBELITE = str(Path(sys.executable).parent / "kubelite")
@@ -25,7 +25,7 @@ def kl(c: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
 def test_cli_logs_and_exec_through_the_kubelet_proxy(cluster: Cluster) -> None:
     pod = cluster.pod("talker", [{"name": "c", "image": "kubelite/busybox:latest",
                                   "command": ["sh", "-c", "echo hello-1; echo hello-2; exec sleep 3600"]}])
-    r = httpx.post(f"{cluster.server}/api/v1/namespaces/default/pods", json=pod, timeout=10)
+    r = admin_request("POST", f"{cluster.server}/api/v1/namespaces/default/pods", json=pod)
     assert r.status_code == 201, r.text
     deadline = time.monotonic() + 60
     while True:

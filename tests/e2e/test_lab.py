@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 import pytest
 
+from machinery.kubeconfig import load_kubeconfig, ssl_context
 from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,7 +92,10 @@ class Lab:
         return proc
 
     def get(self, path: str) -> Any:
-        r = httpx.get(f"http://127.0.0.1:{self.api_port}{path}", timeout=10)
+        # As the user: the lab's admin kubeconfig (CA + client certificate).
+        cfg = load_kubeconfig(self.kubeconfig)
+        r = httpx.get(f"https://127.0.0.1:{self.api_port}{path}", timeout=10,
+                      verify=ssl_context(cfg.ca_file, cfg.cert_file, cfg.key_file))
         r.raise_for_status()
         return r.json()
 
@@ -324,7 +328,9 @@ spec:
 
 def test_kubelite_join_adds_a_machine(lab: Lab) -> None:
     """A bare lab-node container runs `kubelite join --server URL --token T` (deploy/lab/join-node.sh)."""
-    token = lab.kubelite("token", "create").stdout.strip()
+    words = lab.kubelite("token", "create", "--print-join-command").stdout.split()
+    token = words[words.index("--token") + 1]
+    ca_hash = words[words.index("--discovery-token-ca-cert-hash") + 1]
     ip = f"{lab.prefix}.40"
     volume = f"{lab.name}_joiner"
     cache = (Path(lab.env["KUBELITE_HOME"]) / "labs" / ".cache").resolve()
@@ -337,7 +343,7 @@ def test_kubelite_join_adds_a_machine(lab: Lab) -> None:
                     "--label", f"io.kubelite.lab={lab.name}", "--label", "io.kubelite.lab-node=joiner",
                     "-v", f"{ROOT}:/src:ro", "-v", f"{cache}:/lab:ro", "-v", f"{volume}:/var/lib/docker",
                     "-e", f"LAB_NAME={lab.name}", "-e", "NODE_NAME=joiner", "-e", f"NODE_IP={ip}",
-                    "-e", f"API_IP={lab.prefix}.10", "-e", f"TOKEN={token}",
+                    "-e", f"API_IP={lab.prefix}.10", "-e", f"TOKEN={token}", "-e", f"CA_HASH={ca_hash}",
                     "--entrypoint", "bash", "kubelite/lab-node:latest", "/src/deploy/lab/join-node.sh"],
                    capture_output=True, timeout=120, check=True)
 

@@ -40,6 +40,7 @@ import docker
 import httpx
 import pytest
 
+from machinery.kubeconfig import load_kubeconfig, ssl_context
 from tests.support import free_port, wait_until_sync
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
@@ -93,7 +94,11 @@ class LocalCluster:
 
     def api(self, method: str, path: str, body: Any = None, ok: tuple[int, ...] = (200, 201)) -> Any:
         headers = {"Content-Type": "application/merge-patch+json"} if method == "PATCH" else None
-        r = httpx.request(method, self.server + path, json=body, headers=headers, timeout=30, trust_env=False)
+        # As the user would: the kubeconfig `kubelite up` wrote (CA + admin certificate).
+        cfg = load_kubeconfig(self.kubeconfig)
+        tls = ssl_context(cfg.ca_file, cfg.cert_file, cfg.key_file)
+        r = httpx.request(method, self.server + path, json=body, headers=headers, timeout=30, trust_env=False,
+                          verify=tls)
         assert r.status_code in ok, f"{method} {path}: {r.status_code} {r.text}"
         return r.json()
 
@@ -148,7 +153,7 @@ def lc() -> Iterator[LocalCluster]:
         etcd_port = free_port()
         while _port_taken(etcd_port + 1) or etcd_port + 1 == api_port:  # up uses etcd_port+1 for peers
             etcd_port = free_port()
-        cluster = LocalCluster(home, name, f"http://127.0.0.1:{api_port}")
+        cluster = LocalCluster(home, name, f"https://127.0.0.1:{api_port}")
         try:
             up = subprocess.run([KUBELITE, "up", "--home", str(home), "--api-port", str(api_port),
                                  "--etcd-port", str(etcd_port), "--cluster-name", name, "--wait-node-s", "60"],

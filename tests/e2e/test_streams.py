@@ -26,6 +26,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from kubernetes import client as k8s
+from kubernetes import config as k8s_config
 from kubernetes.stream import portforward, stream
 
 from tests.e2e.conftest import Cluster
@@ -47,7 +48,8 @@ def kubectl(cluster: Cluster) -> Kubectl:
 
 @pytest.fixture(scope="module")
 def core(cluster: Cluster) -> Iterator[k8s.CoreV1Api]:
-    cfg = k8s.Configuration(host=cluster.server)
+    cfg = k8s.Configuration()
+    k8s_config.load_kube_config(config_file=str(cluster.kubeconfig), client_configuration=cfg)
     api = k8s.ApiClient(cfg)
     try:
         yield k8s.CoreV1Api(api)

@@ -1,12 +1,15 @@
 """Fixtures for tests against a real API server process on a real etcd.
 
-- `ApiServerProcess(etcd_url)`: `python -m apiserver` on a free port with its log in a temp
-  dir; `.start()` waits for /readyz, `.stop()` (SIGTERM then SIGKILL), `.restart()` (same
-  port), `.url`, `.kubeconfig` (a kubeconfig file for it), `.log_text()`.
+- `ApiServerProcess(etcd_url)`: `python -m apiserver` (HTTPS, tests.support.session_pki()) on a
+  free port with its log in a temp dir; `.start()` waits for /readyz, `.stop()` (SIGTERM then
+  SIGKILL), `.restart()` (same port), `.url` (https://...), `.kubeconfig` (the cluster
+  admin's kubeconfig for it: CA + client certificate), `.kubeconfig_for(user)` (another
+  identity's, e.g. "scheduler"), `.http()` / `.http_sync()` (httpx clients as admin),
+  `.log_text()`.
 - `apiserver` (session): one such server on the session's `etcd_server`.
 - `apiserver_factory`: start extra servers (e.g. on a private etcd); stopped after the test.
-- `api_client`: a machinery.client.ApiClient for `apiserver`.
-- `http`: a raw httpx.AsyncClient on `apiserver`.
+- `api_client`: a machinery.client.ApiClient for `apiserver` (from its admin kubeconfig).
+- `http`: a raw httpx.AsyncClient on `apiserver` as cluster admin.
 - `namespace`: a fresh namespace per test, deleted (and finalized) afterwards.
 """
 
@@ -28,8 +31,16 @@ import httpx
 import pytest
 
 from machinery.client import ApiClient
-from machinery.kubeconfig import write_kubeconfig
-from tests.support import delete_namespace_now, free_port, running_controllers
+from tests.support import (
+    admin_http,
+    admin_http_sync,
+    apiserver_tls_args,
+    delete_namespace_now,
+    free_port,
+    running_controllers,
+    tls_context,
+    write_test_kubeconfig,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,12 +53,25 @@ class ApiServerProcess:
         self.dir = Path(tempfile.mkdtemp(prefix="kubelite-apiserver-"))
         self.log_path = self.dir / "apiserver.log"
         self.kubeconfig = str(self.dir / "kubeconfig")
-        write_kubeconfig(self.kubeconfig, self.url)
+        write_test_kubeconfig(self.kubeconfig, self.url)
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"https://127.0.0.1:{self.port}"
+
+    def kubeconfig_for(self, user: str) -> str:
+        """A kubeconfig for this server as `user` (a stem of tests.support.session_pki())."""
+        path = self.dir / f"kubeconfig-{user}"
+        if not path.exists():
+            write_test_kubeconfig(path, self.url, user=user)
+        return str(path)
+
+    def http(self, **kwargs: object) -> httpx.AsyncClient:
+        return admin_http(self.url, **kwargs)  # type: ignore[arg-type]
+
+    def http_sync(self, **kwargs: object) -> httpx.Client:
+        return admin_http_sync(self.url, **kwargs)  # type: ignore[arg-type]
 
     def start(self, timeout_s: float = 30.0, *, wait_ready: bool = True) -> None:
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
@@ -55,7 +79,7 @@ class ApiServerProcess:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "apiserver", "--etcd-servers", self.etcd_url,
                  "--bind-address", "127.0.0.1", "--port", str(self.port),
-                 "--min-request-timeout", "60", *self.extra_args],
+                 "--min-request-timeout", "60", *apiserver_tls_args(), *self.extra_args],
                 cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         finally:
@@ -69,7 +93,7 @@ class ApiServerProcess:
             if self.proc is not None and self.proc.poll() is not None:
                 raise RuntimeError(f"apiserver exited with {self.proc.returncode}:\n{self.log_text()[-3000:]}")
             try:
-                if httpx.get(f"{self.url}/readyz", timeout=1.0).status_code == 200:
+                if httpx.get(f"{self.url}/readyz", timeout=1.0, verify=tls_context(None)).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
@@ -130,21 +154,21 @@ def apiserver_factory() -> Iterator[Callable[..., ApiServerProcess]]:
 
 @pytest.fixture
 async def api_client(apiserver: ApiServerProcess) -> AsyncIterator[ApiClient]:
-    async with ApiClient(apiserver.url, timeout_s=20.0) as client:
+    async with ApiClient.from_kubeconfig(apiserver.kubeconfig, timeout_s=20.0) as client:
         yield client
 
 
 @pytest.fixture
 async def http(apiserver: ApiServerProcess) -> AsyncIterator[httpx.AsyncClient]:
     """Raw HTTP to the API server (for wire-level checks)."""
-    async with httpx.AsyncClient(base_url=apiserver.url, timeout=20.0) as client:
+    async with apiserver.http() as client:
         yield client
 
 
 @pytest.fixture
 async def namespace(apiserver: ApiServerProcess) -> AsyncIterator[str]:
     name = f"t-{uuid.uuid4().hex[:10]}"
-    async with httpx.AsyncClient(base_url=apiserver.url, timeout=20.0) as http:
+    async with apiserver.http() as http:
         r = await http.post("/api/v1/namespaces", json={"metadata": {"name": name}})
         assert r.status_code == 201, r.text
         try:

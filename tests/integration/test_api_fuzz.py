@@ -524,7 +524,7 @@ def fuzz_kind(f: Fuzzer, rng: random.Random, cls: type[Resource], base: dict[str
 
 def test_fuzz_api_server(fuzz_server: ApiServerProcess) -> None:
     rng = random.Random(SEED)
-    with httpx.Client(base_url=fuzz_server.url, timeout=30.0) as http:
+    with fuzz_server.http_sync(timeout=30.0) as http:
         for ns in (NS, SEL_NS):
             assert http.post("/api/v1/namespaces", json={"metadata": {"name": ns}}).status_code == 201
         f = Fuzzer(http, rng)
@@ -605,7 +605,7 @@ def test_schemathesis_over_the_served_openapi(fuzz_server: ApiServerProcess) -> 
     object so that the bodies reach validation and storage rather than a 404."""
     import schemathesis
 
-    with httpx.Client(base_url=fuzz_server.url, timeout=30.0) as http:
+    with fuzz_server.http_sync(timeout=30.0) as http:
         if http.get(f"/api/v1/namespaces/{ST_NS}").status_code == 404:
             assert http.post("/api/v1/namespaces", json={"metadata": {"name": ST_NS}}).status_code == 201
         for cls, body in base_bodies().items():  # the object most cases address

@@ -7,8 +7,10 @@ revision."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
+import ssl
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -17,7 +19,7 @@ import httpx
 import pytest
 
 from tests.integration.conftest import ApiServerProcess
-from tests.support import EtcdProcess, compact_etcd, wait_until
+from tests.support import EtcdProcess, compact_etcd, tls_context, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -203,12 +205,15 @@ async def test_4_yaml_aliases_and_decoded_size_are_bounded(http: httpx.AsyncClie
 
 
 def raw_request(url: str, data: bytes) -> bytes:
-    host, port = url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=10) as s:
+    """`data` as is over a TLS connection (as the cluster admin)."""
+    host, port = url.removeprefix("https://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as raw, \
+            tls_context().wrap_socket(raw, server_hostname=host) as s:
         s.sendall(data)
         chunks = []
-        while chunk := s.recv(65536):
-            chunks.append(chunk)
+        with contextlib.suppress(ssl.SSLEOFError, ConnectionResetError):
+            while chunk := s.recv(65536):
+                chunks.append(chunk)
     return b"".join(chunks)
 
 
@@ -260,7 +265,7 @@ async def test_6_finalize_validates_its_body_and_keeps_a_namespace_with_content(
 async def test_7_one_bounded_log_line_per_rejected_request(
         apiserver_factory: Callable[..., ApiServerProcess], etcd_server: Any) -> None:
     server = apiserver_factory(etcd_server.url)
-    async with httpx.AsyncClient(base_url=server.url, timeout=20) as http:
+    async with server.http(timeout=20) as http:
         before = len(server.log_text())
         marker = uuid.uuid4().hex
         nested = b'{"metadata":{"name":"' + marker.encode() + b'"},"data":' + deep_json(5_000) + b"}"
@@ -286,7 +291,7 @@ async def test_8_watch_resumes_across_an_apiserver_restart_without_relist(
     with EtcdProcess(name="kubelite-restart-watch") as etcd:
         server = apiserver_factory(etcd.url)
         base = "/api/v1/namespaces/default/configmaps"
-        async with httpx.AsyncClient(base_url=server.url, timeout=20) as http:
+        async with server.http(timeout=20) as http:
             for name in ("keep", "change", "gone"):
                 assert (await http.post(base, json={"metadata": {"name": name, "labels": {"w": "1"}}})).status_code == 201
             listed = (await http.get(base, params={"labelSelector": "w=1"})).json()
@@ -332,7 +337,7 @@ async def test_8_informer_resumes_across_an_apiserver_restart_without_relisting(
 
     with EtcdProcess(name="kubelite-restart-informer") as etcd:
         server = apiserver_factory(etcd.url)
-        async with ApiClient(server.url, timeout_s=10) as client, httpx.AsyncClient(base_url=server.url) as http:
+        async with ApiClient.from_kubeconfig(server.kubeconfig, timeout_s=10) as client, server.http() as http:
             lists = 0
             real_list = client.list
 

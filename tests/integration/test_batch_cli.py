@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 from kubernetes import client as k8s
+from kubernetes import config as k8s_config
 
 from machinery.client import ApiClient
 from tests.integration.conftest import ROOT, ApiServerProcess
@@ -161,7 +162,7 @@ async def test_create_job_from_cronjob_and_tables(api_client: ApiClient, namespa
 
 def test_official_python_client_reads_and_writes_batch_kinds(apiserver: ApiServerProcess, namespace: str) -> None:
     cfg = k8s.Configuration()
-    cfg.host = apiserver.url
+    k8s_config.load_kube_config(config_file=apiserver.kubeconfig, client_configuration=cfg)
     with k8s.ApiClient(cfg) as api:
         batch = k8s.BatchV1Api(api)
         template = k8s.V1PodTemplateSpec(spec=k8s.V1PodSpec(restart_policy="Never", containers=[

@@ -36,7 +36,7 @@ class Cli:
         self.kubeconfig = server.kubeconfig
         self.url = server.url
         self.ns = namespace
-        self.http = httpx.Client(base_url=server.url, timeout=10.0)
+        self.http = server.http_sync(timeout=10.0)
 
     def __call__(self, *args: str, input: str | None = None, ns: bool = True) -> Any:
         argv = ["--kubeconfig", self.kubeconfig, *(["-n", self.ns] if ns else []), *args]
@@ -317,7 +317,8 @@ def test_up_status_down_with_etcd_and_apiserver(tmp_path: Path) -> None:
         wait_until_sync(restarted, timeout_s=20)
         def ready() -> bool:
             try:
-                return httpx.get(f"http://127.0.0.1:{api_port}/readyz", timeout=1).status_code == 200
+                return httpx.get(f"https://127.0.0.1:{api_port}/readyz", timeout=1,
+                                 verify=str(home / "pki" / "ca.crt")).status_code == 200
             except httpx.HTTPError:
                 return False
         wait_until_sync(ready, timeout_s=30, interval_s=0.1)

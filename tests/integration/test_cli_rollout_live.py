@@ -16,10 +16,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from tests.support import EtcdProcess
+from tests.support import EtcdProcess, admin_request
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,7 +68,7 @@ def test_real_rollout_status_history_and_undo(live: Any, tmp_path: Path) -> None
             "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
                      "template": {"metadata": {"labels": {"app": "web"}},
                                   "spec": {"containers": [{"name": "main", "image": "kubelite/busybox:1"}]}}}}
-    r = httpx.post(f"{live.url}/apis/apps/v1/namespaces/default/deployments", json=body, timeout=10)
+    r = admin_request("POST", f"{live.url}/apis/apps/v1/namespaces/default/deployments", json=body, timeout=10)
     assert r.status_code == 201, r.text
 
     def status_ok() -> list[str]:
@@ -91,7 +90,7 @@ def test_real_rollout_status_history_and_undo(live: Any, tmp_path: Path) -> None
     undo = kubelite(live, "rollout", "undo", "deployment/web")
     assert undo.stdout == "deployment.apps/web rolled back\n", undo.stderr
     status_ok()
-    d = httpx.get(f"{live.url}/apis/apps/v1/namespaces/default/deployments/web", timeout=10).json()
+    d = admin_request("GET", f"{live.url}/apis/apps/v1/namespaces/default/deployments/web", timeout=10).json()
     assert d["spec"]["template"]["spec"]["containers"][0]["image"] == "kubelite/busybox:1"
     # The controller reuses revision 1's ReplicaSet and renumbers it as revision 3.
     hist = kubelite(live, "rollout", "history", "deployment/web")

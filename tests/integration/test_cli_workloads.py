@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -32,7 +31,7 @@ class Env:
     def __init__(self, server: Any, namespace: str) -> None:
         self.kubeconfig = server.kubeconfig
         self.ns = namespace
-        self.http = httpx.Client(base_url=server.url, timeout=10.0)
+        self.http = server.http_sync(timeout=10.0)
         self.deploys = f"/apis/apps/v1/namespaces/{namespace}/deployments"
         self.rss = f"/apis/apps/v1/namespaces/{namespace}/replicasets"
 

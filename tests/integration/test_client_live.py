@@ -187,7 +187,7 @@ async def test_survives_an_apiserver_restart(apiserver_factory: Any, etcd_server
     """A watch on a server that crashes raises ConnectionFailed; calls made while it is down
     are retried until it is back."""
     server = apiserver_factory(etcd_server.url)
-    async with ApiClient(server.url, retry_delays_s=(0.2, 0.5, 1.0, 1.0, 2.0, 2.0, 4.0)) as client:
+    async with ApiClient.from_kubeconfig(server.kubeconfig, retry_delays_s=(0.2, 0.5, 1.0, 1.0, 2.0, 2.0, 4.0)) as client:
         listed = await client.list(Namespace)
         got_error: list[BaseException] = []
 

@@ -39,7 +39,7 @@ def private_apiserver() -> Iterator[ApiServerProcess]:
 async def cluster(private_apiserver: ApiServerProcess, tmp_path: Path) -> AsyncIterator[tuple[ApiClient, Hollow]]:
     sched = _spawn(["-m", "scheduler", "--kubeconfig", private_apiserver.kubeconfig], tmp_path / "scheduler.log")
     cm = ControllerManagerProcess(private_apiserver.kubeconfig, "--controllers", "daemonset").start()
-    async with ApiClient(private_apiserver.url, timeout_s=30.0) as client:
+    async with ApiClient.from_kubeconfig(private_apiserver.kubeconfig, timeout_s=30.0) as client:
         hollow = Hollow(client, private_apiserver.kubeconfig, tmp_path)
         try:
             yield client, hollow

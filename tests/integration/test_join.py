@@ -11,8 +11,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
+
+from tests.support import admin_request
 
 pytestmark = pytest.mark.integration
 KUBELITE = str(Path(sys.executable).parent / "kubelite")
@@ -30,7 +31,7 @@ def test_token_create_and_join_preflight(apiserver: Any, tmp_path: Path) -> None
     assert words[:2] == ["kubelite", "join"] and words[words.index("--server") + 1] == apiserver.url
     token = words[words.index("--token") + 1]
     token_id, token_secret = token.split(".")
-    secret = httpx.get(f"{apiserver.url}/api/v1/namespaces/kube-system/secrets/bootstrap-token-{token_id}").json()
+    secret = admin_request("GET", f"{apiserver.url}/api/v1/namespaces/kube-system/secrets/bootstrap-token-{token_id}").json()
     assert secret["type"] == "bootstrap.kubernetes.io/token"
     assert base64.b64decode(secret["data"]["token-secret"]).decode() == token_secret
 

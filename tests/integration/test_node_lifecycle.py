@@ -97,7 +97,7 @@ def lab() -> Iterator[Lab]:
 
 @pytest.fixture
 async def client(lab: Lab) -> AsyncIterator[ApiClient]:
-    async with ApiClient(lab.api.url, timeout_s=30.0) as c:
+    async with ApiClient.from_kubeconfig(lab.api.kubeconfig, timeout_s=30.0) as c:
         yield c
 
 

@@ -242,7 +242,7 @@ def test_real_kubectl_create_namespace_and_expose(kubectl: Kubectl, apiserver: A
     try:
         assert json.loads(kubectl("get", "namespace", ns, "-o", "json").stdout)["status"]["phase"] == "Active"
     finally:
-        with httpx.Client(base_url=apiserver.url, timeout=20) as http:
+        with apiserver.http_sync(timeout=20) as http:
             http.delete(f"/api/v1/namespaces/{ns}")
             body = http.get(f"/api/v1/namespaces/{ns}").json()
             body["spec"]["finalizers"] = []

@@ -320,7 +320,7 @@ async def test_survives_api_server_restart(
     sched = _spawn(
         ["-m", "scheduler", "--kubeconfig", server.kubeconfig, "--scheduler-name", "restart-test"], tmp_path / "s.log"
     )
-    async with ApiClient(server.url, timeout_s=20) as client:
+    async with ApiClient.from_kubeconfig(server.kubeconfig, timeout_s=20) as client:
         h = Hollow(client, server.kubeconfig, tmp_path)
         try:
             (node,) = await h.start(1)

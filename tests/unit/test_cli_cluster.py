@@ -71,7 +71,11 @@ def test_commands_and_components(tmp_path: Path) -> None:
     with_dns = sup.commands(sup.Settings(tmp_path, components=["kubelet", "dns", "controllers"]),
                             ["kubelet", "dns", "controllers"])
     assert with_dns["kubelet"][-2:] == ["--cluster-dns", "10.96.0.10"]  # node IPAM gives the pod CIDR
-    assert cmds["scheduler"][-2:] == ["--kubeconfig", str(tmp_path / "kubeconfig")]
+    # Each daemon has its own kubeconfig (its own identity); the API server serves HTTPS.
+    assert cmds["scheduler"][-2:] == ["--kubeconfig", str(tmp_path / "kubeconfigs" / "scheduler.kubeconfig")]
+    assert api[api.index("--tls-cert-file") + 1] == str(tmp_path / "pki" / "apiserver.crt")
+    assert api[api.index("--client-ca-file") + 1] == str(tmp_path / "pki" / "ca.crt")
+    assert s.api_url == "https://127.0.0.1:7443"
     assert sup.parse_components("auto") is None
     assert sup.parse_components("none") == [] and sup.parse_components("") == []
     assert sup.parse_components("scheduler, kubelet") == ["scheduler", "kubelet"]

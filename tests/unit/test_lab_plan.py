@@ -21,7 +21,7 @@ def node(name: str, ip: str | None, cidr: str | None, *, deleting: bool = False)
 
 
 def test_config_validates_name_port_and_subnet() -> None:
-    assert LabConfig().api_url == "http://127.0.0.1:6550"
+    assert LabConfig().api_url == "https://127.0.0.1:6550"
     assert LabConfig(prefix="10.9.8").control_plane_ip == "10.9.8.10"
     for bad in ({"name": "Bad_Name"}, {"api_port": 0}, {"prefix": "300.1.1"}, {"prefix": "8.8.8"}):
         with pytest.raises(ValueError):
