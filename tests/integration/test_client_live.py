@@ -14,7 +14,7 @@ import pytest
 
 from machinery import errors
 from machinery.client import ApiClient
-from machinery.kubeconfig import write_kubeconfig
+from tests.support import write_test_kubeconfig
 
 models = pytest.importorskip("machinery.models")
 ConfigMap = models.ConfigMap
@@ -162,7 +162,7 @@ async def test_many_concurrent_watches(api_client: ApiClient, namespace: str) ->
 
 async def test_written_kubeconfig_works_for_both_clients(apiserver: Any, namespace: str,
                                                          tmp_path: Path) -> None:
-    path = write_kubeconfig(tmp_path / "kubeconfig", apiserver.url, namespace="kube-system")
+    path = write_test_kubeconfig(tmp_path / "kubeconfig", apiserver.url, namespace="kube-system")
     async with ApiClient.from_kubeconfig(str(path)) as client:
         version = await client.request("GET", "/version")
         assert isinstance(version, dict) and "gitVersion" in version
