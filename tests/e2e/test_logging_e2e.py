@@ -15,12 +15,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.cleanup import Cleanup
 from tests.e2e.conftest import Cluster, Proc
-from tests.support import free_port
+from tests.support import admin_request, free_port
 
 pytestmark = pytest.mark.e2e
 KUBELITE = str(Path(sys.executable).parent / "kubelite")
@@ -91,15 +90,15 @@ def test_lines_of_a_deleted_pod_are_found_by_grep(logging_stack: LoggingStack) -
     pod = c.pod("chatty", [{"name": "app", "image": "kubelite/busybox:latest", "command": ["sh", "-c", script]}],
                 terminationGracePeriodSeconds=10)
     pod["metadata"]["labels"] = {"app": "web"}
-    r = httpx.post(f"{c.server}/api/v1/namespaces/default/pods", json=pod, timeout=10)
+    r = admin_request("POST", f"{c.server}/api/v1/namespaces/default/pods", json=pod, timeout=10)
     assert r.status_code == 201, r.text
     out = _wait_grep(logging_stack, f"hello-{token}", "--all-namespaces", "--since", "1h", "-l", "app=web")
     assert out == f"[default/chatty/app] hello-{token}\n"
     assert logging_stack.kl("logs", "--grep", f"hello-{token}", "-l", "app=db").stdout == ""
 
-    assert httpx.delete(f"{c.server}/api/v1/namespaces/default/pods/chatty", timeout=10).status_code == 200
+    assert admin_request("DELETE", f"{c.server}/api/v1/namespaces/default/pods/chatty", timeout=10).status_code == 200
     deadline = time.monotonic() + 60
-    while httpx.get(f"{c.server}/api/v1/namespaces/default/pods/chatty", timeout=10).status_code != 404:
+    while admin_request("GET", f"{c.server}/api/v1/namespaces/default/pods/chatty", timeout=10).status_code != 404:
         assert time.monotonic() < deadline, c.logs()
         time.sleep(0.3)
     assert not any(c.log_dir.glob("default_chatty_*")), "the kubelet keeps the deleted pod's log directory"

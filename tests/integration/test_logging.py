@@ -63,7 +63,7 @@ async def _store_lines(base: str, **params: str) -> list[dict[str, object]]:
 
 async def test_agent_restarts_and_rotation_lose_and_repeat_nothing(
         apiserver: ApiServerProcess, namespace: str, procs: Procs, tmp_path: Path) -> None:
-    async with ApiClient(apiserver.url) as api:
+    async with ApiClient.from_kubeconfig(apiserver.kubeconfig) as api:
         pod = await api.request("POST", f"/api/v1/namespaces/{namespace}/pods", json={
             "metadata": {"name": "web-1", "labels": {"app": "web"}},
             "spec": {"nodeName": NODE, "containers": [{"name": "app", "image": "kubelite/busybox:latest"}]}})
@@ -124,7 +124,7 @@ async def _has_some(base: str) -> bool:
 
 
 async def test_service_proxy_answers(apiserver: ApiServerProcess, namespace: str) -> None:
-    async with httpx.AsyncClient(base_url=apiserver.url, timeout=10.0) as http:
+    async with apiserver.http(timeout=10.0) as http:
         base = f"/api/v1/namespaces/{namespace}/services"
         r = await http.get(f"{base}/nope:http/proxy/v1/search")
         assert r.status_code == 404 and r.json()["reason"] == "NotFound"
