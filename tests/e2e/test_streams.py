@@ -22,6 +22,7 @@ import termios
 import textwrap
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -31,7 +32,7 @@ from kubernetes.stream import portforward, stream
 
 from tests.e2e.conftest import Cluster
 from tests.e2e.test_kubectl_e2e import KUBECTL, Kubectl
-from tests.support import free_port
+from tests.support import free_port, session_pki
 
 pytestmark = pytest.mark.e2e
 IMAGE = "kubelite/busybox:latest"
@@ -310,6 +311,12 @@ def test_exec_errors_are_statuses(kubectl: Kubectl, server_pod: str) -> None:
     assert res.returncode != 0, textwrap.shorten(res.stdout + res.stderr, 300)
 
 
+def _admin_sslopt() -> dict[str, Any]:
+    """websocket-client TLS options: trust the cluster CA, present the admin certificate."""
+    pki = session_pki()
+    return {"ca_certs": str(pki.ca_cert), "certfile": str(pki.cert("admin")), "keyfile": str(pki.key("admin"))}
+
+
 def _raw_exec(cluster: Cluster, pod: str, protocol: str, command: list[str]) -> tuple[dict[int, bytes], str]:
     """One exec over a plain WebSocket offering only `protocol`: (bytes per channel, chosen protocol)."""
     import base64
@@ -318,8 +325,8 @@ def _raw_exec(cluster: Cluster, pod: str, protocol: str, command: list[str]) -> 
     import websocket  # websocket-client, what the official client uses
 
     query = urlencode([("command", c) for c in command] + [("stdout", "true"), ("stderr", "true")])
-    url = cluster.server.replace("http://", "ws://") + f"/api/v1/namespaces/default/pods/{pod}/exec?{query}"
-    ws = websocket.create_connection(url, subprotocols=[protocol], timeout=30)
+    url = cluster.server.replace("https://", "wss://") + f"/api/v1/namespaces/default/pods/{pod}/exec?{query}"
+    ws = websocket.create_connection(url, subprotocols=[protocol], timeout=30, sslopt=_admin_sslopt())
     got: dict[int, bytes] = {}
     try:
         while True:
@@ -380,8 +387,8 @@ def test_v4_client_ends_stdin_by_closing_the_connection(cluster: Cluster, core: 
     script = "cat > /tmp/v4-in; echo finished > /tmp/v4-done"
     query = urlencode([("command", "sh"), ("command", "-c"), ("command", script), ("stdin", "true"),
                        ("stdout", "true"), ("stderr", "true")])
-    url = cluster.server.replace("http://", "ws://") + f"/api/v1/namespaces/default/pods/{server_pod}/exec?{query}"
-    ws = websocket.create_connection(url, subprotocols=["v4.channel.k8s.io"], timeout=30)
+    url = cluster.server.replace("https://", "wss://") + f"/api/v1/namespaces/default/pods/{server_pod}/exec?{query}"
+    ws = websocket.create_connection(url, subprotocols=["v4.channel.k8s.io"], timeout=30, sslopt=_admin_sslopt())
     assert ws.subprotocol == "v4.channel.k8s.io"
     ws.send_binary(b"\x00sent over v4\n")
     time.sleep(0.5)  # let the kubelet pass the bytes on before the connection ends
