@@ -51,6 +51,7 @@ from cli.supervisor import (
     Settings,
     Supervisor,
     apiserver_ready,
+    ca_file,
     etcd_healthy,
     http_ok,
     parse_components,
@@ -371,8 +372,8 @@ def _ha_health(s: Settings, name: str, comp: dict[str, Any], holders: dict[str, 
     if kind == "etcd":
         return _etcd_role(s.etcd_urls[int(idx)])
     if kind == "apiserver":
-        url = f"http://127.0.0.1:{ha.apiserver_port(s, int(idx))}"
-        ok = http_ok(f"{url}/readyz")
+        url = f"https://127.0.0.1:{ha.apiserver_port(s, int(idx))}"
+        ok = http_ok(f"{url}/readyz", ca=ca_file(s))
         return ok, f"{url}/readyz {'ok' if ok else 'failing'}"
     if kind == "haproxy":
         ok = apiserver_ready(s)

@@ -66,8 +66,24 @@ def write_if_changed(path: Path, data: Any) -> bool:
     return True
 
 
+def _copy_credentials(home: Path, dest: Path) -> None:
+    """The API server serves /metrics over HTTPS to authenticated clients only: Prometheus gets
+    the cluster CA and the admin client certificate next to its configuration (dest, 0700)."""
+    from machinery.pki import write_private, write_public
+
+    pki = home / "pki"
+    if not (pki / "ca.crt").exists():
+        return
+    dest.mkdir(parents=True, exist_ok=True)
+    os.chmod(dest, 0o700)
+    write_public(dest / "ca.crt", (pki / "ca.crt").read_bytes())
+    write_public(dest / "client.crt", (pki / "admin.crt").read_bytes())
+    write_private(dest / "client.key", (pki / "admin.key").read_bytes())
+
+
 def _write_all(home: Path, out: Path, nodes: list[dict[str, Any]]) -> None:
     out.mkdir(parents=True, exist_ok=True)
+    _copy_credentials(home, out.parent / "pki")
     for name, targets in component_targets(home).items():
         write_if_changed(out / f"{name}.json", targets)
     if write_if_changed(out / "kubelet.json", kubelet_targets(nodes)):

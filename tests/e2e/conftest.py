@@ -261,7 +261,7 @@ def _wait_http(url: str, timeout_s: float, proc: Proc) -> None:
         if proc.popen is not None and proc.popen.poll() is not None:
             raise RuntimeError(f"{proc.args[:3]} exited ({proc.popen.returncode}):\n{proc.tail()}")
         try:
-            if httpx.get(url, timeout=1, trust_env=False, verify=tls_context(None)).status_code == 200:
+            if httpx.get(url, timeout=1, trust_env=False, verify=tls_context()).status_code == 200:
                 return
         except httpx.HTTPError:
             pass

@@ -21,7 +21,7 @@ import pytest
 
 from tests.e2e.conftest import Cluster, Proc, run_cluster
 from tests.e2e.test_logging_e2e import start_logging
-from tests.support import free_port
+from tests.support import admin_request, free_port
 
 pytestmark = pytest.mark.e2e
 ARTIFACTS = Path(os.environ.get("KUBELITE_ARTIFACTS") or Path(__file__).resolve().parents[2] / "artifacts") / "dashboard"
@@ -125,7 +125,7 @@ def test_dashboard_deployment_to_pod_logs_chart_scale_delete(dcluster: Cluster, 
                "spec": {"terminationGracePeriodSeconds": 1, "containers": [
                    {"name": "app", "image": "kubelite/busybox:latest", "command": ["sh", "-c", script],
                     "resources": {"requests": {"cpu": "100m"}}}]}}}}
-    r = httpx.post(f"{c.server}/apis/apps/v1/namespaces/default/deployments", json=dep, timeout=10)
+    r = admin_request("POST", f"{c.server}/apis/apps/v1/namespaces/default/deployments", json=dep, timeout=10)
     assert r.status_code == 201, r.text
 
     def click(what: str, find: Callable[[], Any]) -> None:
@@ -169,7 +169,7 @@ def test_dashboard_deployment_to_pod_logs_chart_scale_delete(dcluster: Cluster, 
     click("the Scale button", lambda: browser.find_element(By.CSS_SELECTOR, "#dep button[data-scale]"))
     wait_for("two pods listed through the watch",
              lambda: len(browser.find_elements(By.CSS_SELECTOR, "#pods tbody tr")) == 2, timeout_s=60, on_fail=page)
-    assert httpx.get(f"{c.server}/apis/apps/v1/namespaces/default/deployments/web",
+    assert admin_request("GET", f"{c.server}/apis/apps/v1/namespaces/default/deployments/web",
                      timeout=10).json()["spec"]["replicas"] == 2
     shot("4-scaled")
 
@@ -184,8 +184,7 @@ def test_dashboard_deployment_to_pod_logs_chart_scale_delete(dcluster: Cluster, 
     browser.get(dashboard + f"/#/pod/default/{pod_name}")
     click("the delete button", lambda: browser.find_element(By.CSS_SELECTOR, "#pod button[data-delete-pod]"))
     browser.switch_to.alert.accept()
-    wait_for("the pod deleted", lambda: httpx.get(f"{c.server}/api/v1/namespaces/default/pods/{pod_name}", timeout=10)
-             .json().get("metadata", {}).get("deletionTimestamp") or httpx.get(
-                 f"{c.server}/api/v1/namespaces/default/pods/{pod_name}", timeout=10).status_code == 404, on_fail=page)
+    wait_for("the pod deleted", lambda: admin_request("GET", f"{c.server}/api/v1/namespaces/default/pods/{pod_name}", timeout=10)
+             .json().get("metadata", {}).get("deletionTimestamp") or admin_request("GET", f"{c.server}/api/v1/namespaces/default/pods/{pod_name}", timeout=10).status_code == 404, on_fail=page)
     shot("6-deleted")
-    httpx.delete(f"{c.server}/apis/apps/v1/namespaces/default/deployments/web", timeout=10)
+    admin_request("DELETE", f"{c.server}/apis/apps/v1/namespaces/default/deployments/web", timeout=10)

@@ -25,7 +25,7 @@ import yaml
 
 from machinery.client import ApiClient
 from tests.e2e.conftest import ROOT, Cluster, Proc, _wait_http, run_cluster
-from tests.support import free_port, wait_until
+from tests.support import free_port, session_pki, wait_until
 
 pytestmark = pytest.mark.e2e
 KUBECTL = ROOT / ".venv" / "bin" / "kubectl"
@@ -76,7 +76,7 @@ def _millis(cell: str) -> int:
 async def test_top_shows_cpu_of_a_busy_pod(mcluster: Cluster) -> None:
     ctl = mcluster.tmp / "ctl-top"
     ctl.mkdir()
-    async with ApiClient(mcluster.server) as api:
+    async with ApiClient.from_kubeconfig(str(mcluster.kubeconfig)) as api:
         pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "busy", "labels": {"app": "busy"}},
                "spec": {"containers": [_burner(ctl)], "volumes": _volumes(ctl), "terminationGracePeriodSeconds": 0}}
         await api.request("POST", "/api/v1/namespaces/default/pods", json=pod)
@@ -121,7 +121,7 @@ async def test_hpa_scales_a_cpu_burner_up_to_max_and_back(mcluster: Cluster) -> 
                        "template": {"metadata": {"labels": {"app": "burner"}},
                                     "spec": {"containers": [_burner(ctl)], "volumes": _volumes(ctl),
                                              "terminationGracePeriodSeconds": 0}}}}
-    async with ApiClient(mcluster.server) as api:
+    async with ApiClient.from_kubeconfig(str(mcluster.kubeconfig)) as api:
         await api.request("POST", "/apis/apps/v1/namespaces/default/deployments", json=deploy)
         res = _kubelite(mcluster, "autoscale", "deployment", "burner", "--min", "1", "--max", "3", "--cpu-percent", "50")
         assert res.returncode == 0, res.stderr
@@ -181,6 +181,7 @@ async def test_prometheus_scrapes_the_cluster_and_answers_promql(mcluster: Clust
 
     mon, home = mcluster.tmp / "monitoring", mcluster.tmp / "home"
     (home / "run").mkdir(parents=True)
+    shutil.copytree(session_pki().dir, home / "pki")  # the cluster's CA and admin certificate
     api_port = urlparse(mcluster.server).port
     (home / "run" / "metrics.json").write_text(json.dumps({"targets": {"apiserver": f"127.0.0.1:{api_port}"}}))
     config = yaml.safe_load((ROOT / "deploy" / "monitoring" / "prometheus.yml").read_text())
@@ -191,7 +192,7 @@ async def test_prometheus_scrapes_the_cluster_and_answers_promql(mcluster: Clust
     port = free_port()
     prom = Proc([str(PROMETHEUS), f"--config.file={mon / 'prometheus.yml'}", f"--storage.tsdb.path={mon / 'data'}",
                  f"--web.listen-address=127.0.0.1:{port}"], mon / "prometheus.log")
-    async with ApiClient(mcluster.server) as api, httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}",
+    async with ApiClient.from_kubeconfig(str(mcluster.kubeconfig)) as api, httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}",
                                                                      trust_env=False, timeout=10) as http:
         await write_targets(api, home, mon / "targets")
         prom.start()

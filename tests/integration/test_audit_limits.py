@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.integration.conftest import ApiServerProcess
@@ -56,7 +55,7 @@ def audit_lines(path: Path) -> list[dict[str, Any]]:
 def test_rate_limit_429_with_retry_after(limited: tuple[ApiServerProcess, Path]) -> None:
     server, _ = limited
     codes = []
-    with httpx.Client(base_url=server.url, timeout=10.0) as http:
+    with server.http_sync(timeout=10.0) as http:
         deadline = time.monotonic() + 20
         while 429 not in codes and time.monotonic() < deadline:
             codes.append((r := http.get("/api/v1/namespaces/default/configmaps")).status_code)
@@ -72,14 +71,14 @@ def test_rate_limit_429_with_retry_after(limited: tuple[ApiServerProcess, Path])
 def test_watch_cap_per_user(limited: tuple[ApiServerProcess, Path]) -> None:
     server, _ = limited
     time.sleep(1.5)  # refill the bucket the previous test emptied
-    with httpx.Client(base_url=server.url, timeout=10.0) as http, \
+    with server.http_sync(timeout=10.0) as http, \
             http.stream("GET", "/api/v1/namespaces/default/configmaps", params={"watch": "1"}) as first:
         assert first.status_code == 200
         second = http.get("/api/v1/namespaces/default/pods", params={"watch": "1", "timeoutSeconds": "1"})
         assert second.status_code == 429, second.text
         assert "too many watches" in second.json()["message"]
     time.sleep(1.5)
-    with httpx.Client(base_url=server.url, timeout=10.0) as http:
+    with server.http_sync(timeout=10.0) as http:
         deadline = time.monotonic() + 10
         while (r := http.get("/api/v1/namespaces/default/pods", params={"watch": "1", "timeoutSeconds": "1"})
                ).status_code == 429 and time.monotonic() < deadline:
@@ -90,7 +89,7 @@ def test_watch_cap_per_user(limited: tuple[ApiServerProcess, Path]) -> None:
 def test_audit_lines_and_rotation(limited: tuple[ApiServerProcess, Path]) -> None:
     server, path = limited
     time.sleep(1.5)
-    with httpx.Client(base_url=server.url, timeout=10.0) as http:
+    with server.http_sync(timeout=10.0) as http:
         body = {"metadata": {"name": "audited"}, "data": {"k": "v"}}
         for _ in range(50):
             r = http.post("/api/v1/namespaces/default/configmaps", json=body)

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import aetcd
-import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -51,7 +50,7 @@ def test_encrypted_secret_rotation(etcd: EtcdProcess, tmp_path: Path) -> None:
     server = ApiServerProcess(etcd.url, extra_args=("--encryption-provider-config", str(cfg)))
     try:
         server.start()
-        with httpx.Client(base_url=server.url, timeout=20) as http:
+        with server.http_sync(timeout=20) as http:
             r = http.post("/api/v1/namespaces/default/secrets",
                           json={"metadata": {"name": "db"}, "stringData": {"password": PLAIN}})
             assert r.status_code == 201, r.text
@@ -68,7 +67,7 @@ def test_encrypted_secret_rotation(etcd: EtcdProcess, tmp_path: Path) -> None:
         # Rotation step 1: the new key first, the old one still listed for reads.
         write_config(cfg, ("key2", b"2" * 32), ("key1", b"1" * 32))
         server.restart()
-        with httpx.Client(base_url=server.url, timeout=20) as http:
+        with server.http_sync(timeout=20) as http:
             got = http.get("/api/v1/namespaces/default/secrets/db").json()
             assert base64.b64decode(got["data"]["password"]).decode() == PLAIN
         assert raw_value(etcd, "/registry/secrets/default/db").startswith(b"k8s:enc:aesgcm:v1:key1:")
@@ -80,7 +79,7 @@ def test_encrypted_secret_rotation(etcd: EtcdProcess, tmp_path: Path) -> None:
         # Step 2: drop the old key; everything still reads.
         write_config(cfg, ("key2", b"2" * 32))
         server.restart()
-        with httpx.Client(base_url=server.url, timeout=20) as http:
+        with server.http_sync(timeout=20) as http:
             got = http.get("/api/v1/namespaces/default/secrets/db").json()
             assert base64.b64decode(got["data"]["password"]).decode() == PLAIN
             listed = http.get("/api/v1/secrets").json()["items"]

@@ -31,7 +31,7 @@ def rbac_server() -> Iterator[ApiServerProcess]:
 
 @pytest.fixture
 def http(rbac_server: ApiServerProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=rbac_server.url, timeout=20.0) as client:
+    with rbac_server.http_sync(timeout=20.0) as client:
         yield client
 
 
