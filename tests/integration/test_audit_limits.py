@@ -53,9 +53,10 @@ def audit_lines(path: Path) -> list[dict[str, Any]]:
 
 
 def test_rate_limit_429_with_retry_after(limited: tuple[ApiServerProcess, Path]) -> None:
+    # As system:kube-scheduler: system:masters (the admin certificate) is exempt from the limits.
     server, _ = limited
     codes = []
-    with server.http_sync(timeout=10.0) as http:
+    with server.http_sync(timeout=10.0, user="scheduler") as http:
         deadline = time.monotonic() + 20
         while 429 not in codes and time.monotonic() < deadline:
             codes.append((r := http.get("/api/v1/namespaces/default/configmaps")).status_code)
@@ -71,14 +72,14 @@ def test_rate_limit_429_with_retry_after(limited: tuple[ApiServerProcess, Path])
 def test_watch_cap_per_user(limited: tuple[ApiServerProcess, Path]) -> None:
     server, _ = limited
     time.sleep(1.5)  # refill the bucket the previous test emptied
-    with server.http_sync(timeout=10.0) as http, \
+    with server.http_sync(timeout=10.0, user="scheduler") as http, \
             http.stream("GET", "/api/v1/namespaces/default/configmaps", params={"watch": "1"}) as first:
         assert first.status_code == 200
         second = http.get("/api/v1/namespaces/default/pods", params={"watch": "1", "timeoutSeconds": "1"})
         assert second.status_code == 429, second.text
         assert "too many watches" in second.json()["message"]
     time.sleep(1.5)
-    with server.http_sync(timeout=10.0) as http:
+    with server.http_sync(timeout=10.0, user="scheduler") as http:
         deadline = time.monotonic() + 10
         while (r := http.get("/api/v1/namespaces/default/pods", params={"watch": "1", "timeoutSeconds": "1"})
                ).status_code == 429 and time.monotonic() < deadline:
@@ -89,7 +90,7 @@ def test_watch_cap_per_user(limited: tuple[ApiServerProcess, Path]) -> None:
 def test_audit_lines_and_rotation(limited: tuple[ApiServerProcess, Path]) -> None:
     server, path = limited
     time.sleep(1.5)
-    with server.http_sync(timeout=10.0) as http:
+    with server.http_sync(timeout=10.0, user="scheduler") as http:
         body = {"metadata": {"name": "audited"}, "data": {"k": "v"}}
         for _ in range(50):
             r = http.post("/api/v1/namespaces/default/configmaps", json=body)
