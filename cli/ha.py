@@ -11,13 +11,15 @@ Contract (E = --etcd-port, P = --api-port, HOME = the cluster's home):
   the kubeconfig points at P. A killed API server is out of rotation after 2 failed checks
   and connections to it are redispatched.
 - Two schedulers and two controller-managers (`scheduler-0/1`, `controllers-0/1`) with
-  `--leader-elect`: one leads (the Lease), the other waits to take over.
+  `--leader-elect`: one leads (the Lease), the other waits to take over. The second copy
+  serves its Prometheus /metrics on a port of its own (picked when the table is built).
 - `ha_commands(settings, base)`: the supervisor's command table for HA, from the one-node
   table `base` (which supplies the component argv to copy).
 """
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Protocol
 
@@ -32,6 +34,12 @@ class HaSettings(Protocol):
     api_port: int
     etcd_port: int
     cluster_name: str
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def etcd_client_port(s: HaSettings, i: int) -> int:
@@ -115,7 +123,10 @@ def ha_commands(s: HaSettings, base: dict[str, list[str]], etcd_bin: str) -> dic
             continue
         if name in DOUBLED:
             for i in range(2):
-                cmds[f"{name}-{i}"] = [*argv, "--leader-elect"]
+                copy = [*argv, "--leader-elect"]
+                if i > 0 and "--metrics-bind-address" in copy:  # the first copy's port is taken
+                    copy[copy.index("--metrics-bind-address") + 1] = f"127.0.0.1:{free_port()}"
+                cmds[f"{name}-{i}"] = copy
         else:
             cmds[name] = argv
     return cmds
