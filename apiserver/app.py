@@ -36,9 +36,9 @@ from starlette.types import Receive, Scope, Send
 from apiserver import aggregator, exec_ws, hpa_v1, metrics
 from apiserver.allocator import ServiceAllocator
 from apiserver.audit import AuditLog, AuditPolicy
-from apiserver.auth import bootstrappolicy, reviews
+from apiserver.auth import authn_reviews, bootstrappolicy, reviews
 from apiserver.auth.authn import Authenticator, authenticate_request
-from apiserver.auth.authn_setup import build_authenticator
+from apiserver.auth.authn_setup import build_authenticator, build_signer
 from apiserver.auth.authz_runtime import Authorization, parse_modes
 from apiserver.auth.user import user_of
 from apiserver.bootstrap import ensure_initial_objects, recover_allocator
@@ -293,10 +293,12 @@ def create_app(
     app.router.routes.extend(reviews.routes(ctx))
     app.router.routes.extend(aggregator.routes())
     app.router.routes.extend(hpa_v1.routes(ctx))
+    app.router.routes.extend(authn_reviews.routes())  # SelfSubjectReview (kubectl auth whoami)
     app.router.routes.extend(ApiRoutes(ctx, kind_list, discovery).routes())
     app.dispatcher = Dispatcher(app)
     app.instrumented = config.metrics
     app.authorization = authorization
     _install_filters(app, config)
     app.authenticator = build_authenticator(config, ctx)
+    ctx.token_signer = build_signer(config)
     return app

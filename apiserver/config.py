@@ -56,6 +56,20 @@ class ApiServerConfig:
     """CA bundle that verifies client certificates (CN = user, O = groups)."""
     token_auth_file: str | None = None
     """Static token file (CSV: token,user,uid[,"group1,group2"])."""
+    service_account_key_files: list[str] = field(default_factory=list)
+    """PEM keys (public, or private: their public half) that verify ServiceAccount tokens
+    (default: the signing key)."""
+    service_account_signing_key_file: str | None = None
+    """Private ECDSA P-256 key that signs ServiceAccount tokens (TokenRequest)."""
+    service_account_issuer: str = "https://kubernetes.default.svc.cluster.local"
+    """`iss` of the tokens this server issues and accepts."""
+    api_audiences: list[str] = field(default_factory=list)
+    """Audiences a token must carry one of (default: the issuer), and the default audience of
+    TokenRequests that name none."""
+    service_account_max_token_expiration_s: float = 0.0
+    """Longest TokenRequest lifetime granted (0: no limit; a longer request gets this one)."""
+    disable_admission_plugins: list[str] = field(default_factory=list)
+    """Admission plugins turned off (kubelite knows "ServiceAccount"; the others always run)."""
     enable_bootstrap_token_auth: bool = True
     """Accept bootstrap tokens (kube-system/bootstrap-token-ID Secrets) as bearer tokens."""
     anonymous_auth: bool = True
@@ -144,6 +158,13 @@ def parse_args(argv: list[str] | None = None) -> ApiServerConfig:
     p.add_argument("--tls-private-key-file", default=None)
     p.add_argument("--client-ca-file", default=None)
     p.add_argument("--token-auth-file", default=None)
+    p.add_argument("--service-account-key-file", dest="service_account_key_files", action="append", default=[])
+    p.add_argument("--service-account-signing-key-file", default=None)
+    p.add_argument("--service-account-issuer", default=d.service_account_issuer)
+    p.add_argument("--api-audiences", default="", help="comma-separated (default: the issuer)")
+    p.add_argument("--service-account-max-token-expiration", dest="service_account_max_token_expiration_s",
+                   type=float, default=0.0, help="seconds (0: no limit)")
+    p.add_argument("--disable-admission-plugins", default="", help="comma-separated, e.g. ServiceAccount")
     p.add_argument("--enable-bootstrap-token-auth", type=_bool, default=d.enable_bootstrap_token_auth)
     p.add_argument("--anonymous-auth", type=_bool, default=d.anonymous_auth,
                    help="allow anonymous requests to the health and version paths (true|false)")
@@ -162,4 +183,7 @@ def parse_args(argv: list[str] | None = None) -> ApiServerConfig:
     ns = p.parse_args(argv)
     values = vars(ns)
     values["etcd_servers"] = [s.strip() for s in str(values["etcd_servers"]).split(",") if s.strip()]
+    values["disable_admission_plugins"] = [a.strip() for a in str(values["disable_admission_plugins"]).split(",")
+                                           if a.strip()]
+    values["api_audiences"] = [a.strip() for a in str(values["api_audiences"]).split(",") if a.strip()]
     return ApiServerConfig(**values)

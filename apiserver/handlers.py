@@ -31,6 +31,7 @@ from apiserver.admission.podpreset import CONFLICT_REASON, admit_podpreset
 from apiserver.admission.policy import admit_limits
 from apiserver.admission.priority import admit_priority, admit_priority_class
 from apiserver.admission.resourcequota import admit_quota
+from apiserver.admission.serviceaccount import admit_service_account
 from apiserver.admission.tolerations import add_default_tolerations
 from apiserver.admission.validation_batch import generate_job_selector
 from apiserver.allocator import Reservation
@@ -121,6 +122,8 @@ async def _admit_create(ctx: Ctx, cls: ResourceClass, obj: Obj, key: str, *,
                                 unreachable_s=ctx.config.default_unreachable_toleration_seconds)
     if admit_namespace and cls.NAMESPACED:
         await check_namespace(ctx.storage, obj["metadata"]["namespace"])
+    if cls.KIND == "Pod" and "ServiceAccount" not in ctx.config.disable_admission_plugins:
+        await admit_service_account(ctx.storage, obj)  # serviceAccountName, the token volume (403)
     conflict_message: str | None = None
     if cls.KIND == "Pod":  # PodPreset: merge the matching presets (a conflict: untouched + Event)
         outcome = await admit_podpreset(ctx.storage, obj)

@@ -49,6 +49,8 @@ class Ctx:
     """Set once the allocator was rebuilt from the stored Services (creates wait for it)."""
     authorization: Authorization | None = None
     """The authorizers and their caches (apiserver/auth/authz_runtime.py); None in unit tests."""
+    token_signer: Any = None
+    """apiserver.auth.satokens.TokenSigner of serviceaccounts/token, when a signing key is set."""
 
 
 # --- names and errors ----------------------------------------------------------------------

@@ -20,6 +20,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from apiserver import handlers, handlers_delete, handlers_patch, handlers_sub, tables
+from apiserver.auth import tokenrequest
 from apiserver.discovery import Discovery, aggregated_type
 from apiserver.fieldvalidation import FieldValidation
 from apiserver.handlers_common import (
@@ -44,7 +45,7 @@ from machinery import errors
 from machinery.meta import Resource
 
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-_SERVED_SUBRESOURCES = {"status", "scale", "binding", "finalize", "eviction"}
+_SERVED_SUBRESOURCES = {"status", "scale", "binding", "finalize", "eviction", "token"}
 
 
 @dataclass(frozen=True)
@@ -214,6 +215,8 @@ class ApiRoutes:
             return json_response(await handlers_sub.evict(
                 self.ctx, cls, target.namespace or "default", name, await self._body(request),
                 dry_run=dry_run(request)), 201)
+        if sub == "token":  # serviceaccounts/token: a TokenRequest (apiserver/auth/tokenrequest.py)
+            return await self._token_request(request, target.namespace or "default", name)
         if sub == "finalize":
             if method != "PUT":
                 raise _not_allowed(method)
@@ -244,6 +247,12 @@ class ApiRoutes:
         raise _not_allowed(method)
 
     # --- helpers -------------------------------------------------------------------------------
+
+    async def _token_request(self, request: Request, namespace: str, name: str) -> Response:
+        if request.method != "POST":
+            raise _not_allowed(request.method)
+        return json_response(await tokenrequest.create_token(
+            self.ctx, self.ctx.token_signer, namespace, name, await self._body(request)), 201)
 
     async def _body(self, request: Request) -> object:
         raw = await read_body(request, self.ctx.config.max_body_bytes)

@@ -72,7 +72,8 @@ class OwnCluster:
         kubelet_kc = write_test_kubeconfig(self.tmp / "kubelet.kubeconfig", self.server, user=node_cert(self.node))
         self.etcd.start()
         api = Proc([sys.executable, "-m", "apiserver", "--etcd-servers", self.etcd.url, "--bind-address",
-                    "127.0.0.1", "--port", str(self.api_port), "--log-level", "warning", *apiserver_tls_args()],
+                    "127.0.0.1", "--port", str(self.api_port), "--log-level", "warning", *apiserver_tls_args(),
+                    "--disable-admission-plugins", "ServiceAccount"],  # no controller-manager here
                    self.tmp / "apiserver.log")
         api.start()
         self.procs.append(api)

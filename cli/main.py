@@ -17,6 +17,7 @@ from cli import apply as apply_mod
 from cli import auth as auth_mod
 from cli import autoscale as autoscale_mod
 from cli import backup_cmd, cluster, help_panels, verbs_basic, verbs_edit, verbs_nodes, verbs_other, workloads
+from cli import create_token as _create_token  # noqa: F401 - registers `create token`
 from cli import delete as delete_mod
 from cli import describe as describe_mod
 from cli import edit as edit_mod

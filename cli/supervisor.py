@@ -274,7 +274,7 @@ def apiserver_pki_args(pki_dir: Path) -> list[str]:
 
     pki = ClusterPki(pki_dir)
     return ["--tls-cert-file", str(pki.cert("apiserver")), "--tls-private-key-file", str(pki.key("apiserver")),
-            "--client-ca-file", str(pki.ca_cert)]
+            "--client-ca-file", str(pki.ca_cert), "--service-account-signing-key-file", str(pki.sa_key)]
 
 
 def write_credentials(s: Settings, components: list[str]) -> None:

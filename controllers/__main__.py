@@ -72,6 +72,25 @@ def _rate(value: str) -> float:
     return r
 
 
+def _root_ca(args: argparse.Namespace) -> str:
+    """--root-ca-file, else the CA file of the kubeconfig ("" when there is none)."""
+    from machinery.kubeconfig import KubeconfigError, load_kubeconfig
+
+    path = args.root_ca_file
+    if not path:
+        try:
+            path = load_kubeconfig(args.kubeconfig).ca_file
+        except KubeconfigError:
+            path = None
+    if not path:
+        return ""
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError as exc:
+        raise ValueError(f"--root-ca-file {path}: {exc}") from None
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m controllers", description="kubelite controller-manager")
     p.add_argument("--kubeconfig", default=None, help="kubeconfig file (default $KUBECONFIG, then $KUBELITE_HOME)")
@@ -120,6 +139,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="zones with more nodes use the secondary rate when disrupted (others stop evicting)")
     p.add_argument("--lb-pool", default=d.lb_pool,
                    help="CIDR LoadBalancer Services get an address from ('' = the nodes' addresses)")
+    p.add_argument("--root-ca-file", default=None,
+                   help="CA published as kube-root-ca.crt in every namespace (default: the kubeconfig's CA)")
     p.add_argument("--pod-gc-quarantine", default=d.pod_gc_quarantine_s, type=_duration,
                    help="wait before force-deleting pods bound to a vanished node")
     hpa = "--horizontal-pod-autoscaler-"
@@ -175,7 +196,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             pod_gc_quarantine_s=args.pod_gc_quarantine, hpa_sync_period_s=args.hpa_sync_period,
             hpa_tolerance=args.hpa_tolerance, hpa_downscale_stabilization_s=args.hpa_downscale_stabilization,
             hpa_cpu_initialization_period_s=args.hpa_cpu_initialization_period,
-            hpa_initial_readiness_delay_s=args.hpa_initial_readiness_delay)
+            hpa_initial_readiness_delay_s=args.hpa_initial_readiness_delay, root_ca_pem=_root_ca(args))
         CidrSet(args.cluster_cidr, args.node_cidr_mask_size)
     except ValueError as exc:
         p.error(str(exc))

@@ -89,6 +89,10 @@ def _register_optional() -> None:
     except ImportError:  # not written yet
         return
     register("endpoints", EndpointsController)
+    from controllers.serviceaccounts import RootCAPublisher, ServiceAccountsController
+
+    register("serviceaccount", ServiceAccountsController)
+    register("root-ca-cert-publisher", RootCAPublisher)
 
 
 _register_optional()

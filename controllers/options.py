@@ -55,6 +55,9 @@ class ControllerOptions:
 
     # --- pod garbage collector (pkg/controller/podgc) ----------------------------------------
     pod_gc_quarantine_s: float = 40.0
+    root_ca_pem: str = ""
+    """The cluster CA (PEM) the root-ca-cert-publisher puts in every namespace's kube-root-ca.crt
+    ConfigMap (--root-ca-file, default: the CA of the controller-manager's kubeconfig)."""
     """How long a pod bound to an unknown node waits before the node is checked again and the
     pod force-deleted (Kubernetes' fixed quarantine)."""
 

@@ -55,6 +55,21 @@ class ClientApi:
             return None
         return dict(obj)
 
+    async def request_token(self, ns: str, sa: str, audiences: list[str] | None, expiration_s: int,
+                            pod_name: str, pod_uid: str) -> tuple[str, float]:
+        """A TokenRequest for `sa` bound to the pod: (token, expiry as a Unix time)."""
+        from datetime import datetime
+
+        spec: dict[str, Any] = {"expirationSeconds": expiration_s,
+                                "boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": pod_name, "uid": pod_uid}}
+        if audiences:
+            spec["audiences"] = audiences
+        answer = await self._req("POST", f"/api/v1/namespaces/{ns}/serviceaccounts/{sa}/token",
+                                 json={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec})
+        status = answer.get("status") or {}
+        expires = datetime.fromisoformat(str(status["expirationTimestamp"]).replace("Z", "+00:00")).timestamp()
+        return str(status["token"]), expires
+
     # --- node agent ---------------------------------------------------------------------
     async def get_node(self, name: str) -> dict[str, Any] | None:
         try:

@@ -96,6 +96,7 @@ class PodWorker:
         self._next_s: float | None = None
         self._probers: dict[str, ContainerProber] = {}
         self._volumes: dict[str, str] | None = None
+        self._refresh: dict[str, float] = {}  # projected volume -> wall time its token is renewed
         self._last_sent: dict[str, Any] | None = None
         self._start_time: str | None = None
         self._terminal = False  # the pod reached Succeeded/Failed: nothing starts any more
@@ -124,6 +125,22 @@ class PodWorker:
         ref = ObjectRef(kind="Pod", api_version="v1", namespace=self.ns, name=self.name, uid=self.uid,
                         field_path=field)
         self.recorder.record(ref, type_, reason, message)
+
+    async def _renew_tokens(self, pod: dict[str, Any]) -> None:
+        """Project again the volumes whose service account token is due for renewal (80% of
+        its lifetime, as the kubelet's token manager); a failure is retried in 5 s, the old
+        token stays in place meanwhile."""
+        now = time.time()
+        due = [name for name, at in self._refresh.items() if at <= now]
+        if not due:
+            return
+        try:
+            self._refresh.update(await volumes.reproject(pod, self.cfg.root_dir, self.api.fetch,
+                                                         getattr(self.api, "request_token", None), due, now))
+        except volumes.VolumeError as exc:
+            log.warning("pod %s/%s: token renewal failed: %s", self.ns, self.name, exc)
+            for name in due:
+                self._refresh[name] = now + 5.0
 
     def _retry_in(self, delay_s: float) -> None:
         self._next_s = delay_s if self._next_s is None else min(self._next_s, delay_s)
@@ -172,10 +189,16 @@ class PodWorker:
             if self._volumes is None:
                 try:
                     self._resolv = await asyncio.to_thread(self._write_resolv, pod)
-                    self._volumes = await volumes.prepare_volumes(pod, self.cfg.root_dir, self.api.fetch)
+                    self._volumes = await volumes.prepare_volumes(
+                        pod, self.cfg.root_dir, self.api.fetch, refresh=self._refresh,
+                        request_token=getattr(self.api, "request_token", None))
                 except volumes.VolumeError as exc:
                     view.message = f"MountVolume.SetUp failed: {exc}"
                     self._retry_in(5.0)
+            else:
+                await self._renew_tokens(pod)
+            if self._refresh:
+                self._retry_in(max(0.5, min(self._refresh.values()) - time.time()))
         may_start = sandbox is not None and self._volumes is not None
         for c in spec.get("initContainers") or []:
             v, outcome = await self._container(pod, c, "init", by_name.get(c["name"], []), sandbox, may_start)

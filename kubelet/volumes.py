@@ -1,4 +1,4 @@
-"""Pod volumes on the host: emptyDir, hostPath, configMap, secret, persistentVolumeClaim.
+"""Pod volumes on the host: emptyDir, hostPath, configMap, secret, persistentVolumeClaim, projected.
 
 Contract: `prepare_volumes(pod, root_dir, fetch)` returns {volume name: host path}, creating
 what is needed under `<root_dir>/pods/<uid>/volumes/`; `mounts_for(container, paths)` maps a
@@ -13,6 +13,9 @@ local-path provisioner makes it; or `local`, which must exist). A claim that is 
 deleted, not Bound, or bound to a PV that is missing, claimed by another claim or of a type
 kubelite cannot mount raises `VolumeError` (the pod waits in ContainerCreating). The volume's
 data outlives the pod: `cleanup_pod_dir` never touches it.
+A `projected` volume (service account token, ca.crt, namespace: kubelet/projected.py) needs
+`request_token`; `refresh` (when given) receives {volume name: wall time to project it again}
+so the pod worker renews tokens before they expire (`reproject`).
 """
 
 from __future__ import annotations
@@ -113,7 +116,24 @@ def _empty_dir(d: Path) -> str:
     return str(d)
 
 
-async def prepare_volumes(pod: dict[str, Any], root_dir: str, fetch: Fetch) -> dict[str, str]:
+async def reproject(pod: dict[str, Any], root_dir: str, fetch: Fetch, request_token: Any, names: list[str],
+                    now: float) -> dict[str, float]:
+    """Project the named projected volumes again (new tokens); their next refresh times."""
+    from kubelet import projected
+
+    uid = (pod.get("metadata") or {}).get("uid") or ""
+    out: dict[str, float] = {}
+    for vol in (pod.get("spec") or {}).get("volumes") or []:
+        if vol.get("name") in names and "projected" in vol:
+            d = pod_dir(root_dir, uid) / "volumes" / "projected" / vol["name"]
+            due = await projected.project(pod, vol, d, fetch, request_token, now)
+            if due is not None:
+                out[vol["name"]] = due
+    return out
+
+
+async def prepare_volumes(pod: dict[str, Any], root_dir: str, fetch: Fetch, *, request_token: Any = None,
+                          refresh: dict[str, float] | None = None) -> dict[str, str]:
     meta = pod.get("metadata") or {}
     ns, uid = meta.get("namespace") or "default", meta.get("uid") or ""
     base = pod_dir(root_dir, uid) / "volumes"
@@ -151,6 +171,19 @@ async def prepare_volumes(pod: dict[str, Any], root_dir: str, fetch: Fetch) -> d
             except VolumeError as exc:
                 raise VolumeError(f"volume {name}: {exc}") from None
             paths[name] = str(d)
+        elif "projected" in vol:
+            import time
+
+            from kubelet import projected
+
+            d = base / "projected" / name
+            try:
+                due = await projected.project(pod, vol, d, fetch, request_token, time.time())
+            except VolumeError as exc:
+                raise VolumeError(f"volume {name}: {exc}") from None
+            if due is not None and refresh is not None:
+                refresh[name] = due
+            paths[name] = str(d)
         # Other volume types are not supported here; the container mount below reports it.
     return paths
 
@@ -158,7 +191,7 @@ async def prepare_volumes(pod: dict[str, Any], root_dir: str, fetch: Fetch) -> d
 def read_only_volume(pod: dict[str, Any], name: str) -> bool:
     for vol in (pod.get("spec") or {}).get("volumes") or []:
         if vol.get("name") == name:
-            return "configMap" in vol or "secret" in vol or bool((vol.get("persistentVolumeClaim") or {}).get("readOnly"))
+            return "configMap" in vol or "secret" in vol or "projected" in vol or bool((vol.get("persistentVolumeClaim") or {}).get("readOnly"))
     return False
 
 

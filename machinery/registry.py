@@ -54,6 +54,7 @@ from machinery.models import (
     Secret,
     SelfSubjectAccessReview,
     Service,
+    ServiceAccount,
     StatefulSet,
     StorageClass,
     SubjectAccessReview,
@@ -64,7 +65,7 @@ ALL_KINDS: list[type[Resource]] = [
     ReplicaSet, Deployment, StatefulSet, DaemonSet, Job, CronJob, Lease, ControllerRevision,
     PersistentVolume, PersistentVolumeClaim, StorageClass, ReplicationController,
     LimitRange, ResourceQuota, PodDisruptionBudget, PriorityClass, EndpointSlice,
-    Role, ClusterRole, RoleBinding, ClusterRoleBinding, HorizontalPodAutoscaler, PodPreset,
+    Role, ClusterRole, RoleBinding, ClusterRoleBinding, HorizontalPodAutoscaler, PodPreset, ServiceAccount,
 ]
 SUBRESOURCE_KINDS: list[type[Resource]] = [Binding, Scale, Eviction]
 REVIEW_KINDS: list[type[Resource]] = [SubjectAccessReview, SelfSubjectAccessReview, LocalSubjectAccessReview]

@@ -302,6 +302,7 @@ LAYOUTS: dict[str, Layout] = {
                                                           count_of("data", "stringData"))),
     "Event": Layout(["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"], [], _event, name_header=""),
     "Lease": Layout(["HOLDER", "AGE"], [], with_age(lambda o: spec_of(o).get("holderIdentity") or "")),
+    "ServiceAccount": Layout(["SECRETS", "AGE"], [], with_age(lambda o: str(len(o.get("secrets") or [])))),
 }
 LAYOUTS.update(tables_storage.LAYOUTS)
 LAYOUTS.update(tables_rbac.LAYOUTS)

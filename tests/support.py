@@ -15,7 +15,7 @@
   `session_pki()` is this process's cluster PKI (machinery/pki.py, generated once in a temp dir,
   node certificates added on demand with `node_cert(name)`), plus a static token file
   (`TEST_TOKEN` = user `test-token-user` in system:masters). `apiserver_tls_args()` are the
-  API server's TLS/authn flags for it. `tls_context(user)` is an SSLContext trusting the CA
+  API server's TLS/authn flags for it (with the ServiceAccount signing key). `tls_context(user)` is an SSLContext trusting the CA
   and presenting `user`'s client certificate ("admin", "scheduler", "controller-manager",
   "kube-proxy", "apiserver-kubelet-client", "node-NAME"; None: no certificate).
   `admin_http(base_url)` / `admin_http_sync(base_url)` are httpx clients as cluster admin,
@@ -81,7 +81,8 @@ def node_cert(node: str) -> str:
 def apiserver_tls_args(pki: ClusterPki | None = None) -> list[str]:
     pki = pki or session_pki()
     return ["--tls-cert-file", str(pki.cert("apiserver")), "--tls-private-key-file", str(pki.key("apiserver")),
-            "--client-ca-file", str(pki.ca_cert), "--token-auth-file", str(pki.dir / "tokens.csv")]
+            "--client-ca-file", str(pki.ca_cert), "--token-auth-file", str(pki.dir / "tokens.csv"),
+            "--service-account-signing-key-file", str(pki.sa_key)]
 
 
 @functools.cache

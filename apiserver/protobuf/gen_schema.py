@@ -50,6 +50,7 @@ PACKAGES: list[tuple[str, str, str]] = [
     ("api", "events/v1", "events.v1"),
     ("api", "authorization/v1", "authorization.v1"),
     ("api", "authentication/v1", "authentication.v1"),
+    ("api", "certificates/v1", "certificates.v1"),
 ]
 
 # Field flags, as in schema_data.py.

@@ -59,6 +59,8 @@ from machinery.models.service import *  # noqa: F403
 from machinery.models.service import __all__ as _service
 from machinery.models.settings import *  # noqa: F403
 from machinery.models.settings import __all__ as _settings
+from machinery.models.serviceaccount import *  # noqa: F403
+from machinery.models.serviceaccount import __all__ as _serviceaccount
 from machinery.models.storage import *  # noqa: F403
 from machinery.models.storage import __all__ as _storage
 from machinery.models.subresources import *  # noqa: F403
@@ -70,5 +72,5 @@ __all__ = [
     "Resource", "ResourceList", "StrictModel",
     *_apps, *_batch, *_container, *_coordination, *_core_misc, *_node, *_pod, *_service,
     *_storage, *_subresources, *_replicationcontroller, *_quota, *_policy, *_scheduling, *_discovery, *_rbac,
-    *_authorization, *_autoscaling, *_metrics, *_settings,
+    *_authorization, *_autoscaling, *_metrics, *_settings, *_serviceaccount,
 ]

@@ -309,7 +309,10 @@ def run_cluster(*, control_plane: bool = False, controller_args: tuple[str, ...]
     pod_cidr = _free_subnet(dclient)
     py = sys.executable
     apiserver = Proc([py, "-m", "apiserver", "--etcd-servers", etcd.url, "--bind-address", "127.0.0.1",
-                      "--port", str(api_port), "--log-level", "warning", *apiserver_tls_args()],
+                      "--port", str(api_port), "--log-level", "warning", *apiserver_tls_args(),
+                      # Without a controller-manager no `default` ServiceAccount nor kube-root-ca.crt
+                      # exists: the `cluster` fixture runs without the ServiceAccount admission.
+                      *([] if control_plane else ["--disable-admission-plugins", "ServiceAccount"])],
                      tmp / "apiserver.log")
     kubelet = Proc([py, "-m", "kubelet", "--kubeconfig", str(kubelet_kubeconfig), "--node-name", f"node-{tag}",
                     "--node-ip", pod_cidr.rsplit(".", 1)[0] + ".1" if node_ip_on_bridge else "127.0.0.1",

@@ -2,7 +2,8 @@
 
 - `ApiServerProcess(etcd_url)`: `python -m apiserver` (HTTPS, tests.support.session_pki()) on a
   free port with its log in a temp dir; `.start()` waits for /readyz, `.stop()` (SIGTERM then
-  SIGKILL), `.restart()` (same port), `.url` (https://...), `.kubeconfig` (the cluster
+  SIGKILL), `.restart()` (same port), `.url` (https://...); the ServiceAccount admission is off
+  (no controller-manager creates `default`) unless `service_account_admission=True`; `.kubeconfig` (the cluster
   admin's kubeconfig for it: CA + client certificate), `.kubeconfig_for(user)` (another
   identity's, e.g. "scheduler"), `.http()` / `.http_sync()` (httpx clients as admin),
   `.log_text()`.
@@ -46,10 +47,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class ApiServerProcess:
-    def __init__(self, etcd_url: str, *, port: int | None = None, extra_args: tuple[str, ...] = ()) -> None:
+    def __init__(self, etcd_url: str, *, port: int | None = None, extra_args: tuple[str, ...] = (),
+                 service_account_admission: bool = False) -> None:
         self.etcd_url = etcd_url
         self.port = port or free_port()
-        self.extra_args = extra_args
+        # No controller-manager runs here (no `default` ServiceAccount, no kube-root-ca.crt):
+        # the ServiceAccount admission is off unless a test asks for it.
+        self.extra_args = extra_args if service_account_admission else (
+            "--disable-admission-plugins", "ServiceAccount", *extra_args)
         self.dir = Path(tempfile.mkdtemp(prefix="kubelite-apiserver-"))
         self.log_path = self.dir / "apiserver.log"
         self.kubeconfig = str(self.dir / "kubeconfig")

@@ -1,0 +1,139 @@
+"""Projected volumes on the host: serviceAccountToken, configMap, secret and downwardAPI sources
+merged into one directory (what the ServiceAccount admission mounts at
+/var/run/secrets/kubernetes.io/serviceaccount: token, ca.crt, namespace).
+
+Contract: `await project(pod, volume, dest, fetch, request_token, now) -> float | None` writes
+every source's files into `dest` (created 0755) and returns when the volume must be projected
+again (a wall-clock time: 80% of the shortest token's lifetime, as the kubelet's token manager
+refreshes, at most 24 h), or None when it holds no token.
+- Files are replaced one by one with a rename inside `dest`, never by replacing `dest` itself:
+  a container bind-mounts the directory, so a new token must appear in the same directory
+  (Kubernetes swaps a `..data` symlink for the same reason).
+- `serviceAccountToken {path, audience?, expirationSeconds (default 3600)}`: a TokenRequest
+  for the pod's ServiceAccount bound to the pod (`request_token(ns, sa, audiences,
+  expiration_s, pod_name, pod_uid) -> (token, expires_at_unix)`); file mode 0600 unless the
+  pod sets another defaultMode... (Kubernetes: 0644 by default from the admission's volume).
+- `configMap`/`secret {name, items?, optional?}`: missing and not optional -> VolumeError.
+- `downwardAPI {items: [{path, fieldRef: {fieldPath}}]}`: metadata.name, metadata.namespace,
+  metadata.uid, spec.serviceAccountName, spec.nodeName, metadata.labels['k'],
+  metadata.annotations['k'].
+Any failure raises VolumeError (the pod waits in ContainerCreating and the worker retries).
+The token is never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import re
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from kubelet.volumes import Fetch, VolumeError
+
+TokenFn = Callable[[str, str, list[str] | None, int, str, str], Awaitable[tuple[str, float]]]
+REFRESH_FRACTION = 0.8
+MAX_REFRESH_S = 24 * 3600.0
+_MAP_REF = re.compile(r"^metadata\.(labels|annotations)\['(.+)'\]$")
+
+
+def _field(pod: dict[str, Any], path: str) -> str:
+    meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
+    simple = {"metadata.name": meta.get("name"), "metadata.namespace": meta.get("namespace"),
+              "metadata.uid": meta.get("uid"), "spec.serviceAccountName": spec.get("serviceAccountName"),
+              "spec.nodeName": spec.get("nodeName")}
+    if path in simple:
+        return str(simple[path] or "")
+    m = _MAP_REF.match(path)
+    if m:
+        return str((meta.get(m.group(1)) or {}).get(m.group(2), ""))
+    raise VolumeError(f"unsupported fieldPath {path!r}")
+
+
+def _safe(rel: str) -> str:
+    if not rel or rel.startswith("/") or ".." in Path(rel).parts:
+        raise VolumeError(f"invalid path {rel!r}")
+    return rel
+
+
+def _write(dest: Path, rel: str, data: bytes, mode: int) -> None:
+    target = dest / _safe(rel)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.chmod(tmp, mode)
+    os.replace(tmp, target)
+
+
+async def _object_data(src: dict[str, Any], kind: str, ns: str, fetch: Fetch) -> dict[str, bytes] | None:
+    name = str(src.get("name") or "")
+    obj = await fetch("configmaps" if kind == "configMap" else "secrets", ns, name)
+    if obj is None:
+        if src.get("optional"):
+            return None
+        raise VolumeError(f'{kind.lower()} "{name}" not found')
+    if kind == "configMap":
+        data = {k: str(v).encode() for k, v in (obj.get("data") or {}).items()}
+        data.update({k: base64.b64decode(v) for k, v in (obj.get("binaryData") or {}).items()})
+    else:
+        data = {k: base64.b64decode(v) for k, v in (obj.get("data") or {}).items()}
+    return data
+
+
+async def project(pod: dict[str, Any], volume: dict[str, Any], dest: Path, fetch: Fetch,
+                  request_token: TokenFn | None, now: float) -> float | None:
+    meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
+    ns = str(meta.get("namespace") or "default")
+    proj = volume.get("projected") or {}
+    mode_value = proj.get("defaultMode")
+    default_mode = int(mode_value) if isinstance(mode_value, int) else 0o644
+    files: list[tuple[str, bytes, int]] = []
+    refresh_at: float | None = None
+    for source in proj.get("sources") or []:
+        if "serviceAccountToken" in source:
+            st = source["serviceAccountToken"] or {}
+            if request_token is None:
+                raise VolumeError("service account tokens are not available on this kubelet")
+            aud = [st["audience"]] if st.get("audience") else None
+            ttl = int(st.get("expirationSeconds") or 3600)
+            sa = str(spec.get("serviceAccountName") or "default")
+            try:
+                token, expires_at = await request_token(ns, sa, aud, ttl, str(meta.get("name") or ""),
+                                                        str(meta.get("uid") or ""))
+            except Exception as exc:  # noqa: BLE001 - any API failure: the pod waits and retries
+                raise VolumeError(f"failed to fetch token: {exc}") from None
+            files.append((str(st.get("path") or "token"), token.encode(), default_mode))
+            due = now + min(MAX_REFRESH_S, REFRESH_FRACTION * max(0.0, expires_at - now))
+            refresh_at = due if refresh_at is None else min(refresh_at, due)
+        for kind in ("configMap", "secret"):
+            if kind in source:
+                src = source[kind] or {}
+                data = await _object_data(src, kind, ns, fetch)
+                if data is None:
+                    continue
+                items = src.get("items")
+                pairs = [(i["key"], i.get("path") or i["key"], i.get("mode")) for i in items] if items else \
+                    [(k, k, None) for k in data]
+                for key, rel, mode in pairs:
+                    if key not in data:
+                        raise VolumeError(f'{kind.lower()} "{src.get("name")}": key {key!r} not found')
+                    files.append((rel, data[key], int(mode) if mode is not None else default_mode))
+        if "downwardAPI" in source:
+            for item in (source["downwardAPI"] or {}).get("items") or []:
+                ref = item.get("fieldRef") or {}
+                files.append((str(item.get("path") or ""), _field(pod, str(ref.get("fieldPath") or "")).encode(),
+                              int(item["mode"]) if item.get("mode") is not None else default_mode))
+    await asyncio.to_thread(_write_all, dest, files)
+    return refresh_at
+
+
+def _write_all(dest: Path, files: list[tuple[str, bytes, int]]) -> None:
+    dest.mkdir(parents=True, exist_ok=True)
+    os.chmod(dest, 0o755)
+    for rel, content, mode in files:
+        _write(dest, rel, content, mode)
