@@ -57,10 +57,10 @@ from machinery.models.scheduling import *  # noqa: F403
 from machinery.models.scheduling import __all__ as _scheduling
 from machinery.models.service import *  # noqa: F403
 from machinery.models.service import __all__ as _service
-from machinery.models.settings import *  # noqa: F403
-from machinery.models.settings import __all__ as _settings
 from machinery.models.serviceaccount import *  # noqa: F403
 from machinery.models.serviceaccount import __all__ as _serviceaccount
+from machinery.models.settings import *  # noqa: F403
+from machinery.models.settings import __all__ as _settings
 from machinery.models.storage import *  # noqa: F403
 from machinery.models.storage import __all__ as _storage
 from machinery.models.subresources import *  # noqa: F403
