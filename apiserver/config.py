@@ -77,7 +77,8 @@ class ApiServerConfig:
     paths when no authenticator is configured, as for an in-process test app)."""
     authorization_mode: str = "AlwaysAllow"
     """Comma-separated authorizers asked in order: AlwaysAllow, AlwaysDeny, Node, RBAC
-    (apiserver/auth/authz_runtime.py). `kubelite up` passes Node,RBAC."""
+    (apiserver/auth/authz_runtime.py). Kubernetes' binary also defaults to AlwaysAllow;
+    Node,RBAC is what a secured cluster passes (not yet `kubelite up`'s default)."""
     audit_log_path: str | None = None
     """JSON-lines audit log (`-`: stdout); needs `audit_policy_file` (apiserver/audit.py)."""
     audit_policy_file: str | None = None
