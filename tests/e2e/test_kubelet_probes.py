@@ -95,8 +95,16 @@ async def test_log_rotation_and_kubelet_endpoints(cluster: Cluster, api: ApiClie
     base = f"http://127.0.0.1:{cluster.kubelet_port}"
     async with httpx.AsyncClient(trust_env=False, timeout=15) as http:
         assert (await http.get(f"{base}/healthz")).text == "ok"
-        summary = (await http.get(f"{base}/stats/summary")).json()
-        entry = next(p for p in summary["pods"] if p["podRef"]["name"] == "chatty")
+        entries: list[dict[str, Any]] = []
+
+        async def sampled() -> bool:
+            # The kubelet samples stats every --stats-interval-s: a new pod shows up at the next sample.
+            summary = (await http.get(f"{base}/stats/summary")).json()
+            entries[:] = [p for p in summary["pods"] if p["podRef"]["name"] == "chatty"]
+            return bool(entries)
+
+        await wait_until(sampled, 30, 0.5, message="the pod never appeared in /stats/summary")
+        entry = entries[0]
         assert entry["containers"][0]["memory"]["workingSetBytes"] > 0
         metrics = (await http.get(f"{base}/metrics")).text
         assert "kubelet_running_pods" in metrics and 'pod="chatty"' in metrics

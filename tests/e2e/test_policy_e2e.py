@@ -134,7 +134,11 @@ def test_podpreset_injects_env_and_volume_into_a_running_pod(full_cluster: Clust
         wait_until_sync(lambda: any(e.reason == "PodPresetConflict" for e in core.list_namespaced_event(
             ns, field_selector="involvedObject.name=clash").items), 20, message="no PodPresetConflict event")
         clash: Any = core.read_namespaced_pod("clash", ns)
-        assert clash.spec.volumes is None and [e.value for e in clash.spec.containers[0].env] == ["1"]
+        # Only the ServiceAccount admission's kube-api-access volume: nothing from the preset.
+        assert [v.name for v in clash.spec.volumes or [] if not v.name.startswith("kube-api-access-")] == []
+        assert not any(m.mount_path == "/cache" for m in clash.spec.containers[0].volume_mounts or [])
+        assert [e.value for e in clash.spec.containers[0].env] == ["1"]
+        assert "podpreset.admission.kubernetes.io/podpreset-allow-database" not in (clash.metadata.annotations or {})
     finally:
         kubectl("delete", "namespace", ns, "--wait=false", check=False)
 
