@@ -13,7 +13,8 @@ Contract:
   `machinery.logwire.Stream` per file; nothing is committed until `commit()` (after the store
   acknowledged). `rollback()` forgets what was read since the last commit: it is read again.
 - The committed position of each file (device, inode, offset, source id) is written atomically
-  to `state_path` on every commit. The offset never passes the first record of a line still
+  to `state_path` on every commit, and by `scan()` as soon as a file gets a new source id (so a
+  batch pushed under an id and not yet committed is re-sent under the same id after a crash). The offset never passes the first record of a line still
   being joined, so a restart re-reads it whole. A restarted agent resumes every file still on
   disk from its committed offset: no line is shipped twice by the agent (the store also drops
   offsets it already holds for a source) and none is lost, unless a file was deleted while the
@@ -141,8 +142,12 @@ class Tailer:
 
     # -- discovery -----------------------------------------------------------------------------
     def scan(self) -> None:
-        """Find the files on disk now; new identities start at 0, vanished ones are marked."""
+        """Find the files on disk now; new identities start at 0, vanished ones are marked.
+
+        A new source id is saved before anything under it is read: an agent killed after a push
+        but before its commit re-sends under the same id, which the store drops as duplicates."""
         seen: set[tuple[int, int]] = set()
+        new_sources = False
         for path in self.log_dir.glob("*/*/*.log*"):
             rel = path.relative_to(self.log_dir).as_posix()
             if parse_rel(rel) is None:
@@ -157,14 +162,18 @@ class Tailer:
             if tf is None:
                 tf = TrackedFile(rel, st.st_dev, st.st_ino, 0, self._new_source(rel, st.st_ino))
                 self.files[key] = tf
+                new_sources = True
             tf.rel, tf.on_disk = rel, True
             if st.st_size < tf.read_pos and tf.fh is None:  # truncated in place: a new stream
                 tf.offset = 0
                 tf.source = self._new_source(rel, st.st_ino)
                 tf.reset_progress()
+                new_sources = True
         for key, tf in self.files.items():
             if key not in seen:
                 tf.on_disk = False
+        if new_sources:
+            self.save()  # committed offsets only, with the new ids
 
     def _new_source(self, rel: str, ino: int) -> str:
         return f"{self.node}/{rel.rsplit('.log', 1)[0]}/{ino}-{secrets.token_hex(4)}"

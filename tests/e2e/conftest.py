@@ -158,6 +158,11 @@ class Cluster:
         client = docker.from_env()
         try:
             flt = [f"io.kubelite.cluster={self.name}", *(f"{k}={v}" for k, v in labels.items())]
+            for _ in range(10):
+                try:
+                    return list(client.containers.list(all=True, filters={"label": flt}))
+                except docker.errors.NotFound:
+                    continue  # docker-py inspects each listed container: one was removed in between
             return list(client.containers.list(all=True, filters={"label": flt}))
         finally:
             client.close()
@@ -350,9 +355,10 @@ def run_cluster(*, control_plane: bool = False, controller_args: tuple[str, ...]
 
 
 def _remove_containers(dclient: docker.DockerClient, tag: str) -> None:
-    for ctr in dclient.containers.list(all=True, filters={"label": f"io.kubelite.cluster={tag}"}):
+    # the low-level list does not inspect each container (one removed meanwhile would raise)
+    for ctr in dclient.api.containers(all=True, quiet=True, filters={"label": f"io.kubelite.cluster={tag}"}):
         with suppress(docker.errors.NotFound):
-            ctr.remove(force=True)
+            dclient.api.remove_container(ctr["Id"], force=True)
 
 
 def _teardown(c: Cluster, dclient: docker.DockerClient) -> Cleanup:

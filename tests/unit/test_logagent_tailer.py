@@ -87,6 +87,21 @@ def test_restart_resumes_from_persisted_offsets_across_rotation(tmp_path: Path) 
     assert _drain(t2) == [f"line {i}" for i in range(10, 60)]
 
 
+def test_killed_before_its_first_commit_resends_under_the_same_source(tmp_path: Path) -> None:
+    """The store drops a re-sent batch by (source, offset): a restart must not mint a new id."""
+    w = RotatingWriter(_path(tmp_path))
+    _write(w, 0, 5)
+    t = Tailer(tmp_path, tmp_path / "state.json", node="n1")
+    t.scan()
+    pushed = t.read_batch()  # pushed, then SIGKILL before commit()
+    t.close()
+    t2 = Tailer(tmp_path, tmp_path / "state.json", node="n1")
+    t2.scan()
+    again = t2.read_batch()
+    assert [(s.source, [e.offset for e in s.entries]) for s in again] == \
+        [(s.source, [e.offset for e in s.entries]) for s in pushed]
+
+
 def test_rollback_rereads_the_same_lines(tmp_path: Path) -> None:
     w = RotatingWriter(_path(tmp_path))
     _write(w, 0, 5)
