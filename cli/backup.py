@@ -105,7 +105,7 @@ def _new_name(directory: Path) -> str:
 def take_backup(home: Path, directory: Path, keep: int = DEFAULT_KEEP,
                 echo: Callable[[str], None] = print) -> Backup:
     from cli.cluster import VERSION, load_settings
-    from cli.supervisor import etcd_member_healthy
+    from cli.probes import etcd_member_healthy
 
     s = load_settings(home)
     endpoint = next((u for u in s.etcd_urls if etcd_member_healthy(u)), s.etcd_url)  # --ha: a live member

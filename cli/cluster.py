@@ -41,23 +41,15 @@ import typer
 
 from cli import ha
 from cli.backup import parse_every
+from cli.clusterplan import DASHBOARD_ADDRESS, Layout, Settings, ca_file, parse_components, write_json
 from cli.errors import CliError, ExitCode, run
 from cli.printers import render_table
+from cli.probes import apiserver_ready, etcd_healthy, http_ok, pid_alive
 from cli.session import Globals, open_client
 from cli.supervisor import (
-    DASHBOARD_ADDRESS,
     GRACE_S,
-    Layout,
-    Settings,
     Supervisor,
-    apiserver_ready,
-    ca_file,
-    etcd_healthy,
-    http_ok,
-    parse_components,
-    pid_alive,
     stop_process_group,
-    write_json,
 )
 
 VERSION = "v0.1.0"
@@ -355,7 +347,7 @@ async def _lease_holders(s: Settings) -> dict[str, str]:
 
 def _etcd_role(url: str) -> tuple[bool, str]:
     """(healthy, "leader"/"follower") of one member, from /health and its maintenance status."""
-    from cli.supervisor import etcd_member_healthy
+    from cli.probes import etcd_member_healthy
 
     if not etcd_member_healthy(url):
         return False, f"{url} unhealthy"

@@ -339,7 +339,8 @@ async def join(opts: JoinOptions) -> int:
         print("preflight checks passed (--dry-run: nothing started)")
         return 0
     from cli.cluster import spawn_supervisor, supervisor_pid, wait_exit
-    from cli.supervisor import Layout, Settings, Supervisor, write_json
+    from cli.clusterplan import Layout, Settings, write_json
+    from cli.supervisor import Supervisor
     from machinery.kubeconfig import write_kubeconfig
 
     lay = Layout(opts.home)

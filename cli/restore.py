@@ -35,17 +35,10 @@ from pathlib import Path
 from cli import etcdops, ha
 from cli.backup import Backup, BackupError, resolve_snapshot, verify
 from cli.cluster import load_settings, read_json, spawn_supervisor, supervisor_pid, wait_exit, wait_progress
+from cli.clusterplan import ETCD_BIN, Layout, Settings, commands
 from cli.errors import CliError
-from cli.supervisor import (
-    ETCD_BIN,
-    GRACE_S,
-    Layout,
-    Settings,
-    commands,
-    etcd_member_healthy,
-    pid_alive,
-    stop_process_group,
-)
+from cli.probes import etcd_member_healthy, pid_alive
+from cli.supervisor import GRACE_S, stop_process_group
 
 # Writes that could have been acknowledged after the old revision was read (a killed etcd's
 # WAL tail): the bump goes this far past it.

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from cli import clusterplan as plan
+from cli import probes
 from cli import supervisor as sup
 from cli.errors import CliError
 from cli.logs import parse_since, pod_name
@@ -21,7 +23,7 @@ async def test_a_dying_component_is_restarted_with_doubling_backoff(tmp_path: Pa
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sup, "BACKOFF_START_S", 0.05)
     monkeypatch.setattr(sup, "BACKOFF_MAX_S", 0.2)
-    s = sup.Settings(tmp_path)
+    s = plan.Settings(tmp_path)
     (tmp_path / "run").mkdir()
     (tmp_path / "logs").mkdir()
     supervisor = sup.Supervisor(s)
@@ -58,8 +60,8 @@ def test_stop_process_group_escalates_to_sigkill() -> None:
 
 
 def test_commands_and_components(tmp_path: Path) -> None:
-    s = sup.Settings(tmp_path, api_port=7443, etcd_port=7379, cluster_name="c1", node_name="n1")
-    cmds = sup.commands(s, ["kubelet", "scheduler"])
+    s = plan.Settings(tmp_path, api_port=7443, etcd_port=7379, cluster_name="c1", node_name="n1")
+    cmds = plan.commands(s, ["kubelet", "scheduler"])
     etcd = cmds["etcd"]
     assert etcd[etcd.index("--listen-client-urls") + 1] == "http://127.0.0.1:7379"
     assert etcd[etcd.index("--listen-peer-urls") + 1] == "http://127.0.0.1:7380"
@@ -68,7 +70,7 @@ def test_commands_and_components(tmp_path: Path) -> None:
     assert api[1:3] == ["-m", "apiserver"] and api[api.index("--port") + 1] == "7443"
     # No controller-manager, so no node IPAM: the lone kubelet is given the one-node pod CIDR.
     assert cmds["kubelet"][-6:] == ["--node-name", "n1", "--cluster-name", "c1", "--pod-cidr", "10.244.0.0/24"]
-    with_dns = sup.commands(sup.Settings(tmp_path, components=["kubelet", "dns", "controllers"]),
+    with_dns = plan.commands(plan.Settings(tmp_path, components=["kubelet", "dns", "controllers"]),
                             ["kubelet", "dns", "controllers"])
     assert with_dns["kubelet"][-2:] == ["--cluster-dns", "10.96.0.10"]  # node IPAM gives the pod CIDR
     # Each daemon has its own kubeconfig (its own identity); the API server serves HTTPS.
@@ -76,22 +78,22 @@ def test_commands_and_components(tmp_path: Path) -> None:
     assert api[api.index("--tls-cert-file") + 1] == str(tmp_path / "pki" / "apiserver.crt")
     assert api[api.index("--client-ca-file") + 1] == str(tmp_path / "pki" / "ca.crt")
     assert s.api_url == "https://127.0.0.1:7443"
-    assert sup.parse_components("auto") is None
-    assert sup.parse_components("none") == [] and sup.parse_components("") == []
-    assert sup.parse_components("scheduler, kubelet") == ["scheduler", "kubelet"]
+    assert plan.parse_components("auto") is None
+    assert plan.parse_components("none") == [] and plan.parse_components("") == []
+    assert plan.parse_components("scheduler, kubelet") == ["scheduler", "kubelet"]
     with pytest.raises(ValueError, match="unknown component"):
-        sup.parse_components("nope")
-    dns = sup.commands(sup.Settings(tmp_path, components=["dns"]), ["dns"])["dns"]
+        plan.parse_components("nope")
+    dns = plan.commands(plan.Settings(tmp_path, components=["dns"]), ["dns"])["dns"]
     assert dns[1:3] == ["-m", "addons.dns"] and dns[-4:] == ["--listen", "10.244.0.1:53", "--publish-ip", "10.244.0.1"]
-    assert set(sup.available_components()) <= set(sup.OPTIONAL)
-    assert sup.Settings(tmp_path, components=[]).planned() == []
+    assert set(plan.available_components()) <= set(plan.OPTIONAL)
+    assert plan.Settings(tmp_path, components=[]).planned() == []
 
 
 def test_pid_alive() -> None:
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
-    assert not sup.pid_alive(proc.pid) and not sup.pid_alive(None)
-    assert sup.pid_alive(os.getpid())
+    assert not probes.pid_alive(proc.pid) and not probes.pid_alive(None)
+    assert probes.pid_alive(os.getpid())
 
 
 def test_since_and_pod_names() -> None:

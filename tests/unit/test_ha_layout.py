@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cli import ha
-from cli.supervisor import Settings, commands, control_plane
+from cli.clusterplan import Settings, commands, control_plane
 
 
 def _settings(tmp_path: Path) -> Settings:

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from cli import join
+from cli.clusterplan import Settings, commands
 from cli.errors import CliError
-from cli.supervisor import Settings, commands
 
 NOW = datetime(2026, 12, 6, 12, 0, 0, tzinfo=UTC)
 

@@ -109,7 +109,7 @@ def test_cli_search_params_and_output() -> None:
 
 
 def test_supervisor_runs_the_logging_addons(tmp_path: Path) -> None:
-    from cli import supervisor as sup
+    from cli import clusterplan as sup
 
     cmds = sup.commands(sup.Settings(tmp_path, node_name="n1", components=["logstore", "logagent"]),
                         ["logstore", "logagent"])
