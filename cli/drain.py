@@ -230,6 +230,32 @@ def _report_timeout(node: str, timeouts: list[DrainTimeout]) -> None:
           f"There are pending nodes to be drained:\n {node}\n{message}", file=sys.stderr)
 
 
+async def drain_node(client: ApiClient, node: str, opts: DrainOptions) -> bool:
+    """Cordon, sort out and evict one node's pods, printing kubectl's lines; False if it failed
+    (a refusal or the timeout, reported on stderr; the node stays cordoned)."""
+    line = await cordon_one(client, node, cordon=True)
+    print(line or f"node/{node} already cordoned", flush=True)
+    params = {"fieldSelector": f"spec.nodeName={node}"}
+    if opts.pod_selector:
+        params["labelSelector"] = opts.pod_selector
+    pods = (await client.request("GET", "/api/v1/pods", params=params)).get("items") or []
+    plan = sort_pods(pods, opts, await missing_daemonsets(client, pods))
+    _report(plan, node)
+    if plan.errors:
+        return False
+    deadline = time.monotonic() + (opts.timeout_s if opts.timeout_s > 0 else 365 * 24 * 3600.0)
+    results = await asyncio.gather(*(_one(client, p, opts, deadline) for p in plan.evict), return_exceptions=True)
+    timeouts = [r for r in results if isinstance(r, DrainTimeout)]
+    for other in results:
+        if isinstance(other, BaseException) and not isinstance(other, DrainTimeout):
+            raise other
+    if timeouts:
+        _report_timeout(node, timeouts)
+        return False
+    print(f"node/{node} drained", flush=True)
+    return True
+
+
 async def drain(g: Globals, nodes: list[str], opts: DrainOptions) -> int:
     if not nodes:
         raise CliError("USAGE: drain NODE [flags]")
@@ -237,30 +263,8 @@ async def drain(g: Globals, nodes: list[str], opts: DrainOptions) -> int:
     failed = False
     async with client:
         for arg in nodes:
-            node = arg.partition("/")[2] if "/" in arg else arg
-            line = await cordon_one(client, node, cordon=True)
-            print(line or f"node/{node} already cordoned", flush=True)
-            params = {"fieldSelector": f"spec.nodeName={node}"}
-            if opts.pod_selector:
-                params["labelSelector"] = opts.pod_selector
-            pods = (await client.request("GET", "/api/v1/pods", params=params)).get("items") or []
-            plan = sort_pods(pods, opts, await missing_daemonsets(client, pods))
-            _report(plan, node)
-            if plan.errors:
+            if not await drain_node(client, arg.partition("/")[2] if "/" in arg else arg, opts):
                 failed = True
-                continue
-            deadline = time.monotonic() + (opts.timeout_s if opts.timeout_s > 0 else 365 * 24 * 3600.0)
-            results = await asyncio.gather(*(_one(client, p, opts, deadline) for p in plan.evict),
-                                           return_exceptions=True)
-            timeouts = [r for r in results if isinstance(r, DrainTimeout)]
-            for other in results:
-                if isinstance(other, BaseException) and not isinstance(other, DrainTimeout):
-                    raise other
-            if timeouts:
-                _report_timeout(node, timeouts)
-                failed = True
-                continue
-            print(f"node/{node} drained", flush=True)
     if failed:
         raise ExitCode(1)
     return 0

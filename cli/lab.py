@@ -16,9 +16,10 @@ Contract:
   directory. Leaves nothing; a lab that does not exist is not an error.
 - `scale --nodes N`: adds the lowest free node indices, or removes the highest ones, each
   removed node drained first (`remove-node`). `add-node [NAME]` / `remove-node NAME`.
-- `remove-node NAME`: cordon (spec.unschedulable), evict its pods through the Eviction API
-  (DaemonSet pods and mirror pods are left, as `kubectl drain` does), wait for them to be gone
-  (--drain-timeout-s), then stop and remove the container and its volume, and delete the Node.
+- `remove-node NAME`: `kubelite drain NAME --ignore-daemonsets --delete-emptydir-data --force
+  --timeout <--drain-timeout-s>` (cli/drain.py: cordon, evictions honouring PodDisruptionBudgets,
+  DaemonSet and mirror pods left), then stop and remove the container and its volume, and
+  delete the Node.
 The lab's settings live in $KUBELITE_HOME/labs/NAME/lab.json (written by `up`; other verbs
 read them, so only `up` takes --api-port/--subnet-prefix).
 """
@@ -39,6 +40,7 @@ from typing import Any
 import yaml
 
 from cli import labplan
+from cli.drain import DrainOptions, drain_node
 from cli.errors import CliError
 from cli.labplan import LabConfig
 from machinery import errors
@@ -353,47 +355,16 @@ async def add_nodes(cfg: LabConfig, indices: list[int], wait_s: float) -> None:
     done(f"{', '.join(services)} Ready", t)
 
 
-async def drain(cfg: LabConfig, node: str, timeout_s: float) -> None:
-    """cordon, evict (not DaemonSet or mirror pods), wait until the node runs none of them."""
-    async with _client(cfg) as client:
-        with contextlib.suppress(errors.NotFound):
-            await client.request("PATCH", f"/api/v1/nodes/{node}", json={"spec": {"unschedulable": True}},
-                                 headers={"Content-Type": "application/merge-patch+json"})
-        deadline = time.monotonic() + timeout_s
-        while True:
-            body = await client.request("GET", "/api/v1/pods", params={"fieldSelector": f"spec.nodeName={node}"})
-            pods = [p for p in body.get("items") or [] if _evictable(p)]
-            if not pods:
-                return
-            if time.monotonic() > deadline:
-                raise CliError(f"drain of {node} timed out after {timeout_s:.0f}s; "
-                               f"{len(pods)} pod(s) left (node left cordoned)")
-            for p in pods:
-                meta = p["metadata"]
-                if meta.get("deletionTimestamp"):
-                    continue
-                ev = {"apiVersion": "policy/v1", "kind": "Eviction",
-                      "metadata": {"name": meta["name"], "namespace": meta["namespace"]}}
-                with contextlib.suppress(errors.NotFound, errors.TooManyRequests):
-                    await client.request("POST", f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/eviction",
-                                         json=ev)
-            await asyncio.sleep(0.5)
-
-
-def _evictable(pod: dict[str, Any]) -> bool:
-    meta = pod.get("metadata") or {}
-    if "kubernetes.io/config.mirror" in (meta.get("annotations") or {}):
-        return False
-    if any(o.get("kind") == "DaemonSet" and o.get("controller") for o in meta.get("ownerReferences") or []):
-        return False
-    return (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
-
-
 async def remove_node(cfg: LabConfig, node: str, drain_timeout_s: float) -> None:
     i = labplan.node_index(node)
     t = time.monotonic()
     step(f"draining {node}")
-    await drain(cfg, node, drain_timeout_s)
+    # `kubectl drain --ignore-daemonsets --delete-emptydir-data --force --timeout`: the host goes.
+    opts = DrainOptions(ignore_daemonsets=True, delete_emptydir_data=True, force=True, timeout_s=drain_timeout_s)
+    async with _client(cfg) as client:
+        with contextlib.suppress(errors.NotFound):
+            if not await drain_node(client, node, opts):
+                raise CliError(f"drain of {node} failed (node left cordoned); see above")
     _, nodes = load_config(cfg.name)
     nodes.discard(i)
     await asyncio.to_thread(compose, cfg, "rm", "-f", "-s", "-v", node)
