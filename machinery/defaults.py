@@ -33,6 +33,8 @@ Per kind (as Kubernetes v1 defaulting):
   defaults are applied when the controller creates the Job, as Kubernetes).
 - Namespace: status.phase Active. Secret: type Opaque, stringData merged into data (base64)
   and dropped, as the Kubernetes API server does. Node: allocatable = capacity.
+- NetworkPolicy: each port's protocol TCP; policyTypes [Ingress] (+ Egress when egress rules
+  exist) when none is given (SetDefaults_NetworkPolicy).
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ from machinery.models import (
     MetricSpec,
     Namespace,
     NamespaceStatus,
+    NetworkPolicy,
     Node,
     PersistentVolume,
     PersistentVolumeClaim,
@@ -433,6 +436,19 @@ def _default_status(obj: Resource) -> None:
         obj.status = status_type()  # type: ignore[attr-defined]
 
 
+def _default_network_policy(np: NetworkPolicy) -> None:
+    spec = np.spec
+    if spec is None:
+        return
+    rule_ports = [r.ports for r in spec.ingress or []] + [r.ports for r in spec.egress or []]
+    for ports in rule_ports:
+        for port in ports or []:
+            if port.protocol is None:
+                port.protocol = "TCP"
+    if not spec.policyTypes:
+        spec.policyTypes = np.policy_types()
+
+
 def _default_priority_class(pc: PriorityClass) -> None:
     if pc.preemptionPolicy is None:
         pc.preemptionPolicy = "PreemptLowerPriority"  # SetDefaults_PriorityClass
@@ -467,7 +483,7 @@ _DEFAULTERS: list[tuple[type[Any], Callable[[Any], None]]] = [
     (CronJob, _default_cronjob), (Namespace, _default_namespace), (Secret, _default_secret),
     (Node, _default_node), (PersistentVolume, _default_storage), (PersistentVolumeClaim, _default_storage),
     (StorageClass, _default_storage), (PriorityClass, _default_priority_class),
-    (HorizontalPodAutoscaler, _default_hpa),
+    (HorizontalPodAutoscaler, _default_hpa), (NetworkPolicy, _default_network_policy),
 ]
 
 

@@ -38,6 +38,7 @@ from machinery.models import (
     LimitRange,
     LocalSubjectAccessReview,
     Namespace,
+    NetworkPolicy,
     Node,
     PersistentVolume,
     PersistentVolumeClaim,
@@ -66,6 +67,7 @@ ALL_KINDS: list[type[Resource]] = [
     PersistentVolume, PersistentVolumeClaim, StorageClass, ReplicationController,
     LimitRange, ResourceQuota, PodDisruptionBudget, PriorityClass, EndpointSlice,
     Role, ClusterRole, RoleBinding, ClusterRoleBinding, HorizontalPodAutoscaler, PodPreset, ServiceAccount,
+    NetworkPolicy,
 ]
 SUBRESOURCE_KINDS: list[type[Resource]] = [Binding, Scale, Eviction]
 REVIEW_KINDS: list[type[Resource]] = [SubjectAccessReview, SelfSubjectAccessReview, LocalSubjectAccessReview]

@@ -1,5 +1,5 @@
 """Table layouts of the storage and policy kinds (PersistentVolume, PersistentVolumeClaim,
-StorageClass, ControllerRevision, LimitRange, ResourceQuota, PodDisruptionBudget), as kubectl
+StorageClass, ControllerRevision, LimitRange, ResourceQuota, PodDisruptionBudget, NetworkPolicy), as kubectl
 prints them; machinery/tables.py merges `LAYOUTS` into its own."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from machinery.tablecells import (
     Obj,
     access_modes,
     controller_name,
+    format_selector,
     human_age,
     meta_of,
     phase_cell,
@@ -79,6 +80,8 @@ LAYOUTS["PodDisruptionBudget"] = Layout(["MIN AVAILABLE", "MAX UNAVAILABLE", "AL
     lambda o: str(spec_of(o).get("minAvailable", "N/A")), lambda o: str(spec_of(o).get("maxUnavailable", "N/A")),
     lambda o: str(status_of(o).get("disruptionsAllowed") or 0)))
 LAYOUTS["ResourceQuota"] = Layout(["AGE", "REQUEST", "LIMIT"], [], _quota)
+# kubectl: POD-SELECTOR is metav1.FormatLabelSelector of spec.podSelector ("<none>" when empty)
+LAYOUTS["NetworkPolicy"] = Layout(["POD-SELECTOR", "AGE"], [], with_age(lambda o: format_selector(spec_of(o).get("podSelector"))))
 
 
 def _slice_ports(o: Obj) -> str:

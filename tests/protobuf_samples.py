@@ -64,6 +64,15 @@ SAMPLES: dict[str, dict[str, Any]] = {
          "nodeName": "n1", "zone": "z1", "hostname": "web-0",
          "targetRef": {"kind": "Pod", "name": "p", "namespace": "default"}}],
         "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]},
+    "NetworkPolicy": {"spec": {
+        "podSelector": {"matchLabels": {"app": "db"}}, "policyTypes": ["Ingress", "Egress"],
+        "ingress": [{"from": [{"podSelector": {"matchLabels": {"role": "client"}},
+                               "namespaceSelector": {"matchExpressions": [
+                                   {"key": "team", "operator": "In", "values": ["a"]}]}},
+                              {"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.1.0.0/16"]}}],
+                     "ports": [{"protocol": "TCP", "port": 5432, "endPort": 5440},
+                               {"protocol": "UDP", "port": "dns"}]}],
+        "egress": [{"to": [{"namespaceSelector": {}}], "ports": [{"protocol": "UDP", "port": 53}]}]}},
     "ConfigMap": {"data": {"a": "1", "b": "two\nlines", "empty": ""}, "binaryData": {"bin": "AAECAw=="},
                   "immutable": False},
     "Secret": {"type": "Opaque", "data": {"pw": "aHVudGVyMg==", "nul": "AA=="}},

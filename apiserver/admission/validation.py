@@ -34,6 +34,7 @@ from apiserver.admission.validation_common import (
 )
 from apiserver.admission.validation_discovery import DISCOVERY_KINDS, validate_discovery
 from apiserver.admission.validation_kinds import validate_kind, validate_kind_update
+from apiserver.admission.validation_networking import NETWORKING_KINDS, validate_networking
 from apiserver.admission.validation_pod import validate_pod_spec, validate_pod_update
 from apiserver.admission.validation_quota import QUOTA_KINDS, validate_quota_kind
 from apiserver.admission.validation_rbac import RBAC_KINDS, rbac_name_errors, validate_rbac
@@ -205,8 +206,9 @@ def validate(obj: Resource, old: Resource | None = None) -> list[Cause]:
             validate_storage_update(errs, obj, old)
     elif isinstance(obj, QUOTA_KINDS):
         validate_quota_kind(errs, obj)
-    elif isinstance(obj, DISCOVERY_KINDS):
+    elif isinstance(obj, (*DISCOVERY_KINDS, *NETWORKING_KINDS)):  # each checks its own kinds
         validate_discovery(errs, obj, old)
+        validate_networking(errs, obj)
     elif isinstance(obj, PodPreset):
         validate_podpreset(errs, obj)
     elif isinstance(obj, PriorityClass):

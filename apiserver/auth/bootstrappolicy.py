@@ -256,7 +256,10 @@ def cluster_roles() -> list[Obj]:
         _cluster_role("system:node-proxier", [
             rule(["list", "watch"], "", ["services", "endpoints"]),
             rule(READ, "", "nodes"), EVENTS_RULE,
-            rule(["list", "watch"], "discovery.k8s.io", "endpointslices")]),
+            rule(["list", "watch"], "discovery.k8s.io", "endpointslices"),
+            # NetworkPolicy enforcement (proxy/netpol.py) runs in the proxy process
+            rule(["list", "watch"], "", ["pods", "namespaces"]),
+            rule(["list", "watch"], "networking.k8s.io", "networkpolicies")]),
         _cluster_role("system:kube-controller-manager", CONTROLLER_MANAGER_RULES),
         _cluster_role("system:kube-scheduler", SCHEDULER_RULES),
         _cluster_role("system:volume-scheduler", [

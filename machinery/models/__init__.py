@@ -41,6 +41,8 @@ from machinery.models.discovery import *  # noqa: F403
 from machinery.models.discovery import __all__ as _discovery
 from machinery.models.metrics import *  # noqa: F403
 from machinery.models.metrics import __all__ as _metrics
+from machinery.models.networking import *  # noqa: F403
+from machinery.models.networking import __all__ as _networking
 from machinery.models.node import *  # noqa: F403
 from machinery.models.node import __all__ as _node
 from machinery.models.pod import *  # noqa: F403
@@ -72,5 +74,5 @@ __all__ = [
     "Resource", "ResourceList", "StrictModel",
     *_apps, *_batch, *_container, *_coordination, *_core_misc, *_node, *_pod, *_service,
     *_storage, *_subresources, *_replicationcontroller, *_quota, *_policy, *_scheduling, *_discovery, *_rbac,
-    *_authorization, *_autoscaling, *_metrics, *_settings, *_serviceaccount,
+    *_authorization, *_autoscaling, *_metrics, *_settings, *_serviceaccount, *_networking,
 ]

@@ -56,7 +56,8 @@ def test_all_kinds_are_unique_and_complete() -> None:
         "Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "Lease", "ControllerRevision",
         "PersistentVolume", "PersistentVolumeClaim", "StorageClass", "ReplicationController", "LimitRange",
         "ResourceQuota", "PodDisruptionBudget", "PriorityClass", "EndpointSlice", "Role", "ClusterRole",
-        "RoleBinding", "ClusterRoleBinding", "HorizontalPodAutoscaler", "PodPreset", "ServiceAccount"}
+        "RoleBinding", "ClusterRoleBinding", "HorizontalPodAutoscaler", "PodPreset", "ServiceAccount",
+            "NetworkPolicy"}
     assert registry.resolve("deployments.apps") is Deployment
     assert registry.resolve("jobs.batch") is Job
     assert registry.resolve("leases.coordination.k8s.io") is Lease
