@@ -25,6 +25,10 @@ class CliError(Exception):
     """A client-side mistake (bad flag, missing file, bad YAML). Printed as `error: <msg>`."""
 
 
+class PlainError(CliError):
+    """A client-side failure kubectl prints without the `error: ` prefix."""
+
+
 class ExitCode(Exception):
     """Leave with this exit code after the command already printed what it wanted."""
 
@@ -79,6 +83,8 @@ def format_connection_error() -> str:
 def format_error(exc: BaseException) -> str:
     if isinstance(exc, errors.ApiError):
         return format_api_error(exc)
+    if isinstance(exc, PlainError):
+        return str(exc)
     if isinstance(exc, CliError):
         return f"error: {exc}"
     if isinstance(exc, ConnectionError | OSError) and "connect" in str(exc).lower():

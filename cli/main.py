@@ -16,7 +16,17 @@ from typer.core import TyperGroup
 from cli import apply as apply_mod
 from cli import auth as auth_mod
 from cli import autoscale as autoscale_mod
-from cli import backup_cmd, cluster, help_panels, verbs_basic, verbs_edit, verbs_nodes, verbs_other, workloads
+from cli import (
+    backup_cmd,
+    cluster,
+    help_panels,
+    verbs_basic,
+    verbs_debug,
+    verbs_edit,
+    verbs_nodes,
+    verbs_other,
+    workloads,
+)
 from cli import create_token as _create_token  # noqa: F401 - registers `create token`
 from cli import delete as delete_mod
 from cli import describe as describe_mod
@@ -239,6 +249,7 @@ verbs_edit.register(app)
 secrets_mod.register(app)
 verbs_nodes.register(app)
 verbs_other.register(app)
+verbs_debug.register(app)
 help_panels.apply_panels(app)  # last: after every register()
 
 
