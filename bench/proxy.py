@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from machinery.client import ApiClient  # noqa: E402
 from machinery.models import MANAGED_BY_LABEL, SERVICE_NAME_LABEL, EndpointSlice, Service  # noqa: E402
-from proxy.iptables import Iptables  # noqa: E402
+from proxy.iptables import Iptables, cleanup_all  # noqa: E402
 from proxy.render import ProxyConfig, render, restore_text  # noqa: E402
 from tests.support import EtcdProcess, apiserver_process, write_test_kubeconfig  # noqa: E402
 
@@ -176,7 +176,7 @@ async def through_api(sizes: list[int], changes: int, workdir: Path) -> dict[int
                 proxy.wait(60)
             if proxy.poll() is None:
                 proxy.kill()
-        Iptables(prefix).cleanup()
+        cleanup_all(prefix)
     return results
 
 

@@ -11,9 +11,16 @@ Contract:
   nat PREROUTING/OUTPUT -> <P>-SERVICES, nat POSTROUTING -> <P>-POSTROUTING, filter
   OUTPUT/FORWARD (ctstate NEW) -> <P>-SERVICES, filter INPUT/FORWARD (ctstate NEW) ->
   <P>-EXTERNAL-SERVICES. The target chains must exist (restore first).
-- `our_chains()`: {table: chain names starting with "<P>-"} from `iptables-save`.
-- `cleanup()`: removes the hooks, then flushes and deletes every chain with our prefix in nat
-  and filter. Idempotent; safe when nothing was ever installed.
+- `our_chains()`: {table: chain names starting with "<P>-"} from `iptables-save`, except the
+  kubelet's guard and the policy agent's `<P>-NP...` chains.
+- `cleanup()`: removes the hooks, then flushes and deletes every chain `our_chains()` names.
+  Idempotent; safe when nothing was ever installed.
+- `cleanup_all(prefix)`: both cleanups below (fixtures after a killed proxy).
+- `PolicyIptables(prefix)`: the same for the NetworkPolicy agent (proxy/netpol.py): it owns
+  only the `<P>-NP...` chains; its hooks are filter FORWARD -> `<P>-NPOL` (every packet) and
+  filter INPUT -> `<P>-NPOL` (DNATed packets only). `ensure_hooks()` also moves the FORWARD
+  hook back above any rule that would accept the packet first (Docker re-inserts its own
+  jumps at the top of FORWARD whenever a network is created).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from __future__ import annotations
 import logging
 import subprocess
 
+from proxy.netpol_render import is_policy_chain
 from proxy.render import delete_text
 
 # Chains with our prefix that other components own (kubelet/network.py: the traffic guard).
@@ -91,15 +99,19 @@ class Iptables:
                 inserted += 1
         return inserted
 
-    def our_chains(self) -> dict[str, set[str]]:
-        found: dict[str, set[str]] = {}
+    def owns(self, chain: str) -> bool:
         # The kubelet's traffic guard (KUBELITE-GUARD) shares the prefix but is not ours: it must
         # outlive the proxy, and deleting it would let Service/pod traffic leave the machine.
+        # The policy agent's chains are its own (it syncs and cleans them up itself).
         foreign = {f"{self.prefix}-{suffix}" for suffix in FOREIGN_SUFFIXES}
+        return chain.startswith(f"{self.prefix}-") and chain not in foreign and not is_policy_chain(chain, self.prefix)
+
+    def our_chains(self) -> dict[str, set[str]]:
+        found: dict[str, set[str]] = {}
         for table in ("nat", "filter"):
             names = set()
             for line in self.save(table).splitlines():
-                if line.startswith(f":{self.prefix}-") and line[1:].split()[0] not in foreign:
+                if line.startswith(":") and self.owns(line[1:].split()[0]):
                     names.add(line[1:].split()[0])
             found[table] = names
         return found
@@ -115,3 +127,51 @@ class Iptables:
         if text:
             self.restore(text)
         log.info("removed iptables chains with prefix %s", self.prefix)
+
+
+# Targets of rules that may accept a FORWARD packet before the policy hook sees it.
+_ACCEPTING = ("ACCEPT", "DOCKER", "DOCKER-FORWARD")
+
+
+class PolicyIptables(Iptables):
+    """The NetworkPolicy agent's chains and hooks (see module docstring)."""
+
+    def owns(self, chain: str) -> bool:
+        return is_policy_chain(chain, self.prefix)
+
+    def hooks(self) -> list[tuple[str, str, list[str]]]:
+        p = self.prefix
+        return [
+            ("filter", "FORWARD", ["-m", "comment", "--comment", f"{p} network policies", "-j", f"{p}-NPOL"]),
+            ("filter", "INPUT", ["-m", "conntrack", "--ctstate", "DNAT", "-m", "comment", "--comment",
+                                 f"{p} network policies", "-j", f"{p}-NPOL"]),
+        ]
+
+    def ensure_hooks(self) -> int:
+        inserted = super().ensure_hooks()
+        return inserted + self._hoist_forward_hook()
+
+    def _hoist_forward_hook(self) -> int:
+        """Move the FORWARD hook above the first rule that could accept the packet; 1 if moved."""
+        spec = self.hooks()[0][2]
+        target = f"-j {self.prefix}-NPOL"
+        for line in self.save("filter").splitlines():
+            if not line.startswith("-A FORWARD "):
+                continue
+            if target in line and f"{self.prefix} network policies" in line:
+                return 0  # reached ours first
+            words = line.split()
+            jump = words[words.index("-j") + 1] if "-j" in words else ""
+            if jump in _ACCEPTING:
+                _run(["iptables", *WAIT, "-t", "filter", "-D", "FORWARD", *spec], check=False)
+                _run(["iptables", *WAIT, "-t", "filter", "-I", "FORWARD", "1", *spec])
+                log.info("moved the network policy hook to the top of FORWARD")
+                return 1
+        return 0
+
+
+def cleanup_all(prefix: str) -> None:
+    """Everything a proxy process with `prefix` may have left (policy chains first: its hooks
+    are separate); what test fixtures call after killing a proxy."""
+    PolicyIptables(prefix).cleanup()
+    Iptables(prefix).cleanup()

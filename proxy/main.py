@@ -20,6 +20,9 @@ Contract:
   thousands of made-up Services then cannot affect any traffic on the machine).
 - After each sync, stale UDP conntrack entries are deleted (proxy/conntrack.py: flows to
   removed endpoints, and to Services that just got their first endpoints).
+- NetworkPolicy enforcement (proxy/netpol.py) runs in the same process with its own informers
+  (NetworkPolicies, Pods, Namespaces), SyncLoop and `<P>-NP...` chains; `--no-network-policy`
+  turns it off.
 - SIGTERM/SIGINT: stop watching, remove the hooks and every chain with our prefix, exit 0.
   SIGKILL leaves the rules in place; a restarted proxy adopts and rewrites them, and
   established connections keep flowing (conntrack) meanwhile.
@@ -40,9 +43,10 @@ from machinery import prom
 from machinery.client import ApiClient
 from machinery.informer import InformerFactory
 from machinery.logsetup import setup_logging
-from machinery.models import EndpointSlice, Service
+from machinery.models import EndpointSlice, Namespace, NetworkPolicy, Pod, Service
 from proxy.conntrack import Conntrack, ConntrackError, UdpTarget, stale_filters, udp_targets
-from proxy.iptables import Iptables
+from proxy.iptables import Iptables, PolicyIptables
+from proxy.netpol import PolicyAgent, wire
 from proxy.render import ProxyConfig, Ruleset, render, restore_text
 from proxy.sync import SyncLoop
 
@@ -128,8 +132,19 @@ async def run(args: argparse.Namespace) -> None:
 
     for inf in (svc_inf, ep_inf):
         inf.add_handlers(on_add=changed, on_update=changed, on_delete=changed)
+    policy_ipt = PolicyIptables(cfg.prefix)
+    policy_syncer: SyncLoop | None = None
+    if args.network_policy:
+        np_inf = factory.informer(NetworkPolicy, namespace=args.namespace)
+        pod_inf = factory.informer(Pod, namespace=args.namespace)
+        ns_inf = factory.informer(Namespace)
+        agent = PolicyAgent(cfg, policy_ipt, np_inf, pod_inf, ns_inf, hooks=not args.skip_hooks,
+                            full_resync_s=args.full_resync_period_s)
+        policy_syncer = SyncLoop(agent.sync, min_period_s=args.min_sync_period_s, period_s=args.sync_period_s)
+        wire(policy_syncer, np_inf, pod_inf, ns_inf)
     await factory.start()
     sync_task: asyncio.Task[None] | None = None
+    policy_task: asyncio.Task[None] | None = None
     try:
         synced = asyncio.ensure_future(factory.wait_synced())
         stopped = asyncio.ensure_future(stop.wait())
@@ -138,17 +153,21 @@ async def run(args: argparse.Namespace) -> None:
             log.info("caches synced (%d services, %d endpoint slices); node %s, prefix %s",
                      len(svc_inf.list()), len(ep_inf.list()), args.node_name, cfg.prefix)
             sync_task = asyncio.create_task(syncer.run(), name="proxy-sync")
+            if policy_syncer is not None:
+                policy_task = asyncio.create_task(policy_syncer.run(), name="netpol-sync")
             await stop.wait()
         for fut in (synced, stopped):
             fut.cancel()
     finally:
-        if sync_task is not None:
-            sync_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sync_task
+        for task in (sync_task, policy_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await factory.stop()
         await client.aclose()
         if stop.is_set():  # clean exit only; an exception leaves rules for the next run
+            await asyncio.to_thread(policy_ipt.cleanup)
             await asyncio.to_thread(ipt.cleanup)
 
 
@@ -166,6 +185,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="only this namespace's Services (tests; default: all namespaces)")
     p.add_argument("--skip-hooks", action="store_true",
                    help="write the chains but never jump to them (benchmarks: no traffic is affected)")
+    p.add_argument("--network-policy", action=argparse.BooleanOptionalAction, default=True,
+                   help="enforce NetworkPolicies on this node's pods (default: on)")
     p.add_argument("--log-level", default="info")
     p.add_argument("--metrics-bind-address", default="",
                    help="HOST:PORT to serve Prometheus /metrics on (empty or port 0: off)")

@@ -24,7 +24,7 @@ from controllers.endpointslice import EndpointSliceController
 from controllers.servicelb import ServiceLBController
 from machinery.client import ApiClient
 from machinery.models import Service
-from proxy.iptables import Iptables
+from proxy.iptables import cleanup_all
 from tests.e2e.conftest import ROOT, Cluster, run_cluster
 from tests.e2e.test_services import fetch, guard_complete, wait_pods_ready, web_pod
 from tests.support import running_controllers, wait_until
@@ -64,7 +64,7 @@ async def lb_env(lb_cluster: Cluster) -> AsyncIterator[dict[str, Any]]:
             except subprocess.TimeoutExpired:
                 proxy.kill()
                 proxy.wait()
-            Iptables(prefix).cleanup()
+            cleanup_all(prefix)
             await api.aclose()
 
 

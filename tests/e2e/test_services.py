@@ -30,7 +30,7 @@ from controllers.endpointslice import EndpointSliceController
 from machinery.client import ApiClient
 from machinery.models import Pod, Service
 from machinery.podlogs import exec_in_pod
-from proxy.iptables import Iptables
+from proxy.iptables import cleanup_all
 from tests.e2e.conftest import ROOT, Cluster
 from tests.support import running_controllers, wait_until
 
@@ -71,7 +71,7 @@ async def services_env(cluster: Cluster, api: ApiClient) -> AsyncIterator[dict[s
             except subprocess.TimeoutExpired:
                 proxy.kill()
                 proxy.wait()
-            Iptables(prefix).cleanup()
+            cleanup_all(prefix)
 
 
 def web_pod(cluster: Cluster, ns: str, name: str) -> dict[str, Any]:

@@ -32,8 +32,8 @@ from controllers.endpoints import EndpointsController
 from machinery.client import ApiClient
 from machinery.events import ClientSink, EventRecorder
 from machinery.informer import InformerFactory
-from machinery.models import Endpoints, Pod, Service
-from proxy.iptables import Iptables
+from machinery.models import Endpoints, NetworkPolicy, Pod, Service
+from proxy.iptables import cleanup_all
 from tests.support import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,7 +90,7 @@ class ProxyProcess:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
-        Iptables(self.prefix).cleanup()  # whatever the process left behind
+        cleanup_all(self.prefix)  # whatever the process left behind
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -351,3 +351,41 @@ async def test_host_traffic_through_cluster_ip(proxy: ProxyProcess, api_client: 
     with pytest.raises(ConnectionRefusedError):
         await asyncio.to_thread(connect, cip, 80)  # REJECT: refused at once, not a hang
     assert time.monotonic() - started < 1.0
+
+
+# -- the NetworkPolicy agent in the same process ---------------------------------------------------
+
+async def test_network_policy_chains_follow_policies_and_pods(proxy: ProxyProcess, api_client: ApiClient,
+                                                              namespace: str) -> None:
+    await make_pod(api_client, namespace, "db", "10.244.250.21", ready=True)
+    body = {"metadata": {"name": "client", "namespace": namespace, "labels": {"role": "client"}},
+            "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "kubelite/busybox:latest"}]}}
+    await api_client.create(Pod.from_dict(body), namespace=namespace)
+    await api_client.patch(Pod, "client", {"status": {"phase": "Running", "podIP": "10.244.250.22"}},
+                           namespace=namespace, subresource="status")
+    p = proxy.prefix
+    forward_hook = f'-A FORWARD -m comment --comment "{p} network policies" -j {p}-NPOL'
+    await wait_rules(lambda n, f: f":{p}-NPOL" in f and forward_hook in f, proxy)
+    # The hook is above every rule that could accept a forwarded packet first (Docker's).
+    forward = [x for x in filt().splitlines() if x.startswith("-A FORWARD")]
+    first_accept = next((i for i, x in enumerate(forward) if x.endswith(("-j ACCEPT", "-j DOCKER"))), len(forward))
+    assert forward.index(forward_hook) < first_accept
+    deny = {"metadata": {"name": "deny", "namespace": namespace},
+            "spec": {"podSelector": {"matchLabels": {"app": "web"}}}}
+    await api_client.create(NetworkPolicy.from_dict(deny), namespace=namespace)
+    await wait_rules(lambda n, f: any("-d 10.244.250.21/32" in x and f"-j {p}-NPI-" in x for x in proxy.our_lines(f)),
+                     proxy)
+    allow = {"metadata": {"name": "allow", "namespace": namespace}, "spec": {
+        "podSelector": {"matchLabels": {"app": "web"}},
+        "ingress": [{"from": [{"podSelector": {"matchLabels": {"role": "client"}}}], "ports": [{"port": 8080}]}]}}
+    await api_client.create(NetworkPolicy.from_dict(allow), namespace=namespace)
+    await wait_rules(lambda n, f: any("-s 10.244.250.22/32" in x and "MARK" in x for x in proxy.our_lines(f)), proxy)
+    # The client's label goes: it is no longer a peer.
+    await api_client.patch(Pod, "client", {"metadata": {"labels": {"role": None}}}, namespace=namespace)
+    await wait_rules(lambda n, f: not any("10.244.250.22" in x for x in proxy.our_lines(f)), proxy)
+    await api_client.delete(NetworkPolicy, "deny", namespace=namespace)
+    await api_client.delete(NetworkPolicy, "allow", namespace=namespace)
+    await wait_rules(lambda n, f: not any(f"{p}-NPI-" in x for x in proxy.our_lines(f)), proxy)
+    # Clean exit: the policy hooks and chains go too (the fixture checks nothing is left).
+    assert proxy.signal(signal.SIGTERM) == 0
+    assert proxy.our_lines(filt()) == []
