@@ -6,9 +6,12 @@ Contract:
 - `RotatingWriter` rotates by size: `<n>.log` -> `<n>.log.1` -> `<n>.log.2` ..., keeping at
   most `max_files` files for one container instance (current included). The previous
   instance's files (`<restart-1>.log*`) are kept for `--previous` until the pod goes.
-- `copy_container_logs(docker_socket, cid, writer)` follows Docker's multiplexed log stream over
-  its unix socket (async httpx, no thread per container) and returns when the container's
-  stream ends. On kubelet restart it resumes after the last timestamp already written.
+- `copy_container_logs(cid, writer, http=docker_http(socket))` follows Docker's multiplexed log
+  stream over its unix socket (async httpx, no thread per container) and returns when the
+  container's stream ends. On kubelet restart it resumes after the last timestamp already
+  written. `LogCopiers` shares one client among all its copiers: building an httpx client
+  builds an SSL context (tens of ms of CPU on the event loop), which per container start was
+  the kubelet's main cost under a burst of pod creations.
 - `read_log(...)` / `follow_log(...)` serve the kubelet's /containerLogs endpoint.
 """
 
@@ -124,35 +127,46 @@ def _docker_ts_to_since(ts: str) -> str:
     return f"{secs}.{(frac or '0').ljust(9, '0')[:9]}"
 
 
-async def copy_container_logs(cid: str, writer: RotatingWriter, *, socket: str = "/var/run/docker.sock") -> None:
+def docker_http(socket: str = "/var/run/docker.sock") -> httpx.AsyncClient:
+    """A client for Docker's API on its unix socket, without a cap on open streams (each
+    followed log holds one connection for the container's life)."""
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=8)
+    return httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(uds=socket, limits=limits),
+                             base_url="http://docker", timeout=None)
+
+
+async def copy_container_logs(cid: str, writer: RotatingWriter, *, http: httpx.AsyncClient | None = None,
+                              socket: str = "/var/run/docker.sock") -> None:
     """Follow the container's log stream into `writer` until Docker ends the stream."""
+    if http is None:
+        async with docker_http(socket) as own:
+            await copy_container_logs(cid, writer, http=own)
+        return
     params = {"follow": "1", "stdout": "1", "stderr": "1", "timestamps": "1"}
     last = writer.last_timestamp()
     if last:
         params["since"] = _docker_ts_to_since(last)
-    transport = httpx.AsyncHTTPTransport(uds=socket)
     buf = {1: b"", 2: b""}
-    async with httpx.AsyncClient(transport=transport, base_url="http://docker", timeout=None) as http, \
-            http.stream("GET", f"/containers/{cid}/logs", params=params) as resp:
-            if resp.status_code != 200:
-                return
-            pending = b""
-            async for chunk in resp.aiter_bytes():
-                pending += chunk
-                while len(pending) >= 8:
-                    stream_id, size = pending[0], struct.unpack(">I", pending[4:8])[0]
-                    if len(pending) < 8 + size:
-                        break
-                    payload, pending = pending[8 : 8 + size], pending[8 + size :]
-                    buf[stream_id] = buf.get(stream_id, b"") + payload
-                    while b"\n" in buf[stream_id]:
-                        line, buf[stream_id] = buf[stream_id].split(b"\n", 1)
-                        ts, _, text = line.partition(b" ")
-                        tss = ts.decode()
-                        if last and tss <= last:
-                            continue  # already written before a kubelet restart
-                        writer.write(tss, "stderr" if stream_id == 2 else "stdout", text)
-                writer.flush()
+    async with http.stream("GET", f"/containers/{cid}/logs", params=params) as resp:
+        if resp.status_code != 200:
+            return
+        pending = b""
+        async for chunk in resp.aiter_bytes():
+            pending += chunk
+            while len(pending) >= 8:
+                stream_id, size = pending[0], struct.unpack(">I", pending[4:8])[0]
+                if len(pending) < 8 + size:
+                    break
+                payload, pending = pending[8 : 8 + size], pending[8 + size :]
+                buf[stream_id] = buf.get(stream_id, b"") + payload
+                while b"\n" in buf[stream_id]:
+                    line, buf[stream_id] = buf[stream_id].split(b"\n", 1)
+                    ts, _, text = line.partition(b" ")
+                    tss = ts.decode()
+                    if last and tss <= last:
+                        continue  # already written before a kubelet restart
+                    writer.write(tss, "stderr" if stream_id == 2 else "stdout", text)
+            writer.flush()
     for stream_id, rest in buf.items():
         if rest:
             ts, _, text = rest.partition(b" ")
@@ -265,6 +279,7 @@ class LogCopiers:
         self.socket = socket
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._done: set[str] = set()
+        self._http: httpx.AsyncClient | None = None
 
     def ensure(self, cid: str, path: Path) -> None:
         if cid in self._tasks or cid in self._done:
@@ -274,7 +289,9 @@ class LogCopiers:
     async def _copy(self, cid: str, path: Path) -> None:
         writer = RotatingWriter(path, max_bytes=self.max_bytes, max_files=self.max_files)
         try:
-            await copy_container_logs(cid, writer, socket=self.socket)
+            if self._http is None:
+                self._http = docker_http(self.socket)
+            await copy_container_logs(cid, writer, http=self._http)
             self._done.add(cid)
         except (httpx.HTTPError, OSError):
             pass  # the next sync starts it again (resuming after the last written line)
@@ -299,3 +316,6 @@ class LogCopiers:
             task.cancel()
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
         self._tasks.clear()
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from kubelet.api import KubeletApi
-from kubelet.logs import LogCopiers
+from kubelet.logs import LogCopiers, docker_http
 from kubelet.podworker import PodWorker, WorkerConfig
 from kubelet.runtime import LABEL_CLUSTER, LABEL_NODE, LABEL_UID, Runtime
 from machinery.backoff import Backoff
@@ -91,12 +91,11 @@ class PodManager:
         backoff = Backoff(0.5, 10.0)
         while True:
             try:
-                transport = httpx.AsyncHTTPTransport(uds=self.docker_socket)
-                async with httpx.AsyncClient(transport=transport, base_url="http://docker", timeout=None) as http, \
+                async with docker_http(self.docker_socket) as http, \
                         http.stream("GET", "/events", params={"filters": filters}) as resp:
-                        backoff.reset()
-                        async for line in resp.aiter_lines():
-                            self._route_event(line)
+                    backoff.reset()
+                    async for line in resp.aiter_lines():
+                        self._route_event(line)
             except (httpx.HTTPError, OSError) as exc:
                 log.warning("docker events stream lost (%s); reconnecting", exc)
             await asyncio.sleep(backoff.next())
