@@ -1,0 +1,127 @@
+"""NetworkPolicy end to end on real Docker: busybox pods on the kubelet's bridge, the policy
+agent of `python -m proxy` programming the kernel, traffic between real pods.
+
+A server pod answers both clients with no policy (so the test can fail); a default-deny
+policy then blocks both; an allow rule for `role=client` lets the client through while the
+other pod stays blocked. Waits are on the kernel's rules, then on the traffic itself.
+
+Traffic safety: nothing is sent unless the guard (kubelet.network) is complete; every packet
+goes pod-to-pod on this cluster's own bridge; the proxy runs with a random chain prefix and
+only for this test's namespace.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from machinery.client import ApiClient
+from machinery.podlogs import exec_in_pod
+from proxy.iptables import cleanup_all
+from tests.e2e.conftest import ROOT, Cluster
+from tests.e2e.test_services import guard_complete
+from tests.support import wait_until
+
+pytestmark = pytest.mark.e2e
+BUSYBOX = "kubelite/busybox:latest"
+
+
+@pytest.fixture
+async def policy_env(cluster: Cluster, api: ApiClient) -> AsyncIterator[dict[str, Any]]:
+    if not guard_complete():
+        pytest.skip("the traffic guard is not installed: no pod traffic")
+    ns = f"np-{uuid.uuid4().hex[:6]}"
+    await api.request("POST", "/api/v1/namespaces", json={"metadata": {"name": ns}})
+    prefix = f"KLN{uuid.uuid4().hex[:5].upper()}"
+    log = open(cluster.tmp / f"proxy-{ns}.log", "ab")  # noqa: SIM115, ASYNC230 - the child owns it
+    proxy = subprocess.Popen(  # noqa: ASYNC220 - started once, not waited on here
+        [sys.executable, "-m", "proxy", "--kubeconfig", str(cluster.kubeconfig), "--node-name", cluster.node,
+         "--chain-prefix", prefix, "--namespace", ns, "--min-sync-period-s", "0.2", "--sync-period-s", "5"],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    log.close()
+    try:
+        yield {"ns": ns, "prefix": prefix}
+    finally:
+        proxy.terminate()
+        try:
+            proxy.wait(15)
+        except subprocess.TimeoutExpired:
+            proxy.kill()
+            proxy.wait()
+        cleanup_all(prefix)
+        await api.request("DELETE", f"/api/v1/namespaces/{ns}/pods", params={"gracePeriodSeconds": "0"})
+
+
+def pod(cluster: Cluster, ns: str, name: str, labels: dict[str, str], script: str) -> dict[str, Any]:
+    manifest = cluster.pod(name, [{"name": "main", "image": BUSYBOX, "command": ["sh", "-c"], "args": [script],
+                                   "readinessProbe": {"exec": {"command": ["test", "-e", "/tmp/ready"]},
+                                                      "periodSeconds": 1}}])
+    manifest["metadata"].update(namespace=ns, labels=labels)
+    return manifest
+
+
+def has_rule(*parts: str) -> bool:
+    """A filter-table rule holding every one of `parts` is in the kernel."""
+    text = subprocess.run(["iptables-save", "-t", "filter"], capture_output=True, text=True, check=True).stdout
+    return any(all(p in line for p in parts) for line in text.splitlines())
+
+
+async def test_default_deny_then_allow_role_client(cluster: Cluster, api: ApiClient,
+                                                   policy_env: dict[str, Any]) -> None:
+    ns, prefix = policy_env["ns"], policy_env["prefix"]
+    serve = "mkdir -p /www && echo hello > /www/index.html && httpd -p 8080 -h /www && touch /tmp/ready && exec sleep 86400"
+    idle = "touch /tmp/ready && exec sleep 86400"
+    for name, labels, script in (("server", {"app": "web"}, serve), ("client", {"role": "client"}, idle),
+                                 ("other", {"role": "other"}, idle)):
+        await api.request("POST", f"/api/v1/namespaces/{ns}/pods", json=pod(cluster, ns, name, labels, script))
+    ips: dict[str, str] = {}
+
+    async def all_ready() -> bool:
+        pods = (await api.request("GET", f"/api/v1/namespaces/{ns}/pods"))["items"]
+        for p in pods:
+            conds = (p.get("status") or {}).get("conditions") or []
+            if not any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds):
+                return False
+            ips[p["metadata"]["name"]] = p["status"]["podIP"]
+        return len(ips) == 3
+
+    await wait_until(all_ready, 90, 0.5, message=f"pods not ready:\n{cluster.logs()}")
+    url = f"http://{ips['server']}:8080/index.html"
+
+    async def reaches(name: str) -> bool:
+        res = await exec_in_pod(api, ns, name, ["sh", "-c", f"timeout 4 wget -q -O- {url}"])
+        return res.exit_code == 0 and res.stdout.strip() == "hello"
+
+    assert await reaches("client") and await reaches("other")  # no policy: everyone gets in
+
+    deny = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": "default-deny", "namespace": ns}, "spec": {"podSelector": {}}}
+    await api.request("POST", f"/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies", json=deny)
+
+    async def server_isolated() -> bool:
+        return has_rule(f"-A {prefix}-NPOL", f"-d {ips['server']}/32", f"-j {prefix}-NPI-")
+
+    await wait_until(server_isolated, 20, 0.1, message="no ingress chain for the server")
+    assert not await reaches("client")
+    assert not await reaches("other")
+
+    allow = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+             "metadata": {"name": "allow-clients", "namespace": ns},
+             "spec": {"podSelector": {"matchLabels": {"app": "web"}},
+                      "ingress": [{"from": [{"podSelector": {"matchLabels": {"role": "client"}}}],
+                                   "ports": [{"port": 8080}]}]}}
+    await api.request("POST", f"/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies", json=allow)
+
+    async def client_allowed() -> bool:
+        return has_rule(f"-A {prefix}-NPR-", f"-s {ips['client']}/32", "-j MARK")
+
+    await wait_until(client_allowed, 20, 0.1, message="no allow rule for the client")
+    assert await reaches("client")
+    assert not await reaches("other")
