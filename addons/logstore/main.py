@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -71,16 +72,35 @@ class _Server(uvicorn.Server):
         yield
 
 
-async def _serve(server: uvicorn.Server, host: str, stop: asyncio.Event) -> None:
+def _bind(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+async def _serve(server: uvicorn.Server, host: str, port: int, stop: asyncio.Event) -> None:
+    """Bind first (uvicorn exits the process when it cannot), retrying with backoff while the
+    address does not exist yet; then serve on that socket."""
     backoff = Backoff(0.5, 10.0)
     while not stop.is_set():
-        await server.serve()
-        if server.started or stop.is_set():
-            return
-        delay_s = backoff.next()
-        log.warning("cannot listen on %s yet; retrying in %.1fs", host, delay_s)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), delay_s)
+        try:
+            sock = _bind(host, port)
+        except OSError as exc:
+            delay_s = backoff.next()
+            log.warning("cannot listen on %s:%d yet (%s); retrying in %.1fs", host, port, exc, delay_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay_s)
+            continue
+        try:
+            await server.serve(sockets=[sock])
+        finally:
+            sock.close()
+        return
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -102,7 +122,7 @@ async def run(args: argparse.Namespace) -> None:
     publisher = asyncio.create_task(_publish(args, port, stop)) if args.publish_ip else None
     try:
         log.info("log store serving on %s:%d (db %s)", host, port, args.db)
-        await _serve(server, host, stop)
+        await _serve(server, host, port, stop)
     finally:
         stop.set()
         if publisher is not None:

@@ -119,3 +119,37 @@ def test_supervisor_runs_the_logging_addons(tmp_path: Path) -> None:
     assert {"logstore", "logagent", "dashboard"} <= set(sup.available_components())
     dash = sup.commands(sup.Settings(tmp_path, components=["dashboard"]), ["dashboard"])["dashboard"]
     assert dash[dash.index("--listen") + 1].startswith("127.0.0.1:")
+
+
+async def test_store_waits_for_its_listen_address_instead_of_exiting(tmp_path: Path) -> None:
+    """Under `kubelite up` the store starts before the kubelet made the bridge address; uvicorn
+    alone exits the process when it cannot bind."""
+    import asyncio
+    import socket
+
+    import uvicorn
+
+    from addons.logstore import main as logstore_main
+    from tests.support import wait_until
+
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen()
+    port = blocker.getsockname()[1]
+    store = SqliteStore(str(tmp_path / "l.db"))
+    server = logstore_main._Server(uvicorn.Config(make_app(store), host="127.0.0.1", port=port, log_level="critical"))
+    stop = asyncio.Event()
+    task = asyncio.create_task(logstore_main._serve(server, "127.0.0.1", port, stop))
+    try:
+        await asyncio.sleep(0.3)
+        assert not server.started and not task.done()
+        blocker.close()  # the address becomes available
+        await wait_until(lambda: server.started, timeout_s=20, message="the store never bound its port")
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            assert (await http.get("/v1/search")).status_code == 200
+    finally:
+        blocker.close()
+        server.should_exit = True
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        store.close()
