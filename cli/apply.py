@@ -17,7 +17,7 @@ import copy
 import sys
 from typing import Any
 
-from cli.errors import CliError, format_api_error
+from cli.errors import CliError, format_failures
 from cli.manifests import Manifest, read_manifests
 from cli.merge import annotated, last_applied_of, three_way_patch
 from cli.session import Globals, coll_path, kind_for_object, kind_label, obj_path, open_client
@@ -107,6 +107,7 @@ async def _each(g: Globals, files: list[str], recursive: bool, dry_run: str, cre
     manifests = read_manifests(files, recursive=recursive)
     client, default_ns = open_client(g)
     failed = False
+    failures: list[tuple[errors.ApiError, str]] = []  # printed at the end, as kubectl's aggregate
     async with client:
         for m in manifests:
             try:
@@ -116,17 +117,17 @@ async def _each(g: Globals, files: list[str], recursive: bool, dry_run: str, cre
                     line = await apply_one(client, m, default_ns, g.namespace, dry_run)
                 print(line, flush=True)
             except _ContextError as exc:
-                failed = True
-                print(format_api_error(exc.err, context=exc.context), file=sys.stderr)
+                failures.append((exc.err, exc.context))
             except errors.ConnectionFailed:
                 raise
             except errors.ApiError as exc:
-                failed = True
-                print(format_api_error(exc), file=sys.stderr)
+                failures.append((exc, ""))
             except CliError as exc:
                 failed = True
                 print(f"error: {exc}", file=sys.stderr)
-    return 1 if failed else 0
+    if failures:
+        print(format_failures(failures), file=sys.stderr)
+    return 1 if failed or failures else 0
 
 
 async def apply(g: Globals, files: list[str], *, recursive: bool = False, dry_run: str = "none") -> int:
@@ -140,7 +141,12 @@ async def create_one(client: ApiClient, m: Manifest, default_ns: str, explicit_n
     if dry_run == "client":
         created = obj
     else:
-        created = await client.request("POST", coll_path(cls, ns), json=obj, params=_dry_params(dry_run))
+        try:
+            created = await client.request("POST", coll_path(cls, ns), json=obj, params=_dry_params(dry_run))
+        except errors.ApiError as exc:  # kubectl's AddSourceToErr
+            if not m.source or isinstance(exc, errors.ConnectionFailed):
+                raise
+            raise _ContextError(exc, f'error when creating "{m.source}"') from None
     name = (created.get("metadata") or {}).get("name") or obj["metadata"].get("name", "")
     return f"{kind_label(cls)}/{name} created{_suffix(dry_run)}"
 

@@ -1,7 +1,8 @@
 """kubectl-like error messages and the single place where the CLI turns exceptions into them.
 
 Contract: `format_error(exc)` returns the text kubectl would print for the same failure
-(`Error from server (NotFound): pods "x" not found`, `error: ...` for client-side mistakes,
+(`Error from server (NotFound): pods "x" not found`, `The Deployment "x" is invalid: ...` for a
+422 Invalid (`format_invalid`), `error: ...` for client-side mistakes,
 the "connection ... refused" sentence when nothing answers). `run(coro)` is what every typer
 command calls: it runs the async implementation and converts ANY exception into that text on
 stderr plus exit code 1, so users never see a Python traceback (set KUBELITE_DEBUG=1 to see
@@ -74,6 +75,47 @@ def format_api_error(err: errors.ApiError, *, context: str = "") -> str:
     return "\n".join([head, *_cause_lines(err)])
 
 
+def format_invalid(err: errors.ApiError) -> str | None:
+    """kubectl's checkErr for a Status with reason Invalid (None for any other error):
+    `The Deployment "x" is invalid: spec.replicas: Invalid value: -1: ...`, one `* field: msg`
+    line per cause when there are several (duplicates dropped), `The request is invalid: MSG`
+    when the Status names no object."""
+    if err.reason != "Invalid":
+        return None
+    status = err.to_status()
+    details = status.get("details")
+    message = str(status.get("message") or "")
+    head = "The request is invalid"
+    if not details:
+        return f"{head}: {message}" if message else head
+    causes = details.get("causes") or []
+    if details.get("kind") or details.get("name"):
+        head = f'The {details.get("kind") or ""} "{details.get("name") or ""}" is invalid'
+    elif message and not causes:
+        head = f"{head}: {message}"
+    lines: list[str] = []
+    for cause in causes:
+        line = f'{cause.get("field") or ""}: {cause.get("message") or ""}'
+        if line not in lines:
+            lines.append(line)
+    if not lines:
+        return head
+    if len(lines) == 1:
+        return f"{head}: {lines[0]}"
+    return "\n".join([f"{head}: ", *(f"* {line}" for line in lines)])
+
+
+def format_failures(failures: list[tuple[errors.ApiError, str]]) -> str:
+    """What kubectl prints for the errors a multi-object verb (create/apply/replace -f)
+    collected, each with its context (`error when creating "f.yaml"`): one error alone is
+    printed as checkErr prints it (a 422 in the `The Kind "x" is invalid` form, the context
+    dropped, as kubectl's AddSourceToErr keeps it a StatusError), several one line each."""
+    if len(failures) == 1:
+        err, context = failures[0]
+        return format_invalid(err) or format_api_error(err, context=context)
+    return "\n".join(format_api_error(err, context=context) for err, context in failures)
+
+
 def format_connection_error() -> str:
     server = _server_hint["server"] or "https://127.0.0.1:6443"
     return (f"The connection to the server {_host_port(server)} was refused - "
@@ -82,7 +124,7 @@ def format_connection_error() -> str:
 
 def format_error(exc: BaseException) -> str:
     if isinstance(exc, errors.ApiError):
-        return format_api_error(exc)
+        return format_invalid(exc) or format_api_error(exc)
     if isinstance(exc, PlainError):
         return str(exc)
     if isinstance(exc, CliError):

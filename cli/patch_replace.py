@@ -27,7 +27,7 @@ import yaml
 from cli.apply import _dry_params, _suffix, check_dry_run, place
 from cli.delete import wait_gone
 from cli.emit import check_output, render
-from cli.errors import CliError, ExitCode, format_api_error
+from cli.errors import CliError, ExitCode, format_failures
 from cli.manifests import read_manifests
 from cli.printers import resource_name
 from cli.session import Globals, coll_path, kind_for_object, kind_label, obj_path, open_client, with_type
@@ -93,6 +93,7 @@ async def replace(g: Globals, files: list[str], *, recursive: bool = False, forc
     manifests = read_manifests(files, recursive=recursive)
     client, default_ns = open_client(g)
     failed = False
+    failures: list[tuple[errors.ApiError, str]] = []
     async with client:
         for m in manifests:
             obj = copy.deepcopy(m.obj)
@@ -115,13 +116,14 @@ async def replace(g: Globals, files: list[str], *, recursive: bool = False, forc
             except errors.ApiError as exc:
                 if isinstance(exc, errors.ConnectionFailed):
                     raise
-                print(format_api_error(exc, context=f'error when replacing "{m.source}"'), file=sys.stderr)
-                failed = True
+                failures.append((exc, f'error when replacing "{m.source}"'))
                 continue
             result = with_type(cls, result)
             print(render(result, output, verb="replaced", dry_run=dry_run) if output
                   else f"{resource_name(result)} replaced{_suffix(dry_run)}", flush=True)
-    if failed:
+    if failures:
+        print(format_failures(failures), file=sys.stderr)
+    if failed or failures:
         raise ExitCode(1)
     return 0
 

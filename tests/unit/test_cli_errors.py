@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cli.errors import CliError, ExitCode, format_error, run, set_server_hint
+from cli.errors import CliError, ExitCode, format_error, format_failures, run, set_server_hint
 from cli.main import hoist_globals
 from machinery import errors
 
@@ -15,14 +15,37 @@ def test_not_found_and_already_exists_read_like_kubectl() -> None:
             == 'Error from server (AlreadyExists): pods "x" already exists')
 
 
-def test_invalid_lists_causes_not_already_in_the_message() -> None:
-    err = errors.Invalid('Pod "x" is invalid: spec.containers[0].image: Required value', causes=[
-        {"reason": "FieldValueRequired", "field": "spec.containers[0].image", "message": "Required value"},
-        {"reason": "FieldValueInvalid", "field": "metadata.name", "message": "Invalid value: \"X\""},
-    ])
-    lines = format_error(err).splitlines()
-    assert lines[0] == 'Error from server (Invalid): Pod "x" is invalid: spec.containers[0].image: Required value'
-    assert lines[1:] == ['* metadata.name: Invalid value: "X"']
+def test_invalid_reads_as_kubectls_check_err() -> None:
+    """kubectl's cmdutil.checkErr for reason Invalid: `The Kind "name" is invalid: field: msg`."""
+    one = errors.Invalid('Deployment "x" is invalid: spec.replicas: Invalid value: -1: must be greater than or '
+                         'equal to 0', kind="Deployment", name="x", causes=[
+                             {"reason": "FieldValueInvalid", "field": "spec.replicas",
+                              "message": "Invalid value: -1: must be greater than or equal to 0"}])
+    assert format_error(one) == ('The Deployment "x" is invalid: spec.replicas: Invalid value: -1: must be greater '
+                                 'than or equal to 0')
+    cause = {"reason": "FieldValueRequired", "field": "spec.containers[0].image", "message": "Required value"}
+    two = errors.Invalid('Pod "p" is invalid: [...]', kind="Pod", name="p", causes=[
+        cause, dict(cause), {"reason": "FieldValueInvalid", "field": "metadata.name", "message": 'Invalid value: "X"'}])
+    assert format_error(two).splitlines() == ['The Pod "p" is invalid: ', "* spec.containers[0].image: Required value",
+                                              '* metadata.name: Invalid value: "X"']  # the duplicate dropped
+    assert format_error(errors.Invalid("bad thing", status={"reason": "Invalid", "message": "bad thing"})) == (
+        "The request is invalid: bad thing")
+    nameless = errors.Invalid("bad", status={"reason": "Invalid", "message": "bad", "details": {"causes": [cause]}})
+    assert format_error(nameless) == "The request is invalid: spec.containers[0].image: Required value"
+    assert format_error(errors.Invalid("bad", status={"reason": "Invalid", "message": "bad", "details": {}})) == (
+        "The request is invalid: bad")
+
+
+def test_several_failures_keep_their_context_one_alone_reads_as_check_err() -> None:
+    invalid = errors.Invalid('Deployment "x" is invalid: spec.replicas: Invalid value: -1', kind="Deployment",
+                             name="x", causes=[{"field": "spec.replicas", "message": "Invalid value: -1"}])
+    exists = errors.AlreadyExists('deployments.apps "y" already exists')
+    assert format_failures([(invalid, 'error when creating "a.yaml"')]) == (
+        'The Deployment "x" is invalid: spec.replicas: Invalid value: -1')
+    assert format_failures([(exists, 'error when creating "a.yaml"'), (invalid, 'error when creating "b.yaml"')]) == (
+        'Error from server (AlreadyExists): error when creating "a.yaml": deployments.apps "y" already exists\n'
+        'Error from server (Invalid): error when creating "b.yaml": Deployment "x" is invalid: '
+        "spec.replicas: Invalid value: -1")
 
 
 def test_connection_refused_names_host_and_port() -> None:
