@@ -237,12 +237,13 @@ def test_error_messages_and_exit_codes(cli: Cli, tmp_path: Path) -> None:
     assert cli("create", "-f", f).stdout == "configmap/dup created\n"
     again = cli("create", "-f", f)
     assert again.exit_code == 1
-    assert again.stderr == 'Error from server (AlreadyExists): configmaps "dup" already exists\n'
+    assert again.stderr == (f'Error from server (AlreadyExists): error when creating "{f}": '  # as kubectl
+                            'configmaps "dup" already exists\n')
     bad_pod = manifest(tmp_path, "apiVersion: v1\nkind: Pod\nmetadata: {name: Bad_Name}\nspec:\n  containers: [{name: c}]\n",
                        "pod.yaml")
     invalid = cli("apply", "-f", bad_pod)
     assert invalid.exit_code == 1, invalid.stdout
-    assert invalid.stderr.startswith('Error from server (Invalid): error when creating "')
+    assert invalid.stderr.startswith('The Pod "Bad_Name" is invalid: \n* metadata.name: ')  # kubectl's checkErr
     assert "metadata.name" in invalid.stderr and "Traceback" not in invalid.stderr
     unknown = cli.proc("get", "foo")
     assert (unknown.returncode, unknown.stderr) == (1, 'error: the server doesn\'t have a resource type "foo"\n')
