@@ -251,12 +251,21 @@ class DockerRuntime:
         import docker.errors
 
         try:
-            container = await self._call(self.client.containers.create, spec.image, **kwargs)
+            return await self._call(self._create_container, spec.image, kwargs)
         except docker.errors.APIError as exc:
             if exc.status_code == 409:
                 raise NameInUse(str(exc)) from exc
             raise
-        return str(container.id)
+
+    def _create_container(self, image: str, kwargs: dict[str, Any]) -> str:
+        """`docker create` in one round trip: docker-py's `containers.create` takes the same
+        arguments but inspects the new container afterwards, which the kubelet does not need."""
+        from docker.models.containers import _create_container_args
+
+        command = kwargs.pop("command", None)
+        args = _create_container_args({**kwargs, "image": image, "command": command,
+                                       "version": self.client.api._version})
+        return str(self.client.api.create_container(**args)["Id"])
 
     async def start(self, cid: str) -> None:
         await self._call(self.client.api.start, cid)
