@@ -14,6 +14,10 @@ Contract:
   On update (`old` given), values the caller left empty are copied from `old` (as Kubernetes'
   patchAllocatedValues does) and ports no longer used are released. Returns a `Reservation`
   that the caller must `rollback()` when the write fails.
+- `spec.healthCheckNodePort` (Kubernetes' alloc.go): a LoadBalancer Service with
+  externalTrafficPolicy Local gets one from the NodePort range (a requested one if free), kept
+  on update (changing it is 422 "field is immutable"); when the Service stops needing it the
+  port is released and the field cleared (a changed value is 422 "may only be set when ...").
 - `release(svc)` frees what a deleted Service held.
 """
 
@@ -87,9 +91,13 @@ class ServiceAllocator:
             spec = svc.get("spec") or {}
             for ip in self._ips_of(spec):
                 self.used_ips.add(ip)
-            for port in spec.get("ports") or []:
-                if isinstance(port, dict) and port.get("nodePort"):
-                    self.used_ports.add(int(port["nodePort"]))
+            self.used_ports.update(self._ports_of(spec))
+
+    @staticmethod
+    def _ports_of(spec: Obj) -> list[int]:
+        ports = [int(p["nodePort"]) for p in spec.get("ports") or [] if isinstance(p, dict) and p.get("nodePort")]
+        hc = spec.get("healthCheckNodePort")
+        return [*ports, int(hc)] if isinstance(hc, int) and hc else ports
 
     @staticmethod
     def _ips_of(spec: Obj) -> list[str]:
@@ -100,9 +108,8 @@ class ServiceAllocator:
         spec = svc.get("spec") or {}
         for ip in self._ips_of(spec):
             self.used_ips.discard(ip)
-        for port in spec.get("ports") or []:
-            if isinstance(port, dict) and port.get("nodePort"):
-                self.used_ports.discard(int(port["nodePort"]))
+        for port in self._ports_of(spec):
+            self.used_ports.discard(port)
 
     # --- allocation --------------------------------------------------------------------------
 
@@ -113,6 +120,7 @@ class ServiceAllocator:
         try:
             self._allocate_ip(svc, spec, old_spec, res)
             self._allocate_node_ports(svc, spec, old_spec, res)
+            self._allocate_health_check_port(svc, spec, old_spec, res)
         except errors.ApiError:
             res.rollback()
             raise
@@ -211,7 +219,7 @@ class ServiceAllocator:
             self.used_ports.discard(n)
             res.freed_ports.append(n)
 
-    def _next_free_port(self, svc: Obj, i: int) -> int:
+    def _next_free_port(self, svc: Obj, i: int, path: str | None = None) -> int:
         lo, hi = self.node_ports
         size = hi - lo + 1
         start = random.randrange(size)
@@ -219,4 +227,40 @@ class ServiceAllocator:
             n = lo + (start + k) % size
             if n not in self.used_ports:
                 return n
-        raise _invalid(svc, f"spec.ports[{i}].nodePort", 0, f"range is full: no free port in {lo}-{hi}")
+        raise _invalid(svc, path or f"spec.ports[{i}].nodePort", 0, f"range is full: no free port in {lo}-{hi}")
+
+    @staticmethod
+    def _needs_health_check(spec: Obj) -> bool:
+        return spec.get("type") == "LoadBalancer" and spec.get("externalTrafficPolicy") == "Local"
+
+    def _allocate_health_check_port(self, svc: Obj, spec: Obj, old_spec: Obj, res: Reservation) -> None:
+        path = "spec.healthCheckNodePort"
+        old = old_spec.get("healthCheckNodePort") or 0 if self._needs_health_check(old_spec) else 0
+        want = spec.get("healthCheckNodePort") or 0
+        if not self._needs_health_check(spec):
+            if want and want != old:
+                raise _invalid(svc, path, want, "may only be set when `type` is 'LoadBalancer' and "
+                                                "`externalTrafficPolicy` is 'Local'")
+            spec.pop("healthCheckNodePort", None)  # no longer needed: dropped, as Kubernetes
+            if old:
+                self.used_ports.discard(old)
+                res.freed_ports.append(old)
+            return
+        if old:
+            if want and want != old:
+                raise _invalid(svc, path, want, "field is immutable")
+            spec["healthCheckNodePort"] = old
+            return
+        lo, hi = self.node_ports
+        if want:
+            if not isinstance(want, int) or not lo <= want <= hi:
+                raise _invalid(svc, path, want,
+                               f"provided port is not in the valid range. The range of valid ports is {lo}-{hi}")
+            if want in self.used_ports:
+                raise _invalid(svc, path, want, "provided port is already allocated")
+            n = want
+        else:
+            n = self._next_free_port(svc, 0, path)
+        self.used_ports.add(n)
+        res.ports.append(n)
+        spec["healthCheckNodePort"] = n

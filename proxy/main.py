@@ -23,6 +23,8 @@ Contract:
 - NetworkPolicy enforcement (proxy/netpol.py) runs in the same process with its own informers
   (NetworkPolicies, Pods, Namespaces), SyncLoop and `<P>-NP...` chains; `--no-network-policy`
   turns it off.
+- LoadBalancer Services with externalTrafficPolicy Local get their healthCheckNodePort served
+  after each sync (proxy/healthcheck.py) on `--health-check-bind-address` (empty: off).
 - SIGTERM/SIGINT: stop watching, remove the hooks and every chain with our prefix, exit 0.
   SIGKILL leaves the rules in place; a restarted proxy adopts and rewrites them, and
   established connections keep flowing (conntrack) meanwhile.
@@ -45,6 +47,7 @@ from machinery.informer import InformerFactory
 from machinery.logsetup import setup_logging
 from machinery.models import EndpointSlice, Namespace, NetworkPolicy, Pod, Service
 from proxy.conntrack import Conntrack, ConntrackError, UdpTarget, stale_filters, udp_targets
+from proxy.healthcheck import HealthServers, health_targets
 from proxy.iptables import Iptables, PolicyIptables
 from proxy.netpol import PolicyAgent, wire
 from proxy.render import ProxyConfig, Ruleset, render, restore_text
@@ -57,7 +60,8 @@ class Proxier:
     """Renders and applies; knows nothing about informers beyond `list()`."""
 
     def __init__(self, cfg: ProxyConfig, ipt: Iptables, services: Any, endpoints: Any, *,
-                 hooks: bool = True, full_resync_s: float = 3600.0, conntrack: Any = None) -> None:
+                 hooks: bool = True, full_resync_s: float = 3600.0, conntrack: Any = None,
+                 health: HealthServers | None = None) -> None:
         self.cfg = cfg
         self.hooks = hooks
         self.ipt = ipt
@@ -69,6 +73,7 @@ class Proxier:
         self.restores = 0
         self.conntrack = conntrack if conntrack is not None else Conntrack()
         self.udp: dict[str, UdpTarget] | None = None  # what the last applied sync balanced UDP over
+        self.health = health
 
     async def sync(self, periodic: bool) -> None:
         started = time.monotonic()
@@ -95,6 +100,8 @@ class Proxier:
             if inserted:
                 log.info("inserted %d hook rules", inserted)
         await self._clear_stale_udp(udp)  # last: once the rules AND the hooks into them are in place
+        if self.health is not None:
+            await self.health.update(health_targets(services, endpoints, self.cfg.node_name))
         log.log(logging.INFO if text is not None else logging.DEBUG,
                 "%s sync: %d rules, %s in %.3fs", "full" if force else "periodic" if periodic else "partial",
                 rules.rule_count(), "applied" if text is not None else "unchanged", time.monotonic() - started)
@@ -123,8 +130,9 @@ async def run(args: argparse.Namespace) -> None:
     factory = InformerFactory(client)
     svc_inf = factory.informer(Service, namespace=args.namespace)
     ep_inf = factory.informer(EndpointSlice, namespace=args.namespace)
+    health = HealthServers(args.health_check_bind_address) if args.health_check_bind_address else None
     proxier = Proxier(cfg, ipt, svc_inf, ep_inf, hooks=not args.skip_hooks,
-                      full_resync_s=args.full_resync_period_s)
+                      full_resync_s=args.full_resync_period_s, health=health)
     syncer = SyncLoop(proxier.sync, min_period_s=args.min_sync_period_s, period_s=args.sync_period_s)
 
     def changed(*_: Any) -> None:
@@ -164,6 +172,8 @@ async def run(args: argparse.Namespace) -> None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        if health is not None:
+            await health.close()
         await factory.stop()
         await client.aclose()
         if stop.is_set():  # clean exit only; an exception leaves rules for the next run
@@ -187,6 +197,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="write the chains but never jump to them (benchmarks: no traffic is affected)")
     p.add_argument("--network-policy", action=argparse.BooleanOptionalAction, default=True,
                    help="enforce NetworkPolicies on this node's pods (default: on)")
+    p.add_argument("--health-check-bind-address", default="0.0.0.0",
+                   help="address of the healthCheckNodePort listeners (empty: none)")
     p.add_argument("--log-level", default="info")
     p.add_argument("--metrics-bind-address", default="",
                    help="HOST:PORT to serve Prometheus /metrics on (empty or port 0: off)")

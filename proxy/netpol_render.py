@@ -37,8 +37,10 @@ Contract:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from machinery.models import Namespace, NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort, Pod
 from machinery.selectors import LabelSelector, selector_from_model
@@ -82,31 +84,58 @@ def pod_info(pod: Pod) -> PodInfo | None:
 
 @dataclass
 class _World:
+    """The pods and namespaces, with selections cached by selector text: policies of one
+    application share a few selectors, so 1,000 policies cost a few dozen selections."""
+
     pods: list[PodInfo]
     ns_labels: dict[str, dict[str, str]]
+
+    def __post_init__(self) -> None:
+        self.by_ns: dict[str, list[PodInfo]] = {}
+        for p in self.pods:
+            self.by_ns.setdefault(p.namespace, []).append(p)
+        self._selectors: dict[str, LabelSelector] = {}
+        self._selected: dict[tuple[str, str], list[PodInfo]] = {}
+        self._peers: dict[tuple[str, str | None, str | None], list[str]] = {}
+
+    def selector(self, sel: Any) -> tuple[str, LabelSelector]:
+        """(cache key, compiled selector); None is "everything" here (an absent podSelector)."""
+        key = json.dumps(sel.to_dict(), sort_keys=True) if sel is not None else "{}"
+        compiled = self._selectors.get(key)
+        if compiled is None:
+            compiled = self._selectors[key] = selector_from_model(sel) if sel is not None else LabelSelector.everything()
+        return key, compiled
+
+    def selected(self, namespace: str, sel: Any) -> list[PodInfo]:
+        """Pods of `namespace` matching the pod selector `sel` (a model or None)."""
+        key, compiled = self.selector(sel)
+        found = self._selected.get((namespace, key))
+        if found is None:
+            found = self._selected[(namespace, key)] = [p for p in self.by_ns.get(namespace, []) if compiled.matches(p.labels)]
+        return found
 
     def labels_of_namespace(self, name: str) -> dict[str, str]:
         return {**self.ns_labels.get(name, {}), NAME_LABEL: name}
 
     def peer_ips(self, peer: NetworkPolicyPeer, policy_ns: str) -> list[str]:
-        pod_sel = selector_from_model(peer.podSelector) if peer.podSelector is not None else LabelSelector.everything()
+        pod_key = self.selector(peer.podSelector)[0] if peer.podSelector is not None else None
+        ns_key = self.selector(peer.namespaceSelector)[0] if peer.namespaceSelector is not None else None
+        cache_key = (policy_ns if ns_key is None else "", pod_key, ns_key)
+        ips = self._peers.get(cache_key)
+        if ips is not None:
+            return ips
         if peer.namespaceSelector is not None:
-            ns_sel = selector_from_model(peer.namespaceSelector)
-            in_ns = [p for p in self.pods if ns_sel.matches(self.labels_of_namespace(p.namespace))]
+            ns_sel = self.selector(peer.namespaceSelector)[1]
+            names = [ns for ns in self.by_ns if ns_sel.matches(self.labels_of_namespace(ns))]
         else:
-            in_ns = [p for p in self.pods if p.namespace == policy_ns]
-        return sorted({p.ip for p in in_ns if pod_sel.matches(p.labels)}, key=_ip_key)
+            names = [policy_ns]
+        found = {p.ip for ns in names for p in self.selected(ns, peer.podSelector)}
+        ips = self._peers[cache_key] = sorted(found, key=_ip_key)
+        return ips
 
 
 def _ip_key(ip: str) -> tuple[int, ...]:
     return tuple(int(x) if x.isdigit() else 0 for x in ip.replace(":", ".").split("."))
-
-
-def _selects(np: NetworkPolicy, pod: PodInfo) -> bool:
-    if pod.namespace != np.namespace:
-        return False
-    sel = np.spec.podSelector if np.spec is not None else None
-    return sel is None or selector_from_model(sel).matches(pod.labels)
 
 
 def _port_matches(ports: list[NetworkPolicyPort] | None, dest_pods: Iterable[PodInfo]) -> list[str]:
@@ -201,25 +230,35 @@ def render_policies(policies: Iterable[NetworkPolicy], pods: Iterable[Pod], name
     r = _Renderer(cfg, world, rs)
     top = cfg.chain("NPOL")
     r.add(top, "-m conntrack --ctstate RELATED,ESTABLISHED -j RETURN")
-    local = [i for i in infos if cfg.node_name is None or i.node == cfg.node_name]
+    is_local = {i.key for i in infos if cfg.node_name is None or i.node == cfg.node_name}
     ordered = sorted((np for np in policies if np.spec is not None), key=lambda np: np.key)
+    # Which policies select each local pod, per direction (in policy order), and which local
+    # pods each policy protects (its named ingress ports resolve on them).
+    selecting: dict[tuple[str, str], list[NetworkPolicy]] = {}
+    targets: dict[str, list[PodInfo]] = {}
+    for np in ordered:
+        assert np.spec is not None
+        chosen = [p for p in world.selected(np.namespace or "default", np.spec.podSelector) if p.key in is_local]
+        targets[np.key] = chosen
+        for direction in np.policy_types():
+            for p in chosen:
+                selecting.setdefault((p.key, direction), []).append(np)
     done: dict[tuple[str, str], str] = {}
     ingress_lines: list[str] = []
-    for pod in local:
+    for pod in (i for i in infos if i.key in is_local):
         for direction in ("Egress", "Ingress"):
-            selecting = [np for np in ordered if direction in np.policy_types() and _selects(np, pod)]
-            if not selecting:
+            chosen_by = selecting.get((pod.key, direction))
+            if not chosen_by:
                 continue
             ingress = direction == "Ingress"
             mark = INGRESS_MARK if ingress else EGRESS_MARK
             pod_chain = cfg.hashed("NPI" if ingress else "NPE", pod.key)
             r.add(pod_chain, f"-j MARK --set-xmark 0x0/{mark}")
             r.add(pod_chain, f"{'-s' if ingress else '-d'} {pod.ip}/32 -j RETURN")  # a pod never blocks itself
-            for np in selecting:
+            for np in chosen_by:
                 key = (np.key, direction)
                 if key not in done:
-                    targets = [p for p in local if _selects(np, p)]
-                    done[key] = r.policy_chain(np, direction, targets)
+                    done[key] = r.policy_chain(np, direction, targets[np.key])
                 r.add(pod_chain, f"-j {done[key]}")
                 r.add(pod_chain, f"-m mark --mark {mark}/{mark} -j RETURN")
             r.add(pod_chain, f'-m comment --comment "{pod.key} {direction.lower()} not allowed by any policy" {REJECT}')

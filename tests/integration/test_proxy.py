@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from controllers.base import ControllerContext
@@ -69,7 +70,7 @@ class ProxyProcess:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "proxy", "--kubeconfig", self.kubeconfig, "--node-name", "n1",
                  "--chain-prefix", self.prefix, "--namespace", self.namespace,
-                 "--min-sync-period-s", "0.1", "--sync-period-s", "2"],
+                 "--min-sync-period-s", "0.1", "--sync-period-s", "2", "--health-check-bind-address", "127.0.0.1"],
                 cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
@@ -389,3 +390,52 @@ async def test_network_policy_chains_follow_policies_and_pods(proxy: ProxyProces
     # Clean exit: the policy hooks and chains go too (the fixture checks nothing is left).
     assert proxy.signal(signal.SIGTERM) == 0
     assert proxy.our_lines(filt()) == []
+
+
+# -- healthCheckNodePort: allocated by the API server, served by the proxy --------------------------
+
+async def test_health_check_node_port_allocated_and_served(proxy: ProxyProcess, api_client: ApiClient,
+                                                           namespace: str) -> None:
+    svc = await create_service(api_client, namespace, "lb", type="LoadBalancer", externalTrafficPolicy="Local",
+                               ports=[{"name": "http", "port": 80, "targetPort": 8080}])
+    assert svc.spec is not None and svc.spec.healthCheckNodePort
+    hc = svc.spec.healthCheckNodePort
+    assert 30000 <= hc <= 32767 and hc != (svc.spec.ports or [])[0].nodePort
+
+    async def put(node: str) -> None:
+        subsets = [{"addresses": [{"ip": "10.244.250.31", "nodeName": node}], "ports": [{"name": "http", "port": 8080}]}]
+        try:
+            current = await api_client.get(Endpoints, "lb", namespace=namespace)
+        except Exception:  # noqa: BLE001 - first time: create it
+            body = {"metadata": {"name": "lb", "namespace": namespace}, "subsets": subsets}
+            await api_client.create(Endpoints.from_dict(body), namespace=namespace)
+            return
+        data = current.to_dict()
+        data["subsets"] = subsets
+        await api_client.replace(Endpoints.from_dict(data))
+
+    async def answer() -> tuple[int, dict[str, Any]] | None:
+        try:
+            async with httpx.AsyncClient(trust_env=False, timeout=2) as http:
+                r = await http.get(f"http://127.0.0.1:{hc}/healthz")
+        except httpx.HTTPError:
+            return None
+        return r.status_code, r.json()
+
+    await put("n1")  # the proxy's own node
+    await wait_until(lambda: _is(answer(), 200), timeout_s=15, interval_s=0.1)
+    got = await answer()
+    assert got == (200, {"service": {"namespace": namespace, "name": "lb"}, "localEndpoints": 1,
+                         "serviceProxyHealthy": True})
+    await put("n2")  # endpoints elsewhere only: this node would drop external traffic
+    await wait_until(lambda: _is(answer(), 503), timeout_s=15, interval_s=0.1)
+    # Local -> Cluster: the port is released (field cleared) and the listener closes.
+    patched = await api_client.patch(Service, "lb", {"spec": {"externalTrafficPolicy": "Cluster"}},
+                                     namespace=namespace)
+    assert patched.spec is not None and patched.spec.healthCheckNodePort is None
+    await wait_until(lambda: _is(answer(), None), timeout_s=15, interval_s=0.1)
+
+
+async def _is(pending: Any, status: int | None) -> bool:
+    got = await pending
+    return (got is None) if status is None else (got is not None and got[0] == status)

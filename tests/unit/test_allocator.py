@@ -126,3 +126,48 @@ def test_load_balancer_node_ports_follow_allocate_load_balancer_node_ports() -> 
     on["spec"]["allocateLoadBalancerNodePorts"] = True
     a.allocate(on)
     assert on["spec"]["ports"][0]["nodePort"]
+
+
+def lb_local(name: str = "lb", hc: int | None = None, policy: str = "Local") -> dict[str, Any]:
+    s = svc(name, type_="LoadBalancer")
+    s["spec"]["externalTrafficPolicy"] = policy
+    if hc is not None:
+        s["spec"]["healthCheckNodePort"] = hc
+    return s
+
+
+def test_health_check_node_port_allocated_kept_and_released() -> None:
+    a = ServiceAllocator(node_ports=(30000, 30009))
+    s = lb_local()
+    a.allocate(s)
+    hc = s["spec"]["healthCheckNodePort"]
+    assert 30000 <= hc <= 30009 and hc != s["spec"]["ports"][0]["nodePort"]
+    assert hc in a.used_ports
+    kept = lb_local()  # an update that leaves it out keeps it (patchAllocatedValues)
+    a.allocate(kept, s)
+    assert kept["spec"]["healthCheckNodePort"] == hc
+    with pytest.raises(errors.Invalid, match="field is immutable"):
+        a.allocate(lb_local(hc=30000 if hc != 30000 else 30001), s)
+    cluster = lb_local(hc=hc, policy="Cluster")  # Local -> Cluster: released and dropped
+    res = a.allocate(cluster, kept)
+    assert "healthCheckNodePort" not in cluster["spec"] and hc not in a.used_ports
+    res.rollback()
+    assert hc in a.used_ports  # a failed write gives it back
+    a.release(kept)
+    assert hc not in a.used_ports
+
+
+def test_health_check_node_port_requested_and_refused_when_not_needed() -> None:
+    a = ServiceAllocator(node_ports=(30000, 30009))
+    s = lb_local(hc=30005)
+    a.allocate(s)
+    assert s["spec"]["healthCheckNodePort"] == 30005
+    with pytest.raises(errors.Invalid, match="already allocated"):
+        a.allocate(lb_local("other", hc=30005))
+    with pytest.raises(errors.Invalid, match="not in the valid range"):
+        a.allocate(lb_local("far", hc=40000))
+    with pytest.raises(errors.Invalid, match="may only be set when `type` is 'LoadBalancer'"):
+        a.allocate(lb_local("cluster", hc=30006, policy="Cluster"))
+    b = ServiceAllocator(node_ports=(30000, 30009))
+    b.recover([s])
+    assert 30005 in b.used_ports
