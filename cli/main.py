@@ -20,6 +20,7 @@ from cli import (
     backup_cmd,
     cluster,
     help_panels,
+    logs_multi,
     verbs_basic,
     verbs_debug,
     verbs_edit,
@@ -186,27 +187,40 @@ def edit(
 @app.command()
 def logs(
     ctx: typer.Context,
-    pod: str | None = typer.Argument(None, help="POD or pod/POD"),
+    pod: str | None = typer.Argument(None, help="POD, pod/POD or KIND/NAME (deploy/web: its first pod)"),
+    container_arg: str | None = typer.Argument(None, metavar="[CONTAINER]", help="The container (same as -c)."),
     container: str | None = typer.Option(None, "--container", "-c"),
     follow: bool = typer.Option(False, "--follow", "-f"),
-    tail: int = typer.Option(-1, "--tail", help="Lines of recent log to show (-1: all)."),
+    tail: int | None = typer.Option(None, "--tail", help="Lines of recent log to show (-1: all; 10 with -l)."),
     since: str | None = typer.Option(None, "--since", help="Only newer logs, e.g. 5s, 2m, 1h."),
+    since_time: str | None = typer.Option(None, "--since-time", help="Only logs after this RFC3339 time."),
     timestamps: bool = typer.Option(False, "--timestamps"),
     previous: bool = typer.Option(False, "--previous", "-p"),
     grep: str | None = typer.Option(None, "--grep", help="Search the cluster log store for TEXT (deleted pods too)."),
     all_namespaces: bool = typer.Option(False, "--all-namespaces", "-A", help="With --grep: every namespace."),
-    selector: str | None = typer.Option(None, "--selector", "-l", help="With --grep: pod labels, e.g. app=web."),
+    selector: str | None = typer.Option(None, "--selector", "-l", help="Pods by label, e.g. app=web."),
+    all_containers: bool = typer.Option(False, "--all-containers", help="Every container of the pod(s)."),
+    prefix: bool = typer.Option(False, "--prefix", help="Prefix each line with [pod/NAME/CONTAINER]."),
+    max_log_requests: int = typer.Option(5, "--max-log-requests", help="Most streams followed at once with -f."),
+    ignore_errors: bool = typer.Option(False, "--ignore-errors", help="Print a failing stream's error, go on."),
+    limit_bytes: int = typer.Option(0, "--limit-bytes", help="Most bytes of log to return per stream."),
+    pod_running_timeout: str = typer.Option("20s", "--pod-running-timeout", help="How long -f retries a stream."),
 ) -> None:
-    """Print the logs of a container in a pod, or search the cluster's log store with --grep."""
+    """Print the logs of containers in pods, or search the cluster's log store with --grep."""
     if grep is not None:
         run(logsearch_mod.search(_g(ctx), pod, grep=grep, all_namespaces=all_namespaces, selector=selector,
-                                 container=container, since=since, tail=tail, timestamps=timestamps))
+                                 container=container, since=since, tail=-1 if tail is None else tail,
+                                 timestamps=timestamps))
         return
-    if pod is None:
-        run(_fail(CliError("a pod name is required (or --grep TEXT to search the log store)")))
-    assert pod is not None
-    run(logs_mod.logs(_g(ctx), pod, container=container, follow=follow, tail=tail, since=since,
-                      timestamps=timestamps, previous=previous))
+    if container_arg and container:
+        run(_fail(CliError("only one of -c or an inline [CONTAINER] arg is allowed")))
+    timeout_s = logs_mod.parse_since(pod_running_timeout) if pod_running_timeout else 20
+    opts = logs_multi.LogsOptions(
+        container=container or container_arg, follow=follow, tail=tail, since=since, since_time=since_time,
+        timestamps=timestamps, previous=previous, selector=selector, all_containers=all_containers, prefix=prefix,
+        max_log_requests=max_log_requests, ignore_errors=ignore_errors, limit_bytes=limit_bytes,
+        pod_running_timeout_s=float(timeout_s or 20))
+    run(logs_multi.logs(_g(ctx), pod, opts))
 
 
 async def _fail(exc: Exception) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -9,12 +10,23 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import logs as logs_mod
+from cli import logs_multi
 from cli.main import app
+from machinery import errors
+
+
+def _pod(name: str, *containers: str, init: tuple[str, ...] = (), labels: dict[str, str] | None = None,
+         **meta: Any) -> dict[str, Any]:
+    return {"metadata": {"name": name, "labels": labels or {}, **meta},
+            "spec": {"containers": [{"name": c} for c in containers],
+                     "initContainers": [{"name": c} for c in init]}}
 
 
 class FakeClient:
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, dict[str, Any] | None]] = []
+        self.pods = {"web": _pod("web", "c1"), "two": _pod("two", "app", "side", init=("setup",), labels={"a": "b"}),
+                     "one": _pod("one", "app", labels={"a": "b"})}
 
     async def __aenter__(self) -> FakeClient:
         return self
@@ -25,19 +37,30 @@ class FakeClient:
     async def request(self, method: str, path: str, *, params: dict[str, Any] | None = None, **kw: Any) -> Any:
         self.calls.append((method, path, params))
         if path.endswith("/log"):
-            return "one\ntwo\n"
+            container = (params or {}).get("container")
+            return "one\ntwo\n" if container in (None, "c1") else f"{container}-1\n{container}-2"
+        if path.endswith("/pods"):
+            return {"items": [p for p in self.pods.values() if p["metadata"]["labels"].get("a") == "b"]}
+        if "/pods/" in path and method == "GET":
+            name = path.rsplit("/", 1)[1]
+            if name not in self.pods:
+                raise errors.NotFound(f'pods "{name}" not found')
+            return self.pods[name]
         return {"stdout": "out\n", "stderr": "err\n", "exitCode": 3}
 
     async def stream_lines(self, path: str, *, params: dict[str, Any] | None = None) -> AsyncIterator[str]:
         self.calls.append(("STREAM", path, params))
+        pod = path.split("/")[-2]
         for line in ("a", "b"):
-            yield line
+            yield f"{pod}-{line}" if pod != "web" else line
+            await asyncio.sleep(0)
 
 
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> FakeClient:
     client = FakeClient()
     monkeypatch.setattr(logs_mod, "open_client", lambda g: (client, g.namespace or "default"))
+    monkeypatch.setattr(logs_multi, "open_client", lambda g: (client, g.namespace or "default"))
     return client
 
 
@@ -45,7 +68,8 @@ def test_logs_prints_lines_with_the_query_kubectl_sends(fake: FakeClient) -> Non
     r = CliRunner().invoke(app, ["logs", "pod/web", "-n", "ns1", "-c", "c1", "--tail", "5", "--since", "2m",
                                  "--timestamps", "-p"])
     assert (r.exit_code, r.stdout) == (0, "one\ntwo\n"), r.stderr
-    method, path, params = fake.calls[0]
+    assert fake.calls[0][:2] == ("GET", "/api/v1/namespaces/ns1/pods/web")  # the pod first, as kubectl
+    method, path, params = fake.calls[1]
     assert (method, path) == ("GET", "/api/v1/namespaces/ns1/pods/web/log")
     assert params is not None and params["container"] == "c1" and params["tailLines"] == 5
     assert params["sinceSeconds"] == 120 and params["timestamps"] == "true" and params["previous"] == "true"
@@ -59,8 +83,50 @@ def test_exec_passes_output_and_exit_code(fake: FakeClient) -> None:
     assert r.exit_code == 3
     assert r.stdout == "out\n"
     assert r.stderr == "err\ncommand terminated with exit code 3\n"
-    method, path, params = fake.calls[0]
+    method, path, params = fake.calls[-1]
     assert (method, path) == ("POST", "/api/v1/namespaces/default/pods/web/exec")
     assert params is not None and params["command"] == ["sh", "-c", "exit 3"] and params["container"] == "c1"
     r = CliRunner().invoke(app, ["exec", "web"])
     assert r.exit_code == 1 and "at least one command" in r.stderr
+
+
+def test_selector_reads_every_pod_with_ten_lines_each_and_prefixes(fake: FakeClient) -> None:
+    r = CliRunner().invoke(app, ["logs", "-l", "a=b", "--prefix"])
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout == "[pod/one/app] app-1\n[pod/one/app] app-2[pod/two/app] app-1\n[pod/two/app] app-2"
+    assert r.stderr == 'Defaulted container "app" out of: app, side, setup (init)\n'
+    logs = [c for c in fake.calls if c[1].endswith("/log")]
+    assert all((p or {}).get("tailLines") == 10 for _, _, p in logs)
+    r = CliRunner().invoke(app, ["logs", "-l", "a=b", "--all-containers", "--tail", "-1"])
+    read = [(c[1].split("/")[-2], (c[2] or {}).get("container"), (c[2] or {}).get("tailLines"))
+            for c in fake.calls[len(logs) + 1:] if c[1].endswith("/log")]
+    assert read == [("one", "app", None), ("two", "setup", None), ("two", "app", None), ("two", "side", None)]
+
+
+def test_follow_several_streams_at_once_within_max_log_requests(fake: FakeClient) -> None:
+    r = CliRunner().invoke(app, ["logs", "-l", "a=b", "-f", "--all-containers", "--prefix"])
+    assert r.exit_code == 0, r.stderr
+    assert sorted(r.stdout.splitlines()) == sorted(f"[pod/{p}/{c}] {p}-{x}" for p, c in
+                                                   (("one", "app"), ("two", "setup"), ("two", "app"), ("two", "side"))
+                                                   for x in "ab")
+    too_many = CliRunner().invoke(app, ["logs", "-l", "a=b", "-f", "--all-containers", "--max-log-requests", "3"])
+    assert too_many.exit_code == 1
+    assert too_many.stderr == ("error: you are attempting to follow 4 log streams, but maximum allowed concurrency "
+                               "is 3, use --max-log-requests to increase the limit\n")
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["logs"], "error: expected 'logs [-f] [-p] (POD | TYPE/NAME) [-c CONTAINER]'."),
+    (["logs", "web", "-l", "a=b"], "error: only a selector (-l) or a POD name is allowed"),
+    (["logs", "web", "-c", "x", "--all-containers"],
+     "error: --all-containers=true should not be specified with container name x"),
+    (["logs", "web", "--since", "1m", "--since-time", "2026-01-01T00:00:00Z"],
+     "error: at most one of `sinceTime` or `sinceSeconds` may be specified"),
+    (["logs", "web", "--tail", "-2"], "error: --tail must be greater than or equal to -1"),
+    (["logs", "nope"], 'error: error from server (NotFound): pods "nope" not found in namespace "default"'),
+    (["logs", "web", "-c", "zz"], "error: container zz is not valid for pod web out of: c1"),
+])
+def test_usage_errors_read_like_kubectl(fake: FakeClient, argv: list[str], message: str) -> None:
+    r = CliRunner().invoke(app, argv)
+    assert r.exit_code == 1
+    assert r.stderr.splitlines()[0] == message
