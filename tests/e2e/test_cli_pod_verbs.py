@@ -48,7 +48,7 @@ def pods(cluster: Cluster) -> Cluster:
              cluster.pod("talk-b", [_talker("main", 3), _talker("side", 2)],
                          initContainers=[{"name": "init", "image": IMAGE, "command": ["sh", "-c", "echo init-1"]}])]
     for pod in specs:
-        pod["metadata"]["labels"] = {"app": "talk"}  # type: ignore[index]
+        pod["metadata"]["labels"] = {"app": "talk"}
         r = admin_request("POST", f"{cluster.server}/api/v1/namespaces/default/pods", json=pod)
         assert r.status_code == 201, r.text
     deadline = time.monotonic() + 90
