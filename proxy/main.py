@@ -25,6 +25,10 @@ Contract:
   turns it off.
 - LoadBalancer Services with externalTrafficPolicy Local get their healthCheckNodePort served
   after each sync (proxy/healthcheck.py) on `--health-check-bind-address` (empty: off).
+- `--iptables-localhost-nodeports` (off by default, as current Kubernetes): NodePorts answer on
+  127.0.0.1 too; the proxy then sets the `net.ipv4.conf.all.route_localnet` sysctl (as
+  kube-proxy does: a DNATed packet from 127.0.0.1 is otherwise a martian) and drops packets to
+  127.0.0.0/8 from other sources. Off: 127.0.0.0/8 never reaches a NodePort rule.
 - SIGTERM/SIGINT: stop watching, remove the hooks and every chain with our prefix, exit 0.
   SIGKILL leaves the rules in place; a restarted proxy adopts and rewrites them, and
   established connections keep flowing (conntrack) meanwhile.
@@ -39,6 +43,7 @@ import logging
 import signal
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 from machinery import prom
@@ -119,8 +124,23 @@ class Proxier:
             log.error("clearing stale UDP conntrack entries: %s", exc)
 
 
+ROUTE_LOCALNET = Path("/proc/sys/net/ipv4/conf/all/route_localnet")
+
+
+def ensure_route_localnet(path: Path = ROUTE_LOCALNET) -> bool:
+    """Set the sysctl to 1 (kube-proxy's EnsureSysctl); True when it was changed."""
+    if path.read_text().strip() == "1":
+        return False
+    path.write_text("1")
+    log.info("set %s to 1 (localhost NodePorts)", path)
+    return True
+
+
 async def run(args: argparse.Namespace) -> None:
-    cfg = ProxyConfig(prefix=args.chain_prefix, cluster_cidr=args.cluster_cidr or None, node_name=args.node_name)
+    cfg = ProxyConfig(prefix=args.chain_prefix, cluster_cidr=args.cluster_cidr or None, node_name=args.node_name,
+                      localhost_nodeports=args.iptables_localhost_nodeports)
+    if cfg.localhost_nodeports:
+        ensure_route_localnet()
     ipt = Iptables(cfg.prefix)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -199,6 +219,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="enforce NetworkPolicies on this node's pods (default: on)")
     p.add_argument("--health-check-bind-address", default="0.0.0.0",
                    help="address of the healthCheckNodePort listeners (empty: none)")
+    p.add_argument("--iptables-localhost-nodeports", action=argparse.BooleanOptionalAction, default=False,
+                   help="NodePorts also answer on 127.0.0.1 (sets route_localnet; default: off)")
     p.add_argument("--log-level", default="info")
     p.add_argument("--metrics-bind-address", default="",
                    help="HOST:PORT to serve Prometheus /metrics on (empty or port 0: off)")

@@ -34,7 +34,8 @@ Contract:
   externalTrafficPolicy Local keeps the client's source (no masquerade) and sends external
   traffic to an SVL chain of this node's endpoints (none: filter DROP), while pod sources and
   the node itself (masqueraded) still go through the cluster-wide SVC chain. NodePorts live in `<P>-NODEPORTS` (reached for LOCAL destinations only, the
-  last rule of `<P>-SERVICES`) through an EXT chain that masquerades. A port without ready
+  last rule of `<P>-SERVICES`; 127.0.0.0/8 excluded unless `cfg.localhost_nodeports`, as
+  kube-proxy) through an EXT chain that masquerades. A port without ready
   endpoints gets a filter-table REJECT instead, so clients fail fast rather than hang.
   ExternalName and headless Services get no rules.
 """
@@ -63,6 +64,9 @@ class ProxyConfig:
     """Traffic to a ClusterIP from outside this range is masqueraded (None: never)."""
     node_name: str | None = None
     """This node: endpoints whose nodeName it is are "local" (traffic policies Local)."""
+    localhost_nodeports: bool = False
+    """NodePorts also answer on 127.0.0.1 (kube-proxy's --iptables-localhost-nodeports; needs
+    the route_localnet sysctl, which the proxy sets). Off: 127.0.0.0/8 never reaches NODEPORTS."""
 
     def __post_init__(self) -> None:
         if not self.prefix or len(self.prefix) > MAX_PREFIX_LEN or not self.prefix.replace("_", "").isalnum():
@@ -157,9 +161,14 @@ def render(services: Iterable[Service], slices: Iterable[EndpointSlice], cfg: Pr
         assert svc.spec is not None
         for port in svc.spec.ports or []:
             _render_port(rs, cfg, svc, port, service_endpoint_infos(by_service.get(svc.key, []), port))
-    # Must stay last: a NodePort only for destinations that are this host's addresses.
+    # Must stay last: a NodePort only for destinations that are this host's addresses (not
+    # 127.0.0.0/8 unless localhost NodePorts are on: without route_localnet those would hang).
+    local = "-m addrtype --dst-type LOCAL" + ("" if cfg.localhost_nodeports else " ! -d 127.0.0.0/8")
     rs.add("nat", c("SERVICES"), '-m comment --comment "kubelite service nodeports; NOTE: this must be the last '
-           f'rule in this chain" -m addrtype --dst-type LOCAL -j {c("NODEPORTS")}')
+           f'rule in this chain" {local} -j {c("NODEPORTS")}')
+    if cfg.localhost_nodeports:  # kube-proxy's "block incoming localnet connections" (martians)
+        rs.add("filter", c("EXTERNAL-SERVICES"), '-m comment --comment "block incoming localnet connections" '
+               "-d 127.0.0.0/8 ! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP")
     return rs
 
 

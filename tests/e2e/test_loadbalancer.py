@@ -1,7 +1,9 @@
 """LoadBalancer Services on one host (k3s ServiceLB style) on real Docker: the ServiceLB
 controller gives the Service the node's address as EXTERNAL-IP (kubectl shows it), the proxy
 answers on EXTERNAL-IP:port, nodePorts follow allocateLoadBalancerNodePorts, and deleting the
-Service takes the address's rules away.
+Service takes the address's rules away. With `--iptables-localhost-nodeports` a NodePort also
+answers on 127.0.0.1, and an externalTrafficPolicy Local Service's healthCheckNodePort answers
+200 with the node's local endpoint count.
 
 The node's address is its pod bridge's gateway (a 10.244.x.1 address of this cluster's own
 bridge), so every packet stays on this machine; nothing is sent before the guard is complete.
@@ -10,12 +12,15 @@ bridge), so every packet stays on this machine; nothing is sent before the guard
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import random
 import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -41,6 +46,12 @@ def lb_cluster() -> Iterator[Cluster]:
 
 @pytest.fixture
 async def lb_env(lb_cluster: Cluster) -> AsyncIterator[dict[str, Any]]:
+    async with _lb_env(lb_cluster) as env:
+        yield env
+
+
+@contextlib.asynccontextmanager
+async def _lb_env(lb_cluster: Cluster, *extra: str) -> AsyncIterator[dict[str, Any]]:
     if not guard_complete():
         pytest.skip("the traffic guard is not installed: no traffic to service IPs")
     api = lb_cluster.client()
@@ -52,7 +63,7 @@ async def lb_env(lb_cluster: Cluster) -> AsyncIterator[dict[str, Any]]:
         proxy = subprocess.Popen(  # noqa: ASYNC220 - started once, not waited on here
             [sys.executable, "-m", "proxy", "--kubeconfig", str(lb_cluster.kubeconfig), "--node-name",
              lb_cluster.node, "--chain-prefix", prefix, "--namespace", ns, "--min-sync-period-s", "0.2",
-             "--sync-period-s", "5"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+             "--sync-period-s", "5", *extra], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"})
         log.close()
         try:
@@ -126,3 +137,34 @@ async def test_load_balancer_gets_the_node_address_and_answers_there(lb_cluster:
                        for line in text.splitlines())
 
     await wait_until(released, 30, 0.2, message="loadbalancer IP rule still there after the delete")
+
+
+async def test_localhost_nodeport_and_health_check_node_port(lb_cluster: Cluster) -> None:
+    knob = Path("/proc/sys/net/ipv4/conf/all/route_localnet")
+    before = await asyncio.to_thread(knob.read_text)
+    try:
+        async with _lb_env(lb_cluster, "--iptables-localhost-nodeports", "--health-check-bind-address",
+                           "127.0.0.1") as env:
+            ns, api = env["ns"], env["api"]
+            await api.request("POST", f"/api/v1/namespaces/{ns}/pods", json=web_pod(lb_cluster, ns, "web-a"))
+            svc = await create_lb(api, ns, "web", externalTrafficPolicy="Local")
+            assert svc.spec is not None and svc.spec.healthCheckNodePort
+            node_port, hc = (svc.spec.ports or [])[0].nodePort, svc.spec.healthCheckNodePort
+            await wait_pods_ready(api, ns, ["web-a"])
+
+            def answers(url: str) -> str:
+                try:
+                    return fetch(url)
+                except Exception:  # noqa: BLE001 - polled until the condition holds
+                    return ""
+
+            async def served() -> bool:
+                return await asyncio.to_thread(answers, f"http://127.0.0.1:{node_port}/index.html") == "web-a"
+
+            await wait_until(served, 60, 0.3, message=f"127.0.0.1:{node_port} does not answer:\n{lb_cluster.logs()}")
+            assert (await asyncio.to_thread(knob.read_text)).strip() == "1"  # the proxy set route_localnet
+            health = json.loads(await asyncio.to_thread(answers, f"http://127.0.0.1:{hc}/healthz"))
+            assert health == {"service": {"namespace": ns, "name": "web"}, "localEndpoints": 1,
+                              "serviceProxyHealthy": True}
+    finally:
+        await asyncio.to_thread(knob.write_text, before.strip())  # leave the host as it was

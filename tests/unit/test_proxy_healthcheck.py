@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -84,3 +85,14 @@ async def test_a_taken_port_is_logged_and_retried() -> None:
     finally:
         blocker.close()
         await servers.close()
+
+
+def test_route_localnet_is_set_once(tmp_path: Path) -> None:
+    from proxy.main import ensure_route_localnet, parse_args
+
+    knob = tmp_path / "route_localnet"
+    knob.write_text("0\n")
+    assert ensure_route_localnet(knob) is True and knob.read_text() == "1"
+    assert ensure_route_localnet(knob) is False
+    assert parse_args(["--node-name", "n"]).iptables_localhost_nodeports is False  # off by default
+    assert parse_args(["--node-name", "n", "--iptables-localhost-nodeports"]).iptables_localhost_nodeports is True

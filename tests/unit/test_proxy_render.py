@@ -55,7 +55,7 @@ COMMIT
 :KLT-SEP-5ANIWS6AG6DKGV76PNQ5 - [0:0]
 :KLT-SEP-NW2HIM35W6G7RRDXG4EE - [0:0]
 -A KLT-SERVICES -m comment --comment "ns1/web:http cluster IP" -m tcp -p tcp -d 10.96.0.20/32 --dport 80 -j KLT-SVC-4LVCYZMTA5CQO6SX6IDZ
--A KLT-SERVICES -m comment --comment "kubelite service nodeports; NOTE: this must be the last rule in this chain" -m addrtype --dst-type LOCAL -j KLT-NODEPORTS
+-A KLT-SERVICES -m comment --comment "kubelite service nodeports; NOTE: this must be the last rule in this chain" -m addrtype --dst-type LOCAL ! -d 127.0.0.0/8 -j KLT-NODEPORTS
 -A KLT-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN
 -A KLT-POSTROUTING -j MARK --xor-mark 0x4000
 -A KLT-POSTROUTING -m comment --comment "kubelite service traffic requiring SNAT" -j MASQUERADE
@@ -101,7 +101,7 @@ COMMIT
 :KLT-SEP-KUQYPTOKTZAERVSKJ6IS - [0:0]
 :KLT-SEP-5ANIWS6AG6DKGV76PNQ5 - [0:0]
 -A KLT-SERVICES -m comment --comment "ns1/web:http cluster IP" -m tcp -p tcp -d 10.96.0.20/32 --dport 80 -j KLT-SVC-4LVCYZMTA5CQO6SX6IDZ
--A KLT-SERVICES -m comment --comment "kubelite service nodeports; NOTE: this must be the last rule in this chain" -m addrtype --dst-type LOCAL -j KLT-NODEPORTS
+-A KLT-SERVICES -m comment --comment "kubelite service nodeports; NOTE: this must be the last rule in this chain" -m addrtype --dst-type LOCAL ! -d 127.0.0.0/8 -j KLT-NODEPORTS
 -A KLT-NODEPORTS -m comment --comment "ns1/web:http" -m tcp -p tcp --dport 30080 -j KLT-EXT-4LVCYZMTA5CQO6SX6IDZ
 -A KLT-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN
 -A KLT-POSTROUTING -j MARK --xor-mark 0x4000
@@ -358,3 +358,15 @@ def test_our_chains_never_include_the_kubelets_guard(monkeypatch: pytest.MonkeyP
     ipt = Iptables("KUBELITE")
     monkeypatch.setattr(ipt, "save", lambda table: saved[table])
     assert ipt.our_chains() == {"nat": {"KUBELITE-SERVICES", "KUBELITE-SVC-ABC"}, "filter": {"KUBELITE-SERVICES"}}
+
+
+def test_localhost_nodeports_flag() -> None:
+    off = render([EMPTY], [], CFG)
+    [jump] = [r for r in off.chains("nat")["KLT-SERVICES"] if "KLT-NODEPORTS" in r]
+    assert "--dst-type LOCAL ! -d 127.0.0.0/8 -j KLT-NODEPORTS" in jump
+    assert not any("localnet" in r for r in off.chains("filter")["KLT-EXTERNAL-SERVICES"])
+    on = render([EMPTY], [], ProxyConfig(prefix="KLT", cluster_cidr="10.244.0.0/16", localhost_nodeports=True))
+    [jump] = [r for r in on.chains("nat")["KLT-SERVICES"] if "KLT-NODEPORTS" in r]
+    assert "--dst-type LOCAL -j KLT-NODEPORTS" in jump
+    assert on.chains("filter")["KLT-EXTERNAL-SERVICES"][-1].endswith(
+        "-d 127.0.0.0/8 ! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP")
