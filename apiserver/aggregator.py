@@ -23,20 +23,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from apiserver import upstream
 from apiserver.storage import keys
 from machinery import errors
 from machinery.models.metrics import METRICS_GROUP, METRICS_SERVICE, METRICS_VERSION
 
 PREFIX = f"/apis/{METRICS_GROUP}/{METRICS_VERSION}"
-
-
-def _http(request: Request) -> httpx.AsyncClient:
-    """One connection pool per app (created on first use, in the app's event loop)."""
-    client: httpx.AsyncClient | None = getattr(request.app.state, "metrics_http", None)
-    if client is None:
-        client = httpx.AsyncClient(timeout=httpx.Timeout(10.0), trust_env=False)
-        request.app.state.metrics_http = client
-    return client
+BACKEND_TIMEOUT_S = 10.0
 
 
 def backend_url(endpoints: dict[str, Any]) -> str | None:
@@ -72,19 +65,13 @@ async def proxy(request: Request) -> Response:
         raise _unavailable(request)
     url = f"{base}{PREFIX}/{request.path_params.get('path', '')}"
     try:
-        resp = await _http(request).get(url, params=str(request.query_params),
-                                 headers={"Accept": "application/json"})
+        resp = await upstream.client(request.app).get(url, params=str(request.query_params),
+                                                      headers={"Accept": "application/json"},
+                                                      timeout=BACKEND_TIMEOUT_S)
     except httpx.HTTPError:
         raise _unavailable(request) from None
     return Response(content=resp.content, status_code=resp.status_code,
                     media_type=resp.headers.get("content-type", "application/json"))
-
-
-async def close(app: Any) -> None:
-    """Close the app's connection pool to the add-on (API server shutdown)."""
-    client: httpx.AsyncClient | None = getattr(app.state, "metrics_http", None)
-    if client is not None:
-        await client.aclose()
 
 
 def routes() -> list[BaseRoute]:

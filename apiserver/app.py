@@ -33,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from apiserver import aggregator, exec_ws, hpa_v1, metrics
+from apiserver import aggregator, exec_ws, hpa_v1, metrics, upstream
 from apiserver.allocator import ServiceAllocator
 from apiserver.audit import AuditLog, AuditPolicy
 from apiserver.auth import authn_reviews, bootstrappolicy, reviews
@@ -236,7 +236,7 @@ def create_app(
             yield
         finally:
             await _cancel(task, authz_task)
-            await aggregator.close(app)
+            await upstream.close(app)
             if own:
                 await ctx.storage.close()
             log.info("API server stopped")

@@ -15,28 +15,22 @@ when the pod has exactly one container. Errors are Status objects: 404 pod not f
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
+from apiserver import upstream
 from machinery import errors
 
 router = APIRouter()
 DEFAULT_KUBELET_PORT = 10250
 
 
-def _storage(request: Request) -> Any:
-    ctx = getattr(request.app.state, "ctx", None)
-    storage = getattr(ctx, "storage", None) if ctx is not None else None
-    return storage if storage is not None else request.app.state.storage
-
-
 async def _pod(request: Request, ns: str, name: str) -> dict[str, Any]:
     try:
-        return dict(await _storage(request).get(f"/registry/pods/{ns}/{name}"))
+        return dict(await upstream.storage(request).get(f"/registry/pods/{ns}/{name}"))
     except errors.NotFound:
         raise errors.NotFound(f'pods "{name}" not found', name=name, kind="pods") from None
 
@@ -47,7 +41,7 @@ async def _kubelet_url(request: Request, pod: dict[str, Any]) -> str:
     if not node_name:
         raise errors.BadRequest(f"pod {name} does not have a host assigned", name=name, kind="pods")
     try:
-        node = dict(await _storage(request).get(f"/registry/nodes/{node_name}"))
+        node = dict(await upstream.storage(request).get(f"/registry/nodes/{node_name}"))
     except errors.NotFound:
         raise errors.NotFound(f'nodes "{node_name}" not found', name=node_name, kind="nodes") from None
     status = node.get("status") or {}
@@ -93,30 +87,16 @@ async def pod_log(request: Request, ns: str, name: str, container: str | None = 
     if sinceSeconds is not None:
         params["sinceSeconds"] = sinceSeconds
     url = f"{base}/containerLogs/{ns}/{name}/{cname}"
-    http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None), trust_env=False)
     try:
-        upstream = await http.send(http.build_request("GET", url, params=params), stream=True)
+        resp = await upstream.open_stream(request.app, "GET", url, params=params)
     except httpx.HTTPError as exc:
-        await http.aclose()
         raise _unreachable(base, exc) from None
-    if upstream.status_code != 200 or not follow:
-        body = await upstream.aread()
-        await upstream.aclose()
-        await http.aclose()
-        return Response(content=body, status_code=upstream.status_code,
-                        media_type=upstream.headers.get("content-type", "text/plain"))
-
-    async def relay() -> AsyncIterator[bytes]:
-        try:
-            async for chunk in upstream.aiter_raw():
-                yield chunk
-        except httpx.HTTPError:
-            return  # the kubelet went away mid-stream: end the stream
-        finally:
-            await upstream.aclose()
-            await http.aclose()
-
-    return StreamingResponse(relay(), media_type="text/plain")
+    if resp.status_code != 200 or not follow:
+        body = await resp.aread()
+        await resp.aclose()
+        return Response(content=body, status_code=resp.status_code,
+                        media_type=resp.headers.get("content-type", "text/plain"))
+    return StreamingResponse(upstream.relay(resp), media_type="text/plain")
 
 
 @router.api_route("/api/v1/namespaces/{ns}/pods/{name}/exec", methods=["GET", "POST"])
@@ -128,9 +108,13 @@ async def pod_exec(request: Request, ns: str, name: str, command: list[str] = Qu
     cname = _container(pod, container)
     base = await _kubelet_url(request, pod)
     try:
-        async with httpx.AsyncClient(timeout=timeoutSeconds + 10, trust_env=False) as http:
-            resp = await http.post(f"{base}/exec/{ns}/{name}/{cname}",
-                                   params={"command": command, "timeoutSeconds": timeoutSeconds})
+        resp = await upstream.open_stream(request.app, "POST", f"{base}/exec/{ns}/{name}/{cname}",
+                                          params={"command": command, "timeoutSeconds": timeoutSeconds},
+                                          timeout_s=timeoutSeconds + 10)
+        try:
+            body = await resp.aread()
+        finally:
+            await resp.aclose()
     except httpx.HTTPError as exc:
         raise _unreachable(base, exc) from None
-    return Response(content=resp.content, status_code=resp.status_code, media_type="application/json")
+    return Response(content=body, status_code=resp.status_code, media_type="application/json")

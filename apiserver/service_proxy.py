@@ -18,25 +18,19 @@ Contract: `router: fastapi.APIRouter`, mounted by `python -m apiserver`.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
+from apiserver import upstream
 from apiserver.handlers_common import storage_key
 from machinery import errors
 from machinery.models import Endpoints, Service
 
 router = APIRouter()
 _FORWARDED_HEADERS = ("content-type", "accept", "accept-encoding", "last-event-id", "cache-control")
-
-
-def _storage(request: Request) -> Any:
-    ctx = getattr(request.app.state, "ctx", None)
-    storage = getattr(ctx, "storage", None) if ctx is not None else None
-    return storage if storage is not None else request.app.state.storage
 
 
 def parse_target(target: str) -> tuple[str, str, str]:
@@ -90,7 +84,7 @@ async def resolve(request: Request, ns: str, target: str) -> str:
     scheme, name, port = parse_target(target)
     if scheme not in ("", "http"):
         raise errors.BadRequest(f"scheme {scheme!r} is not supported (http only)")
-    storage = _storage(request)
+    storage = upstream.storage(request)
     try:
         svc = dict(await storage.get(storage_key(Service, name, ns)))
     except errors.NotFound:
@@ -110,24 +104,12 @@ async def resolve(request: Request, ns: str, target: str) -> str:
 async def service_proxy(request: Request, ns: str, target: str, path: str = "") -> Response:
     base = await resolve(request, ns, target)
     headers = {k: v for k, v in request.headers.items() if k.lower() in _FORWARDED_HEADERS}
-    http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None), trust_env=False)
-    req = http.build_request(request.method, f"{base}/{path}", params=list(request.query_params.multi_items()),
-                             content=await request.body(), headers=headers)
     try:
-        upstream = await http.send(req, stream=True)
+        resp = await upstream.open_stream(request.app, request.method, f"{base}/{path}",
+                                          params=list(request.query_params.multi_items()),
+                                          content=await request.body(), headers=headers)
     except httpx.HTTPError as exc:
-        await http.aclose()
         raise errors.ServiceUnavailable(f"error trying to reach service: {exc}") from None
 
-    async def relay() -> AsyncIterator[bytes]:
-        try:
-            async for chunk in upstream.aiter_raw():
-                yield chunk
-        except httpx.HTTPError:
-            return  # the endpoint went away mid-stream: end the answer
-        finally:
-            await upstream.aclose()
-            await http.aclose()
-
-    keep = {k: v for k, v in upstream.headers.items() if k.lower() in ("content-type", "cache-control", "content-encoding")}
-    return StreamingResponse(relay(), status_code=upstream.status_code, headers=keep)
+    keep = {k: v for k, v in resp.headers.items() if k.lower() in ("content-type", "cache-control", "content-encoding")}
+    return StreamingResponse(upstream.relay(resp), status_code=resp.status_code, headers=keep)
