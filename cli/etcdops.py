@@ -32,10 +32,12 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-import aetcd
-from aetcd import rpc
+if TYPE_CHECKING:
+    import aetcd
+
 
 ETCDCTL = os.environ.get("KUBELITE_ETCDCTL_BIN", "/usr/bin/etcdctl")
 REGISTRY = b"/registry/"
@@ -98,17 +100,23 @@ def snapshot_restore(snapshot: Path, data_dir: Path, *, name: str, peer_url: str
 
 
 def _client(endpoint: str) -> aetcd.Client:
+    import aetcd  # grpc and protobuf cost ~0.2 s of every CLI start; only these verbs need them
+
     url = urlparse(endpoint if "//" in endpoint else f"http://{endpoint}")
     return aetcd.Client(host=url.hostname or "127.0.0.1", port=url.port or 2379, timeout=TIMEOUT_S)
 
 
 async def current_revision(endpoint: str) -> int:
+    from aetcd import rpc
+
     async with _client(endpoint) as client:
         resp = await client.kvstub.Range(rpc.RangeRequest(key=REGISTRY, count_only=True), timeout=TIMEOUT_S)
         return int(resp.header.revision)
 
 
 async def object_counts(endpoint: str, revision: int) -> dict[str, int]:
+    from aetcd import rpc
+
     end = REGISTRY[:-1] + b"0"  # the byte after "/"
     async with _client(endpoint) as client:
         counts: Counter[str] = Counter()
@@ -132,6 +140,8 @@ async def object_counts(endpoint: str, revision: int) -> dict[str, int]:
 
 
 async def bump_revision(endpoint: str, target: int, progress: Callable[[int, int], None] | None = None) -> int:
+    from aetcd import rpc
+
     async with _client(endpoint) as client:
         start = int((await client.kvstub.Range(rpc.RangeRequest(key=BUMP_KEY), timeout=TIMEOUT_S)).header.revision)
         needed = max(target - start, 0)
