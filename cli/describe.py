@@ -13,6 +13,7 @@ from typing import Any
 
 from cli.describe_batch import BATCH_DESCRIBERS
 from cli.describe_kinds import KINDS, describe_generic
+from cli.describe_netpol import NETWORKING_DESCRIBERS
 from cli.describe_storage import STORAGE_DESCRIBERS
 from cli.describe_writer import Writer, events_table
 from cli.printers import now
@@ -27,7 +28,8 @@ def describe_object(w: Writer, o: Obj, related: dict[str, list[Obj]]) -> None:
     """The describer of the object's kind (cli/describe_kinds.py, describe_batch.py,
     describe_storage.py), else the generic one."""
     kind = str(o.get("kind"))
-    describer = KINDS.get(kind) or BATCH_DESCRIBERS.get(kind) or STORAGE_DESCRIBERS.get(kind, describe_generic)
+    describer = (KINDS.get(kind) or BATCH_DESCRIBERS.get(kind) or NETWORKING_DESCRIBERS.get(kind)
+                 or STORAGE_DESCRIBERS.get(kind, describe_generic))
     describer(w, o, related)
 
 

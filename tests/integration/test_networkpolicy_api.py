@@ -9,7 +9,9 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from cli.main import app
 from tests.integration.conftest import ROOT, ApiServerProcess
 
 KUBECTL = ROOT / ".venv" / "bin" / "kubectl"
@@ -27,6 +29,11 @@ spec:
     - ipBlock: {cidr: 10.0.0.0/8, except: [10.1.0.0/16]}
     ports:
     - {port: 5432, endPort: 5440}
+  - from:
+    - namespaceSelector: {matchLabels: {team: a}}
+      podSelector: {}
+  egress:
+  - ports: [{port: 53, protocol: UDP}, {port: dns-tcp}]
 """
 
 BAD = """
@@ -61,12 +68,18 @@ def test_kubectl_apply_get_describe_and_invalid(apiserver: ApiServerProcess, nam
         assert row.split()[:2] == ["db-allow-clients", "app=db"]
         res = _kubectl(apiserver, home, namespace, "get", "networkpolicy", "db-allow-clients", "-o",
                        "jsonpath={.spec.policyTypes} {.spec.ingress[0].ports[0].protocol}")
-        assert res.stdout == '["Ingress"] TCP', res.stderr  # defaulted as Kubernetes does
+        assert res.stdout == '["Ingress","Egress"] TCP', res.stderr  # defaulted as Kubernetes does
         res = _kubectl(apiserver, home, namespace, "describe", "netpol", "db-allow-clients")
         assert res.returncode == 0, res.stderr
         assert "PodSelector:     app=db" in res.stdout
         assert "From:" in res.stdout and "PodSelector: role=client" in res.stdout
         assert "Except: 10.1.0.0/16" in res.stdout
+        ours = CliRunner().invoke(app, ["--kubeconfig", apiserver.kubeconfig, "-n", namespace, "describe", "netpol",
+                                        "db-allow-clients"])
+        assert ours.exit_code == 0, ours.stdout
+        mine = [line.rstrip() for line in ours.stdout.splitlines() if line.strip() and not line.startswith("Events:")]
+        theirs = [line.rstrip() for line in res.stdout.splitlines() if line.strip()]
+        assert mine == theirs  # the same layout as kubectl's describer
         res = _kubectl(apiserver, home, namespace, "apply", "-f", "-", stdin=BAD)
         assert res.returncode != 0
         assert 'NetworkPolicy' in res.stderr and '"bad" is invalid' in res.stderr
