@@ -168,7 +168,8 @@ async def run(args: argparse.Namespace) -> None:
         ns_inf = factory.informer(Namespace)
         agent = PolicyAgent(cfg, policy_ipt, np_inf, pod_inf, ns_inf, hooks=not args.skip_hooks,
                             full_resync_s=args.full_resync_period_s)
-        policy_syncer = SyncLoop(agent.sync, min_period_s=args.min_sync_period_s, period_s=args.sync_period_s)
+        policy_syncer = SyncLoop(agent.sync, min_period_s=args.min_sync_period_s, period_s=args.sync_period_s,
+                                 record_metrics=False)
         wire(policy_syncer, np_inf, pod_inf, ns_inf)
     await factory.start()
     sync_task: asyncio.Task[None] | None = None

@@ -6,9 +6,10 @@ Contract:
   (`netpol_render.render_policies`) and applies only the difference to what it applied last
   (`render.restore_text`; nothing changed: no iptables call). A forced full sync (first one,
   after a failed restore, every `full_resync_s`) re-reads which `<P>-NP...` chains exist,
-  deletes stale ones and rewrites all. Hooks are (re)checked on periodic and forced syncs and
-  whenever the chains changed, so a pod isolated by a new policy is never behind a missing
-  hook, and Docker moving its FORWARD jumps above ours is repaired.
+  deletes stale ones and rewrites all. Hooks are (re)checked at every sync (three cheap
+  iptables calls), so a pod isolated by a new policy is never behind a missing hook, and
+  accepting rules Docker inserts above ours (a new network's) are overtaken at the next sync
+  (at the latest `--sync-period-s` later).
 - It owns only `<P>-NP...` chains (PolicyIptables); the Service proxier's chains, the
   kubelet's guard and Docker's rules are never touched.
 - `interesting(old, new)`: whether a pod/namespace update can change the rules (labels, IP,
@@ -66,7 +67,7 @@ class PolicyAgent:
         self.applied = rules
         if force:
             self.last_forced = started
-        if self.hooks and (periodic or force or text is not None):
+        if self.hooks:
             moved = await asyncio.to_thread(self.ipt.ensure_hooks)
             if moved:
                 log.info("network policy hooks: %d inserted or moved", moved)

@@ -10,6 +10,8 @@ Contract:
 - `request()` is safe to call from any synchronous handler on the loop's thread.
 - `syncs` counts completed calls (tests and metrics); `last_duration_s` is the last one's time.
 - All waiting and measuring goes through `clock` (machinery.clock): tests use a FakeClock.
+- `record_metrics=False` keeps the loop out of kube-proxy's sync metrics (the NetworkPolicy
+  agent's loop: `kubeproxy_sync_proxy_rules_*` stay about the Service rules).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ log = logging.getLogger(__name__)
 
 class SyncLoop:
     def __init__(self, fn: Callable[[bool], Awaitable[None]], *, min_period_s: float = 1.0,
-                 period_s: float = 30.0, clock: Clock = REAL_CLOCK) -> None:
+                 period_s: float = 30.0, clock: Clock = REAL_CLOCK, record_metrics: bool = True) -> None:
         self.fn = fn
         self.clock = clock
         self.min_period_s = min_period_s
@@ -35,6 +37,7 @@ class SyncLoop:
         self.syncs = 0
         self.failures = 0
         self.last_duration_s = 0.0
+        self.record_metrics = record_metrics
 
     def request(self) -> None:
         self._wanted.set()
@@ -59,13 +62,15 @@ class SyncLoop:
             try:
                 await self.fn(periodic)
                 self.syncs += 1
-                metrics.SYNC_DURATION.observe(self.clock.monotonic() - last_start)
-                metrics.LAST_SYNC.set_to_current_time()
+                if self.record_metrics:
+                    metrics.SYNC_DURATION.observe(self.clock.monotonic() - last_start)
+                    metrics.LAST_SYNC.set_to_current_time()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 self.failures += 1
-                metrics.FAILURES.inc()
+                if self.record_metrics:
+                    metrics.FAILURES.inc()
                 log.exception("sync failed; retrying in %.1fs", self.min_period_s)
                 if periodic:
                     last_periodic = -float("inf")  # a failed periodic sync is redone as a periodic one
