@@ -233,8 +233,17 @@ def exec_cmd(
     pod: str = typer.Argument(..., help="POD or pod/POD"),
     command: list[str] = typer.Argument(None, help="-- COMMAND [ARGS...]"),
     container: str | None = typer.Option(None, "--container", "-c"),
+    stdin: bool = typer.Option(False, "--stdin", "-i", help="Pass stdin to the container."),
+    tty: bool = typer.Option(False, "--tty", "-t", help="Stdin is a TTY (raw mode, resize)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only print what the remote command prints."),
 ) -> None:
-    """Execute a command in a container (non-interactive)."""
+    """Execute a command in a container (-it: interactive, with a terminal)."""
+    if stdin or tty:
+        from cli import exec_tty
+
+        run(exec_tty.interactive(_g(ctx), pod, list(command or []), container=container, stdin=stdin, tty=tty,
+                                 quiet=quiet))
+        return
     run(logs_mod.exec_(_g(ctx), pod, list(command or []), container=container))
 
 

@@ -1,4 +1,4 @@
-"""Typer wiring of the troubleshooting verbs written for issue 21: events (more join later).
+"""Typer wiring of the troubleshooting verbs written for issue 21: events, cp, port-forward, attach.
 
 Contract: `register(app)` adds them to the root app; each command only parses flags and calls
 `cli.errors.run(<async implementation>)`, which owns exit codes and error text.
@@ -10,7 +10,9 @@ from typing import Any
 
 import typer
 
+from cli import cp as cp_mod
 from cli import events as events_mod
+from cli import portforward as pf_mod
 from cli.errors import run
 from cli.session import Globals
 
@@ -35,3 +37,36 @@ def register(app: typer.Typer) -> None:
         opts = events_mod.EventsOptions(for_object=for_object, watch=watch, types=list(types or []),
                                         all_namespaces=all_namespaces, output=output, no_headers=no_headers)
         run(events_mod.events(_g(ctx), opts))
+
+    @app.command("cp")
+    def cp(
+        ctx: typer.Context,
+        args: list[str] = typer.Argument(None, help="SRC DEST: [[namespace/]pod:]path or a local path"),
+        container: str | None = typer.Option(None, "--container", "-c", help="The container (default: the first)."),
+        no_preserve: bool = typer.Option(False, "--no-preserve", help="Do not keep owner and permissions in the pod."),
+    ) -> None:
+        """Copy files and directories to and from containers (tar over exec)."""
+        run(cp_mod.cp(_g(ctx), list(args or []), container=container, no_preserve=no_preserve))
+
+    @app.command("port-forward")
+    def port_forward(
+        ctx: typer.Context,
+        args: list[str] = typer.Argument(None, help="TYPE/NAME [LOCAL_PORT:]REMOTE_PORT..."),
+        address: list[str] = typer.Option(None, "--address", help="Addresses to listen on (default: localhost)."),
+    ) -> None:
+        """Forward one or more local ports to a pod (pod/NAME, svc/NAME, deploy/NAME ...)."""
+        run(pf_mod.port_forward(_g(ctx), list(args or []), addresses=list(address or [])))
+
+    @app.command("attach")
+    def attach(
+        ctx: typer.Context,
+        pod: str = typer.Argument(..., help="POD or pod/POD"),
+        container: str | None = typer.Option(None, "--container", "-c"),
+        stdin: bool = typer.Option(False, "--stdin", "-i", help="Pass stdin to the container."),
+        tty: bool = typer.Option(False, "--tty", "-t", help="Stdin is a TTY (raw mode, resize)."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="Only print what the container prints."),
+    ) -> None:
+        """Attach to a running container's console (-it: with a terminal)."""
+        from cli import exec_tty
+
+        run(exec_tty.interactive(_g(ctx), pod, None, container=container, stdin=stdin, tty=tty, quiet=quiet))

@@ -179,6 +179,8 @@ class ApiClient:
         tls: ssl.SSLContext | bool = True
         if self.server.startswith("https:"):
             tls = ssl_context(ca_file, cert_file, key_file, verify)
+        self._ws_headers = {k: v for k, v in headers.items() if k != "Accept"}
+        self._ws_ssl = tls if isinstance(tls, ssl.SSLContext) else None
         self._http = httpx.AsyncClient(
             base_url=self.server, headers=headers, verify=tls, transport=transport,
             timeout=httpx.Timeout(timeout_s),
@@ -371,6 +373,30 @@ class ApiClient:
             raise errors.ConnectionFailed(f"stream {path} lost: {type(exc).__name__}: {exc}") from exc
         finally:
             await response.aclose()
+
+    async def websocket(self, path: str, *, params: Sequence[tuple[str, str]] = (),
+                        subprotocols: Sequence[str] = ()) -> Any:
+        """An open WebSocket (websockets' ClientConnection, `async with` closes it) to a streaming
+        subresource (pods/NAME/exec|attach|portforward) with this client's credentials. Never
+        retried (the command may have run). A refused upgrade raises the Status's ApiError;
+        nothing answering raises ConnectionFailed."""
+        from urllib.parse import urlencode
+
+        from websockets.exceptions import InvalidHandshake, InvalidStatus
+
+        from machinery.wscompat import connect
+
+        url = ("wss:" if self.server.startswith("https:") else "ws:") + self.server.split(":", 1)[1] + path
+        if params:
+            url += "?" + urlencode(list(params))
+        try:
+            return await connect(url, subprotocols=list(subprotocols), ssl=self._ws_ssl,
+                                 additional_headers=self._ws_headers, open_timeout=self.timeout_s,
+                                 max_size=None, compression=None)
+        except InvalidStatus as exc:
+            raise error_from_response(exc.response.status_code, bytes(exc.response.body or b"")) from None
+        except (OSError, InvalidHandshake, TimeoutError) as exc:
+            raise errors.ConnectionFailed(f"GET {self.server}{path}: {type(exc).__name__}: {exc}") from exc
 
     async def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
                       json: Any = None, content: bytes | str | None = None,

@@ -120,3 +120,187 @@ def test_logs_follow_several_pods_like_kubectl(pods: Cluster) -> None:
     assert seen["kubelite"] == seen["kubectl"] == want_lines
     too_many = both(pods, "logs", "-f", "-l", "app=talk", "--all-containers", "--max-log-requests", "2")
     assert (too_many[1].returncode, too_many[1].stderr) == (too_many[0].returncode, too_many[0].stderr)
+
+
+def _exec(c: Cluster, pod: str, script: str) -> str:
+    r = tool(c, "kubelite", "exec", pod, "-c", "side" if pod == "talk-b" else "main", "--", "sh", "-c", script)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def _tree(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): (p.read_text() if p.is_file() else "<dir>") for p in sorted(root.rglob("*"))}
+
+
+def test_cp_both_ways_like_kubectl(pods: Cluster, tmp_path: Path) -> None:
+    _exec(pods, "talk-a", "mkdir -p /tmp/d/sub && echo x > /tmp/d/sub/f && echo y > /tmp/d/g && echo one > /tmp/one")
+    out = {name: tmp_path / name for name in ("kubectl", "kubelite")}
+    for name, root in out.items():
+        root.mkdir()
+        for argv in (("talk-a:/tmp/one", str(root / "one")), ("talk-a:/tmp/d", str(root / "d")),
+                     ("default/talk-a:/tmp/d/", str(root / "d2"))):
+            r = tool(pods, name, "cp", *argv)
+            assert r.returncode == 0, (name, argv, r.stderr)
+    assert _tree(out["kubelite"]) == _tree(out["kubectl"])
+    assert _tree(out["kubelite"])["d/sub/f"] == "x\n" and _tree(out["kubelite"])["one"] == "one\n"
+    # to the pod: a file to a path, a directory into an existing directory (under its own name)
+    local = tmp_path / "up"
+    (local / "inner").mkdir(parents=True)
+    (local / "inner" / "a.txt").write_text("alpha\n")
+    (local / "b.txt").write_text("beta\n")
+    _exec(pods, "talk-b", "mkdir -p /tmp/kubectl /tmp/kubelite")
+    for name in ("kubectl", "kubelite"):
+        for argv in ((str(local / "b.txt"), f"talk-b:/tmp/{name}/b-copy"), (str(local), f"talk-b:/tmp/{name}")):
+            r = tool(pods, name, "cp", "-c", "side", *argv)
+            assert r.returncode == 0, (name, argv, r.stderr)
+    listing = {name: _exec(pods, "talk-b", f"cd /tmp/{name} && find . | sort && cat b-copy up/inner/a.txt")
+               for name in ("kubectl", "kubelite")}
+    assert listing["kubelite"] == listing["kubectl"]
+    assert "./up/inner/a.txt" in listing["kubelite"] and "alpha" in listing["kubelite"]
+    # kubectl exits 0 here, printing tar's complaint or not (its main goroutine ends while the
+    # exec's goroutine still writes and checks the error, a race): kubelite prints tar's stderr
+    # on stdout as kubectl does and reports the failure as kubectl's exec does.
+    got = tool(pods, "kubelite", "cp", "talk-a:/nope", str(tmp_path / "x"))
+    assert got.stdout.startswith("tar: /nope: No such file or directory\n")
+    assert (got.returncode, got.stderr) == (1, "command terminated with exit code 1\n")
+    for argv in ((str(tmp_path / "missing"), "talk-a:/tmp/m"),
+                 ("talk-a:/tmp/one", "talk-b:/tmp/one"), ("a", "b")):
+        want, got = both(pods, "cp", *argv)
+        assert (got.returncode, got.stdout, got.stderr) == (want.returncode, want.stdout, want.stderr), (argv, want, got)
+
+
+def _forwarding(proc: subprocess.Popen[str], count: int) -> list[str]:
+    assert proc.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 30
+    while len(lines) < count:
+        line = proc.stdout.readline()
+        assert line and time.monotonic() < deadline, (lines, proc.stderr.read() if proc.stderr else "")
+        lines.append(line.rstrip("\n"))
+    return lines
+
+
+def _get(url: str) -> str:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=10) as r:  # loopback only
+        return str(r.read().decode())
+
+
+def test_port_forward_pod_and_service_like_kubectl(pods: Cluster) -> None:
+    web = pods.pod("web", [{"name": "httpd", "image": IMAGE, "ports": [{"name": "http", "containerPort": 8080}],
+                            "command": ["httpd", "-f", "-p", "8080", "-h", "/etc"]}])
+    web["metadata"]["labels"] = {"app": "web"}
+    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+           "spec": {"selector": {"app": "web"}, "ports": [{"name": "web", "port": 80, "targetPort": "http"}]}}
+    for path, body in (("pods", web), ("services", svc)):
+        r = admin_request("POST", f"{pods.server}/api/v1/namespaces/default/{path}", json=body)
+        assert r.status_code == 201, r.text
+    deadline = time.monotonic() + 60
+    while not is_ready(admin_request("GET", f"{pods.server}/api/v1/namespaces/default/pods/web").json()):
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+    for target, port in (("pod/web", ":8080"), ("svc/web", ":web"), ("web", ":http")):
+        procs = {name: _follow(pods, name, "port-forward", target, port) for name in ("kubectl", "kubelite")}
+        try:
+            lines = {name: _forwarding(proc, 1) for name, proc in procs.items()}
+            for name, first in lines.items():
+                assert first[0].startswith("Forwarding from 127.0.0.1:") and first[0].endswith(" -> 8080"), first
+                local = first[0].split(" -> ")[0].rsplit(":", 1)[1]
+                assert _get(f"http://127.0.0.1:{local}/hostname").strip(), name
+                assert _get(f"http://127.0.0.1:{local}/passwd").startswith("root:"), name
+        finally:
+            for proc in procs.values():
+                os.killpg(proc.pid, signal.SIGINT)
+                proc.communicate(timeout=10)
+    not_running = pods.pod("idle", [{"name": "c", "image": "kubelite/absent:latest"}])
+    assert admin_request("POST", f"{pods.server}/api/v1/namespaces/default/pods", json=not_running).status_code == 201
+    want, got = both(pods, "port-forward", "pod/idle", "8080:80")
+    assert (got.returncode, got.stderr) == (want.returncode, want.stderr)
+
+
+class Pty:
+    """A process on a pseudo-terminal that is its controlling terminal (so a resize of the
+    terminal sends it SIGWINCH, as in a real shell)."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], rows: int, cols: int) -> None:
+        import fcntl
+        import struct
+        import termios
+
+        self.master, slave = os.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+        def controlling_tty() -> None:
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+        self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env,
+                                     start_new_session=True, preexec_fn=controlling_tty)
+        os.close(slave)
+        self.seen = b""
+
+    def resize(self, rows: int, cols: int) -> None:
+        import fcntl
+        import struct
+        import termios
+
+        fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+    def expect(self, text: str, timeout_s: float = 30.0) -> None:
+        import select
+
+        deadline = time.monotonic() + timeout_s
+        while text.encode() not in self.seen:
+            left = deadline - time.monotonic()
+            assert left > 0, (text, self.seen)
+            ready, _, _ = select.select([self.master], [], [], left)
+            if ready:
+                try:
+                    chunk = os.read(self.master, 4096)
+                except OSError:
+                    chunk = b""
+                assert chunk, (text, self.seen)
+                self.seen += chunk
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        os.close(self.master)
+
+
+def test_exec_it_with_a_real_tty_like_kubectl(pods: Cluster) -> None:
+    for name in ("kubectl", "kubelite"):
+        argv = [KUBELITE if name == "kubelite" else KUBECTL, "exec", "-it", "talk-a", "--", "sh"]
+        term = Pty(argv, _env(pods), rows=40, cols=100)
+        try:
+            term.expect("# ")  # busybox's prompt: typing before it may be eaten by its terminal query
+            os.write(term.master, b"stty size; echo tty-$((6*7))\r")
+            term.expect("tty-42", timeout_s=30)
+            assert b"40 100" in term.seen, (name, term.seen)
+            term.resize(50, 120)
+            time.sleep(0.5)  # SIGWINCH reaches the CLI, which sends the new size before the next line
+            os.write(term.master, b"stty size; echo tty-$((7*7))\r")
+            term.expect("tty-49")
+            assert b"50 120" in term.seen, (name, term.seen)
+            os.write(term.master, b"exit 3\r")
+            assert term.proc.wait(timeout=30) == 3, (name, term.seen)
+        finally:
+            term.close()
+    for name in ("kubectl", "kubelite"):  # Ctrl-D ends the remote shell: exit 0
+        argv = [KUBELITE if name == "kubelite" else KUBECTL, "exec", "-it", "talk-a", "--", "sh"]
+        term = Pty(argv, _env(pods), rows=24, cols=80)
+        try:
+            term.expect("# ")
+            os.write(term.master, b"echo ready-$((2*5))\r")
+            term.expect("ready-10")
+            os.write(term.master, b"\x04")
+            assert term.proc.wait(timeout=30) == 0, (name, term.seen)
+        finally:
+            term.close()
+    # -i without a tty: stdin is piped through and its end is the command's EOF
+    for name in ("kubectl", "kubelite"):
+        r = subprocess.run([KUBELITE if name == "kubelite" else KUBECTL, "exec", "-i", "talk-a", "--", "sh", "-c",
+                            "wc -l; exit 4"], input="a\nb\nc\n", capture_output=True, text=True, timeout=60,
+                           env=_env(pods))
+        assert (r.returncode, r.stdout.strip(), r.stderr) == (4, "3", "command terminated with exit code 4\n"), name
