@@ -156,7 +156,7 @@ def commands(s: Settings, components: list[str]) -> dict[str, list[str]]:
                  "--initial-cluster", f"{s.cluster_name}={peer}", "--initial-cluster-state", "new",
                  "--experimental-watch-progress-notify-interval", "5s", "--log-level", "warn"],
         "apiserver": [py, "-m", "apiserver", "--etcd-servers", s.etcd_url, "--bind-address", "127.0.0.1",
-                      "--port", str(s.api_port), *apiserver_pki_args(lay.pki)],
+                      "--port", str(s.api_port), *apiserver_pki_args(lay.pki), *AUTHORIZATION_ARGS],
     }
     for name in components:
         # Join mode: H/kubeconfig (written by join) is the node's credential for every daemon.
@@ -228,6 +228,11 @@ def metrics_ports(lay: Layout, s: Settings, components: list[str]) -> dict[str, 
         targets["apiserver"] = f"127.0.0.1:{s.api_port}"
     write_json(path, {"targets": targets})
     return ports
+
+
+# As kubeadm: the Node authorizer for kubelets, then RBAC; every daemon has its own identity and
+# system role (apiserver/auth/bootstrappolicy.py).
+AUTHORIZATION_ARGS = ("--authorization-mode", "Node,RBAC")
 
 
 def apiserver_pki_args(pki_dir: Path) -> list[str]:

@@ -267,11 +267,14 @@ CLIENT_IDENTITIES: dict[str, tuple[str, tuple[str, ...]]] = {
     "routeagent": ("system:kubelite-routeagent", ()),
     "logstore": ("system:kubelite-logstore", ()),
     "logagent": ("system:kubelite-logagent", ()),
+    "metrics-server": ("system:metrics-server", ()),
+    "dashboard": ("system:kubelite-dashboard", ()),
 }
 
 # Which certificate each local daemon uses (`kubelite up` writes one kubeconfig per daemon).
 COMPONENT_CERTS = {"scheduler": "scheduler", "controllers": "controller-manager", "proxy": "kube-proxy",
-                   "dns": "kube-dns", "routeagent": "routeagent", "logstore": "logstore", "logagent": "logagent"}
+                   "dns": "kube-dns", "routeagent": "routeagent", "logstore": "logstore", "logagent": "logagent",
+                   "metrics": "metrics-server", "dashboard": "dashboard"}
 
 DEFAULT_DNS_SANS = ("localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
                     "kubernetes.default.svc.cluster.local")

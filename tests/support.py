@@ -82,7 +82,7 @@ def apiserver_tls_args(pki: ClusterPki | None = None) -> list[str]:
     pki = pki or session_pki()
     return ["--tls-cert-file", str(pki.cert("apiserver")), "--tls-private-key-file", str(pki.key("apiserver")),
             "--client-ca-file", str(pki.ca_cert), "--token-auth-file", str(pki.dir / "tokens.csv"),
-            "--service-account-signing-key-file", str(pki.sa_key)]
+            "--service-account-signing-key-file", str(pki.sa_key), "--authorization-mode", "Node,RBAC"]
 
 
 @functools.cache

@@ -193,11 +193,18 @@ class Authorization:
         if self.uses_caches and not self.synced():
             await self.wait_synced()
         decision, reason = self.authorizer.authorize(attrs)
-        if decision is not Decision.ALLOW:
-            return forbidden(attrs, reason)
-        if "Node" in self.modes:
-            return node_restriction(attrs, self.graph)
-        return None
+        denial = forbidden(attrs, reason) if decision is not Decision.ALLOW else (
+            node_restriction(attrs, self.graph) if "Node" in self.modes else None)
+        if denial is not None:
+            _log_denial(attrs, denial)
+        return denial
+
+
+def _log_denial(attrs: RequestAttributes, denial: errors.ApiError) -> None:
+    """A denied system identity (a component, a node, a ServiceAccount) is usually a missing
+    bootstrap-policy rule: a warning; users' denials are ordinary (info)."""
+    level = logging.WARNING if attrs.user.name.startswith("system:") else logging.INFO
+    log.log(level, "%s %s: %s", attrs.verb, attrs.path, denial)
 
 
 def admit_by_requester(kind: str, name: str, obj: Obj) -> None:

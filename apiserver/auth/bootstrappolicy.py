@@ -180,8 +180,12 @@ def _admin_rules() -> list[Obj]:
 def _addon_roles() -> list[tuple[str, list[Obj]]]:
     """Rules of the add-ons (DNS, metrics, logs, dashboard) and other helpers' controllers."""
     return [
+        # cluster DNS (addons/dns): CoreDNS' system:coredns reads, plus publishing itself as
+        # kube-system/kube-dns (Service + Endpoints, machinery/selfpublish.py)
         ("system:kube-dns", [rule(["list", "watch"], "", ["endpoints", "services"]),
-                             rule(["list", "watch"], "discovery.k8s.io", "endpointslices")]),
+                             rule(["list", "watch"], "discovery.k8s.io", "endpointslices"),
+                             rule("create", "", ["services", "endpoints"]),
+                             rule(["get", "update"], "", ["services", "endpoints"], names=["kube-dns"])]),
         ("system:kubelite-routeagent", [rule(READ, "", "nodes")]),
         # node log agent (addons/logagent): its node's pods for labels, the store's Endpoints
         ("system:kubelite-logagent", [rule(READ, "", ["pods", "nodes", "namespaces"]), EVENTS_RULE,

@@ -124,6 +124,15 @@ class Cluster:
     def log_dir(self) -> Path:
         return self.tmp / "logs"
 
+    def kubeconfig_for(self, stem: str) -> Path:
+        """A kubeconfig as a component's own identity (a certificate stem of
+        tests.support.session_pki(): "kube-proxy", "kube-dns", "logstore", "metrics-server"...),
+        so add-ons run under their system role as `kubelite up` runs them."""
+        path = self.tmp / f"{stem}.kubeconfig"
+        if not path.exists():
+            write_test_kubeconfig(path, self.server, user=stem)
+        return path
+
     def client(self) -> ApiClient:
         """An API client as the cluster admin (the kubeconfig's client certificate)."""
         return ApiClient.from_kubeconfig(str(self.kubeconfig), timeout_s=30.0)

@@ -40,10 +40,10 @@ def dashboard(dcluster: Cluster) -> Iterator[str]:
     c = dcluster
     _, steps = start_logging(c)
     port = free_port()
-    dash = Proc([sys.executable, "-m", "addons.dashboard", "--kubeconfig", str(c.kubeconfig), "--listen",
+    dash = Proc([sys.executable, "-m", "addons.dashboard", "--kubeconfig", str(c.kubeconfig_for("dashboard")), "--listen",
                  f"127.0.0.1:{port}", "--sample-every-s", "2"], c.tmp / "dashboard.log")
     steps.add("stopping the dashboard", dash.stop)
-    metrics = Proc([sys.executable, "-m", "addons.metrics", "--kubeconfig", str(c.kubeconfig),
+    metrics = Proc([sys.executable, "-m", "addons.metrics", "--kubeconfig", str(c.kubeconfig_for("metrics-server")),
                     "--scrape-interval-s", "2", "--log-level", "warning"], c.tmp / "metrics.log")
     steps.add("stopping the metrics add-on", metrics.stop)
     metrics.start()

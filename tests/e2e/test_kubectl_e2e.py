@@ -46,8 +46,8 @@ def kubectl(cluster: Cluster) -> Kubectl:
 def control_plane(cluster: Cluster) -> Iterator[None]:
     """The scheduler and the controller-manager of this cluster, stopped afterwards."""
     procs = [
-        Proc([sys.executable, "-m", "scheduler", "--kubeconfig", str(cluster.kubeconfig)], cluster.tmp / "scheduler.log"),
-        Proc([sys.executable, "-m", "controllers", "--kubeconfig", str(cluster.kubeconfig)],
+        Proc([sys.executable, "-m", "scheduler", "--kubeconfig", str(cluster.kubeconfig_for("scheduler"))], cluster.tmp / "scheduler.log"),
+        Proc([sys.executable, "-m", "controllers", "--kubeconfig", str(cluster.kubeconfig_for("controller-manager"))],
              cluster.tmp / "controllers.log"),
     ]
     try:

@@ -19,6 +19,7 @@ from tests.e2e.conftest import ROOT, Cluster
 pytestmark = pytest.mark.e2e
 KUBECTL = ROOT / ".venv" / "bin" / "kubectl"
 IMAGE = "kubelite/busybox:latest"
+PYTHON_IMAGE = "kubelite/lab-control-plane-base:bookworm"  # Debian minbase + python3 (deploy/images)
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 
 
@@ -88,3 +89,49 @@ def test_tour(kubectl: Kubectl) -> None:
     kubectl("delete", "service,deployment", "hello", timeout_s=90)
     _wait("the pods gone", lambda: not json.loads(
         kubectl("get", "pods", "-l", "app=hello", "-o", "json").stdout)["items"])
+
+
+def test_pod_token_lists_pods_only_where_its_role_allows(kubectl: Kubectl, full_cluster: Cluster) -> None:
+    """A pod calls the API server with its own projected ServiceAccount token and CA (Python's
+    urllib, verifying the server against the pod's ca.crt): its Role (made with kubectl) lets it
+    list pods in its namespace; another namespace answers 403. The pod is on the host network
+    because the API server listens on 127.0.0.1 only. (busybox's own TLS cannot talk to the API
+    server, hence the Debian base image the lab is built from, which has python3.)"""
+    mine, other = f"sa-{full_cluster.name}", f"sa-other-{full_cluster.name}"
+    for ns in (mine, other):
+        kubectl("create", "namespace", ns)
+    kubectl("-n", mine, "create", "serviceaccount", "reader")
+    kubectl("-n", mine, "create", "role", "pod-reader", "--verb=get,list", "--resource=pods")
+    kubectl("-n", mine, "create", "rolebinding", "reader", "--role=pod-reader", f"--serviceaccount={mine}:reader")
+    script = f"""
+import json, ssl, sys, urllib.error, urllib.request
+d = "/var/run/secrets/kubernetes.io/serviceaccount/"
+token = open(d + "token").read().strip()
+ctx = ssl.create_default_context(cafile=d + "ca.crt")
+for ns in sys.argv[1:]:
+    req = urllib.request.Request("{full_cluster.server}/api/v1/namespaces/%s/pods" % ns,
+                                 headers={{"Authorization": "Bearer " + token}})
+    try:
+        with urllib.request.urlopen(req, context=ctx, timeout=20) as r:
+            print(ns, r.status, json.load(r)["kind"])
+    except urllib.error.HTTPError as e:
+        print(ns, e.code, json.load(e)["reason"])
+"""
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "caller", "namespace": mine},
+           "spec": {"serviceAccountName": "reader", "hostNetwork": True, "restartPolicy": "Never",
+                    "terminationGracePeriodSeconds": 1,
+                    "containers": [{"name": "c", "image": PYTHON_IMAGE,
+                                    "command": ["python3", "-c", script, mine, other]}]}}
+    path = full_cluster.tmp / "caller.json"
+    path.write_text(json.dumps(pod))
+    kubectl("apply", "-f", str(path))
+
+    def phase() -> str:
+        got = json.loads(kubectl("-n", mine, "get", "pod", "caller", "-o", "json").stdout)
+        return str(got.get("status", {}).get("phase", ""))
+
+    _wait("the caller pod to finish", lambda: phase() in ("Succeeded", "Failed"), timeout_s=120)
+    out = kubectl("-n", mine, "logs", "caller").stdout
+    assert out.splitlines() == [f"{mine} 200 PodList", f"{other} 403 Forbidden"], out
+    for ns in (mine, other):
+        kubectl("delete", "namespace", ns, "--wait=false")

@@ -45,9 +45,9 @@ def start_logging(c: Cluster) -> tuple[LoggingStack, Cleanup]:
     gateway = str(next(ipaddress.ip_network(c.pod_cidr).hosts()))
     port = free_port()
     py = sys.executable
-    store = Proc([py, "-m", "addons.logstore", "--kubeconfig", str(c.kubeconfig), "--listen", f"{gateway}:{port}",
+    store = Proc([py, "-m", "addons.logstore", "--kubeconfig", str(c.kubeconfig_for("logstore")), "--listen", f"{gateway}:{port}",
                   "--publish-ip", gateway, "--db", str(c.tmp / "logstore" / "logs.db")], c.tmp / "logstore.log")
-    agent = Proc([py, "-m", "addons.logagent", "--kubeconfig", str(c.kubeconfig), "--node-name", c.node,
+    agent = Proc([py, "-m", "addons.logagent", "--kubeconfig", str(c.kubeconfig_for("logagent")), "--node-name", c.node,
                   "--log-dir", str(c.log_dir), "--state-file", str(c.tmp / "logagent" / "offsets.json"),
                   "--poll-s", "0.2"], c.tmp / "logagent.log")
     steps = Cleanup()

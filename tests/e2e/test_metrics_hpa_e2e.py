@@ -37,7 +37,7 @@ def mcluster() -> Iterator[Cluster]:
     with run_cluster(control_plane=True, kubelet_args=("--stats-interval-s", "1"),
                      controller_args=("--horizontal-pod-autoscaler-sync-period", "2s",
                                       "--horizontal-pod-autoscaler-downscale-stabilization", "10s")) as c:
-        proc = Proc([sys.executable, "-m", "addons.metrics", "--kubeconfig", str(c.kubeconfig),
+        proc = Proc([sys.executable, "-m", "addons.metrics", "--kubeconfig", str(c.kubeconfig_for("metrics-server")),
                      "--scrape-interval-s", "2", "--log-level", "warning"], c.tmp / "metrics.log")
         proc.start()
         try:

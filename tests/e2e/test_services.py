@@ -57,7 +57,7 @@ async def services_env(cluster: Cluster, api: ApiClient) -> AsyncIterator[dict[s
         prefix = f"KLE{uuid.uuid4().hex[:5].upper()}"
         log = open(cluster.tmp / "proxy.log", "ab")  # noqa: SIM115, ASYNC230 - the child owns it
         proxy = subprocess.Popen(  # noqa: ASYNC220 - started once, not waited on here
-            [sys.executable, "-m", "proxy", "--kubeconfig", str(cluster.kubeconfig), "--node-name", cluster.node,
+            [sys.executable, "-m", "proxy", "--kubeconfig", str(cluster.kubeconfig_for("kube-proxy")), "--node-name", cluster.node,
              "--chain-prefix", prefix, "--namespace", ns, "--min-sync-period-s", "0.2", "--sync-period-s", "5"],
             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -217,7 +217,7 @@ async def test_cluster_dns_from_a_pod_through_the_dns_service(
     gateway = cluster.pod_cidr.rsplit(".", 1)[0] + ".1"
     port = free_port()
     dns = subprocess.Popen(  # noqa: ASYNC220 - a daemon for the test's duration
-        [sys.executable, "-m", "addons.dns", "--kubeconfig", str(cluster.kubeconfig), "--listen", f"{gateway}:{port}"],
+        [sys.executable, "-m", "addons.dns", "--kubeconfig", str(cluster.kubeconfig_for("kube-dns")), "--listen", f"{gateway}:{port}"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         dns_ip = ""
