@@ -87,3 +87,37 @@ def test_kubectl_apply_get_describe_and_invalid(apiserver: ApiServerProcess, nam
             assert field in res.stderr, res.stderr
         res = _kubectl(apiserver, home, namespace, "get", "netpol", "bad")
         assert res.returncode != 0 and "NotFound" in res.stderr  # nothing half-written
+
+
+def test_official_python_client_round_trip(apiserver: ApiServerProcess, namespace: str) -> None:
+    from kubernetes import client, config
+    from kubernetes.client.exceptions import ApiException
+
+    cfg = client.Configuration()
+    config.load_kube_config(config_file=apiserver.kubeconfig, client_configuration=cfg)
+    with client.ApiClient(cfg) as api:
+        net = client.NetworkingV1Api(api)
+        body = client.V1NetworkPolicy(
+            metadata=client.V1ObjectMeta(name="allow"),
+            spec=client.V1NetworkPolicySpec(
+                pod_selector=client.V1LabelSelector(match_labels={"app": "web"}),
+                ingress=[client.V1NetworkPolicyIngressRule(
+                    _from=[client.V1NetworkPolicyPeer(ip_block=client.V1IPBlock(cidr="10.0.0.0/8",
+                                                                               _except=["10.1.0.0/16"]))],
+                    ports=[client.V1NetworkPolicyPort(port=80, end_port=90)])]))
+        created = api.sanitize_for_serialization(net.create_namespaced_network_policy(namespace, body))
+        assert created["spec"]["policyTypes"] == ["Ingress"]
+        got = api.sanitize_for_serialization(net.read_namespaced_network_policy("allow", namespace))
+        rule = got["spec"]["ingress"][0]
+        assert rule["from"] == [{"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.1.0.0/16"]}}]
+        assert rule["ports"] == [{"port": 80, "endPort": 90, "protocol": "TCP"}]
+        listed = api.sanitize_for_serialization(net.list_namespaced_network_policy(namespace))
+        assert [p["metadata"]["name"] for p in listed["items"]] == ["allow"]
+        bad = client.V1NetworkPolicy(metadata=client.V1ObjectMeta(name="bad"), spec=client.V1NetworkPolicySpec(
+            pod_selector=client.V1LabelSelector(), ingress=[client.V1NetworkPolicyIngressRule(
+                ports=[client.V1NetworkPolicyPort(port=0)])]))
+        with pytest.raises(ApiException) as info:
+            net.create_namespaced_network_policy(namespace, bad)
+        assert info.value.status == 422 and "spec.ingress[0].ports[0].port" in str(info.value.body)
+        net.delete_namespaced_network_policy("allow", namespace)
+        assert not api.sanitize_for_serialization(net.list_namespaced_network_policy(namespace))["items"]
