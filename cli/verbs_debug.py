@@ -1,4 +1,5 @@
-"""Typer wiring of the troubleshooting verbs written for issue 21: events, cp, port-forward, attach.
+"""Typer wiring of the troubleshooting verbs written for issue 21: events, cp, port-forward, attach,
+explain.
 
 Contract: `register(app)` adds them to the root app; each command only parses flags and calls
 `cli.errors.run(<async implementation>)`, which owns exit codes and error text.
@@ -70,3 +71,14 @@ def register(app: typer.Typer) -> None:
         from cli import exec_tty
 
         run(exec_tty.interactive(_g(ctx), pod, None, container=container, stdin=stdin, tty=tty, quiet=quiet))
+
+    @app.command("explain")
+    def explain(
+        ctx: typer.Context,
+        target: str = typer.Argument(..., help="RESOURCE[.field[.field...]], e.g. deploy.spec.strategy"),
+        recursive: bool = typer.Option(False, "--recursive", help="Print every field below, as a tree."),
+    ) -> None:
+        """Get the documentation of a resource and its fields (from the server's OpenAPI)."""
+        from cli import explain as explain_mod
+
+        run(explain_mod.explain(_g(ctx), target, recursive=recursive))
