@@ -1,5 +1,5 @@
 """Typer wiring of the troubleshooting verbs written for issue 21: events, cp, port-forward, attach,
-explain.
+explain, why.
 
 Contract: `register(app)` adds them to the root app; each command only parses flags and calls
 `cli.errors.run(<async implementation>)`, which owns exit codes and error text.
@@ -82,3 +82,10 @@ def register(app: typer.Typer) -> None:
         from cli import explain as explain_mod
 
         run(explain_mod.explain(_g(ctx), target, recursive=recursive))
+
+    @app.command("why")
+    def why(ctx: typer.Context, target: str = typer.Argument(..., help="POD, pod/NAME or deploy/NAME")) -> None:
+        """Explain in plain words why a pod or deployment is not Running/Ready/Available."""
+        from cli import why as why_mod
+
+        run(why_mod.why(_g(ctx), target))

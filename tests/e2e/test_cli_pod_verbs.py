@@ -304,3 +304,27 @@ def test_exec_it_with_a_real_tty_like_kubectl(pods: Cluster) -> None:
                             "wc -l; exit 4"], input="a\nb\nc\n", capture_output=True, text=True, timeout=60,
                            env=_env(pods))
         assert (r.returncode, r.stdout.strip(), r.stderr) == (4, "3", "command terminated with exit code 4\n"), name
+
+
+def test_why_explains_a_missing_image_and_a_crash_loop(pods: Cluster) -> None:
+    specs = [pods.pod("noimage", [{"name": "app", "image": "kubelite/not-built:v9"}]),
+             pods.pod("crasher", [{"name": "app", "image": IMAGE, "command": ["sh", "-c", "echo boom-$((40+2)); exit 3"]}])]
+    for body in specs:
+        r = admin_request("POST", f"{pods.server}/api/v1/namespaces/default/pods", json=body)
+        assert r.status_code == 201, r.text
+    deadline = time.monotonic() + 90
+    while True:  # the kubelet reported both: the image missing, the crasher restarted once
+        noimage = tool(pods, "kubelite", "why", "noimage")
+        crasher = tool(pods, "kubelite", "why", "pod/crasher")
+        if "not on the node" in noimage.stdout and "boom-42" in crasher.stdout:
+            break
+        assert time.monotonic() < deadline, (noimage.stdout, crasher.stdout, pods.logs())
+        time.sleep(1)
+    assert noimage.returncode == 0
+    assert noimage.stdout.splitlines()[-1] == "Next: kubelite image load kubelite/not-built:v9   # copies a local " \
+                                              "image into the cluster's node(s)"
+    lines = crasher.stdout.splitlines()
+    assert lines[0].startswith("pod/crasher: container app keeps crashing (")
+    assert "last exit code 3 (Error)" in lines[1]
+    assert lines[-1] == "Next: kubelite logs pod/crasher -c app -n default --previous"
+    assert tool(pods, "kubelite", "why", "talk-a").stdout == "pod/talk-a is Running and Ready: nothing to explain.\n"
