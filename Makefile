@@ -26,8 +26,9 @@ lab: bootstrap
 lab-down:
 	@$(VENV)/bin/kubelite lab down $(filter --name=%,$(LAB_ARGS))
 
+# Two lanes at once (tests/run_lanes.py): tests/e2e beside tests/unit + tests/integration.
 test: bootstrap
-	@$(PY) -m pytest -q tests $(PYTEST_ARGS)
+	@$(PY) tests/run_lanes.py $(PYTEST_ARGS)
 
 unit: bootstrap
 	@$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
@@ -52,4 +53,4 @@ bench: bootstrap
 	@$(PY) bench/apiserver.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .test-logs

@@ -43,7 +43,7 @@ from tests.support import EtcdProcess
 pytestmark = pytest.mark.integration
 
 SEED = int(os.environ.get("KUBELITE_FUZZ_SEED", "19"))
-BUDGET_S = float(os.environ.get("KUBELITE_FUZZ_BUDGET_S", "40"))
+BUDGET_S = float(os.environ.get("KUBELITE_FUZZ_BUDGET_S", "25"))
 
 # Valid bodies of the kinds test_status_always does not cover (others: {} plus metadata).
 EXTRA_MANIFESTS: dict[str, dict[str, Any]] = {
@@ -554,7 +554,7 @@ def test_fuzz_api_server(fuzz_server: ApiServerProcess) -> None:
 
 # --- schemathesis over the served OpenAPI ---------------------------------------------------------
 
-ST_BUDGET_S = float(os.environ.get("KUBELITE_SCHEMATHESIS_BUDGET_S", "50"))
+ST_BUDGET_S = float(os.environ.get("KUBELITE_SCHEMATHESIS_BUDGET_S", "30"))
 ST_EXAMPLES = int(os.environ.get("KUBELITE_SCHEMATHESIS_EXAMPLES", "5"))
 ST_NS = "fuzz-st"
 

@@ -1,0 +1,110 @@
+"""`make test`: the whole suite in two lanes that run at the same time.
+
+Contract (`python tests/run_lanes.py [--serial] [PYTEST ARGS...]`):
+- Lane `e2e` is tests/e2e (real Docker and iptables: it mostly waits on Docker); lane `api` is
+  tests/unit then tests/integration (real etcd and API servers: it mostly uses the CPU). They
+  share nothing but the machine: every fixture names its clusters, networks, chains, ports and
+  temp dirs uniquely (which is also what lets several checkouts test on one machine).
+- Each lane is one pytest process writing to .test-logs/LANE.log. While they run, one progress
+  line every PROGRESS_S seconds (each lane's percentage as pytest reports it). At the end, each
+  lane's whole output in lane order, then one verdict line per lane.
+- Extra arguments go to both lanes (e.g. `-x`, `--durations=30`, `-k name`); a lane where they
+  select no test (pytest exit code 5) counts as passed.
+- Exit code 0 when every lane passed, else 1. `--serial` runs the lanes one after the other
+  (for a machine too small to run both).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+ROOT = Path(__file__).resolve().parents[1]
+LOGS = ROOT / ".test-logs"
+PROGRESS_S = 30.0
+NO_TESTS_COLLECTED = 5
+LANES: dict[str, list[str]] = {
+    "e2e": ["tests/e2e"],
+    "api": ["tests/unit", "tests/integration"],
+}
+_PERCENT = re.compile(rb"\[\s*(\d+)%\]")
+
+
+@dataclass
+class Lane:
+    name: str
+    paths: list[str]
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+    log: IO[bytes] | None = None
+    started: float = 0.0
+    elapsed_s: float = 0.0
+
+    def start(self, extra: list[str]) -> None:
+        self.log = open(self.log_path, "wb")  # noqa: SIM115 - closed in finish()
+        # Lanes must not write one pytest cache at the same time.
+        cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *self.paths, *extra]
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+    def percent(self) -> str:
+        try:
+            found = _PERCENT.findall(self.log_path.read_bytes()[-4096:])
+        except OSError:
+            return "?"
+        return f"{int(found[-1])}%" if found else "0%"
+
+    def finish(self) -> int:
+        assert self.proc is not None and self.log is not None
+        code = self.proc.wait()
+        self.elapsed_s = time.monotonic() - self.started
+        self.log.close()
+        return 0 if code == NO_TESTS_COLLECTED else code
+
+
+def run(lanes: list[Lane], extra: list[str], *, serial: bool) -> dict[str, int]:
+    codes: dict[str, int] = {}
+    batches = [[lane] for lane in lanes] if serial else [lanes]
+    for batch in batches:
+        for lane in batch:
+            lane.start(extra)
+        next_report = time.monotonic() + PROGRESS_S
+        while any(lane.proc is not None and lane.proc.poll() is None for lane in batch):
+            time.sleep(0.5)
+            if time.monotonic() >= next_report:
+                next_report += PROGRESS_S
+                print("  " + " · ".join(f"{lane.name} {lane.percent()}" for lane in batch), flush=True)
+        for lane in batch:
+            codes[lane.name] = lane.finish()
+    return codes
+
+
+def main(argv: list[str]) -> int:
+    serial = "--serial" in argv
+    extra = [a for a in argv if a != "--serial"]
+    LOGS.mkdir(exist_ok=True)
+    lanes = [Lane(name, paths, LOGS / f"{name}.log") for name, paths in LANES.items()]
+    print(f"running {len(lanes)} lanes {'one after the other' if serial else 'at once'}: "
+          + ", ".join(f"{lane.name} ({' '.join(lane.paths)})" for lane in lanes)
+          + f"; output in {LOGS.relative_to(ROOT)}/", flush=True)
+    codes = run(lanes, extra, serial=serial)
+    for lane in lanes:
+        print(f"\n===== lane {lane.name}: {' '.join(lane.paths)} =====", flush=True)
+        sys.stdout.buffer.write(lane.log_path.read_bytes())
+        sys.stdout.flush()
+    print()
+    for lane in lanes:
+        verdict = "passed" if codes[lane.name] == 0 else f"FAILED (exit {codes[lane.name]})"
+        print(f"lane {lane.name}: {verdict} in {lane.elapsed_s:.0f} s", flush=True)
+    return 0 if all(code == 0 for code in codes.values()) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
