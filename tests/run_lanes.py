@@ -6,7 +6,7 @@ Contract (`python tests/run_lanes.py [--serial] [PYTEST ARGS...]`):
   share nothing but the machine: every fixture names its clusters, networks, chains, ports and
   temp dirs uniquely (which is also what lets several checkouts test on one machine).
 - Each lane is one pytest process writing to .test-logs/LANE.log. While they run, one progress
-  line every PROGRESS_S seconds (each lane's percentage as pytest reports it). At the end, each
+  line every PROGRESS_S seconds (each lane's tests done and pytest's percentage). At the end, each
   lane's whole output in lane order, then one verdict line per lane.
 - Extra arguments go to both lanes (e.g. `-x`, `--durations=30`, `-k name`); a lane where they
   select no test (pytest exit code 5) counts as passed.
@@ -34,6 +34,7 @@ LANES: dict[str, list[str]] = {
     "api": ["tests/unit", "tests/integration"],
 }
 _PERCENT = re.compile(rb"\[\s*(\d+)%\]")
+_RESULTS = re.compile(rb"^([.FEsxX]+)(?=\s*(?:\[\s*\d+%\])?\s*$)", re.MULTILINE)
 
 
 @dataclass
@@ -54,12 +55,15 @@ class Lane:
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
-    def percent(self) -> str:
+    def progress(self) -> str:
+        """Tests done so far (pytest -q's result characters) and its last percentage."""
         try:
-            found = _PERCENT.findall(self.log_path.read_bytes()[-4096:])
+            text = self.log_path.read_bytes()
         except OSError:
             return "?"
-        return f"{int(found[-1])}%" if found else "0%"
+        done = sum(len(m) for m in _RESULTS.findall(text))
+        found = _PERCENT.findall(text[-4096:])
+        return f"{done} tests" + (f" ({int(found[-1])}%)" if found else "")
 
     def finish(self) -> int:
         assert self.proc is not None and self.log is not None
@@ -80,7 +84,7 @@ def run(lanes: list[Lane], extra: list[str], *, serial: bool) -> dict[str, int]:
             time.sleep(0.5)
             if time.monotonic() >= next_report:
                 next_report += PROGRESS_S
-                print("  " + " · ".join(f"{lane.name} {lane.percent()}" for lane in batch), flush=True)
+                print("  " + " · ".join(f"{lane.name} {lane.progress()}" for lane in batch), flush=True)
         for lane in batch:
             codes[lane.name] = lane.finish()
     return codes
