@@ -130,9 +130,13 @@ async def _updated_ready(c: ApiClient, image_tag: str) -> int:
 
 
 async def test_rollout_survives_killing_each_control_plane_member(cluster: HaCluster) -> None:
-    status = cluster.run("status")
-    assert status.returncode == 0, status.stdout + status.stderr
-    assert status.stdout.count(" leader") >= 3, status.stdout  # an etcd leader, a scheduler and a c-m leader
+    async def three_leaders() -> bool:  # an etcd leader, a scheduler and a c-m leader (elections take a while)
+        status = await asyncio.to_thread(cluster.run, "status")
+        assert status.returncode == 0, status.stdout + status.stderr
+        return status.stdout.count(" leader") >= 3
+
+    await wait_until(three_leaders, timeout_s=60, interval_s=1.0,
+                     message=f"no leader of each:\n{cluster.run('status').stdout}")
     async with ApiClient.from_kubeconfig(str(cluster.home / "kubeconfig")) as c:
         await c.request("POST", "/api/v1/namespaces", json={"metadata": {"name": NS}})
         await c.request("POST", f"/api/v1/namespaces/{NS}/services", json={

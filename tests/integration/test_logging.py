@@ -151,4 +151,4 @@ def test_cli_grep_without_a_reachable_store(apiserver: ApiServerProcess) -> None
     assert out.returncode == 1 and "log store is not reachable" in out.stderr and "Traceback" not in out.stderr
     out = subprocess.run([kubelite, "--kubeconfig", apiserver.kubeconfig, "logs"], capture_output=True, text=True,
                          timeout=60)
-    assert out.returncode == 1 and "pod name is required" in out.stderr
+    assert out.returncode == 1 and "POD or TYPE/NAME is a required argument for the logs command" in out.stderr
