@@ -21,6 +21,8 @@ from starlette.routing import BaseRoute, Route
 
 from apiserver import handlers, handlers_delete, handlers_patch, handlers_sub, tables
 from apiserver.auth import tokenrequest
+from apiserver.auth.csr import prepare_csr_create
+from apiserver.auth.user import user_of
 from apiserver.discovery import Discovery, aggregated_type
 from apiserver.fieldvalidation import FieldValidation
 from apiserver.handlers_common import (
@@ -45,7 +47,7 @@ from machinery import errors
 from machinery.meta import Resource
 
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-_SERVED_SUBRESOURCES = {"status", "scale", "binding", "finalize", "eviction", "token"}
+_SERVED_SUBRESOURCES = {"status", "scale", "binding", "finalize", "eviction", "token", "approval"}
 
 
 @dataclass(frozen=True)
@@ -167,6 +169,8 @@ class ApiRoutes:
                 fv = FieldValidation.from_request(request)
                 body = object_body(target.cls, await self._body(request))
                 fv.check(target.cls, body)
+                if target.cls.KIND == "CertificateSigningRequest":  # the requester, from authentication
+                    prepare_csr_create(body, user_of(request.scope))  # type: ignore[arg-type]
                 obj = await handlers.create(self.ctx, target.cls, target.namespace, body, dry_run=dry_run(request))
                 return fv.add_headers(json_response(obj, 201))
             if method == "DELETE":

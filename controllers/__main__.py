@@ -72,6 +72,20 @@ def _rate(value: str) -> float:
     return r
 
 
+def _signing_ca(args: argparse.Namespace) -> object:
+    """The CSR signing CA from --cluster-signing-cert-file/--cluster-signing-key-file, or None."""
+    if not args.cluster_signing_cert_file and not args.cluster_signing_key_file:
+        return None
+    if not (args.cluster_signing_cert_file and args.cluster_signing_key_file):
+        raise ValueError("--cluster-signing-cert-file and --cluster-signing-key-file go together")
+    from machinery.pki import CertificateAuthority
+
+    try:
+        return CertificateAuthority.load(args.cluster_signing_cert_file, args.cluster_signing_key_file)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cluster signing CA: {exc}") from None
+
+
 def _root_ca(args: argparse.Namespace) -> str:
     """--root-ca-file, else the CA file of the kubeconfig ("" when there is none)."""
     from machinery.kubeconfig import KubeconfigError, load_kubeconfig
@@ -139,6 +153,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="zones with more nodes use the secondary rate when disrupted (others stop evicting)")
     p.add_argument("--lb-pool", default=d.lb_pool,
                    help="CIDR LoadBalancer Services get an address from ('' = the nodes' addresses)")
+    p.add_argument("--cluster-signing-cert-file", default=None, help="CA certificate that signs approved CSRs")
+    p.add_argument("--cluster-signing-key-file", default=None, help="its private key")
+    p.add_argument("--cluster-signing-duration", default=365 * 86400.0, type=_duration,
+                   help="longest certificate the CSR signer issues (e.g. 8760h)")
     p.add_argument("--root-ca-file", default=None,
                    help="CA published as kube-root-ca.crt in every namespace (default: the kubeconfig's CA)")
     p.add_argument("--pod-gc-quarantine", default=d.pod_gc_quarantine_s, type=_duration,
@@ -196,7 +214,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             pod_gc_quarantine_s=args.pod_gc_quarantine, hpa_sync_period_s=args.hpa_sync_period,
             hpa_tolerance=args.hpa_tolerance, hpa_downscale_stabilization_s=args.hpa_downscale_stabilization,
             hpa_cpu_initialization_period_s=args.hpa_cpu_initialization_period,
-            hpa_initial_readiness_delay_s=args.hpa_initial_readiness_delay, root_ca_pem=_root_ca(args))
+            hpa_initial_readiness_delay_s=args.hpa_initial_readiness_delay, root_ca_pem=_root_ca(args),
+            signing_ca=_signing_ca(args), cluster_signing_duration_s=args.cluster_signing_duration)
         CidrSet(args.cluster_cidr, args.node_cidr_mask_size)
     except ValueError as exc:
         p.error(str(exc))

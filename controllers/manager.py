@@ -93,6 +93,10 @@ def _register_optional() -> None:
 
     register("serviceaccount", ServiceAccountsController)
     register("root-ca-cert-publisher", RootCAPublisher)
+    from controllers.certificates import CSRApprovingController, CSRSigningController
+
+    register("csrapproving", CSRApprovingController)
+    register("csrsigning", CSRSigningController)
 
 
 _register_optional()

@@ -8,6 +8,7 @@ seconds named `*_s`, rates are per second.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,11 @@ class ControllerOptions:
 
     # --- pod garbage collector (pkg/controller/podgc) ----------------------------------------
     pod_gc_quarantine_s: float = 40.0
+    signing_ca: Any = None
+    """machinery.pki.CertificateAuthority that signs approved kubelet/client CSRs
+    (--cluster-signing-cert-file/--cluster-signing-key-file); None: csrsigning does nothing."""
+    cluster_signing_duration_s: float = 365 * 86400.0
+    """Longest certificate the CSR signer issues (--cluster-signing-duration)."""
     root_ca_pem: str = ""
     """The cluster CA (PEM) the root-ca-cert-publisher puts in every namespace's kube-root-ca.crt
     ConfigMap (--root-ca-file, default: the CA of the controller-manager's kubeconfig)."""

@@ -80,6 +80,10 @@ def _positive(value: str) -> float:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m kubelet", description="kubelite node agent on Docker")
     p.add_argument("--kubeconfig", default=None)
+    p.add_argument("--bootstrap-kubeconfig", default=None,
+                   help="TLS bootstrap: when --kubeconfig does not exist, get a node client certificate "
+                        "with this (bootstrap token) kubeconfig through a CertificateSigningRequest")
+    p.add_argument("--cert-dir", default=None, help="where bootstrap certificates go (default ROOT_DIR/pki)")
     p.add_argument("--node-name", default=os.uname().nodename)
     p.add_argument("--node-ip", default=None, help="InternalIP (default: source IP of the default route, else 127.0.0.1)")
     p.add_argument("--address", default=None, help="HTTP bind address (default: the node IP)")
@@ -171,6 +175,13 @@ async def amain(args: argparse.Namespace) -> None:
     from machinery.client import ApiClient
     from machinery.informer import Informer
 
+    if args.bootstrap_kubeconfig:
+        from kubelet.bootstrap import ensure_kubeconfig
+
+        if not args.kubeconfig:
+            raise ValueError("--bootstrap-kubeconfig needs --kubeconfig (where the node's kubeconfig goes)")
+        await ensure_kubeconfig(args.kubeconfig, args.bootstrap_kubeconfig,
+                                args.cert_dir or os.path.join(args.root_dir, "pki"), args.node_name)
     client = ApiClient.from_kubeconfig(args.kubeconfig)
     api = ClientApi(client)
     runtime = DockerRuntime()

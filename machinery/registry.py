@@ -21,6 +21,7 @@ from typing import Any
 from machinery.meta import Resource
 from machinery.models import (
     Binding,
+    CertificateSigningRequest,
     ClusterRole,
     ClusterRoleBinding,
     ConfigMap,
@@ -67,7 +68,7 @@ ALL_KINDS: list[type[Resource]] = [
     PersistentVolume, PersistentVolumeClaim, StorageClass, ReplicationController,
     LimitRange, ResourceQuota, PodDisruptionBudget, PriorityClass, EndpointSlice,
     Role, ClusterRole, RoleBinding, ClusterRoleBinding, HorizontalPodAutoscaler, PodPreset, ServiceAccount,
-    NetworkPolicy,
+    NetworkPolicy, CertificateSigningRequest,
 ]
 SUBRESOURCE_KINDS: list[type[Resource]] = [Binding, Scale, Eviction]
 REVIEW_KINDS: list[type[Resource]] = [SubjectAccessReview, SelfSubjectAccessReview, LocalSubjectAccessReview]

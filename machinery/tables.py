@@ -282,6 +282,17 @@ def _event(o: Obj, wide: bool, at: datetime) -> list[str]:
             f"{str(inv.get('kind', '')).lower()}/{inv.get('name', '')}", (o.get("message") or "").strip()]
 
 
+def _csr_duration(seconds: Any) -> str:
+    return human_duration(float(seconds)) if isinstance(seconds, int) and seconds > 0 else NONE
+
+
+def _csr_condition(o: Obj) -> str:
+    """kubectl's CONDITION: Approved/Denied/Failed joined by commas, ",Issued" once signed, else Pending."""
+    types = [str(c.get("type")) for c in status_of(o).get("conditions") or [] if c.get("status", "True") == "True"]
+    out = ",".join(types) or "Pending"
+    return out + ",Issued" if status_of(o).get("certificate") else out
+
+
 _CI = ["CONTAINERS", "IMAGES", "SELECTOR"]
 LAYOUTS: dict[str, Layout] = {
     "Pod": Layout(["READY", "STATUS", "RESTARTS", "AGE"], ["IP", "NODE", "NOMINATED NODE", "READINESS GATES"], _pod),
@@ -302,6 +313,11 @@ LAYOUTS: dict[str, Layout] = {
                                                           count_of("data", "stringData"))),
     "Event": Layout(["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"], [], _event, name_header=""),
     "Lease": Layout(["HOLDER", "AGE"], [], with_age(lambda o: spec_of(o).get("holderIdentity") or "")),
+    "CertificateSigningRequest": Layout(
+        ["AGE", "SIGNERNAME", "REQUESTOR", "REQUESTEDDURATION", "CONDITION"], [],
+        lambda o, wide, at: [human_age(meta_of(o).get("creationTimestamp"), at),
+                             str(spec_of(o).get("signerName") or ""), str(spec_of(o).get("username") or ""),
+                             _csr_duration(spec_of(o).get("expirationSeconds")), _csr_condition(o)]),
     "ServiceAccount": Layout(["SECRETS", "AGE"], [], with_age(lambda o: str(len(o.get("secrets") or [])))),
 }
 LAYOUTS.update(tables_storage.LAYOUTS)

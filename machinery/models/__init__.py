@@ -31,6 +31,8 @@ from machinery.models.autoscaling import *  # noqa: F403
 from machinery.models.autoscaling import __all__ as _autoscaling
 from machinery.models.batch import *  # noqa: F403
 from machinery.models.batch import __all__ as _batch
+from machinery.models.certificates import *  # noqa: F403
+from machinery.models.certificates import __all__ as _certificates
 from machinery.models.container import *  # noqa: F403
 from machinery.models.container import __all__ as _container
 from machinery.models.coordination import *  # noqa: F403
@@ -74,5 +76,5 @@ __all__ = [
     "Resource", "ResourceList", "StrictModel",
     *_apps, *_batch, *_container, *_coordination, *_core_misc, *_node, *_pod, *_service,
     *_storage, *_subresources, *_replicationcontroller, *_quota, *_policy, *_scheduling, *_discovery, *_rbac,
-    *_authorization, *_autoscaling, *_metrics, *_settings, *_serviceaccount, *_networking,
+    *_authorization, *_autoscaling, *_metrics, *_settings, *_serviceaccount, *_networking, *_certificates,
 ]

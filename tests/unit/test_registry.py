@@ -57,7 +57,7 @@ def test_all_kinds_are_unique_and_complete() -> None:
         "PersistentVolume", "PersistentVolumeClaim", "StorageClass", "ReplicationController", "LimitRange",
         "ResourceQuota", "PodDisruptionBudget", "PriorityClass", "EndpointSlice", "Role", "ClusterRole",
         "RoleBinding", "ClusterRoleBinding", "HorizontalPodAutoscaler", "PodPreset", "ServiceAccount",
-            "NetworkPolicy"}
+            "NetworkPolicy", "CertificateSigningRequest"}
     assert registry.resolve("deployments.apps") is Deployment
     assert registry.resolve("jobs.batch") is Job
     assert registry.resolve("leases.coordination.k8s.io") is Lease
