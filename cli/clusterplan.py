@@ -159,9 +159,11 @@ def commands(s: Settings, components: list[str]) -> dict[str, list[str]]:
                       "--port", str(s.api_port), *apiserver_pki_args(lay.pki), *AUTHORIZATION_ARGS],
     }
     for name in components:
-        # Join mode: H/kubeconfig (written by join) is the node's credential for every daemon.
-        kc = lay.kubeconfig if s.server else lay.component_kubeconfig(name)
-        argv = [py, "-m", MODULES.get(name, name), "--kubeconfig", str(kc)]
+        # Join mode: H/kubeconfig (written by join) holds the join token; the kubelet gets its own
+        # certificate with it (TLS bootstrap), join got the proxy's and route agent's.
+        argv = [py, "-m", MODULES.get(name, name), "--kubeconfig", str(lay.component_kubeconfig(name))]
+        if s.server and name == "kubelet":
+            argv += ["--bootstrap-kubeconfig", str(lay.kubeconfig), "--cert-dir", str(lay.pki)]
         if name in ("kubelet", "proxy"):
             argv += ["--node-name", s.node_name]
         if name == "kubelet":
@@ -177,7 +179,7 @@ def commands(s: Settings, components: list[str]) -> dict[str, list[str]]:
         if name in s.metrics_ports:
             argv += ["--metrics-bind-address", f"127.0.0.1:{s.metrics_ports[name]}"]
         if name == "controllers":  # local-path volumes live with the cluster's other state
-            argv += ["--local-path-dir", str(s.home / "local-path")]
+            argv += ["--local-path-dir", str(s.home / "local-path"), *controller_signing_args(lay.pki)]
         if name == "routeagent":
             argv += ["--node-name", s.node_name] + (["--node-ip", s.node_ip] if s.node_ip else [])
         if name == "dns":
@@ -242,6 +244,14 @@ def apiserver_pki_args(pki_dir: Path) -> list[str]:
     pki = ClusterPki(pki_dir)
     return ["--tls-cert-file", str(pki.cert("apiserver")), "--tls-private-key-file", str(pki.key("apiserver")),
             "--client-ca-file", str(pki.ca_cert), "--service-account-signing-key-file", str(pki.sa_key)]
+
+
+def controller_signing_args(pki_dir: Path) -> list[str]:
+    """The controller-manager's CSR signer: the cluster CA (kubelets joining by TLS bootstrap)."""
+    from machinery.pki import ClusterPki
+
+    pki = ClusterPki(pki_dir)
+    return ["--cluster-signing-cert-file", str(pki.ca_cert), "--cluster-signing-key-file", str(pki.ca_key)]
 
 
 def write_credentials(s: Settings, components: list[str]) -> None:

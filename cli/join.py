@@ -9,11 +9,14 @@ characters of [a-z0-9]) and stores it as Kubernetes does, as the Secret
 `usage-bootstrap-authentication`/`usage-bootstrap-signing`. `--print-join-command` prints
 `kubelite join --server URL --token T` with the server of the current kubeconfig.
 
-WHAT THE TOKEN DOES TODAY: the API server has no authentication yet (the security issue comes
-later), so the token authenticates nothing. `join` checks it against that Secret (it must exist,
-match and not be expired) before starting anything, so a mistyped or stale join command fails
-early, and writes it as the bearer token of the node's kubeconfig: once the API server
-authenticates bootstrap tokens, the same command becomes a real credential.
+The token is the API server's bootstrap token credential (`system:bootstrap:<id>` in
+`system:bootstrappers` and kubeadm's `system:bootstrappers:kubeadm:default-node-token`, which
+the bootstrap policy lets create CertificateSigningRequests). `join` checks it before starting
+anything, writes it as HOME/kubeconfig, and uses it for the TLS bootstrap: it asks for the
+proxy's (system:kube-proxy) and route agent's (system:kubelite-routeagent) client certificates
+itself (HOME/pki, HOME/kubeconfigs/*.kubeconfig), and the kubelet asks for its own
+system:node:NAME certificate with `--bootstrap-kubeconfig HOME/kubeconfig` (kubelet/bootstrap.py);
+the controller-manager's csrapproving/csrsigning controllers approve and sign them.
 
 `join` runs preflight checks, each reported on its own line, and stops at the first failure
 (exit 1, kubeadm-like `[preflight] ...` messages): Docker answers; Iptables and Ip are present;
@@ -45,7 +48,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import typer
@@ -53,9 +56,14 @@ import typer
 from cli.errors import CliError
 from cli.session import Globals, open_client
 
+if TYPE_CHECKING:
+    from cli.clusterplan import Layout
+
 TOKEN_RE = re.compile(r"^([a-z0-9]{6})\.([a-z0-9]{16})$")
 TOKEN_TYPE = "bootstrap.kubernetes.io/token"
 MAX_SKEW_S = 30.0
+# kubeadm's group for join tokens: the bootstrap policy binds system:node-bootstrapper to it.
+NODE_TOKEN_GROUP = "system:bootstrappers:kubeadm:default-node-token"
 KUBELET_PORT = 10250
 _ALPHABET = string.ascii_lowercase + string.digits
 
@@ -82,7 +90,8 @@ def _b64(s: str) -> str:
 def token_secret(token: str, *, ttl_s: float, now: datetime) -> dict[str, Any]:
     token_id, token_value = parse_token(token)
     data = {"token-id": token_id, "token-secret": token_value, "usage-bootstrap-authentication": "true",
-            "usage-bootstrap-signing": "true", "description": "kubelite join token"}
+            "usage-bootstrap-signing": "true", "description": "kubelite join token",
+            "auth-extra-groups": NODE_TOKEN_GROUP}
     if ttl_s > 0:
         data["expiration"] = (now + timedelta(seconds=ttl_s)).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {"apiVersion": "v1", "kind": "Secret", "type": TOKEN_TYPE,
@@ -358,6 +367,7 @@ async def join(opts: JoinOptions) -> int:
         write_public(opts.home / "pki" / "ca.crt", ca_pem)
         ca_path = str(opts.home / "pki" / "ca.crt")
     write_kubeconfig(lay.kubeconfig, opts.server, cluster_name="kubelite", token=opts.token, ca_file=ca_path)
+    await agent_credentials(lay, opts.server, ca_path)
     s = Settings(opts.home, node_name=opts.node_name, components=["kubelet", "proxy", "routeagent"],
                  server=opts.server, cluster_dns=str(facts.get("cluster_dns") or ""), node_ip=opts.node_ip)
     write_json(lay.config_file, {"server": opts.server, "node_name": opts.node_name, "components": s.components,
@@ -367,8 +377,12 @@ async def join(opts: JoinOptions) -> int:
         return await Supervisor(s, echo=True).run()
     sup = spawn_supervisor(s)
     deadline = time.monotonic() + 60.0
-    async with httpx.AsyncClient(base_url=opts.server, timeout=5.0, verify=ca_path or False,
-                                 headers={"Authorization": f"Bearer {opts.token}"}) as http:
+    from machinery.kubeconfig import load_kubeconfig, ssl_context
+
+    # The join token may not read Nodes under RBAC: ask as the node's proxy (system:node-proxier).
+    proxy_cfg = load_kubeconfig(lay.component_kubeconfig("proxy"))
+    verify = ssl_context(proxy_cfg.ca_file, proxy_cfg.cert_file, proxy_cfg.key_file) if ca_path else False
+    async with httpx.AsyncClient(base_url=opts.server, timeout=5.0, verify=verify) as http:
         while time.monotonic() < deadline:
             if wait_exit(sup, 0.0):
                 raise CliError(f"the node agent exited; see {lay.log('supervisor')} and {lay.log('kubelet')}")
@@ -383,6 +397,38 @@ async def join(opts: JoinOptions) -> int:
                     return 0
             await asyncio.sleep(1.0)
     raise CliError(f"node {opts.node_name} not Ready after 60s; see {lay.log('kubelet')}")
+
+
+# The per-node daemons beside the kubelet and their identities (controllers/certificates.py
+# auto-approves these for join tokens; their roles only read what every node reads).
+AGENT_IDENTITIES = {"proxy": ("kube-proxy", "system:kube-proxy"),
+                    "routeagent": ("routeagent", "system:kubelite-routeagent")}
+
+
+async def agent_credentials(lay: Layout, server: str, ca_path: str | None) -> None:
+    """The client certificates of the node's proxy and route agent, asked for with the join token
+    (H/kubeconfig) through CertificateSigningRequests, and their kubeconfigs; kept when present
+    (a second join on this home reuses them). The kubelet gets its own by TLS bootstrap."""
+    from machinery.client import ApiClient
+    from machinery.csr import CsrError, request_certificate
+    from machinery.kubeconfig import write_kubeconfig
+    from machinery.models import KUBE_APISERVER_CLIENT_SIGNER
+    from machinery.pki import write_private, write_public
+
+    async with ApiClient.from_kubeconfig(str(lay.kubeconfig), timeout_s=30.0) as client:
+        for component, (stem, user) in AGENT_IDENTITIES.items():
+            cert, key = lay.pki / f"{stem}.crt", lay.pki / f"{stem}.key"
+            if not (cert.exists() and key.exists()):
+                print(f"[join] asking the cluster for a {user} certificate (CertificateSigningRequest)", flush=True)
+                try:
+                    cert_pem, key_pem = await request_certificate(
+                        client, user, signer=KUBE_APISERVER_CLIENT_SIGNER, timeout_s=120.0, name_prefix=stem)
+                except CsrError as exc:
+                    raise CliError(f"[join] no {user} certificate: {exc}") from None
+                write_private(key, key_pem)
+                write_public(cert, cert_pem)
+            write_kubeconfig(lay.component_kubeconfig(component), server, cluster_name="kubelite", user=stem,
+                             ca_file=ca_path, cert_file=str(cert), key_file=str(key))
 
 
 def default_join_home() -> Path:

@@ -11,7 +11,11 @@ Contract (keys are CSR names):
   client certificate after SubjectAccessReview.") through the `approval` subresource. Anything
   else is left for a human (`kubectl certificate approve`). Decision: kubelite checks the
   requester's group instead of a SubjectAccessReview of certificatesigningrequests/nodeclient
-  (what the default RBAC policy grants system:bootstrappers anyway).
+  (what the default RBAC policy grants system:bootstrappers anyway). Also auto-approved, for
+  `kubelite join` (as k3s issues its agents a kube-proxy certificate): signer
+  `kubernetes.io/kube-apiserver-client` requests of a bootstrap token for CN `system:kube-proxy`
+  or `system:kubelite-routeagent` with no O, no SANs and client usages (NODE_AGENT_USERS: read-only
+  roles, weaker than the system:node identity the same token may already obtain).
 - `CSRSigningController` (NAME "csrsigning") signs approved, not yet signed, not failed requests
   of the signers `kubernetes.io/kube-apiserver-client-kubelet` and
   `kubernetes.io/kube-apiserver-client` with the cluster CA (`--cluster-signing-cert-file` /
@@ -38,37 +42,59 @@ log = logging.getLogger(__name__)
 APPROVE_MESSAGE = "Auto approving kubelet client certificate after SubjectAccessReview."
 ALLOWED_USAGES = {"digital signature", "key encipherment", "client auth"}
 MIN_DURATION_S = 600
+BOOTSTRAPPERS = "system:bootstrappers"
+# The per-node daemons `kubelite join` starts beside the kubelet; their roles
+# (system:node-proxier, system:kubelite-routeagent) only read what every node reads.
+NODE_AGENT_USERS = frozenset({"system:kube-proxy", "system:kubelite-routeagent"})
+AGENT_APPROVE_MESSAGE = "Auto approving a node agent's client certificate requested with a bootstrap token."
 
 
 def _csr_path(name: str, sub: str) -> str:
     return f"/apis/certificates.k8s.io/v1/certificatesigningrequests/{name}/{sub}"
 
 
-def is_node_client_request(csr: CertificateSigningRequest) -> tuple[bool, str]:
-    """(is it a well-formed kubelet client CSR, its CN)."""
+def _client_subject(csr: CertificateSigningRequest, signer: str) -> tuple[str, list[str]] | None:
+    """(CN, O values) of a well-formed client-certificate request of `signer` (one CN, no SANs,
+    usages among ALLOWED_USAGES including client auth); None otherwise."""
     from cryptography import x509
     from cryptography.x509.oid import NameOID
 
     spec = csr.spec
-    if spec is None or spec.signerName != KUBELET_CLIENT_SIGNER or not spec.request:
-        return False, ""
+    if spec is None or spec.signerName != signer or not spec.request:
+        return None
     try:
         req = x509.load_pem_x509_csr(base64.b64decode(spec.request))
     except ValueError:
-        return False, ""
+        return None
     orgs = [str(a.value) for a in req.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)]
     cns = [str(a.value) for a in req.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
-    if orgs != ["system:nodes"] or len(cns) != 1 or not cns[0].startswith("system:node:"):
-        return False, ""
+    if len(cns) != 1:
+        return None
     try:
         req.extensions.get_extension_for_class(x509.SubjectAlternativeName)
-        return False, ""  # client certificates carry no SANs
+        return None  # client certificates carry no SANs
     except x509.ExtensionNotFound:
         pass
     usages = set(spec.usages or [])
     if "client auth" not in usages or not usages <= ALLOWED_USAGES:
+        return None
+    return cns[0], orgs
+
+
+def is_node_client_request(csr: CertificateSigningRequest) -> tuple[bool, str]:
+    """(is it a well-formed kubelet client CSR, its CN)."""
+    subject = _client_subject(csr, KUBELET_CLIENT_SIGNER)
+    if subject is None or subject[1] != ["system:nodes"] or not subject[0].startswith("system:node:"):
         return False, ""
-    return True, cns[0]
+    return True, subject[0]
+
+
+def is_node_agent_request(csr: CertificateSigningRequest) -> tuple[bool, str]:
+    """(is it a well-formed client CSR of one of NODE_AGENT_USERS, no groups, its CN)."""
+    subject = _client_subject(csr, KUBE_APISERVER_CLIENT_SIGNER)
+    if subject is None or subject[1] or subject[0] not in NODE_AGENT_USERS:
+        return False, ""
+    return True, subject[0]
 
 
 class _CsrController(Controller):
@@ -100,15 +126,19 @@ class CSRApprovingController(_CsrController):
         csr = self.csrs.get(key)
         if csr is None or csr.condition("Approved") or csr.condition("Denied") or csr.spec is None:
             return
-        ok, cn = is_node_client_request(csr)
-        if not ok:
-            return
         groups = csr.spec.groups or []
-        if "system:bootstrappers" not in groups and csr.spec.username != cn:
+        ok, cn = is_node_client_request(csr)
+        message = APPROVE_MESSAGE
+        if ok and BOOTSTRAPPERS not in groups and csr.spec.username != cn:
             return
+        if not ok:
+            ok, cn = is_node_agent_request(csr)
+            message = AGENT_APPROVE_MESSAGE
+            if not ok or BOOTSTRAPPERS not in groups:
+                return
         now = now_rfc3339()
         await self._put(csr, "approval", conditions=[{"type": "Approved", "status": "True", "reason": "AutoApproved",
-                                                      "message": APPROVE_MESSAGE, "lastUpdateTime": now,
+                                                      "message": message, "lastUpdateTime": now,
                                                       "lastTransitionTime": now}])
         log.info("approved CSR %s for %s", csr.name, cn)
 

@@ -5,8 +5,8 @@ timeout_s=...)`:
 - if `kubeconfig` exists (and its client certificate, if it names one, is not expired), nothing
   happens: a restarted kubelet keeps its identity;
 - otherwise, with `bootstrap_kubeconfig` (the server, its CA and a bootstrap token, as `kubelite
-  join` writes it), it creates a new ECDSA key, POSTs a CertificateSigningRequest named
-  `node-csr-<random>` (signerName kubernetes.io/kube-apiserver-client-kubelet, subject
+  join` writes it), it asks for a certificate (machinery/csr.py) with a CertificateSigningRequest
+  named `node-csr-<random>` (signerName kubernetes.io/kube-apiserver-client-kubelet, subject
   CN=system:node:NODE, O=system:nodes, usages digital signature + client auth), waits until the
   controller-manager approved and signed it (or raises BootstrapError on Denied/Failed or at the
   deadline), writes `cert_dir/kubelet-client-current.pem` (certificate then key, 0600, as the
@@ -17,18 +17,14 @@ timeout_s=...)`:
 from __future__ import annotations
 
 import asyncio
-import base64
 import datetime
-import secrets
 from pathlib import Path
 
-from machinery import errors
 from machinery.client import ApiClient
+from machinery.csr import CsrError, request_certificate
 from machinery.kubeconfig import load_kubeconfig, write_kubeconfig
-from machinery.pki import make_csr, node_user, write_private
-
-SIGNER = "kubernetes.io/kube-apiserver-client-kubelet"
-CSR_PATH = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
+from machinery.models import KUBELET_CLIENT_SIGNER
+from machinery.pki import node_user, write_private
 
 
 class BootstrapError(ValueError):
@@ -62,33 +58,14 @@ async def ensure_kubeconfig(kubeconfig: str, bootstrap_kubeconfig: str | None, c
         raise BootstrapError(f"{kubeconfig} does not exist (or its certificate expired) and no "
                              "--bootstrap-kubeconfig was given")
     boot = load_kubeconfig(bootstrap_kubeconfig)
-    csr_pem, key_pem = make_csr(node_user(node_name), ["system:nodes"])
-    name = f"node-csr-{secrets.token_hex(8)}"
-    body = {"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest",
-            "metadata": {"name": name},
-            "spec": {"request": base64.b64encode(csr_pem).decode(), "signerName": SIGNER,
-                     "usages": ["digital signature", "client auth"]}}
     async with ApiClient.from_kubeconfig(bootstrap_kubeconfig, timeout_s=30.0) as client:
-        await client.request("POST", CSR_PATH, json=body)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        while True:
-            try:
-                csr = await client.request("GET", f"{CSR_PATH}/{name}")
-            except errors.NotFound:
-                raise BootstrapError(f"CertificateSigningRequest {name} was deleted") from None
-            status = csr.get("status") or {}
-            for c in status.get("conditions") or []:
-                if c.get("type") in ("Denied", "Failed") and c.get("status", "True") == "True":
-                    raise BootstrapError(f"CertificateSigningRequest {name} {c['type'].lower()}: "
-                                         f"{c.get('reason', '')} {c.get('message', '')}".strip())
-            if status.get("certificate"):
-                cert_pem = base64.b64decode(status["certificate"])
-                break
-            if loop.time() > deadline:
-                raise BootstrapError(f"CertificateSigningRequest {name} not signed within {timeout_s:.0f}s "
-                                     "(is the controller-manager running its csrapproving/csrsigning controllers?)")
-            await asyncio.sleep(poll_s)
+        try:
+            cert_pem, key_pem = await request_certificate(
+                client, node_user(node_name), ["system:nodes"], signer=KUBELET_CLIENT_SIGNER,
+                usages=["digital signature", "client auth"], timeout_s=timeout_s, poll_s=poll_s,
+                name_prefix="node-csr")
+        except CsrError as exc:
+            raise BootstrapError(str(exc)) from None
     await asyncio.to_thread(_store, target, Path(cert_dir), boot.server, boot.ca_file, cert_pem + key_pem)
 
 

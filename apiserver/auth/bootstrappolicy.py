@@ -279,13 +279,13 @@ def cluster_roles() -> list[Obj]:
 
 
 def binding(role: str, *, users: list[str] | None = None, groups: list[str] | None = None,
-            sa: tuple[str, str] | None = None) -> Obj:
+            sa: tuple[str, str] | None = None, name: str | None = None) -> Obj:
     subjects: list[Obj] = [{"kind": "User", "apiGroup": RBAC_GROUP, "name": u} for u in users or []]
     subjects += [{"kind": "Group", "apiGroup": RBAC_GROUP, "name": g} for g in groups or []]
     if sa is not None:
         subjects.append({"kind": "ServiceAccount", "namespace": sa[0], "name": sa[1]})
     return {"apiVersion": f"{RBAC_GROUP}/v1", "kind": "ClusterRoleBinding",
-            "metadata": {"name": role, "labels": dict(BOOTSTRAP_LABEL), "annotations": {AUTOUPDATE: "true"}},
+            "metadata": {"name": name or role, "labels": dict(BOOTSTRAP_LABEL), "annotations": {AUTOUPDATE: "true"}},
             "roleRef": {"apiGroup": RBAC_GROUP, "kind": "ClusterRole", "name": role}, "subjects": subjects}
 
 
@@ -300,6 +300,9 @@ def cluster_role_bindings() -> list[Obj]:
         binding("system:kube-controller-manager", users=["system:kube-controller-manager"]),
         binding("system:kube-scheduler", users=["system:kube-scheduler"]),
         binding("system:volume-scheduler", users=["system:kube-scheduler"]),
+        # kubeadm's kubeadm:kubelet-bootstrap: join tokens may ask for (and read) their CSRs
+        binding("system:node-bootstrapper", groups=["system:bootstrappers:kubeadm:default-node-token"],
+                name="kubeadm:kubelet-bootstrap"),
         *_addon_bindings(),
     ]
 

@@ -10,8 +10,8 @@ Contract:
   Well-known types: meta/v1 Time -> RFC 3339 seconds ("2026-01-02T03:04:05Z", a zero Time is
   left out), MicroTime -> RFC 3339 with microseconds, Duration -> Go duration text ("1m30s"),
   Quantity -> its string, IntOrString -> int or string, FieldsV1/RawExtension -> the embedded
-  JSON value (a RawExtension holding a `k8s\\0` envelope is decoded as an object), bytes ->
-  base64 text.
+  JSON value (a RawExtension holding a `k8s\\0` envelope is decoded as an object), the
+  user-info ExtraValue -> a list of strings, bytes -> base64 text.
 - `encode_message(name, obj, go_style=False) -> bytes` is the inverse, for tests and clients.
   With `go_style` it writes what a Go client writes: every non-pointer scalar (zero or not) and
   every non-pointer struct (empty or not).
@@ -163,6 +163,11 @@ def _json_raw(data: memoryview, depth: int) -> Any:
         raise ProtobufError(f"embedded JSON is invalid: {e}") from None
 
 
+def _extra_value(data: memoryview, _: int) -> list[str]:
+    """ExtraValue (user extra info): `repeated string items = 1` on the wire, a JSON list."""
+    return [_text(value) for number, _, value in iter_fields(data) if number == 1]
+
+
 _SPECIAL_DECODERS: dict[str, Callable[[memoryview, int], Any]] = {
     "meta.v1.Time": _time,
     "meta.v1.MicroTime": _micro_time,
@@ -172,6 +177,9 @@ _SPECIAL_DECODERS: dict[str, Callable[[memoryview, int], Any]] = {
     "intstr.IntOrString": _int_or_string,
     "meta.v1.FieldsV1": _json_raw,
     "runtime.RawExtension": _json_raw,
+    "authentication.v1.ExtraValue": _extra_value,
+    "authorization.v1.ExtraValue": _extra_value,
+    "certificates.v1.ExtraValue": _extra_value,
 }
 
 
@@ -373,6 +381,15 @@ def _enc_json_raw(value: Any, _: bool) -> bytes:
     return w.getvalue()
 
 
+def _enc_extra_value(value: Any, _: bool) -> bytes:
+    if not isinstance(value, list):
+        raise ProtobufError(f"an ExtraValue must be a list of strings, got {type(value).__name__}")
+    w = Writer()
+    for item in value:
+        w.len_field(1, str(item).encode())
+    return w.getvalue()
+
+
 _SPECIAL_ENCODERS: dict[str, Callable[[Any, bool], bytes]] = {
     "meta.v1.Time": _enc_time,
     "meta.v1.MicroTime": _enc_micro_time,
@@ -382,6 +399,9 @@ _SPECIAL_ENCODERS: dict[str, Callable[[Any, bool], bytes]] = {
     "intstr.IntOrString": _enc_int_or_string,
     "meta.v1.FieldsV1": _enc_json_raw,
     "runtime.RawExtension": _enc_json_raw,
+    "authentication.v1.ExtraValue": _enc_extra_value,
+    "authorization.v1.ExtraValue": _enc_extra_value,
+    "certificates.v1.ExtraValue": _enc_extra_value,
 }
 
 

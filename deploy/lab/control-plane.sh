@@ -13,7 +13,7 @@ supervise etcd etcd --name control-plane --data-dir /var/lib/etcd/data \
 # shellcheck disable=SC2086
 supervise apiserver python3 -m apiserver --etcd-servers http://127.0.0.1:2379 --bind-address 0.0.0.0 --port 6443 \
   --tls-cert-file "$PKI/apiserver.crt" --tls-private-key-file "$PKI/apiserver.key" --client-ca-file "$PKI/ca.crt" \
-  --service-account-signing-key-file "$PKI/sa.key" \
+  --service-account-signing-key-file "$PKI/sa.key" --authorization-mode Node,RBAC \
   ${APISERVER_FLAGS:-}
 for _ in $(seq 1 300); do
   python3 -c "import httpx,sys; sys.exit(httpx.get('https://127.0.0.1:6443/readyz', timeout=1, verify='$PKI/ca.crt').status_code != 200)" \
@@ -28,6 +28,7 @@ supervise scheduler python3 -m scheduler --kubeconfig /etc/kubelite/scheduler.ku
 # Node being created may not be in the cache yet); in a lab of a few nodes 10 s is plenty, and the
 # pods of a `docker rm`ed node come back that much sooner.
 supervise controllers python3 -m controllers --kubeconfig /etc/kubelite/controller-manager.kubeconfig --cloud-provider lab --lab-name "$LAB_NAME" \
+  --cluster-signing-cert-file "$PKI/ca.crt" --cluster-signing-key-file "$PKI/ca.key" \
   --pod-gc-quarantine 10s ${CONTROLLER_FLAGS:-}
 supervise dns python3 -m addons.dns --kubeconfig /etc/kubelite/kube-dns.kubeconfig --listen "$NODE_IP:53" --publish-ip "$NODE_IP"
 supervise routeagent python3 -m routeagent --kubeconfig /etc/kubelite/routeagent.kubeconfig --node-ip "$NODE_IP"

@@ -1,7 +1,8 @@
 """The kubelet's TLS bootstrap against a real API server and controller-manager: a bootstrap
 token creates a CertificateSigningRequest, the csrapproving/csrsigning controllers approve and
-sign it, and the resulting kubeconfig authenticates as system:node:NAME in system:nodes; a
-CSR for another kind of certificate stays pending; kubectl get csr shows it."""
+sign it, and the resulting kubeconfig authenticates as system:node:NAME in system:nodes (the
+same token gets `kubelite join`'s proxy identity); a CSR for another kind of certificate stays
+pending; kubectl get csr shows it. The API server runs Node,RBAC (tests.support)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,11 @@ import httpx
 import pytest
 
 from kubelet.bootstrap import ensure_kubeconfig
+from machinery.client import ApiClient
+from machinery.csr import request_certificate
 from machinery.kubeconfig import load_kubeconfig, ssl_context, write_kubeconfig
-from machinery.pki import make_csr
+from machinery.models import KUBE_APISERVER_CLIENT_SIGNER
+from machinery.pki import make_csr, write_private
 from tests.integration.conftest import ApiServerProcess
 from tests.integration.test_controllers import ControllerManagerProcess
 from tests.support import session_pki, wait_until_sync
@@ -42,6 +46,7 @@ def signer(apiserver: ApiServerProcess) -> Iterator[ControllerManagerProcess]:
 
 def _bootstrap_token(apiserver: ApiServerProcess) -> None:
     data = {"token-id": TOKEN_ID, "token-secret": TOKEN_SECRET, "usage-bootstrap-authentication": "true",
+            "auth-extra-groups": "system:bootstrappers:kubeadm:default-node-token",
             "expiration": (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")}
     with apiserver.http_sync() as http:
         http.delete(f"/api/v1/namespaces/kube-system/secrets/bootstrap-token-{TOKEN_ID}")
@@ -77,7 +82,8 @@ async def test_bootstrap_token_to_node_certificate(apiserver: ApiServerProcess, 
     with apiserver.http_sync() as http:
         csrs = [c for c in http.get("/apis/certificates.k8s.io/v1/certificatesigningrequests").json()["items"]
                 if c["spec"]["username"] == f"system:bootstrap:{TOKEN_ID}"]
-    assert len(csrs) == 1 and csrs[0]["spec"]["groups"] == ["system:bootstrappers", "system:authenticated"]
+    assert len(csrs) == 1 and csrs[0]["spec"]["groups"] == [
+        "system:bootstrappers", "system:bootstrappers:kubeadm:default-node-token", "system:authenticated"]
     out = subprocess.run([KUBECTL, "--kubeconfig", apiserver.kubeconfig, "get", "csr", csrs[0]["metadata"]["name"]],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
@@ -85,6 +91,15 @@ async def test_bootstrap_token_to_node_certificate(apiserver: ApiServerProcess, 
     assert "Approved,Issued" in out.stdout
     # A second start keeps the identity (no new CSR).
     await ensure_kubeconfig(str(node_kc), str(boot), str(tmp_path / "pki"), "boot-node", timeout_s=5)
+    # `kubelite join`'s proxy identity through the general client signer, auto-approved for the token.
+    async with ApiClient.from_kubeconfig(str(boot)) as client:
+        cert_pem, key_pem = await request_certificate(client, "system:kube-proxy",
+                                                      signer=KUBE_APISERVER_CLIENT_SIGNER, timeout_s=60, poll_s=0.3)
+    write_private(tmp_path / "proxy.pem", cert_pem + key_pem)
+    proxy_kc = write_kubeconfig(tmp_path / "proxy.kubeconfig", apiserver.url, user="proxy",
+                                ca_file=str(session_pki().ca_cert), cert_file=str(tmp_path / "proxy.pem"),
+                                key_file=str(tmp_path / "proxy.pem"))
+    assert _whoami(proxy_kc)["username"] == "system:kube-proxy"
 
 
 def test_other_requests_wait_for_a_human_and_bad_ones_are_422(apiserver: ApiServerProcess,
