@@ -21,7 +21,9 @@ Contract (`python -m cli.supervisor --home H --api-port P --etcd-port E [--clust
   answers through it; the kubeconfig points at HAProxy; scheduler-0/1 and controllers-0/1
   run with --leader-elect.
 - Join mode (`--server URL`, used by `kubelite join`): no etcd, no API server; H/kubeconfig
-  (written by join) points at URL; only the listed components (kubelet, proxy, routeagent) run.
+  (written by join: the join token) points at URL; only the listed components (kubelet, proxy,
+  routeagent) run, each with H/kubeconfigs/NAME.kubeconfig (join wrote the proxy's and route
+  agent's; the kubelet writes its own by TLS bootstrap with `--bootstrap-kubeconfig H/kubeconfig`).
 - `--backup-every-s S` (with `--backup-keep N`, `--backup-dir D`): an etcd backup every S
   seconds once the cluster runs (cli/backup.py), logged to supervisor.log.
 - Prometheus: the controller-manager, scheduler and proxy get `--metrics-bind-address
