@@ -162,20 +162,10 @@ def commands(s: Settings, components: list[str]) -> dict[str, list[str]]:
         # Join mode: H/kubeconfig (written by join) holds the join token; the kubelet gets its own
         # certificate with it (TLS bootstrap), join got the proxy's and route agent's.
         argv = [py, "-m", MODULES.get(name, name), "--kubeconfig", str(lay.component_kubeconfig(name))]
-        if s.server and name == "kubelet":
-            argv += ["--bootstrap-kubeconfig", str(lay.kubeconfig), "--cert-dir", str(lay.pki)]
         if name in ("kubelet", "proxy"):
             argv += ["--node-name", s.node_name]
         if name == "kubelet":
-            argv += ["--cluster-name", s.cluster_name]
-            if "dns" in components:  # ClusterFirst pods resolve through kube-dns
-                argv += ["--cluster-dns", DNS_SERVICE_IP]
-            elif s.server and s.cluster_dns:
-                argv += ["--cluster-dns", s.cluster_dns]
-            if "controllers" not in components and not s.server:  # no node IPAM to wait for
-                argv += ["--pod-cidr", LONE_NODE_POD_CIDR]
-            if s.node_ip:
-                argv += ["--node-ip", s.node_ip]
+            argv += kubelet_args(s, components)
         if name in s.metrics_ports:
             argv += ["--metrics-bind-address", f"127.0.0.1:{s.metrics_ports[name]}"]
         if name == "controllers":  # local-path volumes live with the cluster's other state
@@ -194,6 +184,23 @@ def commands(s: Settings, components: list[str]) -> dict[str, list[str]]:
                      "--state-file", str(s.home / "logagent" / "offsets.json")]
         cmds[name] = argv
     return ha.ha_commands(s, cmds, ETCD_BIN) if s.ha else cmds
+
+
+def kubelet_args(s: Settings, components: list[str]) -> list[str]:
+    """The kubelet's flags beyond its kubeconfig and node name."""
+    argv = ["--cluster-name", s.cluster_name]
+    if s.server:  # join mode: TLS bootstrap with the join token (H/kubeconfig)
+        lay = Layout(s.home)
+        argv += ["--bootstrap-kubeconfig", str(lay.kubeconfig), "--cert-dir", str(lay.pki)]
+    if "dns" in components:  # ClusterFirst pods resolve through kube-dns
+        argv += ["--cluster-dns", DNS_SERVICE_IP]
+    elif s.server and s.cluster_dns:
+        argv += ["--cluster-dns", s.cluster_dns]
+    if "controllers" not in components and not s.server:  # no node IPAM to wait for
+        argv += ["--pod-cidr", LONE_NODE_POD_CIDR]
+    if s.node_ip:
+        argv += ["--node-ip", s.node_ip]
+    return argv
 
 
 def control_plane(s: Settings) -> list[str]:

@@ -6,6 +6,7 @@ pending; kubectl get csr shows it. The API server runs Node,RBAC (tests.support)
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import subprocess
 import sys
@@ -84,8 +85,9 @@ async def test_bootstrap_token_to_node_certificate(apiserver: ApiServerProcess, 
                 if c["spec"]["username"] == f"system:bootstrap:{TOKEN_ID}"]
     assert len(csrs) == 1 and csrs[0]["spec"]["groups"] == [
         "system:bootstrappers", "system:bootstrappers:kubeadm:default-node-token", "system:authenticated"]
-    out = subprocess.run([KUBECTL, "--kubeconfig", apiserver.kubeconfig, "get", "csr", csrs[0]["metadata"]["name"]],
-                         capture_output=True, text=True, timeout=60)
+    out = await asyncio.to_thread(
+        subprocess.run, [KUBECTL, "--kubeconfig", apiserver.kubeconfig, "get", "csr", csrs[0]["metadata"]["name"]],
+        capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split()[:6] == ["NAME", "AGE", "SIGNERNAME", "REQUESTOR", "REQUESTEDDURATION", "CONDITION"]
     assert "Approved,Issued" in out.stdout
@@ -105,7 +107,7 @@ async def test_bootstrap_token_to_node_certificate(apiserver: ApiServerProcess, 
 def test_other_requests_wait_for_a_human_and_bad_ones_are_422(apiserver: ApiServerProcess,
                                                               signer: ControllerManagerProcess) -> None:
     csr_pem, _ = make_csr("system:node:sneaky", ["system:masters"])  # not system:nodes: not auto-approved
-    body = {"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest",
+    body: dict[str, Any] = {"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest",
             "metadata": {"name": "sneaky"},
             "spec": {"request": base64.b64encode(csr_pem).decode(), "username": "forged",
                      "signerName": "kubernetes.io/kube-apiserver-client-kubelet",

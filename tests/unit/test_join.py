@@ -62,6 +62,19 @@ def test_supervisor_join_mode_runs_only_the_node_components(tmp_path: Path) -> N
     assert kubelet[kubelet.index("--cluster-dns") + 1] == "10.96.0.10"
     assert "--pod-cidr" not in kubelet  # the cluster's node IPAM assigns it
     assert cmds["routeagent"][-2:] == ["--node-name", "m2"]
+    # TLS bootstrap: the kubelet gets its own certificate with the join token (H/kubeconfig);
+    # the proxy and route agent use the certificates join asked for.
+    assert kubelet[kubelet.index("--bootstrap-kubeconfig") + 1] == str(tmp_path / "kubeconfig")
+    assert kubelet[kubelet.index("--kubeconfig") + 1] == str(tmp_path / "kubeconfigs" / "kubelet.kubeconfig")
+    assert cmds["proxy"][cmds["proxy"].index("--kubeconfig") + 1] == str(tmp_path / "kubeconfigs" / "proxy.kubeconfig")
+
+
+def test_local_controller_manager_signs_with_the_cluster_ca(tmp_path: Path) -> None:
+    s = Settings(tmp_path, components=["controllers", "kubelet"])
+    cm = commands(s, s.planned())["controllers"]
+    assert cm[cm.index("--cluster-signing-cert-file") + 1] == str(tmp_path / "pki" / "ca.crt")
+    assert cm[cm.index("--cluster-signing-key-file") + 1] == str(tmp_path / "pki" / "ca.key")
+    assert "--bootstrap-kubeconfig" not in commands(s, s.planned())["kubelet"]
 
 
 def test_route_agent_is_never_started_automatically(tmp_path: Path) -> None:
