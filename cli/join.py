@@ -381,7 +381,7 @@ async def join(opts: JoinOptions) -> int:
 
     # The join token may not read Nodes under RBAC: ask as the node's proxy (system:node-proxier).
     proxy_cfg = load_kubeconfig(lay.component_kubeconfig("proxy"))
-    verify = ssl_context(proxy_cfg.ca_file, proxy_cfg.cert_file, proxy_cfg.key_file) if ca_path else False
+    verify = ssl_context(proxy_cfg.ca_file, proxy_cfg.cert_file, proxy_cfg.key_file, verify=ca_path is not None)
     async with httpx.AsyncClient(base_url=opts.server, timeout=5.0, verify=verify) as http:
         while time.monotonic() < deadline:
             if wait_exit(sup, 0.0):

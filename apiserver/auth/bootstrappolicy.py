@@ -18,6 +18,8 @@ Contract:
     `system:kube-dns` and ServiceAccount kube-system/kube-dns, kubelite's own daemons
     `system:kubelite-{routeagent,logagent,logstore,dashboard}` -> the users of the same names
     (and the add-ons' ServiceAccounts kube-system/logagent, logstore, kubernetes-dashboard),
+    `system:node-bootstrapper` -> kubeadm's join-token group
+    `system:bootstrappers:kubeadm:default-node-token` (binding `kubeadm:kubelet-bootstrap`),
     `system:monitoring` -> group `system:monitoring`; `system:node`
     has no subjects: kubelets (`system:node:NAME` in `system:nodes`) are authorized by the
     Node authorizer (apiserver/auth/node.py), which applies `NODE_RULES` and the graph of
