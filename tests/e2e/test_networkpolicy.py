@@ -13,7 +13,6 @@ only for this test's namespace.
 from __future__ import annotations
 
 import os
-import random
 import subprocess
 import sys
 import uuid
@@ -133,59 +132,38 @@ async def test_egress_deny_blocks_the_cluster_dns_until_a_rule_allows_it(
         cluster: Cluster, api: ApiClient, policy_env: dict[str, Any]) -> None:
     """The DNS add-on runs on the host (the bridge gateway) behind a selector-less Service: a
     pod reaches it through the proxy's DNAT, so the policy agent judges it on INPUT."""
-    from addons.dns.main import ensure_published
     from controllers.endpointslice import EndpointSliceController
-    from tests.support import free_port, running_controllers
+    from tests.e2e.hostdns import host_dns
+    from tests.support import running_controllers
 
     ns, prefix = policy_env["ns"], policy_env["prefix"]
-    gateway = cluster.pod_cidr.rsplit(".", 1)[0] + ".1"
-    port = free_port()
-    dns = subprocess.Popen(  # noqa: ASYNC220 - a daemon for the test's duration
-        [sys.executable, "-m", "addons.dns", "--kubeconfig", str(cluster.kubeconfig), "--listen", f"{gateway}:{port}"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        async with running_controllers(api, EndpointSliceController):
-            dns_ip = ""
-            for _ in range(20):
-                dns_ip = f"10.96.{random.randrange(200, 255)}.{random.randrange(2, 254)}"
-                try:
-                    await ensure_published(api, cluster_ip=dns_ip, ip=gateway, port=port, namespace=ns)
-                    break
-                except Exception as exc:
-                    if "Invalid" not in type(exc).__name__:
-                        raise
-            await api.request("POST", f"/api/v1/namespaces/{ns}/pods", json=pod(
-                cluster, ns, "client", {"role": "client"}, "touch /tmp/ready && exec sleep 86400"))
-            name = f"kube-dns.{ns}.svc.cluster.local"
+    async with running_controllers(api, EndpointSliceController), host_dns(cluster, api, ns) as dns:
+        dns_ip, port = dns.ip, dns.port
+        await api.request("POST", f"/api/v1/namespaces/{ns}/pods", json=pod(
+            cluster, ns, "client", {"role": "client"}, "touch /tmp/ready && exec sleep 86400"))
+        name = f"kube-dns.{ns}.svc.cluster.local"
 
-            async def resolves() -> bool:
-                try:
-                    res = await exec_in_pod(api, ns, "client", ["sh", "-c", f"timeout 4 nslookup {name} {dns_ip}"])
-                except errors.NotFound:  # the container is not running yet
-                    return False
-                return res.exit_code == 0 and dns_ip in res.stdout
+        async def resolves() -> bool:
+            try:
+                res = await exec_in_pod(api, ns, "client", ["sh", "-c", f"timeout 4 nslookup {name} {dns_ip}"])
+            except errors.NotFound:  # the container is not running yet
+                return False
+            return res.exit_code == 0 and dns_ip in res.stdout
 
-            await wait_until(resolves, 90, 0.5, message=f"no DNS answer without any policy:\n{cluster.logs()}")
-            deny = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-                    "metadata": {"name": "deny-egress", "namespace": ns},
-                    "spec": {"podSelector": {"matchLabels": {"role": "client"}}, "policyTypes": ["Egress"]}}
-            await api.request("POST", f"/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies", json=deny)
-            await wait_until(lambda: has_rule(f"-A {prefix}-NPOL", f"-j {prefix}-NPE-"), 20, 0.1,
-                             message="no egress chain for the client")
-            assert not await resolves()
-            allow = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-                     "metadata": {"name": "allow-dns", "namespace": ns},
-                     "spec": {"podSelector": {}, "policyTypes": ["Egress"],
-                              "egress": [{"ports": [{"protocol": "UDP", "port": port},
-                                                    {"protocol": "TCP", "port": port}]}]}}
-            await api.request("POST", f"/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies", json=allow)
-            await wait_until(lambda: has_rule(f"-A {prefix}-NPP-", f"--dport {port}", "-j MARK"), 20, 0.1,
-                             message="no allow rule for the DNS port")
-            assert await resolves()
-    finally:
-        dns.terminate()
-        try:
-            dns.wait(10)
-        except subprocess.TimeoutExpired:
-            dns.kill()
-            dns.wait()
+        await wait_until(resolves, 90, 0.5, message=f"no DNS answer without any policy:\n{cluster.logs()}")
+        deny = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                "metadata": {"name": "deny-egress", "namespace": ns},
+                "spec": {"podSelector": {"matchLabels": {"role": "client"}}, "policyTypes": ["Egress"]}}
+        await api.request("POST", f"/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies", json=deny)
+        await wait_until(lambda: has_rule(f"-A {prefix}-NPOL", f"-j {prefix}-NPE-"), 20, 0.1,
+                         message="no egress chain for the client")
+        assert not await resolves()
+        allow = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                 "metadata": {"name": "allow-dns", "namespace": ns},
+                 "spec": {"podSelector": {}, "policyTypes": ["Egress"],
+                          "egress": [{"ports": [{"protocol": "UDP", "port": port},
+                                                {"protocol": "TCP", "port": port}]}]}}
+        await api.request("POST", f"/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies", json=allow)
+        await wait_until(lambda: has_rule(f"-A {prefix}-NPP-", f"--dport {port}", "-j MARK"), 20, 0.1,
+                         message="no allow rule for the DNS port")
+        assert await resolves()

@@ -210,25 +210,12 @@ async def test_cluster_dns_from_a_pod_through_the_dns_service(
         cluster: Cluster, api: ApiClient, services_env: dict[str, Any]) -> None:
     """The one-machine DNS design: the server on the host at the pod bridge's gateway, published
     as a selector-less Service whose Endpoints point at it; a pod queries the Service IP."""
-    from addons.dns.main import DNS_SERVICE, ensure_published
-    from tests.support import free_port
+    from addons.dns.main import DNS_SERVICE
+    from tests.e2e.hostdns import host_dns
 
     ns, prefix = services_env["ns"], services_env["prefix"]
-    gateway = cluster.pod_cidr.rsplit(".", 1)[0] + ".1"
-    port = free_port()
-    dns = subprocess.Popen(  # noqa: ASYNC220 - a daemon for the test's duration
-        [sys.executable, "-m", "addons.dns", "--kubeconfig", str(cluster.kubeconfig_for("kube-dns")), "--listen", f"{gateway}:{port}"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        dns_ip = ""
-        for _ in range(20):
-            dns_ip = f"10.96.{random.randrange(200, 255)}.{random.randrange(2, 254)}"
-            try:
-                await ensure_published(api, cluster_ip=dns_ip, ip=gateway, port=port, namespace=ns)
-                break
-            except Exception as exc:
-                if "Invalid" not in type(exc).__name__:
-                    raise
+    async with host_dns(cluster, api, ns) as dns:
+        gateway, port, dns_ip = dns.gateway, dns.port, dns.ip
         target = {"metadata": {"name": "target", "namespace": ns}, "spec": {
             "clusterIP": f"10.96.{random.randrange(200, 255)}.{random.randrange(2, 254)}",
             "ports": [{"name": "http", "port": 80}]}}
@@ -253,13 +240,6 @@ async def test_cluster_dns_from_a_pod_through_the_dns_service(
             return res.exit_code == 0 and svc.spec is not None and str(svc.spec.clusterIP) in res.stdout
 
         await wait_until(resolved, 60, 0.5, message=f"pod could not resolve through {DNS_SERVICE}: {out}")
-    finally:
-        dns.terminate()
-        try:
-            dns.wait(10)
-        except subprocess.TimeoutExpired:
-            dns.kill()
-            dns.wait()
 
 
 class UdpResponder:
