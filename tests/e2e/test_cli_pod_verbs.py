@@ -246,11 +246,11 @@ class Pty:
 
         fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
-    def expect(self, text: str, timeout_s: float = 30.0) -> None:
+    def expect(self, text: str, timeout_s: float = 30.0, since: int = 0) -> None:
         import select
 
         deadline = time.monotonic() + timeout_s
-        while text.encode() not in self.seen:
+        while text.encode() not in self.seen[since:]:
             left = deadline - time.monotonic()
             assert left > 0, (text, self.seen)
             ready, _, _ = select.select([self.master], [], [], left)
@@ -279,10 +279,16 @@ def test_exec_it_with_a_real_tty_like_kubectl(pods: Cluster) -> None:
             term.expect("tty-42", timeout_s=30)
             assert b"40 100" in term.seen, (name, term.seen)
             term.resize(50, 120)
-            time.sleep(0.5)  # SIGWINCH reaches the CLI, which sends the new size before the next line
-            os.write(term.master, b"stty size; echo tty-$((7*7))\r")
-            term.expect("tty-49")
-            assert b"50 120" in term.seen, (name, term.seen)
+            # SIGWINCH reaches the CLI, which sends the new size: ask until the shell sees it
+            deadline = time.monotonic() + 30
+            for attempt in range(1000):
+                mark = len(term.seen)
+                os.write(term.master, f"stty size; echo tty-$((7*{attempt}))\r".encode())
+                term.expect(f"tty-{7 * attempt}\r", since=mark)
+                if b"50 120" in term.seen[mark:]:
+                    break
+                assert time.monotonic() < deadline, (name, term.seen)
+                time.sleep(0.2)
             os.write(term.master, b"exit 3\r")
             assert term.proc.wait(timeout=30) == 3, (name, term.seen)
         finally:
