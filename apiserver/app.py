@@ -17,6 +17,8 @@ Contract: `create_app(config, *, extra_routers=(), storage=None, kinds=None) -> 
 - Every request is authenticated first (apiserver/auth/authn.py, sources chosen from the
   config by apiserver/auth/authn_setup.py); the UserInfo is in the scope under
   `auth.user.SCOPE_KEY` for both dispatch paths; no acceptable credential: 401 Status.
+  `Impersonate-*` headers (kubectl --as) then replace that user, if it may impersonate
+  (apiserver/auth/impersonation.py).
 - Every error is a Status JSON (see responses.py). Shutdown closes the storage.
 """
 
@@ -38,8 +40,9 @@ from apiserver.allocator import ServiceAllocator
 from apiserver.audit import AuditLog, AuditPolicy
 from apiserver.auth import authn_reviews, bootstrappolicy, reviews
 from apiserver.auth.authn import Authenticator, authenticate_request
-from apiserver.auth.authn_setup import build_authenticator, build_signer
+from apiserver.auth.authn_setup import audiences, build_authenticator, build_signer
 from apiserver.auth.authz_runtime import Authorization, parse_modes
+from apiserver.auth.impersonation import impersonate
 from apiserver.auth.user import user_of
 from apiserver.bootstrap import ensure_initial_objects, recover_allocator
 from apiserver.config import ApiServerConfig
@@ -119,6 +122,7 @@ class _App(FastAPI):
     dispatcher: Dispatcher | None = None
     authorization: Authorization | None = None
     authenticator: Authenticator | None = None
+    api_audiences: list[str] = []  # noqa: RUF012 - set once per app by create_app
     limits: Limits | None = None
     audit: AuditLog | None = None
 
@@ -142,6 +146,10 @@ class _App(FastAPI):
                 return
             if user is None:
                 await _refuse(errors.Unauthorized("Unauthorized"), scope, receive, send)
+                return
+            refused = await impersonate(self.authorization, scope)
+            if refused is not None:
+                await _refuse(refused, scope, receive, send)
                 return
         if scope["type"] in ("http", "websocket") and self.limits is not None:
             await self._filtered(scope, receive, send)
@@ -300,5 +308,6 @@ def create_app(
     app.authorization = authorization
     _install_filters(app, config)
     app.authenticator = build_authenticator(config, ctx)
+    app.api_audiences = audiences(config)
     ctx.token_signer = build_signer(config)
     return app

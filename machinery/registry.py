@@ -60,6 +60,7 @@ from machinery.models import (
     StatefulSet,
     StorageClass,
     SubjectAccessReview,
+    TokenReview,
 )
 
 ALL_KINDS: list[type[Resource]] = [
@@ -71,7 +72,8 @@ ALL_KINDS: list[type[Resource]] = [
     NetworkPolicy, CertificateSigningRequest,
 ]
 SUBRESOURCE_KINDS: list[type[Resource]] = [Binding, Scale, Eviction]
-REVIEW_KINDS: list[type[Resource]] = [SubjectAccessReview, SelfSubjectAccessReview, LocalSubjectAccessReview]
+REVIEW_KINDS: list[type[Resource]] = [SubjectAccessReview, SelfSubjectAccessReview, LocalSubjectAccessReview,
+                                      TokenReview]
 """Create-only kinds answered without storage (discovery lists them; their routes are their own)."""
 
 

@@ -15,7 +15,7 @@ from machinery.meta import Resource
 from machinery.models._base import LocalObjectReference, ObjectReference, StrictModel
 
 __all__ = ["BoundObjectReference", "SelfSubjectReview", "ServiceAccount", "TokenRequest", "TokenRequestSpec",
-           "TokenRequestStatus"]
+           "TokenRequestStatus", "TokenReview", "TokenReviewSpec"]
 
 
 class ServiceAccount(Resource):
@@ -67,4 +67,24 @@ class SelfSubjectReview(Resource):
     SINGULAR: ClassVar[str] = "selfsubjectreview"
     NAMESPACED: ClassVar[bool] = False
 
+    status: dict[str, Any] | None = None
+
+
+class TokenReviewSpec(StrictModel):
+    token: str | None = None
+    audiences: list[str] | None = None
+
+
+class TokenReview(Resource):
+    """authentication.k8s.io/v1 TokenReview: "whose token is this?" (create-only, never stored;
+    what webhook token authenticators and the kubelet's delegated authentication ask)."""
+
+    GROUP: ClassVar[str] = "authentication.k8s.io"
+    KIND: ClassVar[str] = "TokenReview"
+    PLURAL: ClassVar[str] = "tokenreviews"
+    SINGULAR: ClassVar[str] = "tokenreview"
+    NAMESPACED: ClassVar[bool] = False
+    VERBS: ClassVar[tuple[str, ...]] = ("create",)
+
+    spec: TokenReviewSpec | None = None
     status: dict[str, Any] | None = None

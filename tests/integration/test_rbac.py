@@ -161,3 +161,57 @@ def test_can_i_with_real_kubectl_and_kubelite(rbac_server: ApiServerProcess) -> 
         r = subprocess.run([*cmd, "auth", "can-i", "get", "/healthz"], capture_output=True, text=True, timeout=60,
                            cwd=root)
         assert (r.returncode, r.stdout.strip()) == (0, "yes"), r.stderr
+
+
+def test_impersonation_with_real_kubectl(rbac_server: ApiServerProcess) -> None:
+    """`kubectl --as`: the admin acts as alice (allowed: system:masters may impersonate anyone)
+    and gets alice's rights; alice herself may not impersonate bob (403 worded as Kubernetes);
+    a ServiceAccount gets its groups; groups without a user are a 400."""
+    import json
+    import subprocess
+    from pathlib import Path
+
+    from machinery.pki import write_pair
+    from tests.support import session_pki, write_test_kubeconfig
+
+    root = Path(__file__).resolve().parents[2]
+    pki = session_pki()
+    write_pair(pki.dir, "user-alice", pki.ca().issue("alice", ["devs"]))
+    alice_kc = rbac_server.dir / "kubeconfig-alice"
+    write_test_kubeconfig(alice_kc, rbac_server.url, user="user-alice")
+
+    def kubectl(*args: str, kubeconfig: str = rbac_server.kubeconfig) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(root / ".venv" / "bin" / "kubectl"), "--kubeconfig", kubeconfig, *args],
+                              capture_output=True, text=True, timeout=60, cwd=root)
+
+    assert kubectl("create", "namespace", "imp").returncode == 0
+    assert kubectl("create", "role", "pod-reader", "--verb=get,list", "--resource=pods", "-n", "imp").returncode == 0
+    assert kubectl("create", "rolebinding", "alice-reads", "--role=pod-reader", "--user=alice",
+                   "-n", "imp").returncode == 0
+
+    def can_i(*args: str) -> str:
+        return kubectl("auth", "can-i", *args).stdout.strip()
+
+    eventually(lambda: can_i("list", "pods", "-n", "imp", "--as", "alice") == "yes")
+    assert can_i("delete", "pods", "-n", "imp", "--as", "alice") == "no"
+    got = kubectl("get", "pods", "-n", "imp", "--as", "alice")
+    assert got.returncode == 0, got.stderr
+    denied = kubectl("get", "secrets", "-n", "imp", "--as", "alice")
+    assert denied.returncode == 1
+    assert denied.stderr.strip() == ('Error from server (Forbidden): secrets is forbidden: User "alice" cannot list '
+                                     'resource "secrets" in API group "" in the namespace "imp"')
+    whoami = json.loads(kubectl("auth", "whoami", "-o", "json", "--as", "alice", "--as-group", "devs").stdout)
+    assert whoami["status"]["userInfo"] == {"username": "alice", "groups": ["devs", "system:authenticated"]}
+
+    refused = kubectl("get", "pods", "-n", "imp", "--as", "bob", kubeconfig=str(alice_kc))
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == ('Error from server (Forbidden): users "bob" is forbidden: User "alice" cannot '
+                                      'impersonate resource "users" in API group "" at the cluster scope')
+    assert kubectl("get", "pods", "-n", "imp", kubeconfig=str(alice_kc)).returncode == 0  # her own rights
+
+    sa = json.loads(kubectl("auth", "whoami", "-o", "json", "--as", "system:serviceaccount:imp:robot").stdout)
+    assert sa["status"]["userInfo"]["groups"] == ["system:serviceaccounts", "system:serviceaccounts:imp",
+                                                  "system:authenticated"]
+    with rbac_server.http_sync(timeout=20.0) as http:
+        r = http.get("/api/v1/namespaces/imp/pods", headers={"Impersonate-Group": "devs"})
+        assert r.status_code == 400 and "without impersonating a user" in r.json()["message"]

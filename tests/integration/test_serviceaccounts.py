@@ -178,3 +178,44 @@ def test_service_account_admission(server: ApiServerProcess, ns: str) -> None:
                   json={"metadata": {"name": "quiet"}, "automountServiceAccountToken": False})
         quiet = create("quiet", serviceAccountName="quiet").json()["spec"]
         assert not quiet.get("volumes")
+
+
+def test_token_review_with_the_official_client(server: ApiServerProcess, ns: str) -> None:
+    """TokenReview (what a webhook or the kubelet asks): a ServiceAccount token is reviewed as its
+    account with the API audiences; a tampered token and a foreign audience are not
+    authenticated; an empty token is 400; nothing is stored (create-only, in discovery)."""
+    from kubernetes import client as k8s
+    from kubernetes import config as k8s_config
+
+    api = k8s_config.new_client_from_config(config_file=server.kubeconfig)
+    try:
+        core, authn = k8s.CoreV1Api(api), k8s.AuthenticationV1Api(api)
+        core.create_namespaced_service_account(ns, k8s.V1ServiceAccount(metadata=k8s.V1ObjectMeta(name="robot")))
+        requested = core.create_namespaced_service_account_token(
+            "robot", ns, k8s.AuthenticationV1TokenRequest(spec=k8s.V1TokenRequestSpec(audiences=[],
+                                                                                      expiration_seconds=600)))
+        assert requested.status is not None
+        token = str(requested.status.token)
+
+        def review(tok: str, audiences: list[str] | None = None) -> Any:
+            answer = authn.create_token_review(k8s.V1TokenReview(spec=k8s.V1TokenReviewSpec(token=tok,
+                                                                                           audiences=audiences)))
+            assert answer.status is not None
+            return answer.status
+
+        ok = review(token)
+        assert ok.authenticated is True
+        assert ok.user.username == f"system:serviceaccount:{ns}:robot"
+        assert ok.user.groups == ["system:serviceaccounts", f"system:serviceaccounts:{ns}", "system:authenticated"]
+        assert ok.audiences == ["https://kubernetes.default.svc.cluster.local"]
+        tampered = review(token[:-4] + "AAAA")
+        assert tampered.authenticated is False and tampered.error
+        foreign = review(token, ["vault"])
+        assert foreign.authenticated is False and "vault" in foreign.error
+    finally:
+        api.close()
+    with server.http_sync() as http:
+        r = http.post("/apis/authentication.k8s.io/v1/tokenreviews", json={"spec": {}})
+        assert r.status_code == 400 and r.json()["message"] == "token is required for TokenReview in authentication"
+        resources = http.get("/apis/authentication.k8s.io/v1").json()["resources"]
+        assert {x["name"]: x["verbs"] for x in resources}.get("tokenreviews") == ["create"]
