@@ -10,10 +10,15 @@ nothing the model would drop), so both paths are compared on real content.
 
 from __future__ import annotations
 
+import base64
 import copy
 from typing import Any
 
 from machinery.meta import Resource
+from machinery.pki import make_csr
+
+# A real PKCS#10 request (the API server parses spec.request): a kubelet's client certificate.
+CSR_REQUEST_B64 = base64.b64encode(make_csr("system:node:pb-node", ["system:nodes"])[0]).decode()
 
 _TEMPLATE: dict[str, Any] = {
     "metadata": {"labels": {"app": "pb"}, "annotations": {"note": "template"}},
@@ -111,7 +116,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
                      "parameters": {"a": "b"}},
     "ResourceQuota": {"spec": {"hard": {"pods": "10", "requests.cpu": "2"}}},
     "CertificateSigningRequest": {
-        "spec": {"request": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURSBSRVFVRVNULS0tLS0K",
+        "spec": {"request": CSR_REQUEST_B64,
                  "signerName": "kubernetes.io/kube-apiserver-client-kubelet", "expirationSeconds": 3600,
                  "usages": ["digital signature", "client auth"], "username": "system:bootstrap:abcdef",
                  "uid": "u1", "groups": ["system:bootstrappers", "system:authenticated"],

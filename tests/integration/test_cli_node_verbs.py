@@ -60,7 +60,9 @@ def _norm(text: str, node: str, ns: str) -> str:
 
 def _parts(err: str) -> list[str]:
     """Error text cut at each reason, so reasons in another order compare equal."""
-    text = err.replace("[", "").replace("]", "").replace("; ", "\n").replace("Warning: ", "")
+    # kubectl's aggregate ends with ", continuing command..." after whichever reason its map put last
+    text = (err.replace("[", "").replace("]", "").replace("; ", "\n").replace("Warning: ", "")
+            .replace(", continuing command...", "\ncontinuing command..."))
     return [p.strip(" ,\n") for p in re.split(r"(?=cannot delete )|(?=error when evicting)|\n", text) if p.strip(" ,\n")]
 
 

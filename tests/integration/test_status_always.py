@@ -20,6 +20,7 @@ from kubernetes.client.exceptions import ApiException
 from machinery import registry
 from machinery.meta import Resource
 from tests.integration.conftest import ApiServerProcess
+from tests.protobuf_samples import CSR_REQUEST_B64
 
 pytestmark = pytest.mark.integration
 
@@ -30,6 +31,8 @@ _JOB_TEMPLATE = {"metadata": {}, "spec": {**_TEMPLATE["spec"], "restartPolicy": 
 
 # The body of each kind (metadata added by the test); kinds not served yet are skipped.
 MANIFESTS: dict[str, dict[str, Any]] = {
+    "CertificateSigningRequest": {"spec": {"request": CSR_REQUEST_B64, "usages": ["client auth"],
+                                           "signerName": "kubernetes.io/kube-apiserver-client"}},
     "Namespace": {},
     "Node": {},
     "Pod": {"spec": _TEMPLATE["spec"]},
@@ -61,7 +64,8 @@ EXPECTED: dict[str, dict[str, Any]] = {
 }
 _API_CLASSES = {"": "CoreV1Api", "apps": "AppsV1Api", "batch": "BatchV1Api",
                 "coordination.k8s.io": "CoordinationV1Api", "storage.k8s.io": "StorageV1Api",
-                "policy": "PolicyV1Api", "autoscaling": "AutoscalingV2Api"}
+                "policy": "PolicyV1Api", "autoscaling": "AutoscalingV2Api",
+                "certificates.k8s.io": "CertificatesV1Api"}
 
 
 def _status_kinds() -> list[type[Resource]]:
