@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import subprocess
+import time
 
 from proxy.netpol_render import is_policy_chain
 from proxy.render import delete_text
@@ -116,7 +117,21 @@ class Iptables:
             found[table] = names
         return found
 
-    def cleanup(self) -> None:
+    def cleanup(self, attempts: int = 5, retry_s: float = 0.5) -> None:
+        """Remove our hooks, then our chains. Retried: a sync cancelled just before may still be
+        running iptables-restore in its worker thread and put a hook back, and a chain that a
+        rule still jumps to cannot be deleted."""
+        for attempt in range(attempts):
+            try:
+                self._cleanup_once()
+                return
+            except IptablesError as exc:
+                if attempt == attempts - 1:
+                    raise
+                log.warning("cleanup of prefix %s failed, retrying: %s", self.prefix, exc)
+                time.sleep(retry_s)
+
+    def _cleanup_once(self) -> None:
         for table, chain, spec in self.hooks():
             # A hook may have been inserted twice by hand: delete until -D fails.
             for _ in range(16):
