@@ -15,7 +15,7 @@ Contract: `create_app(config, *, extra_routers=(), storage=None, kinds=None) -> 
 - `/openapi/v3[/GROUP-VERSION]` serve the OpenAPI v3 documents (apiserver/openapi.py) that
   kubectl's validation and `explain` read; `/docs` is a Swagger UI over them.
 - Every request is authenticated first (apiserver/auth/authn.py, sources chosen from the
-  config by apiserver/auth/authn_setup.py); the UserInfo is in the scope under
+  config by apiserver/authn_setup.py); the UserInfo is in the scope under
   `auth.user.SCOPE_KEY` for both dispatch paths; no acceptable credential: 401 Status.
   `Impersonate-*` headers (kubectl --as) then replace that user, if it may impersonate
   (apiserver/auth/impersonation.py).
@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
+from functools import partial
 from typing import Any, cast
 
 from fastapi import APIRouter, FastAPI
@@ -35,15 +36,23 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from apiserver import aggregator, exec_ws, hpa_v1, metrics, upstream
+from apiserver import (
+    access_reviews,
+    aggregator,
+    authn_reviews,
+    exec_ws,
+    hpa_v1,
+    metrics,
+    rbac_writes,
+    upstream,
+)
 from apiserver.allocator import ServiceAllocator
 from apiserver.audit import AuditLog, AuditPolicy
-from apiserver.auth import authn_reviews, bootstrappolicy, reviews
 from apiserver.auth.authn import Authenticator, authenticate_request
-from apiserver.auth.authn_setup import audiences, build_authenticator, build_signer
 from apiserver.auth.authz_runtime import Authorization, parse_modes
 from apiserver.auth.impersonation import impersonate
 from apiserver.auth.user import user_of
+from apiserver.authn_setup import audiences, build_authenticator, build_signer
 from apiserver.bootstrap import ensure_initial_objects, recover_allocator
 from apiserver.config import ApiServerConfig
 from apiserver.discovery import Discovery, version_info
@@ -81,7 +90,7 @@ async def _start_background(ctx: Ctx, kinds: Sequence[type[Resource]]) -> None:
             if ctx.config.bootstrap:
                 await ensure_initial_objects(ctx)
                 if ctx.authorization is not None and "RBAC" in ctx.authorization.modes:
-                    await bootstrappolicy.reconcile(ctx)
+                    await rbac_writes.reconcile(ctx)
             start = getattr(ctx.storage, "start_watch_caches", None)
             if start is not None:
                 await start(sorted({keys.collection_prefix(c.PLURAL) for c in kinds}))
@@ -238,7 +247,8 @@ def create_app(
                 watch_cache_capacity=config.watch_cache_capacity,
                 bookmark_interval_s=config.bookmark_interval_s, encryption=encryption)
         task = asyncio.create_task(_start_background(ctx, kind_list), name="apiserver start-up")
-        authz_task = (asyncio.create_task(authorization.run(ctx), name="authorization caches")
+        authz_task = (asyncio.create_task(authorization.run(ctx.storage, partial(rbac_writes.aggregate, ctx)),
+                                          name="authorization caches")
                       if authorization.uses_caches else None)
         try:
             yield
@@ -298,7 +308,7 @@ def create_app(
     # autoscaling/v1 HPAs are served by conversion (apiserver/hpa_v1.py), v2 stays preferred.
     discovery = Discovery([*kind_list, *registry.REVIEW_KINDS, *AGGREGATED_KINDS, HorizontalPodAutoscalerV1],
                           f"{config.bind_address}:{config.port}")
-    app.router.routes.extend(reviews.routes(ctx))
+    app.router.routes.extend(access_reviews.routes(ctx))
     app.router.routes.extend(aggregator.routes())
     app.router.routes.extend(hpa_v1.routes(ctx))
     app.router.routes.extend(authn_reviews.routes())  # SelfSubjectReview (kubectl auth whoami)

@@ -18,21 +18,19 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.requests import Request
 
 from apiserver import bodies, protobuf
 from apiserver.admission import validation
 from apiserver.allocator import ServiceAllocator
+from apiserver.auth.authz_runtime import Authorization
 from apiserver.config import ApiServerConfig
 from apiserver.storage import Storage, keys
 from machinery import errors
 from machinery.defaults import apply_defaults
 from machinery.meta import Resource
-
-if TYPE_CHECKING:
-    from apiserver.auth.authz_runtime import Authorization
 
 Obj = dict[str, Any]
 ResourceClass = type[Resource]

@@ -19,8 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from apiserver import handlers, handlers_delete, handlers_patch, handlers_sub, tables
-from apiserver.auth import tokenrequest
+from apiserver import handlers, handlers_delete, handlers_patch, handlers_sub, tables, tokenrequest
 from apiserver.auth.csr import prepare_csr_create
 from apiserver.auth.user import user_of
 from apiserver.discovery import Discovery, aggregated_type
@@ -219,7 +218,7 @@ class ApiRoutes:
             return json_response(await handlers_sub.evict(
                 self.ctx, cls, target.namespace or "default", name, await self._body(request),
                 dry_run=dry_run(request)), 201)
-        if sub == "token":  # serviceaccounts/token: a TokenRequest (apiserver/auth/tokenrequest.py)
+        if sub == "token":  # serviceaccounts/token: a TokenRequest (apiserver/tokenrequest.py)
             return await self._token_request(request, target.namespace or "default", name)
         if sub == "finalize":
             if method != "PUT":

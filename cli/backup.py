@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from cli import etcdops
+from cli.clusterplan import VERSION, load_settings
+from cli.probes import etcd_member_healthy
 
 DEFAULT_KEEP = 10
 PREFIX = "snapshot-"
@@ -104,9 +106,6 @@ def _new_name(directory: Path) -> str:
 
 def take_backup(home: Path, directory: Path, keep: int = DEFAULT_KEEP,
                 echo: Callable[[str], None] = print) -> Backup:
-    from cli.cluster import VERSION, load_settings
-    from cli.probes import etcd_member_healthy
-
     s = load_settings(home)
     endpoint = next((u for u in s.etcd_urls if etcd_member_healthy(u)), s.etcd_url)  # --ha: a live member
     directory.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import shutil
 import signal
@@ -41,10 +40,20 @@ import typer
 
 from cli import ha
 from cli.backup import parse_every
-from cli.clusterplan import DASHBOARD_ADDRESS, Layout, Settings, ca_file, parse_components, write_json
+from cli.clusterplan import (
+    DASHBOARD_ADDRESS,
+    VERSION,
+    Layout,
+    Settings,
+    ca_file,
+    load_settings,
+    parse_components,
+    read_json,
+    write_json,
+)
 from cli.errors import CliError, ExitCode, run
 from cli.printers import render_table
-from cli.probes import apiserver_ready, etcd_healthy, http_ok, pid_alive
+from cli.probes import apiserver_ready, etcd_healthy, etcd_member_healthy, http_ok, pid_alive
 from cli.session import Globals, open_client
 from cli.supervisor import (
     GRACE_S,
@@ -52,19 +61,9 @@ from cli.supervisor import (
     stop_process_group,
 )
 
-VERSION = "v0.1.0"
-
 
 def resolve_home(home: str | None) -> Path:
     return Path(home or os.environ.get("KUBELITE_HOME") or Path.home() / ".kubelite").expanduser().resolve()
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def supervisor_pid(lay: Layout) -> int | None:
@@ -80,16 +79,6 @@ def supervisor_pid(lay: Layout) -> int | None:
     except OSError:
         return pid
     return pid if b"cli.supervisor" in cmdline or b"kubelite" in cmdline else None
-
-
-def load_settings(home: Path) -> Settings:
-    cfg = read_json(Layout(home).config_file)
-    comps = cfg.get("components")
-    return Settings(home, int(cfg.get("api_port", 6443)), int(cfg.get("etcd_port", 2379)),
-                    str(cfg.get("cluster_name", "kubelite")), str(cfg.get("node_name") or os.uname().nodename),
-                    list(comps) if isinstance(comps, list) else None,
-                    backup_every_s=float(cfg.get("backup_every_s") or 0.0), backup_keep=int(cfg.get("backup_keep", 10)),
-                    backup_dir=str(cfg.get("backup_dir") or ""), ha=bool(cfg.get("ha")))
 
 
 def _tail(path: Path, lines: int = 15) -> str:
@@ -347,8 +336,6 @@ async def _lease_holders(s: Settings) -> dict[str, str]:
 
 def _etcd_role(url: str) -> tuple[bool, str]:
     """(healthy, "leader"/"follower") of one member, from /health and its maintenance status."""
-    from cli.probes import etcd_member_healthy
-
     if not etcd_member_healthy(url):
         return False, f"{url} unhealthy"
     try:

@@ -3,7 +3,8 @@ command line of each daemon (`commands`), its PKI and kubeconfigs (`write_creden
 
 Contract: pure functions of `Settings` except `write_credentials` (writes H/pki, H/kubeconfig and
 H/kubeconfigs/NAME.kubeconfig, keeping an existing PKI), `metrics_ports` (H/run/metrics.json) and
-`write_json` (atomic). The supervisor (cli/supervisor.py) runs what `commands` returns; `kubelite
+`write_json` (atomic); `read_json(path)` is {} for a missing or malformed file, and
+`load_settings(home)` the Settings `kubelite up` saved in H/config.json. The supervisor (cli/supervisor.py) runs what `commands` returns; `kubelite
 up/down/status/restore` (cli/cluster.py, cli/restore.py) and `kubelite join` read the same plan.
 """
 
@@ -21,6 +22,8 @@ from typing import Any
 
 from cli import ha
 
+VERSION = "v0.1.0"
+"""kubelite's own version (`kubelite version`, backup metadata)."""
 ETCD_BIN = os.environ.get("KUBELITE_ETCD_BIN", "/usr/bin/etcd")
 OPTIONAL = ("scheduler", "controllers", "kubelet", "proxy", "dns", "metrics", "routeagent", "logstore", "logagent",
             "dashboard")
@@ -280,6 +283,24 @@ def write_credentials(s: Settings, components: list[str]) -> None:
 def ca_file(s: Settings) -> str | None:
     path = Layout(s.home).pki / "ca.crt"
     return str(path) if path.exists() else None
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def load_settings(home: Path) -> Settings:
+    cfg = read_json(Layout(home).config_file)
+    comps = cfg.get("components")
+    return Settings(home, int(cfg.get("api_port", 6443)), int(cfg.get("etcd_port", 2379)),
+                    str(cfg.get("cluster_name", "kubelite")), str(cfg.get("node_name") or os.uname().nodename),
+                    list(comps) if isinstance(comps, list) else None,
+                    backup_every_s=float(cfg.get("backup_every_s") or 0.0), backup_keep=int(cfg.get("backup_keep", 10)),
+                    backup_dir=str(cfg.get("backup_dir") or ""), ha=bool(cfg.get("ha")))
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -27,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from cli.clusterplan import VERSION
 from cli.errors import CliError
 from cli.printers import dump_yaml, render_table
 from cli.session import Globals, open_client
@@ -210,8 +211,6 @@ def completion(shell: str) -> int:
 
 async def version(g: Globals, *, client_only: bool, output: str) -> int:
     """`version -o json|yaml`: kubectl's document (clientVersion, serverVersion from /version)."""
-    from cli.cluster import VERSION
-
     if output not in ("json", "yaml"):
         raise CliError("--output must be 'yaml' or 'json'")
     major, minor = [*VERSION.lstrip("v").split("."), "0", "0"][:2]

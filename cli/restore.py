@@ -34,8 +34,8 @@ from pathlib import Path
 
 from cli import etcdops, ha
 from cli.backup import Backup, BackupError, resolve_snapshot, verify
-from cli.cluster import load_settings, read_json, spawn_supervisor, supervisor_pid, wait_exit, wait_progress
-from cli.clusterplan import ETCD_BIN, Layout, Settings, commands
+from cli.cluster import spawn_supervisor, supervisor_pid, wait_exit, wait_progress
+from cli.clusterplan import ETCD_BIN, Layout, Settings, commands, load_settings, read_json
 from cli.errors import CliError
 from cli.probes import etcd_member_healthy, pid_alive
 from cli.supervisor import GRACE_S, stop_process_group

@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from cli import ha
+from cli.backup import run_schedule
 from cli.clusterplan import (
     Layout,
     Settings,
@@ -177,8 +178,6 @@ class Supervisor:
 
     async def backups(self) -> None:
         """`--backup-every`: an etcd snapshot per interval while the cluster runs."""
-        from cli.backup import run_schedule
-
         directory = Path(self.s.backup_dir) if self.s.backup_dir else self.s.home / "backups"
         self.log(f"backing up etcd every {self.s.backup_every_s:.0f}s into {directory} (keeping {self.s.backup_keep})")
         await run_schedule(self.s.home, directory, self.s.backup_keep, self.s.backup_every_s, self.stopping,

@@ -22,7 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 from kubelet.runtime import ContainerSpec, Mount, PortBinding, labels_for
-from kubelet.volumes import Fetch
+from kubelet.volumesource import Fetch
 from machinery.quantity import parse_quantity
 
 _VAR = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)|\$\$")

@@ -56,6 +56,7 @@ from kubelet.status import (
     ts_seconds,
 )
 from kubelet.status import published_container_status as published_status
+from kubelet.volumesource import VolumeError
 from machinery import errors
 from machinery.clock import now_rfc3339
 from machinery.events import NORMAL, WARNING, EventRecorder, ObjectRef
@@ -137,7 +138,7 @@ class PodWorker:
         try:
             self._refresh.update(await volumes.reproject(pod, self.cfg.root_dir, self.api.fetch,
                                                          getattr(self.api, "request_token", None), due, now))
-        except volumes.VolumeError as exc:
+        except VolumeError as exc:
             log.warning("pod %s/%s: token renewal failed: %s", self.ns, self.name, exc)
             for name in due:
                 self._refresh[name] = now + 5.0
@@ -192,7 +193,7 @@ class PodWorker:
                     self._volumes = await volumes.prepare_volumes(
                         pod, self.cfg.root_dir, self.api.fetch, refresh=self._refresh,
                         request_token=getattr(self.api, "request_token", None))
-                except volumes.VolumeError as exc:
+                except VolumeError as exc:
                     view.message = f"MountVolume.SetUp failed: {exc}"
                     self._retry_in(5.0)
             else:
@@ -384,7 +385,7 @@ class PodWorker:
                 mounts.append(Mount(source=self._resolv, target="/etc/resolv.conf", read_only=True))
             spec = cspec.build_spec(pod, c, cluster=self.cfg.cluster, node=self.cfg.node, kind=kind,
                                     sandbox_id=sandbox.id, restarts=restarts, backoff_steps=steps, env=env, mounts=mounts)
-        except (cspec.ConfigError, volumes.VolumeError) as exc:
+        except (cspec.ConfigError, VolumeError) as exc:
             v.waiting_reason, v.waiting_message = "CreateContainerConfigError", str(exc)
             self._event(WARNING, "Failed", f"Error: {exc}", name, kind)
             self._retry_in(5.0)

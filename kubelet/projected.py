@@ -31,7 +31,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from kubelet.volumes import Fetch, VolumeError
+from kubelet.volumesource import Fetch, VolumeError
 
 TokenFn = Callable[[str, str, list[str] | None, int, str, str], Awaitable[tuple[str, float]]]
 REFRESH_FRACTION = 0.8

@@ -5,8 +5,8 @@ what is needed under `<root_dir>/pods/<uid>/volumes/`; `mounts_for(container, pa
 container's volumeMounts to runtime Mounts (configMap/secret always read-only: projected data
 is not the container's to change); `cleanup_pod_dir(root_dir, uid)` deletes everything the pod
 had (emptyDir content dies with the pod, as in Kubernetes). A missing configMap/secret raises
-`VolumeError` (unless `optional: true`), which the worker shows as ContainerCreating with a
-message and retries.
+`VolumeError` (kubelet/volumesource.py, unless `optional: true`), which the worker shows as
+ContainerCreating with a message and retries.
 A `persistentVolumeClaim` volume resolves claim -> bound PV and bind-mounts the PV's host
 directory (`hostPath`, created when its type is DirectoryOrCreate, world-writable as the
 local-path provisioner makes it; or `local`, which must exist). A claim that is missing, being
@@ -24,17 +24,13 @@ import asyncio
 import base64
 import os
 import shutil
-from collections.abc import Awaitable, Callable
+import time
 from pathlib import Path
 from typing import Any
 
+from kubelet import projected
 from kubelet.runtime import Mount
-
-Fetch = Callable[[str, str, str], Awaitable[dict[str, Any] | None]]  # (plural, ns, name) -> obj
-
-
-class VolumeError(RuntimeError):
-    pass
+from kubelet.volumesource import Fetch, VolumeError
 
 
 def pod_dir(root_dir: str, uid: str) -> Path:
@@ -119,8 +115,6 @@ def _empty_dir(d: Path) -> str:
 async def reproject(pod: dict[str, Any], root_dir: str, fetch: Fetch, request_token: Any, names: list[str],
                     now: float) -> dict[str, float]:
     """Project the named projected volumes again (new tokens); their next refresh times."""
-    from kubelet import projected
-
     uid = (pod.get("metadata") or {}).get("uid") or ""
     out: dict[str, float] = {}
     for vol in (pod.get("spec") or {}).get("volumes") or []:
@@ -172,10 +166,6 @@ async def prepare_volumes(pod: dict[str, Any], root_dir: str, fetch: Fetch, *, r
                 raise VolumeError(f"volume {name}: {exc}") from None
             paths[name] = str(d)
         elif "projected" in vol:
-            import time
-
-            from kubelet import projected
-
             d = base / "projected" / name
             try:
                 due = await projected.project(pod, vol, d, fetch, request_token, time.time())

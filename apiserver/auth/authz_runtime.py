@@ -4,10 +4,12 @@ Contract:
 - `Authorization(modes)`: `modes` is `--authorization-mode` split on commas (`AlwaysAllow`,
   `AlwaysDeny`, `Node`, `RBAC`; unknown modes raise ValueError at start). The authorizers are
   asked in that order (apiserver/auth/authz.py: Union; system:masters always passes).
-- `await run(ctx)` (a background task for the server's life) follows, through the storage's
-  watch caches (list from the cache, then watch from its revision; relist on 410), the RBAC
-  kinds into `index` (RBAC mode) and pods and PVCs into `graph` (Node mode), and runs the
-  clusterrole aggregation after ClusterRole changes. Nothing reads etcd per request.
+- `await run(storage, aggregate)` (a background task for the server's life) follows, through
+  the storage's watch caches (list from the cache, then watch from its revision; relist on
+  410), the RBAC kinds into `index` (RBAC mode) and pods and PVCs into `graph` (Node mode), and
+  after ClusterRole changes awaits `aggregate(cluster_roles)` (the clusterrole aggregation's
+  writes, apiserver/rbac_writes.py; an ApiError is retried). Nothing reads etcd per request.
+  This module sits below the REST handlers (which call `admit_by_requester`) and imports none.
 - `await check(scope) -> errors.ApiError | None`: None to serve the request. A request with no
   authenticated user in the scope (the authentication step did not run: no
   `--client-ca-file`/token flags) is served as before authorization existed. Before the caches
@@ -26,10 +28,9 @@ import asyncio
 import contextlib
 import contextvars
 import logging
-from collections.abc import Callable, MutableMapping
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any, cast
 
-from apiserver.auth import aggregation
 from apiserver.auth.authz import (
     AlwaysAllow,
     AlwaysDeny,
@@ -46,11 +47,9 @@ from apiserver.storage import keys
 from machinery import errors
 from machinery.backoff import Backoff
 
-if TYPE_CHECKING:
-    from apiserver.handlers_common import Ctx
-
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
+Aggregate = Callable[[list[Obj]], Awaitable[object]]
 MODES = ("AlwaysAllow", "AlwaysDeny", "Node", "RBAC")
 CURRENT: contextvars.ContextVar[RequestAttributes | None] = contextvars.ContextVar("kubelite_authz", default=None)
 _RBAC_PLURALS = {"Role": "roles", "ClusterRole": "clusterroles", "RoleBinding": "rolebindings",
@@ -120,15 +119,16 @@ class Authorization:
     def synced(self) -> bool:
         return all(e.is_set() for e in self._synced)
 
-    async def run(self, ctx: Ctx) -> None:
+    async def run(self, storage: Any, aggregate: Aggregate) -> None:
         tasks: list[asyncio.Task[None]] = []
         if "RBAC" in self.modes:
             for kind, plural in _RBAC_PLURALS.items():
-                tasks.append(self._follow(ctx, plural, kind))
-            tasks.append(asyncio.create_task(self._aggregate_loop(ctx), name="clusterrole aggregation"))
+                tasks.append(self._follow(storage, plural, kind))
+            tasks.append(asyncio.create_task(self._aggregate_loop(aggregate), name="clusterrole aggregation"))
         if "Node" in self.modes:
-            tasks.append(self._follow_fn(ctx, "pods", self.graph.reset_pods, self.graph.apply_pod))
-            tasks.append(self._follow_fn(ctx, "persistentvolumeclaims", self.graph.reset_pvcs, self.graph.apply_pvc))
+            tasks.append(self._follow_fn(storage, "pods", self.graph.reset_pods, self.graph.apply_pod))
+            tasks.append(self._follow_fn(storage, "persistentvolumeclaims", self.graph.reset_pvcs,
+                                         self.graph.apply_pvc))
         try:
             await asyncio.gather(*tasks)
         finally:
@@ -138,7 +138,7 @@ class Authorization:
                 with contextlib.suppress(asyncio.CancelledError):
                     await t
 
-    def _follow(self, ctx: Ctx, plural: str, kind: str) -> asyncio.Task[None]:
+    def _follow(self, storage: Any, plural: str, kind: str) -> asyncio.Task[None]:
         def reset(objs: list[Obj]) -> None:
             self.index.reset(kind, objs)
             if kind == "ClusterRole":
@@ -149,22 +149,22 @@ class Authorization:
             if kind == "ClusterRole":
                 self._aggregate_wanted.set()
 
-        return self._follow_fn(ctx, plural, reset, apply)
+        return self._follow_fn(storage, plural, reset, apply)
 
-    def _follow_fn(self, ctx: Ctx, plural: str, reset: Callable[[list[Obj]], None],
+    def _follow_fn(self, storage: Any, plural: str, reset: Callable[[list[Obj]], None],
                    apply: Callable[[str, Obj], None]) -> asyncio.Task[None]:
         synced = asyncio.Event()
         self._synced.append(synced)
-        return asyncio.create_task(follow(ctx.storage, keys.collection_prefix(plural), reset, apply, synced),
+        return asyncio.create_task(follow(storage, keys.collection_prefix(plural), reset, apply, synced),
                                    name=f"authorization cache {plural}")
 
-    async def _aggregate_loop(self, ctx: Ctx) -> None:
+    async def _aggregate_loop(self, aggregate: Aggregate) -> None:
         while True:
             await self._aggregate_wanted.wait()
             self._aggregate_wanted.clear()
             await asyncio.sleep(0.05)  # coalesce a burst of changes (start-up reconciliation)
             try:
-                await aggregation.aggregate(ctx, list(self.index.objects["ClusterRole"].values()))
+                await aggregate(list(self.index.objects["ClusterRole"].values()))
             except errors.ApiError as e:
                 log.warning("clusterrole aggregation: %s; retrying", e)
                 await asyncio.sleep(1.0)

@@ -29,23 +29,19 @@ Contract:
   does. The controller-manager runs every controller under one identity, so its role is the
   union of Kubernetes' per-controller roles (`--use-service-account-credentials=false`):
   a new controller that writes a new kind adds its verbs to `CONTROLLER_MANAGER_RULES`.
-- `await reconcile(ctx)` (idempotent, at start-up): creates what is missing; for objects
-  whose autoupdate annotation is not "false", adds missing rules / aggregationRule /
-  subjects and keeps anything extra (Kubernetes' `reconcile` without --remove-extra).
+- `wanted_policy()` is all of it as (kind, object), the aggregated roles' rules filled in;
+  `merged(current, wanted)` is `current` plus the rules / aggregationRule / subjects of
+  `wanted` it lacks, keeping anything extra (Kubernetes' `reconcile` without --remove-extra),
+  or None when nothing is missing. The writes at start-up are apiserver/rbac_writes.py's:
+  this module is pure data and imports no handler.
 """
 
 from __future__ import annotations
 
 import copy
-import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from machinery import errors, registry
-
-if TYPE_CHECKING:
-    from apiserver.handlers_common import Ctx
-
-log = logging.getLogger(__name__)
+from apiserver.auth.aggregation import aggregated_rules
 
 Obj = dict[str, Any]
 RBAC_GROUP = "rbac.authorization.k8s.io"
@@ -324,7 +320,7 @@ def namespaced_policy() -> list[tuple[str, Obj]]:
     return [("Role", role), ("RoleBinding", role_binding)]
 
 
-def _merged(current: Obj, wanted: Obj) -> Obj | None:
+def merged(current: Obj, wanted: Obj) -> Obj | None:
     """`current` plus what `wanted` has and it lacks; None when nothing is missing."""
     out = copy.deepcopy(current)
     changed = False
@@ -348,8 +344,6 @@ def _merged(current: Obj, wanted: Obj) -> Obj | None:
 def _with_aggregation(roles: list[Obj]) -> list[Obj]:
     """The bootstrap roles with aggregated rules filled in (view, then edit, then admin), so
     a fresh cluster's admin/edit/view are complete in the first write."""
-    from apiserver.auth.aggregation import aggregated_rules
-
     out = [copy.deepcopy(r) for r in roles]
     for _ in range(3):  # chains are at most view -> edit -> admin
         for role in out:
@@ -359,31 +353,9 @@ def _with_aggregation(roles: list[Obj]) -> list[Obj]:
     return out
 
 
-async def reconcile(ctx: Ctx) -> None:
-    from apiserver import handlers
-
+def wanted_policy() -> list[tuple[str, Obj]]:
+    """(kind, object) of every bootstrap object, in the order they are reconciled."""
     wanted_all = [("ClusterRole", r) for r in _with_aggregation(cluster_roles())]
     wanted_all += [("ClusterRoleBinding", b) for b in cluster_role_bindings()]
     wanted_all += namespaced_policy()
-    for kind, wanted in wanted_all:
-        cls = registry.by_kind(kind)
-        name = wanted["metadata"]["name"]
-        ns = wanted["metadata"].get("namespace")
-        try:
-            current = await handlers.get(ctx, cls, ns, name)
-        except errors.NotFound:
-            try:
-                await handlers.create(ctx, cls, ns, copy.deepcopy(wanted))
-                log.info("created %s %s", kind.lower(), name)
-            except errors.AlreadyExists:
-                pass
-            continue
-        if (current["metadata"].get("annotations") or {}).get(AUTOUPDATE) == "false":
-            continue
-        merged = _merged(current, wanted)
-        if merged is not None:
-            try:
-                await handlers.update(ctx, cls, ns, name, merged)
-                log.info("reconciled %s %s", kind.lower(), name)
-            except errors.Conflict:
-                log.info("%s %s changed while reconciling; next start will retry", kind.lower(), name)
+    return wanted_all

@@ -165,7 +165,7 @@ class JobController(Controller):
             # A finished Job, or one being deleted (the garbage collector removes its pods):
             # nothing new is created, its pods only lose the tracking finalizer.
             pending = self.finalizer_removals.get(key, set())
-            await self._remove_finalizers(job, [p for p in pods if jobpods.has_tracking_finalizer(p)
+            await self.remove_finalizers(job, [p for p in pods if jobpods.has_tracking_finalizer(p)
                                                 and (p.uid or "") not in pending])
             return
         await JobSync(self, job, pods).run()
@@ -192,17 +192,17 @@ class JobController(Controller):
             job = self._owner(pod)
             if job is not None and not is_finished(job):
                 return  # the Job's own sync handles it
-        await self._remove_finalizers(None, [pod])
+        await self.remove_finalizers(None, [pod])
 
     async def _release_orphans(self, key: str) -> None:
         """A deleted Job's pods must not keep its finalizer (or they would never go away)."""
         namespace, _, _name = key.partition("/")
         stuck = [p for p in self.pod_informer.by_index("namespace", namespace)
                  if jobpods.has_tracking_finalizer(p) and self._owner_key(p) == key]
-        await self._remove_finalizers(None, stuck)
+        await self.remove_finalizers(None, stuck)
         self.finalizer_removals.pop(key, None)
 
-    async def _remove_finalizers(self, job: Job | None, pods: list[Pod]) -> list[str]:
+    async def remove_finalizers(self, job: Job | None, pods: list[Pod]) -> list[str]:
         """Remove the tracking finalizer; returns the uids done (vanished pods count as done)."""
         done: list[str] = []
         first_error: Exception | None = None

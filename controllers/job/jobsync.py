@@ -4,14 +4,19 @@
 the Job (backoff limit, deadline, completions, podFailurePolicy), creates or deletes pods
 towards the wanted count (at most `BURST` per sync, slow start), and writes status and Events
 once at the end; see the controller module's docstring for the semantics.
+`ctl` is a `JobSyncHost`: what the sync needs of the Job controller (its client, recorder,
+queue, expectations, per-Job backoff and finalizer bookkeeping); JobController is one, and
+this module does not import it (the controller imports this module).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import Any, Protocol
 
 from controllers import podutil
+from controllers.expectations import Expectations
 from controllers.job import failurepolicy
 from controllers.job import pods as jobpods
 from controllers.job.backoff import BackoffRecord
@@ -19,11 +24,11 @@ from controllers.job.conditions import is_finished
 from controllers.job.indexes import first_pending, format_indexes, parse_indexes
 from controllers.replicaset import slow_start_batch
 from machinery import errors
+from machinery.client import KubeClient
 from machinery.clock import format_time, parse_time
+from machinery.events import EventRecorder
 from machinery.models import Job, JobStatus, Pod
-
-if TYPE_CHECKING:
-    from controllers.job.controller import JobController
+from machinery.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +43,34 @@ def _phase(pod: Pod) -> str:
     return (pod.status.phase if pod.status else None) or "Pending"
 
 
+class JobSyncHost(Protocol):
+    """What one sync uses of the Job controller (controllers/job/controller.py)."""
+
+    @property
+    def client(self) -> KubeClient: ...
+    @property
+    def recorder(self) -> EventRecorder: ...
+    @property
+    def queue(self) -> WorkQueue: ...
+    @property
+    def expectations(self) -> Expectations: ...
+    @property
+    def backoff(self) -> dict[str, BackoffRecord]:
+        """Job key -> its failure backoff."""
+    @property
+    def finalizer_removals(self) -> dict[str, set[str]]:
+        """Job key -> uids of pods whose finalizer was removed and the informer still shows."""
+
+    def now(self) -> datetime: ...
+
+    async def remove_finalizers(self, job: Job | None, pods: list[Pod]) -> list[str]:
+        """Remove the tracking finalizer; the uids done (vanished pods count as done)."""
+
+
 class JobSync:
     """One sync of one Job: the steps of the module docstring, in order."""
 
-    def __init__(self, ctl: JobController, job: Job, pods: list[Pod]) -> None:
+    def __init__(self, ctl: JobSyncHost, job: Job, pods: list[Pod]) -> None:
         assert job.spec is not None
         self.ctl = ctl
         self.job = job
@@ -177,7 +206,7 @@ class JobSync:
         self.status["failed"] = base_failed or None
         self._set_counts(active, terminating)
         await self._write()
-        done = set(await ctl._remove_finalizers(self.job, finished))
+        done = set(await ctl.remove_finalizers(self.job, finished))
         moved_s = [u for u in unc_succ if u in done or not self._has_finalizer(u)]
         moved_f = [u for u in unc_fail if u in done or not self._has_finalizer(u)]
         if not self.indexed:

@@ -2,7 +2,7 @@
 (the serviceaccounts/token subresource) and SelfSubjectReview (`kubectl auth whoami`).
 
 ServiceAccount has no status (as in Kubernetes). TokenRequest and SelfSubjectReview are never
-stored: the API server answers them (apiserver/auth/authn_reviews.py and the token subresource).
+stored: the API server answers them (apiserver/authn_reviews.py and the token subresource).
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from controllers.volume import localpath
 from controllers.volume.binder import PersistentVolumeController
 from controllers.volume.protection import PvcProtectionController, PvProtectionController
 from kubelet import volumes
+from kubelet.volumesource import VolumeError
 from machinery import errors
 from machinery.informer import Informer
 from machinery.models import PersistentVolume, PersistentVolumeClaim, Pod, StorageClass
@@ -225,10 +226,10 @@ async def test_kubelet_mounts_a_bound_claim_and_refuses_an_unbound_one(tmp_path:
 
     pod = {"metadata": {"namespace": NS, "uid": "u1"}, "spec": {"volumes": [
         {"name": "www", "persistentVolumeClaim": {"claimName": "data"}}]}}
-    with pytest.raises(volumes.VolumeError, match='persistentvolumeclaim "data" not found'):
+    with pytest.raises(VolumeError, match='persistentvolumeclaim "data" not found'):
         await volumes.prepare_volumes(pod, str(tmp_path), fetch)
     store[("persistentvolumeclaims", NS, "data")] = _claim().to_dict()
-    with pytest.raises(volumes.VolumeError, match="is not bound"):
+    with pytest.raises(VolumeError, match="is not bound"):
         await volumes.prepare_volumes(pod, str(tmp_path), fetch)
     store[("persistentvolumeclaims", NS, "data")] = _claim(volume="pv1", phase="Bound").to_dict()
     pv = localpath.new_volume(_claim(), _class(), "n", str(tmp_path / "lp"))

@@ -12,7 +12,8 @@ import pytest
 from cli.create_token import parse_duration_s, token_request
 from cli.errors import CliError
 from kubelet import projected
-from kubelet.volumes import VolumeError, mounts_for, prepare_volumes, reproject
+from kubelet.volumes import mounts_for, prepare_volumes, reproject
+from kubelet.volumesource import VolumeError
 
 POD: dict[str, Any] = {
     "metadata": {"name": "p", "namespace": "team", "uid": "u-1", "labels": {"app": "web"}},

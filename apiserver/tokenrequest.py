@@ -22,8 +22,8 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from apiserver.auth.authn_setup import audiences
 from apiserver.auth.satokens import TokenSigner, bound_claims
+from apiserver.authn_setup import audiences
 from apiserver.handlers_common import Ctx
 from apiserver.storage import keys
 from machinery import errors
