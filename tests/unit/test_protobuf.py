@@ -17,9 +17,9 @@ import pytest
 
 from apiserver.admission import validation
 from apiserver.protobuf import ProtobufError, decode_message, decode_object, encode_message, encode_object
-from apiserver.protobuf.codec import go_duration, parse_go_duration
 from apiserver.protobuf.gen_schema import INLINE, OMITEMPTY, POINTER, REPEATED, parse_go, parse_proto
 from apiserver.protobuf.schema import message_for_kind
+from apiserver.protobuf.wellknown import go_duration, parse_go_duration
 from apiserver.protobuf.wire import MAGIC, Writer, iter_fields, signed
 from machinery import registry
 from machinery.defaults import apply_defaults

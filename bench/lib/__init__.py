@@ -1,0 +1,1 @@
+"""Helpers of the benchmark scripts (bench/*.py); never imported by shipped code."""
