@@ -22,7 +22,7 @@ from cli.manifests import Manifest, read_manifests
 from cli.merge import annotated, last_applied_of, three_way_patch
 from cli.session import Globals, coll_path, kind_for_object, kind_label, obj_path, open_client
 from machinery import errors
-from machinery.client import ApiClient
+from machinery.client import KubeClient
 
 CONFLICT_RETRIES = 5
 DRY_RUN_MODES = ("none", "client", "server")
@@ -60,7 +60,7 @@ def _suffix(dry_run: str) -> str:
     return {"client": " (dry run)", "server": " (server dry run)"}.get(dry_run, "")
 
 
-async def apply_one(client: ApiClient, m: Manifest, default_ns: str, explicit_ns: str | None, dry_run: str) -> str:
+async def apply_one(client: KubeClient, m: Manifest, default_ns: str, explicit_ns: str | None, dry_run: str) -> str:
     obj = copy.deepcopy(m.obj)
     cls = kind_for_object(obj)
     ns = place(obj, cls, default_ns, explicit_ns)
@@ -134,7 +134,7 @@ async def apply(g: Globals, files: list[str], *, recursive: bool = False, dry_ru
     return await _each(g, files, recursive, dry_run, create_only=False)
 
 
-async def create_one(client: ApiClient, m: Manifest, default_ns: str, explicit_ns: str | None, dry_run: str) -> str:
+async def create_one(client: KubeClient, m: Manifest, default_ns: str, explicit_ns: str | None, dry_run: str) -> str:
     obj = copy.deepcopy(m.obj)
     cls = kind_for_object(obj)
     ns = place(obj, cls, default_ns, explicit_ns, allow_generate_name=True)

@@ -15,12 +15,20 @@ Contract:
   the status; `patch` applies an RFC 7386 merge patch (a `metadata.resourceVersion` in it must
   match, as on the real server); `delete` removes (NotFound when absent); `watch` streams
   `WatchEvent`s (an object that stops matching a selector arrives as DELETED, one that starts
-  matching as ADDED); `bind` sets spec.nodeName; `request` records raw calls and answers the
-  REST paths of registered kinds (GET/POST/PUT/PATCH/DELETE, `/status`; a collection GET honours
-  labelSelector/fieldSelector params), else echoes its body; `async with` works as on ApiClient.
-- Every call is recorded as `Call(verb, kind, namespace, name, body, params, at)` in `calls`
-  (verbs: create, get, list, replace, replace/status, patch, patch/status, delete, bind, watch,
-  request); `calls_of(verb, kind)` filters; `list_calls` / `watch_calls` give their parameters.
+  matching as ADDED); `bind` sets spec.nodeName; `patch` applies its `patch_type` (merge, JSON
+  patch, strategic merge: the API server's own apiserver/patch.py); `request` records raw calls
+  (with their headers) and answers the REST paths of registered kinds as tests/unit/fake_rest.py
+  says (`/status`, `/scale`, `binding`, the PATCH media type of the Content-Type header), else
+  echoes its body; `stream_lines` gives the lines of a streamed subresource; `async with` works
+  as on ApiClient.
+- Subresources the tracker does not model: `answer(method, subresource, fn)` (a pod's log,
+  exec...) and `stream(subresource, fn)` (a followed log); `script_watch(*items)` makes the next
+  watch play scripted events, exceptions and writes (for code under test that runs to its end
+  before the test can write, e.g. a CLI verb under CliRunner).
+- Every call is recorded as `Call(verb, kind, namespace, name, body, params, at, failed,
+  headers)` in `calls` (verbs: create, get, list, replace, replace/status, patch, patch/status,
+  delete, bind, watch, request, stream; a request's `kind` is its method and `name` its path);
+  `calls_of(verb, kind)` filters; `list_calls` / `watch_calls` give their parameters.
 - Failures: `fail(verb, kind, exc, after=0, times=None)` makes that verb on that kind raise
   after `after` successful calls, `times` times (None: always); `fail_list(*excs)` /
   `fail_watch(*excs)` make the next lists / watches raise.
@@ -41,21 +49,22 @@ import asyncio
 import copy
 import itertools
 import json as jsonlib
-import re
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from apiserver.patch import MERGE_PATCH, apply_patch, merge_patch
 from controllers.base import ControllerContext
 from machinery import errors, registry
-from machinery.client import KubeClient, ObjectList, WatchEvent
+from machinery.client import PATCH_CONTENT_TYPES, KubeClient, ObjectList, WatchEvent
 from machinery.clock import now_rfc3339
 from machinery.events import ClientSink, EventRecorder
 from machinery.informer import Informer, InformerFactory
 from machinery.meta import Resource
 from machinery.models import Deployment, Pod, ReplicaSet
 from machinery.selectors import parse_field_selector, parse_label_selector
+from tests.unit.fake_rest import Answer, FakeRest, Lines, parse_path
 
 _uid_counter = itertools.count(1)
 Key = tuple[str, str | None, str]
@@ -84,6 +93,8 @@ class Call:
     """The event loop's time of the call (0 outside a loop): for tests of pacing."""
     failed: bool = False
     """The call raised an injected failure (`fail`)."""
+    headers: dict[str, str] | None = None
+    """The headers of a raw `request` (e.g. a PATCH's Content-Type)."""
 
 
 def _loop_time() -> float:
@@ -113,19 +124,6 @@ class _Change:
 
 
 _END = object()
-
-
-def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386 JSON merge patch."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = dict(target) if isinstance(target, dict) else {}
-    for k, v in patch.items():
-        if v is None:
-            result.pop(k, None)
-        else:
-            result[k] = merge_patch(result.get(k), v)
-    return result
 
 
 Matcher = Callable[[dict[str, Any] | None], bool]
@@ -167,6 +165,8 @@ class FakeClient:
         self._watchers: list[tuple[str, asyncio.Queue[Any]]] = []
         self._snapshots: dict[int, tuple[int, list[dict[str, Any]]]] = {}
         self._snap_ids = itertools.count(1)
+        self._scripts: list[list[Any]] = []
+        self.rest = FakeRest(self)
 
     # -- setup and inspection (sync) ---------------------------------------------------------
 
@@ -202,6 +202,20 @@ class FakeClient:
 
     def fail_watch(self, *excs: BaseException) -> None:
         self._watch_errors.extend(excs)
+
+    def answer(self, method: str, subresource: str, fn: Answer) -> None:
+        """Answer `method` on a subresource the tracker does not model (log, exec, ...)."""
+        self.rest.answer(method, subresource, fn)
+
+    def stream(self, subresource: str, fn: Lines) -> None:
+        """The lines `stream_lines` gives for a subresource (a followed log)."""
+        self.rest.stream(subresource, fn)
+
+    def script_watch(self, *items: Any) -> None:
+        """The next `watch` call plays these instead of following the tracker: (type, raw object)
+        pairs become WatchEvents, an exception is raised, a callable is called (a write between
+        two events); the stream then ends, as when the server closes a watch."""
+        self._scripts.append(list(items))
 
     def calls_of(self, verb: str, kind: str | None = None) -> list[Call]:
         return [c for c in self.calls if c.verb == verb and (kind is None or c.kind == kind)]
@@ -359,10 +373,11 @@ class FakeClient:
     async def patch(self, cls: type[Any], name: str, patch: Any, *, namespace: str | None = None,
                     patch_type: str = "merge", subresource: str | None = None, field_manager: str | None = None,
                     force: bool | None = None) -> Any:
-        return cls.model_validate(self._patch(cls, name, patch, namespace=namespace, subresource=subresource))
+        return cls.model_validate(self.raw_patch(cls, name, patch, namespace=namespace, subresource=subresource,
+                                                 content_type=PATCH_CONTENT_TYPES[patch_type]))
 
-    def _patch(self, cls: type[Any], name: str, patch: Any, *, namespace: str | None,
-               subresource: str | None) -> dict[str, Any]:
+    def raw_patch(self, cls: type[Any], name: str, patch: Any, *, namespace: str | None,
+                  subresource: str | None, content_type: str = MERGE_PATCH) -> dict[str, Any]:
         ns = self._ns(cls, namespace)
         verb = f"patch/{subresource}" if subresource else "patch"
         self._record(verb, cls.KIND, ns, name, patch)
@@ -372,7 +387,14 @@ class FakeClient:
         want_rv = (patch.get("metadata") or {}).get("resourceVersion") if isinstance(patch, dict) else None
         if want_rv and want_rv != current["metadata"].get("resourceVersion"):
             raise errors.Conflict(f'Operation cannot be fulfilled on {cls.PLURAL} "{name}"')
-        return self._write(cls.KIND, "MODIFIED", merge_patch(current, patch), current)
+        return self._write(cls.KIND, "MODIFIED", apply_patch(content_type, current, patch), current)
+
+    def raw_object(self, cls: type[Resource], namespace: str | None, name: str) -> dict[str, Any] | None:
+        data = self.objects.get((cls.KIND, self._ns(cls, namespace), name))
+        return None if data is None else copy.deepcopy(data)
+
+    def raw_write(self, cls: type[Resource], obj: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+        return self._write(cls.KIND, "MODIFIED", obj, old)
 
     async def delete(self, cls: type[Resource], name: str, *, namespace: str | None = None,
                      grace_period_s: float | None = None, propagation_policy: str | None = None,
@@ -412,6 +434,8 @@ class FakeClient:
         params = {"namespace": namespace, "resource_version": resource_version, "label_selector": label_selector,
                   "field_selector": field_selector, "timeout_s": timeout_s, "allow_bookmarks": allow_bookmarks}
         self._record("watch", cls.KIND, namespace, "", params=params)
+        if self._scripts:
+            return self._scripted(cls, self._scripts.pop(0))
         match = _matcher(namespace if cls.NAMESPACED else None, label_selector, field_selector)
         return self._stream(cls, match, resource_version, timeout_s, allow_bookmarks)
 
@@ -420,10 +444,24 @@ class FakeClient:
                       retry: bool = True) -> Any:
         body = jsonlib.loads(content) if content else json
         self._record("request", method.upper(), None, path, body, params=params)
-        target = _parse_path(path)
+        self.calls[-1].headers = dict(headers) if headers is not None else None
+        target = parse_path(path)
         if target is None:
             return body  # not a resource path of a known kind: echo (fire-and-forget callers)
-        return await self._rest(method.upper(), target, body, params or {})
+        content_type = next((v for k, v in (headers or {}).items() if k.lower() == "content-type"), MERGE_PATCH)
+        return await self.rest.call(method.upper(), target, body, params or {}, content_type)
+
+    async def stream_lines(self, path: str, *, params: dict[str, Any] | None = None,
+                           timeout_s: float | None = None) -> AsyncIterator[str]:
+        """The lines `stream(subresource, fn)` gives for the object of `path` (recorded as
+        verb "stream")."""
+        self._record("stream", "GET", None, path, params=params)
+        target = parse_path(path)
+        if target is None:
+            raise errors.NotFound(f"no resource at {path}")
+        for line in self.rest.lines(target, params or {}):
+            yield line
+            await asyncio.sleep(0)
 
     async def __aenter__(self) -> FakeClient:  # CLI verbs use the client as `async with`
         return self
@@ -431,36 +469,19 @@ class FakeClient:
     async def __aexit__(self, *exc: object) -> None:
         return None
 
-    async def _rest(self, method: str, t: _Target, body: Any, params: dict[str, Any] | None = None) -> Any:
-        """A REST call on the tracker, answered with wire dicts as the API server answers."""
-        cls, ns, name = t.cls, t.namespace, t.name
-        if method == "POST" and name is None:
-            return (await self.create(cls.model_validate(body), namespace=ns)).to_dict()
-        if method == "POST" and t.subresource == "binding":
-            await self.bind(ns or "", name or "", body["target"]["name"])
-            return {"kind": "Status", "status": "Success"}
-        if name is None:
-            if method == "GET":
-                items = await self.list(cls, namespace=ns, label_selector=(params or {}).get("labelSelector"),
-                                        field_selector=(params or {}).get("fieldSelector"))
-                return {"kind": f"{cls.KIND}List", "metadata": {"resourceVersion": items.resource_version},
-                        "items": [i.to_dict() for i in items.items]}
-            raise errors.MethodNotAllowed(f"{method} on a collection")
-        if method == "GET":
-            return (await self.get(cls, name, namespace=ns)).to_dict()
-        if method == "PUT":
-            return (await self.replace(cls.model_validate(body), subresource=t.subresource)).to_dict()
-        if method == "PATCH":  # wire dicts all the way: raw callers keep fields the models drop
-            return self._patch(cls, name, body, namespace=ns, subresource=t.subresource)
-        if method == "DELETE":
-            uid = ((body or {}).get("preconditions") or {}).get("uid")
-            current = self.objects.get((cls.KIND, self._ns(cls, ns), name))
-            if uid and current is not None and current["metadata"].get("uid") != uid:
-                raise errors.Conflict(f"Precondition failed: UID in precondition: {uid}")
-            return await self.delete(cls, name, namespace=ns)
-        raise errors.MethodNotAllowed(method)
-
     # -- watch streams ----------------------------------------------------------------------------
+
+    async def _scripted(self, cls: type[Any], items: Iterable[Any]) -> AsyncIterator[WatchEvent[Any]]:
+        for item in items:
+            await asyncio.sleep(0)
+            if isinstance(item, BaseException):
+                raise item
+            if callable(item):
+                item()
+                continue
+            etype, raw_obj = item
+            obj = None if etype in ("BOOKMARK", "ERROR") else cls.model_validate(raw_obj)
+            yield WatchEvent(etype, obj, {"type": etype, "object": copy.deepcopy(raw_obj)})
 
     async def _stream(self, cls: type[Any], match: Matcher, resource_version: str | None, timeout_s: float | None,  # noqa: C901 - one flat sequence of cases, read best in one place
                       allow_bookmarks: bool) -> AsyncIterator[WatchEvent[Any]]:
@@ -512,30 +533,6 @@ class FakeClient:
                     yield ev
         finally:
             self._watchers.remove(entry)
-
-
-@dataclass(frozen=True)
-class _Target:
-    cls: type[Resource]
-    namespace: str | None
-    name: str | None
-    subresource: str | None
-
-
-_PATH = re.compile(r"^/(?:api/(?P<core>v1)|apis/(?P<group>[^/]+)/(?P<version>[^/]+))"
-                   r"(?:/namespaces/(?P<ns>[^/]+))?/(?P<plural>[^/]+)(?:/(?P<name>[^/]+)(?:/(?P<sub>[^/]+))?)?$")
-
-
-def _parse_path(path: str) -> _Target | None:
-    m = _PATH.match(path.split("?", 1)[0])
-    if m is None:
-        return None
-    group, version = ("", "v1") if m["core"] else (m["group"], m["version"])
-    try:
-        cls = registry.by_resource(group, version, m["plural"])
-    except KeyError:
-        return None
-    return _Target(cls, m["ns"], m["name"], m["sub"])
 
 
 def _sort_key(item: tuple[Key, dict[str, Any]]) -> tuple[str, str, str]:

@@ -1,9 +1,8 @@
-"""`logs` and `exec` verbs over machinery.podlogs, against a recording fake client."""
+"""`logs` and `exec` verbs over machinery.podlogs, against the fake clientset
+(tests/unit/fake_client.py) with answers for the pods' log and exec subresources."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -12,53 +11,42 @@ from typer.testing import CliRunner
 from cli import logs as logs_mod
 from cli import logs_multi
 from cli.main import app
-from machinery import errors
+from tests.unit.fake_client import FakeClient
 
 
-def _pod(name: str, *containers: str, init: tuple[str, ...] = (), labels: dict[str, str] | None = None,
-         **meta: Any) -> dict[str, Any]:
-    return {"metadata": {"name": name, "labels": labels or {}, **meta},
-            "spec": {"containers": [{"name": c} for c in containers],
-                     "initContainers": [{"name": c} for c in init]}}
+def _pod(name: str, *containers: str, namespace: str = "default", init: tuple[str, ...] = (),
+         labels: dict[str, str] | None = None) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": namespace, "labels": labels or {}},
+            "spec": {"containers": [{"name": c, "image": "img"} for c in containers],
+                     "initContainers": [{"name": c, "image": "img"} for c in init]}}
 
 
-class FakeClient:
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, str, dict[str, Any] | None]] = []
-        self.pods = {"web": _pod("web", "c1"), "two": _pod("two", "app", "side", init=("setup",), labels={"a": "b"}),
-                     "one": _pod("one", "app", labels={"a": "b"})}
+def _log(pod: dict[str, Any], params: dict[str, Any], body: Any) -> str:
+    container = params.get("container")
+    return "one\ntwo\n" if container in (None, "c1") else f"{container}-1\n{container}-2"
 
-    async def __aenter__(self) -> FakeClient:
-        return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        return None
+def _follow(pod: dict[str, Any], params: dict[str, Any]) -> list[str]:
+    name = pod["metadata"]["name"]
+    return [line if name == "web" else f"{name}-{line}" for line in ("a", "b")]
 
-    async def request(self, method: str, path: str, *, params: dict[str, Any] | None = None, **kw: Any) -> Any:
-        self.calls.append((method, path, params))
-        if path.endswith("/log"):
-            container = (params or {}).get("container")
-            return "one\ntwo\n" if container in (None, "c1") else f"{container}-1\n{container}-2"
-        if path.endswith("/pods"):
-            return {"items": [p for p in self.pods.values() if p["metadata"]["labels"].get("a") == "b"]}
-        if "/pods/" in path and method == "GET":
-            name = path.rsplit("/", 1)[1]
-            if name not in self.pods:
-                raise errors.NotFound(f'pods "{name}" not found')
-            return self.pods[name]
-        return {"stdout": "out\n", "stderr": "err\n", "exitCode": 3}
 
-    async def stream_lines(self, path: str, *, params: dict[str, Any] | None = None) -> AsyncIterator[str]:
-        self.calls.append(("STREAM", path, params))
-        pod = path.split("/")[-2]
-        for line in ("a", "b"):
-            yield f"{pod}-{line}" if pod != "web" else line
-            await asyncio.sleep(0)
+def raw_calls(fake: FakeClient) -> list[tuple[str, str, dict[str, Any]]]:
+    """(method, path, params) of the raw requests; a streamed GET's method is STREAM."""
+    return [(c.kind if c.verb == "request" else "STREAM", c.name, c.params) for c in fake.calls
+            if c.verb in ("request", "stream")]
 
 
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> FakeClient:
     client = FakeClient()
+    for pod in (_pod("web", "c1", namespace="ns1"), _pod("web", "c1"),
+                _pod("two", "app", "side", init=("setup",), labels={"a": "b"}), _pod("one", "app", labels={"a": "b"})):
+        client.store(pod)
+    client.answer("GET", "log", _log)
+    client.answer("POST", "exec", lambda pod, params, body: {"stdout": "out\n", "stderr": "err\n", "exitCode": 3})
+    client.stream("log", _follow)
     monkeypatch.setattr(logs_mod, "open_client", lambda g: (client, g.namespace or "default"))
     monkeypatch.setattr(logs_multi, "open_client", lambda g: (client, g.namespace or "default"))
     return client
@@ -68,14 +56,14 @@ def test_logs_prints_lines_with_the_query_kubectl_sends(fake: FakeClient) -> Non
     r = CliRunner().invoke(app, ["logs", "pod/web", "-n", "ns1", "-c", "c1", "--tail", "5", "--since", "2m",
                                  "--timestamps", "-p"])
     assert (r.exit_code, r.stdout) == (0, "one\ntwo\n"), r.stderr
-    assert fake.calls[0][:2] == ("GET", "/api/v1/namespaces/ns1/pods/web")  # the pod first, as kubectl
-    method, path, params = fake.calls[1]
+    assert raw_calls(fake)[0][:2] == ("GET", "/api/v1/namespaces/ns1/pods/web")  # the pod first, as kubectl
+    method, path, params = raw_calls(fake)[1]
     assert (method, path) == ("GET", "/api/v1/namespaces/ns1/pods/web/log")
     assert params is not None and params["container"] == "c1" and params["tailLines"] == 5
     assert params["sinceSeconds"] == 120 and params["timestamps"] == "true" and params["previous"] == "true"
     r = CliRunner().invoke(app, ["logs", "web", "-f"])
     assert (r.exit_code, r.stdout) == (0, "a\nb\n")
-    assert fake.calls[-1][0] == "STREAM" and (fake.calls[-1][2] or {}).get("follow") == "true"
+    assert raw_calls(fake)[-1][0] == "STREAM" and (raw_calls(fake)[-1][2] or {}).get("follow") == "true"
 
 
 def test_exec_passes_output_and_exit_code(fake: FakeClient) -> None:
@@ -83,7 +71,7 @@ def test_exec_passes_output_and_exit_code(fake: FakeClient) -> None:
     assert r.exit_code == 3
     assert r.stdout == "out\n"
     assert r.stderr == "err\ncommand terminated with exit code 3\n"
-    method, path, params = fake.calls[-1]
+    method, path, params = raw_calls(fake)[-1]
     assert (method, path) == ("POST", "/api/v1/namespaces/default/pods/web/exec")
     assert params is not None and params["command"] == ["sh", "-c", "exit 3"] and params["container"] == "c1"
     r = CliRunner().invoke(app, ["exec", "web"])
@@ -95,11 +83,11 @@ def test_selector_reads_every_pod_with_ten_lines_each_and_prefixes(fake: FakeCli
     assert r.exit_code == 0, r.stderr
     assert r.stdout == "[pod/one/app] app-1\n[pod/one/app] app-2[pod/two/app] app-1\n[pod/two/app] app-2"
     assert r.stderr == 'Defaulted container "app" out of: app, side, setup (init)\n'
-    logs = [c for c in fake.calls if c[1].endswith("/log")]
+    logs = [c for c in raw_calls(fake) if c[1].endswith("/log")]
     assert all((p or {}).get("tailLines") == 10 for _, _, p in logs)
     r = CliRunner().invoke(app, ["logs", "-l", "a=b", "--all-containers", "--tail", "-1"])
     read = [(c[1].split("/")[-2], (c[2] or {}).get("container"), (c[2] or {}).get("tailLines"))
-            for c in fake.calls[len(logs) + 1:] if c[1].endswith("/log")]
+            for c in raw_calls(fake)[len(logs) + 1:] if c[1].endswith("/log")]
     assert read == [("one", "app", None), ("two", "setup", None), ("two", "app", None), ("two", "side", None)]
 
 
