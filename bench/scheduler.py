@@ -2,17 +2,21 @@
 
 For each cluster size (default 1,000 and 100 hollow nodes) it starts a fresh etcd + API server
 (free ports, temp dirs; or uses --server), the hollow nodes, then:
-1. baseline: creates the pods with a schedulerName nobody serves and binds them itself
-   (64 in flight, the scheduler's own limit), i.e. the rate the API server sustains for
-   create + bind with no scheduler in the way;
+1. baseline: creates the pods with a schedulerName nobody serves (64 in flight), then binds
+   them itself (64 in flight): the API server's own create + bind rate = pods / (create time
+   + bind time), with no scheduler in the way (the binds-only rate is printed too);
 2. scheduler: starts `python -m scheduler`, creates the same number of pods with requests
-   (100m cpu, 128Mi) 64 at a time and watches them get bound: throughput = pods bound per
-   second from the first create to the last bind, and p50/p99 of create -> bound.
+   (100m cpu, 128Mi) 64 at a time (or at `--rate` pods/s, open loop) and watches them get
+   bound: throughput = pods bound per second from the first create to the last bind, and
+   p50/p99 of create -> bound. The ratio printed is scheduler pods/s / API create+bind/s.
+`--py-spy FILE` records the scheduler process with py-spy during phase 2 (raw collapsed stacks;
+`flamegraph.pl` or speedscope read them).
 Kubernetes' published figures are printed alongside: scheduler_perf ~270 pods/s at 5,000
 nodes, and the 400 pods/s scheduler-throughput SLO of the perf-tests.
 
     .venv/bin/python bench/scheduler.py                       # 10,000 pods on 1,000 and 100 nodes
     .venv/bin/python bench/scheduler.py --nodes 100 --pods 1000   # quick
+    .venv/bin/python bench/scheduler.py --nodes 1000 --pods 3000 --rate 100   # latency at 100 pods/s offered
     .venv/bin/python bench/scheduler.py --server https://127.0.0.1:6443 --kubeconfig ~/.kubelite/kubeconfig \
         --nodes 50 --pods 500
 """
@@ -24,6 +28,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -57,7 +62,9 @@ K8S_THROUGHPUT_SLO = 400.0
 class Run:
     nodes: int
     pods: int
+    rate: float = 0.0  # offered pods/s (0: 64 creators as fast as they go)
     api_bind_rate: float = 0.0
+    api_create_bind_rate: float = 0.0
     sched_rate: float = 0.0
     p50_s: float = 0.0
     p99_s: float = 0.0
@@ -139,15 +146,17 @@ async def create_namespace(client: ApiClient, ns: str) -> None:
                                                                   "metadata": {"name": ns}})
 
 
-async def baseline(client: ApiClient, pods: int, nodes: int) -> float:
-    """Create + bind with no scheduler: binds/s of the API server alone."""
+async def baseline(client: ApiClient, pods: int, nodes: int) -> tuple[float, float]:
+    """Create + bind with no scheduler: (create+bind pods/s, binds-only/s) of the API server alone."""
     ns = f"bench-bind-{uuid.uuid4().hex[:5]}"
     await create_namespace(client, ns)
-    await run_many(pods, lambda i: create_pod(client, ns, pod(f"b{i}", scheduler="bench-nobody")))
     t0 = time.monotonic()
+    await run_many(pods, lambda i: create_pod(client, ns, pod(f"b{i}", scheduler="bench-nobody")))
+    t1 = time.monotonic()
     # Bind to node names no hollow node owns, so nothing runs them and the scheduler run is clean.
     await run_many(pods, lambda i: bind(client, ns, f"b{i}", f"void-{i % nodes}"))
-    return pods / (time.monotonic() - t0)
+    t2 = time.monotonic()
+    return pods / (t2 - t0), pods / (t2 - t1)
 
 
 async def wait_nodes(client: ApiClient, prefix: str, count: int, timeout_s: float) -> None:
@@ -160,7 +169,7 @@ async def wait_nodes(client: ApiClient, prefix: str, count: int, timeout_s: floa
     raise RuntimeError(f"only some of {count} hollow nodes registered in {timeout_s}s")
 
 
-async def measure_scheduler(client: ApiClient, pods: int) -> tuple[float, list[float], int, float]:
+async def measure_scheduler(client: ApiClient, pods: int, rate: float = 0.0) -> tuple[float, list[float], int, float]:
     ns = f"bench-sched-{uuid.uuid4().hex[:5]}"
     await create_namespace(client, ns)
     created: dict[str, float] = {}
@@ -195,7 +204,15 @@ async def measure_scheduler(client: ApiClient, pods: int) -> tuple[float, list[f
         created[name] = time.monotonic()
         await create_pod(client, ns, pod(name))
 
-    await run_many(pods, create)
+    if rate > 0:  # open loop: pod i is created at t0 + i / rate, whatever the answers take
+        t_start = time.monotonic()
+        tasks: list[asyncio.Task[None]] = []
+        for i in range(pods):
+            await asyncio.sleep(max(0.0, t_start + i / rate - time.monotonic()))
+            tasks.append(asyncio.create_task(create(i)))
+        await asyncio.gather(*tasks)
+    else:
+        await run_many(pods, create)
     try:
         await asyncio.wait_for(done.wait(), timeout=max(120.0, pods / 20))
     except TimeoutError:
@@ -211,7 +228,7 @@ async def measure_scheduler(client: ApiClient, pods: int) -> tuple[float, list[f
 
 
 async def one_size(args: argparse.Namespace, nodes: int, workdir: Path) -> Run:
-    run = Run(nodes=nodes, pods=args.pods)
+    run = Run(nodes=nodes, pods=args.pods, rate=args.rate)
     async with api_server(args.server, workdir) as (url, pids):
         kubeconfig = Path(args.kubeconfig) if args.kubeconfig else workdir / f"kubeconfig-{nodes}"
         if not args.kubeconfig:  # the API server started here uses the test PKI
@@ -227,14 +244,20 @@ async def one_size(args: argparse.Namespace, nodes: int, workdir: Path) -> Run:
             t0 = time.monotonic()
             await wait_nodes(client, prefix, nodes, timeout_s=120 + nodes / 10)
             print(f"  {nodes} hollow nodes registered in {time.monotonic() - t0:.1f}s", flush=True)
-            run.api_bind_rate = await baseline(client, args.pods, nodes)
-            print(f"  API server alone: {run.api_bind_rate:.0f} binds/s", flush=True)
+            run.api_create_bind_rate, run.api_bind_rate = await baseline(client, args.pods, nodes)
+            print(f"  API server alone: {run.api_create_bind_rate:.0f} create+bind/s "
+                  f"({run.api_bind_rate:.0f} binds/s alone)", flush=True)
             sched = spawn_python(["-m", "scheduler", "--kubeconfig", str(kubeconfig), "--log-level", "warning"],
                           workdir / f"scheduler-{nodes}.log")
             await asyncio.sleep(3.0)  # let it list nodes and pods before the clock starts
             pids |= {"scheduler": sched.pid, "hollow": hollow.pid, "bench client": os.getpid()}
             cpu0 = {role: cpu_seconds(pid) for role, pid in pids.items()}
-            rate, lat, n_bound, elapsed = await measure_scheduler(client, args.pods)
+            spy = start_py_spy(sched.pid, args.py_spy, workdir) if args.py_spy else None
+            try:
+                rate, lat, n_bound, elapsed = await measure_scheduler(client, args.pods, args.rate)
+            finally:
+                if spy is not None:
+                    stop_py_spy(spy)
             run.cpu = {role: (cpu_seconds(pid) - cpu0[role]) / elapsed for role, pid in pids.items()}
             run.sched_rate, run.bound, run.elapsed_s = rate, n_bound, elapsed
             run.p50_s, run.p99_s = pct(lat, 50), pct(lat, 99)
@@ -250,15 +273,35 @@ async def one_size(args: argparse.Namespace, nodes: int, workdir: Path) -> Run:
     return run
 
 
+def start_py_spy(pid: int, out: str, workdir: Path) -> subprocess.Popen[bytes]:
+    """py-spy (a dev dependency, next to this interpreter) recording `pid` until stop_py_spy."""
+    exe = Path(sys.executable).parent / "py-spy"
+    with open(workdir / "py-spy.log", "ab") as log:
+        return subprocess.Popen([str(exe), "record", "--pid", str(pid), "--rate", "200", "--format", "raw",
+                                 "--nonblocking", "-o", out], stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+
+
+def stop_py_spy(proc: subprocess.Popen[bytes]) -> None:
+    """SIGINT makes py-spy write its file and exit."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
 def report(runs: list[Run]) -> None:
     print()
-    print("| nodes | pods | bound | scheduler pods/s | p50 create->bound | p99 create->bound | "
-          "API server alone binds/s | sched/API | vs k8s 270/s | vs k8s 400/s |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| nodes | pods | offered | bound | scheduler pods/s | p50 create->bound | p99 create->bound | "
+          "API server alone create+bind/s (binds/s) | sched/API | vs k8s 270/s | vs k8s 400/s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in runs:
-        ratio = r.sched_rate / r.api_bind_rate if r.api_bind_rate else float("nan")
-        print(f"| {r.nodes} | {r.pods} | {r.bound} | {r.sched_rate:.0f} | {r.p50_s * 1000:.0f} ms | "
-              f"{r.p99_s * 1000:.0f} ms | {r.api_bind_rate:.0f} | {ratio:.2f} | "
+        ratio = r.sched_rate / r.api_create_bind_rate if r.api_create_bind_rate else float("nan")
+        offered = f"{r.rate:.0f}/s" if r.rate else "burst (64 in flight)"
+        print(f"| {r.nodes} | {r.pods} | {offered} | {r.bound} | {r.sched_rate:.0f} | {r.p50_s * 1000:.0f} ms | "
+              f"{r.p99_s * 1000:.0f} ms | {r.api_create_bind_rate:.0f} ({r.api_bind_rate:.0f}) | {ratio:.2f} | "
               f"{r.sched_rate / K8S_SCHEDULER_PERF:.2f}x | {r.sched_rate / K8S_THROUGHPUT_SLO:.2f}x |")
     print(f"\nKubernetes: scheduler_perf ~{K8S_SCHEDULER_PERF:.0f} pods/s at 5,000 nodes; "
           f"scheduler-throughput SLO {K8S_THROUGHPUT_SLO:.0f} pods/s (Go, dedicated machines).")
@@ -283,6 +326,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--server", default=None, help="use this API server instead of starting etcd + one")
     p.add_argument("--kubeconfig", default=None, help="the --server's kubeconfig (credentials)")
     p.add_argument("--workdir", default=None, help="keep logs here (default: a temp dir)")
+    p.add_argument("--rate", type=float, default=0.0,
+                   help="offer pods at this rate (pods/s, open loop); default 0 = 64 creators at once")
+    p.add_argument("--py-spy", default=None, metavar="FILE",
+                   help="record the scheduler with py-spy during the measured phase (raw collapsed stacks)")
     return p.parse_args(argv)
 
 

@@ -46,6 +46,7 @@ from machinery import errors
 from machinery.kubeconfig import load_kubeconfig, ssl_context
 from machinery.meta import Resource
 from machinery.registry import collection_path, object_path
+from machinery.slotpool import SlotTransport
 from machinery.watchstream import WatchEvent, parse_event
 
 log = logging.getLogger(__name__)
@@ -159,14 +160,16 @@ class KubeClient(Protocol):
 
 class ApiClient:
     """Async client of the kubelite (Kubernetes-shaped) REST API. One per process is enough:
-    the pool holds up to 1000 connections so hundreds of watches can be open at once."""
+    the pool holds up to 1000 connections so hundreds of watches can be open at once.
+    `slots=N` instead gives N connections, one request each at a time (machinery.slotpool:
+    for a hot path of plain requests, never watches)."""
 
     def __init__(self, server: str, *, token: str | None = None, ca_file: str | None = None,
                  cert_file: str | None = None, key_file: str | None = None, verify: bool = True,
                  timeout_s: float = 30.0, user_agent: str = "kubelite",
                  namespace: str = "default",
                  retry_delays_s: Sequence[float] = DEFAULT_RETRY_DELAYS_S,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 transport: httpx.AsyncBaseTransport | None = None, slots: int | None = None) -> None:
         if not server.startswith(("http://", "https://")):
             raise ValueError(f"server must be an http:// or https:// URL, not {server!r}")
         self.server = server.rstrip("/")
@@ -181,6 +184,10 @@ class ApiClient:
             tls = ssl_context(ca_file, cert_file, key_file, verify)
         self._ws_headers = {k: v for k, v in headers.items() if k != "Accept"}
         self._ws_ssl = tls if isinstance(tls, ssl.SSLContext) else None
+        if slots is not None and transport is None:
+            # A hot request/response path (the scheduler's bindings): `slots` connections with
+            # O(1) bookkeeping per request instead of httpcore's walk of a shared pool.
+            transport = SlotTransport(slots, verify=tls)
         self._http = httpx.AsyncClient(
             base_url=self.server, headers=headers, verify=tls, transport=transport,
             timeout=httpx.Timeout(timeout_s),

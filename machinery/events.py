@@ -29,7 +29,11 @@ Contract (client-go's `tools/record` broadcaster + EventCorrelator, simplified):
   once); `record()` then needs a running loop and schedules the send as a task.
 - The wire: `EventRecorder(sink, component=...)`; `ClientSink(client)` writes through the typed client (`create(Event)` /
   `patch(Event, ...)`); `ClientSink(client, raw=True)` posts plain JSON through
-  `client.request`, skipping the model round trip (the scheduler's choice: CPU per pod). Any
+  `client.request`, skipping the model round trip (the scheduler's choice: CPU per pod).
+  `ClientSink(client, qps=50, burst=100)` writes at most `qps` events per second after a burst
+  (a token bucket, as client-go's rate limiter on kube-scheduler's event client: QPS 50, burst
+  100 by default): under a burst the senders wait, the backlog fills and the overflow is
+  dropped as above, so events never take the API server away from the real work. Any
   object with the two `EventSink` methods works, so tests may record the bodies directly.
 """
 
@@ -47,6 +51,7 @@ from machinery import errors
 from machinery.clock import REAL_CLOCK, Clock, format_micro_time, format_time
 from machinery.meta import Resource
 from machinery.models import Event
+from machinery.workqueue import BucketRateLimiter
 
 if TYPE_CHECKING:
     from machinery.client import KubeClient
@@ -93,19 +98,28 @@ class EventSink(Protocol):
 
 
 class ClientSink:
-    """Writes Events through an API client (see module docstring for `raw`)."""
+    """Writes Events through an API client (see module docstring for `raw` and `qps`)."""
 
-    def __init__(self, client: KubeClient, *, raw: bool = False) -> None:
+    def __init__(self, client: KubeClient, *, raw: bool = False, qps: float | None = None, burst: int = 100) -> None:
         self.client = client
         self.raw = raw
+        self._bucket = BucketRateLimiter(qps, burst) if qps else None
+
+    async def _wait_token(self) -> None:
+        if self._bucket is not None:
+            delay_s = self._bucket.when("")
+            if delay_s > 0:
+                await asyncio.sleep(delay_s)
 
     async def create(self, namespace: str, body: dict[str, Any]) -> None:
+        await self._wait_token()
         if self.raw:
             await self.client.request("POST", f"/api/v1/namespaces/{namespace}/events", json=body)
         else:
             await self.client.create(Event.from_dict(body), namespace=namespace)
 
     async def patch(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
+        await self._wait_token()
         if self.raw:
             await self.client.request("PATCH", f"/api/v1/namespaces/{namespace}/events/{name}", json=patch,
                                       headers=MERGE_PATCH)

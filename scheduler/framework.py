@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from machinery.selectors import LabelSelector
-from scheduler.filters import FILTERS, Filter, run_filters
+from scheduler.filters import FILTERS, Filter, default_fit, run_filters
 from scheduler.info import NodeInfo, PodInfo
 from scheduler.scores import score_nodes
 
@@ -77,15 +77,23 @@ def find_feasible(
     feasible: list[NodeInfo] = []
     rejected: dict[str, list[str]] = {}
     examined = 0
+    # The default filters run fused (filters.default_fit); extra ones (volumes, nominated
+    # pods) after them; a rejected node gets its exact reasons from run_filters.
+    n_default = len(FILTERS)
+    fused = filters[:n_default] == FILTERS
+    fits = default_fit(pod) if fused else None
+    extra = filters[n_default:] if fused else filters
     for examined in range(1, n + 1):
         node = nodes[(start + examined - 1) % n]
-        reasons = run_filters(pod, node, filters)
-        if reasons:
-            rejected[node.name] = reasons
-        else:
+        ok = fits is None or fits(node)
+        if ok and extra:
+            ok = not any(f(pod, node) for f in extra)
+        if ok:
             feasible.append(node)
             if len(feasible) >= target:
                 break
+        else:
+            rejected[node.name] = run_filters(pod, node, filters)
     return feasible, rejected, (start + examined) % n if n else 0
 
 

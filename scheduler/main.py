@@ -2,8 +2,11 @@
 
 Contract: wires the `Scheduler` to the API: one shared Pod informer (all pods: unscheduled ones
 are work, bound ones are node usage), a Node informer and a Service informer (spreading by
-Service selector), PVC/PV/StorageClass informers (volume binding), all from one `InformerFactory`; binding through `ApiClient.bind`, status
-through PATCH pods/NAME/status, events through core/v1 Event. Informers resume lost watches
+Service selector), PVC/PV/StorageClass informers (volume binding), all from one
+`InformerFactory`; binding through `ApiClient.bind`, status through PATCH pods/NAME/status,
+events through core/v1 Event. Bindings (at most `--binds-in-flight`, default 32) and Events
+(at most `--events-qps` 50/s after a burst of 100, as kube-scheduler's event client) use a
+second client with its own connections (`ApiClient(slots=...)`). Informers resume lost watches
 and relist on 410, and the client retries 5xx/connection errors, so an API server restart
 only pauses scheduling. With `--leader-elect` only the holder of the `kube-scheduler` Lease in
 kube-system schedules (`machinery.leaderelection`); losing the lease exits
@@ -46,6 +49,10 @@ from scheduler.volumebinding import VolumeBinder
 
 log = logging.getLogger("scheduler")
 MERGE = {"Content-Type": "application/merge-patch+json"}
+BINDS_IN_FLIGHT = 32
+EVENTS_QPS = 50.0  # kube-scheduler's default client QPS / burst, which its event client has too
+EVENTS_BURST = 100
+EVENT_SENDERS = 4
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -55,6 +62,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--leader-elect", action="store_true", help="run only while holding the kube-scheduler Lease")
     p.add_argument("--seed", type=int, default=None, help="seed ties between equal scores (tests)")
     p.add_argument("--log-level", default="INFO")
+    p.add_argument("--binds-in-flight", type=int, default=BINDS_IN_FLIGHT,
+                   help="bindings written concurrently (each on its own connection of a dedicated pool)")
+    p.add_argument("--events-qps", type=float, default=EVENTS_QPS,
+                   help="Events written per second at most after --events-burst (kube-scheduler's client: 50)")
+    p.add_argument("--events-burst", type=int, default=EVENTS_BURST)
     p.add_argument("--metrics-bind-address", default="",
                    help="HOST:PORT to serve Prometheus /metrics on (empty or port 0: off)")
     return p.parse_args(argv)
@@ -74,8 +86,13 @@ def _service_selectors(services: Any) -> Any:
     return selectors
 
 
-async def run_scheduler(client: ApiClient, *, scheduler_name: str, seed: int | None = None) -> None:
-    """Run informers + the scheduling loop until cancelled."""
+async def run_scheduler(client: ApiClient, *, scheduler_name: str, seed: int | None = None,
+                        bind_client: ApiClient | None = None, binds_in_flight: int = BINDS_IN_FLIGHT,
+                        events_qps: float = EVENTS_QPS, events_burst: int = EVENTS_BURST) -> None:
+    """Run informers + the scheduling loop until cancelled. Bindings and Events go through
+    `bind_client` (default `client`): give it `binds_in_flight + EVENT_SENDERS` slots
+    (ApiClient(slots=...)), so neither waits for the other."""
+    binder = bind_client or client
     factory = InformerFactory(client)
     pods = factory.informer(Pod)
     nodes = factory.informer(Node)
@@ -92,7 +109,7 @@ async def run_scheduler(client: ApiClient, *, scheduler_name: str, seed: int | N
         await client.patch(PersistentVolumeClaim, name, patch, namespace=namespace)
 
     async def bind(namespace: str, name: str, node: str) -> None:
-        await client.bind(namespace, name, node)
+        await binder.bind(namespace, name, node)
 
     async def delete_pod(namespace: str, name: str, uid: str) -> None:  # a preemption victim, gracefully
         await client.delete(Pod, name, namespace=namespace, preconditions={"uid": uid} if uid else None)
@@ -101,9 +118,11 @@ async def run_scheduler(client: ApiClient, *, scheduler_name: str, seed: int | N
         return [b.to_dict() for b in budgets.list()]
 
     # Raw JSON events: the answers are not needed, so skip the model round trip (CPU per pod).
+    # Rate-limited as kube-scheduler's event client: a burst of Scheduled events waits, then
+    # overflows the 1,000-event backlog and is dropped, instead of competing with bindings.
     recorder = EventRecorder(
-        ClientSink(client, raw=True), component=scheduler_name, instance=f"{scheduler_name}-{socket.gethostname()}",
-        max_pending=1000, senders=4,
+        ClientSink(binder, raw=True, qps=events_qps, burst=events_burst), component=scheduler_name,
+        instance=f"{scheduler_name}-{socket.gethostname()}", max_pending=1000, senders=EVENT_SENDERS,
     )
     sched = Scheduler(
         get_pod=pods.get,
@@ -117,6 +136,7 @@ async def run_scheduler(client: ApiClient, *, scheduler_name: str, seed: int | N
                              patch_claim=patch_claim),
         delete_pod=delete_pod,
         pdbs=pdbs,
+        max_binds_in_flight=binds_in_flight,
     )
     nodes.add_handlers(on_add=sched.on_node_add, on_update=sched.on_node_update, on_delete=sched.on_node_delete)
     pods.add_handlers(on_add=sched.on_pod_add, on_update=sched.on_pod_update, on_delete=sched.on_pod_delete)
@@ -142,14 +162,21 @@ def lease_name(scheduler_name: str) -> str:
     return "kube-scheduler" if scheduler_name == DEFAULT_SCHEDULER else scheduler_name
 
 
-async def _leader_elected(client: ApiClient, scheduler_name: str, seed: int | None, stopping: asyncio.Event) -> None:
+async def _run(client: ApiClient, bind_client: ApiClient, args: argparse.Namespace) -> None:
+    await run_scheduler(client, scheduler_name=args.scheduler_name, seed=args.seed, bind_client=bind_client,
+                        binds_in_flight=args.binds_in_flight, events_qps=args.events_qps,
+                        events_burst=args.events_burst)
+
+
+async def _leader_elected(client: ApiClient, bind_client: ApiClient, args: argparse.Namespace,
+                          stopping: asyncio.Event) -> None:
     identity = f"{socket.gethostname()}_{os.getpid()}"
-    name = lease_name(scheduler_name)
+    name = lease_name(args.scheduler_name)
     elector = LeaderElector(client, name, namespace="kube-system", identity=identity)
 
     async def started() -> None:
         log.info("acquired the %s lease as %s", name, identity)
-        await run_scheduler(client, scheduler_name=scheduler_name, seed=seed)
+        await _run(client, bind_client, args)
 
     def stopped() -> None:
         if stopping.is_set():
@@ -163,6 +190,9 @@ async def _leader_elected(client: ApiClient, scheduler_name: str, seed: int | No
 
 async def amain(args: argparse.Namespace) -> None:
     client = ApiClient.from_kubeconfig(args.kubeconfig)
+    # Bindings and Events on their own connections (machinery.slotpool): httpcore's
+    # per-request walk of a shared pool grows with every connection it holds (watches...).
+    bind_client = ApiClient.from_kubeconfig(args.kubeconfig, slots=args.binds_in_flight + EVENT_SENDERS)
     stopping = asyncio.Event()
     task = asyncio.current_task()
 
@@ -177,13 +207,14 @@ async def amain(args: argparse.Namespace) -> None:
         loop.add_signal_handler(sig, on_signal)
     try:
         if args.leader_elect:
-            await _leader_elected(client, args.scheduler_name, args.seed, stopping)
+            await _leader_elected(client, bind_client, args, stopping)
         else:
-            await run_scheduler(client, scheduler_name=args.scheduler_name, seed=args.seed)
+            await _run(client, bind_client, args)
     except asyncio.CancelledError:
         if not stopping.is_set():
             raise
     finally:
+        await bind_client.aclose()
         await client.aclose()
 
 

@@ -11,6 +11,8 @@ given, as the weighted sum of:
 - taint toleration (weight 3): fewer untolerated PreferNoSchedule taints = higher score.
 
 Scores use non-zero requests (see `scheduler.info`) so pods without requests still spread.
+`score_nodes` computes the same totals as `score_nodes_reference` (the per-function
+definition) in one pass, skipping spreading and taints when no node can differ (the hot path).
 Plain ints throughout: the sums are deterministic and ties are decided by the caller.
 """
 
@@ -82,6 +84,43 @@ def reverse_normalize(raw: Sequence[int]) -> list[int]:
 def score_nodes(
     pod: PodInfo, nodes: Sequence[NodeInfo], spread_selectors: Sequence[LabelSelector] = ()
 ) -> list[int]:
+    """The weighted totals, computed in one pass (the hot path): equal to `score_nodes_reference`."""
+    if pod.owner_uid or spread_selectors:
+        spread = reverse_normalize([spread_count(pod, n, spread_selectors) for n in nodes])
+    else:
+        spread = None  # nothing to spread against: every node scores MAX_SCORE
+    if any(n.taints for n in nodes):
+        taints = reverse_normalize([prefer_no_schedule_count(pod, n) for n in nodes])
+    else:
+        taints = None
+    constant = (0 if spread is not None else WEIGHT_SPREAD * MAX_SCORE) \
+        + (0 if taints is not None else WEIGHT_TAINT * MAX_SCORE)
+    p_cpu, p_mem = pod.nonzero.milli_cpu, pod.nonzero.memory
+    totals: list[int] = []
+    for i, n in enumerate(nodes):
+        a_cpu, a_mem = n.allocatable.milli_cpu, n.allocatable.memory
+        cpu = n.nonzero_requested.milli_cpu + p_cpu
+        mem = n.nonzero_requested.memory + p_mem
+        least = ((0 if a_cpu <= 0 or cpu > a_cpu else (a_cpu - cpu) * MAX_SCORE // a_cpu)
+                 + (0 if a_mem <= 0 or mem > a_mem else (a_mem - mem) * MAX_SCORE // a_mem)) // 2
+        if a_cpu <= 0 or a_mem <= 0:
+            balanced = 0
+        else:
+            cpu_frac, mem_frac = cpu / a_cpu, mem / a_mem
+            balanced = 0 if cpu_frac >= 1 or mem_frac >= 1 else int((1 - abs(cpu_frac - mem_frac) / 2) * MAX_SCORE)
+        total = WEIGHT_LEAST_ALLOCATED * least + WEIGHT_BALANCED * balanced + constant
+        if spread is not None:
+            total += WEIGHT_SPREAD * spread[i]
+        if taints is not None:
+            total += WEIGHT_TAINT * taints[i]
+        totals.append(total)
+    return totals
+
+
+def score_nodes_reference(
+    pod: PodInfo, nodes: Sequence[NodeInfo], spread_selectors: Sequence[LabelSelector] = ()
+) -> list[int]:
+    """The definition: each score function applied per node, normalised, weighted and summed."""
     spread = reverse_normalize([spread_count(pod, n, spread_selectors) for n in nodes])
     taints = reverse_normalize([prefer_no_schedule_count(pod, n) for n in nodes])
     return [

@@ -158,3 +158,14 @@ async def test_raw_sink_posts_json_through_request() -> None:
     await sink.patch("ns1", "e", {"count": 2})
     assert [(c.kind, c.name) for c in client.calls_of("request")] == [
         ("POST", "/api/v1/namespaces/ns1/events"), ("PATCH", "/api/v1/namespaces/ns1/events/e")]
+
+
+async def test_sink_rate_limit_spreads_writes_after_the_burst() -> None:
+    client = FakeClient(namespace=NS)
+    sink = ClientSink(client, raw=True, qps=20.0, burst=2)
+    start = asyncio.get_running_loop().time()
+    for i in range(6):
+        await sink.create("ns1", {"metadata": {"name": f"e{i}"}})
+    # 2 at once (the burst), then one per 1/20 s: at least (6 - 2) / 20 s, whatever the load.
+    assert asyncio.get_running_loop().time() - start >= 0.19
+    assert len(client.calls_of("request")) == 6
