@@ -98,6 +98,13 @@ class ApiServerConfig:
     max_mutating_requests_inflight: int = 200
     """Mutating requests served at once (0: no cap)."""
     request_timeout_s: float = 60.0
+    kubelet_client_certificate: str | None = None
+    """Client certificate the API server presents to kubelets (logs, exec, attach, port-forward);
+    its identity needs nodes/proxy (kubeadm: kube-apiserver-kubelet-client in system:masters)."""
+    kubelet_client_key: str | None = None
+    """Key of `kubelet_client_certificate`."""
+    kubelet_certificate_authority: str | None = None
+    """CA that verifies the kubelets' serving certificates (unset: not verified, as Kubernetes)."""
     encryption_provider_config: str | None = None
     """EncryptionConfiguration file: which resources are encrypted in etcd, with which keys
     (apiserver/storage/encryption.py)."""
@@ -181,6 +188,9 @@ def parse_args(argv: list[str] | None = None) -> ApiServerConfig:
     p.add_argument("--max-mutating-requests-inflight", type=_non_negative, default=d.max_mutating_requests_inflight)
     p.add_argument("--request-timeout", dest="request_timeout_s", type=float, default=d.request_timeout_s)
     p.add_argument("--encryption-provider-config", default=None)
+    p.add_argument("--kubelet-client-certificate", default=None)
+    p.add_argument("--kubelet-client-key", default=None)
+    p.add_argument("--kubelet-certificate-authority", default=None)
     ns = p.parse_args(argv)
     values = vars(ns)
     values["etcd_servers"] = [s.strip() for s in str(values["etcd_servers"]).split(",") if s.strip()]

@@ -31,6 +31,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from apiserver import kubelet_proxy
+from apiserver.upstream import kubelet_ssl
 from machinery import channels, errors
 from machinery.wscompat import connect
 
@@ -66,9 +67,11 @@ async def _dial(ws: WebSocket, kind: str, ns: str, name: str) -> ClientConnectio
     query = ws.scope.get("query_string", b"").decode("latin-1")
     url = urlunsplit(("wss" if parts.scheme == "https" else "ws", parts.netloc, path, query, ""))
     offered = list(ws.scope.get("subprotocols") or [])
+    tls = {"ssl": kubelet_ssl(ws.app)} if parts.scheme == "https" else {}
     try:
         conn: ClientConnection = await connect(url, subprotocols=offered, max_size=None, compression=None,
-                                               open_timeout=10, ping_interval=None, close_timeout=5, proxy=None)
+                                               open_timeout=10, ping_interval=None, close_timeout=5, proxy=None,
+                                               **tls)
         return conn
     except (OSError, InvalidHandshake, TimeoutError) as exc:
         raise kubelet_proxy._unreachable(base, exc) from None

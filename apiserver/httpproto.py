@@ -12,7 +12,7 @@ the request served as plain HTTP.
 
 Over TLS, each connection's verified client certificate subject is read once, when the
 connection is made, and put in the scope's `state` of every request (HTTP and WebSocket) of
-that connection under `apiserver.auth.authn.PEER_KEY` as (CN, (O, ...)) (`peer_identity`).
+that connection under `machinery.tlspeer.PEER_KEY` as (CN, (O, ...)) (`machinery.tlspeer.peer_identity`).
 `websocket_class()` is the WebSocket protocol (machinery.wscompat's) doing the same.
 """
 
@@ -23,9 +23,8 @@ import importlib.util
 from typing import Any
 
 from apiserver import jsonfast
-from apiserver.auth.authn import PEER_KEY
 from machinery import errors
-from machinery.wscompat import K8sWebSocketProtocol
+from machinery.tlspeer import PeerWebSocketProtocol, remember_peer
 
 
 def status_400(message: str) -> bytes:
@@ -33,37 +32,6 @@ def status_400(message: str) -> bytes:
     body = jsonfast.dumps(errors.BadRequest(message).to_status())
     return (b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n"
             b"content-length: " + str(len(body)).encode() + b"\r\nconnection: close\r\n\r\n" + body)
-
-
-def peer_identity(transport: Any) -> tuple[str, tuple[str, ...]] | None:
-    """(CN, O values) of the client certificate the TLS handshake verified, if any."""
-    try:
-        cert = transport.get_extra_info("peercert")
-    except (AttributeError, ValueError):
-        return None
-    if not cert:
-        return None
-    cn, orgs = "", []
-    for rdn in cert.get("subject", ()):
-        for key, value in rdn:
-            if key == "commonName":
-                cn = str(value)
-            elif key == "organizationName":
-                orgs.append(str(value))
-    return cn, tuple(orgs)
-
-
-def _remember_peer(protocol: Any, transport: Any) -> None:
-    peer = peer_identity(transport)
-    if peer is not None:
-        # This connection's own copy of the app state: every scope of it carries the peer.
-        protocol.app_state = {**protocol.app_state, PEER_KEY: peer}
-
-
-class PeerWebSocketProtocol(K8sWebSocketProtocol):
-    def connection_made(self, transport: Any) -> None:
-        super().connection_made(transport)
-        _remember_peer(self, transport)
 
 
 def websocket_class() -> type[asyncio.Protocol]:
@@ -77,7 +45,7 @@ def protocol_class() -> type[asyncio.Protocol]:
         class StatusHttpToolsProtocol(HttpToolsProtocol):
             def connection_made(self, transport: Any) -> None:
                 super().connection_made(transport)
-                _remember_peer(self, transport)
+                remember_peer(self, transport)
 
             def send_400_response(self, msg: str) -> None:
                 self.transport.write(status_400(f"malformed HTTP request: {msg}"))
@@ -90,7 +58,7 @@ def protocol_class() -> type[asyncio.Protocol]:
     class StatusH11Protocol(H11Protocol):
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
-            _remember_peer(self, transport)
+            remember_peer(self, transport)
 
         def send_400_response(self, msg: str) -> None:
             self.transport.write(status_400(f"malformed HTTP request: {msg}"))

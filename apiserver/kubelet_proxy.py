@@ -7,7 +7,8 @@ Contract: `router: fastapi.APIRouter`, mounted by `create_app(extra_routers=[rou
   -> JSON `{"stdout", "stderr", "exitCode"}` (non-interactive; what the kubelite CLI uses).
 The pod is read from storage (`/registry/pods/NS/NAME`), its node from `/registry/nodes/N`;
 the kubelet address is the node's InternalIP (else Hostname) and
-`status.daemonEndpoints.kubeletEndpoint.Port` (default 10250). `container` may be omitted
+`status.daemonEndpoints.kubeletEndpoint.Port` (default 10250), over HTTPS with the API server's
+kubelet client certificate (apiserver/upstream.py `kubelet_client`). `container` may be omitted
 when the pod has exactly one container. Errors are Status objects: 404 pod not found,
 400 no node yet / bad container name, 503 kubelet unreachable; the kubelet's own errors
 (also Status objects) are passed through.
@@ -51,7 +52,7 @@ async def _kubelet_url(request: Request, pod: dict[str, Any]) -> str:
         raise errors.ServiceUnavailable(f"node {node_name} has no address to reach its kubelet")
     port = ((status.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}).get("Port") or DEFAULT_KUBELET_PORT
     host = f"[{host}]" if ":" in host else host
-    return f"http://{host}:{int(port)}"
+    return f"https://{host}:{int(port)}"
 
 
 def _container(pod: dict[str, Any], container: str | None) -> str:
@@ -88,7 +89,7 @@ async def pod_log(request: Request, ns: str, name: str, container: str | None = 
         params["sinceSeconds"] = sinceSeconds
     url = f"{base}/containerLogs/{ns}/{name}/{cname}"
     try:
-        resp = await upstream.open_stream(request.app, "GET", url, params=params)
+        resp = await upstream.open_stream(request.app, "GET", url, params=params, kubelet=True)
     except httpx.HTTPError as exc:
         raise _unreachable(base, exc) from None
     if resp.status_code != 200 or not follow:
@@ -110,7 +111,7 @@ async def pod_exec(request: Request, ns: str, name: str, command: list[str] = Qu
     try:
         resp = await upstream.open_stream(request.app, "POST", f"{base}/exec/{ns}/{name}/{cname}",
                                           params={"command": command, "timeoutSeconds": timeoutSeconds},
-                                          timeout_s=timeoutSeconds + 10)
+                                          timeout_s=timeoutSeconds + 10, kubelet=True)
         try:
             body = await resp.aread()
         finally:

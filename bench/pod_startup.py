@@ -37,6 +37,7 @@ from tests.support import (  # noqa: E402
     EtcdProcess,
     apiserver_tls_args,
     free_port,
+    kubelet_tls_args,
     node_cert,
     write_test_kubeconfig,
 )
@@ -81,11 +82,12 @@ class OwnCluster:
         kubelet = Proc([sys.executable, "-m", "kubelet", "--kubeconfig", str(kubelet_kc), "--node-name",
                         self.node, "--node-ip", "127.0.0.1", "--address", "127.0.0.1", "--port",
                         str(self.kubelet_port), "--pod-cidr", _free_subnet(self.docker), "--root-dir",
-                        str(self.tmp / "root"), "--log-dir", str(self.tmp / "logs"), "--cluster-name", self.tag],
+                        str(self.tmp / "root"), "--log-dir", str(self.tmp / "logs"), "--cluster-name", self.tag,
+                        *kubelet_tls_args(self.node)],
                        self.tmp / "kubelet.log")
         kubelet.start()
         self.procs.append(kubelet)
-        _wait_http(f"http://127.0.0.1:{self.kubelet_port}/healthz", 60, kubelet)
+        _wait_http(f"https://127.0.0.1:{self.kubelet_port}/healthz", 60, kubelet)
 
     def stop(self) -> None:
         for p in reversed(self.procs):

@@ -192,9 +192,17 @@ def commands(s: Settings, components: list[str]) -> dict[str, list[str]]:
 def kubelet_args(s: Settings, components: list[str]) -> list[str]:
     """The kubelet's flags beyond its kubeconfig and node name."""
     argv = ["--cluster-name", s.cluster_name]
-    if s.server:  # join mode: TLS bootstrap with the join token (H/kubeconfig)
-        lay = Layout(s.home)
+    lay = Layout(s.home)
+    if s.server:  # join mode: TLS bootstrap with the join token (H/kubeconfig); the serving
+        # certificate comes from a kubelet-serving CSR (--bootstrap-kubeconfig implies it)
         argv += ["--bootstrap-kubeconfig", str(lay.kubeconfig), "--cert-dir", str(lay.pki)]
+    else:  # the HTTPS certificate write_credentials issued from the cluster CA
+        from machinery.pki import ClusterPki
+
+        pki = ClusterPki(lay.pki)
+        stem = f"kubelet-{s.node_name}"
+        argv += ["--tls-cert-file", str(pki.cert(stem)), "--tls-private-key-file", str(pki.key(stem)),
+                 "--client-ca-file", str(pki.ca_cert)]
     if "dns" in components:  # ClusterFirst pods resolve through kube-dns
         argv += ["--cluster-dns", DNS_SERVICE_IP]
     elif s.server and s.cluster_dns:
@@ -253,7 +261,19 @@ def apiserver_pki_args(pki_dir: Path) -> list[str]:
 
     pki = ClusterPki(pki_dir)
     return ["--tls-cert-file", str(pki.cert("apiserver")), "--tls-private-key-file", str(pki.key("apiserver")),
-            "--client-ca-file", str(pki.ca_cert), "--service-account-signing-key-file", str(pki.sa_key)]
+            "--client-ca-file", str(pki.ca_cert), "--service-account-signing-key-file", str(pki.sa_key),
+            *kubelet_client_args(pki_dir)]
+
+
+def kubelet_client_args(pki_dir: Path) -> list[str]:
+    """How the API server calls kubelets: its kubelet-client certificate, the CA of their
+    serving certificates (kube-apiserver's --kubelet-client-* flags, as kubeadm sets them)."""
+    from machinery.pki import ClusterPki
+
+    pki = ClusterPki(pki_dir)
+    return ["--kubelet-client-certificate", str(pki.cert("apiserver-kubelet-client")),
+            "--kubelet-client-key", str(pki.key("apiserver-kubelet-client")),
+            "--kubelet-certificate-authority", str(pki.ca_cert)]
 
 
 def controller_signing_args(pki_dir: Path) -> list[str]:
@@ -266,12 +286,18 @@ def controller_signing_args(pki_dir: Path) -> list[str]:
 
 def write_credentials(s: Settings, components: list[str]) -> None:
     """The cluster PKI (kept when present) and the kubeconfigs of the user and of each daemon."""
+    from machinery.hostnet import default_route_ip
     from machinery.kubeconfig import write_kubeconfig
-    from machinery.pki import COMPONENT_CERTS, ensure_cluster_pki
+    from machinery.pki import COMPONENT_CERTS, ensure_cluster_pki, ensure_kubelet_serving_cert
 
     lay = Layout(s.home)
     pki = ensure_cluster_pki(lay.pki, dns_sans=[socket.gethostname()],
                              ip_sans=[KUBERNETES_SERVICE_IP], nodes=[s.node_name])
+    if s.server is None and "kubelet" in components:
+        # The kubelet listens on its node IP (--node-ip, else the default route's source) and the
+        # API server dials the Node's InternalIP: the certificate names both, and the hostname.
+        ensure_kubelet_serving_cert(pki, s.node_name, dns_names=[socket.gethostname()],
+                                    ip_addresses=[s.node_ip or default_route_ip()])
     stems = {name: COMPONENT_CERTS.get(name, f"node-{s.node_name}" if name == "kubelet" else "admin")
              for name in components}
     for name, stem in [("admin", "admin"), *stems.items()]:

@@ -91,7 +91,8 @@ def _run(args: list[str], *, env: dict[str, str] | None = None, check: bool = Tr
 
 def ensure_lab_pki(cfg: LabConfig, nodes: set[int]) -> None:
     """The lab's PKI on the host (kept across `lab up`s) and each node's own credential dir:
-    ca.crt, its kubelet certificate (system:node:NODE), kube-proxy's and the route agent's."""
+    ca.crt, its kubelet client certificate (system:node:NODE), its kubelet serving certificate
+    (kubelet-NODE: SANs the node name and its lab address), kube-proxy's and the route agent's."""
     from machinery import pki as pkimod
 
     d = state_dir(cfg.name)
@@ -104,7 +105,8 @@ def ensure_lab_pki(cfg: LabConfig, nodes: set[int]) -> None:
         creds.mkdir(parents=True, exist_ok=True)
         os.chmod(creds, 0o700)
         pkimod.write_public(creds / "ca.crt", pki.ca_cert.read_bytes())
-        for stem in (f"node-{node}", "kube-proxy", "routeagent"):
+        pkimod.ensure_kubelet_serving_cert(pki, node, ip_addresses=[labplan.node_ip(cfg, i)])
+        for stem in (f"node-{node}", f"kubelet-{node}", "kube-proxy", "routeagent"):
             pkimod.write_public(creds / f"{stem}.crt", pki.cert(stem).read_bytes())
             pkimod.write_private(creds / f"{stem}.key", pki.key(stem).read_bytes())
 

@@ -4,7 +4,8 @@ discovery targets for a kubelite cluster (what `make monitoring` runs next to Pr
 Contract:
 - `kubelet.json`: one target per Node (its InternalIP, else Hostname, and
   `status.daemonEndpoints.kubeletEndpoint.Port`, default 10250) labelled `node`, from the Node
-  list read through H/kubeconfig (or --kubeconfig).
+  list read through H/kubeconfig (or --kubeconfig); Prometheus scrapes them over HTTPS with the
+  client certificate copied into pki/ (deploy/monitoring/prometheus.yml).
 - `apiserver.json`, `controllers.json`, `scheduler.json`, `proxy.json`: from H/run/metrics.json
   (written by the supervisor, cli/supervisor.py) when the component runs.
 - Files are written atomically (temp file + rename: Prometheus never reads half a file) and only

@@ -15,10 +15,18 @@ Contract (keys are CSR names):
   `kubelite join` (as k3s issues its agents a kube-proxy certificate): signer
   `kubernetes.io/kube-apiserver-client` requests of a bootstrap token for CN `system:kube-proxy`
   or `system:kubelite-routeagent` with no O, no SANs and client usages (NODE_AGENT_USERS: read-only
-  roles, weaker than the system:node identity the same token may already obtain).
+  roles, weaker than the system:node identity the same token may already obtain). Also approved:
+  kubelet serving certificates (signer `kubernetes.io/kubelet-serving`, the kubelet's
+  --rotate-server-certificates, implied by TLS bootstrap) asked by the node itself (requester ==
+  CN == system:node:<name>, in system:nodes), with subject O=system:nodes, usages among {digital
+  signature, key encipherment, server auth} including server auth, and only DNS/IP SANs (at least
+  one). Decision: Kubernetes' own controller-manager leaves these to an external approver
+  (kubeadm docs: kubelet-csr-approver); kubelite approves them for the node's own identity, and
+  does not compare the IP SANs with the Node's addresses (the node reports those itself anyway).
 - `CSRSigningController` (NAME "csrsigning") signs approved, not yet signed, not failed requests
-  of the signers `kubernetes.io/kube-apiserver-client-kubelet` and
-  `kubernetes.io/kube-apiserver-client` with the cluster CA (`--cluster-signing-cert-file` /
+  of the signers `kubernetes.io/kube-apiserver-client-kubelet`, `kubernetes.io/kube-apiserver-client`
+  and `kubernetes.io/kubelet-serving` (a serving certificate keeping the request's SANs; a request
+  that is not a kubelet serving request gets `Failed`) with the cluster CA (`--cluster-signing-cert-file` /
   `--cluster-signing-key-file`, ControllerOptions.signing_ca), for `spec.expirationSeconds`
   (at least 600 s) capped by `--cluster-signing-duration` (default one year), and writes
   `status.certificate` (PEM) through `status`. A request that does not parse, or a kubelet-signer
@@ -35,7 +43,12 @@ from typing import Any
 from controllers.base import Controller, ControllerContext
 from machinery import errors
 from machinery.meta import now_rfc3339
-from machinery.models import KUBE_APISERVER_CLIENT_SIGNER, KUBELET_CLIENT_SIGNER, CertificateSigningRequest
+from machinery.models import (
+    KUBE_APISERVER_CLIENT_SIGNER,
+    KUBELET_CLIENT_SIGNER,
+    KUBELET_SERVING_SIGNER,
+    CertificateSigningRequest,
+)
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +110,39 @@ def is_node_agent_request(csr: CertificateSigningRequest) -> tuple[bool, str]:
     return True, subject[0]
 
 
+SERVING_USAGES = {"digital signature", "key encipherment", "server auth"}
+SERVING_APPROVE_MESSAGE = "Auto approving kubelet serving certificate requested by the node itself."
+
+
+def is_kubelet_serving_request(csr: CertificateSigningRequest) -> tuple[bool, str]:
+    """(is it a well-formed kubelet serving CSR, its CN), as Kubernetes' IsKubeletServingCSR:
+    O=[system:nodes], CN=system:node:<name>, server auth among allowed usages, DNS/IP SANs only."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    spec = csr.spec
+    if spec is None or spec.signerName != KUBELET_SERVING_SIGNER or not spec.request:
+        return False, ""
+    try:
+        req = x509.load_pem_x509_csr(base64.b64decode(spec.request))
+    except ValueError:
+        return False, ""
+    orgs = [str(a.value) for a in req.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)]
+    cns = [str(a.value) for a in req.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+    if orgs != ["system:nodes"] or len(cns) != 1 or not cns[0].startswith("system:node:") or cns[0] == "system:node:":
+        return False, ""
+    try:
+        sans = list(req.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
+    except x509.ExtensionNotFound:
+        return False, ""
+    if not sans or any(not isinstance(n, x509.DNSName | x509.IPAddress) for n in sans):
+        return False, ""
+    usages = set(spec.usages or [])
+    if "server auth" not in usages or not usages <= SERVING_USAGES:
+        return False, ""
+    return True, cns[0]
+
+
 class _CsrController(Controller):
     KIND = CertificateSigningRequest
 
@@ -127,6 +173,13 @@ class CSRApprovingController(_CsrController):
         if csr is None or csr.condition("Approved") or csr.condition("Denied") or csr.spec is None:
             return
         groups = csr.spec.groups or []
+        serving, cn = is_kubelet_serving_request(csr)
+        if csr.spec.signerName == KUBELET_SERVING_SIGNER:
+            # only the node itself, authenticated as that node, for its own serving certificate
+            if not serving or csr.spec.username != cn or "system:nodes" not in groups:
+                return
+            await self._approve(csr, cn, SERVING_APPROVE_MESSAGE)
+            return
         ok, cn = is_node_client_request(csr)
         message = APPROVE_MESSAGE
         if ok and BOOTSTRAPPERS not in groups and csr.spec.username != cn:
@@ -136,6 +189,9 @@ class CSRApprovingController(_CsrController):
             message = AGENT_APPROVE_MESSAGE
             if not ok or BOOTSTRAPPERS not in groups:
                 return
+        await self._approve(csr, cn, message)
+
+    async def _approve(self, csr: CertificateSigningRequest, cn: str, message: str) -> None:
         now = now_rfc3339()
         await self._put(csr, "approval", conditions=[{"type": "Approved", "status": "True", "reason": "AutoApproved",
                                                       "message": message, "lastUpdateTime": now,
@@ -162,8 +218,13 @@ class CSRSigningController(_CsrController):
         if (self.ca is None or csr is None or csr.spec is None or not csr.condition("Approved")
                 or csr.condition("Failed") or csr.condition("Denied") or (csr.status and csr.status.certificate)):
             return
-        if csr.spec.signerName not in (KUBELET_CLIENT_SIGNER, KUBE_APISERVER_CLIENT_SIGNER):
+        if csr.spec.signerName not in (KUBELET_CLIENT_SIGNER, KUBE_APISERVER_CLIENT_SIGNER, KUBELET_SERVING_SIGNER):
             return  # another signer's request
+        serving = csr.spec.signerName == KUBELET_SERVING_SIGNER
+        if serving and not is_kubelet_serving_request(csr)[0]:
+            await self._fail(csr, "invalid kubelet serving certificate request: the subject must be "
+                                  "O=system:nodes, CN=system:node:<name>, with DNS/IP SANs only, for server auth")
+            return
         if csr.spec.signerName == KUBELET_CLIENT_SIGNER and not is_node_client_request(csr)[0]:
             # This signer issues kubelet client certificates only, whoever approved the request.
             await self._fail(csr, "invalid kubelet client certificate request: the subject must be "
@@ -173,7 +234,8 @@ class CSRSigningController(_CsrController):
         if csr.spec.expirationSeconds:
             duration = min(duration, max(MIN_DURATION_S, csr.spec.expirationSeconds))
         try:
-            pem = self.ca.sign_csr(base64.b64decode(csr.spec.request or ""), validity_s=duration)
+            pem = self.ca.sign_csr(base64.b64decode(csr.spec.request or ""), server=serving, client=not serving,
+                                   validity_s=duration)
         except ValueError as exc:
             await self._fail(csr, str(exc))
             return

@@ -16,11 +16,9 @@ import argparse
 import asyncio
 import contextlib
 import ipaddress
-import json
 import logging
 import os
 import signal
-import subprocess
 import sys
 from typing import Any, ClassVar
 
@@ -34,9 +32,9 @@ from kubelet.podworker import WorkerConfig
 from kubelet.runtime import DockerRuntime
 from machinery import errors
 from machinery.events import ClientSink, EventRecorder
+from machinery.hostnet import default_route_ip
 from machinery.logsetup import setup_logging
 from machinery.meta import Resource
-from machinery.wscompat import SERVER_WS
 
 log = logging.getLogger("kubelet")
 DEFAULT_POD_CIDR = "10.244.0.0/24"
@@ -86,8 +84,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cert-dir", default=None, help="where bootstrap certificates go (default ROOT_DIR/pki)")
     p.add_argument("--node-name", default=os.uname().nodename)
     p.add_argument("--node-ip", default=None, help="InternalIP (default: source IP of the default route, else 127.0.0.1)")
-    p.add_argument("--address", default=None, help="HTTP bind address (default: the node IP)")
+    p.add_argument("--address", default=None, help="HTTPS bind address (default: the node IP)")
     p.add_argument("--port", type=int, default=10250)
+    p.add_argument("--tls-cert-file", default=None,
+                   help="the kubelet API's serving certificate (default: requested from the cluster with "
+                        "--rotate-server-certificates, else self-signed in --cert-dir)")
+    p.add_argument("--tls-private-key-file", default=None)
+    p.add_argument("--rotate-server-certificates", action="store_true",
+                   help="get the serving certificate through a kubernetes.io/kubelet-serving "
+                        "CertificateSigningRequest (implied by --bootstrap-kubeconfig)")
+    p.add_argument("--client-ca-file", default=None,
+                   help="CA verifying callers' client certificates (default: the kubeconfig's cluster CA)")
+    p.add_argument("--authorization-mode", default="Webhook", choices=["Webhook", "AlwaysAllow"],
+                   help="Webhook: a SubjectAccessReview to the API server per caller and path (cached)")
     p.add_argument("--pod-cidr", default=None, type=_cidr)
     p.add_argument("--pod-cidr-wait-s", type=float, default=0.0,
                    help="without --pod-cidr: how long to wait for node IPAM to set spec.podCIDR before "
@@ -113,15 +122,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def default_node_ip() -> str:
     """Source address of the default route (a route lookup: nothing is sent)."""
-    try:
-        out = subprocess.run(["ip", "-j", "-4", "route", "get", "192.0.2.255"], capture_output=True, text=True,
-                             timeout=5).stdout
-        routes: list[dict[str, Any]] = json.loads(out or "[]")
-        if routes and routes[0].get("prefsrc"):
-            return str(routes[0]["prefsrc"])
-    except (OSError, ValueError, subprocess.TimeoutExpired):
-        pass
-    return "127.0.0.1"
+    return default_route_ip()
 
 
 async def wait_for_pod_cidr(client: Any, node: str, *, wait_s: float = 0.0, log_every_s: float = 30.0) -> str | None:
@@ -167,6 +168,28 @@ async def resolve_pod_cidr(agent: NodeAgent, from_register: str | None, client: 
     if cidr is None:
         log.warning("no pod CIDR from node IPAM within %.0fs: using %s", wait_s, DEFAULT_POD_CIDR)
     return cidr or DEFAULT_POD_CIDR
+
+
+async def https_config(args: argparse.Namespace, app: Any, client: Any, node_ip: str) -> Any:
+    """uvicorn's settings for the kubelet API: HTTPS with the node's serving certificate, client
+    certificates verified against the client CA, and the authentication/authorization filter."""
+    import ssl
+
+    import uvicorn
+
+    from kubelet.auth import AlwaysAllow, AuthFilter, Authorizer, WebhookAuthorizer
+    from kubelet.serving import client_ca, serving_cert
+    from machinery.tlspeer import http_protocol_class, websocket_class
+
+    cert, key = await serving_cert(cert_file=args.tls_cert_file, key_file=args.tls_private_key_file,
+                                   rotate=args.rotate_server_certificates or bool(args.bootstrap_kubeconfig),
+                                   client=client, node=args.node_name, node_ip=node_ip,
+                                   cert_dir=args.cert_dir or os.path.join(args.root_dir, "pki"))
+    authorizer: Authorizer = AlwaysAllow() if args.authorization_mode == "AlwaysAllow" else WebhookAuthorizer(client)
+    return uvicorn.Config(AuthFilter(app, authorizer, args.node_name), host=args.address or node_ip, port=args.port,
+                          log_level="warning", lifespan="off", http=http_protocol_class(), ws=websocket_class(),
+                          ssl_certfile=cert, ssl_keyfile=key, ssl_ca_certs=client_ca(args.client_ca_file, args.kubeconfig),
+                          ssl_cert_reqs=ssl.CERT_OPTIONAL)
 
 
 async def amain(args: argparse.Namespace) -> None:
@@ -226,8 +249,7 @@ async def amain(args: argparse.Namespace) -> None:
 
     sampler = StatsSampler(runtime, cluster=args.cluster_name, node=args.node_name, log_dir=args.log_dir,
                            interval_s=args.stats_interval_s)
-    server = uvicorn.Server(uvicorn.Config(create_app(manager, sampler), host=args.address or node_ip, port=args.port,
-                                          log_level="warning", lifespan="off", ws=SERVER_WS))
+    server = uvicorn.Server(await https_config(args, create_app(manager, sampler), client, node_ip))
     tasks = [asyncio.create_task(informer.run(), name="pod-informer")]
     await informer.wait_synced()
     pods = [p.to_dict() for p in informer.list()]

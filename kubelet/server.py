@@ -1,6 +1,7 @@
 """The kubelet's own HTTP API (what the API server proxies `logs`/`exec` to).
 
-Endpoints (all plain HTTP on --address:--port, default port 10250):
+Endpoints (HTTPS on --address:--port, default port 10250; every caller authenticated by its client
+certificate and authorized per path by kubelet/auth.py, wired in kubelet/main.py `https_config`):
 - `GET /healthz` -> "ok"
 - `GET /containerLogs/{ns}/{pod}/{container}?follow=&tailLines=&sinceSeconds=&timestamps=&previous=`
   text/plain, streamed while `follow` and the container runs; 404 when the pod or container

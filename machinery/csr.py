@@ -8,6 +8,8 @@ system:node-bootstrapper) until `status.certificate` is set, and returns `(cert_
 It raises `CsrError` when the request is Denied or Failed, deleted, or not signed within
 `timeout_s` (the message names the controllers that should have acted). The kubelet's TLS
 bootstrap (kubelet/bootstrap.py) and `kubelite join` (the node's proxy and route agent) use it.
+`dns_names`/`ip_addresses` put SANs in the request (the kubelet's serving certificate,
+kubelet/serving.py, signer kubernetes.io/kubelet-serving).
 """
 
 from __future__ import annotations
@@ -33,8 +35,9 @@ class CsrError(ValueError):
 async def request_certificate(client: ApiClient, common_name: str, organizations: Sequence[str] = (), *,
                               signer: str = KUBELET_CLIENT_SIGNER, usages: Sequence[str] = CLIENT_USAGES,
                               timeout_s: float = 300.0, poll_s: float = 1.0,
-                              name_prefix: str = "csr") -> tuple[bytes, bytes]:
-    csr_pem, key_pem = make_csr(common_name, list(organizations))
+                              name_prefix: str = "csr", dns_names: Sequence[str] = (),
+                              ip_addresses: Sequence[str] = ()) -> tuple[bytes, bytes]:
+    csr_pem, key_pem = make_csr(common_name, list(organizations), dns_names=dns_names, ip_addresses=ip_addresses)
     name = f"{name_prefix}-{secrets.token_hex(8)}"
     body = {"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest",
             "metadata": {"name": name},

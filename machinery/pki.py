@@ -18,6 +18,11 @@ Contract:
   add-on daemons: system:kube-dns, system:kubelite-routeagent, -logstore, -logagent) and `sa.key`/`sa.pub` (the ServiceAccount token signing
   key). Returns the `ClusterPki` paths. Idempotent: an existing file is never regenerated, so
   a restarted cluster keeps its identity; missing node certificates are added.
+- `ensure_kubelet_serving_cert(pki, node, *, dns_names, ip_addresses)`: the kubelet's HTTPS
+  certificate `kubelet-NODE` (CN=system:node:NODE, O=system:nodes, server auth, SANs = the names
+  and addresses given plus 127.0.0.1), as Kubernetes' kubelet-serving signer issues it; reissued
+  when the existing one lacks a wanted SAN (the node's address changed) or expired.
+- `cert_sans(cert_pem) -> (dns_names, ip_addresses)`; `cert_valid(cert_pem)`.
 
 Decisions: ECDSA P-256 keys everywhere (kubeadm's default is RSA 2048; P-256 is accepted by
 Kubernetes and makes key generation ~50x and handshakes cheaper, which matters for per-test
@@ -308,6 +313,56 @@ def ensure_cluster_pki(directory: str | os.PathLike[str], *, dns_sans: Sequence[
         write_public(pki.sa_pub, sa.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
     return pki
+
+
+KUBELET_SERVING_IPS = ("127.0.0.1",)
+
+
+def cert_sans(cert_pem: bytes) -> tuple[set[str], set[str]]:
+    """(DNS names, IP addresses) of a PEM certificate's subjectAltName."""
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    try:
+        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return set(), set()
+    return (set(ext.get_values_for_type(x509.DNSName)),
+            {str(ip) for ip in ext.get_values_for_type(x509.IPAddress)})
+
+
+def cert_valid(cert_pem: bytes, *, margin_s: float = 0.0) -> bool:
+    """The certificate parses and is valid now (and for `margin_s` more seconds)."""
+    try:
+        cert = x509.load_pem_x509_certificate(cert_pem)
+    except ValueError:
+        return False
+    now = _now()
+    return cert.not_valid_before_utc <= now and cert.not_valid_after_utc > now + datetime.timedelta(seconds=margin_s)
+
+
+def kubelet_serving_sans(node: str, dns_names: Iterable[str] = (),
+                         ip_addresses: Iterable[str] = ()) -> tuple[list[str], list[str]]:
+    """The SANs of a kubelet's serving certificate: the node name, the given names, the given
+    addresses and loopback (the API server reaches the kubelet at the Node's InternalIP)."""
+    dns = list(dict.fromkeys([node, *(d for d in dns_names if d)]))
+    ips = list(dict.fromkeys([*(i for i in ip_addresses if i), *KUBELET_SERVING_IPS]))
+    return dns, ips
+
+
+def ensure_kubelet_serving_cert(pki: ClusterPki, node: str, *, dns_names: Iterable[str] = (),
+                                ip_addresses: Iterable[str] = (),
+                                ca: CertificateAuthority | None = None) -> tuple[Path, Path]:
+    """`kubelet-NODE.crt/.key`: the kubelet's HTTPS certificate signed by the cluster CA."""
+    stem = f"kubelet-{node}"
+    dns, ips = kubelet_serving_sans(node, dns_names, ip_addresses)
+    cert, key = pki.cert(stem), pki.key(stem)
+    if cert.exists() and key.exists():
+        pem = cert.read_bytes()
+        have_dns, have_ips = cert_sans(pem)
+        if set(dns) <= have_dns and set(ips) <= have_ips and cert_valid(pem, margin_s=86400.0):
+            return cert, key
+    pair = (ca or pki.ca()).issue(node_user(node), (NODES_GROUP,), server=True, client=False,
+                                  dns_names=dns, ip_addresses=ips)
+    return write_pair(pki.dir, stem, pair)
 
 
 def ensure_node_cert(pki: ClusterPki, node: str, *, ca: CertificateAuthority | None = None) -> tuple[Path, Path]:

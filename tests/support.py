@@ -15,7 +15,10 @@
   `session_pki()` is this process's cluster PKI (machinery/pki.py, generated once in a temp dir,
   node certificates added on demand with `node_cert(name)`), plus a static token file
   (`TEST_TOKEN` = user `test-token-user` in system:masters). `apiserver_tls_args()` are the
-  API server's TLS/authn flags for it (with the ServiceAccount signing key). `tls_context(user)` is an SSLContext trusting the CA
+  API server's TLS/authn flags for it (with the ServiceAccount signing key and the kubelet client
+  certificate, --kubelet-client-certificate/--kubelet-certificate-authority).
+  `kubelet_tls_args(node, ips)` are a kubelet's HTTPS flags (a serving certificate for the node
+  from the CA, the CA as --client-ca-file). `tls_context(user)` is an SSLContext trusting the CA
   and presenting `user`'s client certificate ("admin", "scheduler", "controller-manager",
   "kube-proxy", "apiserver-kubelet-client", "node-NAME"; None: no certificate).
   `admin_http(base_url)` / `admin_http_sync(base_url)` are httpx clients as cluster admin,
@@ -49,7 +52,7 @@ from typing import Any
 import httpx
 
 from machinery.kubeconfig import write_kubeconfig
-from machinery.pki import ClusterPki, ensure_cluster_pki, ensure_node_cert
+from machinery.pki import ClusterPki, ensure_cluster_pki, ensure_kubelet_serving_cert, ensure_node_cert
 
 ETCD_BIN = os.environ.get("KUBELITE_ETCD_BIN", "/usr/bin/etcd")
 
@@ -82,7 +85,18 @@ def apiserver_tls_args(pki: ClusterPki | None = None) -> list[str]:
     pki = pki or session_pki()
     return ["--tls-cert-file", str(pki.cert("apiserver")), "--tls-private-key-file", str(pki.key("apiserver")),
             "--client-ca-file", str(pki.ca_cert), "--token-auth-file", str(pki.dir / "tokens.csv"),
-            "--service-account-signing-key-file", str(pki.sa_key), "--authorization-mode", "Node,RBAC"]
+            "--service-account-signing-key-file", str(pki.sa_key), "--authorization-mode", "Node,RBAC",
+            "--kubelet-client-certificate", str(pki.cert("apiserver-kubelet-client")),
+            "--kubelet-client-key", str(pki.key("apiserver-kubelet-client")),
+            "--kubelet-certificate-authority", str(pki.ca_cert)]
+
+
+def kubelet_tls_args(node: str, ips: Sequence[str] = ("127.0.0.1",)) -> list[str]:
+    """A kubelet's HTTPS flags: a serving certificate for `node` (SANs: its name, `ips`,
+    127.0.0.1) signed by the test CA, which also verifies its callers' client certificates."""
+    pki = session_pki()
+    cert, key = ensure_kubelet_serving_cert(pki, node, ip_addresses=ips)
+    return ["--tls-cert-file", str(cert), "--tls-private-key-file", str(key), "--client-ca-file", str(pki.ca_cert)]
 
 
 @functools.cache

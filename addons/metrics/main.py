@@ -2,7 +2,7 @@
 
 Contract:
 - Every `--scrape-interval-s` (default 15 s, metrics-server's resolution) scrapes every node's
-  kubelet `/stats/summary` (addons/metrics/scraper.py) into an in-memory store with a short
+  kubelet `/stats/summary` over HTTPS with its client certificate (addons/metrics/scraper.py) into an in-memory store with a short
   history (addons/metrics/store.py), and serves metrics.k8s.io/v1beta1 over HTTP on
   `--bind-address:--port` (addons/metrics/server.py; `--port 0` picks a free one).
 - Publishes itself, level-triggered on every round, as the Service `kube-system/metrics-server`
@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 import uvicorn
 
-from addons.metrics.scraper import Scraper
+from addons.metrics.scraper import Scraper, kubelet_tls
 from addons.metrics.server import create_app
 from addons.metrics.store import MetricsStore
 from machinery import errors
@@ -95,7 +95,10 @@ async def run(args: argparse.Namespace) -> None:
     port = sock.getsockname()[1]
     store = MetricsStore(history_s=args.history_s)
     client = ApiClient.from_kubeconfig(args.kubeconfig, user_agent="kubelite-metrics")
-    http = httpx.AsyncClient(trust_env=False, timeout=5.0)
+    tls = kubelet_tls(args.kubeconfig, ca_file=args.kubelet_certificate_authority,
+                      cert_file=args.kubelet_client_certificate, key_file=args.kubelet_client_key,
+                      insecure=args.kubelet_insecure_tls)
+    http = httpx.AsyncClient(trust_env=False, timeout=5.0, verify=tls)
     scraper = Scraper(client, store, http)
     server = uvicorn.Server(uvicorn.Config(create_app(store), log_level="warning", lifespan="off"))
     ip = args.advertise_address or args.bind_address
@@ -124,6 +127,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--advertise-address", default=None, help="address published in the Endpoints (default: bind)")
     p.add_argument("--scrape-interval-s", type=float, default=15.0)
     p.add_argument("--history-s", type=float, default=900.0, help="how much history to keep per node and pod")
+    p.add_argument("--kubelet-certificate-authority", default=None,
+                   help="CA of the kubelets' serving certificates (default: the kubeconfig's CA)")
+    p.add_argument("--kubelet-client-certificate", default=None,
+                   help="client certificate presented to kubelets (default: the kubeconfig's)")
+    p.add_argument("--kubelet-client-key", default=None)
+    p.add_argument("--kubelet-insecure-tls", action="store_true",
+                   help="do not verify the kubelets' serving certificates")
     p.add_argument("--no-register", dest="register", action="store_false",
                    help="do not publish kube-system/metrics-server")
     p.add_argument("--log-level", default="info")

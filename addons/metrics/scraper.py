@@ -2,8 +2,10 @@
 
 Contract: `Scraper(client, store, http, timeout_s=5.0)`; `await scraper.scrape_once()` lists
 the Nodes and the Pods (two API list calls), GETs `/stats/summary` from each node's kubelet
-concurrently (InternalIP, else Hostname, and `status.daemonEndpoints.kubeletEndpoint.Port`,
-default 10250, the address the API server's kubelet proxy uses), and feeds the store: the node
+concurrently over HTTPS (InternalIP, else Hostname, and `status.daemonEndpoints.kubeletEndpoint.Port`,
+default 10250, the address the API server's kubelet proxy uses; `http` verifies the kubelets'
+serving certificates and presents the add-on's client certificate, `kubelet_tls(...)`: the
+kubelet authorizes it for nodes/stats), and feeds the store: the node
 entry, and each pod that the API still lists (its labels from the API, for label selectors).
 A kubelet that does not answer (a hollow node has no HTTP endpoint; a node that is down) is
 skipped and counted in `failures`; its objects keep their last metrics until they are gone
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 from typing import Any
 
@@ -35,7 +38,20 @@ def kubelet_url(node: dict[str, Any]) -> str | None:
         return None
     port = ((status.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}).get("Port") or DEFAULT_KUBELET_PORT
     host = f"[{host}]" if ":" in host else host
-    return f"http://{host}:{int(port)}"
+    return f"https://{host}:{int(port)}"
+
+
+def kubelet_tls(kubeconfig: str | None, *, ca_file: str | None = None, cert_file: str | None = None,
+                key_file: str | None = None, insecure: bool = False) -> ssl.SSLContext:
+    """How the scraper calls kubelets (metrics-server's --kubelet-certificate-authority,
+    --kubelet-client-certificate/-key, --kubelet-insecure-tls): by default the kubeconfig's
+    cluster CA verifies the kubelets and its client certificate is presented to them."""
+    from machinery.kubeconfig import load_kubeconfig, ssl_context
+
+    cfg = load_kubeconfig(kubeconfig)
+    cert = cert_file or cfg.cert_file
+    return ssl_context(ca_file or cfg.ca_file, cert, key_file or cert_file or cfg.key_file,
+                       verify=not insecure)
 
 
 class Scraper:

@@ -29,8 +29,8 @@ from typing import Any, Protocol
 
 from apiserver.auth.user import ANONYMOUS_USER, AUTHENTICATED, SCOPE_KEY, UserInfo
 
-PEER_KEY = "kubelite.peer"
-"""scope["state"][PEER_KEY]: (CN, (O, ...)) of the verified client certificate, or absent."""
+# scope["state"][PEER_KEY]: (CN, (O, ...)) of the verified client certificate, or absent.
+from machinery.tlspeer import PEER_KEY as PEER_KEY
 
 ANONYMOUS_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version"})
 _ANONYMOUS_PREFIXES = ("/healthz/", "/livez/", "/readyz/", "/version/")

@@ -20,7 +20,8 @@ Contract:
     (and the add-ons' ServiceAccounts kube-system/logagent, logstore, kubernetes-dashboard),
     `system:node-bootstrapper` -> kubeadm's join-token group
     `system:bootstrappers:kubeadm:default-node-token` (binding `kubeadm:kubelet-bootstrap`),
-    `system:monitoring` -> group `system:monitoring`; `system:node`
+    `system:monitoring` -> group `system:monitoring`, `system:kubelet-api-admin` (the whole
+    kubelet API; no subjects); `system:node`
     has no subjects: kubelets (`system:node:NAME` in `system:nodes`) are authorized by the
     Node authorizer (apiserver/auth/node.py), which applies `NODE_RULES` and the graph of
     their pods.
@@ -271,6 +272,12 @@ def cluster_roles() -> list[Obj]:
                                                 rule("create", "authorization.k8s.io", "subjectaccessreviews")]),
         _cluster_role("system:node-bootstrapper", [
             rule(["create", "get", "list", "watch"], "certificates.k8s.io", "certificatesigningrequests")]),
+        # Full access to the kubelet API (kubelet/auth.py asks nodes/proxy|stats|metrics|log by
+        # SubjectAccessReview); no subjects by default, as Kubernetes: the API server's
+        # kube-apiserver-kubelet-client is in system:masters (machinery/pki.py).
+        _cluster_role("system:kubelet-api-admin", [
+            rule(READ, "", "nodes"), rule("proxy", "", "nodes"),
+            rule("*", "", ["nodes/proxy", "nodes/metrics", "nodes/stats", "nodes/log"])]),
     ]
     roles.extend(_cluster_role(name, rules) for name, rules in _addon_roles())
     return roles

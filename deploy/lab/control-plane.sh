@@ -14,6 +14,8 @@ supervise etcd etcd --name control-plane --data-dir /var/lib/etcd/data \
 supervise apiserver python3 -m apiserver --etcd-servers http://127.0.0.1:2379 --bind-address 0.0.0.0 --port 6443 \
   --tls-cert-file "$PKI/apiserver.crt" --tls-private-key-file "$PKI/apiserver.key" --client-ca-file "$PKI/ca.crt" \
   --service-account-signing-key-file "$PKI/sa.key" --authorization-mode Node,RBAC \
+  --kubelet-client-certificate "$PKI/apiserver-kubelet-client.crt" --kubelet-client-key "$PKI/apiserver-kubelet-client.key" \
+  --kubelet-certificate-authority "$PKI/ca.crt" \
   ${APISERVER_FLAGS:-}
 for _ in $(seq 1 300); do
   python3 -c "import httpx,sys; sys.exit(httpx.get('https://127.0.0.1:6443/readyz', timeout=1, verify='$PKI/ca.crt').status_code != 200)" \

@@ -20,7 +20,10 @@ if [ -f /lab/images.tar ]; then
   docker load -q -i /lab/images.tar >/dev/null && log "loaded pod images"
 fi
 for stem in "node-$NODE_NAME" kube-proxy routeagent; do write_kubeconfig "https://$API_IP:6443" "$stem"; done
+# HTTPS with the serving certificate the host issued from the lab CA (cli/lab.py ensure_lab_pki);
+# callers' client certificates are verified against the same CA.
 KUBELET_FLAGS=(--kubeconfig "/etc/kubelite/node-$NODE_NAME.kubeconfig" --node-name "$NODE_NAME" --node-ip "$NODE_IP" --address "$NODE_IP"
+  --tls-cert-file "$PKI/kubelet-$NODE_NAME.crt" --tls-private-key-file "$PKI/kubelet-$NODE_NAME.key" --client-ca-file "$PKI/ca.crt"
   --cluster-name lab --cluster-dns 10.96.0.10 --heartbeat-s "${HEARTBEAT_S:-5}"
   --provider-id "lab://$LAB_NAME/$NODE_NAME")
 [ -n "${POD_CIDR:-}" ] && KUBELET_FLAGS+=(--pod-cidr "$POD_CIDR")

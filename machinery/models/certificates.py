@@ -17,6 +17,7 @@ from machinery.models._base import StrictModel
 
 __all__ = [
     "KUBELET_CLIENT_SIGNER",
+    "KUBELET_SERVING_SIGNER",
     "KUBE_APISERVER_CLIENT_SIGNER",
     "CSRCondition",
     "CertificateSigningRequest",
@@ -26,6 +27,7 @@ __all__ = [
 
 KUBELET_CLIENT_SIGNER = "kubernetes.io/kube-apiserver-client-kubelet"
 KUBE_APISERVER_CLIENT_SIGNER = "kubernetes.io/kube-apiserver-client"
+KUBELET_SERVING_SIGNER = "kubernetes.io/kubelet-serving"
 
 
 class CertificateSigningRequestSpec(StrictModel):

@@ -48,6 +48,7 @@ from tests.support import (
     admin_http_sync,
     apiserver_tls_args,
     free_port,
+    kubelet_tls_args,
     node_cert,
     tls_context,
     write_test_kubeconfig,
@@ -143,7 +144,7 @@ class Cluster:
 
     def start_kubelet(self) -> None:
         self.kubelet.start()
-        _wait_http(f"http://127.0.0.1:{self.kubelet_port}/healthz", 60, self.kubelet)
+        _wait_http(f"https://127.0.0.1:{self.kubelet_port}/healthz", 60, self.kubelet)
 
     def restart_kubelet(self) -> None:
         self.kubelet.stop()
@@ -321,6 +322,7 @@ def run_cluster(*, control_plane: bool = False, controller_args: tuple[str, ...]
     kubeconfig = write_test_kubeconfig(tmp / "kubeconfig", server)
     kubelet_kubeconfig = write_test_kubeconfig(tmp / "kubelet.kubeconfig", server, user=node_cert(f"node-{tag}"))
     pod_cidr = _free_subnet(dclient)
+    node_ip = pod_cidr.rsplit(".", 1)[0] + ".1" if node_ip_on_bridge else "127.0.0.1"
     py = sys.executable
     apiserver = Proc([py, "-m", "apiserver", "--etcd-servers", etcd.url, "--bind-address", "127.0.0.1",
                       "--port", str(api_port), "--log-level", "warning", *apiserver_tls_args(),
@@ -329,8 +331,8 @@ def run_cluster(*, control_plane: bool = False, controller_args: tuple[str, ...]
                       *([] if control_plane else ["--disable-admission-plugins", "ServiceAccount"])],
                      tmp / "apiserver.log")
     kubelet = Proc([py, "-m", "kubelet", "--kubeconfig", str(kubelet_kubeconfig), "--node-name", f"node-{tag}",
-                    "--node-ip", pod_cidr.rsplit(".", 1)[0] + ".1" if node_ip_on_bridge else "127.0.0.1",
-                    "--address", "127.0.0.1", "--port", str(kubelet_port),
+                    "--node-ip", node_ip, "--address", "127.0.0.1", "--port", str(kubelet_port),
+                    *kubelet_tls_args(f"node-{tag}", [node_ip]),
                     "--pod-cidr", pod_cidr, "--root-dir", str(tmp / "root"), "--log-dir", str(tmp / "logs"),
                     "--cluster-name", tag, "--heartbeat-s", "2", "--resync-s", "2",
                     "--container-log-max-size", "4Ki", "--container-log-max-files", "3", *kubelet_args],

