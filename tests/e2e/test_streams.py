@@ -227,8 +227,17 @@ def test_kubectl_exec_it_through_a_pty(kubectl: Kubectl, server_pod: str) -> Non
         term.send("stty size\r")  # the resize channel carried the terminal's size
         term.expect(r"33 101")
         term.resize(40, 120)  # a terminal resized during the session (kubectl watches SIGWINCH)
-        term.send("stty size\r")
-        term.expect(r"40 120")
+        # kubectl sends the new size on the resize channel when its SIGWINCH handler runs, which
+        # may be after the keystrokes below reached the shell: ask again until the size shows.
+        deadline = time.monotonic() + 30
+        while True:
+            term.send("stty size\r")
+            try:
+                term.expect(r"40 120", timeout_s=2)
+                break
+            except AssertionError:
+                if time.monotonic() > deadline:
+                    raise
         term.send("exit 3\r")
         assert term.wait() == 3
     finally:
