@@ -5,7 +5,8 @@ Contract: `explain_pod(pod, events, claims, previous_log)` and `explain_deployme
 replicasets, events)` are pure (wire dicts in, lines out); `why(g, target)` fetches what they
 need and prints one screen. Causes recognised, first match wins per container/pod:
 - not scheduled (PodScheduled False): the scheduler's message (which filters rejected how
-  many nodes), and a PersistentVolumeClaim of the pod that is Pending;
+  many nodes), a PersistentVolumeClaim of the pod that is Pending, else the node that came
+  closest and what it lacks (cli/why_nodes.py);
 - an image missing on its node (ErrImageNeverPull, ImagePullBackOff, ErrImagePull):
   `kubelite image load IMAGE`;
 - an init container not done: its state and the tail of its log;
@@ -26,6 +27,7 @@ from typing import Any
 
 from cli.errors import CliError
 from cli.session import Globals, open_client
+from cli.why_nodes import closest_node
 from machinery import errors
 from machinery.client import ApiClient
 
@@ -53,8 +55,9 @@ def _tail(text: str | None) -> list[str]:
 
 
 def explain_pod(pod: Obj, events: list[Obj], *, claims: dict[str, Obj] | None = None,
-                logs: dict[str, str] | None = None) -> list[str]:
-    """Lines explaining the pod; `logs` maps a container name to the tail of its (previous) log."""
+                logs: dict[str, str] | None = None, closest: tuple[str, list[str]] | None = None) -> list[str]:
+    """Lines explaining the pod; `logs` maps a container name to the tail of its (previous) log;
+    `closest` is the node that came closest to taking an unscheduled pod and what it lacks."""
     meta, spec, status = pod.get("metadata") or {}, pod.get("spec") or {}, pod.get("status") or {}
     name, ns = meta.get("name"), meta.get("namespace") or "default"
     ref = f"pod/{name}"
@@ -75,6 +78,9 @@ def explain_pod(pod: Obj, events: list[Obj], *, claims: dict[str, Obj] | None = 
                            f" (storageClass {(claim.get('spec') or {}).get('storageClassName') or '<none>'}).")
                 out.append(f"Next: kubelite describe pvc {cname} -n {ns}")
                 return out
+        if closest is not None and closest[1]:
+            out.append(f"  closest node: {closest[0]}, where")
+            out += [f"    - {reason}" for reason in closest[1]]
         out.append("Next: kubelite describe nodes   # free resources, taints and labels; or lower the pod's "
                    "requests, fix its nodeSelector/affinity/tolerations")
         return out
@@ -204,7 +210,12 @@ async def _pod_lines(client: ApiClient, ns: str, pod: Obj) -> list[str]:
             params["previous"] = "true"
         with contextlib.suppress(errors.ApiError):
             logs[str(cs.get("name"))] = str(await _get(client, f"/api/v1/namespaces/{ns}/pods/{name}/log", **params))
-    return explain_pod(pod, events, claims=claims, logs=logs)
+    closest = None
+    if not (pod.get("spec") or {}).get("nodeName"):
+        nodes = (await _get(client, "/api/v1/nodes")).get("items") or []
+        bound = (await _get(client, "/api/v1/pods")).get("items") or []
+        closest = closest_node(pod, nodes, bound)
+    return explain_pod(pod, events, claims=claims, logs=logs, closest=closest)
 
 
 async def why(g: Globals, target: str) -> int:

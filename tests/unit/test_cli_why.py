@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cli.why import explain_deployment, explain_pod
+from cli.why_nodes import closest_node
 
 
 def pod(**status: Any) -> dict[str, Any]:
@@ -93,3 +94,46 @@ def test_deployment_stalled_and_quota_refusal() -> None:
     assert "exceeded quota" in lines[2] and lines[-1] == "Next: kubelite describe quota -n ns" and rs is None
     ok = _deploy(availableReplicas=3, updatedReplicas=3, conditions=[{"type": "Available", "status": "True"}])
     assert explain_deployment(ok, [], []) == (["deployment/web is Available: 3/3 replicas up to date."], None)
+
+
+def _node(name: str, cpu: str = "2", *, taints: list[dict[str, str]] | None = None,
+          labels: dict[str, str] | None = None, ready: str = "True", cordoned: bool = False) -> dict[str, Any]:
+    return {"metadata": {"name": name, "labels": labels or {}},
+            "spec": {"taints": taints or [], "unschedulable": cordoned},
+            "status": {"allocatable": {"cpu": cpu, "memory": "1Gi", "pods": "110"},
+                       "conditions": [{"type": "Ready", "status": ready}]}}
+
+
+def _wants(cpu: str, **spec: Any) -> dict[str, Any]:
+    return {"metadata": {"name": "p", "namespace": "ns"},
+            "spec": {"containers": [{"name": "app", "resources": {"requests": {"cpu": cpu}}}], **spec}}
+
+
+def test_closest_node_is_the_one_with_fewest_problems_then_smallest_shortfall() -> None:
+    busy = {"spec": {"nodeName": "big", "containers": [{"resources": {"requests": {"cpu": "3"}}}]},
+            "status": {"phase": "Running"}}
+    done = {"spec": {"nodeName": "small", "containers": [{"resources": {"requests": {"cpu": "2"}}}]},
+            "status": {"phase": "Succeeded"}}  # a finished pod frees its requests
+    nodes = [_node("small", "2"), _node("big", "4"), _node("tainted", "8", taints=[
+        {"key": "gpu", "value": "true", "effect": "NoSchedule"}])]
+    assert closest_node(_wants("3"), nodes, [busy, done]) == (  # one problem each: the smallest one
+        "tainted", ["taint gpu=true:NoSchedule not tolerated"])
+    assert closest_node(_wants("2500m"), nodes[:2], [busy, done]) == (  # short by 0.5 of 2 vs 1.5 of 4
+        "small", ["cpu: the pod requests 2500m, 2 of 2 is free"])
+    assert closest_node(_wants("1500m"), [_node("a", "1")], []) == (
+        "a", ["cpu: the pod requests 1500m, 1 of 1 is free"])
+    tolerated = _wants("3", tolerations=[{"key": "gpu", "operator": "Exists"}])
+    assert closest_node(tolerated, nodes, [busy]) == ("tainted", [])
+    assert closest_node(_wants("9"), [nodes[2]], []) == (
+        "tainted", ["taint gpu=true:NoSchedule not tolerated", "cpu: the pod requests 9, 8 of 8 is free"])
+    picky = _wants("1", nodeSelector={"disk": "ssd"})
+    assert closest_node(picky, [_node("c", cordoned=True, ready="False")], []) == (
+        "c", ["it is cordoned (unschedulable)", "it is not Ready", "label disk=ssd missing (nodeSelector)"])
+    assert closest_node(picky, [], []) is None
+
+
+def test_unschedulable_lists_what_the_closest_node_lacks() -> None:
+    p = pod(spec={"containers": [{"name": "app"}]}, phase="Pending",
+            conditions=[{"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}])
+    lines = explain_pod(p, [], closest=("n1", ["cpu: the pod requests 3, 2 of 2 is free"]))
+    assert lines[2:4] == ["  closest node: n1, where", "    - cpu: the pod requests 3, 2 of 2 is free"]
