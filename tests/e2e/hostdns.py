@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from addons.dns.main import ensure_published
 from machinery.client import ApiClient
 from tests.e2e.conftest import ROOT, Cluster
-from tests.support import free_port
+from tests.support import free_port, stop_process_group
 
 
 @dataclass(frozen=True)
@@ -47,9 +47,4 @@ async def host_dns(cluster: Cluster, api: ApiClient, ns: str) -> AsyncIterator[H
                     raise
         yield HostDns(gateway, port, ip)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process_group(proc, 10.0)

@@ -15,9 +15,7 @@ import asyncio
 import contextlib
 import json
 import os
-import random
 import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -29,9 +27,8 @@ from controllers.endpointslice import EndpointSliceController
 from controllers.servicelb import ServiceLBController
 from machinery.client import ApiClient
 from machinery.models import Service
-from proxy.iptables import cleanup_all
 from tests.e2e.conftest import ROOT, Cluster, run_cluster
-from tests.e2e.test_services import fetch, guard_complete, wait_pods_ready, web_pod
+from tests.e2e.proxyenv import create_service, fetch, guard_complete, running_proxy, wait_pods_ready, web_pod
 from tests.support import running_controllers, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -57,39 +54,17 @@ async def _lb_env(lb_cluster: Cluster, *extra: str) -> AsyncIterator[dict[str, A
     api = lb_cluster.client()
     ns = f"lb-{uuid.uuid4().hex[:6]}"
     await api.request("POST", "/api/v1/namespaces", json={"metadata": {"name": ns}})
-    prefix = f"KLL{uuid.uuid4().hex[:5].upper()}"
     async with running_controllers(api, EndpointSliceController, ServiceLBController):
-        log = open(lb_cluster.tmp / "proxy.log", "ab")  # noqa: SIM115, ASYNC230 - the child owns it
-        proxy = subprocess.Popen(  # noqa: ASYNC220 - started once, not waited on here
-            [sys.executable, "-m", "proxy", "--kubeconfig", str(lb_cluster.kubeconfig), "--node-name",
-             lb_cluster.node, "--chain-prefix", prefix, "--namespace", ns, "--min-sync-period-s", "0.2",
-             "--sync-period-s", "5", *extra], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        log.close()
         try:
-            yield {"ns": ns, "prefix": prefix, "api": api}
+            with running_proxy(lb_cluster, ns, "KLL", lb_cluster.kubeconfig, *extra) as (prefix, _):
+                yield {"ns": ns, "prefix": prefix, "api": api}
         finally:
-            proxy.terminate()
-            try:
-                proxy.wait(15)
-            except subprocess.TimeoutExpired:
-                proxy.kill()
-                proxy.wait()
-            cleanup_all(prefix)
             await api.aclose()
 
 
 async def create_lb(api: ApiClient, ns: str, name: str, **spec: Any) -> Service:
-    for _ in range(20):
-        body = {"metadata": {"name": name, "namespace": ns}, "spec": {
-            "type": "LoadBalancer", "clusterIP": f"10.96.{random.randrange(200, 255)}.{random.randrange(2, 254)}",
-            "selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": "http"}], **spec}}
-        try:
-            return await api.create(Service.from_dict(body), namespace=ns)
-        except Exception as exc:  # a taken ClusterIP: another one
-            if "Invalid" not in type(exc).__name__:
-                raise
-    raise AssertionError("no free ClusterIP in 20 tries")
+    return await create_service(api, ns, name, type="LoadBalancer", selector={"app": "web"},
+                                ports=[{"name": "http", "port": 80, "targetPort": "http"}], **spec)
 
 
 async def test_load_balancer_gets_the_node_address_and_answers_there(lb_cluster: Cluster,

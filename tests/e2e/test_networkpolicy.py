@@ -12,9 +12,7 @@ only for this test's namespace.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -24,13 +22,11 @@ import pytest
 from machinery import errors
 from machinery.client import ApiClient
 from machinery.podlogs import exec_in_pod
-from proxy.iptables import cleanup_all
-from tests.e2e.conftest import ROOT, Cluster
-from tests.e2e.test_services import guard_complete
+from tests.e2e.conftest import Cluster
+from tests.e2e.proxyenv import busybox_pod, guard_complete, running_proxy, wait_pods_ready
 from tests.support import wait_until
 
 pytestmark = pytest.mark.e2e
-BUSYBOX = "kubelite/busybox:latest"
 
 
 @pytest.fixture
@@ -39,33 +35,11 @@ async def policy_env(cluster: Cluster, api: ApiClient) -> AsyncIterator[dict[str
         pytest.skip("the traffic guard is not installed: no pod traffic")
     ns = f"np-{uuid.uuid4().hex[:6]}"
     await api.request("POST", "/api/v1/namespaces", json={"metadata": {"name": ns}})
-    prefix = f"KLN{uuid.uuid4().hex[:5].upper()}"
-    log = open(cluster.tmp / f"proxy-{ns}.log", "ab")  # noqa: SIM115, ASYNC230 - the child owns it
-    proxy = subprocess.Popen(  # noqa: ASYNC220 - started once, not waited on here
-        [sys.executable, "-m", "proxy", "--kubeconfig", str(cluster.kubeconfig), "--node-name", cluster.node,
-         "--chain-prefix", prefix, "--namespace", ns, "--min-sync-period-s", "0.2", "--sync-period-s", "5"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    log.close()
     try:
-        yield {"ns": ns, "prefix": prefix}
+        with running_proxy(cluster, ns, "KLN", cluster.kubeconfig, log_name=f"proxy-{ns}.log") as (prefix, _):
+            yield {"ns": ns, "prefix": prefix}
     finally:
-        proxy.terminate()
-        try:
-            proxy.wait(15)
-        except subprocess.TimeoutExpired:
-            proxy.kill()
-            proxy.wait()
-        cleanup_all(prefix)
         await api.request("DELETE", f"/api/v1/namespaces/{ns}/pods", params={"gracePeriodSeconds": "0"})
-
-
-def pod(cluster: Cluster, ns: str, name: str, labels: dict[str, str], script: str) -> dict[str, Any]:
-    manifest = cluster.pod(name, [{"name": "main", "image": BUSYBOX, "command": ["sh", "-c"], "args": [script],
-                                   "readinessProbe": {"exec": {"command": ["test", "-e", "/tmp/ready"]},
-                                                      "periodSeconds": 1}}])
-    manifest["metadata"].update(namespace=ns, labels=labels)
-    return manifest
 
 
 def has_rule(*parts: str) -> bool:
@@ -81,19 +55,11 @@ async def test_default_deny_then_allow_role_client(cluster: Cluster, api: ApiCli
     idle = "touch /tmp/ready && exec sleep 86400"
     for name, labels, script in (("server", {"app": "web"}, serve), ("client", {"role": "client"}, idle),
                                  ("other", {"role": "other"}, idle)):
-        await api.request("POST", f"/api/v1/namespaces/{ns}/pods", json=pod(cluster, ns, name, labels, script))
-    ips: dict[str, str] = {}
-
-    async def all_ready() -> bool:
-        pods = (await api.request("GET", f"/api/v1/namespaces/{ns}/pods"))["items"]
-        for p in pods:
-            conds = (p.get("status") or {}).get("conditions") or []
-            if not any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds):
-                return False
-            ips[p["metadata"]["name"]] = p["status"]["podIP"]
-        return len(ips) == 3
-
-    await wait_until(all_ready, 90, 0.5, message=f"pods not ready:\n{cluster.logs()}")
+        await api.request("POST", f"/api/v1/namespaces/{ns}/pods", json=busybox_pod(cluster, ns, name, script, labels))
+    try:
+        ips = await wait_pods_ready(api, ns, ["server", "client", "other"])
+    except AssertionError:
+        raise AssertionError(f"pods not ready:\n{cluster.logs()}") from None
     url = f"http://{ips['server']}:8080/index.html"
 
     async def reaches(name: str) -> bool:
@@ -139,8 +105,8 @@ async def test_egress_deny_blocks_the_cluster_dns_until_a_rule_allows_it(
     ns, prefix = policy_env["ns"], policy_env["prefix"]
     async with running_controllers(api, EndpointSliceController), host_dns(cluster, api, ns) as dns:
         dns_ip, port = dns.ip, dns.port
-        await api.request("POST", f"/api/v1/namespaces/{ns}/pods", json=pod(
-            cluster, ns, "client", {"role": "client"}, "touch /tmp/ready && exec sleep 86400"))
+        await api.request("POST", f"/api/v1/namespaces/{ns}/pods", json=busybox_pod(
+            cluster, ns, "client", "touch /tmp/ready && exec sleep 86400", {"role": "client"}))
         name = f"kube-dns.{ns}.svc.cluster.local"
 
         async def resolves() -> bool:

@@ -12,17 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import random
 import socket
 import subprocess
-import sys
 import threading
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
 
 from controllers.endpoints import EndpointsController
@@ -30,21 +26,19 @@ from controllers.endpointslice import EndpointSliceController
 from machinery.client import ApiClient
 from machinery.models import Pod, Service
 from machinery.podlogs import exec_in_pod
-from proxy.iptables import cleanup_all
-from tests.e2e.conftest import ROOT, Cluster
+from tests.e2e.conftest import Cluster
+from tests.e2e.proxyenv import (
+    BUSYBOX,
+    create_service,
+    fetch,
+    guard_complete,
+    running_proxy,
+    wait_pods_ready,
+    web_pod,
+)
 from tests.support import running_controllers, wait_until
 
 pytestmark = pytest.mark.e2e
-BUSYBOX = "kubelite/busybox:latest"
-
-
-def guard_complete() -> bool:
-    try:
-        from kubelet.network import guard_status
-
-        return guard_status().complete
-    except Exception:  # noqa: BLE001 - polled until the condition holds
-        return False
 
 
 @pytest.fixture
@@ -54,37 +48,8 @@ async def services_env(cluster: Cluster, api: ApiClient) -> AsyncIterator[dict[s
     ns = f"svc-{uuid.uuid4().hex[:6]}"
     await api.request("POST", "/api/v1/namespaces", json={"metadata": {"name": ns}})
     async with running_controllers(api, EndpointsController, EndpointSliceController):
-        prefix = f"KLE{uuid.uuid4().hex[:5].upper()}"
-        log = open(cluster.tmp / "proxy.log", "ab")  # noqa: SIM115, ASYNC230 - the child owns it
-        proxy = subprocess.Popen(  # noqa: ASYNC220 - started once, not waited on here
-            [sys.executable, "-m", "proxy", "--kubeconfig", str(cluster.kubeconfig_for("kube-proxy")), "--node-name", cluster.node,
-             "--chain-prefix", prefix, "--namespace", ns, "--min-sync-period-s", "0.2", "--sync-period-s", "5"],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        log.close()
-        try:
+        with running_proxy(cluster, ns, "KLE", cluster.kubeconfig_for("kube-proxy")) as (prefix, proxy):
             yield {"ns": ns, "prefix": prefix, "proxy": proxy}
-        finally:
-            proxy.terminate()
-            try:
-                proxy.wait(15)
-            except subprocess.TimeoutExpired:
-                proxy.kill()
-                proxy.wait()
-            cleanup_all(prefix)
-
-
-def web_pod(cluster: Cluster, ns: str, name: str) -> dict[str, Any]:
-    manifest = cluster.pod(name, [{
-        "name": "web", "image": BUSYBOX, "command": ["sh", "-c"],
-        # httpd without -f binds, then backgrounds: ready only once the port answers.
-        "args": [f"mkdir -p /www && echo {name} > /www/index.html && httpd -p 8080 -h /www && touch /tmp/ready"
-                 " && exec sleep 86400"],
-        "ports": [{"containerPort": 8080, "name": "http"}],
-        "readinessProbe": {"exec": {"command": ["test", "-e", "/tmp/ready"]}, "periodSeconds": 1},
-    }])
-    manifest["metadata"].update(namespace=ns, labels={"app": "web"})
-    return manifest
 
 
 def programmed(prefix: str, ns: str, endpoints: int = 3) -> bool:
@@ -96,11 +61,6 @@ def programmed(prefix: str, ns: str, endpoints: int = 3) -> bool:
             and f"{ns}/web:http has no endpoints" not in filt)
 
 
-def fetch(url: str) -> str:
-    with httpx.Client(trust_env=False, timeout=3) as http:
-        return http.get(url).text.strip()
-
-
 async def test_service_balances_from_host_and_pod_and_follows_readiness(
         cluster: Cluster, api: ApiClient, services_env: dict[str, Any]) -> None:
     ns, prefix = services_env["ns"], services_env["prefix"]
@@ -109,18 +69,10 @@ async def test_service_balances_from_host_and_pod_and_follows_readiness(
         await api.request("POST", f"/api/v1/namespaces/{ns}/pods", json=web_pod(cluster, ns, name))
     # The in-pod check runs from a pod that is not a backend (backends calling their own Service:
     # test_every_backend_calls_its_own_service).
-    client = web_pod(cluster, ns, "client")
-    client["metadata"]["labels"] = {"app": "client"}
+    client = web_pod(cluster, ns, "client", labels={"app": "client"})
     await api.request("POST", f"/api/v1/namespaces/{ns}/pods", json=client)
-    svc: Service | None = None
-    for _ in range(20):
-        body = {"metadata": {"name": "web", "namespace": ns}, "spec": {
-            "clusterIP": f"10.96.{random.randrange(200, 255)}.{random.randrange(2, 254)}",
-            "selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}}
-        with contextlib.suppress(Exception):
-            svc = await api.create(Service.from_dict(body), namespace=ns)
-            break
-    assert svc is not None and svc.spec is not None
+    svc = await make_web_service(api, ns)
+    assert svc.spec is not None
     url = f"http://{svc.spec.clusterIP}/index.html"
 
     def rules() -> str:
@@ -132,12 +84,7 @@ async def test_service_balances_from_host_and_pod_and_follows_readiness(
     await wait_until(three_endpoints, 90, 0.5, message=f"no 3 endpoints in iptables:\n{cluster.logs()}")
     seen = {await asyncio.to_thread(fetch, url) for _ in range(40)}
     assert seen == set(names)  # random balancing reached every pod (miss chance (2/3)^40 each)
-    async def client_ready() -> bool:
-        pod = await api.request("GET", f"/api/v1/namespaces/{ns}/pods/client")
-        conds = (pod.get("status") or {}).get("conditions") or []
-        return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds)
-
-    await wait_until(client_ready, 60, 0.5, message="client pod not Ready")
+    await wait_pods_ready(api, ns, ["client"], timeout_s=60)
     from_pod = await exec_in_pod(api, ns, "client", ["sh", "-c", f"timeout 4 wget -q -O- {url}"])
     assert from_pod.exit_code == 0 and from_pod.stdout.strip() in names, from_pod
     # web-b fails its readiness probe: out of the Service within about one probe period + a sync.
@@ -158,24 +105,8 @@ async def test_service_balances_from_host_and_pod_and_follows_readiness(
 
 async def make_web_service(api: ApiClient, ns: str) -> Service:
     """A ClusterIP Service `web` (app=web, port 80 -> http) on a random free IP of 10.96.200-254."""
-    for _ in range(20):
-        body = {"metadata": {"name": "web", "namespace": ns}, "spec": {
-            "clusterIP": f"10.96.{random.randrange(200, 255)}.{random.randrange(2, 254)}",
-            "selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}}
-        with contextlib.suppress(Exception):
-            return await api.create(Service.from_dict(body), namespace=ns)
-    raise AssertionError("no free ClusterIP in 20 tries")
-
-
-async def wait_pods_ready(api: ApiClient, ns: str, names: list[str], timeout_s: float = 90) -> None:
-    async def all_ready() -> bool:
-        body = await api.request("GET", f"/api/v1/namespaces/{ns}/pods")
-        ready = {p["metadata"]["name"] for p in body["items"]
-                 if any(c.get("type") == "Ready" and c.get("status") == "True"
-                        for c in (p.get("status") or {}).get("conditions") or [])}
-        return set(names) <= ready
-
-    await wait_until(all_ready, timeout_s, 0.5, message=f"pods {names} not Ready")
+    return await create_service(api, ns, "web", selector={"app": "web"},
+                                ports=[{"name": "http", "port": 80, "targetPort": "http"}])
 
 
 async def test_every_backend_calls_its_own_service(
@@ -216,12 +147,7 @@ async def test_cluster_dns_from_a_pod_through_the_dns_service(
     ns, prefix = services_env["ns"], services_env["prefix"]
     async with host_dns(cluster, api, ns) as dns:
         gateway, port, dns_ip = dns.gateway, dns.port, dns.ip
-        target = {"metadata": {"name": "target", "namespace": ns}, "spec": {
-            "clusterIP": f"10.96.{random.randrange(200, 255)}.{random.randrange(2, 254)}",
-            "ports": [{"name": "http", "port": 80}]}}
-        with contextlib.suppress(Exception):
-            await api.create(Service.from_dict(target), namespace=ns)
-        svc = await api.get(Service, "target", namespace=ns)
+        svc = await create_service(api, ns, "target", ports=[{"name": "http", "port": 80}])
         assert svc.spec is not None
         await api.request("POST", f"/api/v1/namespaces/{ns}/pods", json=web_pod(cluster, ns, "client"))
 
@@ -302,15 +228,9 @@ async def test_udp_client_reaches_the_new_backend_after_its_backend_is_deleted(
     await api.request("POST", f"/api/v1/namespaces/{ns}/pods", json=sleeper)
     await wait_pods_ready(api, ns, ["udp-a"])
     responders = [UdpResponder(await asyncio.to_thread(sandbox_pid, cluster, ns, "udp-a"), "udp-a", 9000)]
-    svc: Service | None = None
-    for _ in range(20):
-        body = {"metadata": {"name": "udp", "namespace": ns}, "spec": {
-            "clusterIP": f"10.96.{random.randrange(200, 255)}.{random.randrange(2, 254)}", "selector": {"app": "udp"},
-            "ports": [{"name": "u", "port": 9000, "protocol": "UDP", "targetPort": 9000}]}}
-        with contextlib.suppress(Exception):
-            svc = await api.create(Service.from_dict(body), namespace=ns)
-            break
-    assert svc is not None and svc.spec is not None
+    svc = await create_service(api, ns, "udp", selector={"app": "udp"},
+                               ports=[{"name": "u", "port": 9000, "protocol": "UDP", "targetPort": 9000}])
+    assert svc.spec is not None
     target = (str(svc.spec.clusterIP), 9000)
     client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     client.settimeout(0.3)

@@ -30,7 +30,7 @@ from machinery.client import ApiClient
 from machinery.models import Namespace, PersistentVolume, PersistentVolumeClaim, Service, StatefulSet
 from machinery.podlogs import exec_in_pod
 from tests.e2e.conftest import ROOT, Cluster, is_ready
-from tests.support import free_port, wait_until
+from tests.support import free_port, stop_process_group, wait_until
 
 pytestmark = pytest.mark.e2e
 HTML = "/usr/share/nginx/html"
@@ -119,12 +119,7 @@ async def dns(full_cluster: Cluster) -> AsyncIterator[int]:
     try:
         yield port
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process_group(proc, 10.0)
 
 
 def resolve(port: int, name: str) -> list[str]:
