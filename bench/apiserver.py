@@ -26,11 +26,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import ssl
 import statistics
-import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable
@@ -42,7 +41,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import aetcd  # noqa: E402
-import httpx  # noqa: E402
 
 from apiserver.storage import EtcdStorage  # noqa: E402
 from bench.lib.apiserver_targets import (  # noqa: E402
@@ -54,7 +52,7 @@ from bench.lib.apiserver_targets import (  # noqa: E402
     run_ops,
 )
 from machinery.kubeconfig import load_kubeconfig, ssl_context  # noqa: E402
-from tests.support import EtcdProcess, apiserver_tls_args, free_port, tls_context  # noqa: E402
+from tests.support import EtcdProcess, apiserver_process, tls_context  # noqa: E402
 
 # --- phases ---------------------------------------------------------------------------------
 
@@ -118,6 +116,30 @@ async def fan_out(target: Any, n: int, tag: str, budget_s: float = 45.0) -> tupl
 
 # --- setup and report ----------------------------------------------------------------------
 
+def _log_tail(path: Path, chars: int = 800) -> str:
+    try:
+        return path.read_text(errors="replace")[-chars:]
+    except OSError:
+        return ""
+
+
+@contextlib.asynccontextmanager
+async def started_apiserver(etcd_url: str, log_path: Path, *flags: str) -> AsyncIterator[tuple[str, int] | None]:
+    """(URL, pid) of an API server of this run on `etcd_url` (tests.support.apiserver_process:
+    ready once /readyz answers, stopped with its process group), or None, with the end of its
+    log on stderr, when it did not start."""
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            url, proc = await stack.enter_async_context(
+                apiserver_process(etcd_url, log_path, timeout_s=20.0, extra_args=flags))
+        except RuntimeError as exc:
+            tail = await asyncio.to_thread(_log_tail, log_path)
+            print(f"  ! {exc}:\n{tail}", file=sys.stderr)
+            yield None
+            return
+        yield url, proc.pid
+
+
 @contextlib.asynccontextmanager
 async def cluster(args: argparse.Namespace) -> AsyncIterator[tuple[str | None, str, int | None]]:
     """(API server URL or None if none could be started, etcd URL, the server's pid if known)."""
@@ -125,90 +147,44 @@ async def cluster(args: argparse.Namespace) -> AsyncIterator[tuple[str | None, s
         yield args.server, args.etcd, args.server_pid
         return
     with EtcdProcess(name="kubelite-bench") as etcd:
-        port = free_port()
-        log = open(etcd.base_dir / "apiserver.log", "wb")  # noqa: ASYNC230, SIM115 - once, at startup; closed with the process
-        proc = subprocess.Popen(  # noqa: ASYNC220 - once, at startup
-            [sys.executable, "-m", "apiserver", "--etcd-servers", etcd.url, "--bind-address", "127.0.0.1",
-             "--port", str(port), *apiserver_tls_args()], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)})
-        server: str | None = f"https://127.0.0.1:{port}"
-        try:
-            async with httpx.AsyncClient(verify=tls_context()) as h:
-                for _ in range(200):
-                    if proc.poll() is not None:
-                        break
-                    with contextlib.suppress(httpx.HTTPError):
-                        if (await h.get(f"{server}/version", timeout=1)).status_code == 200:
-                            break
-                    await asyncio.sleep(0.1)
-                else:
-                    proc.kill()
-            if proc.poll() is not None:
-                print(f"  ! the API server did not start (see {etcd.base_dir}/apiserver.log):\n"
-                      + (etcd.base_dir / "apiserver.log").read_text()[-800:], file=sys.stderr)
-                server = None
-            yield server, etcd.url, proc.pid
-        finally:
-            proc.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(10)
-            if proc.poll() is None:
-                proc.kill()
-            log.close()
-
-
-@contextlib.asynccontextmanager
-async def extra_apiserver(etcd_url: str, *flags: str) -> AsyncIterator[tuple[str, int] | None]:
-    """One more API server on the same etcd (e.g. `--no-metrics`), or None if it did not start."""
-    port = free_port()
-    proc = subprocess.Popen(  # noqa: ASYNC220 - once, at startup
-        [sys.executable, "-m", "apiserver", "--etcd-servers", etcd_url, "--bind-address", "127.0.0.1",
-         "--port", str(port), "--no-bootstrap", "--log-level", "warning", *apiserver_tls_args(), *flags], cwd=ROOT,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    url = f"https://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient(verify=tls_context()) as h:
-            for _ in range(200):
-                if proc.poll() is not None:
-                    break
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await h.get(f"{url}/readyz", timeout=1)).status_code == 200:
-                        break
-                await asyncio.sleep(0.1)
-        yield (url, proc.pid) if proc.poll() is None else None
-    finally:
-        proc.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(10)
-        if proc.poll() is None:
-            proc.kill()
+        # info: the server's default log level, as a cluster runs it
+        async with started_apiserver(etcd.url, etcd.base_dir / "apiserver.log", "--log-level", "info") as started:
+            yield (started[0], etcd.url, started[1]) if started else (None, etcd.url, None)
 
 
 async def metrics_overhead(server: str, pid: int | None, etcd_url: str, counts: dict[int, int], budget: float,
                            tag: str, tls: ssl.SSLContext) -> None:
     """The same creates and gets against this API server (Prometheus instrumentation on, the
     default) and a second one started with --no-metrics, alternating, in this run."""
-    async with extra_apiserver(etcd_url, "--no-metrics") as bare:
-        if bare is None:
-            print("  ! the --no-metrics API server did not start", file=sys.stderr)
-            return
-        on, off = ApiTarget(server, tls), ApiTarget(bare[0], tls_context())
-        on.pid, off.pid = pid, bare[1]
-        await on.setup()
-        await off.setup()
-        print(f"\n{'metrics cost':<16} {'API server, /metrics on':<49} {'API server --no-metrics':<49} {'on/off':>8}")
-        try:
-            for conc, count in counts.items():
-                results = {}
-                for name, t in (("off", off), ("on", on)):
-                    results[name] = await crud(t, f"m{name}-{tag}-{conc}", conc, count, budget)
-                for i, verb in enumerate(("create", "get")):
-                    a, b = results["on"][i], results["off"][i]
-                    print(f"{verb:<7} c={conc:<3d}   {fmt_rate(a):<49} {fmt_rate(b):<49} {ratio(a.rate, b.rate):>8}")
-        finally:
-            await on.close()
-            await off.close()
-        print("  (on/off below 1.00x = the instrumentation's cost in throughput)")
+    with tempfile.TemporaryDirectory(prefix="kubelite-bench-") as tmp:
+        log_path = Path(tmp) / "apiserver-no-metrics.log"
+        async with started_apiserver(etcd_url, log_path, "--no-bootstrap", "--no-metrics") as bare:
+            if bare is None:
+                print("  ! the --no-metrics API server did not start", file=sys.stderr)
+                return
+            await _metrics_overhead(server, pid, bare, counts, budget, tag, tls)
+
+
+async def _metrics_overhead(server: str, pid: int | None, bare: tuple[str, int], counts: dict[int, int],
+                            budget: float, tag: str, tls: ssl.SSLContext) -> None:
+    """The comparison itself, `bare` being the --no-metrics server's (URL, pid)."""
+    on, off = ApiTarget(server, tls), ApiTarget(bare[0], tls_context())
+    on.pid, off.pid = pid, bare[1]
+    await on.setup()
+    await off.setup()
+    print(f"\n{'metrics cost':<16} {'API server, /metrics on':<49} {'API server --no-metrics':<49} {'on/off':>8}")
+    try:
+        for conc, count in counts.items():
+            results = {}
+            for name, t in (("off", off), ("on", on)):
+                results[name] = await crud(t, f"m{name}-{tag}-{conc}", conc, count, budget)
+            for i, verb in enumerate(("create", "get")):
+                a, b = results["on"][i], results["off"][i]
+                print(f"{verb:<7} c={conc:<3d}   {fmt_rate(a):<49} {fmt_rate(b):<49} {ratio(a.rate, b.rate):>8}")
+    finally:
+        await on.close()
+        await off.close()
+    print("  (on/off below 1.00x = the instrumentation's cost in throughput)")
 
 
 def bench_tls(args: argparse.Namespace) -> ssl.SSLContext:

@@ -36,7 +36,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +57,7 @@ from machinery.models import (  # noqa: E402
 from proxy.iptables import Iptables, PolicyIptables, cleanup_all  # noqa: E402
 from proxy.netpol_render import render_policies  # noqa: E402
 from proxy.render import ProxyConfig, render, restore_text  # noqa: E402
-from tests.support import EtcdProcess, apiserver_process, write_test_kubeconfig  # noqa: E402
+from tests.support import EtcdProcess, apiserver_process, stop_process_group, write_test_kubeconfig  # noqa: E402
 
 K8S_S = {1000: 1.3, 5000: 6.5, 10000: 9.5}  # Kubernetes iptables mode, seconds to program a change
 NS = "bench-proxy"
@@ -113,17 +113,31 @@ def in_process(n: int) -> dict[str, float]:
         ipt.cleanup()
 
 
-def spawn(args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
-    with open(log_path, "wb") as log:
-        return subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+@contextlib.contextmanager
+def running_proxy(kubeconfig: Path, node: str, prefix: str, workdir: Path) -> Iterator[None]:
+    """`python -m proxy` for NS only (no hooks: nothing is routed to its rules); on exit it is
+    stopped with its process group and every chain of `prefix` is removed."""
+    with open(workdir / "proxy.log", "wb") as log:
+        proxy = subprocess.Popen(
+            [sys.executable, "-m", "proxy", "--kubeconfig", str(kubeconfig), "--node-name", node,
+             "--chain-prefix", prefix, "--namespace", NS, "--skip-hooks"],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        yield
+    finally:
+        stop_process_group(proxy, 60.0)
+        cleanup_all(prefix)
 
 
 @contextlib.asynccontextmanager
-async def cluster(workdir: Path) -> AsyncIterator[str]:
+async def api_session(workdir: Path) -> AsyncIterator[ApiClient]:
+    """etcd + an API server of their own, a client of it (its kubeconfig at workdir/kubeconfig)
+    and the namespace NS."""
     with EtcdProcess(name="kubelite-bench-proxy") as etcd:
-        async with apiserver_process(etcd.url, workdir / "apiserver.log") as (url, _):
-            yield url
+        async with apiserver_process(etcd.url, workdir / "apiserver.log") as (url, _), ApiClient.from_kubeconfig(
+                str(write_test_kubeconfig(workdir / "kubeconfig", url)), timeout_s=60) as client:
+            await client.request("POST", "/api/v1/namespaces", json={"metadata": {"name": NS}})
+            yield client
 
 
 async def create_many(client: ApiClient, objs: list[Any]) -> None:
@@ -149,20 +163,32 @@ async def wait_chain(chain: str, timeout_s: float, table: str = "nat") -> float:
     return time.perf_counter() - t
 
 
+async def endpoint_changes(client: ApiClient, cfg: ProxyConfig, n: int, changes: int, first_gen: int) -> list[float]:
+    """`changes` times: a new address in the EndpointSlice of one of the first `n` Services ->
+    seconds until its SEP chain is in the kernel; each change alone (past min-sync-period)."""
+    lat: list[float] = []
+    for k in range(changes):
+        i = (k * 7919) % n
+        ep = endpoints(i, first_gen + k)
+        current = await client.get(EndpointSlice, ep.name, namespace=NS)
+        ep.metadata.resourceVersion = current.resource_version
+        new_ip = (ep.endpoints or [])[0].addresses[0]
+        chain = cfg.hashed("SEP", f"{NS}/svc-{i}:http" + "tcp" + f"{new_ip}:8080")
+        t = time.perf_counter()
+        await client.replace(ep)
+        await wait_chain(chain, timeout_s=120)
+        lat.append(time.perf_counter() - t)
+        await asyncio.sleep(1.1)  # past min-sync-period: each change is measured alone
+    return lat
+
+
 async def through_api(sizes: list[int], changes: int, workdir: Path) -> dict[int, list[float]]:
     results: dict[int, list[float]] = {}
     prefix = f"KLA{uuid.uuid4().hex[:5].upper()}"
     cfg = ProxyConfig(prefix=prefix)
-    kubeconfig = workdir / "kubeconfig"
-    proxy: subprocess.Popen[bytes] | None = None
-    try:
-        async with cluster(workdir) as url, ApiClient.from_kubeconfig(
-                str(write_test_kubeconfig(kubeconfig, url)), timeout_s=60) as client:
-            await client.request("POST", "/api/v1/namespaces", json={"metadata": {"name": NS}})
+    async with api_session(workdir) as client:
+        with running_proxy(workdir / "kubeconfig", "bench", prefix, workdir):
             have = 0
-            gen = 0
-            proxy = spawn(["-m", "proxy", "--kubeconfig", str(kubeconfig), "--node-name", "bench",
-                           "--chain-prefix", prefix, "--namespace", NS, "--skip-hooks"], workdir / "proxy.log")
             for n in sizes:
                 print(f"  creating services {have}..{n - 1} through the API ...", flush=True)
                 await create_many(client, [service(i) for i in range(have, n)])
@@ -171,29 +197,7 @@ async def through_api(sizes: list[int], changes: int, workdir: Path) -> dict[int
                 last = cfg.hashed("SVC", f"{NS}/svc-{n - 1}:http" + "tcp")
                 await wait_chain(last, timeout_s=300)
                 await asyncio.sleep(2.0)  # let the proxy settle after the bulk load
-                lat: list[float] = []
-                for k in range(changes):
-                    gen += 1
-                    i = (k * 7919) % n
-                    ep = endpoints(i, gen)
-                    current = await client.get(EndpointSlice, ep.name, namespace=NS)
-                    ep.metadata.resourceVersion = current.resource_version
-                    new_ip = (ep.endpoints or [])[0].addresses[0]
-                    chain = cfg.hashed("SEP", f"{NS}/svc-{i}:http" + "tcp" + f"{new_ip}:8080")
-                    t = time.perf_counter()
-                    await client.replace(ep)
-                    await wait_chain(chain, timeout_s=120)
-                    lat.append(time.perf_counter() - t)
-                    await asyncio.sleep(1.1)  # past min-sync-period: each change is measured alone
-                results[n] = lat
-    finally:
-        if proxy is not None and proxy.poll() is None:
-            proxy.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proxy.wait(60)
-            if proxy.poll() is None:
-                proxy.kill()
-        cleanup_all(prefix)
+                results[n] = await endpoint_changes(client, cfg, n, changes, first_gen=1 + changes * len(results))
     return results
 
 
@@ -245,42 +249,23 @@ async def policies_through_api(sizes: list[int], changes: int, workdir: Path) ->
     results: dict[str, list[float]] = {}
     prefix = f"KLQ{uuid.uuid4().hex[:5].upper()}"
     cfg = ProxyConfig(prefix=prefix)
-    kubeconfig = workdir / "kubeconfig"
-    proxy: subprocess.Popen[bytes] | None = None
-    try:
-        async with cluster(workdir) as url, ApiClient.from_kubeconfig(
-                str(write_test_kubeconfig(kubeconfig, url)), timeout_s=60) as client:
-            await client.request("POST", "/api/v1/namespaces", json={"metadata": {"name": NS}})
-            print(f"  creating {POLICY_SERVICES} services and {POLICY_PODS} pods through the API ...", flush=True)
-            await create_many(client, [service(i) for i in range(POLICY_SERVICES)])
-            await create_many(client, [endpoints(i) for i in range(POLICY_SERVICES)])
-            await create_many(client, [bench_pod(j) for j in range(POLICY_PODS)])
-            sem = asyncio.Semaphore(CONCURRENCY)
+    async with api_session(workdir) as client:
+        print(f"  creating {POLICY_SERVICES} services and {POLICY_PODS} pods through the API ...", flush=True)
+        await create_many(client, [service(i) for i in range(POLICY_SERVICES)])
+        await create_many(client, [endpoints(i) for i in range(POLICY_SERVICES)])
+        await create_many(client, [bench_pod(j) for j in range(POLICY_PODS)])
+        sem = asyncio.Semaphore(CONCURRENCY)
 
-            async def set_status(j: int) -> None:
-                async with sem:
-                    await client.patch(Pod, f"pod-{j}", {"status": bench_pod(j).to_dict()["status"]},
-                                       namespace=NS, subresource="status")
+        async def set_status(j: int) -> None:
+            async with sem:
+                await client.patch(Pod, f"pod-{j}", {"status": bench_pod(j).to_dict()["status"]},
+                                   namespace=NS, subresource="status")
 
-            await asyncio.gather(*(set_status(j) for j in range(POLICY_PODS)))
-            proxy = spawn(["-m", "proxy", "--kubeconfig", str(kubeconfig), "--node-name", NODE,
-                           "--chain-prefix", prefix, "--namespace", NS, "--skip-hooks"], workdir / "proxy.log")
+        await asyncio.gather(*(set_status(j) for j in range(POLICY_PODS)))
+        with running_proxy(workdir / "kubeconfig", NODE, prefix, workdir):
             await wait_chain(cfg.hashed("SVC", f"{NS}/svc-{POLICY_SERVICES - 1}:http" + "tcp"), timeout_s=300)
             await asyncio.sleep(2.0)
-            svc_lat: list[float] = []
-            for k in range(changes):
-                i = (k * 7919) % POLICY_SERVICES
-                ep = endpoints(i, k + 1)
-                current = await client.get(EndpointSlice, ep.name, namespace=NS)
-                ep.metadata.resourceVersion = current.resource_version
-                new_ip = (ep.endpoints or [])[0].addresses[0]
-                chain = cfg.hashed("SEP", f"{NS}/svc-{i}:http" + "tcp" + f"{new_ip}:8080")
-                t = time.perf_counter()
-                await client.replace(ep)
-                await wait_chain(chain, timeout_s=120)
-                svc_lat.append(time.perf_counter() - t)
-                await asyncio.sleep(1.1)
-            results["services"] = svc_lat
+            results["services"] = await endpoint_changes(client, cfg, POLICY_SERVICES, changes, first_gen=1)
             have = 0
             for n in sizes:
                 print(f"  creating policies {have}..{n - 1} through the API ...", flush=True)
@@ -298,14 +283,6 @@ async def policies_through_api(sizes: list[int], changes: int, workdir: Path) ->
                     lat.append(time.perf_counter() - t)
                     await asyncio.sleep(1.1)
                 results[str(n)] = lat
-    finally:
-        if proxy is not None and proxy.poll() is None:
-            proxy.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proxy.wait(60)
-            if proxy.poll() is None:
-                proxy.kill()
-        cleanup_all(prefix)
     return results
 
 
