@@ -13,6 +13,11 @@ Contract, as kubectl:
   under its own name), a tar built locally with the members named after DEST's base name,
   then `tar -xmf - -C DEST_DIR` in the container with the tar as stdin.
 - A non-zero exit of the remote tar is `command terminated with exit code N` and exit code N.
+- `--retries N` (from a pod; 0 = none, negative = forever), as kubectl's tarPipe: the remote
+  command becomes `sh -c 'tar cf - SRC | tail -c+OFFSET'`; when the exec connection is lost
+  (podstream.StreamInterrupted) it prints `Resuming copy at B bytes, retry I/N` and runs again
+  from the next byte, so the archive is assembled whole; past N: `Dropping out copy after N
+  retries` and the error. (With retries the exit code is tail's, as in kubectl.)
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import io
 import os
 import posixpath
+import shlex
 import sys
 import tarfile
 import tempfile
@@ -144,7 +150,7 @@ def _write_err(data: bytes) -> None:
     sys.stderr.flush()
 
 
-async def cp(g: Globals, args: list[str], *, container: str | None, no_preserve: bool) -> int:
+async def cp(g: Globals, args: list[str], *, container: str | None, no_preserve: bool, retries: int = 0) -> int:
     if len(args) != 2:
         raise CliError("source and destination are required")
     src, dest = parse_spec(args[0]), parse_spec(args[1])
@@ -159,7 +165,7 @@ async def cp(g: Globals, args: list[str], *, container: str | None, no_preserve:
         spec = src if src.pod else dest
         container = container or await default_container(client, spec.namespace or namespace, spec.pod)
         if src.pod:
-            return await _from_pod(client, src.namespace or namespace, src, dest.path, container)
+            return await _from_pod(client, src.namespace or namespace, src, dest.path, container, retries)
         return await _to_pod(client, dest.namespace or namespace, src.path, dest, container, no_preserve)
 
 
@@ -184,13 +190,32 @@ def _check(code: int) -> None:
         raise ExitCode(code)
 
 
-async def _from_pod(client: Any, ns: str, src: FileSpec, dest: str, container: str | None) -> int:
+def tar_command(src: str, retries: int, offset: int) -> list[str]:
+    """The remote command reading SRC as a tar, from byte `offset` (0-based) when retrying."""
+    if retries == 0:
+        return ["tar", "cf", "-", src]
+    return ["sh", "-c", f"tar cf - {shlex.quote(src)} | tail -c+{offset + 1}"]
+
+
+async def _from_pod(client: Any, ns: str, src: FileSpec, dest: str, container: str | None, retries: int = 0) -> int:
     with tempfile.TemporaryFile() as spool:
         def sink(data: bytes) -> None:
             spool.write(data)
 
-        code = await podstream.stream(client, ns, src.pod, ["tar", "cf", "-", src.path], container=container,
-                                      on_stdout=sink, on_stderr=_write_out)  # kubectl: tar's stderr to Out
+        tries = 0
+        while True:
+            try:
+                code = await podstream.stream(client, ns, src.pod, tar_command(src.path, retries, spool.tell()),
+                                              container=container, on_stdout=sink,
+                                              on_stderr=_write_out)  # kubectl: tar's stderr to Out
+                break
+            except podstream.StreamInterrupted:
+                if 0 <= retries <= tries:
+                    if retries:
+                        print(f"Dropping out copy after {tries} retries", flush=True)
+                    raise
+                tries += 1
+                print(f"Resuming copy at {spool.tell()} bytes, retry {tries}/{retries}", flush=True)
         spool.seek(0)
         warn: list[str] = []
         if spool.read(1):

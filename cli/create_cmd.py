@@ -2,7 +2,7 @@
 
 Contract: `create_app` is a typer group whose callback keeps `create -f FILE [-R] [--dry-run]`
 working when no sub-command is named; each sub-command (`namespace`, `deployment`, `job`,
-`cronjob`, `configmap`, `secret generic|docker-registry|tls`, `service clusterip|nodeport`,
+`cronjob`, `configmap`, `secret generic|docker-registry|tls`, `service clusterip|nodeport|loadbalancer|externalname`,
 `quota`, `priorityclass`, `poddisruptionbudget`) builds its object with cli.generators and
 hands it to cli.emit (so `--dry-run=client|server` and `-o yaml|json|name` behave the same
 everywhere). Aliases as kubectl: deploy, cj, cm, ns, pc, pdb, svc. Other helpers add their
@@ -55,8 +55,8 @@ class CreateGroup(TyperGroup):
 create_app = typer.Typer(cls=CreateGroup, invoke_without_command=True,
                          help="Create a resource from a file or from stdin, or with a generator sub-command.")
 secret_app = typer.Typer(no_args_is_help=True, help="Create a secret: generic, docker-registry or tls.")
-service_app = typer.Typer(no_args_is_help=True, help="Create a service: clusterip (headless with --clusterip=None) "
-                                                     "or nodeport.")
+service_app = typer.Typer(no_args_is_help=True, help="Create a service: clusterip (headless with --clusterip=None), "
+                                                     "nodeport, loadbalancer or externalname.")
 
 
 @create_app.callback()
@@ -157,6 +157,23 @@ def service_nodeport(ctx: typer.Context, name: str = _NAME, tcp: list[str] = _TC
                      node_port: int = typer.Option(0, "--node-port"), dry_run: str = _DRY, output: str = _OUT) -> None:
     """Create a NodePort service."""
     run(emit(_g(ctx), lambda: gen.service(name, "NodePort", list(tcp or []), node_port=node_port),
+             dry_run=dry_run, output=output))
+
+
+@service_app.command("loadbalancer")
+def service_loadbalancer(ctx: typer.Context, name: str = _NAME, tcp: list[str] = _TCP,
+                         dry_run: str = _DRY, output: str = _OUT) -> None:
+    """Create a LoadBalancer service."""
+    run(emit(_g(ctx), lambda: gen.service(name, "LoadBalancer", list(tcp or [])), dry_run=dry_run, output=output))
+
+
+@service_app.command("externalname")
+def service_externalname(ctx: typer.Context, name: str = _NAME, tcp: list[str] = _TCP,
+                         external_name: str = typer.Option("", "--external-name",
+                                                           help="The external DNS name the service points to."),
+                         dry_run: str = _DRY, output: str = _OUT) -> None:
+    """Create an ExternalName service."""
+    run(emit(_g(ctx), lambda: gen.service(name, "ExternalName", list(tcp or []), external_name=external_name),
              dry_run=dry_run, output=output))
 
 

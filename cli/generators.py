@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from cli.errors import CliError
+from machinery.selectors import is_dns1123_subdomain
 
 Obj = dict[str, Any]
 
@@ -216,12 +217,22 @@ def _tcp_ports(specs: list[str], node_port: int) -> list[Obj]:
     return ports
 
 
-def service(name: str, service_type: str, tcp: list[str], *, cluster_ip: str = "", node_port: int = 0) -> Obj:
-    """`create service clusterip|nodeport|headless` (headless is clusterip with clusterIP None)."""
+def service(name: str, service_type: str, tcp: list[str], *, cluster_ip: str = "", node_port: int = 0,
+            external_name: str = "") -> Obj:
+    """`create service clusterip|nodeport|loadbalancer|externalname` (headless is clusterip with
+    clusterIP None), as kubectl's ServiceOptions: every type but ExternalName needs a --tcp."""
     if service_type == "ClusterIP" and cluster_ip != "None" and not tcp:
         raise CliError('required flag(s) "tcp" not set')
+    if service_type in ("NodePort", "LoadBalancer") and not tcp:
+        raise CliError("at least one tcp port specifier must be provided")
+    if service_type == "ExternalName" and not external_name:
+        raise CliError('required flag(s) "external-name" not set')
+    if service_type == "ExternalName" and not is_dns1123_subdomain(external_name):
+        raise CliError(f"invalid service external name {external_name}")
     labels = {"app": name}
     spec: Obj = {}
+    if external_name:
+        spec["externalName"] = external_name
     if tcp:
         spec["ports"] = _tcp_ports(tcp, node_port)
     spec["selector"] = dict(labels)

@@ -182,6 +182,7 @@ async def watch(client: ApiClient, group: Group, namespace: str | None, opts: Ge
     all_ns = opts.all_namespaces and cls.NAMESPACED
     headers, rows = columns.table(cls.KIND, group.items, wide=wide, all_namespaces=all_ns,
                                   show_labels=opts.show_labels, at=at)
+    headers, rows = outputs.label_columns(opts.label_columns, headers, rows, group.items)
     widths = column_widths(headers, rows)
     header_printed = bool(group.items) and not opts.watch_only
     while True:
@@ -200,6 +201,7 @@ async def watch(client: ApiClient, group: Group, namespace: str | None, opts: Ge
                     continue
                 _, row = columns.table(cls.KIND, [obj], wide=wide, all_namespaces=all_ns,
                                        show_labels=opts.show_labels, at=now())
+                _, row = outputs.label_columns(opts.label_columns, [], row, [obj])
                 print(render_table(headers, row, with_header=not header_printed, min_widths=widths), flush=True)
                 header_printed = True
         except errors.Expired:

@@ -8,22 +8,27 @@ the stream stays open until the process ends), sends each `(width, height)` of `
 channel 4 (tty only), calls `on_stdout` / `on_stderr` with every chunk received on 1 / 2, and
 returns the exit code from the Status on channel 3 (Success 0, NonZeroExitCode its code).
 Any other Failure raises the Status's ApiError (e.g. `container not found`), as kubectl
-reports it. The WebSocket ends when the server closes it (the process ended).
+reports it. The WebSocket ends when the server closes it (the process ended). A connection
+lost before any Status arrived (closed without a normal close frame) raises `StreamInterrupted`:
+the output may be cut short (`cp --retries` resumes from there).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, ConnectionClosedError
 
 from machinery import channels, errors
 
 Sink = Callable[[bytes], None]
+
+
+class StreamInterrupted(errors.ServiceUnavailable):
+    """The exec/attach connection was lost before the command's exit status arrived."""
 
 
 def exec_params(command: list[str] | None, *, container: str | None, stdin: bool, tty: bool) -> list[tuple[str, str]]:
@@ -82,7 +87,7 @@ async def stream(client: Any, ns: str, pod: str, command: list[str] | None, *, c
         if resize is not None and tty:
             senders.append(asyncio.create_task(_send_resize(ws, protocol, resize)))
         try:
-            with contextlib.suppress(ConnectionClosed):  # the server closing the stream ends it
+            try:
                 async for message in ws:
                     frame = channels.decode(protocol, message)
                     if frame is None:
@@ -93,6 +98,11 @@ async def stream(client: Any, ns: str, pod: str, command: list[str] | None, *, c
                         (on_stderr or on_stdout)(frame.data)
                     elif frame.channel == channels.ERROR:
                         status = _status(protocol, frame.data)
+            except ConnectionClosedError as e:  # no (normal) close frame: the connection was lost
+                if status is None:
+                    raise StreamInterrupted(f"the exec stream of pod {pod} was interrupted: {e}") from None
+            except ConnectionClosed:  # the server closing the stream ends it
+                pass
         finally:
             for task in senders:
                 task.cancel()

@@ -45,9 +45,11 @@ def register(app: typer.Typer) -> None:
         args: list[str] = typer.Argument(None, help="SRC DEST: [[namespace/]pod:]path or a local path"),
         container: str | None = typer.Option(None, "--container", "-c", help="The container (default: the first)."),
         no_preserve: bool = typer.Option(False, "--no-preserve", help="Do not keep owner and permissions in the pod."),
+        retries: int = typer.Option(0, "--retries", help="Retries of a copy from a container whose connection "
+                                                         "is lost (0: none, negative: forever)."),
     ) -> None:
         """Copy files and directories to and from containers (tar over exec)."""
-        run(cp_mod.cp(_g(ctx), list(args or []), container=container, no_preserve=no_preserve))
+        run(cp_mod.cp(_g(ctx), list(args or []), container=container, no_preserve=no_preserve, retries=retries))
 
     @app.command("port-forward")
     def port_forward(

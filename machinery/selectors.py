@@ -423,6 +423,11 @@ def selector_from_model(sel: Any) -> LabelSelector:
     return LabelSelector(tuple(reqs))
 
 
+def is_dns1123_subdomain(value: str) -> bool:
+    """Kubernetes' IsDNS1123Subdomain: at most 253 characters of lowercase RFC 1123 labels."""
+    return len(value) <= 253 and bool(_DNS1123_SUBDOMAIN_RE.match(value))
+
+
 # Field selectors, re-exported so `from machinery.selectors import FieldSelector` keeps working.
 from machinery.fieldselectors import (  # noqa: E402
     FieldSelector,
@@ -433,7 +438,7 @@ from machinery.fieldselectors import (  # noqa: E402
 )
 
 __all__ = [
-    "FieldSelector", "LabelSelector", "Requirement", "escape_field_value", "label_key_errors",
+    "FieldSelector", "LabelSelector", "Requirement", "escape_field_value", "is_dns1123_subdomain", "label_key_errors",
     "label_value_errors", "parse_field_selector", "parse_label_selector", "resolve_field",
     "selector_from_map", "selector_from_model", "unescape_field_value",
 ]

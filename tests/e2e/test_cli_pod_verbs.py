@@ -139,11 +139,13 @@ def test_cp_both_ways_like_kubectl(pods: Cluster, tmp_path: Path) -> None:
     for name, root in out.items():
         root.mkdir()
         for argv in (("talk-a:/tmp/one", str(root / "one")), ("talk-a:/tmp/d", str(root / "d")),
-                     ("default/talk-a:/tmp/d/", str(root / "d2"))):
+                     ("default/talk-a:/tmp/d/", str(root / "d2")),
+                     ("--retries=2", "talk-a:/tmp/d", str(root / "d3"))):  # sh -c 'tar | tail -c+1'
             r = tool(pods, name, "cp", *argv)
             assert r.returncode == 0, (name, argv, r.stderr)
     assert _tree(out["kubelite"]) == _tree(out["kubectl"])
     assert _tree(out["kubelite"])["d/sub/f"] == "x\n" and _tree(out["kubelite"])["one"] == "one\n"
+    assert _tree(out["kubelite"])["d3/sub/f"] == "x\n"
     # to the pod: a file to a path, a directory into an existing directory (under its own name)
     local = tmp_path / "up"
     (local / "inner").mkdir(parents=True)

@@ -76,7 +76,7 @@ class Pair:
 
 
 def comparable(obj: dict[str, Any]) -> dict[str, Any]:
-    """An object without what differs between two creations (name, uid, versions, times, IPs)."""
+    """An object without what differs between two creations (name, uid, versions, times, IPs, node ports)."""
     uid = str((obj.get("metadata") or {}).get("uid") or "")
     text = json.dumps(obj)
     out: dict[str, Any] = json.loads(text.replace(uid, "<uid>") if uid else text)  # Job selectors carry the uid
@@ -90,6 +90,9 @@ def comparable(obj: dict[str, Any]) -> dict[str, Any]:
     for key in ("clusterIP", "clusterIPs"):
         if spec.get(key) not in (None, "None", ["None"]):
             spec.pop(key)
+    for port in spec.get("ports") or []:  # allocated from the node port range: one per Service
+        if isinstance(port, dict) and "nodePort" in port:
+            port["nodePort"] = "<allocated>"
     return out
 
 

@@ -256,16 +256,17 @@ def test_error_messages_and_exit_codes(cli: Cli, tmp_path: Path) -> None:
 
 
 def test_get_watch_prints_a_row_per_event(cli: Cli) -> None:
-    argv = [KUBELITE, "--kubeconfig", cli.kubeconfig, "-n", cli.ns, "get", "cm", "-w"]
+    argv = [KUBELITE, "--kubeconfig", cli.kubeconfig, "-n", cli.ns, "get", "cm", "-w", "-L", "app"]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         time.sleep(1.0)  # let the initial list and the watch start
-        cli.api("POST", f"/api/v1/namespaces/{cli.ns}/configmaps", {"metadata": {"name": "w1"}, "data": {"a": "b"}})
+        cli.api("POST", f"/api/v1/namespaces/{cli.ns}/configmaps",
+                {"metadata": {"name": "w1", "labels": {"app": "web"}}, "data": {"a": "b"}})
         assert proc.stdout is not None
         header = proc.stdout.readline()
         row = proc.stdout.readline()
-        assert header.split() == ["NAME", "DATA", "AGE"]
-        assert row.split()[:2] == ["w1", "1"]
+        assert header.split() == ["NAME", "DATA", "AGE", "APP"]
+        assert row.split()[:2] == ["w1", "1"] and row.split()[-1] == "web", row
     finally:
         proc.send_signal(signal.SIGINT)
         try:

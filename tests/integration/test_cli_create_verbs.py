@@ -22,6 +22,9 @@ CREATES = [
       "--docker-password=p"], "secret/d"),
     (["create", "service", "clusterip", "svc", "--tcp=80:8080"], "service/svc"),
     (["create", "service", "clusterip", "headless", "--clusterip=None"], "service/headless"),
+    (["create", "service", "nodeport", "np", "--tcp=80:8080"], "service/np"),
+    (["create", "service", "loadbalancer", "lb", "--tcp=5678:8080", "--tcp=443"], "service/lb"),
+    (["create", "service", "externalname", "ext", "--external-name=db.example.com"], "service/ext"),
     (["create", "quota", "q", "--hard=pods=3,cpu=1"], "resourcequota/q"),
     (["create", "pdb", "b", "--selector=app=web", "--min-available=1"], "poddisruptionbudget/b"),
     (["run", "p", "--image=busybox", "--restart=Never", "--env=A=1", "--labels=x=y", "--", "sleep", "3"], "pod/p"),
@@ -99,3 +102,15 @@ def test_cluster_scoped_like_kubectl(pair: Pair, argv: list[str]) -> None:
     finally:
         for name in (f"x-{pair.ns_kubectl}", f"x-{pair.ns_kubelite}"):
             pair.kubectl("delete", kind, name, "--wait=false", ns=None)
+
+
+@pytest.mark.parametrize("argv", [
+    ["create", "service", "loadbalancer", "x"],
+    ["create", "service", "nodeport", "x"],
+    ["create", "service", "externalname", "x"],
+    ["create", "service", "externalname", "x", "--external-name=Bad_Name"],
+])
+def test_service_generator_flag_errors_like_kubectl(pair: Pair, argv: list[str]) -> None:
+    want, got = pair.both(*argv)
+    assert want.code == 1
+    assert (got.code, got.err.strip()) == (want.code, want.err.strip())

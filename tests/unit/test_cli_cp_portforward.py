@@ -5,10 +5,11 @@ from __future__ import annotations
 import io
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from cli import cp, portforward
+from cli import cp, podstream, portforward
 from cli.errors import CliError
 
 
@@ -81,3 +82,58 @@ def test_ports_translate_as_kubectl() -> None:
                                                                   portforward.PortPair(8080, 80)]
     assert portforward.listen_hosts(["localhost"]) == ["127.0.0.1", "::1"]
     assert portforward.listen_hosts(["127.0.0.1,10.0.0.1"]) == ["127.0.0.1", "10.0.0.1"]
+
+
+def _archive(tmp_path: Path) -> bytes:
+    src = tmp_path / "remote"
+    src.mkdir()
+    (src / "data.bin").write_bytes(bytes(range(256)) * 400)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        tar.add(src / "data.bin", arcname="srv/data.bin")
+    return buf.getvalue()
+
+
+def _flaky_stream(archive: bytes, breaks: int, calls: list[list[str]]) -> Any:
+    """podstream.stream for `sh -c 'tar ... | tail -c+N'`: sends from byte N-1, cut short
+    (StreamInterrupted after a third of the rest) for the first `breaks` calls."""
+    async def stream(client: Any, ns: str, pod: str, command: list[str], **kw: Any) -> int:
+        calls.append(command)
+        start = int(command[-1].rsplit("tail -c+", 1)[1]) - 1 if command[0] == "sh" else 0
+        rest = archive[start:]
+        if len(calls) <= breaks:
+            kw["on_stdout"](rest[: len(rest) // 3])
+            raise podstream.StreamInterrupted("connection lost")
+        kw["on_stdout"](rest)
+        return 0
+    return stream
+
+
+async def test_cp_retries_resume_where_the_stream_broke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    archive, calls = _archive(tmp_path), list[list[str]]()
+    monkeypatch.setattr(podstream, "stream", _flaky_stream(archive, 2, calls))
+    dest = tmp_path / "out.bin"
+    spec = cp.parse_spec("web:/srv/data.bin")
+    assert await cp._from_pod(None, "ns", spec, str(dest), None, retries=3) == 0
+    assert dest.read_bytes() == bytes(range(256)) * 400
+    assert [c[-1].rsplit(" ", 1)[-1] for c in calls] == [
+        "-c+1", f"-c+{len(archive) // 3 + 1}", f"-c+{len(archive) // 3 + (len(archive) - len(archive) // 3) // 3 + 1}"]
+    assert calls[0] == ["sh", "-c", "tar cf - /srv/data.bin | tail -c+1"]
+    out = capsys.readouterr().out.splitlines()
+    assert out == [f"Resuming copy at {len(archive) // 3} bytes, retry 1/3",
+                   f"Resuming copy at {len(archive) // 3 + (len(archive) - len(archive) // 3) // 3} bytes, retry 2/3"]
+
+
+async def test_cp_without_retries_fails_and_with_too_few_drops_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    archive, calls = _archive(tmp_path), list[list[str]]()
+    monkeypatch.setattr(podstream, "stream", _flaky_stream(archive, 5, calls))
+    spec = cp.parse_spec("web:/srv/data.bin")
+    with pytest.raises(podstream.StreamInterrupted):
+        await cp._from_pod(None, "ns", spec, str(tmp_path / "a"), None)
+    assert calls == [["tar", "cf", "-", "/srv/data.bin"]]
+    with pytest.raises(podstream.StreamInterrupted):
+        await cp._from_pod(None, "ns", spec, str(tmp_path / "b"), None, retries=1)
+    assert capsys.readouterr().out.splitlines()[-1] == "Dropping out copy after 1 retries"
+    assert not (tmp_path / "b").exists()
