@@ -5,6 +5,10 @@ Contract: `router: fastapi.APIRouter`, mounted by `create_app(extra_routers=[rou
   &timestamps=&previous=` -> text/plain (streamed while `follow`).
 - `POST|GET /api/v1/namespaces/{ns}/pods/{name}/exec?command=..&command=..&container=..`
   -> JSON `{"stdout", "stderr", "exitCode"}` (non-interactive; what the kubelite CLI uses).
+- `GET|POST|PUT|PATCH|DELETE|HEAD /api/v1/nodes/{name}/proxy[/PATH]` -> the node's kubelet API
+  at /PATH (`kubectl get --raw /api/v1/nodes/N/proxy/stats/summary`, /metrics, /healthz...),
+  authorized here as nodes/proxy and at the kubelet as the API server's kubelet-client identity,
+  as Kubernetes; the answer (status, content type, body) is streamed back unchanged.
 The pod is read from storage (`/registry/pods/NS/NAME`), its node from `/registry/nodes/N`;
 the kubelet address is the node's InternalIP (else Hostname) and
 `status.daemonEndpoints.kubeletEndpoint.Port` (default 10250), over HTTPS with the API server's
@@ -41,6 +45,10 @@ async def _kubelet_url(request: Request, pod: dict[str, Any]) -> str:
     node_name = (pod.get("spec") or {}).get("nodeName")
     if not node_name:
         raise errors.BadRequest(f"pod {name} does not have a host assigned", name=name, kind="pods")
+    return await _node_kubelet_url(request, str(node_name))
+
+
+async def _node_kubelet_url(request: Request, node_name: str) -> str:
     try:
         node = dict(await upstream.storage(request).get(f"/registry/nodes/{node_name}"))
     except errors.NotFound:
@@ -119,3 +127,23 @@ async def pod_exec(request: Request, ns: str, name: str, command: list[str] = Qu
     except httpx.HTTPError as exc:
         raise _unreachable(base, exc) from None
     return Response(content=body, status_code=resp.status_code, media_type="application/json")
+
+
+_PROXY_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
+_FORWARDED = ("accept", "content-type")
+_RETURNED = ("content-type", "content-encoding", "cache-control")
+
+
+@router.api_route("/api/v1/nodes/{name}/proxy", methods=_PROXY_METHODS)
+@router.api_route("/api/v1/nodes/{name}/proxy/{path:path}", methods=_PROXY_METHODS)
+async def node_proxy(request: Request, name: str, path: str = "") -> Response:
+    base = await _node_kubelet_url(request, name)
+    headers = {k: v for k, v in request.headers.items() if k.lower() in _FORWARDED}
+    try:
+        resp = await upstream.open_stream(request.app, request.method, f"{base}/{path}",
+                                          params=list(request.query_params.multi_items()),
+                                          content=await request.body(), headers=headers, kubelet=True)
+    except httpx.HTTPError as exc:
+        raise _unreachable(base, exc) from None
+    keep = {k: v for k, v in resp.headers.items() if k.lower() in _RETURNED}
+    return StreamingResponse(upstream.relay(resp), status_code=resp.status_code, headers=keep)

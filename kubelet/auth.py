@@ -1,11 +1,13 @@
 """Who may call the kubelet's HTTPS API: authentication and authorization as Kubernetes' kubelet.
 
 Contract:
-- Authentication: x509 client certificates only. The TLS handshake verifies a presented
-  certificate against the client CA (`--client-ca-file`, default the kubeconfig's cluster CA) and
-  machinery.tlspeer puts its subject in the scope: CN = user, O = groups (plus
-  `system:authenticated`). No certificate: 401 `Unauthorized` (anonymous authentication is off,
-  as kubeadm configures kubelets); a certificate of another CA never gets past the handshake.
+- Authentication, in Kubernetes' order: x509 client certificates (the TLS handshake verifies a
+  presented certificate against the client CA, `--client-ca-file`, default the kubeconfig's
+  cluster CA, and machinery.tlspeer puts its subject in the scope: CN = user, O = groups, plus
+  `system:authenticated`), then bearer tokens checked by a TokenReview to the API server
+  (`TokenWebhook`, `--authentication-token-webhook`, answers cached 2 minutes by the token's
+  SHA-256, as the kubelet's webhook cache). Neither: 401 `Unauthorized` (anonymous authentication
+  is off, as kubeadm configures kubelets); a certificate of another CA never gets past the handshake.
 - `attributes(method, path, node) -> KubeletAttributes`: Kubernetes' mapping
   (pkg/kubelet/server/auth.go): verb from the method (GET/HEAD get, POST create, PUT update,
   PATCH patch, DELETE delete), resource `nodes`, name = this node, subresource `stats` for
@@ -26,6 +28,7 @@ Contract:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -44,6 +47,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 AUTHENTICATED = "system:authenticated"
 SAR_PATH = "/apis/authorization.k8s.io/v1/subjectaccessreviews"
+TOKEN_REVIEW_PATH = "/apis/authentication.k8s.io/v1/tokenreviews"
 _VERBS = {"GET": "get", "HEAD": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 _SUBRESOURCES = (("/stats", "stats"), ("/metrics", "metrics"), ("/logs", "log"), ("/checkpoint", "checkpoint"))
 _LOOPBACK = ("127.0.0.1", "::1")
@@ -79,6 +83,15 @@ def caller(scope: Scope) -> Caller | None:
         return None
     cn, orgs = peer
     return Caller(user=str(cn), groups=(*(str(o) for o in orgs), AUTHENTICATED))
+
+
+def bearer_token(scope: Scope) -> str | None:
+    for key, value in scope.get("headers") or ():
+        if bytes(key).lower() == b"authorization":
+            kind, _, token = bytes(value).decode("latin-1").partition(" ")
+            if kind.lower() == "bearer" and token.strip():
+                return str(token.strip())
+    return None
 
 
 def forbidden_message(who: Caller, attrs: KubeletAttributes) -> str:
@@ -135,6 +148,40 @@ class WebhookAuthorizer:
         return ok
 
 
+class TokenWebhook:
+    """Bearer tokens checked by TokenReview (the API server's authenticators decide), cached."""
+
+    def __init__(self, client: ReviewClient, *, ttl_s: float = 120.0, clock: Callable[[], float] = time.monotonic,
+                 max_entries: int = 4096) -> None:
+        self.client, self.ttl_s, self.clock, self.max_entries = client, ttl_s, clock, max_entries
+        self._cache: dict[str, tuple[Caller | None, float]] = {}
+        self.reviews = 0
+
+    async def authenticate(self, token: str) -> Caller | None:
+        key = hashlib.sha256(token.encode()).hexdigest()  # the token itself is never kept
+        now = self.clock()
+        hit = self._cache.get(key)
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        self.reviews += 1
+        answer = await self.client.request("POST", TOKEN_REVIEW_PATH, json={
+            "apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {"token": token}})
+        status = answer.get("status") or {}
+        who: Caller | None = None
+        user = status.get("user") or {}
+        if status.get("authenticated") and user.get("username"):
+            groups = [str(g) for g in user.get("groups") or []]
+            if AUTHENTICATED not in groups:
+                groups.append(AUTHENTICATED)
+            who = Caller(user=str(user["username"]), groups=tuple(groups))
+        if len(self._cache) >= self.max_entries:
+            self._cache = {k: v for k, v in self._cache.items() if v[1] > now}
+            if len(self._cache) >= self.max_entries:
+                self._cache.clear()
+        self._cache[key] = (who, now + self.ttl_s)
+        return who
+
+
 async def _answer(scope: Scope, send: Send, code: int, text: str) -> None:
     body = text.encode()
     headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]
@@ -150,15 +197,27 @@ async def _answer(scope: Scope, send: Send, code: int, text: str) -> None:
 
 
 class AuthFilter:
-    def __init__(self, app: ASGIApp, authorizer: Authorizer, node: str, *, open_healthz: bool = True) -> None:
+    def __init__(self, app: ASGIApp, authorizer: Authorizer, node: str, *, tokens: TokenWebhook | None = None,
+                 open_healthz: bool = True) -> None:
         self.app, self.authorizer, self.node, self.open_healthz = app, authorizer, node, open_healthz
+        self.tokens = tokens
+
+    async def _token_caller(self, scope: Scope) -> Caller | None:
+        token = bearer_token(scope) if self.tokens is not None else None
+        if token is None or self.tokens is None:
+            return None
+        try:
+            return await self.tokens.authenticate(token)
+        except Exception as exc:  # noqa: BLE001 - the API server away: not authenticated (401), say why
+            log.warning("token review failed: %s", exc)
+            return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         path = str(scope.get("path") or "/")
-        who = caller(scope)
+        who = caller(scope) or await self._token_caller(scope)
         if who is None:
             client = scope.get("client") or ("", 0)
             if self.open_healthz and path == "/healthz" and client[0] in _LOOPBACK:

@@ -65,6 +65,13 @@ def _cidr(value: str) -> str:
         raise argparse.ArgumentTypeError(f"invalid CIDR {value!r}: {exc}") from None
 
 
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered not in ("true", "false", "1", "0"):
+        raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+    return lowered in ("true", "1")
+
+
 def _positive(value: str) -> float:
     try:
         f = float(value)
@@ -95,6 +102,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "CertificateSigningRequest (implied by --bootstrap-kubeconfig)")
     p.add_argument("--client-ca-file", default=None,
                    help="CA verifying callers' client certificates (default: the kubeconfig's cluster CA)")
+    p.add_argument("--authentication-token-webhook", type=_bool, default=True, metavar="true|false",
+                   help="accept bearer tokens, checked by a TokenReview to the API server (cached 2 min)")
     p.add_argument("--authorization-mode", default="Webhook", choices=["Webhook", "AlwaysAllow"],
                    help="Webhook: a SubjectAccessReview to the API server per caller and path (cached)")
     p.add_argument("--pod-cidr", default=None, type=_cidr)
@@ -177,7 +186,7 @@ async def https_config(args: argparse.Namespace, app: Any, client: Any, node_ip:
 
     import uvicorn
 
-    from kubelet.auth import AlwaysAllow, AuthFilter, Authorizer, WebhookAuthorizer
+    from kubelet.auth import AlwaysAllow, AuthFilter, Authorizer, TokenWebhook, WebhookAuthorizer
     from kubelet.serving import client_ca, serving_cert
     from machinery.tlspeer import http_protocol_class, websocket_class
 
@@ -186,7 +195,8 @@ async def https_config(args: argparse.Namespace, app: Any, client: Any, node_ip:
                                    client=client, node=args.node_name, node_ip=node_ip,
                                    cert_dir=args.cert_dir or os.path.join(args.root_dir, "pki"))
     authorizer: Authorizer = AlwaysAllow() if args.authorization_mode == "AlwaysAllow" else WebhookAuthorizer(client)
-    return uvicorn.Config(AuthFilter(app, authorizer, args.node_name), host=args.address or node_ip, port=args.port,
+    tokens = TokenWebhook(client) if args.authentication_token_webhook else None
+    return uvicorn.Config(AuthFilter(app, authorizer, args.node_name, tokens=tokens), host=args.address or node_ip, port=args.port,
                           log_level="warning", lifespan="off", http=http_protocol_class(), ws=websocket_class(),
                           ssl_certfile=cert, ssl_keyfile=key, ssl_ca_certs=client_ca(args.client_ca_file, args.kubeconfig),
                           ssl_cert_reqs=ssl.CERT_OPTIONAL)

@@ -89,7 +89,7 @@ class Node(Resource):
     SINGULAR: ClassVar[str] = "node"
     NAMESPACED: ClassVar[bool] = False
     SHORT_NAMES: ClassVar[tuple[str, ...]] = ("no",)
-    SUBRESOURCES: ClassVar[tuple[str, ...]] = ("status",)
+    SUBRESOURCES: ClassVar[tuple[str, ...]] = ("status", "proxy")
 
     spec: NodeSpec | None = None
     status: NodeStatus | None = None

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import ssl
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -157,17 +161,58 @@ async def test_kubelet_api_https_authn_and_authz(cluster: Cluster, api: ApiClien
     assert (await status("metrics-server", "/metrics"))[0] == 200
     assert await status("metrics-server", "/exec/default/x/c?command=id", "POST") == (
         403, "Forbidden (user=system:metrics-server, verb=create, resource=nodes, subresource(s)=[proxy])")
+    # a bearer token (a ServiceAccount's, from TokenRequest) is checked by TokenReview
+    await api.request("POST", "/api/v1/namespaces/default/serviceaccounts", json={
+        "apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "scraper"}})
+    token = (await api.request("POST", "/api/v1/namespaces/default/serviceaccounts/scraper/token", json={
+        "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}}))["status"]["token"]
+
+    async def with_token(path: str, bearer: str) -> tuple[int, str]:
+        async with httpx.AsyncClient(trust_env=False, timeout=10, verify=tls_context(None),
+                                     headers={"Authorization": f"Bearer {bearer}"}) as http:
+            r = await http.get(base + path)
+            return r.status_code, r.text
+
+    assert await with_token("/metrics", token) == (
+        403, "Forbidden (user=system:serviceaccount:default:scraper, verb=get, resource=nodes, subresource(s)=[metrics])")
+    assert await with_token("/metrics", token[:-4] + "AAAA") == (401, "Unauthorized")
     # RBAC decides: bound to system:kubelet-api-admin, the log agent's identity may read logs
     await api.request("POST", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", json={
         "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
         "metadata": {"name": "logagent-kubelet-api"},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:kubelet-api-admin"},
-        "subjects": [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "system:kubelite-logagent"}]})
+        "subjects": [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "system:kubelite-logagent"},
+                     {"kind": "ServiceAccount", "namespace": "default", "name": "scraper"}]})
     try:
         code, text = await status("logagent", "/containerLogs/default/x/c")
         assert code == 404 and '"NotFound"' in text, text  # authorized: the kubelet itself answers
+        code, text = await with_token("/stats/summary", token)  # not asked before: no cached denial
+        assert code == 200 and "node" in text, text
     finally:
+        await api.request("DELETE", "/api/v1/namespaces/default/serviceaccounts/scraper")
         await api.request("DELETE", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/logagent-kubelet-api")
+
+
+async def test_node_proxy_reaches_the_kubelet_as_the_api_server(cluster: Cluster, api: ApiClient) -> None:
+    """`kubectl get --raw /api/v1/nodes/N/proxy/...`: authorized as nodes/proxy by the API server,
+    relayed over HTTPS with its kubelet-client certificate."""
+    kubectl = str(Path(sys.executable).parent / "kubectl")
+    out = await asyncio.to_thread(subprocess.run, [kubectl, "--kubeconfig", str(cluster.kubeconfig), "get", "--raw",
+                                                   f"/api/v1/nodes/{cluster.node}/proxy/stats/summary"],
+                                  capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["node"]["nodeName"] == cluster.node
+    assert "kubelet_running_pods" in await api.request("GET", f"/api/v1/nodes/{cluster.node}/proxy/metrics")
+    async with httpx.AsyncClient(base_url=cluster.server, trust_env=False, timeout=10,
+                                 verify=tls_context("kube-proxy")) as http:
+        r = await http.get(f"/api/v1/nodes/{cluster.node}/proxy/stats/summary")
+        assert r.status_code == 403 and 'resource "nodes/proxy"' in r.json()["message"], r.text
+        r = await http.get("/api/v1/nodes/no-such-node/proxy/healthz")
+        assert r.status_code in (403, 404)
+    missing = await asyncio.to_thread(subprocess.run, [kubectl, "--kubeconfig", str(cluster.kubeconfig), "get", "--raw",
+                                                       "/api/v1/nodes/no-such-node/proxy/healthz"],
+                                      capture_output=True, text=True, timeout=60)
+    assert missing.returncode != 0 and "not found" in missing.stderr
 
 
 async def test_pod_dns_config_and_secret_volume(cluster: Cluster, api: ApiClient) -> None:

@@ -13,6 +13,7 @@ from kubelet.auth import (
     AuthFilter,
     Caller,
     KubeletAttributes,
+    TokenWebhook,
     WebhookAuthorizer,
     attributes,
     caller,
@@ -168,3 +169,59 @@ def test_forbidden_wording() -> None:
     who = Caller("system:kube-proxy", ("system:authenticated",))
     assert forbidden_message(who, attributes("GET", "/metrics", "n")) == (
         "Forbidden (user=system:kube-proxy, verb=get, resource=nodes, subresource(s)=[metrics])")
+
+
+class FakeTokenReviews:
+    def __init__(self, users: dict[str, tuple[str, list[str]]]) -> None:
+        self.users = users
+        self.asked: list[str] = []
+        self.fail = False
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        assert (method, path) == ("POST", "/apis/authentication.k8s.io/v1/tokenreviews")
+        if self.fail:
+            raise OSError("connection refused")
+        token = kwargs["json"]["spec"]["token"]
+        self.asked.append(token)
+        if token not in self.users:
+            return {"status": {"authenticated": False, "error": "invalid bearer token"}}
+        name, groups = self.users[token]
+        return {"status": {"authenticated": True, "user": {"username": name, "groups": groups}}}
+
+
+async def test_token_webhook_reviews_and_caches_by_digest() -> None:
+    reviews, clock = FakeTokenReviews({"good": ("system:serviceaccount:mon:prom", ["system:serviceaccounts"])}), Clock()
+    tokens = TokenWebhook(reviews, ttl_s=120, clock=clock)
+    who = await tokens.authenticate("good")
+    assert who == Caller("system:serviceaccount:mon:prom", ("system:serviceaccounts", "system:authenticated"))
+    assert await tokens.authenticate("bad") is None
+    assert await tokens.authenticate("good") == who and await tokens.authenticate("bad") is None
+    assert reviews.asked == ["good", "bad"]
+    assert all("good" not in key and "bad" not in key for key in tokens._cache)  # digests, not tokens
+    clock.now += 121
+    assert await tokens.authenticate("good") == who
+    assert reviews.asked == ["good", "bad", "good"]
+
+
+async def test_filter_takes_a_certificate_first_then_a_bearer_token() -> None:
+    app = App()
+    reviews = FakeReviews({"system:serviceaccount:mon:prom/metrics", "kube-apiserver-kubelet-client/metrics"})
+    tokens = FakeTokenReviews({"good": ("system:serviceaccount:mon:prom", [])})
+    flt = AuthFilter(app, WebhookAuthorizer(reviews, clock=Clock()), "n1", tokens=TokenWebhook(tokens, clock=Clock()))
+
+    def with_token(scope: Msg, token: str) -> Msg:
+        scope["headers"] = [(b"authorization", f"Bearer {token}".encode())]
+        return scope
+
+    assert await _call(flt, with_token(_scope("/metrics", None), "good")) == (200, "ok")
+    assert await _call(flt, with_token(_scope("/metrics", None), "bad")) == (401, "Unauthorized")
+    assert await _call(flt, with_token(_scope("/stats/summary", None), "good")) == (
+        403, "Forbidden (user=system:serviceaccount:mon:prom, verb=get, resource=nodes, subresource(s)=[stats])")
+    # a verified certificate wins: no token review at all
+    asked = len(tokens.asked)
+    assert await _call(flt, with_token(_scope("/metrics", ("kube-apiserver-kubelet-client", ())), "bad")) == (200, "ok")
+    assert len(tokens.asked) == asked
+    tokens.fail = True  # the API server away: not authenticated
+    assert await _call(flt, with_token(_scope("/metrics", None), "other")) == (401, "Unauthorized")
+    no_webhook = AuthFilter(app, WebhookAuthorizer(reviews, clock=Clock()), "n1")
+    assert await _call(no_webhook, with_token(_scope("/metrics", None), "good")) == (401, "Unauthorized")
