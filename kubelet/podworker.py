@@ -379,11 +379,12 @@ class PodWorker:
             return False
         self._event(NORMAL, "Pulled", f'Container image "{image}" already present on machine', name, kind)
         try:
-            env = await cspec.resolve_env(pod, c, self.api.fetch, pod_ip=sandbox.ip, host_ip=self.cfg.node_ip)
+            typed = cspec.container_of(c)
+            env = await cspec.resolve_env(pod, typed, self.api.fetch, pod_ip=sandbox.ip, host_ip=self.cfg.node_ip)
             mounts = volumes.mounts_for(pod, c, self._volumes or {})
             if self._resolv:
                 mounts.append(Mount(source=self._resolv, target="/etc/resolv.conf", read_only=True))
-            spec = cspec.build_spec(pod, c, cluster=self.cfg.cluster, node=self.cfg.node, kind=kind,
+            spec = cspec.build_spec(pod, typed, cluster=self.cfg.cluster, node=self.cfg.node, kind=kind,
                                     sandbox_id=sandbox.id, restarts=restarts, backoff_steps=steps, env=env, mounts=mounts)
         except (cspec.ConfigError, VolumeError) as exc:
             v.waiting_reason, v.waiting_message = "CreateContainerConfigError", str(exc)

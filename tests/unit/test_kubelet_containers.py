@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from kubelet.containers import ConfigError, build_spec, expand, quantity, resolve_env
+from kubelet.containers import ConfigError, build_spec, container_of, expand, quantity, resolve_env
 from kubelet.network import _guard_rules, bridge_name_for
 from kubelet.runtime import info_from_attrs
 
@@ -25,26 +25,52 @@ async def test_env_from_and_missing_keys() -> None:
         return objs.get((plural, ns, name))
 
     pod = {"metadata": {"name": "p", "namespace": "ns", "labels": {"app": "web"}}, "spec": {"nodeName": "n"}}
-    c = {"envFrom": [{"configMapRef": {"name": "cm"}, "prefix": "P_"}],
+    c = container_of({"name": "c", "envFrom": [{"configMapRef": {"name": "cm"}, "prefix": "P_"}],
          "env": [{"name": "P_X", "value": "override"},
                  {"name": "APP", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['app']"}}},
-                 {"name": "OPT", "valueFrom": {"configMapKeyRef": {"name": "cm", "key": "nope", "optional": True}}}]}
+                 {"name": "OPT", "valueFrom": {"configMapKeyRef": {"name": "cm", "key": "nope", "optional": True}}}]})
     env = await resolve_env(pod, c, fetch, pod_ip="10.0.0.1", host_ip="h")
     assert env == {"P_X": "override", "P_Y": "2", "APP": "web"}
     with pytest.raises(ConfigError, match="couldn't find key nope"):
-        await resolve_env(pod, {"env": [{"name": "A", "valueFrom": {"configMapKeyRef": {"name": "cm", "key": "nope"}}}]},
+        await resolve_env(pod, container_of({"name": "c", "env": [
+            {"name": "A", "valueFrom": {"configMapKeyRef": {"name": "cm", "key": "nope"}}}]}),
                           fetch, pod_ip=None, host_ip="h")
 
 
 def test_build_spec_command_args_and_labels() -> None:
     pod = {"metadata": {"name": "p", "namespace": "ns", "uid": "0123456789"}}
-    spec = build_spec(pod, {"name": "c", "image": "img", "command": ["echo"], "workingDir": "/w"}, cluster="k",
+    spec = build_spec(pod, container_of({"name": "c", "image": "img", "command": ["echo"], "workingDir": "/w"}),
+                      cluster="k",
                       node="n", kind="app", sandbox_id="sb", restarts=2, backoff_steps=1, env={}, mounts=[])
     assert spec.name == "k8s_c_p_ns_01234567_2"
     assert spec.command == ["echo"] and spec.args == [] and spec.working_dir == "/w"
     assert spec.network_mode == "container:sb"
     assert spec.labels["io.kubernetes.container.restartCount"] == "2"
     assert spec.nano_cpus is None and spec.mem_limit is None
+
+
+async def test_resource_field_ref_and_unsupported_value_from() -> None:
+    async def fetch(plural: str, ns: str, name: str) -> dict[str, Any] | None:
+        return None
+
+    pod = {"metadata": {"name": "p", "namespace": "ns"}}
+    c = container_of({"name": "c", "resources": {"limits": {"memory": "64Mi"}, "requests": {"cpu": 1}},
+                      "env": [{"name": "MEM", "valueFrom": {"resourceFieldRef": {"resource": "limits.memory"}}},
+                              {"name": "CPU", "valueFrom": {"resourceFieldRef": {"resource": "requests.cpu"}}},
+                              {"name": "NONE", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu"}}},
+                              {"name": "E", "value": "$(MEM)/$(CPU)"}]})
+    assert await resolve_env(pod, c, fetch, pod_ip=None, host_ip="h") == {
+        "MEM": "64Mi", "CPU": "1", "NONE": "0", "E": "64Mi/1"}
+    with pytest.raises(ConfigError, match="env X: unsupported valueFrom"):
+        await resolve_env(pod, container_of({"name": "c", "env": [{"name": "X", "valueFrom": {"fileKeyRef": {}}}]}),
+                          fetch, pod_ip=None, host_ip="h")
+
+
+def test_a_container_the_model_refuses_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"container 'c': env\.0\.value: "):
+        container_of({"name": "c", "env": [{"name": "N", "value": 5}]})
+    with pytest.raises(ConfigError, match="container '': name: Field required"):
+        container_of({"image": "img"})
 
 
 def test_info_from_attrs() -> None:

@@ -5,9 +5,10 @@ from typing import Any
 
 import pytest
 
-from kubelet.containers import ConfigError, build_spec, cpu_shares, port_bindings
+from kubelet.containers import ConfigError, build_spec, container_of, cpu_shares, port_bindings
 from kubelet.probes import ContainerProber
 from kubelet.runtime import LABEL_SANDBOX, PortBinding, docker_ports
+from machinery.models import ResourceRequirements
 from tests.unit.test_kubelet_probes import ExecRuntime
 from tests.unit.test_kubelet_worker import env, make_pod, worker  # noqa: F401  (env is a fixture)
 
@@ -182,12 +183,13 @@ async def test_killed_sandbox_with_restart_never_gets_no_new_sandbox(env: Any) -
     ({}, 2),  # BestEffort
 ])
 def test_cpu_shares(resources: dict[str, Any], shares: int) -> None:
-    assert cpu_shares(resources) == shares
+    assert cpu_shares(ResourceRequirements.model_validate(resources)) == shares
+    assert cpu_shares(container_of({"name": "c", "resources": resources}).resources) == shares
 
 
 def test_build_spec_requests() -> None:
     def spec(resources: dict[str, Any]) -> Any:
-        c = {"name": "c", "image": BUSYBOX, "resources": resources}
+        c = container_of({"name": "c", "image": BUSYBOX, "resources": resources})
         return build_spec(make_pod(), c, cluster="t", node="n", kind="app", sandbox_id="s", restarts=0,
                           backoff_steps=0, env={}, mounts=[])
 

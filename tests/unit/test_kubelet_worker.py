@@ -274,6 +274,15 @@ async def test_missing_secret_is_config_error(env: Any) -> None:
     assert waiting["reason"] == "CreateContainerConfigError" and "nope" in waiting["message"]
 
 
+async def test_a_container_the_model_refuses_is_a_config_error_and_is_not_created(env: Any) -> None:
+    rt, api, _ = env
+    c = {"name": "app", "image": "kubelite/busybox:latest", "env": [{"name": "N", "value": 5}]}
+    await worker(make_pod(containers=[c]), env).sync()
+    waiting = api.statuses[-1]["containerStatuses"][0]["state"]["waiting"]
+    assert waiting["reason"] == "CreateContainerConfigError" and "env.0.value" in waiting["message"]
+    assert rt.by_name("app") == []
+
+
 async def test_deletion_stops_with_grace_and_deletes_pod(env: Any) -> None:
     rt, api, _ = env
     pod = make_pod(terminationGracePeriodSeconds=7)
