@@ -275,7 +275,7 @@ async def amain(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    log.info("kubelet %s ready on %s:%d", args.node_name, args.address or node_ip, args.port)
+    log.info("kubelet %s ready on https://%s:%d", args.node_name, args.address or node_ip, args.port)
     await stop.wait()
     log.info("kubelet stopping (pods keep running)")
     server.should_exit = True
