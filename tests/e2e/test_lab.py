@@ -247,6 +247,75 @@ def test_nodeport_answers_on_every_node(lab: Lab) -> None:
         assert r.status_code == 200 and r.text.strip() in names, (node["metadata"]["name"], r.text)
 
 
+WHOAMI = """
+apiVersion: v1
+kind: Pod
+metadata: {name: whoami, labels: {app: whoami}}
+spec:
+  nodeName: node1
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: web
+    image: kubelite/busybox:latest
+    imagePullPolicy: Never
+    readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 1}
+    command:
+    - sh
+    - -c
+    - |
+      mkdir -p /www/cgi-bin
+      cat > /www/cgi-bin/ip <<'EOF'
+      #!/bin/sh
+      printf 'Content-Type: text/plain\\r\\n\\r\\n%s\\n' "$REMOTE_ADDR"
+      EOF
+      chmod +x /www/cgi-bin/ip
+      exec httpd -f -p 8080 -h /www
+---
+apiVersion: v1
+kind: Service
+metadata: {name: whoami}
+spec:
+  type: LoadBalancer
+  externalTrafficPolicy: Local
+  selector: {app: whoami}
+  ports: [{port: 80, targetPort: 8080}]
+"""
+
+
+def _node_ips(lab: Lab) -> dict[str, str]:
+    return {n["metadata"]["name"]: next(a["address"] for a in n["status"]["addresses"] if a["type"] == "InternalIP")
+            for n in lab.get("/api/v1/nodes")["items"]}
+
+
+def test_external_traffic_policy_local_keeps_the_client_ip_and_drops_on_nodes_without_endpoints(lab: Lab) -> None:
+    """As Kubernetes: the node with the endpoint answers with the client's own address (no SNAT);
+    a node without one drops the packets; the healthCheckNodePort says 200 / 503 so a load
+    balancer sends traffic only where it is kept."""
+    lab.kubelite("apply", "-f", "-", input_text=WHOAMI)
+    wait_for("whoami Ready", lambda: ready(lab.get("/api/v1/namespaces/default/pods/whoami")), 90)
+    spec = lab.get("/api/v1/namespaces/default/services/whoami")["spec"]
+    node_port, health_port = spec["ports"][0]["nodePort"], spec["healthCheckNodePort"]
+    ips = _node_ips(lab)
+    route = subprocess.run(["ip", "-4", "route", "get", ips["node1"]], capture_output=True, text=True,
+                           timeout=10, check=True).stdout.split()
+    client_ip = route[route.index("src") + 1]  # this host's address on the lab network
+
+    def answer() -> str:
+        r = httpx.get(f"http://{ips['node1']}:{node_port}/cgi-bin/ip", timeout=3)
+        # busybox httpd listens on IPv6 and prints an IPv4 peer as [::ffff:a.b.c.d]
+        return r.text.strip().removeprefix("[::ffff:").removesuffix("]") if r.status_code == 200 else ""
+    assert wait_for("node1 answers on the Local NodePort", answer, 60) == client_ip
+
+    def health(node: str) -> tuple[int, int]:
+        r = httpx.get(f"http://{ips[node]}:{health_port}/healthz", timeout=3)
+        return r.status_code, int(r.json()["localEndpoints"])
+    assert wait_for("node1's health check says 200", lambda: health("node1") == (200, 1), 60)
+    assert wait_for("node2's health check says 503", lambda: health("node2") == (503, 0), 60)
+    with pytest.raises(httpx.TransportError):  # dropped (no local endpoint), not forwarded to node1
+        httpx.get(f"http://{ips['node2']}:{node_port}/cgi-bin/ip", timeout=3)
+    lab.kubelite("delete", "-f", "-", input_text=WHOAMI)
+
+
 def test_guard_holds_on_host_and_nodes(lab: Lab) -> None:
     from kubelet.network import guard_status
 
