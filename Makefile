@@ -49,8 +49,17 @@ lint: bootstrap
 monitoring: bootstrap
 	@bash deploy/monitoring/run.sh
 
+# The quick version of every benchmark (bench/README.md), one after the other; not part of `make test`.
+# BENCH="scheduler.py --nodes 100 --pods 1000" runs one (any arguments).
+BENCH_QUICK = "apiserver.py --quick" "authz.py --quick" "scheduler.py --nodes 100 --pods 1000" \
+	"pod_startup.py --pods 10" "node_failure.py --only short" "proxy.py --quick" \
+	"cluster_logging.py --quick" "streams.py --mib 16" "idle.py --settle-s 5 --sample-s 10" \
+	"controllers.py --real-replicas 10 --skip-hollow" "scale.py --nodes 100 --pods 500" \
+	"lab.py --requests 20 --mib 20 --rounds 1"
+BENCH ?=
 bench: bootstrap
-	@$(PY) bench/apiserver.py
+	@set -e; if [ -n "$(BENCH)" ]; then set -- "$(BENCH)"; else set -- $(BENCH_QUICK); fi; \
+	for b in "$$@"; do echo "== bench/$$b"; $(PY) bench/$$b; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .test-logs
