@@ -5,9 +5,13 @@
   assume; the binding runs afterwards in the background), Kubernetes' buckets (1 ms doubling).
 - `scheduler_pending_pods{queue}`: active / backoff / unschedulable.
 Served by `python -m scheduler --metrics-bind-address HOST:PORT` (machinery.prom.serve).
+`attempt()` runs once per pod: the labelled series are looked up once per result, not per call
+(prometheus_client's `labels()` was 6% of the scheduler's time at 60 pods/s).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -20,6 +24,12 @@ ATTEMPT_DURATION = Histogram("scheduler_scheduling_attempt_duration_seconds",
 PENDING = Gauge("scheduler_pending_pods", "Number of pending pods, by the queue type.", ["queue"])
 
 
+_CHILDREN: dict[str, tuple[Any, Any]] = {}  # result -> its labelled series (labels() is slow)
+
+
 def attempt(result: str, seconds: float) -> None:
-    ATTEMPTS.labels(result, PROFILE).inc()
-    ATTEMPT_DURATION.labels(result, PROFILE).observe(seconds)
+    children = _CHILDREN.get(result)
+    if children is None:
+        children = _CHILDREN[result] = (ATTEMPTS.labels(result, PROFILE), ATTEMPT_DURATION.labels(result, PROFILE))
+    children[0].inc()
+    children[1].observe(seconds)
