@@ -172,6 +172,16 @@ async def baseline(client: ApiClient, pods: int, nodes: int) -> tuple[float, flo
     return create_bind_rate, pods / (time.monotonic() - t1)
 
 
+async def wait_for_log(path: Path, text: str, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            if text in path.read_text(errors="replace"):  # noqa: ASYNC240 - a small log, polled
+                return
+        await asyncio.sleep(0.2)
+    raise RuntimeError(f"{path.name}: no {text!r} within {timeout_s:.0f}s")
+
+
 async def wait_nodes(client: ApiClient, prefix: str, count: int, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -266,9 +276,11 @@ async def one_size(args: argparse.Namespace, nodes: int, workdir: Path) -> Run:
             run.api_create_bind_rate, run.api_bind_rate = await baseline(writer, args.pods, nodes)
             print(f"  API server alone: {run.api_create_bind_rate:.0f} create+bind/s, "
                   f"{run.api_bind_rate:.0f} binds/s", flush=True)
-            sched = spawn_python(["-m", "scheduler", "--kubeconfig", str(kubeconfig), "--log-level", "warning"],
-                          workdir / f"scheduler-{nodes}.log")
-            await asyncio.sleep(3.0)  # let it list nodes and pods before the clock starts
+            sched_log = workdir / f"scheduler-{nodes}.log"
+            sched = spawn_python(["-m", "scheduler", "--kubeconfig", str(kubeconfig), "--log-level", "info"], sched_log)
+            # The clock starts once it has listed nodes and pods (the baseline's pods too: at
+            # 1,000 nodes the first list took longer than the fixed 3 s this used to wait).
+            await wait_for_log(sched_log, "caches synced", timeout_s=120 + args.pods / 20)
             pids |= {"scheduler": sched.pid, "hollow": hollow.pid, "bench client": os.getpid()}
             cpu0 = {role: cpu_seconds(pid) for role, pid in pids.items()}
             spy = start_py_spy(sched.pid, args.py_spy, workdir) if args.py_spy else None
