@@ -79,6 +79,12 @@ async def test_protobuf_create_and_update_equal_json(http: httpx.AsyncClient, na
                                                      cleanup: list[str], cls: type[Resource]) -> None:
     suffix = uuid.uuid4().hex[:6]
     as_json, as_pb = sample(cls, f"json-{suffix}", namespace), sample(cls, f"prb-{suffix}", namespace)
+    if cls.KIND == "ClusterRole":
+        # The API server's aggregation would rewrite an aggregated role's rules at any moment after
+        # the create (a second writer: the reads and the update below would race it). Its
+        # protobuf form is covered by the unit round trip of the same sample.
+        for body in (as_json, as_pb):
+            body.pop("aggregationRule", None)
     r = await http.post(_path(cls, namespace), json=as_json)
     assert r.status_code == 201, r.text
     created_json = r.json()
