@@ -18,6 +18,7 @@ Contract:
   externalTrafficPolicy Local gets one from the NodePort range (a requested one if free), kept
   on update (changing it is 422 "field is immutable"); when the Service stops needing it the
   port is released and the field cleared (a changed value is 422 "may only be set when ...").
+  An automatic nodePort never takes the healthCheckNodePort the same Service requests.
 - `release(svc)` frees what a deleted Service held.
 """
 
@@ -209,8 +210,11 @@ class ServiceAllocator:
             self.used_ports.add(n)
             res.ports.append(n)
             kept.add(n)
+        # Nor a healthCheckNodePort the Service asks for (allocated after the node ports).
+        hc = spec.get("healthCheckNodePort")
+        avoid = {hc} if isinstance(hc, int) and self._needs_health_check(spec) else set()
         for i, port in auto:
-            n = self._next_free_port(svc, i)
+            n = self._next_free_port(svc, i, avoid=avoid)
             port["nodePort"] = n
             self.used_ports.add(n)
             res.ports.append(n)
@@ -219,13 +223,13 @@ class ServiceAllocator:
             self.used_ports.discard(n)
             res.freed_ports.append(n)
 
-    def _next_free_port(self, svc: Obj, i: int, path: str | None = None) -> int:
+    def _next_free_port(self, svc: Obj, i: int, path: str | None = None, *, avoid: set[int] | None = None) -> int:
         lo, hi = self.node_ports
         size = hi - lo + 1
         start = random.randrange(size)
         for k in range(size):
             n = lo + (start + k) % size
-            if n not in self.used_ports:
+            if n not in self.used_ports and n not in (avoid or ()):
                 return n
         raise _invalid(svc, path or f"spec.ports[{i}].nodePort", 0, f"range is full: no free port in {lo}-{hi}")
 

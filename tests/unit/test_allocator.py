@@ -173,3 +173,11 @@ def test_health_check_node_port_requested_and_refused_when_not_needed() -> None:
     b = ServiceAllocator(node_ports=(30000, 30009))
     b.recover([s])
     assert 30005 in b.used_ports
+
+
+def test_an_automatic_node_port_never_takes_the_requested_health_check_port() -> None:
+    for _ in range(20):  # the automatic pick starts at a random port of the two
+        a = ServiceAllocator(node_ports=(30000, 30001))
+        s = lb_local(hc=30000)
+        a.allocate(s)
+        assert (s["spec"]["ports"][0]["nodePort"], s["spec"]["healthCheckNodePort"]) == (30001, 30000)
