@@ -11,9 +11,9 @@ cpu_shares = millicores*1024/1000, at least 2, as the kubelet's milliCPUToShares
 to the cpu limit like Kubernetes and giving BestEffort containers 2; memory -> a memory
 reservation, never above the limit) and the labels. `port_bindings(pod)` lists the hostPorts the
 pod's sandbox publishes (app containers share its network namespace, so only the sandbox can).
-The container is typed: `container_of(raw)` parses the fields of a pod's container dict that
-this module reads into machinery.models.Container (what the model refuses is a ConfigError);
-`resolve_env`, `build_spec` and `cpu_shares` read the model, not the dict.
+The pod and the container are typed (machinery.models.Pod / Container, parsed by
+kubelet/typedpod.py; `container_of(raw)` turns what the model refuses into a ConfigError):
+every function here reads the models, not the dicts.
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from pydantic import ValidationError
 
+from kubelet import typedpod
 from kubelet.runtime import ContainerSpec, Mount, PortBinding, labels_for
 from kubelet.volumesource import Fetch
-from machinery.models import Container, ResourceRequirements
+from machinery.models import Container, Pod, ResourceRequirements
 from machinery.quantity import parse_quantity
 
 _VAR = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)|\$\$")
@@ -38,19 +38,12 @@ class ConfigError(RuntimeError):
     pass
 
 
-_READ = ("name", "image", "command", "args", "workingDir", "env", "envFrom", "resources", "stdin", "tty")
-"""The fields of a container this module reads (probes, volume mounts, ports... are read elsewhere)."""
-
-
 def container_of(raw: dict[str, Any]) -> Container:
-    """The typed view of a pod's container dict (the `_READ` fields); what the model refuses is a
-    ConfigError."""
+    """The typed view of a pod's container dict; what the model refuses is a ConfigError."""
     try:
-        return Container.model_validate({k: raw[k] for k in _READ if k in raw})
-    except ValidationError as exc:
-        errs = exc.errors()
-        what = (".".join(str(p) for p in errs[0]["loc"]) + ": " + errs[0]["msg"]) if errs else str(exc)
-        raise ConfigError(f"container {raw.get('name', '')!r}: {what}") from None
+        return typedpod.container_of(raw)
+    except typedpod.PodModelError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def quantity(s: str | int | float) -> Decimal:
@@ -70,20 +63,11 @@ def expand(s: str, env: dict[str, str]) -> str:
     return _VAR.sub(sub, s)
 
 
-def _field_ref(pod: dict[str, Any], path: str, pod_ip: str | None, host_ip: str) -> str:
-    meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
-    simple = {
-        "metadata.name": meta.get("name"), "metadata.namespace": meta.get("namespace"),
-        "metadata.uid": meta.get("uid"), "spec.nodeName": spec.get("nodeName"),
-        "spec.serviceAccountName": spec.get("serviceAccountName"), "status.podIP": pod_ip,
-        "status.hostIP": host_ip,
-    }
-    if path in simple:
-        return str(simple[path] or "")
-    m = re.match(r"^metadata\.(labels|annotations)\['(.+)'\]$", path)
-    if m:
-        return str((meta.get(m.group(1)) or {}).get(m.group(2), ""))
-    raise ConfigError(f"unsupported fieldRef {path!r}")
+def _field_ref(pod: Pod, path: str, pod_ip: str | None, host_ip: str) -> str:
+    try:
+        return typedpod.field_value(pod, path, status={"status.podIP": pod_ip, "status.hostIP": host_ip})
+    except typedpod.PodModelError:
+        raise ConfigError(f"unsupported fieldRef {path!r}") from None
 
 
 async def _key_ref(fetch: Fetch, ns: str, name: str, key: str, optional: bool, secret: bool) -> str | None:
@@ -101,9 +85,9 @@ async def _key_ref(fetch: Fetch, ns: str, name: str, key: str, optional: bool, s
     return base64.b64decode(data[key]).decode(errors="replace") if secret else str(data[key])
 
 
-async def resolve_env(pod: dict[str, Any], container: Container, fetch: Fetch, *,
+async def resolve_env(pod: Pod, container: Container, fetch: Fetch, *,
                       pod_ip: str | None, host_ip: str) -> dict[str, str]:
-    ns = (pod.get("metadata") or {}).get("namespace") or "default"
+    ns = pod.metadata.namespace or "default"
     env: dict[str, str] = {}
     for src in container.envFrom or []:
         secret = src.secretRef is not None
@@ -139,9 +123,9 @@ async def resolve_env(pod: dict[str, Any], container: Container, fetch: Fetch, *
     return env
 
 
-def docker_name(pod: dict[str, Any], container: str, restarts: int) -> str:
-    meta = pod.get("metadata") or {}
-    return f"k8s_{container}_{meta.get('name')}_{meta.get('namespace')}_{(meta.get('uid') or '')[:8]}_{restarts}"
+def docker_name(pod: Pod, container: str, restarts: int) -> str:
+    meta = pod.metadata
+    return f"k8s_{container}_{meta.name}_{meta.namespace}_{(meta.uid or '')[:8]}_{restarts}"
 
 
 MIN_SHARES = 2  # Kubernetes' MinShares: the kernel's smallest cpu.shares
@@ -158,28 +142,28 @@ def cpu_shares(resources: ResourceRequirements | None) -> int:
     return max(MIN_SHARES, millis * SHARES_PER_CPU // 1000)
 
 
-def port_bindings(pod: dict[str, Any]) -> list[PortBinding]:
+def port_bindings(pod: Pod) -> list[PortBinding]:
     """The hostPort mappings of all the pod's containers (none for hostNetwork pods: there the
     container port already is the host port)."""
-    spec = pod.get("spec") or {}
-    if spec.get("hostNetwork"):
+    spec = pod.spec
+    if spec is None or spec.hostNetwork:
         return []
     out: list[PortBinding] = []
-    for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
-        for p in c.get("ports") or []:
-            if not p.get("hostPort"):
+    for c in [*(spec.initContainers or []), *spec.containers]:
+        for p in c.ports or []:
+            if not p.hostPort:
                 continue
-            b = PortBinding(container_port=int(p["containerPort"]), host_port=int(p["hostPort"]),
-                            protocol=str(p.get("protocol") or "TCP").lower(), host_ip=str(p.get("hostIP") or ""))
+            b = PortBinding(container_port=p.containerPort, host_port=p.hostPort,
+                            protocol=(p.protocol or "TCP").lower(), host_ip=p.hostIP or "")
             if b not in out:
                 out.append(b)
     return out
 
 
-def build_spec(pod: dict[str, Any], container: Container, *, cluster: str, node: str, kind: str,
+def build_spec(pod: Pod, container: Container, *, cluster: str, node: str, kind: str,
                sandbox_id: str, restarts: int, backoff_steps: int, env: dict[str, str],
                mounts: list[Mount]) -> ContainerSpec:
-    meta = pod.get("metadata") or {}
+    meta = pod.metadata
     name = container.name
     resources = container.resources or ResourceRequirements()
     limits, requests = resources.limits or {}, resources.requests or {}
@@ -192,8 +176,8 @@ def build_spec(pod: dict[str, Any], container: Container, *, cluster: str, node:
     return ContainerSpec(
         name=docker_name(pod, name, restarts),
         image=container.image or "",
-        labels=labels_for(cluster=cluster, node=node, namespace=meta.get("namespace") or "default",
-                          pod=meta.get("name") or "", uid=meta.get("uid") or "", container=name, kind=kind,
+        labels=labels_for(cluster=cluster, node=node, namespace=meta.namespace or "default",
+                          pod=meta.name or "", uid=meta.uid or "", container=name, kind=kind,
                           restarts=restarts, backoff_steps=backoff_steps),
         command=[expand(str(c), env) for c in cmd] if cmd else None,
         args=[expand(str(a), env) for a in args] if args else ([] if cmd else None),

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kubelet import containers as cspec
-from kubelet import logs, network, restarts, volumes
+from kubelet import logs, network, restarts, typedpod, volumes
 from kubelet import metrics as kubelet_metrics
 from kubelet.api import KubeletApi
 from kubelet.dns import resolv_conf
@@ -60,6 +60,7 @@ from kubelet.volumesource import VolumeError
 from machinery import errors
 from machinery.clock import now_rfc3339
 from machinery.events import NORMAL, WARNING, EventRecorder, ObjectRef
+from machinery.models import Pod
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,8 @@ class PodWorker:
         self._start_time: str | None = None
         self._terminal = False  # the pod reached Succeeded/Failed: nothing starts any more
         self._resolv: str | None = None
+        self._model_src: dict[str, Any] | None = None
+        self._model_pod: Pod | None = None
         self.finished = False
         # kubelet_pod_start_duration_seconds: from first sight to Running, for pods that were
         # not running yet when this worker first saw them (a restarted kubelet adopts those).
@@ -136,12 +139,19 @@ class PodWorker:
         if not due:
             return
         try:
-            self._refresh.update(await volumes.reproject(pod, self.cfg.root_dir, self.api.fetch,
+            self._refresh.update(await volumes.reproject(self._model(pod), self.cfg.root_dir, self.api.fetch,
                                                          getattr(self.api, "request_token", None), due, now))
         except VolumeError as exc:
             log.warning("pod %s/%s: token renewal failed: %s", self.ns, self.name, exc)
             for name in due:
                 self._refresh[name] = now + 5.0
+
+    def _model(self, pod: dict[str, Any]) -> Pod:
+        """The typed pod (kubelet.typedpod) the container/volume/probe modules read, parsed once per
+        pod update."""
+        if self._model_src is not pod or self._model_pod is None:
+            self._model_src, self._model_pod = pod, typedpod.pod_of(pod)
+        return self._model_pod
 
     def _retry_in(self, delay_s: float) -> None:
         self._next_s = delay_s if self._next_s is None else min(self._next_s, delay_s)
@@ -191,7 +201,7 @@ class PodWorker:
                 try:
                     self._resolv = await asyncio.to_thread(self._write_resolv, pod)
                     self._volumes = await volumes.prepare_volumes(
-                        pod, self.cfg.root_dir, self.api.fetch, refresh=self._refresh,
+                        self._model(pod), self.cfg.root_dir, self.api.fetch, refresh=self._refresh,
                         request_token=getattr(self.api, "request_token", None))
                 except VolumeError as exc:
                     view.message = f"MountVolume.SetUp failed: {exc}"
@@ -252,13 +262,13 @@ class PodWorker:
         attempt = (insts[-1].restarts + 1) if insts else 0
         meta = pod.get("metadata") or {}
         spec = ContainerSpec(
-            name=cspec.docker_name(pod, SANDBOX_NAME, attempt), image=self.cfg.pause_image,
+            name=cspec.docker_name(self._model(pod), SANDBOX_NAME, attempt), image=self.cfg.pause_image,
             labels=labels_for(cluster=self.cfg.cluster, node=self.cfg.node, namespace=self.ns, pod=self.name,
                               uid=self.uid, container=SANDBOX_NAME, kind="sandbox", restarts=attempt),
             network=None if host_net else self.cfg.network, network_mode="host" if host_net else None,
             # Docker refuses a hostname in host network mode (the host's name is the pod's).
             hostname=None if host_net else ((pod.get("spec") or {}).get("hostname") or meta.get("name") or "")[:63],
-            ports=cspec.port_bindings(pod),
+            ports=cspec.port_bindings(self._model(pod)),
         )
         cid = await self._create(spec)
         try:
@@ -379,12 +389,12 @@ class PodWorker:
             return False
         self._event(NORMAL, "Pulled", f'Container image "{image}" already present on machine', name, kind)
         try:
-            typed = cspec.container_of(c)
-            env = await cspec.resolve_env(pod, typed, self.api.fetch, pod_ip=sandbox.ip, host_ip=self.cfg.node_ip)
-            mounts = volumes.mounts_for(pod, c, self._volumes or {})
+            typed, model = cspec.container_of(c), self._model(pod)
+            env = await cspec.resolve_env(model, typed, self.api.fetch, pod_ip=sandbox.ip, host_ip=self.cfg.node_ip)
+            mounts = volumes.mounts_for(model, typed, self._volumes or {})
             if self._resolv:
                 mounts.append(Mount(source=self._resolv, target="/etc/resolv.conf", read_only=True))
-            spec = cspec.build_spec(pod, typed, cluster=self.cfg.cluster, node=self.cfg.node, kind=kind,
+            spec = cspec.build_spec(model, typed, cluster=self.cfg.cluster, node=self.cfg.node, kind=kind,
                                     sandbox_id=sandbox.id, restarts=restarts, backoff_steps=steps, env=env, mounts=mounts)
         except (cspec.ConfigError, VolumeError) as exc:
             v.waiting_reason, v.waiting_message = "CreateContainerConfigError", str(exc)
@@ -413,7 +423,7 @@ class PodWorker:
         if prober is None:
             seen = published_status(pod, c.get("name", ""), inst.id)
             name = c.get("name", "")
-            prober = ContainerProber(c, runtime=self.runtime, cid=inst.id, pod_ip=sandbox.ip if sandbox else None,
+            prober = ContainerProber(cspec.container_of(c), runtime=self.runtime, cid=inst.id, pod_ip=sandbox.ip if sandbox else None,
                                      on_change=self.wake, seed_ready=seen.get("ready"), seed_started=seen.get("started"),
                                      on_failure=lambda message: self._event(WARNING, "Unhealthy", message, name))
             self._probers[inst.id] = prober

@@ -3,6 +3,7 @@
 Contract:
 - `ProbeTracker` is the pure threshold logic: `observe(ok)` flips the result only after
   `successThreshold` consecutive successes or `failureThreshold` consecutive failures.
+- Probes and containers are the typed machinery.models.Probe / Container.
 - `run_handler(probe, runtime=, cid=, pod_ip=)` performs one probe attempt, bounded by
   `timeoutSeconds`, and returns (ok, message). httpGet succeeds on 200-399; the pod IP is
   reachable from the host through the pod bridge, so no helper container is needed.
@@ -24,13 +25,17 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 
 from kubelet.runtime import Runtime
+from machinery.models import Container, Probe
 
 log = logging.getLogger(__name__)
+
+PROBE_SECOND_S = 1.0
+"""How long one second of a probe's initialDelaySeconds/periodSeconds lasts: unit tests shrink
+it (the API's whole seconds would make them slow); timeouts are not scaled."""
 
 
 @dataclass(frozen=True)
@@ -42,13 +47,13 @@ class ProbeTiming:
     failure_threshold: int = 3
 
     @classmethod
-    def from_probe(cls, probe: dict[str, Any]) -> ProbeTiming:
+    def from_probe(cls, probe: Probe) -> ProbeTiming:
         return cls(
-            initial_delay_s=float(probe.get("initialDelaySeconds") or 0),
-            period_s=float(probe.get("periodSeconds") or 10),
-            timeout_s=float(probe.get("timeoutSeconds") or 1),
-            success_threshold=int(probe.get("successThreshold") or 1),
-            failure_threshold=int(probe.get("failureThreshold") or 3),
+            initial_delay_s=float(probe.initialDelaySeconds or 0) * PROBE_SECOND_S,
+            period_s=float(probe.periodSeconds or 10) * PROBE_SECOND_S,
+            timeout_s=float(probe.timeoutSeconds or 1),
+            success_threshold=probe.successThreshold or 1,
+            failure_threshold=probe.failureThreshold or 3,
         )
 
 
@@ -80,44 +85,42 @@ class ProbeTracker:
         return self.result
 
 
-def _port(value: Any, container: dict[str, Any]) -> int:
+def _port(value: int | str, container: Container | None) -> int:
     """Numeric port or the name of one of the container's ports."""
-    if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
+    if isinstance(value, int) or value.isdigit():
         return int(value)
-    for p in container.get("ports") or []:
-        if p.get("name") == value:
-            return int(p["containerPort"])
+    for p in (container.ports if container is not None else None) or []:
+        if p.name == value:
+            return p.containerPort
     raise ValueError(f"port {value!r} not found in the container's ports")
 
 
-async def run_handler(probe: dict[str, Any], *, runtime: Runtime, cid: str, pod_ip: str | None,
-                      container: dict[str, Any] | None = None) -> tuple[bool, str]:
-    timeout_s = float(probe.get("timeoutSeconds") or 1)
-    container = container or {}
+async def run_handler(probe: Probe, *, runtime: Runtime, cid: str, pod_ip: str | None,
+                      container: Container | None = None) -> tuple[bool, str]:
+    timeout_s = float(probe.timeoutSeconds or 1)
     try:
-        if "exec" in probe:
-            cmd = list((probe["exec"] or {}).get("command") or [])
-            res = await runtime.exec(cid, cmd, timeout_s)
+        if probe.exec is not None:
+            res = await runtime.exec(cid, list(probe.exec.command or []), timeout_s)
             return res.exit_code == 0, (res.stdout + res.stderr).decode(errors="replace")[:200]
-        if "tcpSocket" in probe:
-            tcp = probe["tcpSocket"] or {}
-            host = tcp.get("host") or pod_ip
+        if probe.tcpSocket is not None:
+            tcp = probe.tcpSocket
+            host = tcp.host or pod_ip
             if not host:
                 return False, "no pod IP yet"
-            _, writer = await asyncio.wait_for(asyncio.open_connection(host, _port(tcp.get("port"), container)), timeout_s)
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host, _port(tcp.port, container)), timeout_s)
             writer.close()
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
             return True, ""
-        if "httpGet" in probe:
-            hg = probe["httpGet"] or {}
-            host = hg.get("host") or pod_ip
+        if probe.httpGet is not None:
+            hg = probe.httpGet
+            host = hg.host or pod_ip
             if not host:
                 return False, "no pod IP yet"
-            scheme = (hg.get("scheme") or "HTTP").lower()
-            path = hg.get("path") or "/"
-            headers = {h["name"]: h["value"] for h in hg.get("httpHeaders") or []}
-            url = f"{scheme}://{host}:{_port(hg.get('port'), container)}{path}"
+            scheme = (hg.scheme or "HTTP").lower()
+            path = hg.path or "/"
+            headers = {h.name: h.value for h in hg.httpHeaders or []}
+            url = f"{scheme}://{host}:{_port(hg.port, container)}{path}"
             async with httpx.AsyncClient(timeout=timeout_s, verify=False, trust_env=False) as http:
                 resp = await http.get(url, headers=headers)
             return 200 <= resp.status_code < 400, f"HTTP probe failed with statuscode: {resp.status_code}"
@@ -129,7 +132,7 @@ async def run_handler(probe: dict[str, Any], *, runtime: Runtime, cid: str, pod_
 
 
 class ContainerProber:
-    def __init__(self, container: dict[str, Any], *, runtime: Runtime, cid: str, pod_ip: str | None,
+    def __init__(self, container: Container, *, runtime: Runtime, cid: str, pod_ip: str | None,
                  on_change: Callable[[], None], seed_ready: bool | None = None,
                  seed_started: bool | None = None, on_failure: Callable[[str], None] | None = None) -> None:
         self.container = container
@@ -138,9 +141,9 @@ class ContainerProber:
         self.pod_ip = pod_ip
         self.on_change = on_change
         self.on_failure = on_failure  # each failed probe run: "Liveness probe failed: ..." (Unhealthy)
-        self.startup = container.get("startupProbe")
-        self.liveness = container.get("livenessProbe")
-        self.readiness = container.get("readinessProbe")
+        self.startup = container.startupProbe
+        self.liveness = container.livenessProbe
+        self.readiness = container.readinessProbe
         self.started = self.startup is None or bool(seed_started)
         self.ready = self.readiness is None and self.started
         if seed_ready is not None and self.readiness is not None and self.started:
@@ -179,7 +182,7 @@ class ContainerProber:
             setattr(self, attr, value)
             self.on_change()
 
-    async def _loop(self, kind: str, probe: dict[str, Any]) -> None:
+    async def _loop(self, kind: str, probe: Probe) -> None:
         timing = ProbeTiming.from_probe(probe)
         initial = {"startup": False, "liveness": True, "readiness": self.ready}[kind]
         tracker = ProbeTracker(success_threshold=timing.success_threshold if kind == "readiness" else 1,

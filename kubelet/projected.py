@@ -2,7 +2,8 @@
 merged into one directory (what the ServiceAccount admission mounts at
 /var/run/secrets/kubernetes.io/serviceaccount: token, ca.crt, namespace).
 
-Contract: `await project(pod, volume, dest, fetch, request_token, now) -> float | None` writes
+Contract: `await project(pod, volume, dest, fetch, request_token, now) -> float | None` (a typed
+Pod and Volume; the projection is read through machinery.models.ProjectedVolumeSource) writes
 every source's files into `dest` (created 0755) and returns when the volume must be projected
 again (a wall-clock time: 80% of the shortest token's lifetime, as the kubelet's token manager
 refreshes, at most 24 h), or None when it holds no token.
@@ -26,30 +27,18 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
+from pydantic import ValidationError
+
+from kubelet.typedpod import PodModelError, field_value
 from kubelet.volumesource import Fetch, VolumeError
+from machinery.models import Pod, ProjectedVolumeSource, Volume
 
 TokenFn = Callable[[str, str, list[str] | None, int, str, str], Awaitable[tuple[str, float]]]
 REFRESH_FRACTION = 0.8
 MAX_REFRESH_S = 24 * 3600.0
-_MAP_REF = re.compile(r"^metadata\.(labels|annotations)\['(.+)'\]$")
-
-
-def _field(pod: dict[str, Any], path: str) -> str:
-    meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
-    simple = {"metadata.name": meta.get("name"), "metadata.namespace": meta.get("namespace"),
-              "metadata.uid": meta.get("uid"), "spec.serviceAccountName": spec.get("serviceAccountName"),
-              "spec.nodeName": spec.get("nodeName")}
-    if path in simple:
-        return str(simple[path] or "")
-    m = _MAP_REF.match(path)
-    if m:
-        return str((meta.get(m.group(1)) or {}).get(m.group(2), ""))
-    raise VolumeError(f"unsupported fieldPath {path!r}")
 
 
 def _safe(rel: str) -> str:
@@ -70,11 +59,10 @@ def _write(dest: Path, rel: str, data: bytes, mode: int) -> None:
     os.replace(tmp, target)
 
 
-async def _object_data(src: dict[str, Any], kind: str, ns: str, fetch: Fetch) -> dict[str, bytes] | None:
-    name = str(src.get("name") or "")
+async def _object_data(name: str, optional: bool, kind: str, ns: str, fetch: Fetch) -> dict[str, bytes] | None:
     obj = await fetch("configmaps" if kind == "configMap" else "secrets", ns, name)
     if obj is None:
-        if src.get("optional"):
+        if optional:
             return None
         raise VolumeError(f'{kind.lower()} "{name}" not found')
     if kind == "configMap":
@@ -85,49 +73,58 @@ async def _object_data(src: dict[str, Any], kind: str, ns: str, fetch: Fetch) ->
     return data
 
 
-async def project(pod: dict[str, Any], volume: dict[str, Any], dest: Path, fetch: Fetch,
+def _source(volume: Volume) -> ProjectedVolumeSource:
+    try:
+        return ProjectedVolumeSource.model_validate(volume.projected or {})
+    except ValidationError as exc:
+        errs = exc.errors()
+        where = (".".join(str(p) for p in errs[0]["loc"]) + ": " + errs[0]["msg"]) if errs else str(exc)
+        raise VolumeError(f"projected: {where}") from None
+
+
+async def project(pod: Pod, volume: Volume, dest: Path, fetch: Fetch,
                   request_token: TokenFn | None, now: float) -> float | None:
-    meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
-    ns = str(meta.get("namespace") or "default")
-    proj = volume.get("projected") or {}
-    mode_value = proj.get("defaultMode")
-    default_mode = int(mode_value) if isinstance(mode_value, int) else 0o644
+    meta = pod.metadata
+    ns = meta.namespace or "default"
+    proj = _source(volume)
+    default_mode = proj.defaultMode if proj.defaultMode is not None else 0o644
     files: list[tuple[str, bytes, int]] = []
     refresh_at: float | None = None
-    for source in proj.get("sources") or []:
-        if "serviceAccountToken" in source:
-            st = source["serviceAccountToken"] or {}
+    for source in proj.sources or []:
+        st = source.serviceAccountToken
+        if st is not None:
             if request_token is None:
                 raise VolumeError("service account tokens are not available on this kubelet")
-            aud = [st["audience"]] if st.get("audience") else None
-            ttl = int(st.get("expirationSeconds") or 3600)
-            sa = str(spec.get("serviceAccountName") or "default")
+            aud = [st.audience] if st.audience else None
+            ttl = st.expirationSeconds or 3600
+            sa = (pod.spec.serviceAccountName if pod.spec else None) or "default"
             try:
-                token, expires_at = await request_token(ns, sa, aud, ttl, str(meta.get("name") or ""),
-                                                        str(meta.get("uid") or ""))
+                token, expires_at = await request_token(ns, sa, aud, ttl, meta.name or "", meta.uid or "")
             except Exception as exc:  # noqa: BLE001 - any API failure: the pod waits and retries
                 raise VolumeError(f"failed to fetch token: {exc}") from None
-            files.append((str(st.get("path") or "token"), token.encode(), default_mode))
+            files.append((st.path, token.encode(), default_mode))
             due = now + min(MAX_REFRESH_S, REFRESH_FRACTION * max(0.0, expires_at - now))
             refresh_at = due if refresh_at is None else min(refresh_at, due)
-        for kind in ("configMap", "secret"):
-            if kind in source:
-                src = source[kind] or {}
-                data = await _object_data(src, kind, ns, fetch)
-                if data is None:
-                    continue
-                items = src.get("items")
-                pairs = [(i["key"], i.get("path") or i["key"], i.get("mode")) for i in items] if items else \
-                    [(k, k, None) for k in data]
-                for key, rel, mode in pairs:
-                    if key not in data:
-                        raise VolumeError(f'{kind.lower()} "{src.get("name")}": key {key!r} not found')
-                    files.append((rel, data[key], int(mode) if mode is not None else default_mode))
-        if "downwardAPI" in source:
-            for item in (source["downwardAPI"] or {}).get("items") or []:
-                ref = item.get("fieldRef") or {}
-                files.append((str(item.get("path") or ""), _field(pod, str(ref.get("fieldPath") or "")).encode(),
-                              int(item["mode"]) if item.get("mode") is not None else default_mode))
+        for kind, src in (("configMap", source.configMap), ("secret", source.secret)):
+            if src is None:
+                continue
+            data = await _object_data(src.name or "", bool(src.optional), kind, ns, fetch)
+            if data is None:
+                continue
+            pairs = [(i.key, i.path or i.key, i.mode) for i in src.items] if src.items else \
+                [(k, k, None) for k in data]
+            for key, rel, mode in pairs:
+                if key not in data:
+                    raise VolumeError(f'{kind.lower()} "{src.name}": key {key!r} not found')
+                files.append((rel, data[key], mode if mode is not None else default_mode))
+        if source.downwardAPI is not None:
+            for item in source.downwardAPI.items or []:
+                path = item.fieldRef.fieldPath if item.fieldRef is not None else ""
+                try:
+                    value = field_value(pod, path)
+                except PodModelError as exc:
+                    raise VolumeError(str(exc)) from None
+                files.append((item.path, value.encode(), item.mode if item.mode is not None else default_mode))
     await asyncio.to_thread(_write_all, dest, files)
     return refresh_at
 

@@ -13,7 +13,12 @@ from pydantic import ConfigDict
 
 from machinery.meta import ObjectMeta, Resource
 from machinery.models._base import LocalObjectReference, ObjectReference, ResourceList, StrictModel
-from machinery.models.container import Container, ContainerStatus
+from machinery.models.container import (
+    Container,
+    ContainerStatus,
+    ObjectFieldSelector,
+    ResourceFieldSelector,
+)
 
 
 class KeyToPath(StrictModel):
@@ -44,6 +49,60 @@ class SecretVolumeSource(StrictModel):
     items: list[KeyToPath] | None = None
     defaultMode: int | None = None
     optional: bool | None = None
+
+
+class PersistentVolumeClaimVolumeSource(StrictModel):
+    claimName: str
+    readOnly: bool | None = None
+
+
+class ServiceAccountTokenProjection(StrictModel):
+    path: str
+    audience: str | None = None
+    expirationSeconds: int | None = None
+
+
+class ConfigMapProjection(StrictModel):
+    name: str | None = None
+    items: list[KeyToPath] | None = None
+    optional: bool | None = None
+
+
+class SecretProjection(StrictModel):
+    name: str | None = None
+    items: list[KeyToPath] | None = None
+    optional: bool | None = None
+
+
+class DownwardAPIVolumeFile(StrictModel):
+    path: str
+    fieldRef: ObjectFieldSelector | None = None
+    resourceFieldRef: ResourceFieldSelector | None = None
+    mode: int | None = None
+
+
+class DownwardAPIProjection(StrictModel):
+    items: list[DownwardAPIVolumeFile] | None = None
+
+
+class VolumeProjection(StrictModel):
+    """One source of a projected volume. Unknown sources (clusterTrustBundle, ...) are kept as
+    extra fields (dicts)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    serviceAccountToken: ServiceAccountTokenProjection | None = None
+    configMap: ConfigMapProjection | None = None
+    secret: SecretProjection | None = None
+    downwardAPI: DownwardAPIProjection | None = None
+
+
+class ProjectedVolumeSource(StrictModel):
+    """`Volume.projected` stays a dict in the API (kept verbatim); the kubelet reads it through
+    this model (`ProjectedVolumeSource.model_validate(volume.projected)`)."""
+
+    sources: list[VolumeProjection] | None = None
+    defaultMode: int | None = None
 
 
 class Volume(StrictModel):
@@ -229,9 +288,11 @@ class Binding(Resource):
 
 
 __all__ = [
-    "Affinity", "Binding", "ConfigMapVolumeSource", "EmptyDirVolumeSource", "HostAlias",
+    "Affinity", "Binding", "ConfigMapProjection", "ConfigMapVolumeSource", "DownwardAPIProjection",
+    "DownwardAPIVolumeFile", "EmptyDirVolumeSource", "HostAlias",
     "HostPathVolumeSource", "KeyToPath", "NodeAffinity", "NodeSelector", "NodeSelectorRequirement",
     "NodeSelectorTerm", "Pod", "PodCondition", "PodDNSConfig", "PodDNSConfigOption", "PodIP",
-    "PodReadinessGate", "PodSpec", "PodStatus", "PodTemplateSpec", "PreferredSchedulingTerm",
-    "SecretVolumeSource", "Toleration", "Volume",
+    "PersistentVolumeClaimVolumeSource", "PodReadinessGate", "PodSpec", "PodStatus", "PodTemplateSpec",
+    "PreferredSchedulingTerm", "ProjectedVolumeSource", "SecretProjection", "SecretVolumeSource",
+    "ServiceAccountTokenProjection", "Toleration", "Volume", "VolumeProjection",
 ]

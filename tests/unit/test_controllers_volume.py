@@ -224,8 +224,8 @@ async def test_kubelet_mounts_a_bound_claim_and_refuses_an_unbound_one(tmp_path:
     async def fetch(plural: str, ns: str, name: str) -> dict[str, Any] | None:
         return store.get((plural, ns, name))
 
-    pod = {"metadata": {"namespace": NS, "uid": "u1"}, "spec": {"volumes": [
-        {"name": "www", "persistentVolumeClaim": {"claimName": "data"}}]}}
+    pod = Pod.model_validate({"metadata": {"namespace": NS, "uid": "u1"}, "spec": {"containers": [], "volumes": [
+        {"name": "www", "persistentVolumeClaim": {"claimName": "data"}}]}})
     with pytest.raises(VolumeError, match='persistentvolumeclaim "data" not found'):
         await volumes.prepare_volumes(pod, str(tmp_path), fetch)
     store[("persistentvolumeclaims", NS, "data")] = _claim().to_dict()

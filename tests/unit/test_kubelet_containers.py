@@ -7,6 +7,7 @@ import pytest
 from kubelet.containers import ConfigError, build_spec, container_of, expand, quantity, resolve_env
 from kubelet.network import _guard_rules, bridge_name_for
 from kubelet.runtime import info_from_attrs
+from machinery.models import Pod
 
 
 def test_quantity_and_expand() -> None:
@@ -24,7 +25,8 @@ async def test_env_from_and_missing_keys() -> None:
     async def fetch(plural: str, ns: str, name: str) -> dict[str, Any] | None:
         return objs.get((plural, ns, name))
 
-    pod = {"metadata": {"name": "p", "namespace": "ns", "labels": {"app": "web"}}, "spec": {"nodeName": "n"}}
+    pod = Pod.model_validate({"metadata": {"name": "p", "namespace": "ns", "labels": {"app": "web"}},
+                              "spec": {"nodeName": "n", "containers": []}})
     c = container_of({"name": "c", "envFrom": [{"configMapRef": {"name": "cm"}, "prefix": "P_"}],
          "env": [{"name": "P_X", "value": "override"},
                  {"name": "APP", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['app']"}}},
@@ -38,7 +40,7 @@ async def test_env_from_and_missing_keys() -> None:
 
 
 def test_build_spec_command_args_and_labels() -> None:
-    pod = {"metadata": {"name": "p", "namespace": "ns", "uid": "0123456789"}}
+    pod = Pod.model_validate({"metadata": {"name": "p", "namespace": "ns", "uid": "0123456789"}})
     spec = build_spec(pod, container_of({"name": "c", "image": "img", "command": ["echo"], "workingDir": "/w"}),
                       cluster="k",
                       node="n", kind="app", sandbox_id="sb", restarts=2, backoff_steps=1, env={}, mounts=[])
@@ -53,7 +55,7 @@ async def test_resource_field_ref_and_unsupported_value_from() -> None:
     async def fetch(plural: str, ns: str, name: str) -> dict[str, Any] | None:
         return None
 
-    pod = {"metadata": {"name": "p", "namespace": "ns"}}
+    pod = Pod.model_validate({"metadata": {"name": "p", "namespace": "ns"}})
     c = container_of({"name": "c", "resources": {"limits": {"memory": "64Mi"}, "requests": {"cpu": 1}},
                       "env": [{"name": "MEM", "valueFrom": {"resourceFieldRef": {"resource": "limits.memory"}}},
                               {"name": "CPU", "valueFrom": {"resourceFieldRef": {"resource": "requests.cpu"}}},

@@ -8,7 +8,8 @@ import pytest
 from kubelet.containers import ConfigError, build_spec, container_of, cpu_shares, port_bindings
 from kubelet.probes import ContainerProber
 from kubelet.runtime import LABEL_SANDBOX, PortBinding, docker_ports
-from machinery.models import ResourceRequirements
+from kubelet.typedpod import pod_of
+from machinery.models import Container, ResourceRequirements
 from tests.unit.test_kubelet_probes import ExecRuntime
 from tests.unit.test_kubelet_worker import env, make_pod, worker  # noqa: F401  (env is a fixture)
 
@@ -26,10 +27,10 @@ def test_port_bindings_from_all_containers() -> None:
                                                  {"containerPort": 81}]},  # no hostPort: not published
         {"name": "b", "image": BUSYBOX, "ports": [{"containerPort": 53, "hostPort": 5353, "protocol": "UDP",
                                                   "hostIP": "127.0.0.1"}]}])
-    assert port_bindings(pod) == [PortBinding(80, 8080, "tcp", ""), PortBinding(53, 5353, "udp", "127.0.0.1")]
-    assert docker_ports(port_bindings(pod)) == {"80/tcp": [("", 8080)], "53/udp": [("127.0.0.1", 5353)]}
+    assert port_bindings(pod_of(pod)) == [PortBinding(80, 8080, "tcp", ""), PortBinding(53, 5353, "udp", "127.0.0.1")]
+    assert docker_ports(port_bindings(pod_of(pod))) == {"80/tcp": [("", 8080)], "53/udp": [("127.0.0.1", 5353)]}
     # Host network: the container port already is on the host; Docker would refuse bindings.
-    assert port_bindings(make_pod(hostNetwork=True, containers=pod["spec"]["containers"])) == []
+    assert port_bindings(pod_of(make_pod(hostNetwork=True, containers=pod["spec"]["containers"]))) == []
 
 
 def test_docker_ports_groups_bindings_of_one_port() -> None:
@@ -66,11 +67,12 @@ async def test_sandbox_that_cannot_start_is_reported_not_raised(env: Any) -> Non
 
 
 # --- 2. readiness across a kubelet restart --------------------------------------------------
+@pytest.mark.usefixtures("fast_probes")
 async def test_prober_seeded_ready_holds_until_a_real_probe_fails() -> None:
     rt: Any = ExecRuntime([1])
-    probe = {"exec": {"command": ["x"]}, "periodSeconds": 0.01, "failureThreshold": 2}
+    probe = {"exec": {"command": ["x"]}, "periodSeconds": 1, "failureThreshold": 2}
     changes: list[bool] = []
-    p = ContainerProber({"readinessProbe": probe}, runtime=rt, cid="c", pod_ip=None,
+    p = ContainerProber(Container.model_validate({"name": "app", "readinessProbe": probe}), runtime=rt, cid="c", pod_ip=None,
                         on_change=lambda: changes.append(p.ready), seed_ready=True, seed_started=True)
     assert p.ready is True and p.started is True
     p.start()
@@ -82,9 +84,11 @@ async def test_prober_seeded_ready_holds_until_a_real_probe_fails() -> None:
     assert changes == [False] and rt.calls >= 2  # False only after failureThreshold real failures
 
 
+@pytest.mark.usefixtures("fast_probes")
 async def test_prober_seeded_started_skips_startup_probe() -> None:
     rt: Any = ExecRuntime([1])  # a startup probe run now would fail
-    c = {"startupProbe": {"exec": {"command": ["x"]}, "periodSeconds": 0.01, "failureThreshold": 1}}
+    c = Container.model_validate({"name": "app", "startupProbe": {"exec": {"command": ["x"]}, "periodSeconds": 1,
+                                                                  "failureThreshold": 1}})
     p = ContainerProber(c, runtime=rt, cid="c", pod_ip=None, on_change=lambda: None, seed_started=True)
     p.start()
     await _tick()
@@ -190,7 +194,7 @@ def test_cpu_shares(resources: dict[str, Any], shares: int) -> None:
 def test_build_spec_requests() -> None:
     def spec(resources: dict[str, Any]) -> Any:
         c = container_of({"name": "c", "image": BUSYBOX, "resources": resources})
-        return build_spec(make_pod(), c, cluster="t", node="n", kind="app", sandbox_id="s", restarts=0,
+        return build_spec(pod_of(make_pod()), c, cluster="t", node="n", kind="app", sandbox_id="s", restarts=0,
                           backoff_steps=0, env={}, mounts=[])
 
     s = spec({"requests": {"cpu": "250m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}})

@@ -3,8 +3,11 @@
 import asyncio
 from typing import Any
 
+import pytest
+
 from kubelet.probes import ContainerProber, ProbeTracker, run_handler
 from kubelet.runtime import ExecResult
+from machinery.models import Container, Probe
 
 
 class ExecRuntime:
@@ -28,8 +31,8 @@ def test_tracker_thresholds() -> None:
 
 async def test_exec_and_tcp_and_http_handlers() -> None:
     rt: Any = ExecRuntime([0, 1])
-    assert (await run_handler({"exec": {"command": ["true"]}}, runtime=rt, cid="c", pod_ip=None))[0]
-    assert not (await run_handler({"exec": {"command": ["false"]}}, runtime=rt, cid="c", pod_ip=None))[0]
+    assert (await run_handler(Probe.model_validate({"exec": {"command": ["true"]}}), runtime=rt, cid="c", pod_ip=None))[0]
+    assert not (await run_handler(Probe.model_validate({"exec": {"command": ["false"]}}), runtime=rt, cid="c", pod_ip=None))[0]
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         req = await reader.readuntil(b"\r\n\r\n")
@@ -41,21 +44,22 @@ async def test_exec_and_tcp_and_http_handlers() -> None:
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
-        ok, _ = await run_handler({"tcpSocket": {"port": port}}, runtime=rt, cid="c", pod_ip="127.0.0.1")
+        ok, _ = await run_handler(Probe.model_validate({"tcpSocket": {"port": port}}), runtime=rt, cid="c", pod_ip="127.0.0.1")
         assert ok
-        ok, _ = await run_handler({"httpGet": {"path": "/ok", "port": "web"}}, runtime=rt, cid="c",
-                                  pod_ip="127.0.0.1", container={"ports": [{"name": "web", "containerPort": port}]})
+        ok, _ = await run_handler(Probe.model_validate({"httpGet": {"path": "/ok", "port": "web"}}), runtime=rt, cid="c",
+                                  pod_ip="127.0.0.1", container=Container.model_validate({"name": "app", "ports": [{"name": "web", "containerPort": port}]}))
         assert ok
-        ok, msg = await run_handler({"httpGet": {"path": "/bad", "port": port}}, runtime=rt, cid="c", pod_ip="127.0.0.1")
+        ok, msg = await run_handler(Probe.model_validate({"httpGet": {"path": "/bad", "port": port}}), runtime=rt, cid="c", pod_ip="127.0.0.1")
         assert not ok and "500" in msg
     finally:
         server.close()
         await server.wait_closed()
     closed_port = port
-    ok, msg = await run_handler({"tcpSocket": {"port": closed_port}}, runtime=rt, cid="c", pod_ip="127.0.0.1")
+    ok, msg = await run_handler(Probe.model_validate({"tcpSocket": {"port": closed_port}}), runtime=rt, cid="c", pod_ip="127.0.0.1")
     assert not ok and msg
 
 
+@pytest.mark.usefixtures("fast_probes")
 async def test_startup_holds_liveness_and_readiness_follows() -> None:
     # startup: fails twice then succeeds; readiness: exec succeeds; liveness: fails after that.
     changes = 0
@@ -64,12 +68,12 @@ async def test_startup_holds_liveness_and_readiness_follows() -> None:
         nonlocal changes
         changes += 1
 
-    container = {
+    container = Container.model_validate({
         "name": "app",
-        "startupProbe": {"exec": {"command": ["s"]}, "periodSeconds": 0.02, "failureThreshold": 5},
-        "readinessProbe": {"exec": {"command": ["r"]}, "periodSeconds": 0.02},
-        "livenessProbe": {"exec": {"command": ["l"]}, "periodSeconds": 0.02, "failureThreshold": 2},
-    }
+        "startupProbe": {"exec": {"command": ["s"]}, "periodSeconds": 2, "failureThreshold": 5},
+        "readinessProbe": {"exec": {"command": ["r"]}, "periodSeconds": 2},
+        "livenessProbe": {"exec": {"command": ["l"]}, "periodSeconds": 2, "failureThreshold": 2},
+    })
     script = {"s": [1, 1, 0], "r": [0], "l": [1]}
 
     class ScriptRuntime:
@@ -100,9 +104,12 @@ async def test_startup_holds_liveness_and_readiness_follows() -> None:
         await p.stop()
 
 
+@pytest.mark.usefixtures("fast_probes")
 async def test_startup_giving_up_counts_as_liveness_failure() -> None:
     rt: Any = ExecRuntime([1])
-    p = ContainerProber({"startupProbe": {"exec": {"command": ["x"]}, "periodSeconds": 0.01, "failureThreshold": 3}},
+    c = Container.model_validate({"name": "app", "startupProbe": {"exec": {"command": ["x"]}, "periodSeconds": 1,
+                                                                  "failureThreshold": 3}})
+    p = ContainerProber(c,
                         runtime=rt, cid="c", pod_ip=None, on_change=lambda: None)
     p.start()
     try:

@@ -307,6 +307,7 @@ async def test_adoption_after_restart_does_not_duplicate(env: Any) -> None:
     assert rt.containers.keys() == before.keys()
 
 
+@pytest.mark.usefixtures("fast_probes")
 async def test_liveness_failure_kills_container(env: Any) -> None:
     rt, _api, _ = env
 
@@ -315,7 +316,7 @@ async def test_liveness_failure_kills_container(env: Any) -> None:
 
     rt.exec = failing_exec
     c = {"name": "app", "image": "kubelite/busybox:latest",
-         "livenessProbe": {"exec": {"command": ["x"]}, "periodSeconds": 0.01, "failureThreshold": 2}}
+         "livenessProbe": {"exec": {"command": ["x"]}, "periodSeconds": 1, "failureThreshold": 2}}
     w = worker(make_pod(containers=[c], terminationGracePeriodSeconds=1), env)
     await w.sync()
     first = rt.by_name("app")[0]
@@ -451,6 +452,7 @@ async def test_image_and_config_failures_are_warning_events(env: Any) -> None:
     assert warnings[-1][0] == "Failed" and warnings[-1][1].startswith("Error: ") and "missing" in warnings[-1][1]
 
 
+@pytest.mark.usefixtures("fast_probes")
 async def test_failed_probes_are_unhealthy_events_and_a_liveness_kill_says_so(env: Any) -> None:
     rt, _api, _ = env
     rec, sink = recorder()
@@ -460,7 +462,7 @@ async def test_failed_probes_are_unhealthy_events_and_a_liveness_kill_says_so(en
 
     rt.exec = failing_exec
     c = {"name": "app", "image": "kubelite/busybox:latest",
-         "livenessProbe": {"exec": {"command": ["x"]}, "periodSeconds": 0.01, "failureThreshold": 2}}
+         "livenessProbe": {"exec": {"command": ["x"]}, "periodSeconds": 1, "failureThreshold": 2}}
     w = worker(make_pod(containers=[c], terminationGracePeriodSeconds=1), env, rec)
     await w.sync()
     for _ in range(200):

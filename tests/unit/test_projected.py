@@ -14,8 +14,9 @@ from cli.errors import CliError
 from kubelet import projected
 from kubelet.volumes import mounts_for, prepare_volumes, reproject
 from kubelet.volumesource import VolumeError
+from machinery.models import Pod, Volume
 
-POD: dict[str, Any] = {
+RAW_POD: dict[str, Any] = {
     "metadata": {"name": "p", "namespace": "team", "uid": "u-1", "labels": {"app": "web"}},
     "spec": {"serviceAccountName": "robot", "nodeName": "n1",
              "containers": [{"name": "c", "volumeMounts": [
@@ -28,6 +29,10 @@ POD: dict[str, Any] = {
                                             {"path": "app", "fieldRef": {"fieldPath": "metadata.labels['app']"}}]}},
              ]}}]},
 }
+
+
+POD = Pod.model_validate(RAW_POD)
+POD_VOLUME = POD.spec.volumes[0] if POD.spec and POD.spec.volumes else Volume(name="missing")
 
 
 class FakeApi:
@@ -61,7 +66,8 @@ async def test_projected_volume_files_modes_and_renewal(tmp_path: Path) -> None:
     assert due == {name: pytest.approx(1000.0 + 0.8 * 3607)}
     # Same directory (a bind mount keeps seeing it), new token.
     assert os.stat(d).st_ino == inode and (d / "token").read_text() == "token-2"
-    mounts = mounts_for(POD, POD["spec"]["containers"][0], paths)
+    assert POD.spec is not None
+    mounts = mounts_for(POD, POD.spec.containers[0], paths)
     assert mounts[0].read_only and mounts[0].target == "/var/run/secrets/kubernetes.io/serviceaccount"
 
 
@@ -75,9 +81,9 @@ async def test_projected_volume_errors(tmp_path: Path) -> None:
         raise RuntimeError('serviceaccounts "robot" not found')
 
     with pytest.raises(VolumeError, match="failed to fetch token"):
-        await projected.project(POD, POD["spec"]["volumes"][0], tmp_path / "x", api.fetch, failing, 0.0)
-    bad = {"projected": {"sources": [{"downwardAPI": {"items": [{"path": "../x", "fieldRef": {
-        "fieldPath": "metadata.name"}}]}}]}}
+        await projected.project(POD, POD_VOLUME, tmp_path / "x", api.fetch, failing, 0.0)
+    bad = Volume.model_validate({"name": "bad", "projected": {"sources": [{"downwardAPI": {"items": [
+        {"path": "../x", "fieldRef": {"fieldPath": "metadata.name"}}]}}]}})
     with pytest.raises(VolumeError, match="invalid path"):
         await projected.project(POD, bad, tmp_path / "y", api.fetch, None, 0.0)
 
