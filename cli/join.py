@@ -251,11 +251,10 @@ async def discover_ca(opts: JoinOptions) -> bytes:
         raise CliError(f"token {token_id} is unknown to the cluster (no signature for it in cluster-info)")
     try:
         return clusterinfo.ca_from_cluster_info(body, opts.token, opts.ca_cert_hash or None)
+    except clusterinfo.SignatureMismatch as exc:
+        raise CliError(f"token {token_id}: the secret part does not match ({exc})") from None
     except ValueError as exc:
-        message = str(exc)
-        if "JWS signature" in message:
-            message = f"token {token_id}: the secret part does not match ({message})"
-        raise CliError(message) from None
+        raise CliError(str(exc)) from None
 
 
 async def preflight(opts: JoinOptions) -> dict[str, Any]:  # noqa: C901 - one flat sequence of cases, read best in one place

@@ -90,5 +90,5 @@ def deletion_rank(pod: Pod) -> tuple[Any, ...]:
 
 def namespace_going_away(err: Exception) -> bool:
     if isinstance(err, errors.Forbidden):
-        return "because it is being terminated" in err.message
+        return errors.has_cause(err, errors.NAMESPACE_TERMINATING_CAUSE)
     return isinstance(err, errors.NotFound) and err.kind == "namespaces"

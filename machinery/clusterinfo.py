@@ -75,6 +75,10 @@ def ca_cert_hash(ca_pem: bytes) -> str:
     return "sha256:" + hashlib.sha256(spki).hexdigest()
 
 
+class SignatureMismatch(ValueError):
+    """The cluster-info kubeconfig's JWS signature does not verify with the token's secret."""
+
+
 def ca_from_cluster_info(configmap: dict[str, Any], token: str, expected_hash: str | None = None) -> bytes:
     token_id, _, token_secret = token.partition(".")
     data = configmap.get("data") or {}
@@ -85,7 +89,7 @@ def ca_from_cluster_info(configmap: dict[str, Any], token: str, expected_hash: s
     if not isinstance(jws, str):
         raise ValueError(f"there is no JWS signed token in the cluster-info ConfigMap for token ID {token_id!r}")
     if not jws_verify(jws, content, token_id, token_secret):
-        raise ValueError("failed to verify JWS signature of the cluster-info ConfigMap")
+        raise SignatureMismatch("failed to verify JWS signature of the cluster-info ConfigMap")
     try:
         doc = yaml.safe_load(content)
         ca_pem = base64.b64decode(doc["clusters"][0]["cluster"]["certificate-authority-data"])

@@ -230,6 +230,16 @@ PERMANENT_ERRORS: tuple[type[ApiError], ...] = (
 """Answers that the same request will get again: retrying cannot fix them, a change can."""
 
 
+NAMESPACE_TERMINATING_CAUSE = "NamespaceTerminating"
+"""The cause type of a Forbidden create in a namespace being deleted (v1.NamespaceTerminatingCause)."""
+
+
+def has_cause(exc: BaseException, cause_type: str) -> bool:
+    """True when the error's Status carries a cause of that type (apierrors.HasStatusCause; a
+    StatusCause's type is its `reason` on the wire)."""
+    return isinstance(exc, ApiError) and any(c.get("reason") == cause_type for c in exc.causes)
+
+
 def is_permanent(exc: BaseException) -> bool:
     """True for errors a retry of the same request cannot fix (Invalid, Forbidden, BadRequest...)."""
     return isinstance(exc, PERMANENT_ERRORS)

@@ -72,6 +72,6 @@ async def check_namespace(storage: Storage, name: str) -> None:
         except errors.NotFound:
             raise errors.NotFound(f'namespaces "{name}" not found', name=name, kind="namespaces") from None
     if _terminating(ns):
-        raise errors.Forbidden(
-            f"unable to create new content in namespace {name} because it is being terminated",
-            name=name, kind="namespaces")
+        message = f"unable to create new content in namespace {name} because it is being terminated"
+        raise errors.Forbidden(message, name=name, kind="namespaces", causes=[
+            {"reason": errors.NAMESPACE_TERMINATING_CAUSE, "message": message, "field": "metadata.namespace"}])

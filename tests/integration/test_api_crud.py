@@ -257,6 +257,7 @@ async def test_namespace_lifecycle(http: httpx.AsyncClient) -> None:
     assert ns["status"]["phase"] == "Terminating" and ns["metadata"]["deletionTimestamp"]
     r = await http.post("/api/v1/namespaces/lifecycle-ns/configmaps", json={"metadata": {"name": "c"}})
     assert r.status_code == 403 and "is being terminated" in r.json()["message"]
+    assert r.json()["details"]["causes"][0]["reason"] == "NamespaceTerminating"
     ns["spec"]["finalizers"] = []
     r = await http.put("/api/v1/namespaces/lifecycle-ns/finalize", json=ns)
     assert r.status_code == 200

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from machinery import errors
 from machinery.client import ApiClient
 from tests.support import wait_until
 
@@ -132,7 +133,7 @@ async def test_bound_pods_run_and_deleted_pods_finish(
             await api_client.request("GET", path)
             return False
         except Exception as exc:  # noqa: BLE001 - NotFound once the hollow node finished the deletion
-            return type(exc).__name__ == "NotFound"
+            return isinstance(exc, errors.NotFound)
 
     await wait_until(gone, timeout_s=10, message="hollow node did not finish the deletion")
 

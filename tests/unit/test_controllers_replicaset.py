@@ -206,8 +206,9 @@ async def test_terminating_namespace_stops_creation_without_retry() -> None:
     client = FakeClient(namespace=NS)
     rs = make_rs(replicas=3)
     client.add(rs)
-    client.fail("create", "Pod", errors.Forbidden(f"unable to create new content in namespace {NS} "
-                                                  "because it is being terminated"))
+    message = f"unable to create new content in namespace {NS} because it is being terminated"
+    client.fail("create", "Pod", errors.Forbidden(message, causes=[
+        {"reason": errors.NAMESPACE_TERMINATING_CAUSE, "message": message, "field": "metadata.namespace"}]))
     c = _controller(client)
     preload(c.rs_informer, rs)
     await c.sync(rs.key)  # no exception: a retry cannot help
