@@ -24,7 +24,6 @@ import re
 from decimal import Decimal
 from typing import Any
 
-
 from kubelet import typedpod
 from kubelet.runtime import ContainerSpec, Mount, PortBinding, labels_for
 from kubelet.volumesource import Fetch

@@ -289,10 +289,10 @@ class Binding(Resource):
 
 __all__ = [
     "Affinity", "Binding", "ConfigMapProjection", "ConfigMapVolumeSource", "DownwardAPIProjection",
-    "DownwardAPIVolumeFile", "EmptyDirVolumeSource", "HostAlias",
-    "HostPathVolumeSource", "KeyToPath", "NodeAffinity", "NodeSelector", "NodeSelectorRequirement",
-    "NodeSelectorTerm", "Pod", "PodCondition", "PodDNSConfig", "PodDNSConfigOption", "PodIP",
-    "PersistentVolumeClaimVolumeSource", "PodReadinessGate", "PodSpec", "PodStatus", "PodTemplateSpec",
+    "DownwardAPIVolumeFile", "EmptyDirVolumeSource", "HostAlias", "HostPathVolumeSource",
+    "KeyToPath", "NodeAffinity", "NodeSelector", "NodeSelectorRequirement", "NodeSelectorTerm",
+    "PersistentVolumeClaimVolumeSource", "Pod", "PodCondition", "PodDNSConfig",
+    "PodDNSConfigOption", "PodIP", "PodReadinessGate", "PodSpec", "PodStatus", "PodTemplateSpec",
     "PreferredSchedulingTerm", "ProjectedVolumeSource", "SecretProjection", "SecretVolumeSource",
     "ServiceAccountTokenProjection", "Toleration", "Volume", "VolumeProjection",
 ]
