@@ -73,11 +73,31 @@ class PodTracker:
     namespace: str
     pods: dict[str, tuple[str, str, bool]] = field(default_factory=dict)
     task: asyncio.Task[None] | None = None
+    marks: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Pod name -> {milestone: monotonic time first seen}: seen, scheduled, running, ready,
+    deleting, gone (plus `image`'s index in `images`), for the rollout timeline."""
+    images: list[str] = field(default_factory=list)
 
     def _put(self, obj: dict[str, Any]) -> None:
         spec, status = obj.get("spec") or {}, obj.get("status") or {}
-        self.pods[obj["metadata"]["name"]] = (status.get("phase", ""), spec["containers"][0]["image"],
-                                              bool(obj["metadata"].get("deletionTimestamp")))
+        name, image = obj["metadata"]["name"], spec["containers"][0]["image"]
+        deleting = bool(obj["metadata"].get("deletionTimestamp"))
+        self.pods[name] = (status.get("phase", ""), image, deleting)
+        now = time.monotonic()
+        m = self.marks.setdefault(name, {"seen": now})
+        if image not in self.images:
+            self.images.append(image)
+        m.setdefault("image", float(self.images.index(image)))
+        ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+        for mark, hit in (("scheduled", bool(spec.get("nodeName"))), ("running", status.get("phase") == "Running"),
+                          ("ready", ready), ("deleting", deleting)):
+            if hit:
+                m.setdefault(mark, now)
+
+    def _gone(self, name: str) -> None:
+        self.pods.pop(name, None)
+        if name in self.marks:
+            self.marks[name].setdefault("gone", time.monotonic())
 
     async def start(self) -> None:
         body = await self.client.request("GET", self._path())
@@ -105,7 +125,7 @@ class PodTracker:
                     break
                 rv = ev["object"]["metadata"]["resourceVersion"]
                 if ev["type"] == "DELETED":
-                    self.pods.pop(ev["object"]["metadata"]["name"], None)
+                    self._gone(ev["object"]["metadata"]["name"])
                 elif ev["type"] != "BOOKMARK":
                     self._put(ev["object"])
 
@@ -121,6 +141,68 @@ class PodTracker:
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.task
+
+
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """User + system CPU seconds each process has used so far (/proc/PID/stat; 0 if gone)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for name, pid in pids.items():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            out[name] = 0.0
+            continue
+        out[name] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def cpu_line(before: dict[str, float], after: dict[str, float], wall_s: float) -> str:
+    return "  ".join(f"{k} {after[k] - before[k]:.1f}" for k in before) + f"  (CPU s over {wall_s:.1f} s)"
+
+
+def _q(values: list[float]) -> str:
+    """p50 / p90 / max of `values`, in seconds."""
+    if not values:
+        return "-"
+    v = sorted(values)
+    return f"p50 {v[len(v) // 2]:5.2f}  p90 {v[min(len(v) - 1, (len(v) * 9) // 10)]:5.2f}  max {v[-1]:5.2f}"
+
+
+def timeline(tracker: PodTracker, t0: float, new_image: str, surge: int) -> list[str]:
+    """Where the rollout's time went, from the pod watch (first time each milestone was seen).
+
+    new pods: patch -> seen (controllers: deployment scales the new RS, RS creates the pod),
+    seen -> scheduled, scheduled -> Running (kubelet start), Running -> Ready reported.
+    old pods: the k-th new pod Ready -> the k-th old pod marked for deletion (RS status,
+    deployment scale-down, RS delete), and the k-th old deletion -> the (k+surge)-th new pod
+    seen (the surge slot it freed taken again)."""
+    idx = float(tracker.images.index(new_image)) if new_image in tracker.images else -1.0
+    new = [m for m in tracker.marks.values() if m.get("image") == idx and m["seen"] >= t0]
+    old = [m for m in tracker.marks.values() if m.get("image") != idx and "deleting" in m and m["deleting"] >= t0]
+
+    def span(ms: list[dict[str, float]], a: str, b: str) -> list[float]:
+        return [m[b] - m[a] for m in ms if a in m and b in m]
+
+    seen = sorted(m["seen"] - t0 for m in new)
+    ready = sorted(m["ready"] - t0 for m in new if "ready" in m)
+    deleting = sorted(m["deleting"] - t0 for m in old)
+    lines = [f"timeline (s after the patch; {len(new)} new pods, {len(old)} old deleted):",
+             f"  new pod seen after patch     {_q(seen)}",
+             f"  seen -> scheduled            {_q(span(new, 'seen', 'scheduled'))}",
+             f"  scheduled -> Running         {_q(span(new, 'scheduled', 'running'))}",
+             f"  Running -> Ready             {_q(span(new, 'running', 'ready'))}",
+             f"  k-th Ready -> k-th old delete {_q([d - r for r, d in zip(ready, deleting, strict=False)])}",
+             f"  k-th old delete -> (k+{surge})-th new seen "
+             f"{_q([s - d for d, s in zip(deleting, seen[surge:], strict=False)])}",
+             f"  old deleting -> gone         {_q(span(old, 'deleting', 'gone'))}"]
+    buckets: dict[int, list[int]] = {}
+    for values, col in ((seen, 0), (ready, 1), (deleting, 2)):
+        for v in values:
+            buckets.setdefault(int(v), [0, 0, 0])[col] += 1
+    lines.append("  second: new seen / new Ready / old deleted")
+    lines.extend(f"  {sec:4d}  {c[0]:3d} {c[1]:3d} {c[2]:3d}" for sec, c in sorted(buckets.items()))
+    return lines
 
 
 async def timed(done: Callable[[], bool], progress: Callable[[], str], budget_s: float, t0: float,
@@ -149,6 +231,19 @@ def deployment(name: str, image: str, replicas: int, *, node_selector: dict[str,
                      "template": {"metadata": {"labels": {"app": name}}, "spec": pod_spec}}}
 
 
+def configs(replicas: int) -> list[str]:
+    """What each side was told to do (the comparison is like with like)."""
+    surge = surge_of(replicas)
+    return [f"kubelite: RollingUpdate maxSurge={surge} maxUnavailable=0, minReadySeconds 0, no readiness probe "
+            "(Ready = containers started), terminationGracePeriodSeconds 1",
+            f"swarm: --update-parallelism {surge} --update-order start-first --update-delay 0s, default "
+            "--update-monitor 5s (failure watch, does not hold the next batch), no healthcheck, "
+            "--stop-grace-period 1s",
+            "both: busybox httpd as PID 1 ignores SIGTERM, so each old container is killed after the 1 s grace; "
+            "converged = all replicas Running on the new image and no old one still wanted (an old "
+            "pod being deleted / an old task shut down no longer counts, on both sides)"]
+
+
 def docker(*args: str, check: bool = True) -> str:
     res = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120)
     if check and res.returncode != 0:
@@ -169,22 +264,34 @@ def image_tags(tag: str) -> Iterator[tuple[str, str]]:
 
 
 async def bench_kubelite(client: ApiClient, ns: str, replicas: int, v1: str, v2: str,
-                         budget_s: float) -> list[Phase]:
+                         budget_s: float, *, trace: bool = False, pids: dict[str, int] | None = None,
+                         notes: list[str] | None = None) -> list[Phase]:
+    """(create -> all Running, rolling update -> converged); with `pids`, each phase's CPU
+    seconds per process go to `notes`."""
     tracker = PodTracker(client, ns)
     await tracker.start()
     base = f"/apis/apps/v1/namespaces/{ns}/deployments"
+    pids = pids or {}
     try:
         t0 = time.monotonic()
+        cpu0 = cpu_seconds(pids)
         await client.request("POST", base, json=deployment("web", v1, replicas, surge=surge_of(replicas)))
         up = await timed(lambda: tracker.running(v1) == replicas, lambda: f"{tracker.running(v1)}/{replicas}",
                          budget_s, t0)
         t0 = time.monotonic()
+        cpu1 = cpu_seconds(pids)
+        if pids and notes is not None:
+            notes.append(f"create phase, kubelite CPU: {cpu_line(cpu0, cpu1, up.seconds or 0)}")
         container = {"name": "web", "image": v2, "imagePullPolicy": "Never", "command": CMD}
         patch = {"spec": {"template": {"spec": {"containers": [container]}}}}
         await client.request("PATCH", f"{base}/web", headers={"Content-Type": "application/merge-patch+json"},
                              content=json.dumps(patch))
         roll = await timed(lambda: tracker.running(v2) == replicas and tracker.live_other(v2) == 0,
                            lambda: f"{tracker.running(v2)}/{replicas} new", budget_s, t0)
+        if pids and notes is not None:
+            notes.append(f"rolling phase, kubelite CPU: {cpu_line(cpu1, cpu_seconds(pids), roll.seconds or 0)}")
+        if trace:
+            print("\n".join(timeline(tracker, t0, v2, surge_of(replicas))), file=sys.stderr, flush=True)
         await client.request("DELETE", f"{base}/web")
         await timed(lambda: not tracker.pods, lambda: "", 60, time.monotonic())
         return [up, roll]
@@ -307,24 +414,33 @@ async def amain(args: argparse.Namespace) -> None:
     tag = f"b{random.randrange(10**6):06d}"
     rows: list[tuple[str, Phase, Phase | None]] = []
     notes: list[str] = []
+    load0 = os.getloadavg()
     try:
         await _measure(args, tag, rows, notes)
     finally:
         # Printed even when the cluster's teardown (or a later phase) failed: a cleanup error
         # must never hide the figures already measured; it is raised after them.
-        notes.append(f"budget per phase: {args.budget_s:.0f} s; machine: {os.cpu_count()} cores")
+        notes.append(f"budget per phase: {args.budget_s:.0f} s; machine: {os.cpu_count()} cores; load average "
+                     f"(1/5/15 min) at start {load0[0]:.1f}/{load0[1]:.1f}/{load0[2]:.1f}, at end "
+                     + "/".join(f"{x:.1f}" for x in os.getloadavg()))
         report(rows, notes)
 
 
 async def _measure(args: argparse.Namespace, tag: str, rows: list[tuple[str, Phase, Phase | None]],
                    notes: list[str]) -> None:
     """Run the phases, appending each row as soon as it is measured."""
+    pids: dict[str, int] = {}
     with contextlib.ExitStack() as stack:
         if args.kubeconfig:
             kubeconfig, logdir = Path(args.kubeconfig), Path(tempfile.gettempdir())
         else:
             cl = stack.enter_context(run_cluster(control_plane=True))
             kubeconfig, logdir = cl.kubeconfig, cl.tmp
+            procs: dict[str, subprocess.Popen[bytes] | None] = {
+                "apiserver": cl.apiserver.popen, "etcd": cl.etcd.proc,
+                "scheduler": cl.scheduler.popen if cl.scheduler else None,
+                "controllers": cl.controllers.popen if cl.controllers else None, "kubelet": cl.kubelet.popen}
+            pids.update({k: p.pid for k, p in procs.items() if p is not None})
         v1, v2 = stack.enter_context(image_tags(tag))
         client = ApiClient.from_kubeconfig(str(kubeconfig))
         try:
@@ -334,7 +450,8 @@ async def _measure(args: argparse.Namespace, tag: str, rows: list[tuple[str, Pha
                 await client.request("POST", "/api/v1/namespaces",
                                      json={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
                 try:
-                    k = await bench_kubelite(client, ns, n, v1, v2, args.budget_s)
+                    k = await bench_kubelite(client, ns, n, v1, v2, args.budget_s, trace=args.trace, pids=pids,
+                                             notes=notes)
                 finally:
                     with contextlib.suppress(errors.ApiError):
                         await client.request("DELETE", f"/api/v1/namespaces/{ns}")
@@ -343,6 +460,7 @@ async def _measure(args: argparse.Namespace, tag: str, rows: list[tuple[str, Pha
                     if not args.skip_swarm:
                         s = list(await bench_swarm(tag, n, v1, v2, args.budget_s))
                 finally:  # kubelite's figures are kept even when the Swarm phase fails
+                    notes.extend(configs(n))
                     rows.extend([(f"{n} replicas: create -> all Running", k[0], s[0]),
                                  (f"{n} replicas: rolling update (surge {surge_of(n)}) -> converged",
                                   k[1], s[1])])
@@ -369,6 +487,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--skip-real", action="store_true")
     p.add_argument("--skip-swarm", action="store_true")
     p.add_argument("--skip-hollow", action="store_true")
+    p.add_argument("--trace", action="store_true", help="print the rolling update's timeline (stderr)")
     a = p.parse_args(argv)
     if a.kubeconfig:
         a.kubeconfig = os.path.expanduser(a.kubeconfig)

@@ -25,6 +25,13 @@ Contract (`BaseControllerRefManager.ClaimObject`, `PodControllerRefManager.Claim
     do not stop the claim of the other objects; the first one is raised at the end, after
     every object was considered (as client-go aggregates them), so the sync retries.
 - `await m.claim_pods(pods, *filters)` is `claim` for Pods (PodControllerRefManager).
+- Candidates without a scan (`claim_candidates(informer, controller)`): an informer with the
+  `CONTROLLER_UID_INDEX` and `ORPHAN_INDEX` indexes (`add_claim_indexes`) yields the objects a
+  claim can return or change: those whose controller reference names this controller's uid
+  plus the orphans of its namespace; objects of other controllers, which a claim never
+  touches, are not even looked at. Same result as claiming every object of the namespace,
+  at the cost of the controller's own objects instead of the namespace's (10,000 pods in one
+  namespace made every ReplicaSet sync walk all of them).
 - Patches are guarded: a JSON merge patch that sets the whole `metadata.ownerReferences` list
   and carries the object's `metadata.resourceVersion`, so a concurrent change of the object
   makes the API server answer 409 Conflict instead of losing someone's reference.
@@ -37,6 +44,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from controllers import podutil
 from machinery import errors
+from machinery.informer import Informer
 from machinery.meta import Resource
 from machinery.models import Pod
 from machinery.selectors import LabelSelector
@@ -46,6 +54,33 @@ if TYPE_CHECKING:
 
 T = TypeVar("T", bound=Resource)
 Filter = Callable[[Any], bool]
+
+
+CONTROLLER_UID_INDEX = "controller-uid"
+"""Informer index: the uid of an object's controller reference (none for an orphan)."""
+ORPHAN_INDEX = "orphan-namespace"
+"""Informer index: the namespace of an object without a controller reference."""
+
+
+def controller_uid_index(obj: Resource) -> list[str]:
+    ref = podutil.controller_ref(obj)
+    return [ref.uid] if ref is not None and ref.uid else []
+
+
+def orphan_index(obj: Resource) -> list[str]:
+    return [obj.namespace or ""] if podutil.controller_ref(obj) is None else []
+
+
+def add_claim_indexes(informer: Informer[T]) -> None:
+    """The two indexes `claim_candidates` reads (idempotent: re-adding replaces them)."""
+    informer.add_index(CONTROLLER_UID_INDEX, controller_uid_index)
+    informer.add_index(ORPHAN_INDEX, orphan_index)
+
+
+def claim_candidates(informer: Informer[T], controller: Resource) -> list[T]:
+    """The objects a claim by `controller` may return or change (see module docstring)."""
+    owned = informer.by_index(CONTROLLER_UID_INDEX, controller.uid) if controller.uid else []
+    return [*owned, *informer.by_index(ORPHAN_INDEX, controller.namespace or "")]
 
 
 class AdoptionRefused(Exception):

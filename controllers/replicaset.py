@@ -8,7 +8,8 @@ differ; everything below holds for both.
 Contract (client-go `pkg/controller/replicaset/replica_set.go`):
 - Pods are created from `spec.template` with generateName `<rs>-`, the template's labels and
   annotations, and a controller ownerReference (controller=true, blockOwnerDeletion=true).
-- Ownership through `controllers.refmanager.ControllerRefManager`: a matching orphan pod is
+- Ownership through `controllers.refmanager.ControllerRefManager` over the RS's own pods and the
+  namespace's orphans (`claim_candidates`: no walk over the namespace's pods): a matching orphan pod is
   adopted (after a live GET confirms the RS still exists with the same uid and is not being
   deleted), an owned pod whose labels stop matching is released, pods owned by another
   controller are never touched.
@@ -36,12 +37,12 @@ from typing import Any, ClassVar, cast
 from controllers import podutil
 from controllers.base import Controller, ControllerContext
 from controllers.expectations import Expectations
-from controllers.refmanager import ControllerRefManager
+from controllers.refmanager import ControllerRefManager, add_claim_indexes, claim_candidates
 from machinery import errors
 from machinery.clock import now_rfc3339
 from machinery.events import NORMAL, WARNING
 from machinery.informer import Informer
-from machinery.meta import ObjectMeta, split_key
+from machinery.meta import ObjectMeta
 from machinery.models import Pod, PodSpec, ReplicaSet, ReplicationController
 from machinery.selectors import LabelSelector, selector_from_map, selector_from_model
 
@@ -108,6 +109,7 @@ class ReplicaSetController(Controller):
         self.expectations = Expectations()
         self.rs_informer = cast(Informer[Owner], ctx.factory.informer(self.KIND))
         self.pod_informer = ctx.factory.informer(Pod)
+        add_claim_indexes(self.pod_informer)
         self.rs_informer.add_handlers(on_add=self.enqueue, on_update=self._rs_updated, on_delete=self._rs_deleted)
         self.pod_informer.add_handlers(on_add=self._pod_added, on_update=self._pod_updated,
                                        on_delete=self._pod_deleted)
@@ -181,8 +183,8 @@ class ReplicaSetController(Controller):
             self.expectations.delete(key)
             return
         satisfied = self.expectations.satisfied(key)
-        namespace, _ = split_key(key)
-        candidates = [p for p in self.pod_informer.by_index("namespace", namespace or "") if podutil.is_active(p)]
+        # Our pods and the namespace's orphans: the only ones a claim may return or change.
+        candidates = [p for p in claim_candidates(self.pod_informer, rs) if podutil.is_active(p)]
         refs = ControllerRefManager(self.client, rs, owner_selector(rs))
         pods = await refs.claim_pods(candidates)
         manage_error: Exception | None = None

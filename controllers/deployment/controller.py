@@ -20,21 +20,13 @@ from controllers import podutil
 from controllers.base import Controller, ControllerContext
 from controllers.deployment import progress, recreate, rolling, util
 from controllers.deployment.sync import DeploymentSyncer
+from controllers.refmanager import CONTROLLER_UID_INDEX, add_claim_indexes, claim_candidates
 from machinery import errors
 from machinery.events import WARNING
-from machinery.meta import split_key
 from machinery.models import Deployment, DeploymentStatus, Pod, ReplicaSet
 from machinery.selectors import selector_from_model
 
 log = logging.getLogger(__name__)
-
-CONTROLLER_UID_INDEX = "controller-uid"
-
-
-def controller_uid_index(obj: Pod) -> list[str]:
-    ref = podutil.controller_ref(obj)
-    return [ref.uid] if ref is not None else []
-
 
 class DeploymentController(Controller):
     NAME = "deployment"
@@ -46,7 +38,8 @@ class DeploymentController(Controller):
         self.d_informer = ctx.factory.informer(Deployment)
         self.rs_informer = ctx.factory.informer(ReplicaSet)
         self.pod_informer = ctx.factory.informer(Pod)
-        self.pod_informer.add_index(CONTROLLER_UID_INDEX, controller_uid_index)  # idempotent
+        add_claim_indexes(self.pod_informer)  # idempotent
+        add_claim_indexes(self.rs_informer)
         self.d_informer.add_handlers(on_add=self.enqueue, on_update=lambda old, new: self.enqueue(new),
                                      on_delete=self.enqueue)
         self.rs_informer.add_handlers(on_add=self._rs_added, on_update=self._rs_updated,
@@ -121,8 +114,8 @@ class DeploymentController(Controller):
             except ValueError as exc:  # validation should have refused it; a retry cannot help
                 await self.recorder.event(d, WARNING, "InvalidStrategy", f"spec.strategy.rollingUpdate: {exc}")
                 return
-        namespace, _ = split_key(key)
-        rs_list = await self.syncer.claim_replica_sets(d, self.rs_informer.by_index("namespace", namespace or ""))
+        # Our ReplicaSets and the namespace's orphans: the only ones a claim may return or change.
+        rs_list = await self.syncer.claim_replica_sets(d, claim_candidates(self.rs_informer, d))
         if d.metadata.deletionTimestamp:
             new_rs, old_rs = await self.syncer.get_all_rs_and_sync_revision(d, rs_list, False)
             await self.syncer.sync_status([*old_rs, *([new_rs] if new_rs else [])], new_rs, d)

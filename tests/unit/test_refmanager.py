@@ -6,11 +6,12 @@ from typing import Any
 
 import pytest
 
-from controllers.refmanager import AdoptionRefused, ControllerRefManager
+from controllers.refmanager import AdoptionRefused, ControllerRefManager, add_claim_indexes, claim_candidates
 from machinery import errors
+from machinery.informer import Informer
 from machinery.models import Deployment, Pod, ReplicaSet
 from machinery.selectors import selector_from_map
-from tests.unit.fake_client import NS, FakeClient, make_pod, make_rs, owner_ref
+from tests.unit.fake_client import NS, FakeClient, make_pod, make_rs, owner_ref, preload
 
 SEL = selector_from_map({"app": "web"})
 
@@ -162,3 +163,35 @@ async def test_generic_claim_of_replica_sets_by_a_deployment() -> None:
     assert (ref.kind, ref.name, ref.uid, ref.controller, ref.blockOwnerDeletion) == (
         "Deployment", "web", "d-uid", True, True)
     assert [c.kind for c in client.calls_of("get")] == ["Deployment"]
+
+
+def test_claim_candidates_are_own_objects_and_namespace_orphans_only() -> None:
+    client = FakeClient(namespace=NS)
+    rs, other = make_rs(), make_rs("other", uid="other-uid")
+    informer: Informer[Pod] = Informer(client, Pod)
+    add_claim_indexes(informer)
+    elsewhere = make_pod("orphan-elsewhere")
+    elsewhere.metadata.namespace = "elsewhere"
+    preload(informer, make_pod("mine", owner=owner_ref(rs)), make_pod("stray", owner=owner_ref(rs),
+                                                                       labels={"app": "db"}),
+            make_pod("orphan"), make_pod("theirs", owner=owner_ref(other)), elsewhere)
+    assert sorted(p.name for p in claim_candidates(informer, rs)) == ["mine", "orphan", "stray"]
+    assert sorted(p.name for p in claim_candidates(informer, other)) == ["orphan", "theirs"]
+    # An adopted orphan moves to its owner's index entry, with the informer's next version.
+    preload(informer, make_pod("orphan", owner=owner_ref(other)))
+    assert sorted(p.name for p in claim_candidates(informer, rs)) == ["mine", "stray"]
+    assert sorted(p.name for p in claim_candidates(informer, other)) == ["orphan", "theirs"]
+
+
+async def test_claim_over_candidates_equals_claim_over_the_namespace() -> None:
+    client = FakeClient(namespace=NS)
+    rs, other = make_rs(), make_rs("other", uid="other-uid")
+    pods = [make_pod("mine", owner=owner_ref(rs)), make_pod("stray", owner=owner_ref(rs), labels={"app": "db"}),
+            make_pod("orphan"), make_pod("theirs", owner=owner_ref(other)), make_pod("orphan-db", labels={"app": "db"})]
+    client.add(rs, other, *pods)
+    informer: Informer[Pod] = Informer(client, Pod)
+    add_claim_indexes(informer)
+    preload(informer, *pods)
+    claimed = await manager(client, rs).claim_pods(claim_candidates(informer, rs))
+    assert sorted(p.name for p in claimed) == ["mine", "orphan"]
+    assert sorted(c.name for c in client.calls_of("patch", "Pod")) == ["orphan", "stray"]
