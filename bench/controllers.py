@@ -351,8 +351,9 @@ async def bench_swarm(tag: str, replicas: int, v1: str, v2: str, budget_s: float
 
 
 async def bench_hollow(client: ApiClient, kubeconfig: Path, args: argparse.Namespace, tag: str,
-                       logdir: Path) -> tuple[Phase, float]:
-    """(time to D*R pods Running, seconds the hollow nodes took to register)."""
+                       logdir: Path, pids: dict[str, int], notes: list[str]) -> tuple[Phase, float]:
+    """(time to D*R pods Running, seconds the hollow nodes took to register); the CPU
+    milliseconds per pod of each process (`pids` plus the hollow nodes) go to `notes`."""
     prefix = f"hollow-{tag}-"
     hollow = Proc([sys.executable, "-m", "kubelet", "--hollow", "--count", str(args.hollow_nodes),
                    "--prefix", prefix,
@@ -378,6 +379,9 @@ async def bench_hollow(client: ApiClient, kubeconfig: Path, args: argparse.Names
         total = args.deployments * args.replicas
         sel = {"kubelite.io/hollow": "true"}
         t0 = time.monotonic()
+        if hollow.popen is not None:
+            pids = {**pids, "hollow": hollow.popen.pid}
+        cpu0 = cpu_seconds(pids)
         sem = asyncio.Semaphore(32)
 
         async def one(i: int) -> None:
@@ -390,6 +394,10 @@ async def bench_hollow(client: ApiClient, kubeconfig: Path, args: argparse.Names
         phase = await timed(lambda: tracker.running() == total,
                             lambda: f"{tracker.running()}/{total} running, {len(tracker.pods)} pods",
                             args.budget_s, t0, report_every_s=30.0)
+        cpu1, done = cpu_seconds(pids), max(1, tracker.running())
+        if pids:
+            notes.append("hollow phase, CPU ms per Running pod: " + "  ".join(
+                f"{k} {1000 * (cpu1[k] - cpu0[k]) / done:.1f}" for k in cpu0))
         await creating
         return phase, nodes_s
     finally:
@@ -465,7 +473,7 @@ async def _measure(args: argparse.Namespace, tag: str, rows: list[tuple[str, Pha
                                  (f"{n} replicas: rolling update (surge {surge_of(n)}) -> converged",
                                   k[1], s[1])])
             if not args.skip_hollow:
-                phase, nodes_s = await bench_hollow(client, kubeconfig, args, tag, logdir)
+                phase, nodes_s = await bench_hollow(client, kubeconfig, args, tag, logdir, pids, notes)
                 total = args.deployments * args.replicas
                 label = f"{args.deployments} deploys x {args.replicas} on {args.hollow_nodes} hollow nodes"
                 rows.append((label, phase, None))
