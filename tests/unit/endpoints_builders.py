@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from machinery.models import Pod, Service
-from tests.unit.fake_client import NS
+from tests.unit.builders import NS
 
 
 def svc(name: str = "web", *, selector: dict[str, str] | None = None, ports: list[dict[str, Any]] | None = None,

@@ -38,9 +38,9 @@ Contract:
   `expire_continue_tokens`); `drop_watches(exc)`, `end_watches()`, `bookmark()`,
   `inject(type, raw)` act on open watches; `watch_ends_immediately`; `replay_boundary=True`
   also replays the event *at* N (a duplicate the informer must swallow); `open_watches`.
-- `preload(informer, *objs)` fills an informer's cache without handlers, so tests call
-  `sync(key)` on exactly the state they built. Builders: `make_context`, `make_rs`, `make_pod`,
-  `owner_ref`, namespace `NS`. The fake never invents state the test did not set up.
+- The fake never invents state the test did not set up. Watch event translation (selectors,
+  replays) is in tests/unit/fake_watch.py; `preload` and the object builders of controller
+  tests are in tests/unit/builders.py.
 """
 
 from __future__ import annotations
@@ -50,35 +50,19 @@ import copy
 import itertools
 import json as jsonlib
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 from apiserver.patch import MERGE_PATCH, apply_patch, merge_patch
-from controllers.base import ControllerContext
 from machinery import errors, registry
 from machinery.client import PATCH_CONTENT_TYPES, KubeClient, ObjectList, WatchEvent
 from machinery.clock import now_rfc3339
-from machinery.events import ClientSink, EventRecorder
-from machinery.informer import Informer, InformerFactory
 from machinery.meta import Resource
-from machinery.models import Deployment, Pod, ReplicaSet
-from machinery.selectors import parse_field_selector, parse_label_selector
 from tests.unit.fake_rest import Answer, FakeRest, Lines, parse_path
+from tests.unit.fake_watch import END, Change, Key, Matcher, matcher, sort_key, translate
 
 _uid_counter = itertools.count(1)
-Key = tuple[str, str | None, str]
-
-
-class Thing(Resource):
-    """A minimal namespaced kind for informer tests (the real models are not needed)."""
-
-    KIND: ClassVar[str] = "Thing"
-    PLURAL: ClassVar[str] = "things"
-    SINGULAR: ClassVar[str] = "thing"
-    GROUP: ClassVar[str] = "test.kubelite.io"
-
-    spec: dict[str, Any] | None = None
 
 
 @dataclass
@@ -114,36 +98,6 @@ class _Failure:
     seen: int = 0
 
 
-@dataclass
-class _Change:
-    rv: int
-    kind: str
-    type: str
-    obj: dict[str, Any]
-    old: dict[str, Any] | None
-
-
-_END = object()
-
-
-Matcher = Callable[[dict[str, Any] | None], bool]
-
-
-def _matcher(namespace: str | None, label_selector: str | None, field_selector: str | None) -> Matcher:
-    ls = parse_label_selector(label_selector or "")
-    fs = parse_field_selector(field_selector or "")
-
-    def match(obj: dict[str, Any] | None) -> bool:
-        if obj is None:
-            return False
-        meta = obj.get("metadata") or {}
-        if namespace and meta.get("namespace") != namespace:
-            return False
-        return ls.matches(meta.get("labels")) and fs.matches(obj)
-
-    return match
-
-
 class FakeClient:
     """See module docstring."""
 
@@ -156,7 +110,7 @@ class FakeClient:
         self.calls: list[Call] = []
         self.objects: dict[Key, dict[str, Any]] = {}
         self.failures: list[_Failure] = []
-        self.history: list[_Change] = []
+        self.history: list[Change] = []
         self.compacted_rv = 0
         self.expire_continue_tokens = False
         self.watch_ends_immediately = False
@@ -241,7 +195,7 @@ class FakeClient:
 
     def end_watches(self) -> None:
         for _, q in self._watchers:
-            q.put_nowait(_END)
+            q.put_nowait(END)
 
     def bookmark(self) -> None:
         self.inject("BOOKMARK", {"metadata": {"resourceVersion": str(self.rv)}})
@@ -276,7 +230,7 @@ class FakeClient:
             self.objects.pop(key, None)
         else:
             self.objects[key] = data
-        change = _Change(self.rv, kind, etype, data, old)
+        change = Change(self.rv, kind, etype, data, old)
         self.history.append(change)
         for watched, q in self._watchers:
             if watched == kind:
@@ -332,7 +286,7 @@ class FakeClient:
         await asyncio.sleep(0)
         if self._list_errors:
             raise self._list_errors.pop(0)
-        match = _matcher(namespace if cls.NAMESPACED else None, label_selector, field_selector)
+        match = matcher(namespace if cls.NAMESPACED else None, label_selector, field_selector)
         if continue_token:
             snap_id, offset = (int(x) for x in continue_token.split(":"))
             snap_rv, items = self._snapshots[snap_id]
@@ -340,7 +294,7 @@ class FakeClient:
                 raise errors.Expired("The provided continue parameter is too old")
         else:
             snap_rv = self.rv
-            items = [copy.deepcopy(o) for (kind, ns, name), o in sorted(self.objects.items(), key=_sort_key)
+            items = [copy.deepcopy(o) for (kind, ns, name), o in sorted(self.objects.items(), key=sort_key)
                      if kind == cls.KIND and match(o)]
             snap_id, offset = next(self._snap_ids), 0
             self._snapshots[snap_id] = (snap_rv, items)
@@ -413,7 +367,7 @@ class FakeClient:
         ns = self._ns(cls, namespace)
         self._record("delete_collection", cls.KIND, ns, "", params={"label_selector": label_selector,
                                                                     "field_selector": field_selector})
-        match = _matcher(ns, label_selector, field_selector)
+        match = matcher(ns, label_selector, field_selector)
         for key, obj in [(k, o) for k, o in self.objects.items() if k[0] == cls.KIND and match(o)]:
             self._write(cls.KIND, "DELETED", obj, obj)
             del key
@@ -436,7 +390,7 @@ class FakeClient:
         self._record("watch", cls.KIND, namespace, "", params=params)
         if self._scripts:
             return self._scripted(cls, self._scripts.pop(0))
-        match = _matcher(namespace if cls.NAMESPACED else None, label_selector, field_selector)
+        match = matcher(namespace if cls.NAMESPACED else None, label_selector, field_selector)
         return self._stream(cls, match, resource_version, timeout_s, allow_bookmarks)
 
     async def request(self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None,
@@ -500,11 +454,11 @@ class FakeClient:
                 backlog = [c for c in self.history if c.kind == cls.KIND
                            and (c.rv > since or (self.replay_boundary and c.rv == since))]
             else:
-                backlog = [_Change(self.rv, cls.KIND, "ADDED", o, None)
+                backlog = [Change(self.rv, cls.KIND, "ADDED", o, None)
                            for k, o in self.objects.items() if k[0] == cls.KIND]
             replayed = max((c.rv for c in backlog), default=-1)
             for change in backlog:
-                if (ev := _translate(cls, change, match)) is not None:
+                if (ev := translate(cls, change, match)) is not None:
                     yield ev
             loop = asyncio.get_running_loop()
             deadline = None if timeout_s is None else loop.time() + timeout_s
@@ -516,7 +470,7 @@ class FakeClient:
                     item = await asyncio.wait_for(q.get(), remaining)
                 except TimeoutError:
                     return
-                if item is _END:
+                if item is END:
                     return
                 if isinstance(item, BaseException):
                     raise item
@@ -529,100 +483,10 @@ class FakeClient:
                     continue
                 if item.rv <= replayed:
                     continue  # already replayed
-                if (ev := _translate(cls, item, match)) is not None:
+                if (ev := translate(cls, item, match)) is not None:
                     yield ev
         finally:
             self._watchers.remove(entry)
 
 
-def _sort_key(item: tuple[Key, dict[str, Any]]) -> tuple[str, str, str]:
-    (kind, ns, name), _ = item
-    return kind, ns or "", name
-
-
-def _translate(cls: type[Any], c: _Change, match: Matcher) -> WatchEvent[Any] | None:
-    now, before = match(c.obj), match(c.old)
-    if c.type == "ADDED":
-        etype = "ADDED" if now else None
-    elif c.type == "DELETED":
-        etype = "DELETED" if before else None
-    elif now and before:
-        etype = "MODIFIED"
-    elif now:
-        etype = "ADDED"
-    elif before:
-        etype = "DELETED"
-    else:
-        etype = None
-    if etype is None:
-        return None
-    return WatchEvent(etype, cls.model_validate(c.obj), {"type": etype, "object": copy.deepcopy(c.obj)})
-
-
 _CHECK: KubeClient = FakeClient()  # mypy: the fake has the real client's surface
-
-
-def preload(informer: Informer[Any], *objs: Resource) -> None:
-    """Put objects in an informer's cache (indexes included) without calling handlers."""
-    for obj in objs:
-        informer._store(obj.key, obj)  # test-only shortcut past list+watch
-    informer._synced.set()
-
-
-def unpreload(informer: Informer[Any], *keys: str) -> None:
-    for key in keys:
-        informer._store(key, None)
-
-
-# -- object builders for controller tests ------------------------------------------------------
-
-NS = "ns1"
-TEMPLATE_SPEC: dict[str, Any] = {"containers": [{"name": "c", "image": "kubelite/busybox:latest"}]}
-
-
-def make_context(client: FakeClient | None = None) -> ControllerContext:
-    client = client or FakeClient(namespace=NS)
-    return ControllerContext(client=client, factory=InformerFactory(client),
-                             recorder=EventRecorder(ClientSink(client), component="controller-manager",
-                                                      background=False), workers=1)
-
-
-def make_rs(name: str = "web", *, replicas: int = 3, labels: dict[str, str] | None = None, uid: str = "rs-uid",
-            min_ready: int = 0, generation: int = 1, owner: Any = None,
-            annotations: dict[str, str] | None = None) -> ReplicaSet:
-    labels = labels or {"app": "web"}
-    meta: dict[str, Any] = {"name": name, "namespace": NS, "uid": uid, "resourceVersion": "10",
-                            "generation": generation, "creationTimestamp": "2026-01-01T00:00:00Z"}
-    if owner is not None:
-        meta["ownerReferences"] = [owner]
-    if annotations:
-        meta["annotations"] = annotations
-    return ReplicaSet.from_dict({
-        "metadata": meta,
-        "spec": {"replicas": replicas, "minReadySeconds": min_ready, "selector": {"matchLabels": labels},
-                 "template": {"metadata": {"labels": labels}, "spec": TEMPLATE_SPEC}},
-    })
-
-
-def make_pod(name: str, *, labels: dict[str, str] | None = None, owner: Any = None, ready: bool = False,
-             phase: str = "Running", node: str | None = "n1", created: str = "2026-01-01T00:00:00Z",
-             ready_since: str = "2026-01-01T00:00:00Z", rv: str = "5", deleting: bool = False) -> Pod:
-    meta: dict[str, Any] = {"name": name, "namespace": NS, "uid": f"uid-{name}", "resourceVersion": rv,
-                            "labels": labels if labels is not None else {"app": "web"},
-                            "creationTimestamp": created}
-    if owner is not None:
-        meta["ownerReferences"] = [owner]
-    if deleting:
-        meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
-    spec = dict(TEMPLATE_SPEC)
-    if node:
-        spec["nodeName"] = node
-    status: dict[str, Any] = {"phase": phase}
-    if ready:
-        status["conditions"] = [{"type": "Ready", "status": "True", "lastTransitionTime": ready_since}]
-    return Pod.from_dict({"metadata": meta, "spec": spec, "status": status})
-
-
-def owner_ref(obj: ReplicaSet | Deployment) -> dict[str, Any]:
-    return {"apiVersion": "apps/v1", "kind": obj.KIND, "name": obj.name, "uid": obj.uid,
-            "controller": True, "blockOwnerDeletion": True}

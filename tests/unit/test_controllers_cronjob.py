@@ -10,7 +10,8 @@ from controllers.ttlafterfinished import TTLAfterFinishedController
 from machinery.clock import FakeClock
 from machinery.cron import load_zone, parse_schedule
 from machinery.models import CronJob, Job
-from tests.unit.fake_client import NS, FakeClient, make_context, preload
+from tests.unit.builders import NS, make_context, preload
+from tests.unit.fake_client import FakeClient
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)  # FakeClock's wall time at start
 CJ_UID = "cj-uid"

@@ -13,7 +13,8 @@ from controllers.daemonset.placement import (
 )
 from machinery.clock import FakeClock
 from machinery.models import ControllerRevision, DaemonSet, Node, Pod
-from tests.unit.fake_client import NS, FakeClient, make_context, preload
+from tests.unit.builders import NS, make_context, preload
+from tests.unit.fake_client import FakeClient
 
 DS_UID = "ds-uid"
 LABELS = {"app": "agent"}

@@ -17,7 +17,8 @@ from controllers.deployment.util import REVISION
 from machinery import errors
 from machinery.defaults import apply_defaults
 from machinery.models import Deployment, ReplicaSet
-from tests.unit.fake_client import NS, TEMPLATE_SPEC, FakeClient, make_context, owner_ref, preload, unpreload
+from tests.unit.builders import NS, TEMPLATE_SPEC, make_context, owner_ref, preload, unpreload
+from tests.unit.fake_client import FakeClient
 
 KEY = f"{NS}/web"
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from controllers.gc import GarbageCollector, work_key
 from controllers.namespace import NamespaceController
 from machinery.models import Namespace, Pod, ReplicaSet
-from tests.unit.fake_client import NS, FakeClient, make_context, make_pod, make_rs, owner_ref, preload
+from tests.unit.builders import NS, make_context, make_pod, make_rs, owner_ref, preload
+from tests.unit.fake_client import FakeClient
 
 
 def _gc(client: FakeClient) -> GarbageCollector:

@@ -6,7 +6,8 @@ from typing import Any
 
 from controllers import history
 from machinery.models import ControllerRevision, StatefulSet
-from tests.unit.fake_client import NS, FakeClient
+from tests.unit.builders import NS
+from tests.unit.fake_client import FakeClient
 
 
 def _sts(image: str = "kubelite/busybox:latest", *, uid: str = "sts-uid") -> StatefulSet:

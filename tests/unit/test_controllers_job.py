@@ -11,7 +11,8 @@ from controllers.job.controller import JobController
 from controllers.job.indexes import first_pending, format_indexes, parse_indexes
 from machinery.clock import FakeClock
 from machinery.models import JOB_TRACKING_FINALIZER, Job, Pod
-from tests.unit.fake_client import NS, FakeClient, make_context, preload
+from tests.unit.builders import NS, make_context, preload, unpreload
+from tests.unit.fake_client import FakeClient
 
 UID = "job-uid"
 SEL = {"batch.kubernetes.io/controller-uid": UID}
@@ -194,7 +195,6 @@ async def test_active_deadline_deletes_pods_then_fails() -> None:
     assert last_status(client)["failed"] == 2
     assert [x["type"] for x in last_status(client)["conditions"]] == ["FailureTarget"]
     # Gone: the terminal condition follows.
-    from tests.unit.fake_client import unpreload
     unpreload(c.pod_informer, f"{NS}/a", f"{NS}/b")
     c.finalizer_removals.clear()
     preload(c.job_informer, client.stored(Job, "pi", NS))
@@ -251,7 +251,6 @@ async def test_suspend_deletes_active_pods_and_sets_condition() -> None:
 
 async def test_deleted_job_releases_its_pods_finalizers() -> None:
     client, c = setup(make_job(), job_pod("a", phase="Succeeded"))
-    from tests.unit.fake_client import unpreload
     unpreload(c.job_informer, f"{NS}/pi")
     await c.sync(f"{NS}/pi")
     assert api_calls(client) == [("patch", "Pod", "a")]

@@ -8,7 +8,8 @@ from controllers.refmanager import AdoptionRefused
 from controllers.replicaset import ReplicaSetController, slow_start_batch
 from machinery import errors
 from machinery.models import Pod, ReplicaSet
-from tests.unit.fake_client import NS, FakeClient, make_context, make_pod, make_rs, owner_ref, preload
+from tests.unit.builders import NS, make_context, make_pod, make_rs, owner_ref, preload
+from tests.unit.fake_client import FakeClient
 
 
 def _controller(client: FakeClient) -> ReplicaSetController:

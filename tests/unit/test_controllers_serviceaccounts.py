@@ -7,7 +7,8 @@ from dataclasses import replace
 
 from controllers.serviceaccounts import ROOT_CA_NAME, RootCAPublisher, ServiceAccountsController
 from machinery.models import ConfigMap, Namespace, ServiceAccount
-from tests.unit.fake_client import FakeClient, make_context, preload
+from tests.unit.builders import make_context, preload
+from tests.unit.fake_client import FakeClient
 
 
 def ns(name: str, *, terminating: bool = False) -> Namespace:

@@ -15,7 +15,8 @@ from machinery.clock import FakeClock
 from machinery.informer import Informer
 from machinery.meta import Resource
 from machinery.models import ControllerRevision, PersistentVolumeClaim, Pod, StatefulSet
-from tests.unit.fake_client import NS, FakeClient, make_context, preload, unpreload
+from tests.unit.builders import NS, make_context, preload, unpreload
+from tests.unit.fake_client import FakeClient
 
 Calls = list[tuple[str, str, str]]
 

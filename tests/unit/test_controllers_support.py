@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import httpx
 import pytest
 
 from controllers.expectations import Expectations
-from controllers.manager import CONTROLLERS, register, resolve_names
+from controllers.manager import CONTROLLERS, register, resolve_names, serve_health
+from controllers.replicaset import ReplicaSetController
+from machinery import errors
+from tests.support import free_port
+from tests.unit.builders import NS, make_context, make_rs, preload
+from tests.unit.fake_client import FakeClient
 
 
 def test_expectations_lifecycle_and_ttl() -> None:
@@ -38,11 +46,6 @@ def test_controller_registry() -> None:
 
 
 async def test_health_endpoint_answers_ok() -> None:
-    import httpx
-
-    from controllers.manager import serve_health
-    from tests.support import free_port
-
     port = free_port()
     server = await serve_health(port)
     try:
@@ -55,12 +58,6 @@ async def test_health_endpoint_answers_ok() -> None:
 
 
 async def test_a_permanent_error_records_an_event_on_the_object_and_is_not_retried() -> None:
-    import asyncio
-
-    from controllers.replicaset import ReplicaSetController
-    from machinery import errors
-    from tests.unit.fake_client import NS, FakeClient, make_context, make_rs, preload
-
     client = FakeClient(namespace=NS)
     client.fail("create", "Pod", errors.Invalid('Pod "web-x" is invalid: spec.containers[0].image: Required value'))
     c = ReplicaSetController(make_context(client))

@@ -21,7 +21,8 @@ from machinery.informer import Informer
 from machinery.models import PersistentVolume, PersistentVolumeClaim, Pod, StorageClass
 from scheduler.info import node_info, pod_info
 from scheduler.volumebinding import UNBOUND_IMMEDIATE, VOLUME_CONFLICT, VolumeBinder, VolumeBindingError
-from tests.unit.fake_client import NS, FakeClient, make_context, make_pod, preload
+from tests.unit.builders import NS, make_context, make_pod, preload
+from tests.unit.fake_client import FakeClient
 
 Calls = list[tuple[str, str, str]]
 

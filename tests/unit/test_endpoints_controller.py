@@ -7,9 +7,10 @@ from typing import Any
 from controllers.endpoints import EndpointsController, desired_subsets, resolve_target_port
 from machinery import errors
 from machinery.models import Endpoints, Pod, Service, ServicePort
+from tests.unit.builders import preload
 from tests.unit.controller_fixtures import NS, make_context
 from tests.unit.endpoints_builders import pod, svc
-from tests.unit.fake_client import FakeClient, preload
+from tests.unit.fake_client import FakeClient
 
 
 def setup(*objs: Any, client: FakeClient | None = None) -> tuple[EndpointsController, FakeClient]:

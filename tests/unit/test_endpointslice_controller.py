@@ -17,8 +17,9 @@ from machinery.models import (
     Pod,
     Service,
 )
+from tests.unit.builders import NS, make_context, preload, unpreload
 from tests.unit.endpoints_builders import pod, svc
-from tests.unit.fake_client import NS, FakeClient, make_context, preload
+from tests.unit.fake_client import FakeClient
 
 
 def setup(*objs: Any, max_per_slice: int = 100) -> tuple[EndpointSliceController, FakeClient]:
@@ -36,8 +37,6 @@ def stored_slices(client: FakeClient) -> list[EndpointSlice]:
 
 def settle(ctrl: EndpointSliceController, client: FakeClient) -> None:
     """Let the informer see what the fake stored (as the watch would)."""
-    from tests.unit.fake_client import unpreload
-
     unpreload(ctrl.slice_informer, *ctrl.slice_informer.keys())
     preload(ctrl.slice_informer, *stored_slices(client))
 

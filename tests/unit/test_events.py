@@ -9,7 +9,8 @@ from machinery import errors
 from machinery.clock import FakeClock
 from machinery.events import NORMAL, WARNING, ClientSink, EventRecorder, ObjectRef
 from machinery.models import Event
-from tests.unit.fake_client import NS, FakeClient, make_rs
+from tests.unit.builders import NS, make_rs
+from tests.unit.fake_client import FakeClient
 
 
 class RecordingSink:

@@ -7,7 +7,8 @@ from typing import Any
 
 from controllers.labprovider import SHUTDOWN_TAINT, InstanceState, LabCloudNodeController, provider_node
 from machinery.models import Lease, Node, Pod
-from tests.unit.fake_client import FakeClient, make_context, make_pod, preload
+from tests.unit.builders import make_context, make_pod, preload
+from tests.unit.fake_client import FakeClient
 
 
 class FakeProvider:

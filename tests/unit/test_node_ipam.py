@@ -11,7 +11,8 @@ from controllers.nodeipam import NodeIpamController
 from controllers.options import ControllerOptions
 from machinery import errors
 from machinery.models import Node
-from tests.unit.fake_client import FakeClient, make_context, preload, unpreload
+from tests.unit.builders import make_context, preload, unpreload
+from tests.unit.fake_client import FakeClient
 
 
 def test_cidrset_hands_out_each_subnet_once_round_robin() -> None:

@@ -22,7 +22,8 @@ from controllers.nodelifecycle import NodeLifecycleController
 from controllers.options import ControllerOptions, parse_duration_s
 from machinery.clock import FakeClock, format_micro_time, format_time
 from machinery.models import Lease, Node, Pod
-from tests.unit.fake_client import FakeClient, make_context, make_pod, preload
+from tests.unit.builders import make_context, make_pod, preload
+from tests.unit.fake_client import FakeClient
 
 # -- pure helpers ------------------------------------------------------------------------------
 

@@ -11,7 +11,8 @@ from machinery import errors
 from machinery.informer import Informer
 from machinery.models import Deployment, Pod, ReplicaSet
 from machinery.selectors import selector_from_map
-from tests.unit.fake_client import NS, FakeClient, make_pod, make_rs, owner_ref, preload
+from tests.unit.builders import NS, make_pod, make_rs, owner_ref, preload
+from tests.unit.fake_client import FakeClient
 
 SEL = selector_from_map({"app": "web"})
 

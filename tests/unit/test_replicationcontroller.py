@@ -13,7 +13,8 @@ from machinery import registry
 from machinery.defaults import apply_defaults
 from machinery.models import ReplicationController
 from machinery.tables import LAYOUTS
-from tests.unit.fake_client import NS, TEMPLATE_SPEC, FakeClient, make_context, make_pod, preload
+from tests.unit.builders import NS, TEMPLATE_SPEC, make_context, make_pod, preload
+from tests.unit.fake_client import FakeClient
 
 
 def make_rc(name: str = "web", *, replicas: int = 3, uid: str = "rc-uid") -> ReplicationController:

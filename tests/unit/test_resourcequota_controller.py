@@ -9,7 +9,8 @@ from typing import Any
 from controllers.resourcequota import ResourceQuotaController
 from machinery.clock import FakeClock
 from machinery.models import ResourceQuota
-from tests.unit.fake_client import NS, FakeClient, make_context, make_pod
+from tests.unit.builders import NS, make_context, make_pod
+from tests.unit.fake_client import FakeClient
 
 
 def _quota(used: dict[str, str] | None) -> ResourceQuota:

@@ -10,7 +10,8 @@ from machinery.defaults import apply_defaults
 from machinery.endpointslices import slices_from_endpoints
 from machinery.models import Endpoints, Node, Service
 from proxy.render import ProxyConfig, render
-from tests.unit.fake_client import NS, FakeClient, make_context, preload
+from tests.unit.builders import NS, make_context, preload
+from tests.unit.fake_client import FakeClient
 
 
 def lb(name: str = "web", *, ingress: list[str] | None = None, **spec: Any) -> Service:

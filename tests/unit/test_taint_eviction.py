@@ -15,7 +15,8 @@ from controllers.tainteviction import TaintEvictionController, eviction_delay
 from kubelet.hollow_control import parse_ranges, read_control_file
 from machinery.clock import FakeClock, format_time
 from machinery.models import Node, Pod
-from tests.unit.fake_client import FakeClient, make_context, make_pod, preload
+from tests.unit.builders import make_context, make_pod, preload
+from tests.unit.fake_client import FakeClient
 
 UNREACH = "node.kubernetes.io/unreachable"
 NOT_READY = "node.kubernetes.io/not-ready"
