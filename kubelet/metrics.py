@@ -6,6 +6,9 @@ Contract:
 - `POD_START_DURATION`: `kubelet_pod_start_duration_seconds` histogram (Kubernetes' name and
   buckets): from the kubelet first seeing a pod that was not running yet to it Running;
   observed by the pod worker.
+- `RUNTIME_OPERATIONS{operation_type}` (each Docker call, by the docker SDK method's name),
+  `POD_WORKER_DURATION{operation_type=sync|terminate}`, `POD_STATUS_SYNC` (one /status write),
+  `START_GATE_WAIT`: histograms of where a pod's start-up time goes.
 - `render(containers, sampler, workers) -> bytes`: the exposition text of REGISTRY plus, from
   the current Docker listing and the stats sampler's latest samples: `kubelet_running_pods`,
   `kubelet_running_containers{container_state}`, `kubelet_pod_workers`,
@@ -38,6 +41,21 @@ POD_START_BUCKETS = (0.5, 1, 2, 3, 4, 5, 6, 8, 10, 20, 30, 45, 60, 120, 180, 240
 POD_START_DURATION = Histogram("kubelet_pod_start_duration_seconds",
                                "Duration in seconds from kubelet seeing a pod for the first time to the pod starting to run",
                                buckets=POD_START_BUCKETS, registry=REGISTRY)
+# Where a pod's start-up goes (issue 17; bench/pod_startup.py prints them): Kubernetes' names and
+# the runtime operations' buckets (0.005 s x 2.5^n), plus the wait for a start slot (our own).
+OPERATION_BUCKETS = tuple(0.005 * 2.5**n for n in range(14))
+RUNTIME_OPERATIONS = Histogram("kubelet_runtime_operations_duration_seconds",
+                               "Duration in seconds of runtime operations, by operation type",
+                               ["operation_type"], buckets=OPERATION_BUCKETS, registry=REGISTRY)
+POD_WORKER_DURATION = Histogram("kubelet_pod_worker_duration_seconds",
+                                "Duration in seconds to sync a single pod, by operation type",
+                                ["operation_type"], buckets=OPERATION_BUCKETS, registry=REGISTRY)
+POD_STATUS_SYNC = Histogram("kubelet_pod_status_sync_duration_seconds",
+                            "Duration in seconds of a pod status write to the API server",
+                            buckets=OPERATION_BUCKETS, registry=REGISTRY)
+START_GATE_WAIT = Histogram("kubelet_pod_start_gate_wait_seconds",
+                            "Duration in seconds a pod waited for a start slot (--max-parallel-pod-starts)",
+                            buckets=OPERATION_BUCKETS, registry=REGISTRY)
 
 
 class _Snapshot(Collector):

@@ -22,6 +22,7 @@ from kubelet.api import KubeletApi
 from kubelet.logs import LogCopiers, docker_http
 from kubelet.podworker import PodWorker, WorkerConfig
 from kubelet.runtime import LABEL_CLUSTER, LABEL_NODE, LABEL_UID, Runtime
+from kubelet.startgate import StartGate
 from machinery.backoff import Backoff
 from machinery.events import EventRecorder
 
@@ -36,6 +37,7 @@ class PodManager:
         self.docker_socket = docker_socket
         self.copiers = LogCopiers(max_bytes=cfg.log_max_bytes, max_files=cfg.log_max_files, socket=docker_socket)
         self.workers: dict[str, PodWorker] = {}
+        self.gate = StartGate(cfg.max_parallel_starts)  # one per node: Docker is the shared resource
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._finished: set[str] = set()
 
@@ -47,7 +49,7 @@ class PodManager:
         worker = self.workers.get(uid)
         if worker is None:
             worker = PodWorker(pod, cfg=self.cfg, runtime=self.runtime, api=self.api, copiers=self.copiers,
-                               recorder=self.recorder)
+                               recorder=self.recorder, gate=self.gate)
             self.workers[uid] = worker
             self._tasks[uid] = asyncio.create_task(self._run(uid, worker), name=f"pod-{uid}")
         else:

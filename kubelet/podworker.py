@@ -12,6 +12,8 @@ On `deletionTimestamp` (or when the pod vanished) it stops the containers with t
 (SIGTERM, wait, SIGKILL: `docker stop -t`), removes them, the sandbox and the pod's volume/log
 directories, then deletes the pod with gracePeriodSeconds=0.
 Wake-ups: `update(pod)`, `wake()` (Docker events, probe changes) and timers for backoffs.
+A pass that creates or starts a container first takes a slot of the node's `StartGate` (FIFO,
+`WorkerConfig.max_parallel_starts`) and gives it back before writing the status.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from kubelet.runtime import (
     Runtime,
     labels_for,
 )
+from kubelet.startgate import StartGate
 from kubelet.status import (
     ContainerView,
     Outcome,
@@ -81,11 +84,13 @@ class WorkerConfig:
     cluster_dns: list[str] = field(default_factory=list)  # e.g. ["10.96.0.10"]; empty: Docker's DNS
     cluster_domain: str = "cluster.local"
     hairpin_bridge: str | None = None  # pod bridge whose ports get hairpin mode after a sandbox starts
+    max_parallel_starts: int = 4  # pods creating/starting containers at once (kubelet.startgate); <= 0: no limit
 
 
 class PodWorker:
     def __init__(self, pod: dict[str, Any], *, cfg: WorkerConfig, runtime: Runtime, api: KubeletApi,
-                 copiers: logs.LogCopiers, recorder: EventRecorder | None = None) -> None:
+                 copiers: logs.LogCopiers, recorder: EventRecorder | None = None,
+                 gate: StartGate | None = None) -> None:
         meta = pod.get("metadata") or {}
         self.uid: str = meta.get("uid") or ""
         self.ns: str = meta.get("namespace") or "default"
@@ -94,6 +99,8 @@ class PodWorker:
         self.last_pod: dict[str, Any] = pod
         self.cfg, self.runtime, self.api, self.copiers = cfg, runtime, api, copiers
         self.recorder = recorder
+        self._gate = gate
+        self._in_gate = False  # this pass holds a start slot (taken at its first create/start)
         self._wake = asyncio.Event()
         self._next_s: float | None = None
         self._probers: dict[str, ContainerProber] = {}
@@ -179,8 +186,30 @@ class PodWorker:
         self._probers.clear()
 
     # --- the reconcile -----------------------------------------------------------------------
+    async def _enter_gate(self) -> None:
+        """Take a start slot before this pass's first create/start; kept to the end of its
+        container phase, so a pod admitted does its sandbox and containers back to back."""
+        if self._gate is not None and not self._in_gate:
+            began = time.monotonic()
+            await self._gate.acquire()
+            self._in_gate = True
+            kubelet_metrics.START_GATE_WAIT.observe(time.monotonic() - began)
+
+    def _leave_gate(self) -> None:
+        if self._gate is not None and self._in_gate:
+            self._in_gate = False
+            self._gate.release()
+
     async def sync(self) -> bool:
         """One pass. Returns True when the pod is gone and everything is cleaned up."""
+        began = time.monotonic()
+        try:
+            return await self._sync()
+        finally:
+            self._leave_gate()
+            kubelet_metrics.POD_WORKER_DURATION.labels("sync").observe(time.monotonic() - began)
+
+    async def _sync(self) -> bool:
         insts = await self.runtime.list_containers({LABEL_CLUSTER: self.cfg.cluster, LABEL_UID: self.uid})
         pod = self.pod
         if pod is None or (pod.get("metadata") or {}).get("deletionTimestamp"):
@@ -222,6 +251,7 @@ class PodWorker:
             v, _ = await self._container(pod, c, "app", by_name.get(c["name"], []), sandbox,
                                          may_start and not view.init_failed)
             view.apps.append(v)
+        self._leave_gate()  # the status write needs no start slot
         await self._drop_stale_probers({i.id for i in insts})
         phase = await self._write_status(pod, view)
         if phase in ("Succeeded", "Failed"):
@@ -287,6 +317,7 @@ class PodWorker:
         return info
 
     async def _create(self, spec: ContainerSpec) -> str:
+        await self._enter_gate()
         try:
             return await self.runtime.create(spec)
         except NameInUse:  # a leftover of the same name (crash between create and label)
@@ -313,6 +344,7 @@ class PodWorker:
             await self.runtime.stop(latest.id, 0)
             v.current = latest = await self.runtime.inspect(latest.id) or latest
         if latest.state == "created" and latest.exit_code is None and not stale:
+            await self._enter_gate()
             await self.runtime.start(latest.id)
             v.current = await self.runtime.inspect(latest.id) or latest
             return v, Outcome.RUNNING
@@ -452,7 +484,9 @@ class PodWorker:
         old = pod.get("status") or {}
         new = compute_pod_status(view, old_status=old, now=now_rfc3339())
         if status_changed(old, new) and new != self._last_sent:
+            began = time.monotonic()
             await self.api.patch_pod_status(self.ns, self.name, new)
+            kubelet_metrics.POD_STATUS_SYNC.observe(time.monotonic() - began)
             self._last_sent = new
         if new["phase"] == "Running" and self._seen_s is not None:
             kubelet_metrics.POD_START_DURATION.observe(time.monotonic() - self._seen_s)

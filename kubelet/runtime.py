@@ -5,7 +5,10 @@ its view after a kubelet restart is in the container labels (`labels_for`), so `
 label filter is the whole "adoption" story. `DockerRuntime` never pulls: an image that is not
 present locally is reported as absent (`image_id` -> None) and the caller decides what status
 to show. The docker SDK is synchronous; its calls run on a dedicated thread pool so that many
-pods (and slow `stop`s) do not starve the default executor.
+pods (and slow `stop`s) do not starve the default executor. `observe(operation, seconds)`, when
+given, is told how long each Docker call took on its thread (operation = the SDK method's
+name) and how long it waited for a pool thread (operation "threadpool_wait"), from the pool's
+thread (prometheus-client histograms are thread-safe).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -186,17 +190,32 @@ def docker_ports(bindings: list[PortBinding]) -> dict[str, list[tuple[str, int]]
 class DockerRuntime:
     """`Runtime` on the local Docker engine (never pulls)."""
 
-    def __init__(self, client: Any | None = None, *, workers: int = 32) -> None:
+    def __init__(self, client: Any | None = None, *, workers: int = 32,
+                 observe: Callable[[str, float], None] | None = None) -> None:
         if client is None:
             import docker
 
             client = docker.from_env(timeout=120)
         self.client = client
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="docker")
+        self._observe = observe
 
     async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+        observe = self._observe
+        if observe is None:
+            return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+        queued = time.monotonic()
+
+        def timed() -> T:
+            began = time.monotonic()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                observe("threadpool_wait", began - queued)  # on this thread: observe must be thread-safe
+                observe(getattr(fn, "__name__", "call"), time.monotonic() - began)
+
+        return await loop.run_in_executor(self._pool, timed)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
