@@ -10,7 +10,8 @@ Contract:
 - Renews each node's Lease in kube-node-lease every `lease_period_s` (10 s). Renewals are spread
   evenly over the period (node i at offset i * period / N), so 1,000 nodes make a steady
   ~100 writes/s instead of a burst of 1,000 every 10 s.
-- ONE pod informer (all pods, no field selector) and ONE ApiClient serve every hollow node:
+- ONE pod informer (every bound pod: fieldSelector spec.nodeName!=) and one ApiClient for
+  watches plus one writer client (`WRITE_SLOTS` keep-alive connections) serve every hollow node:
   a pod whose spec.nodeName is one of ours is "run" `run_delay_s` after we first see it bound:
   status Running + Ready (conditions, containerStatuses running, podIP 10.244.<i%256>.<n> from
   the node index i; fake, so addresses repeat beyond 256 nodes). A pod of ours with a
@@ -75,13 +76,21 @@ class HollowConfig:
     """Delete the nodes and their leases when stopped (tests, benchmarks)."""
 
 
+WRITE_SLOTS = 24
+"""Connections of the writer client (`amain`): every Lease renewal, status and delete goes
+through them, one request each at a time (machinery.slotpool: O(1) bookkeeping per request)."""
+
+
 class HollowNodes:
-    def __init__(self, client: KubeClient, cfg: HollowConfig) -> None:
+    def __init__(self, client: KubeClient, cfg: HollowConfig, *, writer: KubeClient | None = None) -> None:
+        """`client` serves the informers (watches); `writer` (default: `client`) every write."""
         self.client = client
+        self.writer = writer or client
         self.cfg = cfg
         self.names = [f"{cfg.prefix}{i}" for i in range(cfg.count)]
         self.index = {name: i for i, name in enumerate(self.names)}
-        self.pods = Informer(client, Pod)
+        # Bound pods only: a pod nobody scheduled yet is no node's business (1 event in 3 saved).
+        self.pods = Informer(client, Pod, field_selector="spec.nodeName!=")
         self.nodes = Informer(client, Node, label_selector="kubelite.io/hollow=true")
         self.stopped: set[int] = set(cfg.stopped)
         self._held: set[str] = set()
@@ -101,16 +110,16 @@ class HollowNodes:
         async with self._write_slots:
             # The Lease first, as the real kubelet: a node is never seen Ready without one.
             with contextlib.suppress(errors.AlreadyExists):
-                await self.client.request(
+                await self.writer.request(
                     "POST", "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases", json=lease_body(name)
                 )
             try:
-                created = await self.client.request("POST", "/api/v1/nodes", json=body)
+                created = await self.writer.request("POST", "/api/v1/nodes", json=body)
                 has_status = bool(((created or {}).get("status") or {}).get("conditions"))
             except errors.AlreadyExists:
                 has_status = False
             if not has_status:  # the server dropped status on create, or the node existed
-                await self.client.request(
+                await self.writer.request(
                     "PATCH", f"/api/v1/nodes/{name}/status", json={"status": body["status"]}, headers=MERGE
                 )
 
@@ -135,9 +144,9 @@ class HollowNodes:
             # Stamped when sent, not when queued: a renewal that waited must not look older.
             patch = {"spec": {"holderIdentity": name, "renewTime": now_micro_rfc3339(), "leaseDurationSeconds": 40}}
             try:
-                await self.client.request("PATCH", path, json=patch, headers=MERGE)
+                await self.writer.request("PATCH", path, json=patch, headers=MERGE)
             except errors.NotFound:
-                await self.client.request(
+                await self.writer.request(
                     "POST", "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases", json=lease_body(name)
                 )
             except errors.ApiError as exc:  # the next period tries again
@@ -202,7 +211,7 @@ class HollowNodes:
         ns, name = obj.metadata.namespace or "default", obj.metadata.name or ""
         if obj.metadata.deletionTimestamp:
             try:
-                await self.client.request(
+                await self.writer.request(
                     "DELETE", f"/api/v1/namespaces/{ns}/pods/{name}", json={"gracePeriodSeconds": 0}
                 )
                 self.deleted += 1
@@ -216,7 +225,7 @@ class HollowNodes:
             return
         ip = (obj.status.podIP if running and obj.status else None) or self._next_ip(i)
         status = running_status(d, node_index=i, pod_ip=ip)
-        await self.client.request("PATCH", f"/api/v1/namespaces/{ns}/pods/{name}/status", json=status, headers=MERGE)
+        await self.writer.request("PATCH", f"/api/v1/namespaces/{ns}/pods/{name}/status", json=status, headers=MERGE)
         self.started += 1
 
     def _next_ip(self, i: int) -> str:
@@ -264,7 +273,7 @@ class HollowNodes:
             return
         await self._renew(name)
         body = node_body(name, i, cpu=self.cfg.cpu, memory=self.cfg.memory, pods=self.cfg.pods)
-        await self.client.request("PATCH", f"/api/v1/nodes/{name}/status",
+        await self.writer.request("PATCH", f"/api/v1/nodes/{name}/status",
                                   json={"status": {"conditions": body["status"]["conditions"]}}, headers=MERGE)
 
     async def _worker(self) -> None:
@@ -306,7 +315,7 @@ class HollowNodes:
                     f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{name}",
                 ):
                     with contextlib.suppress(errors.ApiError):
-                        await self.client.request("DELETE", path)
+                        await self.writer.request("DELETE", path)
 
         await asyncio.gather(*(one(n) for n in self.names))
 
@@ -351,7 +360,8 @@ def parse_args(argv: Sequence[str] | None) -> tuple[HollowConfig, argparse.Names
 
 async def amain(cfg: HollowConfig, kubeconfig: str | None) -> None:
     client = ApiClient.from_kubeconfig(kubeconfig)
-    nodes = HollowNodes(client, cfg)
+    writer = ApiClient.from_kubeconfig(kubeconfig, slots=WRITE_SLOTS)
+    nodes = HollowNodes(client, cfg, writer=writer)
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -372,6 +382,7 @@ async def amain(cfg: HollowConfig, kubeconfig: str | None) -> None:
     except asyncio.CancelledError:
         pass
     finally:
+        await writer.aclose()
         await client.aclose()
 
 
