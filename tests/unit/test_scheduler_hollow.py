@@ -92,3 +92,15 @@ async def test_register_creates_node_and_lease() -> None:
         "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases:x-1",
     ]
     assert not client.calls_of("request", "PATCH")  # the create kept the status
+
+
+async def test_writes_go_through_the_writer_and_the_informer_sees_bound_pods_only() -> None:
+    from kubelet.hollow import HollowConfig, HollowNodes
+
+    watches, writer = FakeClient(), FakeClient()
+    nodes = HollowNodes(watches, HollowConfig(count=2, prefix="x-"), writer=writer)
+    assert nodes.pods.field_selector == "spec.nodeName!="  # unscheduled pods never reach us
+    await nodes.register_all()
+    await nodes._renew("x-1")
+    assert len(writer.calls_of("request", "POST")) == 4 and len(writer.calls_of("request", "PATCH")) == 1
+    assert not watches.calls  # the watch client only watches
