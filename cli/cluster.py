@@ -88,15 +88,46 @@ def _tail(path: Path, lines: int = 15) -> str:
         return ""
 
 
+def _is_ready(node: dict[str, Any], s: Settings, count: int) -> bool:
+    """The Node of this cluster (by name, or the only one) has Ready=True."""
+    if (node.get("metadata") or {}).get("name") != s.node_name and count != 1:
+        return False
+    conds = (node.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds)
+
+
 async def _node_ready(s: Settings) -> bool:
     client, _ = open_client(Globals(kubeconfig=str(Layout(s.home).kubeconfig)))
     async with client:
         body = await client.request("GET", "/api/v1/nodes")
-    for node in body.get("items") or []:
-        if (node.get("metadata") or {}).get("name") == s.node_name or len(body["items"]) == 1:
-            conds = (node.get("status") or {}).get("conditions") or []
-            if any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds):
-                return True
+    items = body.get("items") or []
+    return any(_is_ready(n, s, len(items)) for n in items)
+
+
+async def wait_node_ready(s: Settings, timeout_s: float) -> bool:
+    """Event-driven: list the Nodes, then watch them from that resourceVersion until this
+    cluster's Node is Ready (re-listing after a watch that ends or fails); False at the deadline."""
+    from machinery.models.node import Node
+
+    deadline = time.monotonic() + timeout_s
+    client, _ = open_client(Globals(kubeconfig=str(Layout(s.home).kubeconfig)))
+    async with client:
+        while time.monotonic() < deadline:
+            with contextlib.suppress(Exception):
+                body = await client.request("GET", "/api/v1/nodes")
+                items = body.get("items") or []
+                if any(_is_ready(n, s, len(items)) for n in items):
+                    return True
+                rv = (body.get("metadata") or {}).get("resourceVersion")
+                names = {(n.get("metadata") or {}).get("name") for n in items}
+                left_s = max(1.0, deadline - time.monotonic())
+                async with asyncio.timeout(left_s):
+                    async for event in client.watch(Node, resource_version=rv, timeout_s=left_s):
+                        obj = event.raw.get("object") or {}
+                        names.add((obj.get("metadata") or {}).get("name"))
+                        if event.type in ("ADDED", "MODIFIED") and _is_ready(obj, s, len(names)):
+                            return True
+            await asyncio.sleep(0.2)
     return False
 
 
@@ -117,16 +148,10 @@ async def wait_progress(s: Settings, sup_pid: int | None, wait_node_s: float) ->
         print(f"✓ {what} ready" if what != "kubeconfig" else f"✓ kubeconfig written to {lay.kubeconfig}", flush=True)
     if "kubelet" in read_json(lay.state_file).get("components", {}):
         print(f"… waiting up to {wait_node_s:.0f}s for node {s.node_name} to be Ready", flush=True)
-        deadline = time.monotonic() + wait_node_s
-        while True:
-            with contextlib.suppress(Exception):
-                if await _node_ready(s):
-                    print(f"✓ node {s.node_name} Ready", flush=True)
-                    break
-            if time.monotonic() > deadline:
-                print(f"! node {s.node_name} not Ready yet; see {lay.log('kubelet')}", flush=True)
-                break
-            await asyncio.sleep(1.0)
+        if await wait_node_ready(s, wait_node_s):
+            print(f"✓ node {s.node_name} Ready", flush=True)
+        else:
+            print(f"! node {s.node_name} not Ready yet; see {lay.log('kubelet')}", flush=True)
 
 
 def summary(s: Settings) -> str:

@@ -68,6 +68,16 @@ from machinery.backoff import Backoff
 GRACE_S = 10.0
 BACKOFF_START_S, BACKOFF_MAX_S, HEALTHY_RESET_S = 1.0, 30.0, 60.0
 READY_TIMEOUT_S = 60.0
+MALLOC_ARENAS = 2
+
+
+def daemon_env(home: Path) -> dict[str, str]:
+    """The environment of every daemon: unbuffered output, the cluster home and at most
+    `MALLOC_ARENAS` glibc malloc arenas (the default, 8 per core, lets each thread of a
+    daemon's pool grow its own heap; a user's own MALLOC_ARENA_MAX wins)."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1", KUBELITE_HOME=str(home))
+    env.setdefault("MALLOC_ARENA_MAX", str(MALLOC_ARENAS))
+    return env
 
 
 def open_log(path: Path) -> BinaryIO:
@@ -85,7 +95,8 @@ class Supervisor:
         self.tasks: list[asyncio.Task[None]] = []
 
     def log(self, message: str) -> None:
-        line = f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {message}"
+        now = time.time()
+        line = f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.localtime(now))}.{int(now % 1 * 1000):03d} {message}"
         with open(self.lay.log("supervisor"), "a") as f:
             f.write(line + "\n")
         if self.echo:
@@ -95,7 +106,7 @@ class Supervisor:
         write_json(self.lay.state_file, self.state)
 
     async def spawn(self, name: str, argv: list[str]) -> asyncio.subprocess.Process:
-        env = dict(os.environ, PYTHONUNBUFFERED="1", KUBELITE_HOME=str(self.s.home))
+        env = daemon_env(self.s.home)
         log = open_log(self.lay.log(name))
         try:
             proc = await asyncio.create_subprocess_exec(*argv, stdout=log, stderr=log, stdin=asyncio.subprocess.DEVNULL,

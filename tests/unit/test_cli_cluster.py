@@ -113,3 +113,11 @@ def test_since_and_pod_names() -> None:
     assert pod_name("pod/x") == "x" and pod_name("x") == "x"
     with pytest.raises(CliError):
         pod_name("deploy/x")
+
+
+def test_daemons_get_few_malloc_arenas_unless_the_user_chose(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    env = sup.daemon_env(tmp_path)
+    assert env["MALLOC_ARENA_MAX"] == "2" and env["KUBELITE_HOME"] == str(tmp_path) and env["PYTHONUNBUFFERED"] == "1"
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "8")
+    assert sup.daemon_env(tmp_path)["MALLOC_ARENA_MAX"] == "8"
