@@ -45,6 +45,7 @@ KUBELITE = str(Path(sys.executable).parent / "kubelite")
 PAUSE = "kubelite/pause:latest"
 TICKS = os.sysconf("SC_CLK_TCK")
 TARGET_MB, TARGET_CPU_PCT, TARGET_READY_S = 300.0, 5.0, 5.0
+SINGLE = ("supervisor", "forkserver")  # one process each, not a process group of their own
 
 
 @dataclass
@@ -158,7 +159,7 @@ def timeline(wall0: float, lines: list[tuple[float, str]], state: dict[str, obje
 
 def sample(groups: dict[str, int], sample_s: float) -> tuple[dict[str, Sampled], float]:
     """Memory once a second and CPU over `sample_s` of every component's process group."""
-    out = {name: Sampled(pids=[pg] if name == "supervisor" else group_pids(pg)) for name, pg in groups.items()}
+    out = {name: Sampled(pids=[pg] if name in SINGLE else group_pids(pg)) for name, pg in groups.items()}
     for s in out.values():
         s.cpu_before_s = sum(cpu_s(p) for p in s.pids)
     t1 = time.monotonic()
@@ -227,6 +228,8 @@ def main() -> None:
         time.sleep(args.settle_s)
         groups = {name: c["pid"] for name, c in state["components"].items() if c.get("pid")}
         groups["supervisor"] = state["supervisor_pid"]
+        if state.get("forkserver_pid"):  # the daemons' common pages live there too
+            groups["forkserver"] = state["forkserver_pid"]
         samples, wall = sample(groups, args.sample_s)
     finally:
         subprocess.run([KUBELITE, "down", "--purge"], capture_output=True, env=env, timeout=120, check=False)

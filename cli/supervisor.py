@@ -45,9 +45,10 @@ import math
 import os
 import signal
 import socket
+import sys
 import time
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 from cli import ha
 from cli.backup import run_schedule
@@ -62,6 +63,7 @@ from cli.clusterplan import (
     write_credentials,
     write_json,
 )
+from cli.forkserver import ForkServer
 from cli.probes import apiserver_ready, etcd_healthy, etcd_member_healthy, http_ok, pid_alive
 from machinery.backoff import Backoff
 
@@ -69,6 +71,23 @@ GRACE_S = 10.0
 BACKOFF_START_S, BACKOFF_MAX_S, HEALTHY_RESET_S = 1.0, 30.0, 60.0
 READY_TIMEOUT_S = 60.0
 MALLOC_ARENAS = 2
+
+
+class Child(Protocol):
+    """A started component: an asyncio subprocess, or a daemon forked by the fork server."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    async def wait(self) -> int: ...
+
+
+def use_forkserver() -> bool:
+    """KUBELITE_FORKSERVER=0 runs each daemon as its own `python -m` (no shared pre-imports)."""
+    return os.environ.get("KUBELITE_FORKSERVER", "1") != "0"
 
 
 def daemon_env(home: Path) -> dict[str, str]:
@@ -89,10 +108,12 @@ class Supervisor:
         self.s = s
         self.lay = Layout(s.home)
         self.echo = echo
-        self.procs: dict[str, asyncio.subprocess.Process] = {}
+        self.procs: dict[str, Child] = {}
+        self.forkserver: ForkServer | None = None
         self.state: dict[str, Any] = {"phase": "starting", "components": {}, "supervisor_pid": os.getpid()}
         self.stopping = asyncio.Event()
         self.tasks: list[asyncio.Task[None]] = []
+        self.prepared: asyncio.Task[None] | None = None  # prepare(), started by run()
 
     def log(self, message: str) -> None:
         now = time.time()
@@ -105,14 +126,34 @@ class Supervisor:
     def save(self) -> None:
         write_json(self.lay.state_file, self.state)
 
-    async def spawn(self, name: str, argv: list[str]) -> asyncio.subprocess.Process:
-        env = daemon_env(self.s.home)
-        log = open_log(self.lay.log(name))
+    async def start_forkserver(self) -> None:
+        """The fork server the Python daemons are forked from (their common imports done once)."""
+        if not use_forkserver():
+            return
         try:
-            proc = await asyncio.create_subprocess_exec(*argv, stdout=log, stderr=log, stdin=asyncio.subprocess.DEVNULL,
-                                                        start_new_session=True, env=env, cwd=str(self.s.home))
-        finally:
-            log.close()  # the child keeps its own copy of the descriptor
+            self.forkserver = await ForkServer.start(daemon_env(self.s.home), self.lay.log("forkserver"), self.s.home)
+        except OSError as exc:
+            self.log(f"{exc}; starting each daemon as its own interpreter")
+            return
+        self.state["forkserver_pid"] = self.forkserver.proc.pid
+        self.log(f"started the fork server (pid {self.forkserver.proc.pid})")
+
+    async def spawn(self, name: str, argv: list[str]) -> Child:
+        env = daemon_env(self.s.home)
+        proc: Child | None = None
+        if self.forkserver is not None and argv[:2] == [sys.executable, "-m"] and len(argv) > 2:
+            try:
+                proc = await self.forkserver.spawn(argv[2], argv[3:], log=self.lay.log(name), cwd=self.s.home, env=env)
+            except OSError as exc:
+                self.log(f"{exc}; starting {name} as its own interpreter")
+        if proc is None:
+            log = open_log(self.lay.log(name))
+            try:
+                proc = await asyncio.create_subprocess_exec(*argv, stdout=log, stderr=log,
+                                                            stdin=asyncio.subprocess.DEVNULL, start_new_session=True,
+                                                            env=env, cwd=str(self.s.home))
+            finally:
+                log.close()  # the child keeps its own copy of the descriptor
         self.procs[name] = proc
         entry = self.state["components"].setdefault(name, {"restarts": -1})
         entry.update(pid=proc.pid, log=str(self.lay.log(name)), command=argv, started_at=time.time())
@@ -121,7 +162,7 @@ class Supervisor:
         self.log(f"started {name} (pid {proc.pid}), log {self.lay.log(name)}")
         return proc
 
-    async def keep_running(self, name: str, argv: list[str], first: asyncio.subprocess.Process) -> None:
+    async def keep_running(self, name: str, argv: list[str], first: Child) -> None:
         """Restart `name` whenever it exits, with exponential backoff, until stopping."""
         proc = first
         backoff = Backoff(BACKOFF_START_S, BACKOFF_MAX_S, jitter=0.0, reset_after_s=math.inf)  # reset: below
@@ -168,12 +209,15 @@ class Supervisor:
         # commands() always lists etcd and apiserver; join mode runs neither.
         others = [n for n in cmds if n not in core and n not in ("etcd", "apiserver")]
         self.state.update(components_planned=core + others, ha=self.s.ha)
+        # While etcd starts: the PKI and kubeconfigs (only the API server and the daemons need
+        # them; etcd listens on plain loopback) and the fork server's imports.
+        self.prepared = asyncio.create_task(self.prepare(components))
         try:
             if local_control_plane:
-                await asyncio.to_thread(write_credentials, self.s, components)
                 started = await (self.start_ha(cmds) if self.s.ha else self.start_single(cmds))
                 if started is not None:
                     return await self.fail(started)
+            await self.wait_prepared()
             for name in others:
                 proc = await self.spawn(name, cmds[name])
                 self.tasks.append(asyncio.create_task(self.keep_running(name, cmds[name], proc)))
@@ -184,8 +228,23 @@ class Supervisor:
                 self.tasks.append(asyncio.create_task(self.backups()))
             await self.stopping.wait()
         finally:
+            if not self.prepared.done():
+                self.prepared.cancel()
+                with contextlib.suppress(BaseException):
+                    await self.prepared
             await self.stop_all()
         return 0
+
+    async def wait_prepared(self) -> None:
+        if self.prepared is not None:
+            await self.prepared
+
+    async def prepare(self, components: list[str]) -> None:
+        """The credentials (local control plane) and the fork server, concurrently."""
+        jobs: list[Any] = [self.start_forkserver()]
+        if self.s.server is None:
+            jobs.append(asyncio.to_thread(write_credentials, self.s, components))
+        await asyncio.gather(*jobs)
 
     async def backups(self) -> None:
         """`--backup-every`: an etcd snapshot per interval while the cluster runs."""
@@ -198,6 +257,7 @@ class Supervisor:
         """etcd, then the API server; None, or what failed."""
         if not await self.start_and_wait("etcd", cmds["etcd"], etcd_healthy, "etcd"):
             return "etcd did not start"
+        await self.wait_prepared()
         if not await self.start_and_wait("apiserver", cmds["apiserver"], apiserver_ready, "apiserver"):
             return "apiserver did not start"
         return None
@@ -211,6 +271,7 @@ class Supervisor:
         if not await self.wait_ready(lambda: all(etcd_member_healthy(u) for u in urls), "etcd cluster", "etcd-0"):
             return "the etcd cluster did not form"
         names = [f"apiserver-{i}" for i in range(ha.API_SERVERS)]
+        await self.wait_prepared()
         for name in names:  # together: each takes seconds to start on a busy machine
             await self.start_supervised(name, cmds[name])
         readyz = [f"https://127.0.0.1:{ha.apiserver_port(self.s, i)}/readyz" for i in range(ha.API_SERVERS)]
@@ -249,13 +310,16 @@ class Supervisor:
             self.state["components"].get(name, {})["pid"] = None
         for task in self.tasks:
             task.cancel()
+        if self.forkserver is not None:
+            await self.forkserver.close()
+            self.log("stopped the fork server")
         self.state["phase"] = "stopped"
         self.save()
         with contextlib.suppress(FileNotFoundError):
             self.lay.pid_file.unlink()
 
 
-async def stop_process_group(pid: int, grace_s: float, proc: asyncio.subprocess.Process | None = None) -> None:
+async def stop_process_group(pid: int, grace_s: float, proc: Child | None = None) -> None:
     """SIGTERM the process group led by `pid`; SIGKILL it if it lingers past `grace_s`."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGTERM)

@@ -173,3 +173,15 @@ def test_previous_instance_is_read_before_the_current_one(tmp_path: Path) -> Non
     _write(w0, 0, 2)
     t = Tailer(tmp_path, tmp_path / "state.json", node="n1")
     assert _drain(t) == ["line 0", "line 1", "line 10", "line 11"]
+
+
+def test_agent_scans_less_often_at_rest_and_at_once_after_lines(tmp_path: Path) -> None:
+    from addons.logagent.main import Agent, PodLabels
+
+    t = Tailer(tmp_path / "pods", tmp_path / "offsets.json", node="n1", labels=PodLabels(), max_lines=100)
+    agent = Agent(t, store_url="http://127.0.0.1:1", client=None, poll_s=0.5, idle_poll_max_s=2.0)
+    assert [agent.next_wait_s(0, k) for k in range(5)] == [0.5, 1.0, 2.0, 2.0, 2.0]  # doubling, capped
+    assert agent.next_wait_s(3, 4) == 0.5  # lines shipped: back to the short poll
+    assert agent.next_wait_s(100, 0) == 0.0  # a full batch: more is waiting
+    steady = Agent(t, store_url="http://127.0.0.1:1", client=None, poll_s=0.5)
+    assert steady.next_wait_s(0, 9) == 0.5  # without --idle-poll-max-s: never longer than poll_s
