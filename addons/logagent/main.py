@@ -130,7 +130,7 @@ class Agent:
             return 0.0
         if shipped:
             return self.poll_s
-        return min(self.idle_poll_max_s, self.poll_s * 2 ** min(empty_scans, 16))
+        return float(min(self.idle_poll_max_s, self.poll_s * 2.0 ** min(empty_scans, 16)))
 
     async def run(self, stop: asyncio.Event) -> None:
         backoff = Backoff(0.5, 10.0)

@@ -43,6 +43,10 @@ def _first_line(log: Path, timeout_s: float = 20.0) -> dict[str, object]:
     raise AssertionError(f"nothing in {log}")
 
 
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
 async def test_a_forked_daemon_runs_as_python_dash_m(fs: ForkServer, tmp_path: Path) -> None:
     log = tmp_path / "child.log"
     env = {**os.environ, "FORKSERVER_TEST": "yes"}
@@ -78,7 +82,7 @@ async def test_supervisor_forks_restarts_and_falls_back(tmp_path: Path, monkeypa
     try:
         argv = [sys.executable, "-m", CHILD, "7", "0.1"]
         first = await supervisor.spawn("crasher", argv)
-        assert Path(f"/proc/{first.pid}/stat").read_text().rsplit(")", 1)[1].split()[1] == str(fs.proc.pid)
+        assert _parent(first.pid) == fs.proc.pid
         task = asyncio.create_task(supervisor.keep_running("crasher", argv, first))
         deadline = time.monotonic() + 20
         while supervisor.state["components"]["crasher"]["restarts"] < 2:
@@ -91,7 +95,7 @@ async def test_supervisor_forks_restarts_and_falls_back(tmp_path: Path, monkeypa
         await fs.close()
         assert not fs.alive
         alone = await supervisor.spawn("alone", [sys.executable, "-m", CHILD, "0", "60"])
-        assert Path(f"/proc/{alone.pid}/stat").read_text().rsplit(")", 1)[1].split()[1] == str(os.getpid())
+        assert _parent(alone.pid) == os.getpid()
         await sup.stop_process_group(alone.pid, 5.0, alone)
         assert alone.returncode == -signal.SIGTERM
     finally:
