@@ -13,9 +13,10 @@ What it does, in one run on this machine:
 - the totals beside etcd alone and the issue's targets (300 MB, 5% of a core; Node Ready in
   5 s), the load average before and after, then `kubelite down --purge`.
 
-A/B against another checkout: `--tree DIR` runs that tree's kubelite (PYTHONPATH=DIR, same
-interpreter and bench file), e.g. `git worktree add /tmp/idle-base main` then
-`--tree /tmp/idle-base`.
+A/B against another checkout: `--tree DIR` runs DIR/.venv/bin/kubelite (that tree's code, same
+bench file), e.g. `git worktree add --detach /tmp/idle-base main`, `bash deploy/bootstrap.sh`
+there, then `--tree /tmp/idle-base`. KUBELITE_FORKSERVER=0 in the environment compares without
+the fork server in one tree.
 
     .venv/bin/python bench/idle.py [--settle-s 10] [--sample-s 30] [--components auto] [--tree DIR]
 
@@ -203,20 +204,20 @@ def main() -> None:
     p.add_argument("--settle-s", type=float, default=10.0)
     p.add_argument("--sample-s", type=float, default=30.0)
     p.add_argument("--components", default="auto")
-    p.add_argument("--tree", default="", help="run the kubelite of this checkout (A/B), via PYTHONPATH")
+    p.add_argument("--tree", default="", help="run the kubelite of this checkout (A/B): DIR/.venv/bin/kubelite")
     args = p.parse_args()
 
-    print(f"load average before: {load_average()}" + (f"; tree {args.tree}" if args.tree else ""), flush=True)
+    print(f"load average before: {load_average()}; kubelite of {args.tree or ROOT}; KUBELITE_FORKSERVER="
+          f"{os.environ.get('KUBELITE_FORKSERVER', '(unset: on)')}", flush=True)
     docker_s = min(docker_start_s() for _ in range(3))
     home = Path(tempfile.mkdtemp(prefix="kubelite-idle-"))
     env = {**os.environ, "KUBELITE_HOME": str(home)}
-    if args.tree:
-        env["PYTHONPATH"] = str(Path(args.tree).resolve())
+    kubelite = str(Path(args.tree).resolve() / ".venv" / "bin" / "kubelite") if args.tree else KUBELITE
     api_port, etcd_port = free_port(), free_port()
     while etcd_port + 1 == api_port:
         etcd_port = free_port()
     try:
-        wall0, lines = run_up([KUBELITE, "up", "--api-port", str(api_port), "--etcd-port", str(etcd_port),
+        wall0, lines = run_up([kubelite, "up", "--api-port", str(api_port), "--etcd-port", str(etcd_port),
                                "--cluster-name", f"idle{uuid.uuid4().hex[:6]}", "--components", args.components],
                               env, timeout_s=300)
         state = json.loads((home / "run" / "state.json").read_text())
@@ -232,7 +233,7 @@ def main() -> None:
             groups["forkserver"] = state["forkserver_pid"]
         samples, wall = sample(groups, args.sample_s)
     finally:
-        subprocess.run([KUBELITE, "down", "--purge"], capture_output=True, env=env, timeout=120, check=False)
+        subprocess.run([kubelite, "down", "--purge"], capture_output=True, env=env, timeout=120, check=False)
         shutil.rmtree(home, ignore_errors=True)
     report(samples, wall, ready_s, docker_s)
     print(f"load average after: {load_average()}")

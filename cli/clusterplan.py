@@ -11,6 +11,7 @@ up/down/status/restore` (cli/cluster.py, cli/restore.py) and `kubelite join` rea
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib.util
 import json
 import os
@@ -306,6 +307,24 @@ def write_credentials(s: Settings, components: list[str]) -> None:
                          cert_file=str(pki.cert(stem)), key_file=str(pki.key(stem)))
 
 
+def credentials_argv(s: Settings, components: list[str]) -> list[str]:
+    """`write_credentials(s, components)` as a command line (`python -m cli.clusterplan`): the
+    supervisor runs it in a child so the PKI code (cryptography) never stays in its memory."""
+    settings = dataclasses.asdict(s)
+    settings["home"] = str(s.home)
+    return [sys.executable, "-m", "cli.clusterplan", "write-credentials",
+            json.dumps({"settings": settings, "components": components})]
+
+
+def main(argv: list[str]) -> None:
+    """`python -m cli.clusterplan write-credentials JSON` (see credentials_argv)."""
+    if len(argv) != 2 or argv[0] != "write-credentials":
+        raise SystemExit("usage: python -m cli.clusterplan write-credentials JSON")
+    data = json.loads(argv[1])
+    fields = dict(data["settings"], home=Path(data["settings"]["home"]))
+    write_credentials(Settings(**fields), list(data["components"]))
+
+
 def ca_file(s: Settings) -> str | None:
     path = Layout(s.home).pki / "ca.crt"
     return str(path) if path.exists() else None
@@ -344,3 +363,7 @@ def parse_components(text: str) -> list[str] | None:
     if unknown:
         raise ValueError(f"unknown component(s) {', '.join(unknown)}; choose from {', '.join(OPTIONAL)}")
     return names
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

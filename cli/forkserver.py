@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import ctypes
 import gc
 import importlib
 import json
@@ -43,6 +44,7 @@ PRELOAD = ("asyncio", "argparse", "ssl", "json", "logging", "httpx", "pydantic",
            "machinery.logsetup", "machinery.prom", "machinery.events")
 REPORT_WAIT_S = 2.0  # after a daemon's pidfd fires, how long to wait for the fork server's exit code
 UNKNOWN_EXIT = -255  # the fork server died before it could report the code
+PR_SET_NAME = 15  # prctl(2)
 
 
 # -- server --------------------------------------------------------------------------------------
@@ -56,11 +58,20 @@ def _exit_code(status: int) -> int:
     return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
 
 
+def _set_comm(module: str) -> None:
+    """Name the process after its daemon (/proc/PID/comm: what top and `ps -o comm` show;
+    its command line stays the fork server's)."""
+    name = module.removeprefix("addons.").split(".")[0][:15].encode()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(PR_SET_NAME, ctypes.c_char_p(name), 0, 0, 0)
+
+
 def _run_child(req: dict[str, Any], close_fds: tuple[int, ...]) -> NoReturn:
     """In the forked child: become `python -m MODULE ARGS` and never return."""
     code = 1
     try:
         os.setsid()
+        _set_comm(req["module"])
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)

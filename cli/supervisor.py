@@ -51,16 +51,15 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 from cli import ha
-from cli.backup import run_schedule
 from cli.clusterplan import (
     Layout,
     Settings,
     ca_file,
     commands,
     control_plane,
+    credentials_argv,
     metrics_ports,
     parse_components,
-    write_credentials,
     write_json,
 )
 from cli.forkserver import ForkServer
@@ -243,11 +242,22 @@ class Supervisor:
         """The credentials (local control plane) and the fork server, concurrently."""
         jobs: list[Any] = [self.start_forkserver()]
         if self.s.server is None:
-            jobs.append(asyncio.to_thread(write_credentials, self.s, components))
+            jobs.append(self.write_credentials(components))
         await asyncio.gather(*jobs)
+
+    async def write_credentials(self, components: list[str]) -> None:
+        """clusterplan.write_credentials in a child process (RuntimeError if it fails)."""
+        proc = await asyncio.create_subprocess_exec(*credentials_argv(self.s, components), stdout=asyncio.subprocess.PIPE,
+                                                    stderr=asyncio.subprocess.STDOUT, cwd=str(self.s.home))
+        out, _ = await proc.communicate()
+        if proc.returncode != 0:
+            raise RuntimeError(f"writing the cluster PKI and kubeconfigs failed:\n{out.decode(errors='replace')}")
+        self.log("PKI and kubeconfigs written")
 
     async def backups(self) -> None:
         """`--backup-every`: an etcd snapshot per interval while the cluster runs."""
+        from cli.backup import run_schedule  # only with --backup-every: not in every supervisor
+
         directory = Path(self.s.backup_dir) if self.s.backup_dir else self.s.home / "backups"
         self.log(f"backing up etcd every {self.s.backup_every_s:.0f}s into {directory} (keeping {self.s.backup_keep})")
         await run_schedule(self.s.home, directory, self.s.backup_keep, self.s.backup_every_s, self.stopping,

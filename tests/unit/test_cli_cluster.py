@@ -121,3 +121,16 @@ def test_daemons_get_few_malloc_arenas_unless_the_user_chose(tmp_path: Path, mon
     assert env["MALLOC_ARENA_MAX"] == "2" and env["KUBELITE_HOME"] == str(tmp_path) and env["PYTHONUNBUFFERED"] == "1"
     monkeypatch.setenv("MALLOC_ARENA_MAX", "8")
     assert sup.daemon_env(tmp_path)["MALLOC_ARENA_MAX"] == "8"
+
+
+def test_the_supervisor_writes_credentials_in_a_child_process(tmp_path: Path) -> None:
+    s = plan.Settings(tmp_path, api_port=7443, cluster_name="c1", node_name="n1")
+    r = subprocess.run(plan.credentials_argv(s, ["scheduler"]), capture_output=True, text=True, timeout=120,
+                       cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (tmp_path / "pki" / "ca.crt").exists()
+    assert "https://127.0.0.1:7443" in (tmp_path / "kubeconfig").read_text()
+    assert (tmp_path / "kubeconfigs" / "scheduler.kubeconfig").exists()
+    bad = subprocess.run([sys.executable, "-m", "cli.clusterplan", "nonsense"], capture_output=True, text=True,
+                         timeout=60)
+    assert bad.returncode != 0 and "usage" in bad.stderr

@@ -57,6 +57,7 @@ async def test_a_forked_daemon_runs_as_python_dash_m(fs: ForkServer, tmp_path: P
     assert seen["cwd"] == str(tmp_path) and seen["marker"] == "yes" and seen["name"] == "__main__"
     assert seen["sid"] == seen["pid"] == child.pid  # its own session, as start_new_session
     assert seen["preloaded"] is True  # the common imports came with the fork
+    assert seen["comm"] == "tests"  # /proc/PID/comm names the daemon (its package)
 
 
 async def test_a_killed_daemon_reports_the_signal(fs: ForkServer, tmp_path: Path) -> None:
