@@ -11,7 +11,7 @@ Contract (`python -m cli.supervisor --home H --api-port P --etcd-port E [--clust
   logagent, dashboard whose package has a `__main__` (with --kubeconfig, and --node-name for
   kubelet/proxy/logagent; the log store keeps its SQLite file in H/logstore, the agent its
   offsets in H/logagent; the dashboard serves http://127.0.0.1:8100/).
-- TLS and credentials: before etcd starts, the cluster PKI is ensured under H/pki
+- TLS and credentials: before the API server starts, the cluster PKI is ensured under H/pki
   (machinery/pki.py: kept across restarts), H/kubeconfig is the user's (cluster admin, client
   certificate kubernetes-admin in system:masters) and H/kubeconfigs/NAME.kubeconfig each
   daemon's own identity (scheduler: system:kube-scheduler, controllers:
@@ -29,6 +29,13 @@ Contract (`python -m cli.supervisor --home H --api-port P --etcd-port E [--clust
 - Prometheus: the controller-manager, scheduler and proxy get `--metrics-bind-address
   127.0.0.1:PORT` with ports picked once and kept in H/run/metrics.json (`targets`: component ->
   address, the API server's own port included) for `make monitoring`.
+- The Python daemons (`python -m MODULE ...` command lines) are forked from a fork server
+  (cli/forkserver.py, started at once, beside etcd) that imported their common modules once:
+  they start without re-importing them and share those pages (PSS); its pid is `forkserver_pid`
+  in state.json. KUBELITE_FORKSERVER=0, or a fork server that failed or died, starts each as
+  its own interpreter as before. The PKI/kubeconfigs are written by a child process
+  (`python -m cli.clusterplan write-credentials`) while etcd starts. Daemons get
+  MALLOC_ARENA_MAX=2 unless the environment sets it.
 - Each component runs in its own process group with its own log file H/logs/<name>.log. A
   component that exits is restarted after a backoff of 1 s doubling to 30 s (reset after it
   ran for a minute), and the event is logged.
