@@ -40,6 +40,7 @@ import re
 import secrets
 import shutil
 import socket
+import ssl
 import string
 import subprocess
 import time
@@ -48,16 +49,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 import typer
 
-from cli.errors import CliError
+from cli.cluster import spawn_supervisor, supervisor_pid, wait_exit
+from cli.clusterplan import Layout, Settings, write_json
+from cli.errors import CliError, run
 from cli.session import Globals, open_client
-
-if TYPE_CHECKING:
-    from cli.clusterplan import Layout
+from cli.supervisor import Supervisor
+from machinery import errors
+from machinery.client import ApiClient
+from machinery.kubeconfig import KubeconfigError, load_kubeconfig, ssl_context, write_kubeconfig
+from machinery.models import KUBE_APISERVER_CLIENT_SIGNER
 
 TOKEN_RE = re.compile(r"^([a-z0-9]{6})\.([a-z0-9]{16})$")
 TOKEN_TYPE = "bootstrap.kubernetes.io/token"
@@ -132,7 +137,7 @@ async def token_create(g: Globals, *, ttl_s: float, print_join_command: bool) ->
     if not print_join_command:
         print(token)
         return 0
-    from machinery.clusterinfo import ca_cert_hash
+    from machinery.clusterinfo import ca_cert_hash  # lazy: cryptography (~90 ms), only this command needs it
 
     pin = f" --discovery-token-ca-cert-hash {ca_cert_hash(ca_pem)}" if ca_pem is not None else ""
     print(f"kubelite join --server {server} --token {token}{pin}")
@@ -141,8 +146,6 @@ async def token_create(g: Globals, *, ttl_s: float, print_join_command: bool) ->
 
 def _current_ca(g: Globals) -> bytes | None:
     """The CA the current kubeconfig trusts (PEM), if it names one."""
-    from machinery.kubeconfig import KubeconfigError, load_kubeconfig
-
     try:
         cfg = load_kubeconfig(g.kubeconfig, context=g.context)
     except KubeconfigError:
@@ -153,7 +156,7 @@ def _current_ca(g: Globals) -> bytes | None:
 async def publish_cluster_info(client: Any, server: str, ca_pem: bytes, token: str) -> None:
     """Create or update kube-public/cluster-info with the CA and this token's JWS signature
     (what kubeadm's init and its bootstrap signer controller keep there)."""
-    from machinery import clusterinfo, errors
+    from machinery import clusterinfo  # lazy: cryptography (~90 ms), only this command needs it
 
     token_id, token_value = parse_token(token)
     try:
@@ -235,7 +238,7 @@ def ignored_set(spec: str) -> set[str]:
 async def discover_ca(opts: JoinOptions) -> bytes:
     """The cluster CA, from kube-public/cluster-info verified with the token (machinery/clusterinfo.py).
     Raises CliError saying why it cannot be trusted; httpx errors pass through."""
-    from machinery import clusterinfo
+    from machinery import clusterinfo  # lazy: cryptography (~90 ms), only this command needs it
 
     token_id, _ = parse_token(opts.token)
     # Discovery reads an anonymous, signed document: the server is not verified yet, the signature is.
@@ -261,8 +264,6 @@ async def preflight(opts: JoinOptions) -> dict[str, Any]:  # noqa: C901 - one fl
     """Run the checks, printing one line each; raise CliError at the first failure that is not
     ignored (an ignored one prints `[WARNING NAME]`). Returns facts found on the way (the cluster
     DNS address, the verified CA in `ca_pem`)."""
-    import ssl
-
     facts: dict[str, Any] = {}
     ignored = ignored_set(opts.ignore_preflight_errors)
 
@@ -346,10 +347,6 @@ async def join(opts: JoinOptions) -> int:
     if opts.dry_run:
         print("preflight checks passed (--dry-run: nothing started)")
         return 0
-    from cli.cluster import spawn_supervisor, supervisor_pid, wait_exit
-    from cli.clusterplan import Layout, Settings, write_json
-    from cli.supervisor import Supervisor
-    from machinery.kubeconfig import write_kubeconfig
 
     lay = Layout(opts.home)
     pid = supervisor_pid(lay)
@@ -361,7 +358,7 @@ async def join(opts: JoinOptions) -> int:
     ca_pem = facts.get("ca_pem")
     ca_path: str | None = None
     if isinstance(ca_pem, bytes):
-        from machinery.pki import write_public
+        from machinery.pki import write_public  # lazy: cryptography (~90 ms), only this command needs it
 
         write_public(opts.home / "pki" / "ca.crt", ca_pem)
         ca_path = str(opts.home / "pki" / "ca.crt")
@@ -376,8 +373,6 @@ async def join(opts: JoinOptions) -> int:
         return await Supervisor(s, echo=True).run()
     sup = spawn_supervisor(s)
     deadline = time.monotonic() + 60.0
-    from machinery.kubeconfig import load_kubeconfig, ssl_context
-
     # The join token may not read Nodes under RBAC: ask as the node's proxy (system:node-proxier).
     proxy_cfg = load_kubeconfig(lay.component_kubeconfig("proxy"))
     verify = ssl_context(proxy_cfg.ca_file, proxy_cfg.cert_file, proxy_cfg.key_file, verify=ca_path is not None)
@@ -408,10 +403,8 @@ async def agent_credentials(lay: Layout, server: str, ca_path: str | None) -> No
     """The client certificates of the node's proxy and route agent, asked for with the join token
     (H/kubeconfig) through CertificateSigningRequests, and their kubeconfigs; kept when present
     (a second join on this home reuses them). The kubelet gets its own by TLS bootstrap."""
-    from machinery.client import ApiClient
+    # lazy: cryptography (~90 ms), only this command needs it
     from machinery.csr import CsrError, request_certificate
-    from machinery.kubeconfig import write_kubeconfig
-    from machinery.models import KUBE_APISERVER_CLIENT_SIGNER
     from machinery.pki import write_private, write_public
 
     async with ApiClient.from_kubeconfig(str(lay.kubeconfig), timeout_s=30.0) as client:
@@ -435,8 +428,6 @@ def default_join_home() -> Path:
 
 
 def register(app: typer.Typer) -> None:
-    from cli.errors import run
-
     token = typer.Typer(no_args_is_help=True, help="Bootstrap tokens for `kubelite join`.")
 
     @token.command("create")

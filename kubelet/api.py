@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from machinery import errors
@@ -58,8 +59,6 @@ class ClientApi:
     async def request_token(self, ns: str, sa: str, audiences: list[str] | None, expiration_s: int,
                             pod_name: str, pod_uid: str) -> tuple[str, float]:
         """A TokenRequest for `sa` bound to the pod: (token, expiry as a Unix time)."""
-        from datetime import datetime
-
         spec: dict[str, Any] = {"expirationSeconds": expiration_s,
                                 "boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": pod_name, "uid": pod_uid}}
         if audiences:

@@ -19,23 +19,34 @@ import ipaddress
 import logging
 import os
 import signal
+import ssl
 import sys
 from typing import Any, ClassVar
 
+import uvicorn
 from pydantic import ConfigDict
 
 from kubelet import logs, network
 from kubelet import metrics as kubelet_metrics
 from kubelet.api import ClientApi
+from kubelet.auth import AlwaysAllow, AuthFilter, Authorizer, TokenWebhook, WebhookAuthorizer
+from kubelet.bootstrap import ensure_kubeconfig
 from kubelet.node import NodeAgent
 from kubelet.pods import PodManager
 from kubelet.podworker import WorkerConfig
 from kubelet.runtime import DockerRuntime
+from kubelet.server import create_app
+from kubelet.serving import client_ca, serving_cert
+from kubelet.stats import StatsSampler
 from machinery import errors
+from machinery.client import ApiClient
 from machinery.events import ClientSink, EventRecorder
 from machinery.hostnet import default_route_ip
+from machinery.informer import Informer
 from machinery.logsetup import setup_logging
 from machinery.meta import Resource
+from machinery.models import Node
+from machinery.tlspeer import http_protocol_class, websocket_class
 
 log = logging.getLogger("kubelet")
 DEFAULT_POD_CIDR = "10.244.0.0/24"
@@ -144,8 +155,6 @@ async def wait_for_pod_cidr(client: Any, node: str, *, wait_s: float = 0.0, log_
     `wait_s` > 0 bounds the wait (None when it passes); 0 waits as long as it takes, as
     Kubernetes' kubelet does not start pod networking before its node has a pod CIDR.
     """
-    from machinery.models import Node
-
     loop = asyncio.get_running_loop()
     start = loop.time()
     next_log = start + min(log_every_s, 5.0)
@@ -186,14 +195,6 @@ async def resolve_pod_cidr(agent: NodeAgent, from_register: str | None, client: 
 async def https_config(args: argparse.Namespace, app: Any, client: Any, node_ip: str) -> Any:
     """uvicorn's settings for the kubelet API: HTTPS with the node's serving certificate, client
     certificates verified against the client CA, and the authentication/authorization filter."""
-    import ssl
-
-    import uvicorn
-
-    from kubelet.auth import AlwaysAllow, AuthFilter, Authorizer, TokenWebhook, WebhookAuthorizer
-    from kubelet.serving import client_ca, serving_cert
-    from machinery.tlspeer import http_protocol_class, websocket_class
-
     cert, key = await serving_cert(cert_file=args.tls_cert_file, key_file=args.tls_private_key_file,
                                    rotate=args.rotate_server_certificates or bool(args.bootstrap_kubeconfig),
                                    client=client, node=args.node_name, node_ip=node_ip,
@@ -207,14 +208,7 @@ async def https_config(args: argparse.Namespace, app: Any, client: Any, node_ip:
 
 
 async def amain(args: argparse.Namespace) -> None:
-    import uvicorn
-
-    from machinery.client import ApiClient
-    from machinery.informer import Informer
-
     if args.bootstrap_kubeconfig:
-        from kubelet.bootstrap import ensure_kubeconfig
-
         if not args.kubeconfig:
             raise ValueError("--bootstrap-kubeconfig needs --kubeconfig (where the node's kubeconfig goes)")
         await ensure_kubeconfig(args.kubeconfig, args.bootstrap_kubeconfig,
@@ -258,9 +252,6 @@ async def amain(args: argparse.Namespace) -> None:
 
     informer.add_handlers(on_add=on_add, on_update=lambda _old, new: on_add(new),
                           on_delete=lambda obj: manager.on_pod_deleted(obj.to_dict()))
-    from kubelet.server import create_app
-    from kubelet.stats import StatsSampler
-
     sampler = StatsSampler(runtime, cluster=args.cluster_name, node=args.node_name, log_dir=args.log_dir,
                            interval_s=args.stats_interval_s)
     server = uvicorn.Server(await https_config(args, create_app(manager, sampler), client, node_ip))
