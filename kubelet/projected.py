@@ -25,7 +25,6 @@ The token is never logged.
 from __future__ import annotations
 
 import asyncio
-import base64
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -33,7 +32,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from kubelet.typedpod import PodModelError, field_value
-from kubelet.volumesource import Fetch, VolumeError
+from kubelet.volumesource import Fetch, VolumeError, object_data
 from machinery.models import Pod, ProjectedVolumeSource, Volume
 
 TokenFn = Callable[[str, str, list[str] | None, int, str, str], Awaitable[tuple[str, float]]]
@@ -57,20 +56,6 @@ def _write(dest: Path, rel: str, data: bytes, mode: int) -> None:
         f.write(data)
     os.chmod(tmp, mode)
     os.replace(tmp, target)
-
-
-async def _object_data(name: str, optional: bool, kind: str, ns: str, fetch: Fetch) -> dict[str, bytes] | None:
-    obj = await fetch("configmaps" if kind == "configMap" else "secrets", ns, name)
-    if obj is None:
-        if optional:
-            return None
-        raise VolumeError(f'{kind.lower()} "{name}" not found')
-    if kind == "configMap":
-        data = {k: str(v).encode() for k, v in (obj.get("data") or {}).items()}
-        data.update({k: base64.b64decode(v) for k, v in (obj.get("binaryData") or {}).items()})
-    else:
-        data = {k: base64.b64decode(v) for k, v in (obj.get("data") or {}).items()}
-    return data
 
 
 def _source(volume: Volume) -> ProjectedVolumeSource:
@@ -108,7 +93,8 @@ async def project(pod: Pod, volume: Volume, dest: Path, fetch: Fetch,
         for kind, src in (("configMap", source.configMap), ("secret", source.secret)):
             if src is None:
                 continue
-            data = await _object_data(src.name or "", bool(src.optional), kind, ns, fetch)
+            data = await object_data(fetch, "configmaps" if kind == "configMap" else "secrets", ns, src.name or "",
+                                     optional=bool(src.optional))
             if data is None:
                 continue
             pairs = [(i.key, i.path or i.key, i.mode) for i in src.items] if src.items else \

@@ -22,7 +22,6 @@ so the pod worker renews tokens before they expire (`reproject`).
 from __future__ import annotations
 
 import asyncio
-import base64
 import os
 import shutil
 import time
@@ -33,7 +32,7 @@ from pydantic import ValidationError
 
 from kubelet import projected
 from kubelet.runtime import Mount
-from kubelet.volumesource import Fetch, VolumeError
+from kubelet.volumesource import Fetch, VolumeError, object_data
 from machinery.meta import Resource
 from machinery.models import (
     Container,
@@ -169,17 +168,7 @@ async def _object_volume(vol: Volume, ns: str, base: Path, fetch: Fetch) -> str:
     optional = bool(cm.optional if cm is not None else sec.optional if sec is not None else False)
     items = cm.items if cm is not None else sec.items if sec is not None else None
     default_mode = cm.defaultMode if cm is not None else sec.defaultMode if sec is not None else None
-    obj = await fetch("configmaps" if is_cm else "secrets", ns, obj_name)
-    data: dict[str, bytes] = {}
-    if obj is None:
-        if not optional:
-            raise VolumeError(f"{'configmap' if is_cm else 'secret'} \"{obj_name}\" not found")
-    elif is_cm:
-        data = {k: str(v).encode() for k, v in (obj.get("data") or {}).items()}
-        data.update({k: base64.b64decode(v) for k, v in (obj.get("binaryData") or {}).items()})
-    else:
-        data = {k: base64.b64decode(v) for k, v in (obj.get("data") or {}).items()}
-        data.update({k: str(v).encode() for k, v in (obj.get("stringData") or {}).items()})
+    data = await object_data(fetch, "configmaps" if is_cm else "secrets", ns, obj_name, optional=optional) or {}
     d = base / ("configmap" if is_cm else "secret") / vol.name
     try:
         _project(d, data, items, int(default_mode or 0o644))

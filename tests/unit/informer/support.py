@@ -101,3 +101,14 @@ def delete(api: FakeClient, key: str) -> dict[str, Any]:
 def make(api: FakeClient, **kw: Any) -> Informer[Thing]:
     kw.setdefault("backoff", fast_backoff())
     return Informer(api, Thing, **kw)
+
+
+async def watching(api: FakeClient, start: Callable[[Informer[Any]], Any]) -> tuple[Informer[Thing], Recorder]:
+    """An informer with a recording handler, started with `start` (the `running` fixture), synced
+    and with its watch open."""
+    inf = make(api)
+    rec = Recorder().register(inf)
+    start(inf)
+    await inf.wait_synced(timeout_s=2)
+    await eventually(lambda: api.open_watches == 1)
+    return inf, rec

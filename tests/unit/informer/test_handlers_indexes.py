@@ -11,15 +11,7 @@ import pytest
 from machinery.informer import Informer, InformerFactory, namespace_index, path_index
 from machinery.selectors import selector_from_model
 from tests.unit.fake_client import FakeClient
-from tests.unit.informer.support import (
-    Recorder,
-    Thing,
-    create,
-    delete,
-    eventually,
-    make,
-    update,
-)
+from tests.unit.informer.support import Recorder, Thing, create, delete, eventually, make, update
 
 # ------------------------------------------------------------------ resync, handlers
 

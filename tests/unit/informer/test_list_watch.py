@@ -13,15 +13,7 @@ from machinery import errors
 from machinery.backoff import Backoff
 from machinery.selectors import parse_label_selector
 from tests.unit.fake_client import FakeClient
-from tests.unit.informer.support import (
-    Recorder,
-    create,
-    delete,
-    eventually,
-    make,
-    quiet,
-    update,
-)
+from tests.unit.informer.support import Recorder, create, delete, eventually, make, quiet, update, watching
 
 # ------------------------------------------------------------------ list + watch
 
@@ -164,11 +156,7 @@ async def test_dropped_watch_resumes_without_duplicates(failure: Exception, runn
     api = FakeClient(replay_boundary=True)  # the resumed stream repeats the boundary event
     create(api, "a")
     create(api, "b")
-    inf = make(api)
-    rec = Recorder().register(inf)
-    running(inf)
-    await inf.wait_synced(timeout_s=2)
-    await eventually(lambda: api.open_watches == 1)
+    _, rec = await watching(api, running)
     update(api, "default/a", spec={"v": 1})
     await eventually(lambda: len(rec.calls) == 3)
     # The stream breaks, the first reconnect fails too; the changes written right after the

@@ -6,15 +6,7 @@ from typing import Any
 
 from machinery import errors
 from tests.unit.fake_client import FakeClient
-from tests.unit.informer.support import (
-    Recorder,
-    create,
-    delete,
-    eventually,
-    make,
-    quiet,
-    update,
-)
+from tests.unit.informer.support import create, delete, eventually, make, quiet, update, watching
 
 # ------------------------------------------------------------------ 410: relist and diff
 
@@ -22,11 +14,7 @@ from tests.unit.informer.support import (
 async def test_expired_relists_and_diffs(api: FakeClient, running: Any) -> None:
     for n in ["keep", "change", "gone"]:
         create(api, n)
-    inf = make(api)
-    rec = Recorder().register(inf)
-    running(inf)
-    await inf.wait_synced(timeout_s=2)
-    await eventually(lambda: api.open_watches == 1)
+    inf, rec = await watching(api, running)
     api.drop_watches()  # writes and compaction below happen before the informer reconnects
     update(api, "default/change", spec={"v": 2})
     delete(api, "default/gone")
@@ -48,11 +36,7 @@ async def test_expired_relists_and_diffs(api: FakeClient, running: Any) -> None:
 
 async def test_gone_and_error_event_with_410_also_relist(api: FakeClient, running: Any) -> None:
     create(api, "a")
-    inf = make(api)
-    rec = Recorder().register(inf)
-    running(inf)
-    await inf.wait_synced(timeout_s=2)
-    await eventually(lambda: api.open_watches == 1)
+    _, rec = await watching(api, running)
     # A raw ERROR event (a client that passes it through instead of raising).
     api.inject("ERROR", {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Expired", "code": 410,
                          "message": "too old resource version"})
@@ -81,11 +65,7 @@ async def test_other_error_events_back_off_and_resume(api: FakeClient, running: 
 
 async def test_bookmark_moves_resume_point_only(api: FakeClient, running: Any) -> None:
     create(api, "a")
-    inf = make(api)
-    rec = Recorder().register(inf)
-    running(inf)
-    await inf.wait_synced(timeout_s=2)
-    await eventually(lambda: api.open_watches == 1)
+    inf, rec = await watching(api, running)
     api.rv = 250  # writes to other kinds moved etcd's revision on
     api.bookmark()
     await eventually(lambda: inf.last_resource_version == "250")
@@ -98,11 +78,7 @@ async def test_bookmark_moves_resume_point_only(api: FakeClient, running: Any) -
 
 async def test_duplicate_and_stale_events_are_not_delivered(api: FakeClient, running: Any) -> None:
     create(api, "a")
-    inf = make(api)
-    rec = Recorder().register(inf)
-    running(inf)
-    await inf.wait_synced(timeout_s=2)
-    await eventually(lambda: api.open_watches == 1)
+    inf, rec = await watching(api, running)
     current = dict(api.objects[("Thing", "default", "a")])
     api.inject("MODIFIED", current)  # identical object, same RV: a replay
     api.inject("ADDED", current)  # same again as ADDED
