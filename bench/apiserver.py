@@ -13,10 +13,21 @@ and one aetcd watch each on etcd.
     .venv/bin/python bench/apiserver.py --server https://127.0.0.1:6443 --etcd http://127.0.0.1:2379 \
         --kubeconfig ~/.kubelite/kubeconfig      # its credentials (CA + client certificate)
     .venv/bin/python bench/apiserver.py --quick          # smaller counts (CI smoke)
+    .venv/bin/python bench/apiserver.py --quick --creates-only --py-spy /tmp/api   # profile creates
+
+`--py-spy PREFIX` records the API server with py-spy during each create phase (PREFIX.c1,
+PREFIX.c8, PREFIX.c32: raw collapsed stacks for flamegraph.pl or speedscope) and prints where
+its samples went (bench/lib/pyspy.py: phases of a create, top frames). `--creates-only` skips
+the gets, scheduled pods, fan-out and /metrics phases.
 
 Every phase stops at its op count or its time budget, whichever comes first, so a run takes
 well under 3 minutes. Clients run in this process: client-side Python cost is part of every
-column (a 1,000-watcher fan-out measures this process parsing 1,000 streams, too).
+column (a 1,000-watcher fan-out measures this process parsing 1,000 streams, too); `cli` is
+this process's CPU ms per op (compare it with the etcd column's: aetcd is gRPC in C). The API
+server's creates and gets use a lean HTTP/1.1 client (bench/lib/rawhttp.py) by default; with
+`--client httpx` (what earlier runs used) httpx cost about as much CPU per request as the
+server, and at 32 clients the bench measured itself. The load average is printed at the start
+and the end: on a shared machine compare ratios and CPU per op, not rates.
 The API server serves HTTPS only: each client holds its connections (keep-alive), so the TLS
 handshake is paid once per connection, not per request.
 """
@@ -26,6 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import ssl
 import statistics
 import sys
@@ -43,6 +55,7 @@ sys.path.insert(0, str(ROOT))
 import aetcd  # noqa: E402
 
 from apiserver.storage import EtcdStorage  # noqa: E402
+from bench.lib import pyspy  # noqa: E402
 from bench.lib.apiserver_targets import (  # noqa: E402
     NS,
     ApiTarget,
@@ -56,11 +69,22 @@ from tests.support import EtcdProcess, apiserver_process, tls_context  # noqa: E
 
 # --- phases ---------------------------------------------------------------------------------
 
-async def crud(target: Any, tag: str, conc: int, count: int, budget_s: float) -> tuple[Result, Result]:
+async def crud(target: Any, tag: str, conc: int, count: int, budget_s: float, *,
+               spy_to: Path | None = None, gets: bool = True) -> tuple[Result, Result | None]:
+    """Creates then gets; `spy_to`: py-spy records the server (target.pid) during the creates."""
     names = [f"{tag}-c{conc}-{i}" for i in range(count)]
     pid = getattr(target, "pid", None)
-    created = await run_ops(lambda i, w: target.create(names[i], w), concurrency=conc, count=count,
-                            budget_s=budget_s, server_pid=pid)
+    spy = pyspy.start(pid, spy_to, spy_to.with_suffix(".log")) if spy_to and pid else None
+    if spy is not None:
+        await asyncio.sleep(1.0)  # py-spy attaches
+    try:
+        created = await run_ops(lambda i, w: target.create(names[i], w), concurrency=conc, count=count,
+                                budget_s=budget_s, server_pid=pid)
+    finally:
+        if spy is not None:
+            await asyncio.to_thread(pyspy.stop, spy)
+    if not gets:
+        return created, None
     got = await run_ops(lambda i, w: target.get(names[i % max(created.ops, 1)], w), concurrency=conc,
                         count=count, budget_s=budget_s, server_pid=pid)
     return created, got
@@ -172,7 +196,7 @@ async def _metrics_overhead(server: str, pid: int | None, bare: tuple[str, int],
     on.pid, off.pid = pid, bare[1]
     await on.setup()
     await off.setup()
-    print(f"\n{'metrics cost':<16} {'API server, /metrics on':<49} {'API server --no-metrics':<49} {'on/off':>8}")
+    print(f"\n{'metrics cost':<16} {'API server, /metrics on':<58} {'API server --no-metrics':<58} {'on/off':>8}")
     try:
         for conc, count in counts.items():
             results = {}
@@ -180,7 +204,7 @@ async def _metrics_overhead(server: str, pid: int | None, bare: tuple[str, int],
                 results[name] = await crud(t, f"m{name}-{tag}-{conc}", conc, count, budget)
             for i, verb in enumerate(("create", "get")):
                 a, b = results["on"][i], results["off"][i]
-                print(f"{verb:<7} c={conc:<3d}   {fmt_rate(a):<49} {fmt_rate(b):<49} {ratio(a.rate, b.rate):>8}")
+                print(f"{verb:<7} c={conc:<3d}   {fmt_rate(a):<58} {fmt_rate(b):<58} {ratio(a.rate if a else None, b.rate if b else None):>8}")
     finally:
         await on.close()
         await off.close()
@@ -199,7 +223,8 @@ def fmt_rate(r: Result | None) -> str:
     if r is None:
         return "n/a"
     cpu = "" if r.server_cpu_ms is None else f" cpu {r.server_cpu_ms:4.2f}"
-    return f"{r.rate:7.0f}/s p50 {r.pct(50):5.1f} p99 {r.pct(99):6.1f}{cpu}"
+    cli = "" if r.client_cpu_ms is None else f" cli {r.client_cpu_ms:4.2f}"
+    return f"{r.rate:7.0f}/s p50 {r.pct(50):5.1f} p99 {r.pct(99):6.1f}{cpu}{cli}"
 
 
 def ratio(a: float | None, b: float | None) -> str:
@@ -208,6 +233,7 @@ def ratio(a: float | None, b: float | None) -> str:
 
 async def main(args: argparse.Namespace) -> None:  # noqa: C901 - one flat sequence of cases, read best in one place
     t_start = time.perf_counter()
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     counts = {1: 200, 8: 800, 32: 1600} if args.quick else {1: 500, 8: 2000, 32: 4000}
     budget = 3.0 if args.quick else 6.0
     watchers = (100, 1000)
@@ -218,7 +244,7 @@ async def main(args: argparse.Namespace) -> None:  # noqa: C901 - one flat seque
         storage = await EtcdStorage.connect([etcd_url], timeout_s=10)
         tag = uuid.uuid4().hex[:6]
         targets: dict[str, Any] = {
-            "apiserver": ApiTarget(server, bench_tls(args)) if server else None,
+            "apiserver": ApiTarget(server, bench_tls(args), args.client) if server else None,
             "storage": StorageTarget(storage),
             "etcd": EtcdTarget(client, f"/bench-{tag}/pods/{NS}/"),
         }
@@ -239,14 +265,16 @@ async def main(args: argparse.Namespace) -> None:  # noqa: C901 - one flat seque
                 cr[name] = gr[name] = None
                 if t is None:
                     continue
+                spy_to = Path(f"{args.py_spy}.c{conc}") if args.py_spy and name == "apiserver" else None
                 try:
-                    cr[name], gr[name] = await crud(t, f"{name}-{tag}", conc, count, budget)
+                    cr[name], gr[name] = await crud(t, f"{name}-{tag}", conc, count, budget, spy_to=spy_to,
+                                                    gets=not args.creates_only)
                 except Exception as e:  # noqa: BLE001 - the bench reports the failure and goes on
                     print(f"  ! {name} c={conc}: {e}", file=sys.stderr)
-            rows += [(f"create  c={conc:<3d}", cr), (f"get     c={conc:<3d}", gr)]
+            rows += [(f"create  c={conc:<3d}", cr)] + ([] if args.creates_only else [(f"get     c={conc:<3d}", gr)])
         # One scheduled pod = create + binding + event (bench/scheduler.py's API side).
         sr: dict[str, Result | None] = {}
-        for name, t in targets.items():
+        for name, t in targets.items() if not args.creates_only else ():
             sr[name] = None
             if t is not None:
                 n = counts[32] // 4
@@ -260,9 +288,10 @@ async def main(args: argparse.Namespace) -> None:  # noqa: C901 - one flat seque
                                              server_pid=getattr(t, "pid", None))
                 except Exception as e:  # noqa: BLE001 - the bench reports the failure and goes on
                     print(f"  ! {name} schedule: {e}", file=sys.stderr)
-        rows.append(("sched'd c=32", sr))
+        if not args.creates_only:
+            rows.append(("sched'd c=32", sr))
         fan: list[tuple[int, dict[str, tuple[float, float] | None]]] = []
-        for n in watchers:
+        for n in watchers if not args.creates_only else ():
             res: dict[str, tuple[float, float] | None] = {}
             for name, t in targets.items():
                 res[name] = None
@@ -272,7 +301,7 @@ async def main(args: argparse.Namespace) -> None:  # noqa: C901 - one flat seque
                     except Exception as e:  # noqa: BLE001 - the bench reports the failure and goes on
                         print(f"  ! {name} fan-out {n}: {e}", file=sys.stderr)
             fan.append((n, res))
-        if server and not args.server:  # the Prometheus instrumentation's cost, same run
+        if server and not args.server and not args.creates_only:  # the Prometheus instrumentation's cost, same run
             await metrics_overhead(server, server_pid, etcd_url, counts, budget, tag, bench_tls(args))
         for t in targets.values():
             if t is not None:
@@ -280,7 +309,7 @@ async def main(args: argparse.Namespace) -> None:  # noqa: C901 - one flat seque
         await storage.close()
         await client.close()
 
-    w = 49 if server_pid else 40
+    w = 58 if server_pid else 49
     print(f"\n{'operation':<16} {'API server (HTTP)':<{w}} {'EtcdStorage (in-process)':<{w}} "
           f"{'etcd direct (aetcd)':<{w}} {'API/etcd':>8}")
     for label, r in rows:
@@ -288,7 +317,8 @@ async def main(args: argparse.Namespace) -> None:  # noqa: C901 - one flat seque
         print(f"{label:<16} {fmt_rate(a):<{w}} {fmt_rate(s):<{w}} {fmt_rate(base):<{w}} "
               f"{ratio(base.rate if base else None, a.rate if a else None):>8}")
     print("  (rates in ops/s, latencies in ms; API/etcd = how many times slower the API server is;"
-          "\n   cpu = the API server's CPU ms per op, the figure to compare on a busy machine)")
+          "\n   cpu = the API server's CPU ms per op, the figure to compare on a busy machine;"
+          f"\n   cli = this process's CPU ms per op, the client side: {args.client} for the API server)")
     print(f"\n{'watch fan-out':<16} {'API server (HTTP)':<{w}} {'EtcdStorage (watch cache)':<{w}} "
           f"{'etcd direct (one watch each)':<{w}} {'API/etcd':>8}")
     for n, res in fan:
@@ -297,7 +327,12 @@ async def main(args: argparse.Namespace) -> None:  # noqa: C901 - one flat seque
         a2, e2 = res["apiserver"], res["etcd"]
         print(f"{n:>5} watchers   {cell(a2):<{w}} {cell(res['storage']):<{w}} {cell(e2):<{w}} "
               f"{ratio(a2[1] if a2 else None, e2[1] if e2 else None):>8}")
-    print(f"\ntotal run time {time.perf_counter() - t_start:.1f} s")
+    for conc in counts if args.py_spy and server else ():
+        spied = Path(f"{args.py_spy}.c{conc}")
+        if spied.exists():  # noqa: ASYNC240 - the run is over
+            pyspy.report(spied, f"API server, creates at {conc} client(s), py-spy {spied}")
+    print(f"\ntotal run time {time.perf_counter() - t_start:.1f} s, "
+          f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":
@@ -307,4 +342,8 @@ if __name__ == "__main__":
     p.add_argument("--kubeconfig", help="the --server's credentials (CA and client certificate)")
     p.add_argument("--quick", action="store_true", help="smaller counts")
     p.add_argument("--server-pid", type=int, help="the --server's pid (local): report its CPU ms per op")
+    p.add_argument("--client", choices=("raw", "httpx"), default="raw",
+                   help="the API server's HTTP client for creates and gets (default: bench/lib/rawhttp.py)")
+    p.add_argument("--py-spy", metavar="PREFIX", help="record the API server during the create phases")
+    p.add_argument("--creates-only", action="store_true", help="only the create phases")
     asyncio.run(main(p.parse_args()))

@@ -1,4 +1,5 @@
-"""How admission reads the policy objects it applies (LimitRanges, ResourceQuotas, PriorityClasses).
+"""How admission reads the objects it applies (LimitRanges, ResourceQuotas, PriorityClasses,
+the pod's ServiceAccount).
 
 Contract: `await fresh_list(storage, plural, namespace=None)` returns the objects of a
 collection from the API server's watch cache behind a consistent-read fence
@@ -17,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from apiserver.storage import Storage, keys
+from machinery import errors
 
 Obj = dict[str, Any]
 
@@ -36,4 +38,19 @@ async def fresh_get(storage: Storage, plural: str, name: str, namespace: str | N
                  if (o.get("metadata") or {}).get("name") == name), None)
 
 
-__all__ = ["fresh_get", "fresh_list"]
+async def fresh_object(storage: Storage, plural: str, name: str, namespace: str | None = None) -> Obj | None:
+    """The object `name` of the collection from the watch cache behind the fence
+    (`EtcdStorage.get_fresh`: a miss is confirmed by an etcd read), None when absent; a
+    storage without `get_fresh` is read live. Read-only (shared with the cache)."""
+    key = keys.object_key(plural, name, namespace)
+    get_fresh = getattr(storage, "get_fresh", None)
+    if get_fresh is not None:
+        found: Obj | None = await get_fresh(key)
+        return found
+    try:
+        return await storage.get(key)
+    except errors.NotFound:
+        return None
+
+
+__all__ = ["fresh_get", "fresh_list", "fresh_object"]

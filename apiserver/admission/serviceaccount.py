@@ -21,7 +21,8 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from apiserver.storage import Storage, keys
+from apiserver.admission.lookup import fresh_object
+from apiserver.storage import Storage
 from machinery import errors
 
 Obj = dict[str, Any]
@@ -42,10 +43,8 @@ def projected_volume(name: str) -> Obj:
 
 
 async def _service_account(storage: Storage, namespace: str, name: str) -> Obj | None:
-    try:
-        return await storage.get(keys.object_key("serviceaccounts", name, namespace))
-    except errors.NotFound:
-        return None
+    """From the watch cache (no etcd read per pod create; a miss is confirmed in etcd)."""
+    return await fresh_object(storage, "serviceaccounts", name, namespace)
 
 
 async def admit_service_account(storage: Storage, pod: Obj) -> None:

@@ -24,7 +24,8 @@ Contract (see interface.py for the protocol):
   [<ns>/]`) and resource prefix; a fresh list waits until the cache has applied the latest
   such revision (the watch delivers it within milliseconds), and reads etcd when the cache
   stays behind (`fresh_wait_s`). So an object written through this API server just before is
-  always seen, at no etcd read (what admission needs on every pod create). Writes made through
+  always seen, at no etcd read (what admission needs on every pod create). get_fresh: one
+  key behind the same fence (a miss is confirmed in etcd). Writes made through
   ANOTHER API server of the same etcd are seen once its watch delivers them (as Kubernetes'
   informer-based admission).
 - Several endpoints (the members of one etcd cluster, `--etcd-servers a,b,c`): one gRPC channel
@@ -410,6 +411,24 @@ class EtcdStorage:
             log.warning("watch cache %s is behind revision %d; reading etcd", prefix, fence)
             return await self.list(prefix)
         return ListResult(cache.objects(prefix), cache.revision)
+
+    async def get_fresh(self, key: str) -> Obj | None:
+        """The object at `key` from the watch cache behind the same fence as list_fresh (every
+        write this storage made under the key's collection before the call is seen), None
+        when the cache does not hold it. A miss is confirmed by an etcd read (the object may
+        come from another API server whose write the watch has not delivered yet), as
+        Kubernetes' admission plugins do a live lookup when their informer misses. Read-only."""
+        cache = self.watch_cache(keys.resource_prefix(key))
+        await cache.start()
+        fence = self._written.get(key.rsplit("/", 1)[0] + "/", 0)
+        if cache.revision >= fence or await cache.wait_for_revision(fence, timeout_s=self.fresh_wait_s):
+            found = cache.cached(key)
+            if found is not None:
+                return found
+        try:
+            return await self.get(key)
+        except errors.NotFound:
+            return None
 
     # --- watch ---------------------------------------------------------------------------
 

@@ -2,7 +2,11 @@
 timed loop that drives them.
 
 Contract:
-- `ApiTarget(server, tls)` (the API server over HTTPS, one httpx client per concurrent worker),
+- `ApiTarget(server, tls, client="raw")` (the API server over HTTPS, one connection per
+  concurrent worker: bench.lib.rawhttp's lean client, or httpx with client="httpx"; watches
+  always httpx); its setup() creates the namespace and its "default" ServiceAccount (what
+  the ServiceAccount controller does in a cluster; without it every pod create pays the
+  admission's live lookup of a missing account),
   `StorageTarget(storage)` (`EtcdStorage` in-process) and `EtcdTarget(client, prefix)` (aetcd,
   the same JSON bytes) each offer `setup()`, `create(name, worker)`, `get(name, worker)`,
   `schedule(name, worker)` (create + binding + Scheduled event, or its storage/etcd floor),
@@ -11,7 +15,8 @@ Contract:
   `NS`; `pod(name)`, `binding(name)` and `event(name)` are the bodies.
 - `await run_ops(op, concurrency, count, budget_s, server_pid=None) -> Result`: `count` calls
   of `op(index, worker)` by `concurrency` workers, stopping early at `budget_s`; `Result` has
-  the rate, latency percentiles (ms) and, with `server_pid`, the server's CPU ms per op.
+  the rate, latency percentiles (ms), this process's CPU ms per op (the client side: gRPC
+  threads of aetcd included) and, with `server_pid`, the server's CPU ms per op.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import aetcd
 import httpx
 
 from apiserver.storage import EtcdStorage, keys
+from bench.lib.rawhttp import RawHttp
 
 NS = "bench"
 Op = Callable[[int, int], Awaitable[None]]  # op(index, worker)
@@ -41,6 +47,7 @@ class Result:
     seconds: float
     lat_ms: list[float]
     server_cpu_ms: float | None = None  # the API server process's CPU time per op, if known
+    client_cpu_ms: float | None = None  # this (the bench's) process's CPU time per op
 
     @property
     def rate(self) -> float:
@@ -66,6 +73,7 @@ async def run_ops(op: Op, *, concurrency: int, count: int, budget_s: float,
     measures who else runs (this process's httpx costs about as much CPU per request as the
     server does), CPU per op measures the server."""
     cpu0 = process_cpu_s(server_pid) if server_pid else 0.0
+    own0 = time.process_time()
     lat: list[float] = []
     nxt = 0
     t0 = time.perf_counter()
@@ -82,7 +90,8 @@ async def run_ops(op: Op, *, concurrency: int, count: int, budget_s: float,
 
     await asyncio.gather(*(worker(w) for w in range(concurrency)))
     cpu_ms = (process_cpu_s(server_pid) - cpu0) * 1000 / len(lat) if server_pid and lat else None
-    return Result(len(lat), time.perf_counter() - t0, lat, cpu_ms)
+    own_ms = (time.process_time() - own0) * 1000 / len(lat) if lat else None
+    return Result(len(lat), time.perf_counter() - t0, lat, cpu_ms, own_ms)
 
 
 def binding(name: str) -> dict[str, Any]:
@@ -108,11 +117,12 @@ class ApiTarget:
     """One httpx client per concurrent worker (and per 10 watchers): one shared httpx pool
     with 32 busy connections caps at ~150 req/s here and would measure httpx, not the server."""
 
-    def __init__(self, server: str, tls: ssl.SSLContext) -> None:
+    def __init__(self, server: str, tls: ssl.SSLContext, client: str = "raw") -> None:
         self.server = server
         self.tls = tls
         self.pid: int | None = None  # the server's process, when known: CPU per op
         self.pool = [self._client() for _ in range(32)]
+        self.raw = [RawHttp(server, tls) for _ in range(32)] if client == "raw" else None
         self.watch_pool: list[httpx.AsyncClient] = []
         self.http = self.pool[0]
 
@@ -124,16 +134,30 @@ class ApiTarget:
                                                              "metadata": {"name": NS}})
         if r.status_code not in (200, 201, 409):
             raise RuntimeError(f"cannot create namespace {NS}: {r.status_code} {r.text[:300]}")
+        r = await self.http.post(f"/api/v1/namespaces/{NS}/serviceaccounts", json={
+            "apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": NS}})
+        if r.status_code not in (200, 201, 409):
+            raise RuntimeError(f"cannot create the default ServiceAccount: {r.status_code} {r.text[:300]}")
 
     async def create(self, name: str, worker: int = 0) -> None:
-        r = await self.pool[worker].post(f"/api/v1/namespaces/{NS}/pods", json=pod(name))
-        if r.status_code != 201 and r.status_code != 200:
-            raise RuntimeError(f"create: {r.status_code} {r.text[:300]}")
+        path = f"/api/v1/namespaces/{NS}/pods"
+        if self.raw is not None:
+            status, text = await self.raw[worker].request("POST", path, json.dumps(pod(name)).encode())
+        else:
+            r = await self.pool[worker].post(path, json=pod(name))
+            status, text = r.status_code, r.content
+        if status != 201 and status != 200:
+            raise RuntimeError(f"create: {status} {text[:300]!r}")
 
     async def get(self, name: str, worker: int = 0) -> None:
-        r = await self.pool[worker].get(f"/api/v1/namespaces/{NS}/pods/{name}")
-        if r.status_code != 200:
-            raise RuntimeError(f"get: {r.status_code} {r.text[:300]}")
+        path = f"/api/v1/namespaces/{NS}/pods/{name}"
+        if self.raw is not None:
+            status, text = await self.raw[worker].request("GET", path)
+        else:
+            r = await self.pool[worker].get(path)
+            status, text = r.status_code, r.content
+        if status != 200:
+            raise RuntimeError(f"get: {status} {text[:300]!r}")
 
     async def schedule(self, name: str, worker: int = 0) -> None:
         """What one scheduled pod costs the API server: create, binding, Scheduled event."""
@@ -180,6 +204,8 @@ class ApiTarget:
         await self.reset_watchers()
         for c in self.pool:
             await c.aclose()
+        for raw in self.raw or []:
+            await raw.close()
 
 
 class StorageTarget:

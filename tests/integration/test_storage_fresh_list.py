@@ -74,3 +74,36 @@ async def test_a_lagging_cache_falls_back_to_etcd(storage: EtcdStorage, plural: 
     result = await storage.list_fresh(prefix)
     assert names(result.items) == ["late"]  # ...the fresh list read etcd after the fence timed out
     assert result.resource_version >= int(result.items[0]["metadata"]["resourceVersion"])
+
+
+async def test_get_fresh_sees_own_writes_and_confirms_a_miss_in_etcd(storage: EtcdStorage, plural: str,
+                                                                     etcd_server: Any) -> None:
+    key = keys.object_key(plural, "sa", "a")
+    assert await storage.get_fresh(key) is None  # starts the cache; absent everywhere
+    for i in range(20):  # each read comes right after the write it must see
+        cur = await storage.get(key) if i else None
+        if cur is None:
+            await storage.create(key, obj("sa", "a", data={"i": str(i)}))
+        else:
+            await storage.update(key, obj("sa", "a", data={"i": str(i)}),
+                                 expected_rv=int(cur["metadata"]["resourceVersion"]))
+        found = await storage.get_fresh(key)
+        assert found is not None
+        assert found["data"] == {"i": str(i)}
+    # Written by another API server (its own storage): this cache may not have it yet, and a
+    # miss is confirmed by an etcd read, so it is found at once.
+    cache = storage.watch_cache(keys.resource_prefix(key))
+    runner = cache._tasks[0]  # stop this cache's watch: only the etcd fallback can find it
+    runner.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await runner
+    other = await EtcdStorage.connect([etcd_server.url], timeout_s=3.0)
+    try:
+        other_key = keys.object_key(plural, "other", "a")
+        await other.create(other_key, obj("other", "a"))
+    finally:
+        await other.close()
+    assert cache.cached(other_key) is None
+    found = await storage.get_fresh(other_key)
+    assert found is not None
+    assert found["metadata"]["name"] == "other"
