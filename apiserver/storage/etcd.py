@@ -104,6 +104,14 @@ _Pairs = list[tuple[str, Obj]]  # (key, object); an alias because EtcdStorage.li
 DEFAULT_INDEXES: dict[str, IndexFn] = {"/registry/pods/": pod_node_name}
 
 
+def _stamped(obj: Obj, revision: int) -> Obj:
+    """What a write returns: `obj` with metadata.resourceVersion, as new top-level and metadata
+    dicts (the caller's `obj` is left as it was); nested values (spec, status) are shared with
+    `obj`, which the caller handed over (a deep copy here was 4% of the server's CPU per create)."""
+    meta = obj.get("metadata")
+    return {**obj, "metadata": {**(meta if isinstance(meta, dict) else {}), "resourceVersion": str(revision)}}
+
+
 class EtcdStorage:
     def __init__(
         self,
@@ -223,9 +231,7 @@ class EtcdStorage:
         if not resp.succeeded:
             raise keys.already_exists(key)
         self._note_write(key, int(resp.header.revision))
-        out = copy.deepcopy(obj)
-        out.setdefault("metadata", {})["resourceVersion"] = str(resp.header.revision)
-        return out
+        return _stamped(obj, int(resp.header.revision))
 
     async def update(self, key: str, obj: Obj, *, expected_rv: int) -> Obj:
         written, _ = await self._write_if(key, obj, expected_rv)
@@ -250,9 +256,7 @@ class EtcdStorage:
                 raise keys.not_found(key)
             return None, self._decode_at(key, kvs[0].value, kvs[0].mod_revision)
         self._note_write(key, int(resp.header.revision))
-        out = copy.deepcopy(obj)
-        out.setdefault("metadata", {})["resourceVersion"] = str(resp.header.revision)
-        return out, None
+        return _stamped(obj, int(resp.header.revision)), None
 
     def _note_write(self, key: str, revision: int) -> None:
         """The consistent-read fence of list_fresh: the latest revision this storage wrote
@@ -297,7 +301,7 @@ class EtcdStorage:
                     return current
                 current, fresh = await self.get(key), True
                 continue
-            written, latest = await self._write_if(key, current if new is None else new, rv)
+            written, latest = await self._write_if(key, copy.deepcopy(current) if new is None else new, rv)
             if written is not None:
                 return written
             assert latest is not None

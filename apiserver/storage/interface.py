@@ -38,7 +38,9 @@ class StoredEvent:
 
 class Storage(Protocol):
     async def create(self, key: str, obj: Obj) -> Obj:
-        """Write only if absent (txn on create_revision == 0). Raises errors.AlreadyExists."""
+        """Write only if absent (txn on create_revision == 0). Raises errors.AlreadyExists.
+        The object returned (and update's) has new top-level and metadata dicts but may share
+        nested values with `obj`: the caller hands `obj` over (does not change it afterwards)."""
 
     async def get(self, key: str) -> Obj:
         """Raises errors.NotFound."""

@@ -223,6 +223,8 @@ class WatchCache:
         """Snapshot then watch. `at_revision` lets a first watcher from an older revision be
         served: the snapshot is read there and the buffer fills from it (falls back to the
         latest revision when etcd compacted it). Raises ServiceUnavailable if etcd is down."""
+        if self._started:  # the common case (every fresh read calls this): no lock round
+            return
         async with self._start_lock:
             if self._started:
                 return

@@ -6,7 +6,7 @@ Contract:
   speedscope); `stop(proc)` makes it write the file and exit (SIGINT).
 - `phases(path, rules)` reads such a file and returns [(phase, samples)] largest first plus the
   total: each sample goes to the rule whose frame is deepest in its stack (a rule is
-  (phase, substring of a frame such as "EtcdStorage.create ("); "other" when none matches).
+  (phase, the start of a frame such as "EtcdStorage.create ("); "other" when none matches).
   `API_SERVER_PHASES` are the rules for one API server create, `top_self(path, n)` the frames
   that were running (leaf frames) with their sample counts.
 """
@@ -36,9 +36,9 @@ API_SERVER_PHASES: list[Rule] = [
     ("request body: read + JSON decode", "ApiRoutes._body ("),
     ("request body: read + JSON decode", "read_body ("),
     ("query parameters, fieldValidation", "FieldValidation."),
-    ("query parameters, fieldValidation", "query_params ("),
+    ("query parameters, fieldValidation", "HTTPConnection.query_params ("),
     ("authorization (RBAC)", "Authorization.check ("),
-    ("authorization (RBAC)", "authorize"),
+    ("authorization (RBAC)", "Union.authorize ("),
     ("handler (create)", "create (apiserver/handlers.py"),
     ("metadata (uid, timestamps)", "_prepare_create_meta ("),
     ("validation (pydantic parse + checks)", "parse_object ("),
@@ -50,6 +50,7 @@ API_SERVER_PHASES: list[Rule] = [
     ("etcd txn (create)", "EtcdStorage.create ("),
     ("response encode + send", "json_response ("),
     ("response encode + send", "send_wrapper ("),
+    ("response encode + send", "Response.__call__ ("),
     ("watch cache: etcd event decode + fan-out", "WatchCache._run ("),
     ("watch cache: etcd event decode + fan-out", "EtcdStorage.stream ("),
     ("gRPC call completion (aio, C)", "UnaryUnaryCall."),
@@ -91,7 +92,7 @@ def phases(path: Path, rules: list[Rule]) -> tuple[list[tuple[str, int]], int]:
         phase = "other"
         for frame in frames:
             for name, needle in rules:
-                if needle in frame:
+                if frame.startswith(needle):
                     phase = name  # later (deeper) frames override
                     break
         shares[phase] += n
