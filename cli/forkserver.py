@@ -41,7 +41,8 @@ from typing import Any, NoReturn
 # but every child's RSS larger (it maps the fork server's pages).
 PRELOAD = ("asyncio", "argparse", "ssl", "json", "logging", "httpx", "pydantic", "yaml", "prometheus_client",
            "machinery.client", "machinery.registry", "machinery.informer", "machinery.kubeconfig",
-           "machinery.logsetup", "machinery.prom", "machinery.events")
+           "machinery.logsetup", "machinery.prom", "machinery.events", "uvicorn", "starlette.applications",
+           "starlette.routing", "starlette.responses")
 REPORT_WAIT_S = 2.0  # after a daemon's pidfd fires, how long to wait for the fork server's exit code
 UNKNOWN_EXIT = -255  # the fork server died before it could report the code
 PR_SET_NAME = 15  # prctl(2)
