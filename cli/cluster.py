@@ -60,6 +60,7 @@ from cli.supervisor import (
     Supervisor,
     stop_process_group,
 )
+from machinery.models.node import Node
 
 
 def resolve_home(home: str | None) -> Path:
@@ -107,8 +108,6 @@ async def _node_ready(s: Settings) -> bool:
 async def wait_node_ready(s: Settings, timeout_s: float) -> bool:
     """Event-driven: list the Nodes, then watch them from that resourceVersion until this
     cluster's Node is Ready (re-listing after a watch that ends or fails); False at the deadline."""
-    from machinery.models.node import Node
-
     deadline = time.monotonic() + timeout_s
     client, _ = open_client(Globals(kubeconfig=str(Layout(s.home).kubeconfig)))
     async with client:

@@ -35,6 +35,7 @@ from typing import Any
 
 from cli import podstream
 from cli.errors import CliError, ExitCode
+from cli.logs_multi import LogsOptions, containers_of
 from cli.session import Globals, open_client
 from machinery import errors
 
@@ -171,8 +172,6 @@ async def cp(g: Globals, args: list[str], *, container: str | None, no_preserve:
 
 async def default_container(client: Any, ns: str, pod: str) -> str | None:
     """kubectl exec's default: the annotated or first container, saying so when there are more."""
-    from cli.logs_multi import LogsOptions, containers_of
-
     try:
         obj = await client.request("GET", f"/api/v1/namespaces/{ns}/pods/{pod}")
     except errors.NotFound:

@@ -14,7 +14,7 @@ import binascii
 from typing import Any
 
 from cli.describe_writer import NONE, Writer, format_time
-from cli.printers import now
+from cli.printers import human_age, now, render_table
 from machinery.tables import format_endpoints, format_selector, node_roles, pod_columns
 
 Obj = dict[str, Any]
@@ -169,7 +169,6 @@ def _conditions(w: Writer, conds: list[Obj], columns: tuple[str, ...] = ("Type",
     rows = [list(columns), ["-" * len(c) for c in columns]]
     rows += [[format_time(c.get(keys[col])) if col in times else str(c.get(keys[col]) or "") for col in columns]
              for c in conds]
-    from cli.printers import render_table
     for row in render_table(rows[0], rows[1:]).splitlines():
         w.text(1, row)
 
@@ -313,7 +312,6 @@ def describe_node(w: Writer, o: Obj, related: dict[str, list[Obj]]) -> None:
     pods = [p for p in related.get("pods", []) if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
     w.line(0, "Non-terminated Pods", f"({len(pods)} in total)")
     if pods:
-        from cli.printers import human_age, render_table
         rows = [[(p.get("metadata") or {}).get("namespace", ""), (p.get("metadata") or {}).get("name", ""),
                  human_age((p.get("metadata") or {}).get("creationTimestamp"))] for p in pods]
         hdr = ["Namespace", "Name", "Age"]

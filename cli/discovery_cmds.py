@@ -32,6 +32,7 @@ from cli.errors import CliError
 from cli.printers import dump_yaml, render_table
 from cli.session import Globals, open_client
 from machinery.client import ApiClient
+from machinery.kubeconfig import default_kubeconfig_path
 
 SECRET_FIELDS = {"client-certificate-data": "DATA+OMITTED", "client-key-data": "DATA+OMITTED",
                  "certificate-authority-data": "DATA+OMITTED", "token": "REDACTED", "password": "REDACTED"}
@@ -90,8 +91,6 @@ async def api_resources(g: Globals, *, namespaced: bool | None, output: str, api
 
 
 def _path(g: Globals) -> Path:
-    from machinery.kubeconfig import default_kubeconfig_path
-
     return Path(g.kubeconfig) if g.kubeconfig else Path(default_kubeconfig_path())
 
 

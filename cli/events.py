@@ -32,6 +32,7 @@ from cli.printers import dump_json, dump_yaml, now, parse_ts, render_table
 from cli.session import Globals, open_client, resolve_kind
 from machinery import errors
 from machinery.client import ApiClient
+from machinery.models import Event
 from machinery.tables import human_duration
 
 Obj = dict[str, Any]
@@ -185,8 +186,6 @@ async def events(g: Globals, opts: EventsOptions) -> int:
 
 async def watch(client: ApiClient, namespace: str | None, selector: str | None, opts: EventsOptions) -> None:
     """One row per event until interrupted, the columns growing as kubectl's tabwriter's do."""
-    from machinery.models import Event
-
     rv: str | None = None
     widths: list[int] = [len(h) for h in headers(opts.all_namespaces)]
     header_printed = False

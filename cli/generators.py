@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from cli.errors import CliError
-from machinery.selectors import is_dns1123_subdomain
+from machinery.selectors import is_dns1123_subdomain, parse_label_selector
 
 Obj = dict[str, Any]
 
@@ -285,8 +285,6 @@ def poddisruptionbudget(name: str, selector: str, min_available: str, max_unavai
 
 def _label_selector(text: str) -> Obj:
     """`app=web,tier` as a LabelSelector (equality terms in matchLabels, the rest as expressions)."""
-    from machinery.selectors import parse_label_selector
-
     try:
         parse_label_selector(text)
     except ValueError as exc:

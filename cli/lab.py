@@ -37,13 +37,17 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
+import typer
 import yaml
 
 from cli import labplan
 from cli.drain import DrainOptions, drain_node
-from cli.errors import CliError
+from cli.errors import CliError, run
 from cli.labplan import LabConfig
 from machinery import errors
+from machinery.client import ApiClient
+from machinery.kubeconfig import write_kubeconfig
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "deploy" / "lab" / "docker-compose.yml"
@@ -93,7 +97,7 @@ def ensure_lab_pki(cfg: LabConfig, nodes: set[int]) -> None:
     """The lab's PKI on the host (kept across `lab up`s) and each node's own credential dir:
     ca.crt, its kubelet client certificate (system:node:NODE), its kubelet serving certificate
     (kubelet-NODE: SANs the node name and its lab address), kube-proxy's and the route agent's."""
-    from machinery import pki as pkimod
+    from machinery import pki as pkimod  # lazy: cryptography (~90 ms) at every CLI start otherwise
 
     d = state_dir(cfg.name)
     pki = pkimod.ensure_cluster_pki(d / "pki", dns_sans=["control-plane"],
@@ -191,8 +195,6 @@ def running_nodes(name: str) -> set[int]:
 
 def write_host_kubeconfig(cfg: LabConfig) -> Path:
     """The lab's admin kubeconfig on the host (CA + kubernetes-admin client certificate)."""
-    from machinery.kubeconfig import write_kubeconfig
-
     pki = state_dir(cfg.name) / "pki"
     return write_kubeconfig(state_dir(cfg.name) / "kubeconfig", cfg.api_url, cluster_name=cfg.name,
                             user="admin", ca_file=str(pki / "ca.crt"), cert_file=str(pki / "admin.crt"),
@@ -202,14 +204,10 @@ def write_host_kubeconfig(cfg: LabConfig) -> Path:
 # -- waiting ------------------------------------------------------------------------------
 
 def _client(cfg: LabConfig) -> Any:
-    from machinery.client import ApiClient
-
     return ApiClient.from_kubeconfig(str(write_host_kubeconfig(cfg)), timeout_s=10.0)
 
 
 async def wait_api(cfg: LabConfig, timeout_s: float) -> None:
-    import httpx
-
     deadline = time.monotonic() + timeout_s
     async with httpx.AsyncClient(timeout=2.0, verify=str(state_dir(cfg.name) / "pki" / "ca.crt")) as http:
         while True:
@@ -420,10 +418,6 @@ async def remove_node_cmd(name: str, node: str, drain_timeout_s: float) -> int:
 
 
 def register(app: Any) -> None:
-    import typer
-
-    from cli.errors import run
-
     lab = typer.Typer(no_args_is_help=True, help="The docker-compose multi-host lab (control plane + node hosts).")
     name_opt = typer.Option(labplan.DEFAULT_NAME, "--name", help="Lab (compose project) name.")
     wait_opt = typer.Option(300.0, "--wait-s", help="How long to wait for nodes to be Ready.")

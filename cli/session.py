@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cli.errors import CliError, set_server_hint
+from machinery import kubeconfig
 from machinery.client import ApiClient
 
 CLI_RETRY_DELAYS_S = (0.1, 0.3)
@@ -37,8 +38,6 @@ class Globals:
 
 
 def _load_config(g: Globals) -> Any:
-    from machinery import kubeconfig
-
     try:
         return kubeconfig.load_kubeconfig(g.kubeconfig, context=g.context)
     except Exception as exc:  # noqa: BLE001 - reported, never raised past this point

@@ -21,6 +21,7 @@ from cli.errors import CliError
 from cli.session import Globals, obj_path, open_client
 from cli.targets import Target, parse_targets
 from machinery.client import ApiClient
+from machinery.quantity import parse_quantity
 
 Obj = dict[str, Any]
 WITH_PODS = ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Pod")
@@ -76,8 +77,6 @@ def image_patch(obj: Obj, images: dict[str, str]) -> Obj:
 
 
 def parse_quantities(text: str, flag: str) -> dict[str, str]:
-    from machinery.quantity import parse_quantity
-
     out: dict[str, str] = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         key, sep, value = part.partition("=")

@@ -20,6 +20,8 @@ import asyncio
 import datetime
 from pathlib import Path
 
+from cryptography import x509
+
 from machinery.client import ApiClient
 from machinery.csr import CsrError, request_certificate
 from machinery.kubeconfig import load_kubeconfig, write_kubeconfig
@@ -32,8 +34,6 @@ class BootstrapError(ValueError):
 
 
 def _valid(kubeconfig: Path) -> bool:
-    from cryptography import x509
-
     if not kubeconfig.exists():
         return False
     try:

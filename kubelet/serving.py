@@ -21,9 +21,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import ipaddress
 import socket
 from collections.abc import Sequence
 from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from machinery.client import ApiClient
 from machinery.csr import CsrError, request_certificate
@@ -78,15 +83,10 @@ async def requested_cert(client: ApiClient, node: str, node_ip: str, cert_dir: P
 
 
 def self_signed(node: str, node_ip: str, cert_dir: Path) -> tuple[Path, Path]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
     crt, keyf = cert_dir / "kubelet.crt", cert_dir / "kubelet.key"
     dns, ips = wanted_sans(node, node_ip)
     if crt.exists() and keyf.exists() and _covers(crt.read_bytes(), dns, ips):
         return crt, keyf
-    import ipaddress
 
     key = new_key()
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{node}@{int(datetime.datetime.now().timestamp())}")])

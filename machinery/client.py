@@ -38,6 +38,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, 
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, Protocol, TypeVar
+from urllib.parse import urlencode
 
 import httpx
 from pydantic import ValidationError
@@ -387,8 +388,7 @@ class ApiClient:
         subresource (pods/NAME/exec|attach|portforward) with this client's credentials. Never
         retried (the command may have run). A refused upgrade raises the Status's ApiError;
         nothing answering raises ConnectionFailed."""
-        from urllib.parse import urlencode
-
+        # lazy: only exec/attach/port-forward callers need websockets; every daemon imports this module
         from websockets.exceptions import InvalidHandshake, InvalidStatus
 
         from machinery.wscompat import connect

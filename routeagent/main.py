@@ -26,7 +26,10 @@ import signal
 import subprocess
 from typing import Any
 
+from machinery.client import ApiClient
+from machinery.informer import Informer
 from machinery.logsetup import setup_logging
+from machinery.models import Node
 from routeagent import plan
 
 log = logging.getLogger("routeagent")
@@ -64,10 +67,6 @@ def reconcile(nodes: list[dict[str, Any]], *, self_name: str | None, cluster_cid
 
 
 async def amain(args: argparse.Namespace) -> None:
-    from machinery.client import ApiClient
-    from machinery.informer import Informer
-    from machinery.models import Node
-
     client = ApiClient.from_kubeconfig(args.kubeconfig, user_agent=f"kubelite-routeagent/{args.node_name or '-'}")
     informer: Informer[Node] = Informer(client, Node)
     wake = asyncio.Event()
