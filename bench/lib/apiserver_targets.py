@@ -162,11 +162,15 @@ class ApiTarget:
     async def schedule(self, name: str, worker: int = 0) -> None:
         """What one scheduled pod costs the API server: create, binding, Scheduled event."""
         await self.create(name, worker)
-        c = self.pool[worker]
         for path, body in ((f"pods/{name}/binding", binding(name)), ("events", event(name))):
-            r = await c.post(f"/api/v1/namespaces/{NS}/{path}", json=body)
-            if r.status_code != 201:
-                raise RuntimeError(f"{path}: {r.status_code} {r.text[:300]}")
+            url = f"/api/v1/namespaces/{NS}/{path}"
+            if self.raw is not None:
+                status, text = await self.raw[worker].request("POST", url, json.dumps(body).encode())
+            else:
+                r = await self.pool[worker].post(url, json=body)
+                status, text = r.status_code, r.content
+            if status != 201:
+                raise RuntimeError(f"{path}: {status} {text[:300]!r}")
 
     async def list_rv(self) -> int:
         r = await self.http.get(f"/api/v1/namespaces/{NS}/pods", params={"limit": 1})
