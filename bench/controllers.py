@@ -12,13 +12,18 @@ In one run, on this machine:
    machine is not in one already, and left afterwards only if we created it.
 3. kubelite at scale on hollow nodes (`python -m kubelet --hollow`): time for D Deployments of
    R replicas (pinned to hollow nodes by nodeSelector) to have all D*R pods Running.
-Figures are printed as a table with the kubelite/swarm ratio. Every phase has a time budget;
+Figures are printed as a table with the kubelite/swarm ratio, with what each side was
+configured to do (`configs`), the CPU seconds of each kubelite process per phase (CPU ms per
+Running pod in the hollow phase) and the load average at start and end. `--trace` prints the
+rolling update's timeline (stderr): per new pod patch -> seen -> scheduled -> Running -> Ready,
+the k-th new pod Ready -> the k-th old pod deleted, and per second what happened. Every phase has a time budget;
 a phase that runs out reports how far it got. Everything created is removed: deployments,
 namespace, hollow nodes, swarm service and its containers, image tags.
 
     .venv/bin/python bench/controllers.py                                  # 50 real; 1000x10 on 1000
     .venv/bin/python bench/controllers.py --deployments 100 --hollow-nodes 100 --budget-s 120
     .venv/bin/python bench/controllers.py --kubeconfig ~/.kubelite/kubeconfig --skip-hollow
+    .venv/bin/python bench/controllers.py --skip-hollow --trace                # where the rollout's time goes
 """
 
 from __future__ import annotations
@@ -46,6 +51,8 @@ from machinery.client import ApiClient  # noqa: E402
 from tests.e2e.conftest import Proc, run_cluster  # noqa: E402
 from tests.support import free_port  # noqa: E402
 
+CLUSTER_CIDR_ARGS = ("--cluster-cidr", "10.240.0.0/12")
+"""Room for 4,096 node pod CIDRs (/24); it holds the real node's own 10.244.1xx.0/24."""
 CMD = ["sh", "-c", "mkdir -p /www && exec httpd -f -p 8080 -h /www"]
 
 
@@ -442,7 +449,9 @@ async def _measure(args: argparse.Namespace, tag: str, rows: list[tuple[str, Pha
         if args.kubeconfig:
             kubeconfig, logdir = Path(args.kubeconfig), Path(tempfile.gettempdir())
         else:
-            cl = stack.enter_context(run_cluster(control_plane=True))
+            # Node IPAM: the default /16 cluster CIDR holds 256 /24 node CIDRs; 1,000 hollow
+            # nodes need a /12 (as kubemark's large cluster CIDR), or 744 nodes fail in a loop.
+            cl = stack.enter_context(run_cluster(control_plane=True, controller_args=CLUSTER_CIDR_ARGS))
             kubeconfig, logdir = cl.kubeconfig, cl.tmp
             procs: dict[str, subprocess.Popen[bytes] | None] = {
                 "apiserver": cl.apiserver.popen, "etcd": cl.etcd.proc,
