@@ -67,7 +67,7 @@ def _cause_lines(err: errors.ApiError) -> list[str]:
 def format_api_error(err: errors.ApiError, *, context: str = "") -> str:
     """`Error from server (Reason): [context: ]message` plus one line per extra cause."""
     if isinstance(err, errors.ConnectionFailed):
-        if "Timeout" in err.message:  # the server took the request but answered too late
+        if isinstance(err, errors.ConnectionTimeout):  # the server took the request but answered too late
             return f"error: the server did not answer in time ({err.message})"
         return format_connection_error()
     prefix = f"{context}: " if context else ""

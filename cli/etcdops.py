@@ -114,6 +114,14 @@ async def current_revision(endpoint: str) -> int:
         return int(resp.header.revision)
 
 
+def _compacted(exc: BaseException) -> bool:
+    """etcd's ErrCompacted: a Range at a revision older than the compaction is OUT_OF_RANGE (the
+    revision comes from the server itself, so it is never a future one, the other OUT_OF_RANGE)."""
+    import grpc  # lazy with aetcd (see _client)
+
+    return isinstance(exc, grpc.aio.AioRpcError) and exc.code() == grpc.StatusCode.OUT_OF_RANGE
+
+
 async def object_counts(endpoint: str, revision: int) -> dict[str, int]:
     from aetcd import rpc
 
@@ -127,7 +135,7 @@ async def object_counts(endpoint: str, revision: int) -> dict[str, int]:
             try:
                 resp = await client.kvstub.Range(req, timeout=TIMEOUT_S)
             except Exception as exc:  # noqa: BLE001 - grpc's error types; compacted -> latest
-                if rev and "compacted" in str(exc):
+                if rev and _compacted(exc):
                     rev, start, counts = 0, REGISTRY, Counter()
                     continue
                 raise EtcdOpError(f"counting objects: {exc}") from None

@@ -239,8 +239,8 @@ class ApiClient:
                 await response.aclose()
             except _TRANSPORT_RETRYABLE as exc:
                 response = None  # nothing complete came back
-                err: errors.ApiError = errors.ConnectionFailed(
-                    f"{method} {self.server}{path}: {type(exc).__name__}: {exc}")
+                failed = errors.ConnectionTimeout if isinstance(exc, httpx.TimeoutException) else errors.ConnectionFailed
+                err: errors.ApiError = failed(f"{method} {self.server}{path}: {type(exc).__name__}: {exc}")
                 cause: Exception | None = exc
             except httpx.HTTPError as exc:  # a local problem (bad URL, protocol misuse): no retry
                 raise errors.ConnectionFailed(f"{method} {self.server}{path}: {type(exc).__name__}: {exc}") \
@@ -378,7 +378,8 @@ class ApiClient:
             async for line in response.aiter_lines():
                 yield line
         except _TRANSPORT_RETRYABLE as exc:
-            raise errors.ConnectionFailed(f"stream {path} lost: {type(exc).__name__}: {exc}") from exc
+            failed = errors.ConnectionTimeout if isinstance(exc, httpx.TimeoutException) else errors.ConnectionFailed
+            raise failed(f"stream {path} lost: {type(exc).__name__}: {exc}") from exc
         finally:
             await response.aclose()
 
@@ -403,7 +404,8 @@ class ApiClient:
         except InvalidStatus as exc:
             raise error_from_response(exc.response.status_code, bytes(exc.response.body or b"")) from None
         except (OSError, InvalidHandshake, TimeoutError) as exc:
-            raise errors.ConnectionFailed(f"GET {self.server}{path}: {type(exc).__name__}: {exc}") from exc
+            failed = errors.ConnectionTimeout if isinstance(exc, TimeoutError) else errors.ConnectionFailed
+            raise failed(f"GET {self.server}{path}: {type(exc).__name__}: {exc}") from exc
 
     async def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
                       json: Any = None, content: bytes | str | None = None,

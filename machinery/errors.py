@@ -187,6 +187,10 @@ class ConnectionFailed(TemporaryError):
     reason = "ConnectionFailed"
 
 
+class ConnectionTimeout(ConnectionFailed):
+    """The server took the connection (or the request) but did not answer in time."""
+
+
 _BY_REASON: dict[str, type[ApiError]] = {
     cls.reason: cls
     for cls in (

@@ -54,6 +54,12 @@ def test_connection_refused_names_host_and_port() -> None:
         "The connection to the server 127.0.0.1:6553 was refused - did you specify the right host or port?")
 
 
+def test_a_server_that_answers_too_late_is_not_a_refused_connection() -> None:
+    set_server_hint("http://127.0.0.1:6553")
+    late = errors.ConnectionTimeout("GET http://127.0.0.1:6553/api: ReadTimeout: timed out")
+    assert format_error(late) == f"error: the server did not answer in time ({late.message})"
+
+
 def test_client_errors() -> None:
     assert format_error(CliError('the server doesn\'t have a resource type "foo"')) == (
         'error: the server doesn\'t have a resource type "foo"')

@@ -114,6 +114,7 @@ async def test_connection_errors_retried_then_connection_failed(exc: Exception) 
         await client.get(FPod, "web")
     assert len(server.requests) == 4 and slept == [0.1, 0.2, 0.5]
     assert isinstance(info.value, errors.TemporaryError) and info.value.__cause__ is exc
+    assert isinstance(info.value, errors.ConnectionTimeout) is isinstance(exc, httpx.TimeoutException)
 
 
 async def test_connection_error_then_success() -> None:
