@@ -451,7 +451,8 @@ async def _measure(args: argparse.Namespace, tag: str, rows: list[tuple[str, Pha
         else:
             # Node IPAM: the default /16 cluster CIDR holds 256 /24 node CIDRs; 1,000 hollow
             # nodes need a /12 (as kubemark's large cluster CIDR), or 744 nodes fail in a loop.
-            cl = stack.enter_context(run_cluster(control_plane=True, controller_args=CLUSTER_CIDR_ARGS))
+            cl = stack.enter_context(run_cluster(control_plane=True, controller_args=CLUSTER_CIDR_ARGS,
+                                                 kubelet_args=tuple(args.kubelet_arg)))
             kubeconfig, logdir = cl.kubeconfig, cl.tmp
             procs: dict[str, subprocess.Popen[bytes] | None] = {
                 "apiserver": cl.apiserver.popen, "etcd": cl.etcd.proc,
@@ -504,6 +505,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--skip-real", action="store_true")
     p.add_argument("--skip-swarm", action="store_true")
     p.add_argument("--skip-hollow", action="store_true")
+    p.add_argument("--kubelet-arg", action="append", default=[], metavar="ARG",
+                   help="one more flag for the real node's kubelet (repeat; e.g. --kubelet-arg=--max-parallel-pod-starts "
+                        "--kubelet-arg=16), to compare kubelet settings A/B")
     p.add_argument("--trace", action="store_true", help="print the rolling update's timeline (stderr)")
     a = p.parse_args(argv)
     if a.kubeconfig:
