@@ -464,7 +464,7 @@ class PodWorker:
         if prober.liveness_failed:
             grace = int((pod.get("spec") or {}).get("terminationGracePeriodSeconds") or 30)
             log.info("pod %s/%s container %s: %s; killing", self.ns, self.name, c.get("name"), prober.last_message)
-            probe = "startup" if prober.last_message.startswith("Startup") else "liveness"
+            probe = prober.failed_probe or "liveness"
             self._event(NORMAL, "Killing", f"Container {c.get('name', '')} failed {probe} probe, will be restarted",
                         c.get("name", ""))
             await prober.stop()

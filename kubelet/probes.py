@@ -10,8 +10,8 @@ Contract:
 - `ContainerProber` runs the probes of one container instance as tasks: startup first (it
   holds the others), then liveness and readiness each on its own period after
   `initialDelaySeconds`. It exposes `started`, `ready`, `liveness_failed` (also set when the
-  startup probe gives up) and calls `on_change()` whenever one of them changes, so the pod
-  worker re-syncs. A container without a readiness probe is ready once started.
+  startup probe gives up; `failed_probe` says which, a `ProbeKind`) and calls `on_change()`
+  whenever one of them changes, so the pod worker re-syncs. A container without a readiness probe is ready once started.
 - A restarted kubelet adopting a running container passes what the pod's status last said
   (`seed_ready`, `seed_started`): the prober starts from there and only a real probe result
   changes it, so adoption never flips Ready to False for a moment. A seeded `started` skips
@@ -25,6 +25,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 
 import httpx
 
@@ -36,6 +37,12 @@ log = logging.getLogger(__name__)
 PROBE_SECOND_S = 1.0
 """How long one second of a probe's initialDelaySeconds/periodSeconds lasts: unit tests shrink
 it (the API's whole seconds would make them slow); timeouts are not scaled."""
+
+
+class ProbeKind(StrEnum):
+    STARTUP = "startup"
+    LIVENESS = "liveness"
+    READINESS = "readiness"
 
 
 @dataclass(frozen=True)
@@ -149,6 +156,7 @@ class ContainerProber:
         if seed_ready is not None and self.readiness is not None and self.started:
             self.ready = seed_ready  # the last published result stands until a probe says otherwise
         self.liveness_failed = False
+        self.failed_probe: ProbeKind | None = None  # what set liveness_failed: LIVENESS or STARTUP (gave up)
         self.last_message = ""
         self._started_evt = asyncio.Event()
         if self.started:
@@ -157,11 +165,11 @@ class ContainerProber:
 
     def start(self) -> None:
         if self.startup is not None and not self.started:
-            self._tasks.append(asyncio.create_task(self._loop("startup", self.startup)))
+            self._tasks.append(asyncio.create_task(self._loop(ProbeKind.STARTUP, self.startup)))
         if self.liveness is not None:
-            self._tasks.append(asyncio.create_task(self._loop("liveness", self.liveness)))
+            self._tasks.append(asyncio.create_task(self._loop(ProbeKind.LIVENESS, self.liveness)))
         if self.readiness is not None:
-            self._tasks.append(asyncio.create_task(self._loop("readiness", self.readiness)))
+            self._tasks.append(asyncio.create_task(self._loop(ProbeKind.READINESS, self.readiness)))
         elif self.startup is not None and not self.started:
             self._tasks.append(asyncio.create_task(self._ready_when_started()))
 
@@ -182,12 +190,12 @@ class ContainerProber:
             setattr(self, attr, value)
             self.on_change()
 
-    async def _loop(self, kind: str, probe: Probe) -> None:
+    async def _loop(self, kind: ProbeKind, probe: Probe) -> None:
         timing = ProbeTiming.from_probe(probe)
-        initial = {"startup": False, "liveness": True, "readiness": self.ready}[kind]
-        tracker = ProbeTracker(success_threshold=timing.success_threshold if kind == "readiness" else 1,
+        initial = {ProbeKind.STARTUP: False, ProbeKind.LIVENESS: True, ProbeKind.READINESS: self.ready}[kind]
+        tracker = ProbeTracker(success_threshold=timing.success_threshold if kind is ProbeKind.READINESS else 1,
                                failure_threshold=timing.failure_threshold, initial=initial)
-        if kind != "startup":
+        if kind is not ProbeKind.STARTUP:
             await self._started_evt.wait()
         await asyncio.sleep(timing.initial_delay_s)
         while True:
@@ -198,16 +206,18 @@ class ContainerProber:
                 if self.on_failure is not None:
                     self.on_failure(self.last_message)
             result = tracker.observe(ok)
-            if kind == "startup":
+            if kind is ProbeKind.STARTUP:
                 if result:
                     self._set("started", True)
                     self._started_evt.set()
                     return
                 if tracker.failures >= tracker.failure_threshold:
+                    self.failed_probe = kind
                     self._set("liveness_failed", True)  # startup gave up: kill like liveness
                     return
-            elif kind == "liveness":
+            elif kind is ProbeKind.LIVENESS:
                 if not result:
+                    self.failed_probe = kind
                     self._set("liveness_failed", True)
                     return
             else:

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from kubelet.probes import ContainerProber, ProbeTracker, run_handler
+from kubelet.probes import ContainerProber, ProbeKind, ProbeTracker, run_handler
 from kubelet.runtime import ExecResult
 from machinery.models import Container, Probe
 
@@ -97,7 +97,7 @@ async def test_startup_holds_liveness_and_readiness_follows() -> None:
             await asyncio.sleep(0.02)
         assert p.started
         assert rt.calls["s"] == 3  # liveness/readiness waited for startup
-        assert p.liveness_failed
+        assert p.liveness_failed and p.failed_probe is ProbeKind.LIVENESS
         assert rt.calls["l"] == 2
         assert changes >= 2
     finally:
@@ -118,5 +118,6 @@ async def test_startup_giving_up_counts_as_liveness_failure() -> None:
                 break
             await asyncio.sleep(0.01)
         assert p.liveness_failed and not p.started and rt.calls == 3
+        assert p.failed_probe is ProbeKind.STARTUP
     finally:
         await p.stop()
