@@ -5,7 +5,7 @@ they only route: the worker decides). One `PodWorker` per pod uid (a pod re-crea
 same name is another pod). `remove_orphans(known_uids)` removes containers of this
 cluster+node whose pod uid is not known (after a kubelet restart: adoption keeps the others).
 `watch_docker_events()` wakes the worker owning a container that died, so exits are seen
-at once instead of at the next resync.
+at once instead of at the next resync, and feeds the runtime's inspect cache (kubelet.inspectcache).
 """
 
 from __future__ import annotations
@@ -14,11 +14,13 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from typing import Any
 
 import httpx
 
 from kubelet.api import KubeletApi
+from kubelet.inspectcache import InspectCache
 from kubelet.logs import LogCopiers, docker_http
 from kubelet.podworker import PodWorker, WorkerConfig
 from kubelet.runtime import LABEL_CLUSTER, LABEL_NODE, LABEL_UID, Runtime
@@ -27,6 +29,10 @@ from machinery.backoff import Backoff
 from machinery.events import EventRecorder
 
 log = logging.getLogger(__name__)
+# Container events that change what an inspect returns (they drop the cached inspection) ...
+CHANGE_EVENTS = frozenset({"create", "start", "restart", "die", "oom", "pause", "unpause", "rename", "destroy"})
+# ... and those a pod worker must react to.
+WAKE_EVENTS = frozenset({"die", "start", "oom", "destroy"})
 
 
 class PodManager:
@@ -87,29 +93,47 @@ class PodManager:
         return len(orphans)
 
     async def watch_docker_events(self) -> None:
-        """Wake workers on container die/start/oom events; reconnect with backoff forever."""
+        """Wake workers on container die/start/oom/destroy events and keep the runtime's inspect
+        cache honest (enabled only while this stream is up, an entry dropped on any event of
+        its container); reconnect with backoff forever."""
         filters = json.dumps({"type": ["container"], "label": [f"{LABEL_CLUSTER}={self.cfg.cluster}"],
-                              "event": ["die", "start", "oom", "destroy"]})
+                              "event": sorted(CHANGE_EVENTS)})
+        cache: InspectCache[Any] | None = getattr(self.runtime, "inspect_cache", None)
         backoff = Backoff(0.5, 10.0)
         while True:
             try:
+                # `since` a second ago: Docker replays what happened while it subscribed us.
+                params = {"filters": filters, "since": f"{time.time() - 1.0:.6f}"}
                 async with docker_http(self.docker_socket) as http, \
-                        http.stream("GET", "/events", params={"filters": filters}) as resp:
+                        http.stream("GET", "/events", params=params) as resp:
+                    resp.raise_for_status()
                     backoff.reset()
-                    async for line in resp.aiter_lines():
-                        self._route_event(line)
+                    if cache is not None:
+                        cache.enable()
+                    try:
+                        async for line in resp.aiter_lines():
+                            self._route_event(line, cache)
+                    finally:
+                        if cache is not None:
+                            cache.disable()
             except (httpx.HTTPError, OSError) as exc:
                 log.warning("docker events stream lost (%s); reconnecting", exc)
             await asyncio.sleep(backoff.next())
 
-    def _route_event(self, line: str) -> None:
+    def _route_event(self, line: str, cache: InspectCache[Any] | None = None) -> None:
         if not line.strip():
             return
         try:
             ev = json.loads(line)
         except ValueError:
             return
-        uid = ((ev.get("Actor") or {}).get("Attributes") or {}).get(LABEL_UID)
+        actor = ev.get("Actor") or {}
+        cid = actor.get("ID") or ev.get("id") or ""
+        if cache is not None and cid:
+            cache.changed(cid)
+        if (ev.get("Action") or ev.get("status")) not in WAKE_EVENTS:
+            return
+        uid = (actor.get("Attributes") or {}).get(LABEL_UID)
         worker = self.workers.get(uid or "")
         if worker is not None:
             worker.wake()

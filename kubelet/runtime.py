@@ -8,7 +8,10 @@ to show. The docker SDK is synchronous; its calls run on a dedicated thread pool
 pods (and slow `stop`s) do not starve the default executor. `observe(operation, seconds)`, when
 given, is told how long each Docker call took on its thread (operation = the SDK method's
 name) and how long it waited for a pool thread (operation "threadpool_wait"), from the pool's
-thread (prometheus-client histograms are thread-safe).
+thread (prometheus-client histograms are thread-safe). `inspect_cache` keeps inspections until
+the container changes (kubelet.inspectcache): the runtime drops an entry on its own start/stop/
+remove and when a listing shows another State; the kubelet's Docker events stream enables it and
+drops entries on events.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
+
+from kubelet.inspectcache import InspectCache
 
 T = TypeVar("T")
 
@@ -199,6 +204,7 @@ class DockerRuntime:
         self.client = client
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="docker")
         self._observe = observe
+        self.inspect_cache: InspectCache[ContainerInfo] = InspectCache()
 
     async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -287,34 +293,49 @@ class DockerRuntime:
         return str(self.client.api.create_container(**args)["Id"])
 
     async def start(self, cid: str) -> None:
-        await self._call(self.client.api.start, cid)
+        try:
+            await self._call(self.client.api.start, cid)
+        finally:
+            self.inspect_cache.changed(cid)
 
     async def inspect(self, cid: str) -> ContainerInfo | None:
         import docker.errors
 
+        cached = self.inspect_cache.get(cid)
+        if cached is not None:
+            return cached
+        token = self.inspect_cache.token()
         try:
             attrs = await self._call(self.client.api.inspect_container, cid)
         except docker.errors.NotFound:
             return None
-        return info_from_attrs(attrs)
+        info = info_from_attrs(attrs)
+        self.inspect_cache.put(cid, info, token)
+        return info
 
     async def list_containers(self, labels: dict[str, str]) -> list[ContainerInfo]:
         filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
         summaries = await self._call(self.client.api.containers, all=True, filters=filters)
+        for s in summaries:  # the listing is fresh: a cached inspection it contradicts is dropped
+            self.inspect_cache.check(s["Id"], s.get("State"))
         infos = await asyncio.gather(*(self.inspect(s["Id"]) for s in summaries))
         return [i for i in infos if i is not None]
 
     async def stop(self, cid: str, timeout_s: float) -> None:
         import docker.errors
 
-        with contextlib.suppress(docker.errors.NotFound):
-            await self._call(self.client.api.stop, cid, timeout=max(0, int(timeout_s)))
+        try:
+            with contextlib.suppress(docker.errors.NotFound):
+                await self._call(self.client.api.stop, cid, timeout=max(0, int(timeout_s)))
+        finally:
+            self.inspect_cache.changed(cid)
 
     async def remove(self, cid: str) -> None:
         import docker.errors
 
         try:
             await self._call(self.client.api.remove_container, cid, force=True, v=True)
+            self.inspect_cache.changed(cid)
         except docker.errors.NotFound:
             pass
         except docker.errors.APIError as exc:
