@@ -135,9 +135,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cluster-domain", default="cluster.local")
     p.add_argument("--heartbeat-s", type=_positive, default=10.0)
     p.add_argument("--resync-s", type=_positive, default=10.0)
-    p.add_argument("--max-parallel-pod-starts", type=int, default=4, metavar="N",
-                   help="pods creating/starting containers at once, admitted first come first served "
-                        "(Docker's start throughput peaks at a few in flight); 0 = no limit")
+    p.add_argument("--max-parallel-pod-starts", type=int, default=0, metavar="N",
+                   help="pods creating/starting containers at once, admitted first come first served; "
+                        "0 (the default, as Kubernetes' kubelet) = no limit: a limit of 4 made a rolling "
+                        "update 2x slower and p99 of a burst worse (README, Performance)")
     p.add_argument("--stats-interval-s", type=_positive, default=10.0,
                    help="how often the one resource sampler reads the containers' cgroups (/stats/summary)")
     p.add_argument("--log-level", default="INFO")

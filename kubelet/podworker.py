@@ -84,7 +84,7 @@ class WorkerConfig:
     cluster_dns: list[str] = field(default_factory=list)  # e.g. ["10.96.0.10"]; empty: Docker's DNS
     cluster_domain: str = "cluster.local"
     hairpin_bridge: str | None = None  # pod bridge whose ports get hairpin mode after a sandbox starts
-    max_parallel_starts: int = 4  # pods creating/starting containers at once (kubelet.startgate); <= 0: no limit
+    max_parallel_starts: int = 0  # pods creating/starting containers at once (kubelet.startgate); <= 0: no limit (default)
 
 
 class PodWorker:

@@ -108,7 +108,11 @@ def deployment(name: str, image: str, *, replicas: int, max_surge: int = 1, max_
         # exec: httpd is PID 1 and dies at once on SIGTERM (a shell would ignore it).
         "command": ["sh", "-c",
                     "mkdir -p /www && echo ok > /www/index.html && exec httpd -f -p 8080 -h /www"],
-        "readinessProbe": {"httpGet": {"path": "/", "port": 8080}, "periodSeconds": 1, "failureThreshold": 1},
+        # Ready on the first answer; 3 misses of 3 s each before a Ready pod is unready: with
+        # failureThreshold 1 and the default 1 s timeout one slow answer on a loaded machine made
+        # an old pod unready mid-rollout (CI: ready 1 < replicas - maxUnavailable).
+        "readinessProbe": {"httpGet": {"path": "/", "port": 8080}, "periodSeconds": 1, "timeoutSeconds": 3,
+                           "failureThreshold": 3},
     }
     return {
         "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": NS},
