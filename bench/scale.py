@@ -44,7 +44,13 @@ sys.path.insert(0, str(ROOT))
 from machinery import errors  # noqa: E402
 from machinery.client import ApiClient  # noqa: E402
 from machinery.models import Pod  # noqa: E402
-from tests.support import EtcdProcess, apiserver_process, spawn_python, stop_process_group  # noqa: E402
+from tests.support import (  # noqa: E402
+    EtcdProcess,
+    apiserver_process,
+    spawn_python,
+    stop_process_group,
+    write_test_kubeconfig,
+)
 
 REPLICAS_PER_DEPLOYMENT = 100
 SLO_MUTATING_P99_S = 1.0
@@ -201,9 +207,8 @@ async def main(args: argparse.Namespace) -> None:
     with EtcdProcess(name="kubelite-bench-scale") as etcd:
         async with apiserver_process(etcd.url, workdir / "apiserver.log") as (url, api):
             kubeconfig = workdir / "kubeconfig"
-            from machinery.kubeconfig import write_kubeconfig
-
-            write_kubeconfig(kubeconfig, url)
+            # The API server started here serves TLS with the test PKI and requires credentials.
+            write_test_kubeconfig(kubeconfig, url)
             pids = {"apiserver": api.pid, "etcd": etcd.proc.pid if etcd.proc else 0}
             try:
                 ns = "scale"
