@@ -198,8 +198,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--state-file", default="logagent/offsets.json")
     p.add_argument("--store-url", default=None, help="the log store's base URL (default: from its Endpoints)")
     p.add_argument("--poll-s", type=float, default=0.5)
-    p.add_argument("--idle-poll-max-s", type=float, default=2.0,
-                   help="at rest, scan at most this seldom (the interval doubles from --poll-s per empty scan)")
+    p.add_argument("--idle-poll-max-s", type=float, default=0.0,
+                   help="at rest, scan at most this seldom (the interval doubles from --poll-s per empty scan); "
+                        "the default (0) keeps --poll-s: the kubelet removes a deleted pod's log directory at once, "
+                        "so a longer interval loses its last lines (CI: a TERM trap's line missed at 2 s)")
     p.add_argument("--batch-lines", type=int, default=5000)
     p.add_argument("--log-level", default="info")
     args = p.parse_args(argv)
