@@ -245,24 +245,11 @@ async def amain(args: argparse.Namespace) -> None:
                              host=args.node_name)
     manager = PodManager(cfg, runtime, api, recorder=recorder)
     informer: Informer[WirePod] = Informer(client, WirePod, field_selector=f"spec.nodeName={args.node_name}")
-    ready = asyncio.Event()
-
-    def on_add(obj: WirePod) -> None:
-        if ready.is_set():
-            manager.on_pod(obj.to_dict())
-
-    informer.add_handlers(on_add=on_add, on_update=lambda _old, new: on_add(new),
-                          on_delete=lambda obj: manager.on_pod_deleted(obj.to_dict()))
     sampler = StatsSampler(runtime, cluster=args.cluster_name, node=args.node_name, log_dir=args.log_dir,
                            interval_s=args.stats_interval_s)
     server = uvicorn.Server(await https_config(args, create_app(manager, sampler), client, node_ip))
     tasks = [asyncio.create_task(informer.run(), name="pod-informer")]
-    await informer.wait_synced()
-    pods = [p.to_dict() for p in informer.list()]
-    await manager.remove_orphans({(p.get("metadata") or {}).get("uid") or "" for p in pods})
-    ready.set()
-    for p in pods:
-        manager.on_pod(p)
+    await manager.follow(informer)
     tasks += [asyncio.create_task(agent.run(), name="heartbeat"),
               asyncio.create_task(manager.watch_docker_events(), name="docker-events"),
               asyncio.create_task(sampler.run(), name="stats"),

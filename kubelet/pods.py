@@ -4,6 +4,8 @@ Contract: `PodManager.on_pod(pod)` / `on_pod_deleted(pod)` are the informer's ha
 they only route: the worker decides). One `PodWorker` per pod uid (a pod re-created with the
 same name is another pod). `remove_orphans(known_uids)` removes containers of this
 cluster+node whose pod uid is not known (after a kubelet restart: adoption keeps the others).
+`follow(informer)` is start-up step 3: routing starts after the orphans are removed, with every
+pod the informer holds at that moment (also those that arrived during the removal).
 `watch_docker_events()` wakes the worker owning a container that died, so exits are seen
 at once instead of at the next resync, and feeds the runtime's inspect cache (kubelet.inspectcache).
 """
@@ -27,6 +29,7 @@ from kubelet.runtime import LABEL_CLUSTER, LABEL_NODE, LABEL_UID, Runtime
 from kubelet.startgate import StartGate
 from machinery.backoff import Backoff
 from machinery.events import EventRecorder
+from machinery.informer import Informer
 
 log = logging.getLogger(__name__)
 # Container events that change what an inspect returns (they drop the cached inspection) ...
@@ -82,6 +85,26 @@ class PodManager:
             if w.ns == ns and w.name == name:
                 return w
         return None
+
+    async def follow(self, informer: Informer[Any]) -> None:
+        """Route `informer`'s pods to workers once this node's orphans are removed. The handlers
+        go in first but route nothing until then; then every pod the informer holds *now* is
+        routed, with no await in between, so none is lost: a pod bound to this node while the
+        orphans were being removed arrived in that await (a lab kubelet never started one pod
+        when its routing used the list read before the removal)."""
+        ready = False
+
+        def on_add(obj: Any) -> None:
+            if ready:
+                self.on_pod(obj.to_dict())
+
+        informer.add_handlers(on_add=on_add, on_update=lambda _old, new: on_add(new),
+                              on_delete=lambda obj: self.on_pod_deleted(obj.to_dict()))
+        await informer.wait_synced()
+        await self.remove_orphans({(p.to_dict().get("metadata") or {}).get("uid") or "" for p in informer.list()})
+        ready = True
+        for p in informer.list():
+            self.on_pod(p.to_dict())
 
     # --- orphans and Docker events ----------------------------------------------------------
     async def remove_orphans(self, known_uids: set[str]) -> int:
