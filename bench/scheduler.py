@@ -12,7 +12,8 @@ For each cluster size (default 1,000 and 100 hollow nodes) it starts a fresh etc
    bound: throughput = pods bound per second from the first create to the last bind, and
    p50/p99 of create -> bound. The ratios printed are scheduler pods/s / API create+bind/s
    and / API binds/s (the stricter one).
-`--py-spy FILE` records the scheduler process with py-spy during phase 2 (raw collapsed stacks;
+`--py-spy FILE` records the scheduler process with py-spy during phase 2 (bench/lib/pyspy.py,
+200 Hz, raw collapsed stacks;
 `flamegraph.pl` or speedscope read them).
 Kubernetes' published figures are printed alongside: scheduler_perf ~270 pods/s at 5,000
 nodes, and the 400 pods/s scheduler-throughput SLO of the perf-tests.
@@ -31,7 +32,6 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -46,6 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
+from bench.lib import pyspy  # noqa: E402
 from machinery import errors  # noqa: E402
 from machinery.client import ApiClient  # noqa: E402
 from tests.support import (  # noqa: E402
@@ -283,12 +284,13 @@ async def one_size(args: argparse.Namespace, nodes: int, workdir: Path) -> Run:
             await wait_for_log(sched_log, "caches synced", timeout_s=120 + args.pods / 20)
             pids |= {"scheduler": sched.pid, "hollow": hollow.pid, "bench client": os.getpid()}
             cpu0 = {role: cpu_seconds(pid) for role, pid in pids.items()}
-            spy = start_py_spy(sched.pid, args.py_spy, workdir) if args.py_spy else None
+            spy = (pyspy.start(sched.pid, Path(args.py_spy), workdir / "py-spy.log", rate_hz=200)
+                   if args.py_spy else None)
             try:
                 rate, lat, n_bound, elapsed = await measure_scheduler(client, writer, args.pods, args.rate)
             finally:
                 if spy is not None:
-                    stop_py_spy(spy)
+                    pyspy.stop(spy)
             run.cpu = {role: (cpu_seconds(pid) - cpu0[role]) / elapsed for role, pid in pids.items()}
             run.sched_rate, run.bound, run.elapsed_s = rate, n_bound, elapsed
             run.p50_s, run.p99_s = pct(lat, 50), pct(lat, 99)
@@ -309,25 +311,6 @@ async def one_size(args: argparse.Namespace, nodes: int, workdir: Path) -> Run:
             await writer.aclose()
             await client.aclose()
     return run
-
-
-def start_py_spy(pid: int, out: str, workdir: Path) -> subprocess.Popen[bytes]:
-    """py-spy (a dev dependency, next to this interpreter) recording `pid` until stop_py_spy."""
-    exe = Path(sys.executable).parent / "py-spy"
-    with open(workdir / "py-spy.log", "ab") as log:
-        return subprocess.Popen([str(exe), "record", "--pid", str(pid), "--rate", "200", "--format", "raw",
-                                 "--nonblocking", "-o", out], stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL)
-
-
-def stop_py_spy(proc: subprocess.Popen[bytes]) -> None:
-    """SIGINT makes py-spy write its file and exit."""
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
 
 
 def report(runs: list[Run]) -> None:

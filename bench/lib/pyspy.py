@@ -1,8 +1,8 @@
 """py-spy around a bench phase, and where a request's time goes in its samples.
 
 Contract:
-- `start(pid, out, log)` runs py-spy (a dev dependency, next to this interpreter) recording
-  `pid` at 250 Hz into `out` as raw collapsed stacks (`flamegraph.pl out > f.svg`, or
+- `start(pid, out, log, rate_hz=250)` runs py-spy (a dev dependency, next to this interpreter)
+  recording `pid` at `rate_hz` into `out` as raw collapsed stacks, its own output appended to `log` (`flamegraph.pl out > f.svg`, or
   speedscope); `stop(proc)` makes it write the file and exit (SIGINT).
 - `phases(path, rules)` reads such a file and returns [(phase, samples)] largest first plus the
   total: each sample goes to the rule whose frame is deepest in its stack (a rule is
@@ -58,15 +58,16 @@ API_SERVER_PHASES: list[Rule] = [
 ]
 
 
-def start(pid: int, out: Path, log: Path) -> subprocess.Popen[bytes]:
+def start(pid: int, out: Path, log: Path, *, rate_hz: int = 250) -> subprocess.Popen[bytes]:
     exe = Path(sys.executable).parent / "py-spy"
     with open(log, "ab") as f:
-        return subprocess.Popen([str(exe), "record", "--pid", str(pid), "--rate", "250", "--format", "raw",
+        return subprocess.Popen([str(exe), "record", "--pid", str(pid), "--rate", str(rate_hz), "--format", "raw",
                                  "--nonblocking", "-o", str(out)], stdout=f, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL)
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGINT makes py-spy write its file and exit (killed if it has not within 30 s)."""
     proc.send_signal(signal.SIGINT)
     try:
         proc.wait(30)
