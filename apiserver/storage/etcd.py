@@ -16,20 +16,16 @@ Contract (see interface.py for the protocol):
   the continue token); a compacted revision -> errors.Expired (410).
 - etcd unreachable (gRPC UNAVAILABLE, deadline exceeded, connection errors) ->
   errors.ServiceUnavailable (503). Nothing to reconnect by hand: the gRPC channel reconnects
-  by itself (short reconnect backoff set below), so calls succeed again once etcd is back.
+  by itself (short reconnect backoff, etcdchannel.py), so calls succeed again once etcd is back.
 - watch: served by one `WatchCache` per resource prefix (`/registry/<plural>/`), created
   lazily; `start_watch_caches()` starts them eagerly. Pods get an index on spec.nodeName.
-- list_fresh: a list served by the watch cache behind a consistent-read fence: every write
-  this storage made records its revision under the key's collection (`/registry/<plural>/
-  [<ns>/]`) and resource prefix; a fresh list waits until the cache has applied the latest
-  such revision (the watch delivers it within milliseconds), and reads etcd when the cache
-  stays behind (`fresh_wait_s`). So an object written through this API server just before is
-  always seen, at no etcd read (what admission needs on every pod create). get_fresh: one
-  key behind the same fence (a miss is confirmed in etcd). Writes made through
-  ANOTHER API server of the same etcd are seen once its watch delivers them (as Kubernetes'
-  informer-based admission).
+- list_fresh / get_fresh: reads served by the watch cache behind a consistent-read fence: every
+  write this storage made is noted in a `WriteFence`, and a fresh read waits until the cache has
+  applied the latest one under its collection, reading etcd when the cache stays behind
+  (`fresh_wait_s`). So an object written through this API server just before is always seen
+  (apiserver/storage/fresh.py).
 - Several endpoints (the members of one etcd cluster, `--etcd-servers a,b,c`): one gRPC channel
-  over all of them with round-robin balancing, as etcd's clientv3 balancer does. A member that
+  over all of them with round-robin balancing (apiserver/storage/etcdchannel.py). A member that
   dies is skipped once its connection fails (requests in flight on it answer 503, which
   clients retry); the watch caches' streams resume on a live member from their revision + 1.
   Reads are linearizable (etcd's default), so any member answers with the cluster's state.
@@ -38,22 +34,19 @@ Contract (see interface.py for the protocol):
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
-import ipaddress
 import logging
-import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
-from urllib.parse import urlparse
 
 import grpc
 from aetcd import rpc
 
 from apiserver.metrics import etcd_observe
-from apiserver.storage import keys
+from apiserver.storage import fresh, keys
 from apiserver.storage.encryption import EncryptionConfig
+from apiserver.storage.etcdchannel import open_channel
 from apiserver.storage.etcdcodec import _decode, _encode, _without_rv, etcd_errors
 from apiserver.storage.interface import ListResult, Obj, StoredEvent
 from apiserver.storage.watchcache import IndexFn, RawEvent, WatchBatch, WatchCache
@@ -62,36 +55,6 @@ from machinery import errors
 log = logging.getLogger(__name__)
 
 _PAGE = 500  # keys per Range call when filtering or snapshotting
-_CHANNEL_OPTIONS = {
-    # gRPC's default reconnect backoff grows to 120 s: far too slow after an etcd restart.
-    "grpc.initial_reconnect_backoff_ms": 100,
-    "grpc.min_reconnect_backoff_ms": 100,
-    "grpc.max_reconnect_backoff_ms": 1000,
-    # Notice a silently dead connection (etcd's default min keepalive time is 5 s).
-    "grpc.keepalive_time_ms": 10_000,
-    "grpc.keepalive_timeout_ms": 5_000,
-    "grpc.keepalive_permit_without_calls": 1,
-    "grpc.max_receive_message_length": 64 * 1024 * 1024,
-}
-
-
-def channel_target(endpoints: list[str]) -> tuple[str, bool]:
-    """The gRPC target for etcd endpoints, and whether it balances over several addresses.
-    One endpoint: `host:port`. Several: `ipv4:a:p,b:q` (names resolved here, once)."""
-    if not endpoints:
-        raise ValueError("no etcd endpoint given")
-    addrs: list[str] = []
-    for ep in endpoints:
-        url = urlparse(ep if "//" in ep else f"http://{ep}")
-        host, port = url.hostname or "127.0.0.1", url.port or 2379
-        if len(endpoints) == 1:
-            return f"{host}:{port}", False
-        try:
-            ipaddress.IPv4Address(host)
-        except ValueError:
-            host = str(socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_STREAM)[0][4][0])
-        addrs.append(f"{host}:{port}")
-    return "ipv4:" + ",".join(addrs), True
 
 
 def pod_node_name(obj: Obj) -> str:
@@ -133,7 +96,7 @@ class EtcdStorage:
         self.watch_queue_size = watch_queue_size
         self.watch_indexes = DEFAULT_INDEXES if watch_indexes is None else watch_indexes
         self._caches: dict[str, WatchCache] = {}
-        self._written: dict[str, int] = {}  # collection/resource prefix -> latest write's revision
+        self._fence = fresh.WriteFence()  # the latest revision written under each prefix (fresh reads)
         self.fresh_wait_s = 2.0
         self._kv = rpc.KVStub(channel)
         self._watch = rpc.WatchStub(channel)
@@ -144,13 +107,7 @@ class EtcdStorage:
     ) -> EtcdStorage:
         """Open a channel to the endpoints (`http://host:port` or `host:port`). Does not need
         etcd to be up yet: calls raise ServiceUnavailable until it is."""
-        target, balanced = channel_target(endpoints)
-        opts: dict[str, int | str] = dict(_CHANNEL_OPTIONS)
-        if balanced:
-            opts["grpc.lb_policy_name"] = "round_robin"
-        with etcd_errors("connect"):
-            channel = rpc.insecure_channel(target, options=list(opts.items()))
-        return cls(channel, timeout_s=timeout_s, **options)
+        return cls(open_channel(endpoints), timeout_s=timeout_s, **options)
 
     async def close(self) -> None:
         for cache in list(self._caches.values()):
@@ -230,7 +187,7 @@ class EtcdStorage:
         resp = await self._txn(req, f"create {key}")
         if not resp.succeeded:
             raise keys.already_exists(key)
-        self._note_write(key, int(resp.header.revision))
+        self._fence.note(key, int(resp.header.revision))
         return _stamped(obj, int(resp.header.revision))
 
     async def update(self, key: str, obj: Obj, *, expected_rv: int) -> Obj:
@@ -255,18 +212,8 @@ class EtcdStorage:
             if not kvs:
                 raise keys.not_found(key)
             return None, self._decode_at(key, kvs[0].value, kvs[0].mod_revision)
-        self._note_write(key, int(resp.header.revision))
+        self._fence.note(key, int(resp.header.revision))
         return _stamped(obj, int(resp.header.revision)), None
-
-    def _note_write(self, key: str, revision: int) -> None:
-        """The consistent-read fence of list_fresh: the latest revision this storage wrote
-        under the key's collection and resource prefix."""
-        prefixes = [key.rsplit("/", 1)[0] + "/"]
-        with contextlib.suppress(ValueError):  # not a registry key: no cache serves it
-            prefixes.append(keys.resource_prefix(key))
-        for prefix in prefixes:
-            if self._written.get(prefix, 0) < revision:
-                self._written[prefix] = revision
 
     def _cached(self, key: str) -> Obj | None:
         try:
@@ -327,7 +274,7 @@ class EtcdStorage:
         prev = resp.responses[0].response_delete_range.prev_kvs
         if not prev:
             raise keys.not_found(key)
-        self._note_write(key, int(resp.header.revision))
+        self._fence.note(key, int(resp.header.revision))
         return self._decode_at(key, prev[0].value, resp.header.revision)
 
     async def list(
@@ -405,34 +352,16 @@ class EtcdStorage:
 
     async def list_fresh(self, prefix: str) -> ListResult:
         """The objects under `prefix` (a collection: `/registry/<plural>/[<ns>/]`) from the
-        watch cache, including every write this storage made before the call (the fence, see
-        the module doc); a live etcd list when the cache does not catch up in fresh_wait_s.
-        Read-only objects."""
-        cache = self.watch_cache(keys.resource_prefix(prefix))
-        await cache.start()
-        fence = self._written.get(prefix, 0)
-        if cache.revision < fence and not await cache.wait_for_revision(fence, timeout_s=self.fresh_wait_s):
-            log.warning("watch cache %s is behind revision %d; reading etcd", prefix, fence)
-            return await self.list(prefix)
-        return ListResult(cache.objects(prefix), cache.revision)
+        watch cache, including every write this storage made before the call; a live etcd list
+        when the cache does not catch up in fresh_wait_s (apiserver/storage/fresh.py). Read-only objects."""
+        return await fresh.list_fresh(self.watch_cache(keys.resource_prefix(prefix)), prefix, fence=self._fence,
+                                      wait_s=self.fresh_wait_s, read_etcd=lambda: self.list(prefix))
 
     async def get_fresh(self, key: str) -> Obj | None:
-        """The object at `key` from the watch cache behind the same fence as list_fresh (every
-        write this storage made under the key's collection before the call is seen), None
-        when the cache does not hold it. A miss is confirmed by an etcd read (the object may
-        come from another API server whose write the watch has not delivered yet), as
-        Kubernetes' admission plugins do a live lookup when their informer misses. Read-only."""
-        cache = self.watch_cache(keys.resource_prefix(key))
-        await cache.start()
-        fence = self._written.get(key.rsplit("/", 1)[0] + "/", 0)
-        if cache.revision >= fence or await cache.wait_for_revision(fence, timeout_s=self.fresh_wait_s):
-            found = cache.cached(key)
-            if found is not None:
-                return found
-        try:
-            return await self.get(key)
-        except errors.NotFound:
-            return None
+        """The object at `key` behind the same fence as list_fresh, None when absent; a miss is
+        confirmed by an etcd read (apiserver/storage/fresh.py). Read-only."""
+        return await fresh.get_fresh(self.watch_cache(keys.resource_prefix(key)), key, fence=self._fence,
+                                     wait_s=self.fresh_wait_s, read_etcd=lambda: self.get(key))
 
     # --- watch ---------------------------------------------------------------------------
 

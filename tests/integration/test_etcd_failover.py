@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
-from apiserver.storage.etcd import channel_target
+from apiserver.storage.etcdchannel import channel_target
 from machinery.client import ApiClient
 from machinery.informer import Informer
 from machinery.models import ConfigMap, Namespace
