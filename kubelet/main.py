@@ -33,11 +33,11 @@ from kubelet.auth import AlwaysAllow, AuthFilter, Authorizer, TokenWebhook, Webh
 from kubelet.bootstrap import ensure_kubeconfig
 from kubelet.node import NodeAgent
 from kubelet.pods import PodManager
-from kubelet.podworker import WorkerConfig
 from kubelet.runtime import DockerRuntime
 from kubelet.server import create_app
 from kubelet.serving import client_ca, serving_cert
 from kubelet.stats import StatsSampler
+from kubelet.workerconfig import WorkerConfig
 from machinery import errors
 from machinery.client import ApiClient
 from machinery.events import ClientSink, EventRecorder

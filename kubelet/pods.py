@@ -24,9 +24,10 @@ import httpx
 from kubelet.api import KubeletApi
 from kubelet.inspectcache import InspectCache
 from kubelet.logs import LogCopiers, docker_http
-from kubelet.podworker import PodWorker, WorkerConfig
+from kubelet.podworker import PodWorker
 from kubelet.runtime import LABEL_CLUSTER, LABEL_NODE, LABEL_UID, Runtime
 from kubelet.startgate import StartGate
+from kubelet.workerconfig import WorkerConfig
 from machinery.backoff import Backoff
 from machinery.events import EventRecorder
 from machinery.informer import Informer

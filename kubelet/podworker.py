@@ -3,11 +3,13 @@
 Contract: `PodWorker.run()` loops `sync()` until the pod is gone and cleaned up. `sync()` reads
 the containers Docker has for the pod uid (by label: a restarted kubelet adopts them, its probes
 seeded from the published status), then, in order: sandbox (pause container owning the network
-namespace on the pod bridge, publishing the hostPorts), init containers one by one (each must
-exit 0; failures follow restartPolicy), app containers joined with `network_mode=container:<sandbox>`,
-probes, restart policy with CrashLoopBackOff (`kubelet.restarts`), and finally the status
-(`kubelet.status`) written through `/status` when it changed. A new sandbox (the old one died)
-re-runs the init containers and restarts the apps in it without back-off; a Never pod gets none.
+namespace on the pod bridge, publishing the hostPorts: `kubelet.sandbox`), init containers one
+by one (each must exit 0; failures follow restartPolicy), app containers joined with
+`network_mode=container:<sandbox>`, probes, restart policy with CrashLoopBackOff
+(`kubelet.restarts`), and finally the status (`kubelet.status`) written through `/status` when
+it changed (`kubelet.podrecord`, which keeps the pod's dicts and typed model between passes).
+A new sandbox (the old one died) re-runs the init containers and restarts the apps in it
+without back-off; a Never pod gets none.
 On `deletionTimestamp` (or when the pod vanished) it stops the containers with the grace period
 (SIGTERM, wait, SIGKILL: `docker stop -t`), removes them, the sandbox and the pod's volume/log
 directories, then deletes the pod with gracePeriodSeconds=0.
@@ -23,15 +25,14 @@ import contextlib
 import logging
 import shutil
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from kubelet import containers as cspec
-from kubelet import logs, network, restarts, typedpod, volumes
+from kubelet import logs, restarts, volumes
 from kubelet import metrics as kubelet_metrics
 from kubelet.api import KubeletApi
-from kubelet.dns import resolv_conf
+from kubelet.podrecord import PodRecord
 from kubelet.probes import ContainerProber
 from kubelet.runtime import (
     LABEL_BACKOFF,
@@ -46,45 +47,23 @@ from kubelet.runtime import (
     Mount,
     NameInUse,
     Runtime,
-    labels_for,
 )
+from kubelet.sandbox import ensure_sandbox, write_resolv
 from kubelet.startgate import StartGate
 from kubelet.status import (
     ContainerView,
     Outcome,
     PodView,
-    compute_pod_status,
     qos_class,
-    status_changed,
     ts_seconds,
 )
 from kubelet.status import published_container_status as published_status
 from kubelet.volumesource import VolumeError
+from kubelet.workerconfig import WorkerConfig
 from machinery import errors
-from machinery.clock import now_rfc3339
 from machinery.events import NORMAL, WARNING, EventRecorder, ObjectRef
-from machinery.models import Pod
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class WorkerConfig:
-    cluster: str
-    node: str
-    node_ip: str
-    network: str
-    root_dir: str
-    log_dir: str
-    pause_image: str = "kubelite/pause:latest"
-    log_max_bytes: int = logs.DEFAULT_MAX_SIZE
-    log_max_files: int = logs.DEFAULT_MAX_FILES
-    resync_s: float = 10.0
-    image_retry_s: float = 10.0
-    cluster_dns: list[str] = field(default_factory=list)  # e.g. ["10.96.0.10"]; empty: Docker's DNS
-    cluster_domain: str = "cluster.local"
-    hairpin_bridge: str | None = None  # pod bridge whose ports get hairpin mode after a sandbox starts
-    max_parallel_starts: int = 0  # pods creating/starting containers at once (kubelet.startgate); <= 0: no limit (default)
 
 
 class PodWorker:
@@ -95,8 +74,7 @@ class PodWorker:
         self.uid: str = meta.get("uid") or ""
         self.ns: str = meta.get("namespace") or "default"
         self.name: str = meta.get("name") or ""
-        self.pod: dict[str, Any] | None = pod
-        self.last_pod: dict[str, Any] = pod
+        self.rec = PodRecord(pod)  # the pod's dicts, typed model and published status
         self.cfg, self.runtime, self.api, self.copiers = cfg, runtime, api, copiers
         self.recorder = recorder
         self._gate = gate
@@ -106,23 +84,13 @@ class PodWorker:
         self._probers: dict[str, ContainerProber] = {}
         self._volumes: dict[str, str] | None = None
         self._refresh: dict[str, float] = {}  # projected volume -> wall time its token is renewed
-        self._last_sent: dict[str, Any] | None = None
-        self._start_time: str | None = None
         self._terminal = False  # the pod reached Succeeded/Failed: nothing starts any more
         self._resolv: str | None = None
-        self._model_src: dict[str, Any] | None = None
-        self._model_pod: Pod | None = None
         self.finished = False
-        # kubelet_pod_start_duration_seconds: from first sight to Running, for pods that were
-        # not running yet when this worker first saw them (a restarted kubelet adopts those).
-        self._seen_s: float | None = (time.monotonic() if (pod.get("status") or {}).get("phase") in (None, "Pending")
-                                      else None)
 
     # --- wake-ups --------------------------------------------------------------------------
     def update(self, pod: dict[str, Any] | None) -> None:
-        self.pod = pod
-        if pod is not None:
-            self.last_pod = pod
+        self.rec.update(pod)
         self._wake.set()
 
     def wake(self) -> None:
@@ -146,19 +114,12 @@ class PodWorker:
         if not due:
             return
         try:
-            self._refresh.update(await volumes.reproject(self._model(pod), self.cfg.root_dir, self.api.fetch,
+            self._refresh.update(await volumes.reproject(self.rec.model(pod), self.cfg.root_dir, self.api.fetch,
                                                          getattr(self.api, "request_token", None), due, now))
         except VolumeError as exc:
             log.warning("pod %s/%s: token renewal failed: %s", self.ns, self.name, exc)
             for name in due:
                 self._refresh[name] = now + 5.0
-
-    def _model(self, pod: dict[str, Any]) -> Pod:
-        """The typed pod (kubelet.typedpod) the container/volume/probe modules read, parsed once per
-        pod update."""
-        if self._model_src is not pod or self._model_pod is None:
-            self._model_src, self._model_pod = pod, typedpod.pod_of(pod)
-        return self._model_pod
 
     def _retry_in(self, delay_s: float) -> None:
         self._next_s = delay_s if self._next_s is None else min(self._next_s, delay_s)
@@ -211,26 +172,32 @@ class PodWorker:
 
     async def _sync(self) -> bool:
         insts = await self.runtime.list_containers({LABEL_CLUSTER: self.cfg.cluster, LABEL_UID: self.uid})
-        pod = self.pod
+        pod = self.rec.pod
         if pod is None or (pod.get("metadata") or {}).get("deletionTimestamp"):
             await self.terminate(insts)
             return True
         by_name: dict[str, list[ContainerInfo]] = {}
         for i in sorted(insts, key=lambda i: (i.restarts, i.created_at or "")):
             by_name.setdefault(i.container, []).append(i)
-        self._start_time = self._start_time or (pod.get("status") or {}).get("startTime") or now_rfc3339()
         spec = pod.get("spec") or {}
-        view = PodView(host_ip=self.cfg.node_ip, pod_ip=None, start_time=self._start_time, init=[], apps=[],
+        view = PodView(host_ip=self.cfg.node_ip, pod_ip=None, start_time=self.rec.start_time(pod), init=[], apps=[],
                        qos_class=qos_class(spec))
         others = [i for i in insts if i.container != SANDBOX_NAME]
-        sandbox = await self._ensure_sandbox(pod, by_name.get(SANDBOX_NAME, []), view, others=others)
+        got = await ensure_sandbox(self.rec, pod, by_name.get(SANDBOX_NAME, []), others=others,
+                                   terminal=self._terminal, cfg=self.cfg, runtime=self.runtime, ns=self.ns,
+                                   name=self.name, uid=self.uid, create=self._create)
+        sandbox = got.info
+        if got.message is not None:
+            view.message = got.message
+        if got.retry_s is not None:
+            self._retry_in(got.retry_s)
         if sandbox is not None:
             view.pod_ip = sandbox.ip
             if self._volumes is None:
                 try:
-                    self._resolv = await asyncio.to_thread(self._write_resolv, pod)
+                    self._resolv = await asyncio.to_thread(write_resolv, self.cfg, pod, self.uid)
                     self._volumes = await volumes.prepare_volumes(
-                        self._model(pod), self.cfg.root_dir, self.api.fetch, refresh=self._refresh,
+                        self.rec.model(pod), self.cfg.root_dir, self.api.fetch, refresh=self._refresh,
                         request_token=getattr(self.api, "request_token", None))
                 except VolumeError as exc:
                     view.message = f"MountVolume.SetUp failed: {exc}"
@@ -253,68 +220,12 @@ class PodWorker:
             view.apps.append(v)
         self._leave_gate()  # the status write needs no start slot
         await self._drop_stale_probers({i.id for i in insts})
-        phase = await self._write_status(pod, view)
+        phase = await self.rec.write_status(self.api, self.ns, self.name, pod, view)
         if phase in ("Succeeded", "Failed"):
             self._terminal = True
             if sandbox is not None and sandbox.running:  # as Kubernetes: a finished pod keeps no sandbox
                 await self.runtime.stop(sandbox.id, 0)
         return False
-
-    def _write_resolv(self, pod: dict[str, Any]) -> str | None:
-        text = resolv_conf(pod, cluster_dns=self.cfg.cluster_dns, cluster_domain=self.cfg.cluster_domain)
-        if text is None:
-            return None
-        path = volumes.pod_dir(self.cfg.root_dir, self.uid) / "resolv.conf"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-        return str(path)
-
-    async def _ensure_sandbox(self, pod: dict[str, Any], insts: list[ContainerInfo], view: PodView, *,
-                              others: list[ContainerInfo]) -> ContainerInfo | None:
-        host_net = bool((pod.get("spec") or {}).get("hostNetwork"))
-        running = [i for i in insts if i.running]
-        if running:
-            if host_net:
-                running[-1].ip = self.cfg.node_ip
-            return running[-1]
-        if self._terminal or (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
-            return None  # finished pods keep their containers but get no new sandbox
-        if others and (pod.get("spec") or {}).get("restartPolicy") == "Never":
-            # As Kubernetes: no new sandbox for a Never pod; its containers lost their network: kill them.
-            await asyncio.gather(*(self.runtime.stop(i.id, 0) for i in others if i.running))
-            return None
-        for dead in insts:  # a dead sandbox: its namespace is gone, containers joined to it too
-            await self.runtime.remove(dead.id)
-        if await self.runtime.image_id(self.cfg.pause_image) is None:
-            view.message = f'sandbox image "{self.cfg.pause_image}" is not present: run deploy/images/build.sh'
-            self._retry_in(self.cfg.image_retry_s)
-            return None
-        attempt = (insts[-1].restarts + 1) if insts else 0
-        meta = pod.get("metadata") or {}
-        spec = ContainerSpec(
-            name=cspec.docker_name(self._model(pod), SANDBOX_NAME, attempt), image=self.cfg.pause_image,
-            labels=labels_for(cluster=self.cfg.cluster, node=self.cfg.node, namespace=self.ns, pod=self.name,
-                              uid=self.uid, container=SANDBOX_NAME, kind="sandbox", restarts=attempt),
-            network=None if host_net else self.cfg.network, network_mode="host" if host_net else None,
-            # Docker refuses a hostname in host network mode (the host's name is the pod's).
-            hostname=None if host_net else ((pod.get("spec") or {}).get("hostname") or meta.get("name") or "")[:63],
-            ports=cspec.port_bindings(self._model(pod)),
-        )
-        cid = await self._create(spec)
-        try:
-            await self.runtime.start(cid)
-        except Exception as exc:  # noqa: BLE001 - e.g. hostPort already allocated: say so in the status, retry later
-            view.message = f"Failed to create pod sandbox: {exc}"
-            await self.runtime.remove(cid)
-            self._retry_in(5.0)
-            return None
-        info = await self.runtime.inspect(cid)
-        if info is not None and host_net:
-            info.ip = self.cfg.node_ip
-        if not host_net and self.cfg.hairpin_bridge:
-            # The new veth is on the bridge once start returns: a backend may now call its own Service.
-            await asyncio.to_thread(network.enable_hairpin, self.cfg.hairpin_bridge)
-        return info
 
     async def _create(self, spec: ContainerSpec) -> str:
         await self._enter_gate()
@@ -421,7 +332,7 @@ class PodWorker:
             return False
         self._event(NORMAL, "Pulled", f'Container image "{image}" already present on machine', name, kind)
         try:
-            typed, model = cspec.container_of(c), self._model(pod)
+            typed, model = cspec.container_of(c), self.rec.model(pod)
             env = await cspec.resolve_env(model, typed, self.api.fetch, pod_ip=sandbox.ip, host_ip=self.cfg.node_ip)
             mounts = volumes.mounts_for(model, typed, self._volumes or {})
             if self._resolv:
@@ -480,23 +391,8 @@ class PodWorker:
     def _log_path(self, container: str, restart: int) -> Any:
         return logs.container_log_path(self.cfg.log_dir, self.ns, self.name, self.uid, container, restart)
 
-    async def _write_status(self, pod: dict[str, Any], view: PodView) -> str:
-        old = pod.get("status") or {}
-        new = compute_pod_status(view, old_status=old, now=now_rfc3339())
-        if status_changed(old, new) and new != self._last_sent:
-            began = time.monotonic()
-            await self.api.patch_pod_status(self.ns, self.name, new)
-            kubelet_metrics.POD_STATUS_SYNC.observe(time.monotonic() - began)
-            self._last_sent = new
-        if new["phase"] == "Running" and self._seen_s is not None:
-            kubelet_metrics.POD_START_DURATION.observe(time.monotonic() - self._seen_s)
-            self._seen_s = None
-        return str(new["phase"])
-
     async def terminate(self, insts: list[ContainerInfo]) -> None:
-        meta, spec = self.last_pod.get("metadata") or {}, self.last_pod.get("spec") or {}
-        grace = meta.get("deletionGracePeriodSeconds")
-        grace = int(spec.get("terminationGracePeriodSeconds", 30) if grace is None else grace)
+        grace = self.rec.termination_grace_s()
         await self.close()
         apps = [i for i in insts if i.running and i.container != SANDBOX_NAME]
         for i in apps:
@@ -510,9 +406,9 @@ class PodWorker:
         await asyncio.gather(*(self.runtime.remove(i.id) for i in insts if i.container == SANDBOX_NAME))
         volumes.cleanup_pod_dir(self.cfg.root_dir, self.uid)
         shutil.rmtree(logs.pod_log_dir(self.cfg.log_dir, self.ns, self.name, self.uid), ignore_errors=True)
-        if self.pod is not None:
+        if self.rec.pod is not None:
             await self.api.delete_pod_now(self.ns, self.name, self.uid)
         log.info("pod %s/%s (%s) terminated and removed", self.ns, self.name, self.uid)
 
 
-__all__ = ["LABEL_CONTAINER", "PodWorker", "WorkerConfig"]
+__all__ = ["LABEL_CONTAINER", "PodWorker"]

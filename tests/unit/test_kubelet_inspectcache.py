@@ -13,8 +13,8 @@ import pytest
 
 from kubelet.inspectcache import InspectCache
 from kubelet.pods import PodManager
-from kubelet.podworker import WorkerConfig
 from kubelet.runtime import ContainerInfo, DockerRuntime
+from kubelet.workerconfig import WorkerConfig
 from tests.unit.test_kubelet_worker import Api, FakeRuntime
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from kubelet.podworker import WorkerConfig
 from kubelet.runtime import ContainerSpec
 from kubelet.startgate import StartGate
+from kubelet.workerconfig import WorkerConfig
 from tests.unit.test_kubelet_worker import Api, FakeRuntime, make_pod, worker
 
 

@@ -12,8 +12,9 @@ import pytest
 
 from kubelet.api import ClientApi
 from kubelet.logs import LogCopiers
-from kubelet.podworker import PodWorker, WorkerConfig
+from kubelet.podworker import PodWorker
 from kubelet.runtime import ContainerInfo, ContainerSpec, ExecResult, NameInUse
+from kubelet.workerconfig import WorkerConfig
 from machinery.events import EventRecorder
 from tests.unit.fake_client import FakeClient
 
