@@ -411,4 +411,5 @@ class PodWorker:
         log.info("pod %s/%s (%s) terminated and removed", self.ns, self.name, self.uid)
 
 
-__all__ = ["LABEL_CONTAINER", "PodWorker"]
+# WorkerConfig (kubelet.workerconfig) stays importable from here: PodWorker takes it.
+__all__ = ["LABEL_CONTAINER", "PodWorker", "WorkerConfig"]
