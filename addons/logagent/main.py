@@ -10,7 +10,10 @@ Contract:
   `kube-system/logstore`, port `http` (re-resolved after a failed push).
 - Pod labels come from an informer on this node's pods (`spec.nodeName=<node>`); labels of a
   deleted pod are remembered (up to 10,000 pods), so its last lines are still shipped with them.
-- Polls every `--poll-s` (0.5 s) when idle, and at once while a batch came back full.
+- Wakes when the kubelet writes under `--log-dir` (inotify, addons.logagent.notify): a line is
+  read at once, and a quiet node costs no scans but one every `--rescan-s` (10 s, a safety net).
+  After lines it waits `--poll-s` (0.5 s) to batch, and none while a batch came back full.
+  Without inotify it polls every `--poll-s` (backing off to `--idle-poll-max-s` if set).
 - SIGTERM/SIGINT: commit what was acknowledged, close the files, exit 0.
 """
 
@@ -28,6 +31,7 @@ from pathlib import Path
 
 import httpx
 
+from addons.logagent.notify import TreeWatch
 from addons.logagent.tailer import Tailer
 from machinery import errors
 from machinery.backoff import Backoff
@@ -83,8 +87,10 @@ async def resolve_store(client: ApiClient) -> str:
 
 class Agent:
     def __init__(self, tailer: Tailer, *, store_url: str | None, client: ApiClient | None, poll_s: float,
-                 idle_poll_max_s: float = 0.0) -> None:
+                 idle_poll_max_s: float = 0.0, watch: TreeWatch | None = None, rescan_s: float = 10.0) -> None:
         self.tailer = tailer
+        self.watch = watch  # None: poll (no inotify)
+        self.rescan_s = rescan_s
         self.fixed_url = store_url
         self.client = client
         self.poll_s = poll_s
@@ -136,6 +142,8 @@ class Agent:
         backoff = Backoff(0.5, 10.0)
         empty_scans = 0
         while not stop.is_set():
+            if self.watch is not None:
+                self.watch.changed.clear()  # a write during the scan wakes the next one
             try:
                 n = await self.step()
             except (httpx.HTTPError, errors.ApiError, OSError) as exc:
@@ -147,13 +155,27 @@ class Agent:
             backoff.reset()
             wait_s = self.next_wait_s(n, empty_scans)
             empty_scans = 0 if n else empty_scans + 1
-            if wait_s > 0:
+            if n == 0 and self.watch is not None:
+                await _first(stop, self.watch.changed, timeout_s=self.rescan_s)
+            elif wait_s > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), wait_s)
 
     async def aclose(self) -> None:
         await self.http.aclose()
         self.tailer.close()
+        if self.watch is not None:
+            self.watch.close()
+
+
+async def _first(*events: asyncio.Event, timeout_s: float) -> None:
+    """Return when any of `events` is set, or after `timeout_s`."""
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -173,10 +195,12 @@ async def run(args: argparse.Namespace) -> None:
             await pods.wait_synced(timeout_s=10.0)  # ship without labels rather than not at all
     tailer = Tailer(args.log_dir, args.state_file, node=args.node_name, labels=labels,
                     max_lines=args.batch_lines)
+    watch = None if args.poll_only else TreeWatch.open(args.log_dir)
     agent = Agent(tailer, store_url=args.store_url, client=client, poll_s=args.poll_s,
-                  idle_poll_max_s=args.idle_poll_max_s)
+                  idle_poll_max_s=args.idle_poll_max_s, watch=watch, rescan_s=args.rescan_s)
     started = time.monotonic()
-    log.info("log agent for node %s tailing %s (state %s)", args.node_name, args.log_dir, args.state_file)
+    log.info("log agent for node %s tailing %s (state %s; %s)", args.node_name, args.log_dir, args.state_file,
+             f"inotify on {watch.watched} directories" if watch is not None else f"polling every {args.poll_s}s")
     try:
         await agent.run(stop)
     finally:
@@ -197,11 +221,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--log-dir", default="/var/log/pods")
     p.add_argument("--state-file", default="logagent/offsets.json")
     p.add_argument("--store-url", default=None, help="the log store's base URL (default: from its Endpoints)")
-    p.add_argument("--poll-s", type=float, default=0.5)
+    p.add_argument("--poll-s", type=float, default=0.5,
+                   help="after shipping lines, wait this long to batch the next ones; without inotify, the scan interval")
+    p.add_argument("--rescan-s", type=float, default=10.0,
+                   help="with inotify, a quiet node is still scanned this often (a safety net)")
+    p.add_argument("--poll-only", action="store_true", help="do not use inotify: scan every --poll-s")
     p.add_argument("--idle-poll-max-s", type=float, default=0.0,
-                   help="at rest, scan at most this seldom (the interval doubles from --poll-s per empty scan); "
-                        "the default (0) keeps --poll-s: the kubelet removes a deleted pod's log directory at once, "
-                        "so a longer interval loses its last lines (CI: a TERM trap's line missed at 2 s)")
+                   help="without inotify, at rest scan at most this seldom (the interval doubles from --poll-s per "
+                        "empty scan); the default (0) keeps --poll-s: the kubelet removes a deleted pod's log "
+                        "directory at once, so a longer interval loses its last lines (CI: a TERM trap's line missed at 2 s)")
     p.add_argument("--batch-lines", type=int, default=5000)
     p.add_argument("--log-level", default="info")
     args = p.parse_args(argv)
