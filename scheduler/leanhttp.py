@@ -79,8 +79,8 @@ class LeanTransport(httpx.AsyncBaseTransport):
                     conn.close()
                     await self._connect(conn, request, timeouts.get("connect"))
                 try:
-                    status, headers, body, keep = await asyncio.wait_for(
-                        _exchange(conn, data, request.method), timeouts.get("read"))
+                    async with asyncio.timeout(timeouts.get("read")):  # no task per request, as wait_for has
+                        status, headers, body, keep = await _exchange(conn, data, request.method)
                 except _Broken as broken:
                     conn.close()
                     if reused and not broken.answered:

@@ -27,7 +27,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from machinery import prom
+from machinery import gcsettle, prom
 from machinery.client import ApiClient
 from machinery.events import ClientSink, EventRecorder
 from machinery.informer import InformerFactory
@@ -153,6 +153,7 @@ async def run_scheduler(client: ApiClient, *, scheduler_name: str, seed: int | N
     try:
         await factory.wait_synced()
         log.info("caches synced: %d nodes, %d pods; scheduling", len(nodes.list()), len(pods.list()))
+        gcsettle.settle()  # collections no longer walk the caches' objects
         await sched.run()
     finally:
         await recorder.stop()
