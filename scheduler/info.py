@@ -92,6 +92,10 @@ class NodeInfo:
     nonzero_requested: Resources = field(default_factory=Resources)
     used_ports: dict[HostPort, int] = field(default_factory=dict)
     owner_counts: dict[str, int] = field(default_factory=dict)
+    # scores.score_nodes' last (pod cpu, pod memory, nonzero_requested, allocatable, resource
+    # score): reused while the node's aggregates are the same objects (Resources is immutable:
+    # a change replaces it), which is every node but the last chosen for a run of equal pods.
+    resource_score: tuple[int, int, Resources, Resources, int] | None = field(default=None, compare=False, repr=False)
 
     def add_pod(self, pod: PodInfo) -> None:
         if pod.key in self.pods:

@@ -12,7 +12,9 @@ given, as the weighted sum of:
 
 Scores use non-zero requests (see `scheduler.info`) so pods without requests still spread.
 `score_nodes` computes the same totals as `score_nodes_reference` (the per-function
-definition) in one pass, skipping spreading and taints when no node can differ (the hot path).
+definition) in one pass, skipping spreading and taints when no node can differ (the hot path),
+and reusing a node's resource scores (least allocated + balanced) computed for a pod of the same
+non-zero requests while the node's aggregates are the same objects (`NodeInfo.resource_score`).
 Plain ints throughout: the sums are deterministic and ties are decided by the caller.
 """
 
@@ -22,7 +24,7 @@ from collections.abc import Sequence
 
 from machinery.nodematch import tolerates
 from machinery.selectors import LabelSelector
-from scheduler.info import NodeInfo, PodInfo
+from scheduler.info import NodeInfo, PodInfo, Resources
 
 MAX_SCORE = 100
 WEIGHT_LEAST_ALLOCATED = 1
@@ -98,23 +100,35 @@ def score_nodes(
     p_cpu, p_mem = pod.nonzero.milli_cpu, pod.nonzero.memory
     totals: list[int] = []
     for i, n in enumerate(nodes):
-        a_cpu, a_mem = n.allocatable.milli_cpu, n.allocatable.memory
-        cpu = n.nonzero_requested.milli_cpu + p_cpu
-        mem = n.nonzero_requested.memory + p_mem
-        least = ((0 if a_cpu <= 0 or cpu > a_cpu else (a_cpu - cpu) * MAX_SCORE // a_cpu)
-                 + (0 if a_mem <= 0 or mem > a_mem else (a_mem - mem) * MAX_SCORE // a_mem)) // 2
-        if a_cpu <= 0 or a_mem <= 0:
-            balanced = 0
+        used, alloc = n.nonzero_requested, n.allocatable
+        memo = n.resource_score
+        if memo is not None and memo[2] is used and memo[3] is alloc and memo[0] == p_cpu and memo[1] == p_mem:
+            total = memo[4] + constant
         else:
-            cpu_frac, mem_frac = cpu / a_cpu, mem / a_mem
-            balanced = 0 if cpu_frac >= 1 or mem_frac >= 1 else int((1 - abs(cpu_frac - mem_frac) / 2) * MAX_SCORE)
-        total = WEIGHT_LEAST_ALLOCATED * least + WEIGHT_BALANCED * balanced + constant
+            resource = _resource_score(p_cpu, p_mem, used, alloc)
+            n.resource_score = (p_cpu, p_mem, used, alloc, resource)
+            total = resource + constant
         if spread is not None:
             total += WEIGHT_SPREAD * spread[i]
         if taints is not None:
             total += WEIGHT_TAINT * taints[i]
         totals.append(total)
     return totals
+
+
+def _resource_score(p_cpu: int, p_mem: int, used: Resources, alloc: Resources) -> int:
+    """Weighted least allocated + balanced allocation of a pod's non-zero requests on a node."""
+    a_cpu, a_mem = alloc.milli_cpu, alloc.memory
+    cpu = used.milli_cpu + p_cpu
+    mem = used.memory + p_mem
+    least = ((0 if a_cpu <= 0 or cpu > a_cpu else (a_cpu - cpu) * MAX_SCORE // a_cpu)
+             + (0 if a_mem <= 0 or mem > a_mem else (a_mem - mem) * MAX_SCORE // a_mem)) // 2
+    if a_cpu <= 0 or a_mem <= 0:
+        balanced = 0
+    else:
+        cpu_frac, mem_frac = cpu / a_cpu, mem / a_mem
+        balanced = 0 if cpu_frac >= 1 or mem_frac >= 1 else int((1 - abs(cpu_frac - mem_frac) / 2) * MAX_SCORE)
+    return WEIGHT_LEAST_ALLOCATED * least + WEIGHT_BALANCED * balanced
 
 
 def score_nodes_reference(

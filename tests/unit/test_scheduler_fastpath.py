@@ -77,3 +77,28 @@ def test_extra_filters_run_after_the_fused_ones() -> None:
     feasible, rejected, _ = find_feasible(pod(), nodes, filters=[*f.FILTERS, not_b])
     assert [n.name for n in feasible] == ["a"]
     assert rejected == {"b": ["not b"], "c": [f.NOT_READY]}
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_resource_scores_reused_only_while_the_node_is_unchanged(seed: int) -> None:
+    """score_nodes reuses a node's resource score for equal pods while its aggregates are
+    unchanged: placing or removing pods and changing allocatable between pods must show."""
+    rng = random.Random(seed)
+    nodes = [random_node(rng, i) for i in range(20)]
+    same = [pod(f"same{k}", cpu="100m", memory="256Mi") for k in range(40)]
+    for k, p in enumerate(same):
+        p = p if rng.random() < 0.7 else random_pod(rng, k)
+        assert s.score_nodes(p, nodes) == s.score_nodes_reference(p, nodes)
+        target = rng.choice(nodes)
+        action = rng.random()
+        if action < 0.6:
+            target.add_pod(pod(f"placed{k}", cpu=rng.choice(["100m", "1"]), memory="512Mi", node=target.name))
+        elif action < 0.8 and target.pods:
+            target.remove_pod(rng.choice(sorted(target.pods)))
+        else:
+            target.set_node({"metadata": {"name": target.name},
+                             "status": {"allocatable": {"cpu": rng.choice(["2", "8"]),
+                                                        "memory": rng.choice(["4Gi", "16Gi"]), "pods": "110"},
+                                        "conditions": [{"type": "Ready", "status": "True"}]}})
+        assert s.score_nodes(p, nodes) == s.score_nodes_reference(p, nodes)
+    assert all(n.resource_score is not None for n in nodes)
