@@ -98,7 +98,13 @@ class NodeInfo:
     resource_score: tuple[int, int, Resources, Resources, int] | None = field(default=None, compare=False, repr=False)
 
     def add_pod(self, pod: PodInfo) -> None:
-        if pod.key in self.pods:
+        old = self.pods.get(pod.key)
+        if old is not None:
+            if not pod.terminated and _same_footprint(old, pod):
+                # A new version holding the same (a status update): the aggregates stay the
+                # same objects, so the node's memoized resource score stays valid.
+                self.pods[pod.key] = pod
+                return
             self.remove_pod(pod.key)
         if pod.terminated:
             return  # a finished pod keeps its node name but holds nothing, not even a pod slot
@@ -142,6 +148,12 @@ class NodeInfo:
         self.unschedulable = bool(spec.get("unschedulable"))
         self.ready = _node_ready(status)
         self.known = True
+
+
+def _same_footprint(a: PodInfo, b: PodInfo) -> bool:
+    """Whether two versions of a pod count the same in a node's aggregates."""
+    return (a.requests == b.requests and a.nonzero == b.nonzero and a.host_ports == b.host_ports
+            and a.owner_uid == b.owner_uid)
 
 
 def _as_dict(obj: Any) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from machinery.selectors import selector_from_map
 from scheduler import filters as f
 from scheduler import scores as s
 from scheduler.framework import find_feasible
-from scheduler.info import NodeInfo, PodInfo
+from scheduler.info import NodeInfo, PodInfo, Resources
 from tests.unit.test_scheduler_support import node, pod
 
 TAINTS: list[dict[str, Any]] = [
@@ -102,3 +102,39 @@ def test_resource_scores_reused_only_while_the_node_is_unchanged(seed: int) -> N
                                         "conditions": [{"type": "Ready", "status": "True"}]}})
         assert s.score_nodes(p, nodes) == s.score_nodes_reference(p, nodes)
     assert all(n.resource_score is not None for n in nodes)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_node_aggregates_equal_their_pods_after_updates(seed: int) -> None:
+    """NodeInfo keeps its aggregates (and their identity, for the score memo) when a new version
+    of a pod holds the same; any change of requests, ports, owner or phase is counted."""
+    rng = random.Random(seed)
+    n = node("n", cpu="64", memory="256Gi")
+    kept = 0
+    for k in range(200):
+        name = f"p{rng.randint(0, 15)}"
+        version = pod(name, cpu=rng.choice([None, "100m", "1"]), memory=rng.choice([None, "512Mi"]), node="n",
+                      owner_uid=rng.choice(["", "rs1"]) or None, labels={"v": str(k)},
+                      host_port=rng.choice([None, None, 8080]))
+        version.terminated = rng.random() < 0.1
+        before = (n.requested, n.nonzero_requested)
+        held = n.pods.get(version.key)
+        same = held is not None and not version.terminated and (
+            (held.requests, held.nonzero, held.host_ports, held.owner_uid)
+            == (version.requests, version.nonzero, version.host_ports, version.owner_uid))
+        if rng.random() < 0.2 and version.key in n.pods:
+            n.remove_pod(version.key)
+        else:
+            n.add_pod(version)
+            if same:
+                kept += 1
+                assert (n.requested, n.nonzero_requested) == before
+                assert n.requested is before[0] and n.nonzero_requested is before[1]
+                assert n.pods[version.key] is version  # the new labels are seen (Service spreading)
+        pods = list(n.pods.values())
+        assert n.requested == sum((p.requests for p in pods), Resources())
+        assert n.nonzero_requested == sum((p.nonzero for p in pods), Resources())
+        assert n.owner_counts == {o: c for o in {"rs1"} if (c := sum(p.owner_uid == o for p in pods))}
+        assert n.used_ports == {port: c for port in {pp for p in pods for pp in p.host_ports}
+                                if (c := sum(port in p.host_ports for p in pods))}
+    assert kept > 0  # the same-footprint path ran
