@@ -13,10 +13,16 @@ with no cpu/memory request counts as 100m / 200Mi) so empty pods still spread.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
-from machinery.quantity import cpu_millis, memory_bytes, parse_quantity
+from machinery import quantity
+from machinery.quantity import parse_quantity
+
+# Pods of one template repeat the same few quantity strings: parse each once (pure functions).
+cpu_millis = functools.lru_cache(maxsize=4096)(quantity.cpu_millis)
+memory_bytes = functools.lru_cache(maxsize=4096)(quantity.memory_bytes)
 
 DEFAULT_MILLI_CPU = 100  # Kubernetes' DefaultMilliCPURequest, used by scores only
 DEFAULT_MEMORY = 200 * 1024 * 1024  # DefaultMemoryRequest
