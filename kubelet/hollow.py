@@ -78,7 +78,7 @@ class HollowConfig:
 
 WRITE_SLOTS = 24
 """Connections of the writer client (`amain`): every Lease renewal, status and delete goes
-through them, one request each at a time (machinery.slotpool: O(1) bookkeeping per request)."""
+through them, one request each at a time (machinery.leanhttp: plain HTTP/1.1 without httpcore)."""
 
 
 class HollowNodes:

@@ -45,9 +45,9 @@ from pydantic import ValidationError
 
 from machinery import errors
 from machinery.kubeconfig import load_kubeconfig, ssl_context
+from machinery.leanhttp import LeanTransport
 from machinery.meta import Resource
 from machinery.registry import collection_path, object_path
-from machinery.slotpool import SlotTransport
 from machinery.watchstream import WatchEvent, parse_event
 
 log = logging.getLogger(__name__)
@@ -162,8 +162,8 @@ class KubeClient(Protocol):
 class ApiClient:
     """Async client of the kubelite (Kubernetes-shaped) REST API. One per process is enough:
     the pool holds up to 1000 connections so hundreds of watches can be open at once.
-    `slots=N` instead gives N connections, one request each at a time (machinery.slotpool:
-    for a hot path of plain requests, never watches)."""
+    `slots=N` instead gives N connections, one request each at a time (machinery.leanhttp:
+    plain HTTP/1.1 without httpcore, for a hot path of plain requests, never watches)."""
 
     def __init__(self, server: str, *, token: str | None = None, ca_file: str | None = None,
                  cert_file: str | None = None, key_file: str | None = None, verify: bool = True,
@@ -186,9 +186,9 @@ class ApiClient:
         self._ws_headers = {k: v for k, v in headers.items() if k != "Accept"}
         self._ws_ssl = tls if isinstance(tls, ssl.SSLContext) else None
         if slots is not None and transport is None:
-            # A hot request/response path (the scheduler's bindings): `slots` connections with
-            # O(1) bookkeeping per request instead of httpcore's walk of a shared pool.
-            transport = SlotTransport(slots, verify=tls)
+            # A hot request/response path (the scheduler's bindings and Events, hollow nodes'
+            # writes): `slots` connections spoken to directly instead of through httpcore.
+            transport = LeanTransport(slots, tls=tls if isinstance(tls, ssl.SSLContext) else None)
         self._http = httpx.AsyncClient(
             base_url=self.server, headers=headers, verify=tls, transport=transport,
             timeout=httpx.Timeout(timeout_s),

@@ -6,7 +6,7 @@ Service selector), PVC/PV/StorageClass informers (volume binding), all from one
 `InformerFactory`; binding through `ApiClient.bind`, status through PATCH pods/NAME/status,
 events through core/v1 Event. Bindings (at most `--binds-in-flight`, default 32) and Events
 (at most `--events-qps` 50/s after a burst of 100, as kube-scheduler's event client) use a
-second client with its own connections (`binding_client`: scheduler.leanhttp's transport). Informers resume lost watches
+second client with its own connections (`ApiClient(slots=N)`: machinery.leanhttp's transport). Informers resume lost watches
 and relist on 410, and the client retries 5xx/connection errors, so an API server restart
 only pauses scheduling. With `--leader-elect` only the holder of the `kube-scheduler` Lease in
 kube-system schedules (`machinery.leaderelection`); losing the lease exits
@@ -31,7 +31,6 @@ from machinery import gcsettle, prom
 from machinery.client import ApiClient
 from machinery.events import ClientSink, EventRecorder
 from machinery.informer import InformerFactory
-from machinery.kubeconfig import load_kubeconfig, ssl_context
 from machinery.leaderelection import LeaderElector
 from machinery.logsetup import setup_logging
 from machinery.models import (
@@ -46,7 +45,6 @@ from machinery.models import (
 from machinery.selectors import LabelSelector, selector_from_map
 from scheduler.core import Scheduler
 from scheduler.info import DEFAULT_SCHEDULER, PodInfo
-from scheduler.leanhttp import LeanTransport
 from scheduler.volumebinding import VolumeBinder
 
 log = logging.getLogger("scheduler")
@@ -93,7 +91,7 @@ async def run_scheduler(client: ApiClient, *, scheduler_name: str, seed: int | N
                         events_qps: float = EVENTS_QPS, events_burst: int = EVENTS_BURST) -> None:
     """Run informers + the scheduling loop until cancelled. Bindings and Events go through
     `bind_client` (default `client`): give it `binds_in_flight + EVENT_SENDERS` slots
-    (`binding_client`), so neither waits for the other."""
+    (`ApiClient(slots=N)`), so neither waits for the other."""
     binder = bind_client or client
     factory = InformerFactory(client)
     pods = factory.informer(Pod)
@@ -191,20 +189,11 @@ async def _leader_elected(client: ApiClient, bind_client: ApiClient, args: argpa
     await elector.run(started, stopped)
 
 
-def binding_client(kubeconfig: str | None, slots: int) -> ApiClient:
-    """The client for bindings and Events: `slots` kept-alive connections of its own, spoken to
-    by scheduler.leanhttp instead of httpcore (whose per-request cost was most of a binding's
-    CPU in the scheduler); the same retries, errors and credentials as any ApiClient."""
-    cfg = load_kubeconfig(kubeconfig)
-    tls = ssl_context(cfg.ca_file, cfg.cert_file, cfg.key_file, cfg.verify) if cfg.server.startswith("https:") else None
-    return ApiClient(cfg.server, token=cfg.token, ca_file=cfg.ca_file, cert_file=cfg.cert_file,
-                     key_file=cfg.key_file, verify=cfg.verify, namespace=cfg.namespace,
-                     transport=LeanTransport(slots, tls=tls))
-
-
 async def amain(args: argparse.Namespace) -> None:
     client = ApiClient.from_kubeconfig(args.kubeconfig)
-    bind_client = binding_client(args.kubeconfig, args.binds_in_flight + EVENT_SENDERS)
+    # Bindings and Events: connections of their own, spoken to by machinery.leanhttp (httpcore's
+    # per-request cost was most of a binding's CPU); the same retries, errors and credentials.
+    bind_client = ApiClient.from_kubeconfig(args.kubeconfig, slots=args.binds_in_flight + EVENT_SENDERS)
     stopping = asyncio.Event()
     task = asyncio.current_task()
 

@@ -1,4 +1,4 @@
-"""scheduler.leanhttp.LeanTransport against a real loopback HTTP/1.1 server (and through a real
+"""machinery.leanhttp.LeanTransport against a real loopback HTTP/1.1 server (and through a real
 ApiClient): at most `slots` requests in flight on kept-alive connections, Content-Length and
 chunked answers, a connection the server closed while idle is reopened and the request sent
 again, a connection lost mid-answer is an httpx error the ApiClient retries, errors keep their
@@ -15,7 +15,7 @@ import pytest
 
 from machinery import errors
 from machinery.client import ApiClient
-from scheduler.leanhttp import LeanTransport
+from machinery.leanhttp import LeanTransport
 
 
 class Server:

@@ -13,7 +13,8 @@ applies unchanged: `ConnectError`/`ConnectTimeout` (opening), `ReadError`/`Write
 `RemoteProtocolError` (not HTTP/1.1); a failed or cancelled request closes its connection.
 No streaming (watches): the answer is read before `handle_async_request` returns.
 
-Why: with httpcore under httpx (machinery.slotpool), the transport was 80% of the scheduler's
+Used by `ApiClient(slots=N)`. Why: with httpcore under httpx (one single-connection httpcore pool
+per slot, the previous machinery.slotpool), the transport was 80% of the scheduler's
 CPU per binding and Event (py-spy, bench/scheduler.py: 43% of the scheduler's samples were
 bindings, 37 of those points httpcore and anyio). This one reads and writes asyncio streams
 directly; httpx still builds the request and applies the client's headers and timeouts.
