@@ -111,7 +111,9 @@ def test_failing_readiness_probe_shows_its_output(causes: Cluster) -> None:
 
 
 def test_init_container_waiting_shows_its_command_and_log(causes: Cluster) -> None:
-    lines = _until(causes, ["waiter"], lambda out: "waiting for mydb" in out)
+    # The log line can be read before the kubelet's status write (or `why` can read the pod just
+    # before it and the log just after): wait for both, as a user re-running `why` would see.
+    lines = _until(causes, ["waiter"], lambda out: "waiting for mydb" in out and "wait-db (running)" in out)
     assert lines[0] == "pod/waiter waits for init container wait-db (running)."
     assert lines[1].startswith("  it runs: sh -c until [ -f /tmp/db-ready ]")
     assert lines[-1].startswith("Next: kubelite logs pod/waiter -c wait-db -n default")
